@@ -1,0 +1,82 @@
+package job
+
+import "time"
+
+// Concurrency says what happens when a slot fires while an earlier run of the same job is
+// still active.
+type Concurrency string
+
+// The concurrency policies.
+const (
+	// ConcurrencyAllow starts the new run alongside the active ones.
+	ConcurrencyAllow Concurrency = "allow"
+	// ConcurrencyForbid never lets two runs of the job overlap: a slot that fires while a run
+	// is active is skipped, and queued runs wait for the active one to finish.
+	ConcurrencyForbid Concurrency = "forbid"
+	// ConcurrencyReplace cancels the active runs and starts the new one.
+	ConcurrencyReplace Concurrency = "replace"
+)
+
+// Catchup says which slots run when the scheduler finds slots it missed, for example after
+// the server was down.
+type Catchup string
+
+// The catch-up policies.
+const (
+	// CatchupNone skips every missed slot.
+	CatchupNone Catchup = "none"
+	// CatchupLatest runs the most recent missed slot and skips the others.
+	CatchupLatest Catchup = "latest"
+	// CatchupAll runs every missed slot, up to MaxCatchup of the most recent ones.
+	CatchupAll Catchup = "all"
+)
+
+// MaxCatchup caps how many missed slots CatchupAll runs; older ones are skipped.
+const MaxCatchup = 100
+
+// Spec is what a user writes: the job definition's fields, as stored in each revision.
+// Field names in JSON and YAML are snake_case.
+type Spec struct {
+	Name        string            `json:"name"`
+	Image       string            `json:"image"`
+	Command     []string          `json:"command,omitempty"`
+	CPU         string            `json:"cpu"`
+	Memory      string            `json:"memory"`
+	Schedule    string            `json:"schedule,omitempty"`
+	Timezone    string            `json:"timezone,omitempty"`
+	Concurrency Concurrency       `json:"concurrency,omitempty"`
+	Catchup     Catchup           `json:"catchup,omitempty"`
+	Deadline    Duration          `json:"deadline,omitempty"`
+	Retries     int               `json:"retries,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Definition is a stored job definition: the current revision's spec plus the state Docket
+// keeps about the job.
+type Definition struct {
+	Spec
+	// Revision counts the spec's versions, starting at 1; a run records the one it used.
+	Revision int `json:"revision"`
+	// Suspended jobs keep their schedule but record each slot as skipped.
+	Suspended bool      `json:"suspended"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// ScheduledThrough is the scheduler's cursor: every slot at or before it has been turned
+	// into a run (queued or skipped).
+	ScheduledThrough time.Time `json:"scheduled_through"`
+}
+
+// Location returns the definition's time zone. The zone is validated when the definition is
+// applied, so an unknown zone here falls back to UTC.
+func (s Spec) Location() *time.Location {
+	if s.Timezone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(s.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}

@@ -1,0 +1,36 @@
+package job
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors that every layer uses, so the HTTP layer can map them to a status in one
+// place. The store translates its driver's errors into these.
+var (
+	// ErrNotFound means the named job or run does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the change lost a race or collides with what is stored, for example
+	// a guarded transition whose run is no longer in the expected state.
+	ErrConflict = errors.New("conflict")
+)
+
+// FieldError says what is wrong with one field of user input. Field is the path as the user
+// wrote it ("schedule", "env.MODE", "command[1]").
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// Error returns "field: message".
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// Invalid returns a *FieldError for field with a formatted message.
+func Invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}

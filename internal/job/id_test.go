@@ -1,0 +1,24 @@
+package job
+
+import (
+	"regexp"
+	"testing"
+	"time"
+)
+
+func TestNewRunID(t *testing.T) {
+	t.Parallel()
+	uuid7 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	prev := NewRunID(t0)
+	for i := 1; i < 100; i++ {
+		id := NewRunID(t0.Add(time.Duration(i) * time.Millisecond))
+		if !uuid7.MatchString(id) {
+			t.Fatalf("NewRunID = %q, not a version 7 UUID", id)
+		}
+		if id <= prev {
+			t.Fatalf("ids do not sort by time: %q after %q", id, prev)
+		}
+		prev = id
+	}
+}

@@ -1,0 +1,91 @@
+// Package store is the one seam between Docket and its database: job definitions and their
+// revisions, the runs table that is Docket's queue, the events that record each run's life,
+// and the runs' logs. SQLite (the embedded default) and PostgreSQL implement it and pass the
+// same conformance suite (package storetest). Implementations translate their driver's errors
+// into job.ErrNotFound and job.ErrConflict; nothing above the store imports a driver.
+package store
+
+import (
+	"context"
+	"time"
+
+	"docket.dev/docket/internal/job"
+)
+
+// Store is everything Docket keeps. Methods are named Noun+Verb so they sort together.
+// All times passed in are UTC; the store never reads the clock.
+type Store interface {
+	// DefinitionPut creates a job or, when the spec differs from the current revision's,
+	// stores a new revision. It returns the stored definition and whether anything changed.
+	// A new job, or a changed schedule or timezone, sets ScheduledThrough to now so past
+	// slots of the new schedule are not fired. Re-creating a deleted job continues its
+	// revision count.
+	DefinitionPut(ctx context.Context, spec job.Spec, now time.Time) (job.Definition, bool, error)
+	// DefinitionGet returns the current revision of a job that is not deleted.
+	DefinitionGet(ctx context.Context, name string) (job.Definition, error)
+	// DefinitionRevision returns one revision of a job's spec, even of a deleted job.
+	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
+	// DefinitionList returns every job that is not deleted, by name.
+	DefinitionList(ctx context.Context) ([]job.Definition, error)
+	// DefinitionDelete marks a job deleted; its revisions and runs are kept.
+	DefinitionDelete(ctx context.Context, name string, now time.Time) error
+	// DefinitionSuspend sets or clears a job's suspended flag.
+	DefinitionSuspend(ctx context.Context, name string, suspended bool, now time.Time) (job.Definition, error)
+
+	// SlotsRecord stores the runs the scheduler made for a job's due slots (queued or
+	// skipped) and moves the job's cursor from `from` to `through`, in one transaction.
+	// It returns job.ErrConflict, storing nothing, when the cursor is no longer `from`
+	// (another scheduler got there first). A run for a slot that already has one is not
+	// inserted again. Each run's first event is recorded with it.
+	SlotsRecord(ctx context.Context, name string, from, through time.Time, runs []job.Run, events []job.Event) error
+
+	// RunCreate stores a new run with its first event. When the run carries an idempotency
+	// key that the job already used, it stores nothing and returns the earlier run with
+	// created=false.
+	RunCreate(ctx context.Context, run job.Run, ev job.Event) (stored job.Run, created bool, err error)
+	// RunGet returns one run.
+	RunGet(ctx context.Context, id string) (job.Run, error)
+	// RunList returns runs newest first, filtered, with a cursor for the next page ("" at
+	// the end).
+	RunList(ctx context.Context, f RunFilter) ([]job.Run, string, error)
+	// RunClaim moves up to limit queued runs whose NotBefore has come to dispatched, oldest
+	// first, marking them as claimed by claimer. An exclusive run is not claimed while
+	// another run of its job is active, and at most one exclusive run per job is claimed.
+	RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error)
+	// RunTransition applies a guarded state change and records its event; t.Then, if set,
+	// is created in the same transaction. It returns job.ErrConflict when the run is no
+	// longer in t.From, and job.ErrNotFound when there is no such run.
+	RunTransition(ctx context.Context, t job.Transition) (job.Run, error)
+	// RunRequestCancel records who asked to cancel an active run. It returns the run as
+	// stored; the caller then asks the executor to stop it.
+	RunRequestCancel(ctx context.Context, id, by string) (job.Run, error)
+
+	// EventAppend records an event that does not change the run's state.
+	EventAppend(ctx context.Context, ev job.Event) error
+	// EventList returns a run's events, oldest first.
+	EventList(ctx context.Context, runID string) ([]job.Event, error)
+
+	// LogAppend adds output to the end of a run's log.
+	LogAppend(ctx context.Context, runID string, data []byte) error
+	// LogRead returns up to limit bytes of a run's log starting at offset.
+	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
+
+	// Close releases the database.
+	Close() error
+}
+
+// RunFilter selects runs for RunList. Zero values select everything.
+type RunFilter struct {
+	Job    string
+	States []job.State
+	// Limit caps the page size; 0 means DefaultLimit.
+	Limit int
+	// Cursor continues a previous page.
+	Cursor string
+}
+
+// DefaultLimit is the page size of RunList when the filter sets none.
+const DefaultLimit = 50
+
+// MaxLimit caps the page size of RunList.
+const MaxLimit = 1000
