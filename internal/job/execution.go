@@ -1,0 +1,32 @@
+package job
+
+import "time"
+
+// Execution is a run made ready for an executor: the dispatcher has resolved the revision,
+// rendered the command's templates, merged the env contract with the definition's env and
+// the run's overrides, and settled the deadline. Executors run exactly this.
+type Execution struct {
+	Run     Run
+	Image   string
+	Command []string
+	// Env is complete: DOCKET_RUN_ID, DOCKET_JOB, DOCKET_SCHEDULED_TIME, DOCKET_ATTEMPT, the
+	// definition's env and the run's overrides.
+	Env         map[string]string
+	CPU         string
+	Memory      string
+	Deadline    time.Duration
+	Labels      map[string]string
+	Annotations map[string]string
+}
+
+// Update is what an executor or watcher reports about a run. With State set it asks for a
+// transition to that state; with State empty it is a notice, recorded as an event that
+// leaves the state as it is.
+type Update struct {
+	RunID    string
+	State    State
+	Time     time.Time
+	Reason   string
+	Message  string
+	ExitCode *int
+}
