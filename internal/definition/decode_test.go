@@ -1,0 +1,213 @@
+package definition
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/job"
+)
+
+const minimal = "name: nightly\nimage: python:3.12\ncpu: 500m\nmemory: 1Gi\n"
+
+func TestDecodeFull(t *testing.T) {
+	t.Parallel()
+	in := `
+# A nightly training job.
+name: nightly-train
+image: registry.example.com/ds/train:1.4.2
+command: ["python", "train.py", "--date", "{{ .ScheduledDate }}"]
+cpu: 2
+memory: 4Gi
+schedule: "0 3 * * *"
+timezone: America/New_York
+concurrency: forbid
+catchup: all
+deadline: 2h
+retries: 2
+env: {MODE: full, THREADS: 4}
+labels: {team: ds}
+annotations: {owner: ana@example.com}
+`
+	got, err := Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := job.Spec{
+		Name: "nightly-train", Image: "registry.example.com/ds/train:1.4.2",
+		Command: []string{"python", "train.py", "--date", "{{ .ScheduledDate }}"},
+		CPU:     "2", Memory: "4Gi", Schedule: "0 3 * * *", Timezone: "America/New_York",
+		Concurrency: job.ConcurrencyForbid, Catchup: job.CatchupAll,
+		Deadline: job.Duration(2 * time.Hour), Retries: 2,
+		Env:         map[string]string{"MODE": "full", "THREADS": "4"},
+		Labels:      map[string]string{"team": "ds"},
+		Annotations: map[string]string{"owner": "ana@example.com"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Decode (-want +got):\n%s", diff)
+	}
+	// JSON is accepted too, and reads the same.
+	js := `{"name":"nightly-train","image":"registry.example.com/ds/train:1.4.2","command":["python","train.py","--date","{{ .ScheduledDate }}"],"cpu":"2","memory":"4Gi","schedule":"0 3 * * *","timezone":"America/New_York","concurrency":"forbid","catchup":"all","deadline":"2h","retries":2,"env":{"MODE":"full","THREADS":"4"},"labels":{"team":"ds"},"annotations":{"owner":"ana@example.com"}}`
+	got, err = Decode([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Decode JSON (-want +got):\n%s", diff)
+	}
+}
+
+// TestInvalid is the table of malformed definitions: each must name the field at fault
+// and say what is wrong.
+func TestInvalid(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, field, message string
+	}{
+		{"empty", "", "", "empty"},
+		{"not a mapping", "- a\n- b\n", "", "mapping"},
+		{"broken yaml", "name: [a\n", "", "not valid YAML"},
+		{"two documents", minimal + "---\n" + minimal, "", "2 YAML documents"},
+		{"duplicate key", minimal + "name: other\n", "", "not valid YAML"},
+		{"unknown field with a suggestion", minimal + "schedul: '@daily'\n", "schedul", `did you mean "schedule"`},
+		{"unknown field", minimal + "gpu: 1\n", "gpu", "not a field"},
+		{"name missing", "image: a\ncpu: 1\nmemory: 1Gi\n", "name", "required"},
+		{"name uppercase", strings.Replace(minimal, "nightly", "Nightly", 1), "name", "not a valid name"},
+		{"name too long", strings.Replace(minimal, "nightly", strings.Repeat("a", 53), 1), "name", "limit is 52"},
+		{"name a number", strings.Replace(minimal, "nightly", "[1]", 1), "name", "must be a string, not a list"},
+		{"image missing", "name: a\ncpu: 1\nmemory: 1Gi\n", "image", "required"},
+		{"image invalid", strings.Replace(minimal, "python:3.12", "Python:3 12", 1), "image", "not a valid image reference"},
+		{"command not a list", minimal + "command: echo hi\n", "command", "list of strings"},
+		{"command item not a string", minimal + "command: [echo, {a: b}]\n", "command[1]", "not a mapping"},
+		{"command template unknown variable", minimal + "command: [echo, '{{ .Tomorrow }}']\n", "command[1]", ".ScheduledDate"},
+		{"command template syntax", minimal + "command: [echo, '{{ .Job ']\n", "command[1]", "template"},
+		{"command empty program", minimal + "command: ['', x]\n", "command[0]", "empty"},
+		{"cpu missing", "name: a\nimage: a\nmemory: 1Gi\n", "cpu", "required"},
+		{"cpu not a quantity", strings.Replace(minimal, "500m", "lots", 1), "cpu", "not a Kubernetes quantity"},
+		{"cpu zero", strings.Replace(minimal, "500m", "0", 1), "cpu", "more than zero"},
+		{"memory not a quantity", strings.Replace(minimal, "1Gi", "1GB!", 1), "memory", "not a Kubernetes quantity"},
+		{"memory boolean", strings.Replace(minimal, "1Gi", "yes", 1), "memory", "boolean"},
+		{"schedule six fields", minimal + "schedule: '0 0 3 * * *'\n", "schedule", "has 6 fields"},
+		{"schedule out of range", minimal + "schedule: '0 25 * * *'\n", "schedule", "above maximum"},
+		{"schedule zone prefix", minimal + "schedule: 'TZ=UTC 0 3 * * *'\n", "schedule", "timezone field"},
+		{"timezone unknown", minimal + "timezone: Mars/Olympus\n", "timezone", "not an IANA time zone"},
+		{"timezone Local", minimal + "timezone: Local\n", "timezone", "depends on the server"},
+		{"concurrency", minimal + "concurrency: sometimes\n", "concurrency", "allow, forbid or replace"},
+		{"catchup", minimal + "catchup: most\n", "catchup", "none, latest or all"},
+		{"deadline not a duration", minimal + "deadline: two hours\n", "deadline", "not a duration"},
+		{"deadline a number", minimal + "deadline: 7200\n", "deadline", "duration string"},
+		{"deadline too long", minimal + "deadline: 48h\n", "deadline", "maximum of 24h"},
+		{"deadline too short", minimal + "deadline: 10ms\n", "deadline", "at least 1s"},
+		{"retries negative", minimal + "retries: -1\n", "retries", "0 to 10"},
+		{"retries too many", minimal + "retries: 11\n", "retries", "0 to 10"},
+		{"retries fraction", minimal + "retries: 1.5\n", "retries", "whole number"},
+		{"retries string", minimal + "retries: two\n", "retries", "whole number"},
+		{"env bad name", minimal + "env: {'1X': a}\n", "env.1X", "not a valid variable name"},
+		{"env reserved", minimal + "env: {DOCKET_JOB: a}\n", "env.DOCKET_JOB", "set by Docket"},
+		{"env value boolean", minimal + "env: {DEBUG: on}\n", "env.DEBUG", "quote it"},
+		{"env not a mapping", minimal + "env: [A]\n", "env", "mapping"},
+		{"label key", minimal + "labels: {'bad key': x}\n", "labels.bad key", "label key"},
+		{"label value", minimal + "labels: {team: 'data science'}\n", "labels.team", "label value"},
+		{"label reserved", minimal + "labels: {docket.dev/job: x}\n", "labels.docket.dev/job", "set by Docket"},
+		{"annotation key", minimal + "annotations: {'a b': x}\n", "annotations.a b", "annotation key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			spec, err := Decode([]byte(tt.in))
+			if err == nil {
+				_, err = Normalize(spec, DefaultLimits())
+			}
+			var fe *job.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error = %v, want a *job.FieldError for %q", err, tt.field)
+			}
+			if fe.Field != tt.field || !strings.Contains(fe.Message, tt.message) {
+				t.Errorf("error = field %q message %q; want field %q and a message containing %q", fe.Field, fe.Message, tt.field, tt.message)
+			}
+		})
+	}
+}
+
+func TestNormalizeDefaults(t *testing.T) {
+	t.Parallel()
+	spec, err := Decode([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Normalize(spec, DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := spec
+	want.Timezone, want.Concurrency, want.Catchup, want.Deadline = "UTC", job.ConcurrencyForbid, job.CatchupLatest, job.Duration(time.Hour)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Normalize (-want +got):\n%s", diff)
+	}
+}
+
+func TestSplitDocuments(t *testing.T) {
+	t.Parallel()
+	in := "---\n# first\n" + minimal + "---\n# only a comment\n--- # third\n" + strings.Replace(minimal, "nightly", "hourly", 1)
+	docs := SplitDocuments([]byte(in))
+	if len(docs) != 2 {
+		t.Fatalf("SplitDocuments = %d documents, want 2: %q", len(docs), docs)
+	}
+	for i, want := range []string{"nightly", "hourly"} {
+		spec, err := Decode(docs[i])
+		if err != nil || spec.Name != want {
+			t.Errorf("document %d: name %q, err %v; want %q", i, spec.Name, err, want)
+		}
+	}
+}
+
+func TestRenderCommand(t *testing.T) {
+	t.Parallel()
+	got, err := RenderCommand(
+		[]string{"train", "--date={{ .ScheduledDate }}", "{{.RunID}}/{{.Attempt}}", "{{ .Job }}@{{ .ScheduledUnix }}", "plain {"},
+		TemplateData{RunID: "r1", Job: "j", Attempt: 2, ScheduledDate: "2026-11-23", ScheduledUnix: 42},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"train", "--date=2026-11-23", "r1/2", "j@42", "plain {"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("RenderCommand (-want +got):\n%s", diff)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte(minimal + "schedule: '@every 1m'\nenv: {A: 1}\ncommand: [sh, -c, 'echo {{ .RunID }}']\n"))
+	f.Add([]byte(`{"name":"x","image":"y","cpu":1,"memory":"1Gi","retries":3}`))
+	f.Add([]byte("---\n---\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		spec, err := Decode(data)
+		if err != nil {
+			var fe *job.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Decode error %v is not a *job.FieldError", err)
+			}
+			return
+		}
+		norm, err := Normalize(spec, DefaultLimits())
+		if err != nil {
+			var fe *job.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Normalize error %v is not a *job.FieldError", err)
+			}
+			return
+		}
+		// A valid definition stays valid and unchanged when normalized again.
+		again, err := Normalize(norm, DefaultLimits())
+		if err != nil {
+			t.Fatalf("Normalize of a normalized spec: %v", err)
+		}
+		if diff := cmp.Diff(norm, again); diff != "" {
+			t.Fatalf("Normalize is not idempotent (-first +second):\n%s", diff)
+		}
+	})
+}

@@ -1,0 +1,223 @@
+package definition
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"docket.dev/docket/internal/cron"
+	"docket.dev/docket/internal/job"
+)
+
+// MaxNameLength leaves room in Kubernetes object names for the suffix a run adds.
+const MaxNameLength = 52
+
+// reservedPrefix marks labels, annotations and env names that Docket sets itself.
+const reservedPrefix = "docket.dev/"
+
+// Limits are the server's bounds on a definition.
+type Limits struct {
+	// DefaultDeadline applies when a definition sets none.
+	DefaultDeadline time.Duration
+	// MaxDeadline is the longest deadline a definition may set.
+	MaxDeadline time.Duration
+	// MaxRetries is the most retries a definition may ask for.
+	MaxRetries int
+}
+
+// DefaultLimits returns the limits a server uses unless configured otherwise.
+func DefaultLimits() Limits {
+	return Limits{DefaultDeadline: time.Hour, MaxDeadline: 24 * time.Hour, MaxRetries: 10}
+}
+
+// Normalize checks every field of spec and fills in the defaults (timezone UTC,
+// concurrency forbid, catchup latest, the server's default deadline). The error is a
+// *job.FieldError for the first invalid field in reference order.
+func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
+	if spec.Timezone == "" {
+		spec.Timezone = "UTC"
+	}
+	if spec.Concurrency == "" {
+		spec.Concurrency = job.ConcurrencyForbid
+	}
+	if spec.Catchup == "" {
+		spec.Catchup = job.CatchupLatest
+	}
+	if spec.Deadline == 0 {
+		spec.Deadline = job.Duration(limits.DefaultDeadline)
+	}
+	checks := []func(job.Spec, Limits) error{
+		checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
+		checkDeadline, checkRetries, checkEnv, checkMetadata,
+	}
+	for _, check := range checks {
+		if err := check(spec, limits); err != nil {
+			return spec, err
+		}
+	}
+	return spec, nil
+}
+
+func checkName(s job.Spec, _ Limits) error {
+	if s.Name == "" {
+		return job.Invalid("name", "is required: a lowercase name such as nightly-train")
+	}
+	if len(s.Name) > MaxNameLength {
+		return job.Invalid("name", "%q is %d characters; the limit is %d", s.Name, len(s.Name), MaxNameLength)
+	}
+	if errs := validation.IsDNS1123Label(s.Name); len(errs) > 0 {
+		return job.Invalid("name", "%q is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit", s.Name)
+	}
+	return nil
+}
+
+func checkImage(s job.Spec, _ Limits) error {
+	if s.Image == "" {
+		return job.Invalid("image", "is required: a container image such as python:3.12")
+	}
+	if _, err := name.ParseReference(s.Image); err != nil {
+		return job.Invalid("image", "%q is not a valid image reference: %s", s.Image, err)
+	}
+	return nil
+}
+
+func checkCommand(s job.Spec, _ Limits) error {
+	sample := TemplateData{
+		RunID: "01900000-0000-7000-8000-000000000000", Job: s.Name, Attempt: 1,
+		ScheduledTime: "2026-01-01T00:00:00Z", ScheduledDate: "2026-01-01", ScheduledUnix: 1767225600,
+	}
+	for i, arg := range s.Command {
+		if _, err := renderArg(arg, sample); err != nil {
+			return job.Invalid(fmt.Sprintf("command[%d]", i), "%s", err)
+		}
+	}
+	if len(s.Command) > 0 && strings.TrimSpace(s.Command[0]) == "" {
+		return job.Invalid("command[0]", "is empty; it names the program to run")
+	}
+	return nil
+}
+
+func checkResources(s job.Spec, _ Limits) error {
+	for _, r := range []struct{ field, value, example string }{
+		{"cpu", s.CPU, `"500m" or "2"`}, {"memory", s.Memory, `"512Mi" or "4Gi"`},
+	} {
+		if r.value == "" {
+			return job.Invalid(r.field, "is required: a Kubernetes quantity such as %s", r.example)
+		}
+		q, err := resource.ParseQuantity(r.value)
+		if err != nil {
+			return job.Invalid(r.field, "%q is not a Kubernetes quantity; write one such as %s", r.value, r.example)
+		}
+		if q.Sign() <= 0 {
+			return job.Invalid(r.field, "%q must be more than zero", r.value)
+		}
+	}
+	return nil
+}
+
+func checkSchedule(s job.Spec, _ Limits) error {
+	if s.Schedule != "" {
+		if _, err := cron.Parse(s.Schedule); err != nil {
+			return job.Invalid("schedule", "%s", err)
+		}
+	}
+	if s.Timezone == "Local" {
+		return job.Invalid("timezone", "\"Local\" depends on the server; name an IANA zone such as America/New_York or UTC")
+	}
+	if _, err := time.LoadLocation(s.Timezone); err != nil {
+		return job.Invalid("timezone", "%q is not an IANA time zone; use a name such as America/New_York, Europe/Berlin or UTC", s.Timezone)
+	}
+	return nil
+}
+
+func checkPolicies(s job.Spec, _ Limits) error {
+	switch s.Concurrency {
+	case job.ConcurrencyAllow, job.ConcurrencyForbid, job.ConcurrencyReplace:
+	default:
+		return job.Invalid("concurrency", "%q is not a policy; use allow, forbid or replace", s.Concurrency)
+	}
+	switch s.Catchup {
+	case job.CatchupNone, job.CatchupLatest, job.CatchupAll:
+	default:
+		return job.Invalid("catchup", "%q is not a policy; use none, latest or all", s.Catchup)
+	}
+	return nil
+}
+
+func checkDeadline(s job.Spec, l Limits) error {
+	d := time.Duration(s.Deadline)
+	switch {
+	case d < time.Second:
+		return job.Invalid("deadline", "%s is too short; a deadline is at least 1s", s.Deadline)
+	case d%time.Second != 0:
+		return job.Invalid("deadline", "%s is not a whole number of seconds", s.Deadline)
+	case l.MaxDeadline > 0 && d > l.MaxDeadline:
+		return job.Invalid("deadline", "%s is longer than this server's maximum of %s", s.Deadline, job.Duration(l.MaxDeadline))
+	}
+	return nil
+}
+
+func checkRetries(s job.Spec, l Limits) error {
+	if s.Retries < 0 || s.Retries > l.MaxRetries {
+		return job.Invalid("retries", "%d is out of range; use 0 to %d", s.Retries, l.MaxRetries)
+	}
+	return nil
+}
+
+func checkEnv(s job.Spec, _ Limits) error { return ValidateEnv("env", s.Env) }
+
+// envName is what a POSIX shell accepts as a variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// ValidateEnv checks environment variables a user sets, in a definition or a run request;
+// field names where they came from. Names are shell identifiers; DOCKET_ is reserved for
+// the variables Docket sets on every run.
+func ValidateEnv(field string, env map[string]string) error {
+	for _, k := range sortedKeys(env) {
+		switch {
+		case !envName.MatchString(k):
+			return job.Invalid(field+"."+k, "%q is not a valid variable name: use letters, digits and '_', not starting with a digit", k)
+		case strings.HasPrefix(strings.ToUpper(k), "DOCKET_"):
+			return job.Invalid(field+"."+k, "names starting with DOCKET_ are set by Docket for every run")
+		case strings.ContainsRune(env[k], 0):
+			return job.Invalid(field+"."+k, "contains a NUL byte")
+		}
+	}
+	return nil
+}
+
+func checkMetadata(s job.Spec, _ Limits) error {
+	for _, k := range sortedKeys(s.Labels) {
+		f := "labels." + k
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return job.Invalid(f, "%q is not a Kubernetes label key: %s", k, errs[0])
+		}
+		if strings.HasPrefix(k, reservedPrefix) {
+			return job.Invalid(f, "keys under %s are set by Docket", reservedPrefix)
+		}
+		if errs := validation.IsValidLabelValue(s.Labels[k]); len(errs) > 0 {
+			return job.Invalid(f, "%q is not a Kubernetes label value: %s", s.Labels[k], errs[0])
+		}
+	}
+	total := 0
+	for _, k := range sortedKeys(s.Annotations) {
+		f := "annotations." + k
+		if errs := validation.IsQualifiedName(strings.ToLower(k)); len(errs) > 0 {
+			return job.Invalid(f, "%q is not a Kubernetes annotation key: %s", k, errs[0])
+		}
+		if strings.HasPrefix(k, reservedPrefix) {
+			return job.Invalid(f, "keys under %s are set by Docket", reservedPrefix)
+		}
+		total += len(k) + len(s.Annotations[k])
+	}
+	const limit = 256 << 10
+	if total > limit {
+		return job.Invalid("annotations", "total %d bytes; Kubernetes allows %d", total, limit)
+	}
+	return nil
+}
