@@ -1,0 +1,121 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+func testDefinitionRevisions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sp := spec("nightly")
+	d, changed, err := s.DefinitionPut(ctx, sp, t0)
+	if err != nil || !changed || d.Revision != 1 {
+		t.Fatalf("first put: revision %d changed %v err %v; want 1 true nil", d.Revision, changed, err)
+	}
+	if diff := cmp.Diff(sp, d.Spec); diff != "" {
+		t.Errorf("stored spec (-want +got):\n%s", diff)
+	}
+	if !d.CreatedAt.Equal(t0) || !d.ScheduledThrough.Equal(t0) {
+		t.Errorf("created %v cursor %v, want both %v", d.CreatedAt, d.ScheduledThrough, t0)
+	}
+	d, changed, err = s.DefinitionPut(ctx, sp, t0.Add(time.Minute))
+	if err != nil || changed || d.Revision != 1 {
+		t.Fatalf("same spec again: revision %d changed %v err %v; want 1 false nil", d.Revision, changed, err)
+	}
+	sp2 := sp
+	sp2.Image = "python:3.13"
+	d, changed, err = s.DefinitionPut(ctx, sp2, t0.Add(2*time.Minute))
+	if err != nil || !changed || d.Revision != 2 || d.Image != "python:3.13" {
+		t.Fatalf("changed spec: %+v changed %v err %v; want revision 2 with the new image", d, changed, err)
+	}
+	old, err := s.DefinitionRevision(ctx, "nightly", 1)
+	if err != nil || old.Image != "python:3.12" || old.Revision != 1 {
+		t.Errorf("revision 1 = %q rev %d err %v; want python:3.12", old.Image, old.Revision, err)
+	}
+	if _, err := s.DefinitionRevision(ctx, "nightly", 3); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("revision 3: err %v, want ErrNotFound", err)
+	}
+	if _, err := s.DefinitionGet(ctx, "absent"); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("get absent: err %v, want ErrNotFound", err)
+	}
+	put(t, s, spec("alpha"), t0)
+	list, err := s.DefinitionList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range list {
+		names = append(names, d.Name)
+	}
+	if diff := cmp.Diff([]string{"alpha", "nightly"}, names); diff != "" {
+		t.Errorf("list (-want +got):\n%s", diff)
+	}
+}
+
+func testDefinitionDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, spec("gone"), t0)
+	if err := s.DefinitionDelete(ctx, "gone", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DefinitionDelete(ctx, "gone", t0.Add(time.Minute)); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("second delete: err %v, want ErrNotFound", err)
+	}
+	if _, err := s.DefinitionGet(ctx, "gone"); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("get deleted: err %v, want ErrNotFound", err)
+	}
+	if list, _ := s.DefinitionList(ctx); len(list) != 0 {
+		t.Errorf("list after delete = %d jobs, want 0", len(list))
+	}
+	if _, err := s.DefinitionRevision(ctx, "gone", 1); err != nil {
+		t.Errorf("a deleted job's revision stays readable for its runs: %v", err)
+	}
+	// Re-creating continues the revision count, so (job, revision) stays unique.
+	d, changed, err := s.DefinitionPut(ctx, spec("gone"), t0.Add(2*time.Minute))
+	if err != nil || !changed || d.Revision != 2 || !d.ScheduledThrough.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("re-create: revision %d changed %v cursor %v err %v; want 2 true %v", d.Revision, changed, d.ScheduledThrough, err, t0.Add(2*time.Minute))
+	}
+}
+
+func testDefinitionSuspend(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, spec("pausable"), t0)
+	d, err := s.DefinitionSuspend(ctx, "pausable", true, t0)
+	if err != nil || !d.Suspended {
+		t.Fatalf("suspend: %v %v", d.Suspended, err)
+	}
+	// Re-applying the same spec keeps the job suspended.
+	if d := put(t, s, spec("pausable"), t0); !d.Suspended {
+		t.Error("re-applying an unchanged spec resumed the job")
+	}
+	if d, err = s.DefinitionSuspend(ctx, "pausable", false, t0); err != nil || d.Suspended {
+		t.Errorf("resume: %v %v", d.Suspended, err)
+	}
+	if _, err := s.DefinitionSuspend(ctx, "absent", true, t0); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("suspend absent: err %v, want ErrNotFound", err)
+	}
+}
+
+func testDefinitionCursor(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, spec("cursor"), t0)
+	if err := s.SlotsRecord(ctx, "cursor", t0, t0.Add(time.Hour), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	sp := spec("cursor")
+	sp.Retries = 3
+	if d := put(t, s, sp, t0.Add(2*time.Hour)); !d.ScheduledThrough.Equal(t0.Add(time.Hour)) {
+		t.Errorf("a change that keeps the schedule moved the cursor to %v", d.ScheduledThrough)
+	}
+	sp.Schedule = "0 * * * *"
+	if d := put(t, s, sp, t0.Add(3*time.Hour)); !d.ScheduledThrough.Equal(t0.Add(3 * time.Hour)) {
+		t.Errorf("a new schedule left the cursor at %v, want the time of the change", d.ScheduledThrough)
+	}
+}

@@ -1,0 +1,459 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// slotRuns makes queued scheduled runs for the given slot times.
+func slotRuns(jobName string, slots ...time.Time) ([]job.Run, []job.Event) {
+	var runs []job.Run
+	var events []job.Event
+	for _, slot := range slots {
+		slot := slot
+		r := job.Run{
+			ID: job.NewRunID(slot), Job: jobName, Revision: 1, State: job.StateQueued, Trigger: job.TriggerSchedule,
+			ScheduledTime: &slot, Attempt: 1, NotBefore: slot, CreatedAt: slot, Reason: "Scheduled", Message: "slot " + slot.Format(time.RFC3339),
+		}
+		runs = append(runs, r)
+		events = append(events, firstEvent(r))
+	}
+	return runs, events
+}
+
+func testSlotsRecord(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, spec("slots"), t0)
+	runs, events := slotRuns("slots", t0.Add(time.Minute), t0.Add(2*time.Minute))
+	if err := s.SlotsRecord(ctx, "slots", t0, t0.Add(2*time.Minute), runs, events); err != nil {
+		t.Fatal(err)
+	}
+	// A stale cursor stores nothing.
+	stale, staleEvents := slotRuns("slots", t0.Add(3*time.Minute))
+	if err := s.SlotsRecord(ctx, "slots", t0, t0.Add(3*time.Minute), stale, staleEvents); !errors.Is(err, job.ErrConflict) {
+		t.Fatalf("stale cursor: err %v, want ErrConflict", err)
+	}
+	if _, err := s.RunGet(ctx, stale[0].ID); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("a run of a rejected SlotsRecord was stored: %v", err)
+	}
+	// A slot that already has a run is not inserted again, even under a new id.
+	again, againEvents := slotRuns("slots", t0.Add(2*time.Minute), t0.Add(3*time.Minute))
+	again[0].ID = job.NewRunID(t0.Add(2*time.Minute + time.Second))
+	againEvents[0].RunID = again[0].ID
+	if err := s.SlotsRecord(ctx, "slots", t0.Add(2*time.Minute), t0.Add(3*time.Minute), again, againEvents); err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := s.RunList(ctx, store.RunFilter{Job: "slots"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range list {
+		got = append(got, r.ScheduledTime.Format("15:04"))
+	}
+	if diff := cmp.Diff([]string{"09:03", "09:02", "09:01"}, got); diff != "" {
+		t.Errorf("one run per slot, newest first (-want +got):\n%s", diff)
+	}
+	if evs, _ := s.EventList(ctx, again[0].ID); len(evs) != 0 {
+		t.Errorf("the duplicate slot's event was stored: %v", evs)
+	}
+	if d, _ := s.DefinitionGet(ctx, "slots"); !d.ScheduledThrough.Equal(t0.Add(3 * time.Minute)) {
+		t.Errorf("cursor = %v, want %v", d.ScheduledThrough, t0.Add(3*time.Minute))
+	}
+	if err := s.SlotsRecord(ctx, "absent", t0, t0.Add(time.Minute), nil, nil); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("unknown job: err %v, want ErrConflict", err)
+	}
+}
+
+func testSlotsRecordConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, spec("race"), t0)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs, events := slotRuns("race", t0.Add(time.Minute))
+			runs[0].ID = job.NewRunID(t0.Add(time.Duration(i) * time.Second))
+			events[0].RunID = runs[0].ID
+			errs[i] = s.SlotsRecord(ctx, "race", t0, t0.Add(time.Minute), runs, events)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, job.ErrConflict):
+			t.Errorf("SlotsRecord: %v", err)
+		}
+	}
+	list, _, _ := s.RunList(ctx, store.RunFilter{Job: "race"})
+	if ok != 1 || len(list) != 1 {
+		t.Errorf("%d schedulers succeeded and %d runs exist; want exactly 1 and 1", ok, len(list))
+	}
+}
+
+func testRunCreateIdempotency(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	first := q.run("idem", job.StateQueued)
+	first.IdempotencyKey = "nightly-2026-11-23"
+	first.Env = map[string]string{"MODE": "full"}
+	create(t, s, first)
+	second := q.run("idem", job.StateQueued)
+	second.IdempotencyKey = first.IdempotencyKey
+	got, created, err := s.RunCreate(ctx, second, firstEvent(second))
+	if err != nil || created || got.ID != first.ID {
+		t.Fatalf("repeat key: id %s created %v err %v; want the first run %s", got.ID, created, err, first.ID)
+	}
+	if diff := cmp.Diff(first, got); diff != "" {
+		t.Errorf("returned run (-want +got):\n%s", diff)
+	}
+	other := q.run("other-job", job.StateQueued)
+	other.IdempotencyKey = first.IdempotencyKey
+	if _, created, err := s.RunCreate(ctx, other, firstEvent(other)); err != nil || !created {
+		t.Errorf("same key on another job: created %v err %v; keys are per job", created, err)
+	}
+	dup := q.run("idem", job.StateQueued)
+	dup.ID = first.ID
+	if _, _, err := s.RunCreate(ctx, dup, firstEvent(dup)); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("duplicate id: err %v, want ErrConflict", err)
+	}
+}
+
+func testRunList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	var ids []string
+	for i := range 7 {
+		r := q.run(fmt.Sprintf("list-%d", i%2), job.StateQueued)
+		if i%3 == 0 {
+			r.State = job.StateSkipped
+		}
+		ids = append(ids, create(t, s, r).ID)
+	}
+	var pages [][]string
+	f := store.RunFilter{Limit: 3}
+	for {
+		runs, next, err := s.RunList(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []string
+		for _, r := range runs {
+			page = append(page, r.ID)
+		}
+		pages = append(pages, page)
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	want := [][]string{{ids[6], ids[5], ids[4]}, {ids[3], ids[2], ids[1]}, {ids[0]}}
+	if diff := cmp.Diff(want, pages); diff != "" {
+		t.Errorf("pages newest first (-want +got):\n%s", diff)
+	}
+	runs, _, err := s.RunList(ctx, store.RunFilter{Job: "list-0", States: []job.State{job.StateSkipped}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range runs {
+		got = append(got, r.ID)
+	}
+	// list-0 holds runs 0, 2, 4, 6; of those, 0 and 6 are skipped.
+	if diff := cmp.Diff([]string{ids[6], ids[0]}, got); diff != "" {
+		t.Errorf("filtered (-want +got):\n%s", diff)
+	}
+}
+
+func claimIDs(t *testing.T, s store.Store, claimer string, now time.Time, limit int) []string {
+	t.Helper()
+	runs, err := s.RunClaim(context.Background(), claimer, now, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, r := range runs {
+		if r.State != job.StateDispatched || r.ClaimedBy != claimer {
+			t.Errorf("claimed run %s is %s by %q", r.ID, r.State, r.ClaimedBy)
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+func testRunClaim(t *testing.T, s store.Store) {
+	var q seq
+	a := create(t, s, q.run("claim", job.StateQueued))
+	later := q.run("claim", job.StateQueued)
+	later.NotBefore = t0.Add(time.Hour)
+	create(t, s, later)
+	b := create(t, s, q.run("claim", job.StateQueued))
+	create(t, s, q.run("claim", job.StateSkipped))
+	c := create(t, s, q.run("claim", job.StateQueued))
+
+	if diff := cmp.Diff([]string{a.ID, b.ID}, claimIDs(t, s, "w1", t0.Add(time.Minute), 2)); diff != "" {
+		t.Errorf("first claim, oldest first up to the limit (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{c.ID}, claimIDs(t, s, "w1", t0.Add(time.Minute), 10)); diff != "" {
+		t.Errorf("second claim skips claimed, skipped and not-yet-due runs (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{later.ID}, claimIDs(t, s, "w1", t0.Add(2*time.Hour), 10)); diff != "" {
+		t.Errorf("a run becomes claimable at its not_before (-want +got):\n%s", diff)
+	}
+	evs, err := s.EventList(context.Background(), a.ID)
+	if err != nil || len(evs) != 2 || evs[1].State != job.StateDispatched {
+		t.Errorf("claim event: %+v err %v", evs, err)
+	}
+}
+
+func testRunClaimExclusive(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	ex := func(name string) job.Run {
+		r := q.run(name, job.StateQueued)
+		r.Exclusive = true
+		return create(t, s, r)
+	}
+	x1, x2 := ex("solo"), ex("solo")
+	free := create(t, s, q.run("solo", job.StateQueued))
+	y1 := ex("other")
+	if diff := cmp.Diff([]string{x1.ID, free.ID, y1.ID}, claimIDs(t, s, "w", t0.Add(time.Minute), 10)); diff != "" {
+		t.Errorf("one exclusive run per job at a time (-want +got):\n%s", diff)
+	}
+	if got := claimIDs(t, s, "w", t0.Add(time.Minute), 10); len(got) != 0 {
+		t.Errorf("claimed %v while the job's runs are active", got)
+	}
+	for _, r := range []job.Run{x1, free} {
+		if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: "Completed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]string{x2.ID}, claimIDs(t, s, "w", t0.Add(time.Minute), 10)); diff != "" {
+		t.Errorf("the next exclusive run once the job is idle (-want +got):\n%s", diff)
+	}
+}
+
+func testRunClaimConcurrent(t *testing.T, s store.Store) {
+	var q seq
+	const runs, workers = 60, 6
+	for range runs {
+		create(t, s, q.run("herd", job.StateQueued))
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[string]string{}
+		wg   sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			claimer := fmt.Sprintf("w%d", w)
+			for {
+				got, err := s.RunClaim(context.Background(), claimer, t0.Add(time.Minute), 3)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, r := range got {
+					if prev, dup := seen[r.ID]; dup {
+						t.Errorf("run %s claimed by %s and %s", r.ID, prev, claimer)
+					}
+					seen[r.ID] = claimer
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != runs {
+		t.Errorf("%d runs claimed, want %d", len(seen), runs)
+	}
+}
+
+func testRunTransition(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	r := create(t, s, q.run("life", job.StateQueued))
+	claimIDs(t, s, "w", t0.Add(time.Minute), 1)
+	steps := []job.Transition{
+		{RunID: r.ID, From: job.StateDispatched, To: job.StatePending, Time: t0.Add(2 * time.Minute), Reason: "Starting", Message: "starting"},
+		{RunID: r.ID, From: job.StatePending, To: job.StateRunning, Time: t0.Add(3 * time.Minute), Reason: "Started", Message: "pid 42"},
+	}
+	for _, st := range steps {
+		if _, err := s.RunTransition(ctx, st); err != nil {
+			t.Fatalf("%s -> %s: %v", st.From, st.To, err)
+		}
+	}
+	code := 3
+	got, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateRunning, To: job.StateFailed, Time: t0.Add(4 * time.Minute),
+		Reason: "ExitCode", Message: "exited with code 3", ExitCode: &code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != job.StateFailed || got.ExitCode == nil || *got.ExitCode != 3 || got.Reason != "ExitCode" ||
+		got.StartedAt == nil || !got.StartedAt.Equal(t0.Add(3*time.Minute)) || got.FinishedAt == nil || !got.FinishedAt.Equal(t0.Add(4*time.Minute)) {
+		t.Errorf("after failing: %+v", got)
+	}
+	// The guard: a transition from a state the run has left changes nothing.
+	_, err = s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateRunning, To: job.StateSucceeded, Time: t0.Add(5 * time.Minute), Reason: "Completed"})
+	if !errors.Is(err, job.ErrConflict) {
+		t.Errorf("stale transition: err %v, want ErrConflict", err)
+	}
+	if now := mustGet(t, s, r.ID); now.State != job.StateFailed || now.Reason != "ExitCode" {
+		t.Errorf("stale transition changed the run: %+v", now)
+	}
+	_, err = s.RunTransition(ctx, job.Transition{RunID: "absent", From: job.StateQueued, To: job.StateCancelled, Time: t0})
+	if !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("unknown run: err %v, want ErrNotFound", err)
+	}
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateFailed, To: job.StateRunning, Time: t0}); err == nil {
+		t.Error("a terminal run was moved back to running")
+	}
+	// Requeueing a dispatched run releases its claim.
+	r2 := create(t, s, q.run("life", job.StateQueued))
+	claimIDs(t, s, "w", t0.Add(time.Minute), 1)
+	back, err := s.RunTransition(ctx, job.Transition{RunID: r2.ID, From: job.StateDispatched, To: job.StateQueued, Time: t0, Reason: "Requeued"})
+	if err != nil || back.ClaimedBy != "" || back.State != job.StateQueued {
+		t.Errorf("requeue: %+v err %v", back, err)
+	}
+}
+
+func testRunTransitionThenAtomic(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	failing := func() job.Run {
+		r := create(t, s, q.run("retry", job.StateQueued))
+		if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateQueued, To: job.StateDispatched, Time: t0}); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	retryOf := func(r job.Run) *job.Run {
+		next := q.run("retry", job.StateQueued)
+		next.Trigger, next.Attempt, next.RetryOf, next.Reason = job.TriggerRetry, 2, r.ID, "Retrying"
+		return &next
+	}
+	a := failing()
+	then := retryOf(a)
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: a.ID, From: job.StateDispatched, To: job.StateFailed, Time: t0, Reason: "ExitCode", Then: then}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, then.ID); got.RetryOf != a.ID || got.Attempt != 2 || got.State != job.StateQueued {
+		t.Errorf("retry run: %+v", got)
+	}
+	// A second retry of the same attempt collides, and the whole transition rolls back.
+	b := failing()
+	dup := retryOf(b)
+	dup.RetryOf = a.ID
+	_, err := s.RunTransition(ctx, job.Transition{RunID: b.ID, From: job.StateDispatched, To: job.StateFailed, Time: t0, Reason: "ExitCode", Then: dup})
+	if !errors.Is(err, job.ErrConflict) {
+		t.Fatalf("duplicate retry: err %v, want ErrConflict", err)
+	}
+	if got := mustGet(t, s, b.ID); got.State != job.StateDispatched {
+		t.Errorf("the failed transition was kept: run is %s", got.State)
+	}
+	if _, err := s.RunGet(ctx, dup.ID); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("the duplicate retry was stored: %v", err)
+	}
+}
+
+func testRunRequestCancel(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	r := create(t, s, q.run("stop", job.StateQueued))
+	got, err := s.RunRequestCancel(ctx, r.ID, "ana@laptop")
+	if err != nil || got.CancelledBy != "ana@laptop" || got.State != job.StateQueued {
+		t.Fatalf("request: %+v err %v", got, err)
+	}
+	if got, _ := s.RunRequestCancel(ctx, r.ID, "bo@laptop"); got.CancelledBy != "ana@laptop" {
+		t.Errorf("second request replaced the first requester: %q", got.CancelledBy)
+	}
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateQueued, To: job.StateCancelled, Time: t0, Reason: "Cancelled"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunRequestCancel(ctx, r.ID, "ana@laptop"); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("cancel a finished run: err %v, want ErrConflict", err)
+	}
+	if _, err := s.RunRequestCancel(ctx, "absent", "ana"); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("cancel an unknown run: err %v, want ErrNotFound", err)
+	}
+}
+
+func testEvents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	r := create(t, s, q.run("ev", job.StateQueued))
+	notice := job.Event{RunID: r.ID, Time: t0.Add(time.Second), State: job.StateQueued, Reason: "ImageNotUsed", Message: "the process executor does not pull images"}
+	if err := s.EventAppend(ctx, notice); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.EventList(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, ev := range evs {
+		reasons = append(reasons, ev.Reason)
+		if ev.ID == 0 || ev.RunID != r.ID {
+			t.Errorf("event %+v lacks its id or run", ev)
+		}
+	}
+	if diff := cmp.Diff([]string{"Submitted", "ImageNotUsed"}, reasons); diff != "" {
+		t.Errorf("events oldest first (-want +got):\n%s", diff)
+	}
+	if !evs[1].Time.Equal(notice.Time) {
+		t.Errorf("event time %v, want %v", evs[1].Time, notice.Time)
+	}
+	if err := s.EventAppend(ctx, job.Event{RunID: "absent", Time: t0}); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("event of an unknown run: err %v, want ErrNotFound", err)
+	}
+}
+
+func testLogs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, chunk := range []string{"hello ", "", "world\n", "bye\n"} {
+		if err := s.LogAppend(ctx, "run-1", []byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		offset int64
+		limit  int
+		want   string
+	}{
+		{0, 1 << 20, "hello world\nbye\n"},
+		{3, 5, "lo wo"},
+		{6, 6, "world\n"},
+		{16, 10, ""},
+		{100, 10, ""},
+	}
+	for _, tt := range tests {
+		got, err := s.LogRead(ctx, "run-1", tt.offset, tt.limit)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("LogRead(%d, %d) = %q, %v; want %q", tt.offset, tt.limit, got, err, tt.want)
+		}
+	}
+	if got, err := s.LogRead(ctx, "run-2", 0, 10); err != nil || len(got) != 0 {
+		t.Errorf("log of a run without output = %q, %v; want empty", got, err)
+	}
+}

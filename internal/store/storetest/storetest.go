@@ -1,0 +1,99 @@
+// Package storetest is the conformance suite every store backend passes: the contract of
+// store.Store written as tests, run against a real database.
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// Open returns a new, empty store for one test; the suite closes it.
+type Open func(t *testing.T) store.Store
+
+// Run runs the whole suite against stores made by open.
+func Run(t *testing.T, open Open) {
+	tests := map[string]func(*testing.T, store.Store){
+		"DefinitionRevisions":     testDefinitionRevisions,
+		"DefinitionDelete":        testDefinitionDelete,
+		"DefinitionSuspend":       testDefinitionSuspend,
+		"DefinitionCursor":        testDefinitionCursor,
+		"SlotsRecord":             testSlotsRecord,
+		"SlotsRecordConcurrent":   testSlotsRecordConcurrent,
+		"RunCreateIdempotency":    testRunCreateIdempotency,
+		"RunList":                 testRunList,
+		"RunClaim":                testRunClaim,
+		"RunClaimExclusive":       testRunClaimExclusive,
+		"RunClaimConcurrent":      testRunClaimConcurrent,
+		"RunTransition":           testRunTransition,
+		"RunTransitionThenAtomic": testRunTransitionThenAtomic,
+		"RunRequestCancel":        testRunRequestCancel,
+		"Events":                  testEvents,
+		"Logs":                    testLogs,
+	}
+	for name, fn := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			fn(t, s)
+		})
+	}
+}
+
+// t0 is the suite's fixed clock.
+var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+
+func spec(name string) job.Spec {
+	return job.Spec{
+		Name: name, Image: "python:3.12", Command: []string{"true"}, CPU: "1", Memory: "1Gi",
+		Schedule: "@every 1m", Timezone: "UTC", Concurrency: job.ConcurrencyAllow, Catchup: job.CatchupAll,
+		Deadline: job.Duration(time.Hour), Env: map[string]string{"A": "1"},
+	}
+}
+
+func put(t *testing.T, s store.Store, sp job.Spec, now time.Time) job.Definition {
+	t.Helper()
+	d, _, err := s.DefinitionPut(context.Background(), sp, now)
+	if err != nil {
+		t.Fatalf("DefinitionPut %s: %v", sp.Name, err)
+	}
+	return d
+}
+
+// seq makes run ids that sort in creation order within one test.
+type seq struct{ n int }
+
+func (q *seq) run(jobName string, state job.State) job.Run {
+	q.n++
+	created := t0.Add(time.Duration(q.n) * time.Millisecond)
+	return job.Run{
+		ID: job.NewRunID(created), Job: jobName, Revision: 1, State: state, Trigger: job.TriggerAPI,
+		Attempt: 1, NotBefore: created, CreatedAt: created, Reason: "Submitted", Message: "queued on request",
+	}
+}
+
+func create(t *testing.T, s store.Store, r job.Run) job.Run {
+	t.Helper()
+	got, created, err := s.RunCreate(context.Background(), r, firstEvent(r))
+	if err != nil || !created {
+		t.Fatalf("RunCreate %s: created %v, err %v", r.ID, created, err)
+	}
+	return got
+}
+
+func firstEvent(r job.Run) job.Event {
+	return job.Event{RunID: r.ID, Time: r.CreatedAt, State: r.State, Reason: r.Reason, Message: r.Message}
+}
+
+func mustGet(t *testing.T, s store.Store, id string) job.Run {
+	t.Helper()
+	r, err := s.RunGet(context.Background(), id)
+	if err != nil {
+		t.Fatalf("RunGet %s: %v", id, err)
+	}
+	return r
+}
