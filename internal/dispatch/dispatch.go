@@ -1,0 +1,209 @@
+// Package dispatch is the stage between the queue and the executors: it claims queued runs
+// from the runs table in a transaction, resolves each into a job.Execution (the revision's
+// spec, the rendered command, the env contract, the deadline) and hands it to the executor.
+// At start-up it recovers runs that a crash left between claim and completion.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// Executor runs executions. Start returns once the run has started (or could not start) and
+// reports what happens next through the recorder; Running says how many runs are live.
+type Executor interface {
+	Start(ctx context.Context, x job.Execution) error
+	Cancel(ctx context.Context, runID, by string) error
+	Running() int
+}
+
+// Reporter records updates about runs (the recorder).
+type Reporter interface {
+	Report(ctx context.Context, u job.Update) error
+}
+
+// Store is what the dispatcher needs of the store.
+type Store interface {
+	RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error)
+	RunGet(ctx context.Context, id string) (job.Run, error)
+	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
+	RunTransition(ctx context.Context, t job.Transition) (job.Run, error)
+	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
+}
+
+// Options configures a Dispatcher.
+type Options struct {
+	Store    Store
+	Executor Executor
+	Reporter Reporter
+	Logger   *slog.Logger
+	// Claimer names this server in the runs it claims.
+	Claimer string
+	// Parallelism caps how many runs the executor holds at once.
+	Parallelism int
+	// Interval is how often the dispatcher polls the queue when nothing wakes it.
+	Interval time.Duration
+	// DefaultDeadline applies when a revision has none (definitions stored before a
+	// default existed).
+	DefaultDeadline time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Dispatcher moves runs from the queue to the executor.
+type Dispatcher struct {
+	opts Options
+	now  func() time.Time
+	wake chan struct{}
+}
+
+// New returns a Dispatcher.
+func New(opts Options) *Dispatcher {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Dispatcher{opts: opts, now: opts.Now, wake: make(chan struct{}, 1)}
+}
+
+// Wake asks the dispatcher to look at the queue now. It never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and starts runs until ctx ends. Call Recover first.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	t := time.NewTicker(d.opts.Interval)
+	defer t.Stop()
+	for {
+		if err := d.Pass(ctx); err != nil && ctx.Err() == nil {
+			d.opts.Logger.Error("dispatch pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-d.wake:
+		}
+	}
+}
+
+// Pass claims as many queued runs as the executor has room for and starts them.
+func (d *Dispatcher) Pass(ctx context.Context) error {
+	for ctx.Err() == nil {
+		free := d.opts.Parallelism - d.opts.Executor.Running()
+		if free <= 0 {
+			return nil
+		}
+		runs, err := d.opts.Store.RunClaim(ctx, d.opts.Claimer, d.now().UTC(), free)
+		if err != nil {
+			return fmt.Errorf("claim runs: %w", err)
+		}
+		if len(runs) == 0 {
+			return nil
+		}
+		for _, r := range runs {
+			d.start(ctx, r)
+		}
+	}
+	return nil
+}
+
+// start hands one claimed run to the executor. A run that cannot be resolved or started is
+// failed with the reason; a cancel that arrived while it was starting is passed on.
+func (d *Dispatcher) start(ctx context.Context, r job.Run) {
+	log := d.opts.Logger.With("run_id", r.ID, "job", r.Job)
+	x, err := d.resolve(ctx, r)
+	if err == nil {
+		err = d.opts.Executor.Start(ctx, x)
+	}
+	if err != nil {
+		log.Warn("run not started", "err", err)
+		d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()})
+		return
+	}
+	// A cancel requested between the claim and the start found nothing to stop; look again
+	// now that the executor knows the run.
+	cur, err := d.opts.Store.RunGet(ctx, r.ID)
+	if err == nil && cur.CancelledBy != "" && !cur.State.Terminal() {
+		if err := d.opts.Executor.Cancel(ctx, r.ID, cur.CancelledBy); err != nil && !errors.Is(err, job.ErrNotFound) {
+			log.Error("cancel after start", "err", err)
+		}
+	}
+}
+
+// report passes an update to the recorder, stamping the time; failures are logged, since
+// the caller has nobody to return them to.
+func (d *Dispatcher) report(ctx context.Context, u job.Update) {
+	u.Time = d.now().UTC()
+	if err := d.opts.Reporter.Report(ctx, u); err != nil {
+		d.opts.Logger.Error("report update", "run_id", u.RunID, "state", u.State, "err", err)
+	}
+}
+
+// resolve builds the execution for a run from the revision it recorded.
+func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, error) {
+	def, err := d.opts.Store.DefinitionRevision(ctx, r.Job, r.Revision)
+	if err != nil {
+		return job.Execution{}, fmt.Errorf("load revision %d of job %s: %w", r.Revision, r.Job, err)
+	}
+	return Resolve(def, r, d.opts.DefaultDeadline)
+}
+
+// Resolve turns a run of def into the execution an executor runs: the command with its
+// templates rendered, the env contract (DOCKET_RUN_ID, DOCKET_JOB, DOCKET_SCHEDULED_TIME,
+// DOCKET_ATTEMPT) under the definition's env and the run's overrides, and the deadline.
+func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.Execution, error) {
+	loc := def.Location()
+	slot := r.CreatedAt
+	if r.ScheduledTime != nil {
+		slot = *r.ScheduledTime
+	}
+	slot = slot.In(loc)
+	command, err := definition.RenderCommand(def.Command, definition.TemplateData{
+		RunID:         r.ID,
+		Job:           r.Job,
+		Attempt:       r.Attempt,
+		ScheduledTime: slot.Format(time.RFC3339),
+		ScheduledDate: slot.Format(time.DateOnly),
+		ScheduledUnix: slot.Unix(),
+	})
+	if err != nil {
+		return job.Execution{}, fmt.Errorf("render command: %w", err)
+	}
+	env := map[string]string{}
+	for k, v := range def.Env {
+		env[k] = v
+	}
+	for k, v := range r.Env {
+		env[k] = v
+	}
+	env["DOCKET_RUN_ID"] = r.ID
+	env["DOCKET_JOB"] = r.Job
+	env["DOCKET_SCHEDULED_TIME"] = slot.Format(time.RFC3339)
+	env["DOCKET_ATTEMPT"] = fmt.Sprint(r.Attempt)
+	deadline := time.Duration(def.Deadline)
+	if deadline <= 0 {
+		deadline = defaultDeadline
+	}
+	return job.Execution{
+		Run:         r,
+		Image:       def.Image,
+		Command:     command,
+		Env:         env,
+		CPU:         def.CPU,
+		Memory:      def.Memory,
+		Deadline:    deadline,
+		Labels:      def.Labels,
+		Annotations: def.Annotations,
+	}, nil
+}

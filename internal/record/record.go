@@ -1,0 +1,204 @@
+// Package record is the last stage of Docket's flow: it turns what executors and watchers
+// report into guarded state transitions with their events, queues the retry of a failed run
+// in the same transaction, carries out cancel requests, and keeps the runs' logs.
+package record
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"docket.dev/docket/internal/job"
+)
+
+// Store is what the recorder needs of the store.
+type Store interface {
+	RunGet(ctx context.Context, id string) (job.Run, error)
+	RunTransition(ctx context.Context, t job.Transition) (job.Run, error)
+	RunRequestCancel(ctx context.Context, id, by string) (job.Run, error)
+	EventAppend(ctx context.Context, ev job.Event) error
+	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
+}
+
+// Stopper stops a run that an executor holds.
+type Stopper interface {
+	Cancel(ctx context.Context, runID, by string) error
+}
+
+// Options configures a Recorder.
+type Options struct {
+	Store   Store
+	Stopper Stopper
+	Logger  *slog.Logger
+	// RetryBackoff is the wait before the first retry; it doubles with each attempt, up to
+	// MaxRetryBackoff.
+	RetryBackoff time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Queued is called when a retry was queued, to wake the dispatcher.
+	Queued func()
+}
+
+// MaxRetryBackoff caps the wait between attempts.
+const MaxRetryBackoff = 10 * time.Minute
+
+// permanent lists the failure reasons a retry cannot mend.
+var permanent = map[string]bool{"NoCommand": true, "CommandNotFound": true, "StartFailed": true}
+
+// Recorder records what happens to runs.
+type Recorder struct {
+	opts Options
+	now  func() time.Time
+}
+
+// New returns a Recorder.
+func New(opts Options) *Recorder {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Queued == nil {
+		opts.Queued = func() {}
+	}
+	return &Recorder{opts: opts, now: opts.Now}
+}
+
+// Report records an update: a notice becomes an event; a state change becomes a guarded
+// transition from the run's current state. A repeated update, or one for a run that is
+// already terminal, changes nothing. A failure with attempts left queues the retry in the
+// same transaction.
+func (r *Recorder) Report(ctx context.Context, u job.Update) error {
+	if u.Time.IsZero() {
+		u.Time = r.now().UTC()
+	}
+	// The guard can lose a race with another writer (a cancel, the scheduler); read the
+	// run again and decide again.
+	for range 3 {
+		run, err := r.opts.Store.RunGet(ctx, u.RunID)
+		if err != nil {
+			return fmt.Errorf("record update: %w", err)
+		}
+		if u.State == "" {
+			return r.opts.Store.EventAppend(ctx, job.Event{RunID: u.RunID, Time: u.Time, State: run.State, Reason: u.Reason, Message: u.Message})
+		}
+		if run.State == u.State || run.State.Terminal() && u.State.Terminal() {
+			return nil
+		}
+		if run.State.Terminal() {
+			// An executor must not go on with a run that ended meanwhile (cancelled
+			// while it was being started).
+			return fmt.Errorf("record update: run %s is already %s: %w", run.ID, run.State, job.ErrConflict)
+		}
+		if !job.CanTransition(run.State, u.State) {
+			return fmt.Errorf("record update: run %s cannot move from %s to %s: %w", run.ID, run.State, u.State, job.ErrConflict)
+		}
+		t := job.Transition{
+			RunID: run.ID, From: run.State, To: u.State, Time: u.Time,
+			Reason: u.Reason, Message: u.Message, ExitCode: u.ExitCode,
+		}
+		if u.State == job.StateFailed {
+			t.Then, err = r.retry(ctx, run, u)
+			if err != nil {
+				return err
+			}
+		}
+		_, err = r.opts.Store.RunTransition(ctx, t)
+		if errors.Is(err, job.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("record update: %w", err)
+		}
+		if t.Then != nil {
+			r.opts.Queued()
+		}
+		return nil
+	}
+	return fmt.Errorf("record update of run %s: %w", u.RunID, job.ErrConflict)
+}
+
+// retry returns the run that retries a failed one, or nil when no attempt is left or the
+// failure is one a retry cannot mend.
+func (r *Recorder) retry(ctx context.Context, run job.Run, u job.Update) (*job.Run, error) {
+	if permanent[u.Reason] || run.CancelledBy != "" {
+		return nil, nil
+	}
+	def, err := r.opts.Store.DefinitionRevision(ctx, run.Job, run.Revision)
+	if err != nil {
+		return nil, fmt.Errorf("load revision %d of job %s: %w", run.Revision, run.Job, err)
+	}
+	if run.Attempt > def.Retries {
+		return nil, nil
+	}
+	wait := Backoff(r.opts.RetryBackoff, run.Attempt)
+	return &job.Run{
+		ID:            job.NewRunID(u.Time),
+		Job:           run.Job,
+		Revision:      run.Revision,
+		State:         job.StateQueued,
+		Trigger:       job.TriggerRetry,
+		ScheduledTime: run.ScheduledTime,
+		Attempt:       run.Attempt + 1,
+		RetryOf:       run.ID,
+		Env:           run.Env,
+		Exclusive:     run.Exclusive,
+		NotBefore:     u.Time.Add(wait),
+		CreatedAt:     u.Time,
+		Reason:        "Retrying",
+		Message:       fmt.Sprintf("attempt %d of %d, retrying run %s after %s", run.Attempt+1, def.Retries+1, run.ID, job.Duration(wait)),
+	}, nil
+}
+
+// Backoff is the wait before the retry of the given attempt: base, doubling with each
+// attempt, at most MaxRetryBackoff.
+func Backoff(base time.Duration, attempt int) time.Duration {
+	wait := base
+	for i := 1; i < attempt && wait < MaxRetryBackoff; i++ {
+		wait *= 2
+	}
+	return min(wait, MaxRetryBackoff)
+}
+
+// Cancel cancels a run for `by`. A queued run is cancelled at once; an active one is marked
+// and its executor asked to stop it, and the executor reports it cancelled. A run that has
+// already finished is a job.ErrConflict.
+func (r *Recorder) Cancel(ctx context.Context, id, by string) (job.Run, error) {
+	for range 3 {
+		run, err := r.opts.Store.RunGet(ctx, id)
+		if err != nil {
+			return job.Run{}, err
+		}
+		if run.State.Terminal() {
+			return run, fmt.Errorf("run %s already %s: %w", id, run.State, job.ErrConflict)
+		}
+		if run.State == job.StateQueued {
+			run, err = r.opts.Store.RunTransition(ctx, job.Transition{
+				RunID: id, From: job.StateQueued, To: job.StateCancelled, Time: r.now().UTC(),
+				Reason: "Cancelled", Message: "cancelled by " + by + " before it started",
+			})
+			if errors.Is(err, job.ErrConflict) {
+				continue // claimed meanwhile: cancel it as an active run
+			}
+			return run, err
+		}
+		run, err = r.opts.Store.RunRequestCancel(ctx, id, by)
+		if errors.Is(err, job.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return run, err
+		}
+		// The dispatcher looks at the request again once the executor holds the run, so
+		// an executor that does not know the run yet is not an error.
+		if err := r.opts.Stopper.Cancel(ctx, id, by); err != nil && !errors.Is(err, job.ErrNotFound) {
+			return run, fmt.Errorf("stop run %s: %w", id, err)
+		}
+		return r.opts.Store.RunGet(ctx, id)
+	}
+	return job.Run{}, fmt.Errorf("cancel run %s: %w", id, job.ErrConflict)
+}
+
+// SetStopper sets the executor that stops active runs. The executor reports to the
+// recorder, so the two are made one after the other and joined here.
+func (r *Recorder) SetStopper(s Stopper) { r.opts.Stopper = s }
