@@ -1,0 +1,104 @@
+// Package api is Docket's HTTP face: the JSON API under /api/v1 that the CLI and the web UI
+// use, and the health endpoints. It reads and writes through the store, validates input with
+// package definition, and hands runs to the rest of the flow by storing them queued and
+// waking the dispatcher.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// Canceller cancels runs (the recorder).
+type Canceller interface {
+	Cancel(ctx context.Context, runID, by string) (job.Run, error)
+}
+
+// Options configures the API.
+type Options struct {
+	Store     store.Store
+	Canceller Canceller
+	Logger    *slog.Logger
+	Limits    definition.Limits
+	// Queued is called after a run was queued, to wake the dispatcher.
+	Queued func()
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// MetricsHandler serves /metrics when set.
+	MetricsHandler http.Handler
+}
+
+// maxBody caps request bodies; a definition is a few hundred bytes.
+const maxBody = 1 << 20
+
+// API serves Docket's HTTP endpoints.
+type API struct {
+	opts  Options
+	now   func() time.Time
+	ready atomic.Bool
+	mux   *http.ServeMux
+}
+
+// New returns the API with its routes.
+func New(opts Options) *API {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Queued == nil {
+		opts.Queued = func() {}
+	}
+	a := &API{opts: opts, now: opts.Now, mux: http.NewServeMux()}
+	a.routes()
+	return a
+}
+
+// SetReady marks the server ready (start-up recovery is done).
+func (a *API) SetReady() { a.ready.Store(true) }
+
+// ServeHTTP serves a request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+func (a *API) routes() {
+	m := a.mux
+	m.HandleFunc("PUT /api/v1/jobs/{name}", a.putJob)
+	m.HandleFunc("GET /api/v1/jobs", a.listJobs)
+	m.HandleFunc("GET /api/v1/jobs/{name}", a.getJob)
+	m.HandleFunc("DELETE /api/v1/jobs/{name}", a.deleteJob)
+	m.HandleFunc("POST /api/v1/jobs/{name}/suspend", a.suspendJob(true))
+	m.HandleFunc("POST /api/v1/jobs/{name}/resume", a.suspendJob(false))
+	m.HandleFunc("POST /api/v1/jobs/{name}/runs", a.submitRun)
+	m.HandleFunc("GET /api/v1/runs", a.listRuns)
+	m.HandleFunc("GET /api/v1/runs/{id}", a.getRun)
+	m.HandleFunc("GET /api/v1/runs/{id}/events", a.runEvents)
+	m.HandleFunc("GET /api/v1/runs/{id}/logs", a.runLogs)
+	m.HandleFunc("POST /api/v1/runs/{id}/cancel", a.cancelRun)
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /readyz", a.readyz)
+	if a.opts.MetricsHandler != nil {
+		m.Handle("GET /metrics", a.opts.MetricsHandler)
+	}
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_found", msg: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	if !a.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+		return
+	}
+	if _, err := a.opts.Store.DefinitionList(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"docket.dev/docket/internal/job"
+)
+
+// statusError is an error that carries its HTTP status and code.
+type statusError struct {
+	status int
+	code   string
+	field  string
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	} `json:"error"`
+}
+
+// writeError maps err to a status and writes the error body. It is the one place where
+// errors become statuses; 5xx errors are logged, since the client only sees that one occurred.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var body errorBody
+	status := http.StatusInternalServerError
+	body.Error.Code, body.Error.Message = "internal", "internal error; the server log has the details"
+	var se *statusError
+	var fe *job.FieldError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &se):
+		status, body.Error.Code, body.Error.Field, body.Error.Message = se.status, se.code, se.field, se.msg
+	case errors.As(err, &fe):
+		status, body.Error.Code, body.Error.Field, body.Error.Message = http.StatusBadRequest, "invalid", fe.Field, fe.Error()
+	case errors.As(err, &tooLarge):
+		status, body.Error.Code = http.StatusRequestEntityTooLarge, "too_large"
+		body.Error.Message = "the request body is larger than 1 MiB"
+	case errors.Is(err, job.ErrNotFound):
+		status, body.Error.Code, body.Error.Message = http.StatusNotFound, "not_found", err.Error()
+	case errors.Is(err, job.ErrConflict):
+		status, body.Error.Code, body.Error.Message = http.StatusConflict, "conflict", err.Error()
+	}
+	if status >= 500 {
+		log.Error("request", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, body)
+}
+
+// writeJSON writes v as the response body.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// invalid returns a 400 error naming a field.
+func invalid(field, msg string) error {
+	return &statusError{status: http.StatusBadRequest, code: "invalid", field: field, msg: field + ": " + msg}
+}

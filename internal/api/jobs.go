@@ -1,0 +1,160 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"docket.dev/docket/internal/cron"
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// jobView is a job as the API shows it.
+type jobView struct {
+	job.Definition
+	NextRuns []time.Time `json:"next_runs,omitempty"`
+	LastRun  *job.Run    `json:"last_run,omitempty"`
+	Changed  *bool       `json:"changed,omitempty"`
+}
+
+// nextRuns lists the next n fire times of a job after now, in the job's zone.
+func nextRuns(def job.Definition, now time.Time, n int) []time.Time {
+	if def.Schedule == "" || def.Suspended {
+		return nil
+	}
+	sched, err := cron.Parse(def.Schedule)
+	if err != nil {
+		return nil
+	}
+	loc := def.Location()
+	var out []time.Time
+	for t := now; len(out) < n; {
+		t = sched.Next(t, loc)
+		if t.IsZero() {
+			break
+		}
+		out = append(out, t.In(loc))
+	}
+	return out
+}
+
+func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	spec, err := definition.Decode(body)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	if spec.Name == "" {
+		spec.Name = name
+	}
+	if spec.Name != name {
+		writeError(w, r, a.opts.Logger, invalid("name", fmt.Sprintf("the definition is named %q but the URL names %q", spec.Name, name)))
+		return
+	}
+	spec, err = definition.Normalize(spec, a.opts.Limits)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	now := a.now().UTC()
+	def, changed, err := a.opts.Store.DefinitionPut(r.Context(), spec, now)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	a.opts.Logger.Info("job applied", "job", def.Name, "revision", def.Revision, "changed", changed)
+	status := http.StatusOK
+	if changed {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, jobView{Definition: def, NextRuns: nextRuns(def, now, 5), Changed: &changed})
+}
+
+func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
+	defs, err := a.opts.Store.DefinitionList(r.Context())
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	now := a.now()
+	views := make([]jobView, 0, len(defs))
+	for _, d := range defs {
+		views = append(views, jobView{Definition: d, NextRuns: nextRuns(d, now, 1)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": views})
+}
+
+func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
+	def, err := a.opts.Store.DefinitionGet(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, r, a.opts.Logger, jobErr(r.PathValue("name"), err))
+		return
+	}
+	v := jobView{Definition: def, NextRuns: nextRuns(def, a.now(), 5)}
+	runs, _, err := a.opts.Store.RunList(r.Context(), store.RunFilter{Job: def.Name, Limit: 1})
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	if len(runs) > 0 {
+		v.LastRun = &runs[0]
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := a.opts.Store.DefinitionDelete(r.Context(), name, a.now().UTC()); err != nil {
+		writeError(w, r, a.opts.Logger, jobErr(name, err))
+		return
+	}
+	a.opts.Logger.Info("job deleted", "job", name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) suspendJob(suspend bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		def, err := a.opts.Store.DefinitionSuspend(r.Context(), name, suspend, a.now().UTC())
+		if err != nil {
+			writeError(w, r, a.opts.Logger, jobErr(name, err))
+			return
+		}
+		a.opts.Logger.Info("job suspended", "job", name, "suspended", suspend)
+		writeJSON(w, http.StatusOK, jobView{Definition: def, NextRuns: nextRuns(def, a.now(), 5)})
+	}
+}
+
+// jobErr names the job in a not-found error.
+func jobErr(name string, err error) error {
+	if errors.Is(err, job.ErrNotFound) {
+		return &statusError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("job %q not found", name)}
+	}
+	return err
+}
+
+// readBody reads a request body of a type Docket understands (JSON or YAML), at most maxBody.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		switch {
+		case err != nil:
+			return nil, &statusError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: fmt.Sprintf("Content-Type %q cannot be parsed", ct)}
+		case mt == "application/json", mt == "application/yaml", mt == "application/x-yaml", mt == "text/yaml", mt == "text/plain":
+		default:
+			return nil, &statusError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: fmt.Sprintf("Content-Type %q is not supported; send application/json or application/yaml", mt)}
+		}
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+}

@@ -1,0 +1,257 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// submitRequest is the optional body of POST /jobs/{name}/runs.
+type submitRequest struct {
+	Env     map[string]string `json:"env,omitempty"`
+	Trigger job.Trigger       `json:"trigger,omitempty"`
+}
+
+// maxIdempotencyKey caps the Idempotency-Key header's length.
+const maxIdempotencyKey = 200
+
+func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	req, err := decodeSubmit(w, r)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKey {
+		writeError(w, r, a.opts.Logger, invalid("Idempotency-Key", fmt.Sprintf("is %d characters long; at most %d are allowed", len(key), maxIdempotencyKey)))
+		return
+	}
+	def, err := a.opts.Store.DefinitionGet(r.Context(), name)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, jobErr(name, err))
+		return
+	}
+	now := a.now().UTC()
+	run := job.Run{
+		ID:             job.NewRunID(now),
+		Job:            def.Name,
+		Revision:       def.Revision,
+		State:          job.StateQueued,
+		Trigger:        req.Trigger,
+		Attempt:        1,
+		Env:            req.Env,
+		IdempotencyKey: key,
+		Exclusive:      def.Concurrency == job.ConcurrencyForbid,
+		NotBefore:      now,
+		CreatedAt:      now,
+		Reason:         "Submitted",
+		Message:        fmt.Sprintf("queued on request (%s)", req.Trigger),
+	}
+	stored, created, err := a.opts.Store.RunCreate(r.Context(), run, job.Event{RunID: run.ID, Time: now, State: run.State, Reason: run.Reason, Message: run.Message})
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		a.opts.Logger.Info("run submitted", "job", name, "run_id", stored.ID, "trigger", stored.Trigger)
+		a.opts.Queued()
+	}
+	writeJSON(w, status, stored)
+}
+
+// decodeSubmit reads the optional submit body strictly and checks it.
+func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error) {
+	req := submitRequest{Trigger: job.TriggerAPI}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return req, err
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return req, &statusError{status: http.StatusBadRequest, code: "invalid", msg: "request body: " + err.Error()}
+		}
+	}
+	switch req.Trigger {
+	case "":
+		req.Trigger = job.TriggerAPI
+	case job.TriggerAPI, job.TriggerManual:
+	default:
+		return req, invalid("trigger", fmt.Sprintf("%q is not a trigger a request may use; use manual or api", req.Trigger))
+	}
+	if err := definition.ValidateEnv("env", req.Env); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.RunFilter{Job: q.Get("job"), Cursor: q.Get("cursor")}
+	if s := q.Get("state"); s != "" {
+		for _, st := range strings.Split(s, ",") {
+			st := job.State(strings.TrimSpace(st))
+			if !st.Valid() {
+				writeError(w, r, a.opts.Logger, invalid("state", fmt.Sprintf("%q is not a run state; use one of %s", st, stateNames())))
+				return
+			}
+			f.States = append(f.States, st)
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > store.MaxLimit {
+			writeError(w, r, a.opts.Logger, invalid("limit", fmt.Sprintf("%q is not a number from 1 to %d", s, store.MaxLimit)))
+			return
+		}
+		f.Limit = n
+	}
+	runs, next, err := a.opts.Store.RunList(r.Context(), f)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	if runs == nil {
+		runs = []job.Run{}
+	}
+	body := map[string]any{"runs": runs}
+	if next != "" {
+		body["next_cursor"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// stateNames lists the run states for an error message.
+func stateNames() string {
+	names := make([]string, len(job.States))
+	for i, s := range job.States {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
+	run, err := a.opts.Store.RunGet(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, a.opts.Logger, runErr(r.PathValue("id"), err))
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (a *API) runEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := a.opts.Store.RunGet(r.Context(), id); err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	events, err := a.opts.Store.EventList(r.Context(), id)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	if events == nil {
+		events = []job.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": events})
+}
+
+func (a *API) cancelRun(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	by := r.Header.Get("X-Docket-User")
+	if by == "" {
+		by = "an API request"
+	}
+	run, err := a.opts.Canceller.Cancel(r.Context(), id, by)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	a.opts.Logger.Info("run cancel requested", "run_id", id, "by", by)
+	writeJSON(w, http.StatusOK, run)
+}
+
+// logPoll is how often a followed log looks for new output.
+const logPoll = 200 * time.Millisecond
+
+// logChunk is how much of a log one store read returns.
+const logChunk = 256 << 10
+
+func (a *API) runLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ctx := r.Context()
+	if _, err := a.opts.Store.RunGet(ctx, id); err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	var offset int64
+	if s := r.URL.Query().Get("offset"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, r, a.opts.Logger, invalid("offset", fmt.Sprintf("%q is not a byte offset (a whole number, 0 or more)", s)))
+			return
+		}
+		offset = n
+	}
+	follow := r.URL.Query().Get("follow") == "true"
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	flusher, _ := w.(http.Flusher)
+	for {
+		// Read the state before the log: the executor flushes the log before it reports the
+		// run terminal, so once terminal is seen, one more read gets everything.
+		run, err := a.opts.Store.RunGet(ctx, id)
+		if err != nil {
+			return
+		}
+		for {
+			data, err := a.opts.Store.LogRead(ctx, id, offset, logChunk)
+			if err != nil {
+				if ctx.Err() == nil {
+					a.opts.Logger.Error("read run log", "run_id", id, "err", err)
+				}
+				return
+			}
+			if len(data) == 0 {
+				break
+			}
+			if _, err := w.Write(data); err != nil {
+				return
+			}
+			offset += int64(len(data))
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		if !follow || run.State.Terminal() {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(logPoll):
+		}
+	}
+}
+
+// runErr names the run in a not-found error.
+func runErr(id string, err error) error {
+	if errors.Is(err, job.ErrNotFound) {
+		return &statusError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("run %q not found", id)}
+	}
+	return err
+}

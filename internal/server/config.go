@@ -1,0 +1,56 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is everything `docket server` can be told. The zero value is not useful; start from
+// DefaultConfig, which is the embedded default: SQLite under ./.docket and local processes.
+type Config struct {
+	// Addr is the HTTP listen address.
+	Addr string
+	// DataDir holds the SQLite database and the runs' scratch directories.
+	DataDir string
+	// DatabaseURL selects the store: "sqlite://PATH" (default: DataDir/docket.db).
+	DatabaseURL string
+	// Executor runs the jobs: "process" (default).
+	Executor string
+	// Parallelism caps how many runs this server executes at once.
+	Parallelism int
+	// DefaultDeadline applies to definitions that set none; MaxDeadline bounds them.
+	DefaultDeadline time.Duration
+	MaxDeadline     time.Duration
+	// RetryBackoff is the wait before the first retry; it doubles per attempt, up to 10m.
+	RetryBackoff time.Duration
+	// KillGrace is the time between SIGTERM and SIGKILL when a run is stopped.
+	KillGrace time.Duration
+	// ScheduleInterval is how often the scheduler looks for due slots; ScheduleGrace is how
+	// late a slot may be found and still count as on time rather than missed.
+	ScheduleInterval time.Duration
+	ScheduleGrace    time.Duration
+	// LogLimit caps the bytes kept of one run's log.
+	LogLimit int64
+	// Logger receives the server's structured logs.
+	Logger *slog.Logger
+	// Ready, if set, is called with the listening address once the server accepts requests.
+	Ready func(addr string)
+}
+
+// DefaultConfig returns the embedded default configuration.
+func DefaultConfig() Config {
+	return Config{
+		Addr:             "127.0.0.1:8080",
+		DataDir:          ".docket",
+		Executor:         "process",
+		Parallelism:      8,
+		DefaultDeadline:  time.Hour,
+		MaxDeadline:      24 * time.Hour,
+		RetryBackoff:     10 * time.Second,
+		KillGrace:        10 * time.Second,
+		ScheduleInterval: time.Second,
+		ScheduleGrace:    time.Minute,
+		LogLimit:         10 << 20,
+		Logger:           slog.Default(),
+	}
+}

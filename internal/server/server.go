@@ -1,0 +1,160 @@
+// Package server is Docket's composition root: it opens the store and wires the scheduler,
+// dispatcher, executor, recorder and HTTP API together, running each under one errgroup
+// until the context ends.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"docket.dev/docket/internal/api"
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/dispatch"
+	"docket.dev/docket/internal/execute/process"
+	"docket.dev/docket/internal/record"
+	"docket.dev/docket/internal/schedule"
+	"docket.dev/docket/internal/store"
+	"docket.dev/docket/internal/store/sqlite"
+)
+
+// Run starts a Docket server with cfg and blocks until ctx ends or a component fails. On the
+// way out it stops the runs it holds (they are recorded as interrupted) and closes the store.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if cfg.Executor != "process" {
+		return fmt.Errorf("executor %q is not available; use process", cfg.Executor)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	instance := instanceID()
+	var disp *dispatch.Dispatcher
+	wake := func() { disp.Wake() }
+	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
+	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake})
+	exec := process.New(process.Options{
+		Reporter:  rec,
+		Logs:      logs,
+		Logger:    log,
+		WorkDir:   filepath.Join(cfg.DataDir, "work"),
+		KillGrace: cfg.KillGrace,
+	})
+	rec.SetStopper(exec)
+	disp = dispatch.New(dispatch.Options{
+		Store:           st,
+		Executor:        exec,
+		Reporter:        rec,
+		Logger:          log,
+		Claimer:         instance,
+		Parallelism:     cfg.Parallelism,
+		Interval:        time.Second,
+		DefaultDeadline: cfg.DefaultDeadline,
+	})
+	sched := schedule.New(schedule.Options{
+		Store:     st,
+		Canceller: rec,
+		Logger:    log,
+		Interval:  cfg.ScheduleInterval,
+		Grace:     cfg.ScheduleGrace,
+		Queued:    wake,
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	limits := definition.DefaultLimits()
+	limits.DefaultDeadline, limits.MaxDeadline = cfg.DefaultDeadline, cfg.MaxDeadline
+	httpAPI := api.New(api.Options{
+		Store:          st,
+		Canceller:      rec,
+		Logger:         log,
+		Limits:         limits,
+		Queued:         wake,
+		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if err := disp.Recover(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("recover runs: %w", err)
+	}
+	httpAPI.SetReady()
+	srv := &http.Server{Handler: httpAPI, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("docket server started", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "executor", cfg.Executor, "instance", instance)
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String())
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sched.Run(gctx) })
+	g.Go(func() error { return disp.Run(gctx) })
+	g.Go(func() error { return exec.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+	err = g.Wait()
+	log.Info("docket server stopped")
+	return err
+}
+
+// openStore opens the store the configuration names.
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	url := cfg.DatabaseURL
+	if url == "" {
+		url = "sqlite://" + filepath.Join(cfg.DataDir, "docket.db")
+	}
+	switch {
+	case strings.HasPrefix(url, "sqlite://"):
+		path := strings.TrimPrefix(url, "sqlite://")
+		if path == "" {
+			return nil, errors.New("database url sqlite:// names no file; use sqlite://PATH")
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		}
+		return st, nil
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return nil, errors.New("the PostgreSQL store is not available in this build; use sqlite://PATH")
+	default:
+		return nil, fmt.Errorf("database url %q: use sqlite://PATH", url)
+	}
+}
+
+// instanceID names this server process in the runs it claims.
+func instanceID() string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
