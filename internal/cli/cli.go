@@ -1,0 +1,179 @@
+// Package cli is the docket command: the server and the client commands that talk to it.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"docket.dev/docket/internal/client"
+)
+
+// Version is set at build time with -ldflags "-X docket.dev/docket/internal/cli.Version=...".
+var Version = "dev"
+
+// ExitError carries the exit code a command wants, such as a failed run's.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// usageError marks an error in how the command was called.
+type usageError struct{ error }
+
+// ExitCode maps Run's error to the process exit code: 0 on success, 2 for usage errors,
+// the code an ExitError asks for, 1 otherwise.
+func ExitCode(err error) int {
+	var ee *ExitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.As(err, &ue):
+		return 2
+	}
+	return 1
+}
+
+// env is what every command works with.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	server         string
+	output         string
+}
+
+func (e *env) client() *client.Client {
+	c := client.New(e.server)
+	c.User = whoami()
+	return c
+}
+
+// json reports whether the user asked for JSON output.
+func (e *env) json() bool { return e.output == "json" }
+
+// printJSON writes v as indented JSON.
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table returns a tab writer for aligned columns; the caller flushes it.
+func (e *env) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+}
+
+// Run runs the docket command with args (without the program name) and prints any error
+// to stderr. The caller turns the error into an exit code with ExitCode.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "docket",
+		Short: "Docket runs batch jobs on a schedule or on demand",
+		Long: `Docket runs batch jobs: nightly loads, model training, reports. Register a job by
+name, image, cpu, memory and schedule; Docket fires each slot once, runs it, records
+every state change with a reason, and keeps the logs.
+
+Start a server with 'docket server' (SQLite under ./.docket, jobs as local processes),
+then use the other commands to talk to it.`,
+		Example: `  docket server
+  docket apply -f examples/hello.yaml
+  docket run hello --wait
+  docket runs --job hello
+  docket logs RUN_ID -f`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	server := os.Getenv("DOCKET_SERVER")
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	root.PersistentFlags().StringVar(&e.server, "server", server, "Docket server URL (env DOCKET_SERVER)")
+	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if e.output != "text" && e.output != "json" {
+			return usageError{fmt.Errorf("--output %q: use text or json", e.output)}
+		}
+		return nil
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		serverCmd(e), applyCmd(e), jobsCmd(e), runCmd(e), runsCmd(e), describeCmd(e), logsCmd(e),
+		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), versionCmd(e),
+	)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		var ee *ExitError
+		if !errors.As(err, &ee) || ee.Err.Error() != "" {
+			fmt.Fprintln(stderr, "docket:", describeError(err))
+		}
+		if isArgError(err) {
+			err = usageError{err}
+		}
+	}
+	return err
+}
+
+// describeError formats an API error with its field.
+func describeError(err error) string {
+	var ae *client.Error
+	if errors.As(err, &ae) && ae.Field != "" && !hasPrefix(ae.Message, ae.Field) {
+		return ae.Field + ": " + ae.Message
+	}
+	return err.Error()
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+// isArgError recognizes cobra's errors about arguments and commands.
+func isArgError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"accepts ", "requires ", "unknown command", "unknown flag", "unknown shorthand"} {
+		if hasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// whoami names the person at the keyboard as user@host, for cancel records.
+func whoami() string {
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
+}
+
+func versionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the docket version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if e.json() {
+				return e.printJSON(map[string]string{"version": Version})
+			}
+			fmt.Fprintln(e.stdout, "docket", Version)
+			return nil
+		},
+	}
+}

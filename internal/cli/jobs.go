@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/job"
+)
+
+func applyCmd(e *env) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Create or update jobs from a YAML or JSON file",
+		Long: `Create or update the jobs defined in FILE (one job per YAML document; "-" reads
+stdin). An unchanged definition is left as it is; a changed one becomes a new revision.`,
+		Example: `  docket apply -f examples/hello.yaml
+  cat jobs.yaml | docket apply -f -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return usageError{errors.New("-f FILE is required")}
+			}
+			data, err := readFile(e, file)
+			if err != nil {
+				return err
+			}
+			docs := definition.SplitDocuments(data)
+			if len(docs) == 0 {
+				return fmt.Errorf("%s holds no job definition", file)
+			}
+			var applied []client.Job
+			for i, doc := range docs {
+				where := file
+				if len(docs) > 1 {
+					where = fmt.Sprintf("%s (document %d)", file, i+1)
+				}
+				spec, err := definition.Decode(doc)
+				if err != nil {
+					return fmt.Errorf("%s: %w", where, err)
+				}
+				if spec.Name == "" {
+					return fmt.Errorf("%s: name: is required", where)
+				}
+				j, err := e.client().ApplyJob(cmd.Context(), spec.Name, doc)
+				if err != nil {
+					return fmt.Errorf("%s: %s", where, describeError(err))
+				}
+				applied = append(applied, j)
+				if !e.json() {
+					fmt.Fprintln(e.stdout, applyLine(j))
+				}
+			}
+			if e.json() {
+				return e.printJSON(map[string]any{"jobs": applied})
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "definition file, or - for stdin")
+	return cmd
+}
+
+func applyLine(j client.Job) string {
+	verb := "unchanged"
+	switch {
+	case j.Changed != nil && *j.Changed && j.Revision == 1:
+		verb = "created"
+	case j.Changed != nil && *j.Changed:
+		verb = "updated"
+	}
+	line := fmt.Sprintf("job %s %s (revision %d)", j.Name, verb, j.Revision)
+	if len(j.NextRuns) > 0 {
+		line += ", next run " + j.NextRuns[0].Format(time.RFC3339)
+	} else if j.Schedule == "" {
+		line += ", runs on demand"
+	}
+	return line
+}
+
+func readFile(e *env, name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(e.stdin)
+	}
+	return os.ReadFile(name)
+}
+
+func jobsCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "jobs",
+		Short:   "List jobs with their schedules, next and last runs",
+		Example: "  docket jobs\n  docket jobs -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			jobs, err := e.client().Jobs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if e.json() {
+				return e.printJSON(map[string]any{"jobs": jobs})
+			}
+			if len(jobs) == 0 {
+				fmt.Fprintln(e.stdout, "no jobs yet; create one with: docket apply -f FILE")
+				return nil
+			}
+			tw := e.table()
+			fmt.Fprintln(tw, "NAME\tSCHEDULE\tTIMEZONE\tREVISION\tNEXT RUN\tLAST RUN")
+			for _, j := range jobs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", j.Name, scheduleText(j), j.Timezone, j.Revision, nextText(j), lastText(j.LastRun))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func scheduleText(j client.Job) string {
+	switch {
+	case j.Schedule == "":
+		return "on demand"
+	case j.Suspended:
+		return j.Schedule + " (suspended)"
+	}
+	return j.Schedule
+}
+
+func nextText(j client.Job) string {
+	if len(j.NextRuns) == 0 {
+		return "-"
+	}
+	return j.NextRuns[0].Format(time.RFC3339)
+}
+
+func lastText(r *job.Run) string {
+	if r == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s %s", r.State, r.CreatedAt.Local().Format("2006-01-02 15:04"))
+}
+
+func describeJob(e *env, cmd *cobra.Command, name string) error {
+	j, err := e.client().Job(cmd.Context(), name)
+	if err != nil {
+		return err
+	}
+	if e.json() {
+		return e.printJSON(j)
+	}
+	tw := e.table()
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("Name", j.Name)
+	row("Revision", fmt.Sprint(j.Revision))
+	row("Image", j.Image)
+	row("Command", strings.Join(j.Command, " "))
+	row("Resources", fmt.Sprintf("cpu %s, memory %s", j.CPU, j.Memory))
+	row("Schedule", scheduleText(j)+" in "+j.Timezone)
+	row("Policies", fmt.Sprintf("concurrency %s, catchup %s, deadline %s, retries %d", j.Concurrency, j.Catchup, j.Deadline, j.Retries))
+	for _, k := range sortedKeys(j.Env) {
+		row("Env", k+"="+j.Env[k])
+	}
+	for _, t := range j.NextRuns {
+		row("Next run", t.Format(time.RFC3339))
+	}
+	row("Last run", lastText(j.LastRun))
+	return tw.Flush()
+}
+
+func deleteCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete job NAME",
+		Short:   "Delete a job (its runs and logs are kept)",
+		Example: "  docket delete job nightly-train",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != "job" {
+				return usageError{fmt.Errorf("cannot delete a %q; use: docket delete job NAME", args[0])}
+			}
+			if err := e.client().DeleteJob(cmd.Context(), args[1]); err != nil {
+				return err
+			}
+			if e.json() {
+				return e.printJSON(map[string]any{"deleted": args[1]})
+			}
+			fmt.Fprintf(e.stdout, "job %s deleted\n", args[1])
+			return nil
+		},
+	}
+}
+
+func suspendCmd(e *env, suspend bool) *cobra.Command {
+	verb, done, doc := "resume", "resumed", "Resume a suspended job's schedule"
+	if suspend {
+		verb, done, doc = "suspend", "suspended", "Suspend a job's schedule (each slot is recorded as skipped)"
+	}
+	return &cobra.Command{
+		Use:     verb + " NAME",
+		Short:   doc,
+		Example: "  docket " + verb + " nightly-train",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			j, err := e.client().SuspendJob(cmd.Context(), args[0], suspend)
+			if err != nil {
+				return err
+			}
+			if e.json() {
+				return e.printJSON(j)
+			}
+			fmt.Fprintf(e.stdout, "job %s %s\n", j.Name, done)
+			return nil
+		},
+	}
+}

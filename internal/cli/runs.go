@@ -1,0 +1,343 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/job"
+)
+
+// pollEvery is how often --wait looks at a run.
+const pollEvery = 300 * time.Millisecond
+
+func runCmd(e *env) *cobra.Command {
+	var (
+		envs           []string
+		idempotencyKey string
+		wait, showLogs bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run NAME",
+		Short: "Start a run of a job now",
+		Long: `Start a run of a job now. With --wait, show its progress until it finishes (following
+retries) and exit with a non-zero code if it failed: the job's exit code when it has one.`,
+		Example: `  docket run nightly-train
+  docket run nightly-train --wait --logs
+  docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := client.RunRequest{Env: map[string]string{}, Trigger: job.TriggerManual}
+			for _, kv := range envs {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("--env %q: write KEY=VALUE", kv)}
+				}
+				req.Env[k] = v
+			}
+			ctx := cmd.Context()
+			c := e.client()
+			run, created, err := c.SubmitRun(ctx, args[0], req, idempotencyKey)
+			if err != nil {
+				return err
+			}
+			if !wait {
+				if e.json() {
+					return e.printJSON(run)
+				}
+				note := ""
+				if !created {
+					note = " (already submitted with this idempotency key)"
+				}
+				fmt.Fprintf(e.stdout, "run %s of %s %s%s\n", run.ID, run.Job, run.State, note)
+				return nil
+			}
+			fmt.Fprintf(e.stderr, "run %s of %s submitted\n", run.ID, run.Job)
+			final, err := waitRun(ctx, e, c, run, showLogs)
+			if err != nil {
+				return err
+			}
+			if e.json() {
+				if err := e.printJSON(final); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintln(e.stdout, summary(final))
+			}
+			return runExit(final)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&envs, "env", nil, "set an environment variable for this run, KEY=VALUE (repeatable)")
+	f.StringVar(&idempotencyKey, "idempotency-key", "", "submit at most once per key: a repeat returns the first run")
+	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
+	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
+	return cmd
+}
+
+// waitRun follows a run (and its retries) to the end, printing each event to stderr and,
+// with logs, its output to stdout.
+func waitRun(ctx context.Context, e *env, c *client.Client, run job.Run, logs bool) (job.Run, error) {
+	for {
+		var offset int64
+		seen := 0
+		for {
+			events, err := c.Events(ctx, run.ID)
+			if err != nil {
+				return run, err
+			}
+			for _, ev := range events[min(seen, len(events)):] {
+				fmt.Fprintf(e.stderr, "  %s  %-10s %s: %s\n", ev.Time.Local().Format("15:04:05"), ev.State, ev.Reason, ev.Message)
+			}
+			seen = len(events)
+			if logs {
+				if offset, err = c.Logs(ctx, run.ID, offset, false, e.stdout); err != nil {
+					return run, err
+				}
+			}
+			if run, err = c.Run(ctx, run.ID); err != nil {
+				return run, err
+			}
+			if run.State.Terminal() {
+				if logs {
+					if _, err = c.Logs(ctx, run.ID, offset, false, e.stdout); err != nil {
+						return run, err
+					}
+				}
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return run, fmt.Errorf("stopped waiting; run %s is %s and goes on (docket cancel %s stops it)", run.ID, run.State, run.ID)
+			case <-time.After(pollEvery):
+			}
+		}
+		if run.State != job.StateFailed {
+			return run, nil
+		}
+		next, err := retryOf(ctx, c, run)
+		if err != nil || next == nil {
+			return run, err
+		}
+		fmt.Fprintf(e.stderr, "%s; retrying as run %s (attempt %d)\n", summary(run), next.ID, next.Attempt)
+		run = *next
+	}
+}
+
+// retryOf finds the run that retries r, if the recorder queued one.
+func retryOf(ctx context.Context, c *client.Client, r job.Run) (*job.Run, error) {
+	runs, _, err := c.Runs(ctx, client.RunFilter{Job: r.Job, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range runs {
+		if x.RetryOf == r.ID {
+			return &x, nil
+		}
+	}
+	return nil, nil
+}
+
+// summary says in one line how a run ended.
+func summary(r job.Run) string {
+	s := fmt.Sprintf("run %s %s", r.ID, r.State)
+	if r.StartedAt != nil && r.FinishedAt != nil {
+		s += " after " + r.FinishedAt.Sub(*r.StartedAt).Round(time.Millisecond).String()
+	}
+	if r.State != job.StateSucceeded && r.Message != "" {
+		s += ": " + r.Message
+	}
+	return s
+}
+
+// runExit is the exit code of docket run --wait: 0 when the run succeeded, the job's exit
+// code when it failed with one, 1 otherwise.
+func runExit(r job.Run) error {
+	if r.State == job.StateSucceeded {
+		return nil
+	}
+	code := 1
+	if r.ExitCode != nil && *r.ExitCode > 0 && *r.ExitCode < 256 {
+		code = *r.ExitCode
+	}
+	return &ExitError{Code: code, Err: errors.New("")}
+}
+
+func runsCmd(e *env) *cobra.Command {
+	var (
+		f      client.RunFilter
+		states string
+	)
+	cmd := &cobra.Command{
+		Use:     "runs",
+		Short:   "List runs, newest first",
+		Example: "  docket runs\n  docket runs --job nightly-train --state failed,cancelled\n  docket runs --limit 200 -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if states != "" {
+				f.States = strings.Split(states, ",")
+			}
+			runs, next, err := e.client().Runs(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if e.json() {
+				out := map[string]any{"runs": runs}
+				if next != "" {
+					out["next_cursor"] = next
+				}
+				return e.printJSON(out)
+			}
+			if len(runs) == 0 {
+				fmt.Fprintln(e.stdout, "no runs")
+				return nil
+			}
+			tw := e.table()
+			fmt.Fprintln(tw, "ID\tJOB\tSTATE\tTRIGGER\tATTEMPT\tSCHEDULED\tCREATED\tREASON")
+			for _, r := range runs {
+				sched := "-"
+				if r.ScheduledTime != nil {
+					sched = r.ScheduledTime.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Job, r.State, r.Trigger, r.Attempt, sched,
+					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.Reason)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if next != "" {
+				fmt.Fprintf(e.stderr, "more: --cursor %s\n", next)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.Job, "job", "", "only runs of this job")
+	fl.StringVar(&states, "state", "", "only runs in these states, comma-separated (queued, running, failed, ...)")
+	fl.IntVar(&f.Limit, "limit", 0, "page size (default 50, at most 1000)")
+	fl.StringVar(&f.Cursor, "cursor", "", "continue from a previous page")
+	return cmd
+}
+
+func describeCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "describe (run ID | job NAME)",
+		Short:   "Show a run with its events, or a job with its next runs",
+		Example: "  docket describe run 019ab2c4-...\n  docket describe job nightly-train -o json",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch args[0] {
+			case "run":
+				return describeRun(e, cmd.Context(), args[1])
+			case "job":
+				return describeJob(e, cmd, args[1])
+			}
+			return usageError{fmt.Errorf("cannot describe a %q; use run ID or job NAME", args[0])}
+		},
+	}
+}
+
+func describeRun(e *env, ctx context.Context, id string) error {
+	c := e.client()
+	r, err := c.Run(ctx, id)
+	if err != nil {
+		return err
+	}
+	events, err := c.Events(ctx, id)
+	if err != nil {
+		return err
+	}
+	if e.json() {
+		return e.printJSON(map[string]any{"run": r, "events": events})
+	}
+	tw := e.table()
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("Run", r.ID)
+	row("Job", fmt.Sprintf("%s (revision %d)", r.Job, r.Revision))
+	row("State", string(r.State))
+	row("Trigger", string(r.Trigger))
+	row("Attempt", fmt.Sprint(r.Attempt))
+	if r.RetryOf != "" {
+		row("Retry of", r.RetryOf)
+	}
+	if r.ScheduledTime != nil {
+		row("Scheduled", r.ScheduledTime.Format(time.RFC3339))
+	}
+	row("Created", r.CreatedAt.Format(time.RFC3339))
+	if r.StartedAt != nil {
+		row("Started", r.StartedAt.Format(time.RFC3339))
+	}
+	if r.FinishedAt != nil {
+		row("Finished", r.FinishedAt.Format(time.RFC3339))
+	}
+	if r.ExitCode != nil {
+		row("Exit code", fmt.Sprint(*r.ExitCode))
+	}
+	if r.Reason != "" {
+		row("Reason", r.Reason+": "+r.Message)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "\nEvents:")
+	tw = e.table()
+	for _, ev := range events {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", ev.Time.Format(time.RFC3339), ev.State, ev.Reason, ev.Message)
+	}
+	return tw.Flush()
+}
+
+func logsCmd(e *env) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:     "logs RUN_ID",
+		Short:   "Print a run's output (stdout and stderr)",
+		Example: "  docket logs 019ab2c4-...\n  docket logs 019ab2c4-... -f",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var w io.Writer = e.stdout
+			if e.json() {
+				var b strings.Builder
+				w = &b
+				if _, err := e.client().Logs(cmd.Context(), args[0], 0, follow, w); err != nil {
+					return err
+				}
+				return e.printJSON(map[string]string{"run_id": args[0], "log": b.String()})
+			}
+			_, err := e.client().Logs(cmd.Context(), args[0], 0, follow, w)
+			return err
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the run finishes")
+	return cmd
+}
+
+func cancelCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "cancel RUN_ID",
+		Short:   "Cancel a queued or running run",
+		Example: "  docket cancel 019ab2c4-...",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := e.client().Cancel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if e.json() {
+				return e.printJSON(r)
+			}
+			if r.State == job.StateCancelled {
+				fmt.Fprintf(e.stdout, "run %s cancelled\n", r.ID)
+			} else {
+				fmt.Fprintf(e.stdout, "run %s is stopping (was %s)\n", r.ID, r.State)
+			}
+			return nil
+		},
+	}
+}

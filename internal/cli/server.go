@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"docket.dev/docket/internal/server"
+)
+
+func serverCmd(e *env) *cobra.Command {
+	cfg := server.DefaultConfig()
+	var logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Docket server: API, scheduler, dispatcher and executor",
+		Long: `Run the Docket server. With no flags it keeps its state in SQLite under ./.docket
+and runs jobs as local processes, listening on 127.0.0.1:8080.`,
+		Example: `  docket server
+  docket server --addr 0.0.0.0:8080 --data-dir /var/lib/docket
+  docket server --parallelism 2 --default-deadline 30m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			switch logFormat {
+			case "text":
+				cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, opts))
+			case "json":
+				cfg.Logger = slog.New(slog.NewJSONHandler(e.stderr, opts))
+			default:
+				return usageError{fmt.Errorf("--log-format %q: use text or json", logFormat)}
+			}
+			if cfg.Parallelism < 1 {
+				return usageError{fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)}
+			}
+			cfg.Ready = func(addr string) {
+				fmt.Fprintf(e.stderr, "docket server listening on http://%s (data in %s)\n", addr, cfg.DataDir)
+			}
+			return server.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the SQLite database and the runs' working directories")
+	f.StringVar(&cfg.DatabaseURL, "database-url", "", "store URL: sqlite://PATH (default DATA_DIR/docket.db)")
+	f.StringVar(&cfg.Executor, "executor", cfg.Executor, "how runs execute: process")
+	f.IntVar(&cfg.Parallelism, "parallelism", cfg.Parallelism, "most runs executing at once on this server")
+	f.DurationVar(&cfg.DefaultDeadline, "default-deadline", cfg.DefaultDeadline, "deadline of jobs that set none")
+	f.DurationVar(&cfg.MaxDeadline, "max-deadline", cfg.MaxDeadline, "longest deadline a job may set")
+	f.DurationVar(&cfg.RetryBackoff, "retry-backoff", cfg.RetryBackoff, "wait before the first retry; doubles per attempt up to 10m")
+	f.DurationVar(&cfg.KillGrace, "kill-grace", cfg.KillGrace, "time between SIGTERM and SIGKILL when a run is stopped")
+	f.DurationVar(&cfg.ScheduleInterval, "schedule-interval", cfg.ScheduleInterval, "how often the scheduler looks for due slots")
+	f.DurationVar(&cfg.ScheduleGrace, "schedule-grace", cfg.ScheduleGrace, "how late a slot may be found and still run as on time")
+	f.Int64Var(&cfg.LogLimit, "log-limit", cfg.LogLimit, "bytes kept of one run's log")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}

@@ -1,0 +1,236 @@
+// Package client is the Go client of Docket's HTTP API, used by the CLI and the tests.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"docket.dev/docket/internal/job"
+)
+
+// Client talks to one Docket server.
+type Client struct {
+	base string
+	http *http.Client
+	// User names who acts, sent with cancel requests.
+	User string
+}
+
+// New returns a client for the server at base (http://host:port).
+func New(base string) *Client {
+	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{}}
+}
+
+// Error is an error answered by the server.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Job is a job as the API shows it.
+type Job struct {
+	job.Definition
+	NextRuns []time.Time `json:"next_runs,omitempty"`
+	LastRun  *job.Run    `json:"last_run,omitempty"`
+	Changed  *bool       `json:"changed,omitempty"`
+}
+
+// RunRequest is the optional body of a run submission.
+type RunRequest struct {
+	Env     map[string]string `json:"env,omitempty"`
+	Trigger job.Trigger       `json:"trigger,omitempty"`
+}
+
+// RunFilter selects runs to list.
+type RunFilter struct {
+	Job    string
+	States []string
+	Limit  int
+	Cursor string
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil).
+func (c *Client) do(ctx context.Context, method, path string, header http.Header, body io.Reader, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return 0, err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot reach the docket server at %s (is `docket server` running? set --server or DOCKET_SERVER): %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return resp.StatusCode, decodeError(resp)
+	}
+	if out == nil {
+		return resp.StatusCode, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return resp.StatusCode, fmt.Errorf("decode answer to %s %s: %w", method, path, err)
+	}
+	return resp.StatusCode, nil
+}
+
+func decodeError(resp *http.Response) error {
+	var body struct {
+		Error Error `json:"error"`
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := json.Unmarshal(data, &body); err != nil || body.Error.Message == "" {
+		return &Error{Status: resp.StatusCode, Code: "http", Message: fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(data)))}
+	}
+	body.Error.Status = resp.StatusCode
+	return &body.Error
+}
+
+func jsonBody(v any) (io.Reader, http.Header, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return bytes.NewReader(b), http.Header{"Content-Type": {"application/json"}}, nil
+}
+
+// ApplyJob creates or updates the job named name from a YAML or JSON definition.
+func (c *Client) ApplyJob(ctx context.Context, name string, def []byte) (Job, error) {
+	var j Job
+	_, err := c.do(ctx, http.MethodPut, "/api/v1/jobs/"+url.PathEscape(name),
+		http.Header{"Content-Type": {"application/yaml"}}, bytes.NewReader(def), &j)
+	return j, err
+}
+
+// Jobs lists the jobs.
+func (c *Client) Jobs(ctx context.Context) ([]Job, error) {
+	var out struct {
+		Jobs []Job `json:"jobs"`
+	}
+	_, err := c.do(ctx, http.MethodGet, "/api/v1/jobs", nil, nil, &out)
+	return out.Jobs, err
+}
+
+// Job returns one job.
+func (c *Client) Job(ctx context.Context, name string) (Job, error) {
+	var j Job
+	_, err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(name), nil, nil, &j)
+	return j, err
+}
+
+// DeleteJob deletes a job; its runs are kept.
+func (c *Client) DeleteJob(ctx context.Context, name string) error {
+	_, err := c.do(ctx, http.MethodDelete, "/api/v1/jobs/"+url.PathEscape(name), nil, nil, nil)
+	return err
+}
+
+// SuspendJob suspends (or, with suspend false, resumes) a job's schedule.
+func (c *Client) SuspendJob(ctx context.Context, name string, suspend bool) (Job, error) {
+	verb := "resume"
+	if suspend {
+		verb = "suspend"
+	}
+	var j Job
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(name)+"/"+verb, nil, nil, &j)
+	return j, err
+}
+
+// SubmitRun starts a run of a job now. With an idempotency key, a repeated submission
+// returns the first run and created is false.
+func (c *Client) SubmitRun(ctx context.Context, name string, req RunRequest, idempotencyKey string) (run job.Run, created bool, err error) {
+	body, header, err := jsonBody(req)
+	if err != nil {
+		return run, false, err
+	}
+	if idempotencyKey != "" {
+		header.Set("Idempotency-Key", idempotencyKey)
+	}
+	status, err := c.do(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(name)+"/runs", header, body, &run)
+	return run, status == http.StatusCreated, err
+}
+
+// Runs lists runs, newest first, and the cursor of the next page.
+func (c *Client) Runs(ctx context.Context, f RunFilter) ([]job.Run, string, error) {
+	q := url.Values{}
+	if f.Job != "" {
+		q.Set("job", f.Job)
+	}
+	if len(f.States) > 0 {
+		q.Set("state", strings.Join(f.States, ","))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.Cursor != "" {
+		q.Set("cursor", f.Cursor)
+	}
+	var out struct {
+		Runs []job.Run `json:"runs"`
+		Next string    `json:"next_cursor"`
+	}
+	_, err := c.do(ctx, http.MethodGet, "/api/v1/runs?"+q.Encode(), nil, nil, &out)
+	return out.Runs, out.Next, err
+}
+
+// Run returns one run.
+func (c *Client) Run(ctx context.Context, id string) (job.Run, error) {
+	var r job.Run
+	_, err := c.do(ctx, http.MethodGet, "/api/v1/runs/"+url.PathEscape(id), nil, nil, &r)
+	return r, err
+}
+
+// Events returns a run's events, oldest first.
+func (c *Client) Events(ctx context.Context, id string) ([]job.Event, error) {
+	var out struct {
+		Events []job.Event `json:"events"`
+	}
+	_, err := c.do(ctx, http.MethodGet, "/api/v1/runs/"+url.PathEscape(id)+"/events", nil, nil, &out)
+	return out.Events, err
+}
+
+// Cancel asks the server to cancel a run.
+func (c *Client) Cancel(ctx context.Context, id string) (job.Run, error) {
+	var r job.Run
+	header := http.Header{}
+	if c.User != "" {
+		header.Set("X-Docket-User", c.User)
+	}
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/runs/"+url.PathEscape(id)+"/cancel", header, nil, &r)
+	return r, err
+}
+
+// Logs copies a run's log from offset to w; with follow it keeps copying until the run
+// is finished. It returns the offset after the last byte copied.
+func (c *Client) Logs(ctx context.Context, id string, offset int64, follow bool, w io.Writer) (int64, error) {
+	q := url.Values{"offset": {strconv.FormatInt(offset, 10)}}
+	if follow {
+		q.Set("follow", "true")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/runs/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return offset, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return offset, fmt.Errorf("cannot reach the docket server at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return offset, decodeError(resp)
+	}
+	n, err := io.Copy(w, resp.Body)
+	return offset + n, err
+}
