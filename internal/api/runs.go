@@ -83,7 +83,10 @@ func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error)
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			return req, &statusError{status: http.StatusBadRequest, code: "invalid", msg: "request body: " + err.Error()}
+			return req, submitBodyError(err)
+		}
+		if dec.More() {
+			return req, invalid("body", "holds more than one JSON value")
 		}
 	}
 	switch req.Trigger {
@@ -254,4 +257,24 @@ func runErr(id string, err error) error {
 		return &statusError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("run %q not found", id)}
 	}
 	return err
+}
+
+// submitBodyError names the field of a run request the JSON decoder tripped on.
+func submitBodyError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		want := map[string]string{"env": "a mapping of names to strings", "trigger": "a string"}[strings.Split(typeErr.Field, ".")[0]]
+		if want == "" {
+			want = "a " + typeErr.Type.String()
+		}
+		return invalid(typeErr.Field, fmt.Sprintf("must be %s, not a JSON %s", want, typeErr.Value))
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("body", "is not valid JSON: "+err.Error())
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return invalid(strings.Trim(name, `"`), "is not a field of a run request; the fields are env and trigger")
+	}
+	return invalid("body", err.Error())
 }

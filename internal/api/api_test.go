@@ -1,0 +1,254 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/record"
+	"docket.dev/docket/internal/store"
+	"docket.dev/docket/internal/store/sqlite"
+)
+
+const goodJob = `name: nightly
+image: python:3.12
+command: ["python", "train.py", "--date", "{{ .ScheduledDate }}"]
+cpu: "2"
+memory: 4Gi
+schedule: "0 3 * * *"
+timezone: America/New_York
+retries: 2
+env: {MODE: full}
+`
+
+type fixture struct {
+	srv   *httptest.Server
+	store store.Store
+	now   time.Time
+}
+
+func setup(t testing.TB) *fixture {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "docket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &fixture{store: st, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	log := slog.New(slog.DiscardHandler)
+	a := New(Options{
+		Store:     st,
+		Canceller: record.New(record.Options{Store: st, Logger: log}),
+		Logger:    log,
+		Limits:    definition.DefaultLimits(),
+		Now:       func() time.Time { return f.now },
+	})
+	a.SetReady()
+	f.srv = httptest.NewServer(a)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// call sends a request and returns the status and body.
+func (f *fixture) call(t testing.TB, method, path, contentType, body string, header ...string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, data
+}
+
+// snapshot is everything stored that a bad request must leave alone.
+func (f *fixture) snapshot(t *testing.T) any {
+	t.Helper()
+	ctx := context.Background()
+	defs, err := f.store.DefinitionList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := f.store.RunList(ctx, store.RunFilter{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events [][]job.Event
+	for _, r := range runs {
+		evs, err := f.store.EventList(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, evs)
+	}
+	return map[string]any{"defs": defs, "runs": runs, "events": events}
+}
+
+// TestBadInput sends malformed definitions and requests: each must get a 4xx whose body
+// names the field at fault, and nothing stored may change.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); status != http.StatusCreated {
+		t.Fatalf("PUT good job: %d %s", status, body)
+	}
+	status, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", "")
+	if status != http.StatusCreated {
+		t.Fatalf("POST run: %d %s", status, body)
+	}
+	var done job.Run
+	json.Unmarshal(body, &done)
+	if _, err := f.store.RunTransition(context.Background(), job.Transition{RunID: done.ID, From: job.StateQueued, To: job.StateCancelled, Time: f.now, Reason: "Cancelled"}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.snapshot(t)
+
+	yamlWith := func(old, new string) string { return strings.Replace(goodJob, old, new, 1) }
+	tests := []struct {
+		name, method, path, contentType, body string
+		header                                []string
+		status                                int
+		field                                 string
+	}{
+		{"unknown field", "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob + "gpus: 1\n", nil, 400, "gpus"},
+		{"bad cron", "PUT", "/api/v1/jobs/nightly", "application/yaml", yamlWith(`"0 3 * * *"`, `"0 3 * *"`), nil, 400, "schedule"},
+		{"bad zone", "PUT", "/api/v1/jobs/nightly", "application/yaml", yamlWith("America/New_York", "America/Gotham"), nil, 400, "timezone"},
+		{"bad quantity", "PUT", "/api/v1/jobs/nightly", "application/yaml", yamlWith("4Gi", "4 gigs"), nil, 400, "memory"},
+		{"bad template", "PUT", "/api/v1/jobs/nightly", "application/yaml", yamlWith("{{ .ScheduledDate }}", "{{ .Yesterday }}"), nil, 400, "command[3]"},
+		{"bad duration", "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob + "deadline: forever\n", nil, 400, "deadline"},
+		{"bad name in body", "PUT", "/api/v1/jobs/nightly", "application/yaml", yamlWith("name: nightly", "name: Nightly"), nil, 400, "name"},
+		{"bad name in path", "PUT", "/api/v1/jobs/Bad_Name", "application/yaml", yamlWith("name: nightly\n", ""), nil, 400, "name"},
+		{"name differs from path", "PUT", "/api/v1/jobs/nightly", "application/yaml", yamlWith("name: nightly", "name: other"), nil, 400, "name"},
+		{"wrong type", "PUT", "/api/v1/jobs/nightly", "application/json", `{"name":"nightly","image":"x","cpu":"1","memory":"1Gi","retries":"two"}`, nil, 400, "retries"},
+		{"not a mapping", "PUT", "/api/v1/jobs/nightly", "application/json", `["nightly"]`, nil, 400, ""},
+		{"two documents", "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob + "---\n" + goodJob, nil, 400, ""},
+		{"media type", "PUT", "/api/v1/jobs/nightly", "application/xml", "<job/>", nil, 415, ""},
+		{"too large", "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob + "# " + strings.Repeat("x", 2<<20) + "\n", nil, 413, ""},
+		{"run of unknown job", "POST", "/api/v1/jobs/absent/runs", "application/json", "", nil, 404, ""},
+		{"run body unknown field", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"envs":{"A":"1"}}`, nil, 400, "envs"},
+		{"run env wrong type", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":["A"]}`, nil, 400, "env"},
+		{"run env value wrong type", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":{"A":1}}`, nil, 400, "env"},
+		{"run env bad name", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":{"1A":"x"}}`, nil, 400, "env.1A"},
+		{"run env reserved", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":{"DOCKET_RUN_ID":"x"}}`, nil, 400, "env.DOCKET_RUN_ID"},
+		{"run trigger", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"trigger":"schedule"}`, nil, 400, "trigger"},
+		{"run body not JSON", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":`, nil, 400, "body"},
+		{"run idempotency key too long", "POST", "/api/v1/jobs/nightly/runs", "application/json", "", []string{"Idempotency-Key", strings.Repeat("k", 201)}, 400, "Idempotency-Key"},
+		{"list bad state", "GET", "/api/v1/runs?state=running,done", "", "", nil, 400, "state"},
+		{"list bad limit", "GET", "/api/v1/runs?limit=5000", "", "", nil, 400, "limit"},
+		{"list limit not a number", "GET", "/api/v1/runs?limit=all", "", "", nil, 400, "limit"},
+		{"logs bad offset", "GET", "/api/v1/runs/" + done.ID + "/logs?offset=-1", "", "", nil, 400, "offset"},
+		{"unknown run", "GET", "/api/v1/runs/absent", "", "", nil, 404, ""},
+		{"cancel finished run", "POST", "/api/v1/runs/" + done.ID + "/cancel", "", "", nil, 409, ""},
+		{"delete unknown job", "DELETE", "/api/v1/jobs/absent", "", "", nil, 404, ""},
+		{"unknown endpoint", "GET", "/api/v1/nothing", "", "", nil, 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := f.call(t, tt.method, tt.path, tt.contentType, tt.body, tt.header...)
+			var got errorBody
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("status %d, body not an error document: %s", status, body)
+			}
+			if status != tt.status || got.Error.Field != tt.field || got.Error.Message == "" {
+				t.Errorf("got %d field %q message %q; want %d field %q and a message", status, got.Error.Field, got.Error.Message, tt.status, tt.field)
+			}
+		})
+	}
+	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
+		t.Errorf("bad requests changed what is stored (-before +after):\n%s", diff)
+	}
+}
+
+func TestPutJob(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob)
+	var got struct {
+		job.Definition
+		NextRuns []string `json:"next_runs"`
+		Changed  bool     `json:"changed"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil || status != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", status, body)
+	}
+	want := []string{"2026-11-24T03:00:00-05:00", "2026-11-25T03:00:00-05:00"}
+	if got.Revision != 1 || !got.Changed || got.Concurrency != job.ConcurrencyForbid || len(got.NextRuns) != 5 || !cmp.Equal(want, got.NextRuns[:2]) {
+		t.Errorf("PUT answer: revision %d changed %v concurrency %q next %v", got.Revision, got.Changed, got.Concurrency, got.NextRuns)
+	}
+	// The same definition in JSON is unchanged; a changed one is a new revision.
+	js := `{"image":"python:3.12","command":["python","train.py","--date","{{ .ScheduledDate }}"],"cpu":"2","memory":"4Gi","schedule":"0 3 * * *","timezone":"America/New_York","retries":2,"env":{"MODE":"full"}}`
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/json", js); status != http.StatusOK || !bytes.Contains(body, []byte(`"changed": false`)) {
+		t.Errorf("unchanged PUT: %d %s", status, body)
+	}
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", strings.Replace(goodJob, "retries: 2", "retries: 3", 1)); status != http.StatusCreated || !bytes.Contains(body, []byte(`"revision": 2`)) {
+		t.Errorf("changed PUT: %d %s", status, body)
+	}
+}
+
+func TestSubmitIdempotency(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob)
+	submit := func() (int, job.Run) {
+		status, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":{"MODE":"quick"}}`, "Idempotency-Key", "k1")
+		var r job.Run
+		json.Unmarshal(body, &r)
+		return status, r
+	}
+	s1, r1 := submit()
+	f.now = f.now.Add(time.Second)
+	s2, r2 := submit()
+	if s1 != http.StatusCreated || s2 != http.StatusOK || r1.ID != r2.ID || r1.Env["MODE"] != "quick" || r1.Revision != 1 {
+		t.Errorf("first %d %+v; repeat %d %+v; want 201 then 200 with the same run", s1, r1, s2, r2)
+	}
+	runs, _, _ := f.store.RunList(context.Background(), store.RunFilter{})
+	if len(runs) != 1 {
+		t.Errorf("%d runs stored, want 1", len(runs))
+	}
+}
+
+func FuzzSubmitBody(f *testing.F) {
+	for _, seed := range []string{``, `{}`, `{"env":{"A":"1"}}`, `{"trigger":"manual"}`, `{"env":{"1":2}}`, `[]`, `{"env":null}`} {
+		f.Add(seed)
+	}
+	fx := setup(f)
+	fx.call(f, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob)
+	f.Fuzz(func(t *testing.T, body string) {
+		status, data := fx.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", body)
+		switch {
+		case status == http.StatusCreated:
+		case status >= 400 && status < 500:
+			var e errorBody
+			if err := json.Unmarshal(data, &e); err != nil || e.Error.Message == "" {
+				t.Fatalf("%d without an error document: %s", status, data)
+			}
+		default:
+			t.Fatalf("status %d for body %q: %s", status, body, data)
+		}
+	})
+}
