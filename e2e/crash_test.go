@@ -60,7 +60,7 @@ concurrency: allow
 	})
 	killedAt := time.Now()
 	a.Kill9()
-	time.Sleep(4 * time.Second) // slots come due while nobody is watching
+	time.Sleep(6 * time.Second) // slots come due while nobody is watching
 	restartedAt := time.Now()
 	b := startServer(t, dir+"/data", flags...)
 
