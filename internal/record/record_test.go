@@ -1,0 +1,172 @@
+package record
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+	"docket.dev/docket/internal/store/sqlite"
+)
+
+var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+
+type stopper struct{ calls []string }
+
+func (s *stopper) Cancel(_ context.Context, id, by string) error {
+	s.calls = append(s.calls, id+" by "+by)
+	return nil
+}
+
+func setup(t *testing.T, retries int) (*Recorder, store.Store, *stopper) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "docket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	spec := job.Spec{Name: "j", Image: "busybox", CPU: "1", Memory: "1Gi", Timezone: "UTC", Retries: retries}
+	if _, _, err := st.DefinitionPut(context.Background(), spec, t0); err != nil {
+		t.Fatal(err)
+	}
+	sp := &stopper{}
+	return New(Options{Store: st, Stopper: sp, RetryBackoff: 10 * time.Second, Now: func() time.Time { return t0 }}), st, sp
+}
+
+// running stores a run and moves it to running.
+func running(t *testing.T, st store.Store, attempt int) job.Run {
+	t.Helper()
+	ctx := context.Background()
+	r := job.Run{ID: job.NewRunID(t0), Job: "j", Revision: 1, State: job.StateQueued, Trigger: job.TriggerAPI, Attempt: attempt, NotBefore: t0, CreatedAt: t0}
+	if _, _, err := st.RunCreate(ctx, r, job.Event{RunID: r.ID, Time: t0, State: r.State}); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range [][2]job.State{{job.StateQueued, job.StateDispatched}, {job.StateDispatched, job.StatePending}, {job.StatePending, job.StateRunning}} {
+		if _, err := st.RunTransition(ctx, job.Transition{RunID: r.ID, From: step[0], To: step[1], Time: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+func retries(t *testing.T, st store.Store) []job.Run {
+	t.Helper()
+	runs, _, err := st.RunList(context.Background(), store.RunFilter{States: []job.State{job.StateQueued}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
+func TestFailureRetries(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		retries   int
+		attempt   int
+		reason    string
+		wantRetry bool
+		wantWait  time.Duration
+	}{
+		{"first failure with retries left", 2, 1, "ExitCode", true, 10 * time.Second},
+		{"second failure waits twice as long", 2, 2, "ExitCode", true, 20 * time.Second},
+		{"no attempts left", 2, 3, "ExitCode", false, 0},
+		{"no retries configured", 0, 1, "ExitCode", false, 0},
+		{"a missing command is not retried", 2, 1, "CommandNotFound", false, 0},
+		{"an interrupted run is retried", 1, 1, "Interrupted", true, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec, st, _ := setup(t, tt.retries)
+			r := running(t, st, tt.attempt)
+			code := 3
+			u := job.Update{RunID: r.ID, State: job.StateFailed, Reason: tt.reason, Message: "m", ExitCode: &code}
+			for range 2 { // a repeated report changes nothing
+				if err := rec.Report(context.Background(), u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := retries(t, st)
+			if !tt.wantRetry {
+				if len(got) != 0 {
+					t.Errorf("retried: %+v", got)
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("%d retries queued, want 1", len(got))
+			}
+			next := got[0]
+			if next.RetryOf != r.ID || next.Attempt != tt.attempt+1 || next.Trigger != job.TriggerRetry || !next.NotBefore.Equal(t0.Add(tt.wantWait)) {
+				t.Errorf("retry %+v; want attempt %d after %v", next, tt.attempt+1, tt.wantWait)
+			}
+		})
+	}
+}
+
+func TestReportAfterTheEnd(t *testing.T) {
+	t.Parallel()
+	rec, st, _ := setup(t, 0)
+	ctx := context.Background()
+	r := running(t, st, 1)
+	if err := rec.Report(ctx, job.Update{RunID: r.ID, State: job.StateCancelled, Reason: "Cancelled"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Report(ctx, job.Update{RunID: r.ID, State: job.StateRunning, Reason: "Started"}); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("running after cancelled: err %v, want ErrConflict", err)
+	}
+	if err := rec.Report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "ExitCode"}); err != nil {
+		t.Errorf("a late terminal report must be ignored, got %v", err)
+	}
+	if got, _ := st.RunGet(ctx, r.ID); got.State != job.StateCancelled {
+		t.Errorf("state %s, want cancelled", got.State)
+	}
+	if err := rec.Report(ctx, job.Update{RunID: r.ID, Reason: "Note", Message: "a notice"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := st.EventList(ctx, r.ID)
+	if last := evs[len(evs)-1]; last.Reason != "Note" || last.State != job.StateCancelled {
+		t.Errorf("notice event %+v", last)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	rec, st, sp := setup(t, 3)
+	ctx := context.Background()
+	q := job.Run{ID: job.NewRunID(t0), Job: "j", Revision: 1, State: job.StateQueued, Trigger: job.TriggerAPI, Attempt: 1, NotBefore: t0, CreatedAt: t0}
+	st.RunCreate(ctx, q, job.Event{RunID: q.ID, Time: t0, State: q.State})
+	got, err := rec.Cancel(ctx, q.ID, "ana")
+	if err != nil || got.State != job.StateCancelled || got.Message != "cancelled by ana before it started" {
+		t.Errorf("cancel queued: %+v %v", got, err)
+	}
+	if _, err := rec.Cancel(ctx, q.ID, "ana"); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("cancel finished: err %v, want ErrConflict", err)
+	}
+	r := running(t, st, 1)
+	got, err = rec.Cancel(ctx, r.ID, "bo")
+	if err != nil || got.CancelledBy != "bo" || len(sp.calls) != 1 || sp.calls[0] != r.ID+" by bo" {
+		t.Errorf("cancel running: %+v %v, stopper %v", got, err, sp.calls)
+	}
+	// The executor then reports the run failed (killed); a cancelled run is not retried.
+	rec.Report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "Signaled"})
+	if len(retries(t, st)) != 0 {
+		t.Error("a run someone cancelled was retried")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		attempt int
+		want    time.Duration
+	}{{1, 10 * time.Second}, {2, 20 * time.Second}, {3, 40 * time.Second}, {6, 320 * time.Second}, {7, MaxRetryBackoff}, {50, MaxRetryBackoff}} {
+		if got := Backoff(10*time.Second, tt.attempt); got != tt.want {
+			t.Errorf("Backoff(10s, %d) = %v, want %v", tt.attempt, got, tt.want)
+		}
+	}
+}
