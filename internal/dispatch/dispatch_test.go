@@ -1,0 +1,159 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/record"
+	"docket.dev/docket/internal/store"
+	"docket.dev/docket/internal/store/sqlite"
+)
+
+var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+
+// executor holds started executions without running anything.
+type executor struct {
+	started []job.Execution
+	fail    error
+}
+
+func (e *executor) Start(_ context.Context, x job.Execution) error {
+	if e.fail != nil {
+		return e.fail
+	}
+	e.started = append(e.started, x)
+	return nil
+}
+func (e *executor) Cancel(context.Context, string, string) error { return job.ErrNotFound }
+func (e *executor) Running() int                                 { return len(e.started) }
+
+func setup(t *testing.T, parallelism int) (*Dispatcher, store.Store, *executor) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "docket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	spec := job.Spec{
+		Name: "train", Image: "python:3.12", CPU: "2", Memory: "4Gi", Timezone: "America/New_York",
+		Command: []string{"train", "--date={{ .ScheduledDate }}", "--run={{ .RunID }}"},
+		Env:     map[string]string{"MODE": "full", "KEEP": "yes"},
+	}
+	if _, _, err := st.DefinitionPut(context.Background(), spec, t0); err != nil {
+		t.Fatal(err)
+	}
+	ex := &executor{}
+	log := slog.New(slog.DiscardHandler)
+	d := New(Options{
+		Store: st, Executor: ex, Reporter: record.New(record.Options{Store: st, Logger: log}), Logger: log,
+		Claimer: "test", Parallelism: parallelism, Interval: time.Second, DefaultDeadline: time.Hour,
+		Now: func() time.Time { return t0 },
+	})
+	return d, st, ex
+}
+
+func submit(t *testing.T, st store.Store, r job.Run) job.Run {
+	t.Helper()
+	if r.ID == "" {
+		r.ID = job.NewRunID(t0)
+	}
+	r.Job, r.Revision, r.State, r.Attempt, r.NotBefore, r.CreatedAt = "train", 1, job.StateQueued, 1, t0, t0
+	if r.Trigger == "" {
+		r.Trigger = job.TriggerAPI
+	}
+	if _, _, err := st.RunCreate(context.Background(), r, job.Event{RunID: r.ID, Time: t0, State: job.StateQueued}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	d, st, ex := setup(t, 4)
+	slot := time.Date(2026, 3, 8, 8, 30, 0, 0, time.UTC) // 04:30 EDT, the morning of the spring-forward day
+	r := submit(t, st, job.Run{Trigger: job.TriggerSchedule, ScheduledTime: &slot, Env: map[string]string{"MODE": "quick"}})
+	if err := d.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.started) != 1 {
+		t.Fatalf("%d started, want 1", len(ex.started))
+	}
+	x := ex.started[0]
+	wantCmd := []string{"train", "--date=2026-03-08", "--run=" + r.ID}
+	wantEnv := map[string]string{
+		"MODE": "quick", "KEEP": "yes", "DOCKET_RUN_ID": r.ID, "DOCKET_JOB": "train",
+		"DOCKET_SCHEDULED_TIME": "2026-03-08T04:30:00-04:00", "DOCKET_ATTEMPT": "1",
+	}
+	if diff := cmp.Diff(wantCmd, x.Command); diff != "" {
+		t.Errorf("command (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantEnv, x.Env); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
+	}
+	if x.Deadline != time.Hour || x.CPU != "2" || x.Memory != "4Gi" || x.Image != "python:3.12" {
+		t.Errorf("execution %+v", x)
+	}
+}
+
+func TestPassRespectsParallelism(t *testing.T) {
+	t.Parallel()
+	d, st, ex := setup(t, 2)
+	for range 5 {
+		submit(t, st, job.Run{})
+	}
+	if err := d.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	queued, _, _ := st.RunList(context.Background(), store.RunFilter{States: []job.State{job.StateQueued}})
+	if len(ex.started) != 2 || len(queued) != 3 {
+		t.Errorf("started %d, queued %d; want 2 and 3", len(ex.started), len(queued))
+	}
+}
+
+func TestStartFailure(t *testing.T) {
+	t.Parallel()
+	d, st, ex := setup(t, 2)
+	ex.fail = errors.New("no room")
+	r := submit(t, st, job.Run{})
+	if err := d.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.RunGet(context.Background(), r.ID)
+	if got.State != job.StateFailed || got.Reason != "StartFailed" || got.Message != "no room" {
+		t.Errorf("run %s %s %q", got.State, got.Reason, got.Message)
+	}
+}
+
+func TestRecover(t *testing.T) {
+	t.Parallel()
+	d, st, _ := setup(t, 2)
+	ctx := context.Background()
+	claimed := submit(t, st, job.Run{})
+	if _, err := st.RunClaim(ctx, "old", t0, 1); err != nil {
+		t.Fatal(err)
+	}
+	started := submit(t, st, job.Run{ID: job.NewRunID(t0.Add(time.Second))})
+	for _, step := range [][2]job.State{{job.StateQueued, job.StateDispatched}, {job.StateDispatched, job.StatePending}, {job.StatePending, job.StateRunning}} {
+		if _, err := st.RunTransition(ctx, job.Transition{RunID: started.ID, From: step[0], To: step[1], Time: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := st.RunGet(ctx, claimed.ID)
+	b, _ := st.RunGet(ctx, started.ID)
+	if a.State != job.StateQueued || a.Reason != "Requeued" || a.ClaimedBy != "" {
+		t.Errorf("claimed run after recovery: %s %s claimed by %q; want queued, Requeued", a.State, a.Reason, a.ClaimedBy)
+	}
+	if b.State != job.StateFailed || b.Reason != "Interrupted" {
+		t.Errorf("running run after recovery: %s %s; want failed, Interrupted", b.State, b.Reason)
+	}
+}
