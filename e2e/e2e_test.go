@@ -45,6 +45,12 @@ cpu: 100m
 memory: 64Mi
 deadline: 1s
 ---
+name: chatty
+image: busybox:1.36
+command: ["sh", "-c", "for i in 1 2 3 4; do echo line $i; sleep 0.4; done"]
+cpu: 100m
+memory: 64Mi
+---
 name: ghost
 image: busybox:1.36
 command: ["no-such-program-here"]
@@ -62,11 +68,11 @@ func TestEndToEnd(t *testing.T) {
 	file := writeFile(t, dir, "jobs.yaml", definitions)
 
 	out, errOut, code := s.cli("apply", "-f", file)
-	if code != 0 || strings.Count(out, "created (revision 1)") != 5 {
+	if code != 0 || strings.Count(out, "created (revision 1)") != 6 {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
 	}
 	// Applying the same file again changes nothing.
-	if out, _, _ := s.cli("apply", "-f", file); strings.Count(out, "unchanged") != 5 {
+	if out, _, _ := s.cli("apply", "-f", file); strings.Count(out, "unchanged") != 6 {
 		t.Errorf("second apply:\n%s", out)
 	}
 
@@ -182,6 +188,22 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("logs -f follows a run to its end", func(t *testing.T) {
+		out, _, _ := s.cli("run", "chatty", "-o", "json")
+		var r job.Run
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(out)
+		}
+		waitFor(t, 10*time.Second, "chatty to start", func() bool { return s.run(r.ID).State != job.StateQueued })
+		out, errOut, code := s.cli("logs", r.ID, "-f")
+		if code != 0 || out != "line 1\nline 2\nline 3\nline 4\n" {
+			t.Errorf("logs -f: exit %d %q %s", code, out, errOut)
+		}
+		if got := s.run(r.ID); got.State != job.StateSucceeded {
+			t.Errorf("logs -f returned while the run is %s", got.State)
+		}
+	})
+
 	t.Run("scheduled slot", func(t *testing.T) {
 		var sched job.Run
 		waitFor(t, 20*time.Second, "a scheduled run of tick to succeed", func() bool {
@@ -233,7 +255,7 @@ func TestEndToEnd(t *testing.T) {
 		var jobs struct {
 			Jobs []struct{ Name string } `json:"jobs"`
 		}
-		if err := json.Unmarshal([]byte(out), &jobs); err != nil || code != 0 || len(jobs.Jobs) != 5 {
+		if err := json.Unmarshal([]byte(out), &jobs); err != nil || code != 0 || len(jobs.Jobs) != 6 {
 			t.Errorf("jobs -o json: exit %d, %d jobs, %v", code, len(jobs.Jobs), err)
 		}
 		out, _, _ = s.cli("runs", "--job", "flaky", "-o", "json")

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -90,9 +91,23 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 	now := a.now()
 	views := make([]jobView, 0, len(defs))
 	for _, d := range defs {
-		views = append(views, jobView{Definition: d, NextRuns: nextRuns(d, now, 1)})
+		last, err := a.lastRun(r.Context(), d.Name)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		views = append(views, jobView{Definition: d, NextRuns: nextRuns(d, now, 1), LastRun: last})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": views})
+}
+
+// lastRun returns a job's newest run, or nil before its first.
+func (a *API) lastRun(ctx context.Context, name string) (*job.Run, error) {
+	runs, _, err := a.opts.Store.RunList(ctx, store.RunFilter{Job: name, Limit: 1})
+	if err != nil || len(runs) == 0 {
+		return nil, err
+	}
+	return &runs[0], nil
 }
 
 func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
@@ -101,16 +116,12 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, jobErr(r.PathValue("name"), err))
 		return
 	}
-	v := jobView{Definition: def, NextRuns: nextRuns(def, a.now(), 5)}
-	runs, _, err := a.opts.Store.RunList(r.Context(), store.RunFilter{Job: def.Name, Limit: 1})
+	last, err := a.lastRun(r.Context(), def.Name)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	if len(runs) > 0 {
-		v.LastRun = &runs[0]
-	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, jobView{Definition: def, NextRuns: nextRuns(def, a.now(), 5), LastRun: last})
 }
 
 func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) {

@@ -22,3 +22,17 @@ func TestNewRunID(t *testing.T) {
 		prev = id
 	}
 }
+
+func TestNewRunIDSameMillisecond(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	prev := NewRunID(now)
+	// More than the 12-bit counter holds, so the millisecond is borrowed from the future.
+	for range 5000 {
+		id := NewRunID(now)
+		if id <= prev {
+			t.Fatalf("ids made in the same millisecond do not increase: %q after %q", id, prev)
+		}
+		prev = id
+	}
+}
