@@ -44,10 +44,10 @@ func setupScheduler(t *testing.T, spec job.Spec, created time.Time) (*clock, sto
 		t.Fatal(err)
 	}
 	c := &clock{t: created}
-	make := func() *Scheduler {
+	newScheduler := func() *Scheduler {
 		return New(Options{Store: st, Canceller: &canceller{}, Logger: slog.New(slog.DiscardHandler), Interval: time.Second, Grace: 10 * time.Second, Now: c.now})
 	}
-	return c, st, make
+	return c, st, newScheduler
 }
 
 // slotStates returns "HH:MM state reason" for every run of the job, oldest slot first.
