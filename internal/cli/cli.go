@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -134,19 +135,17 @@ then use the other commands to talk to it.`,
 // describeError formats an API error with its field.
 func describeError(err error) string {
 	var ae *client.Error
-	if errors.As(err, &ae) && ae.Field != "" && !hasPrefix(ae.Message, ae.Field) {
+	if errors.As(err, &ae) && ae.Field != "" && !strings.HasPrefix(ae.Message, ae.Field) {
 		return ae.Field + ": " + ae.Message
 	}
 	return err.Error()
 }
 
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
-
 // isArgError recognizes cobra's errors about arguments and commands.
 func isArgError(err error) bool {
 	msg := err.Error()
 	for _, p := range []string{"accepts ", "requires ", "unknown command", "unknown flag", "unknown shorthand"} {
-		if hasPrefix(msg, p) {
+		if strings.HasPrefix(msg, p) {
 			return true
 		}
 	}
