@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,7 +164,7 @@ func describeJob(e *env, cmd *cobra.Command, name string) error {
 	row("Resources", fmt.Sprintf("cpu %s, memory %s", j.CPU, j.Memory))
 	row("Schedule", scheduleText(j)+" in "+j.Timezone)
 	row("Policies", fmt.Sprintf("concurrency %s, catchup %s, deadline %s, retries %d", j.Concurrency, j.Catchup, j.Deadline, j.Retries))
-	for _, k := range sortedKeys(j.Env) {
+	for _, k := range slices.Sorted(maps.Keys(j.Env)) {
 		row("Env", k+"="+j.Env[k])
 	}
 	for _, t := range j.NextRuns {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -67,13 +66,4 @@ the scheduler would fire them (daylight-saving changes included). Needs no serve
 	cmd.Flags().IntVar(&count, "count", 5, "how many fire times")
 	cmd.MarkFlagRequired("schedule")
 	return cmd
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,7 +2,9 @@ package definition
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,7 +180,8 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // field names where they came from. Names are shell identifiers; DOCKET_ is reserved for
 // the variables Docket sets on every run.
 func ValidateEnv(field string, env map[string]string) error {
-	for _, k := range sortedKeys(env) {
+	// Sorted, so the first error reported is stable.
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		switch {
 		case !envName.MatchString(k):
 			return job.Invalid(field+"."+k, "%q is not a valid variable name: use letters, digits and '_', not starting with a digit", k)
@@ -192,7 +195,7 @@ func ValidateEnv(field string, env map[string]string) error {
 }
 
 func checkMetadata(s job.Spec, _ Limits) error {
-	for _, k := range sortedKeys(s.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
 		f := "labels." + k
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 			return job.Invalid(f, "%q is not a Kubernetes label key: %s", k, errs[0])
@@ -205,7 +208,7 @@ func checkMetadata(s job.Spec, _ Limits) error {
 		}
 	}
 	total := 0
-	for _, k := range sortedKeys(s.Annotations) {
+	for _, k := range slices.Sorted(maps.Keys(s.Annotations)) {
 		f := "annotations." + k
 		if errs := validation.IsQualifiedName(strings.ToLower(k)); len(errs) > 0 {
 			return job.Invalid(f, "%q is not a Kubernetes annotation key: %s", k, errs[0])

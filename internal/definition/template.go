@@ -2,7 +2,6 @@ package definition
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"text/template"
 )
@@ -48,14 +47,4 @@ func renderArg(arg string, data TemplateData) (string, error) {
 			arg, strings.TrimPrefix(err.Error(), "template: arg:"))
 	}
 	return b.String(), nil
-}
-
-// sortedKeys returns m's keys in order, so the first error reported is stable.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
