@@ -14,8 +14,6 @@ const defColumns = `d.name, d.revision, d.suspended, d.created_at, d.updated_at,
 
 const defFrom = ` FROM definitions d JOIN revisions r ON r.name = d.name AND r.revision = d.revision`
 
-type scanner interface{ Scan(dest ...any) error }
-
 func scanDefinition(row scanner) (job.Definition, error) {
 	var (
 		d                               job.Definition
@@ -113,20 +111,7 @@ func (s *Store) DefinitionRevision(ctx context.Context, name string, revision in
 
 // DefinitionList returns the live jobs by name.
 func (s *Store) DefinitionList(ctx context.Context) ([]job.Definition, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+defColumns+defFrom+` WHERE d.deleted_at IS NULL ORDER BY d.name`)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []job.Definition
-	for rows.Next() {
-		d, err := scanDefinition(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, translate(rows.Err())
+	return queryAll(ctx, s.db, scanDefinition, `SELECT `+defColumns+defFrom+` WHERE d.deleted_at IS NULL ORDER BY d.name`)
 }
 
 // DefinitionDelete marks a job deleted.

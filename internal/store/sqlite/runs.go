@@ -176,7 +176,7 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 		q, args = q+` AND id < ?`, append(args, f.Cursor)
 	}
 	q, args = q+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)
-	runs, err := s.queryRuns(ctx, s.db, q, args...)
+	runs, err := queryAll(ctx, s.db, scanRun, q, args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -188,27 +188,6 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 	return runs, next, nil
 }
 
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func (s *Store) queryRuns(ctx context.Context, q querier, query string, args ...any) ([]job.Run, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []job.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, translate(rows.Err())
-}
-
 // RunClaim moves due queued runs to dispatched, oldest first, honouring exclusive runs.
 func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error) {
 	var claimed []job.Run
@@ -216,20 +195,14 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 		claimed = nil
 		// Jobs with an active run block their exclusive runs.
 		busy := map[string]bool{}
-		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT job FROM runs WHERE state IN ('dispatched', 'pending', 'running')`)
+		names, err := queryAll(ctx, tx, scanString, `SELECT DISTINCT job FROM runs WHERE state IN ('dispatched', 'pending', 'running')`)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var name string
-			if err := rows.Scan(&name); err != nil {
-				rows.Close()
-				return err
-			}
+		for _, name := range names {
 			busy[name] = true
 		}
-		rows.Close()
-		candidates, err := s.queryRuns(ctx, tx, `SELECT `+runColumns+` FROM runs WHERE state = 'queued' AND not_before <= ? ORDER BY id`, ts(now))
+		candidates, err := queryAll(ctx, tx, scanRun, `SELECT `+runColumns+` FROM runs WHERE state = 'queued' AND not_before <= ? ORDER BY id`, ts(now))
 		if err != nil {
 			return err
 		}
@@ -345,24 +318,27 @@ func (s *Store) EventAppend(ctx context.Context, ev job.Event) error {
 
 // EventList returns a run's events, oldest first.
 func (s *Store) EventList(ctx context.Context, runID string) ([]job.Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, run_id, time, state, reason, message FROM events WHERE run_id = ? ORDER BY id`, runID)
-	if err != nil {
-		return nil, translate(err)
+	events, err := queryAll(ctx, s.db, scanEvent, `SELECT id, run_id, time, state, reason, message FROM events WHERE run_id = ? ORDER BY id`, runID)
+	if events == nil && err == nil {
+		events = []job.Event{}
 	}
-	defer rows.Close()
-	out := []job.Event{}
-	for rows.Next() {
-		var (
-			ev job.Event
-			at string
-		)
-		if err := rows.Scan(&ev.ID, &ev.RunID, &at, &ev.State, &ev.Reason, &ev.Message); err != nil {
-			return nil, translate(err)
-		}
-		if ev.Time, err = parseTS(at); err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
+	return events, err
+}
+
+func scanEvent(row scanner) (job.Event, error) {
+	var (
+		ev job.Event
+		at string
+	)
+	if err := row.Scan(&ev.ID, &ev.RunID, &at, &ev.State, &ev.Reason, &ev.Message); err != nil {
+		return ev, translate(err)
 	}
-	return out, translate(rows.Err())
+	var err error
+	ev.Time, err = parseTS(at)
+	return ev, err
+}
+
+func scanString(row scanner) (string, error) {
+	var s string
+	return s, translate(row.Scan(&s))
 }
