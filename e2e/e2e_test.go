@@ -85,7 +85,7 @@ func TestEndToEnd(t *testing.T) {
 		if id == nil {
 			t.Fatalf("no success line in:\n%s", out)
 		}
-		for _, want := range []string{"job=greet run=" + id[1] + " attempt=1", "mode=cli", "tmpl_run=" + id[1], "to-stderr", "date=" + time.Now().UTC().Format(time.DateOnly)} {
+		for _, want := range []string{"job=greet run=" + id[1] + " attempt=1", "mode=cli", "tmpl_run=" + id[1], "to-stderr", "date=" + s.run(id[1]).CreatedAt.UTC().Format(time.DateOnly)} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output lacks %q:\n%s", want, out)
 			}
