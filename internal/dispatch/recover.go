@@ -36,7 +36,7 @@ func (d *Dispatcher) Recover(ctx context.Context) error {
 				d.report(ctx, job.Update{RunID: r.ID, State: job.StateCancelled, Reason: "Cancelled", Message: "cancelled by " + r.CancelledBy + "; the server stopped before the process was"})
 				continue
 			}
-			d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "Interrupted", Message: "the docket server stopped while the process was running"})
+			d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "Interrupted", Message: "the docket server stopped during the run"})
 			log.Warn("run interrupted by restart")
 		}
 	}

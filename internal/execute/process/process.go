@@ -8,32 +8,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
+		"syscall"
 	"time"
 
+	"docket.dev/docket/internal/execute"
 	"docket.dev/docket/internal/job"
 )
 
-// Reporter records updates about runs.
-type Reporter interface {
-	Report(ctx context.Context, u job.Update) error
-}
-
-// LogOpener hands out the writer that keeps a run's output.
-type LogOpener interface {
-	OpenLog(runID string) io.WriteCloser
-}
-
 // Options configures an Executor.
 type Options struct {
-	Reporter Reporter
-	Logs     LogOpener
+	Reporter execute.Reporter
+	Logs     execute.LogOpener
 	Logger   *slog.Logger
 	// WorkDir holds one working directory per run, removed when the run ends.
 	WorkDir string
@@ -46,26 +35,9 @@ type Options struct {
 // Executor runs jobs as local processes.
 type Executor struct {
 	opts Options
+	rec  execute.Recorder
 	now  func() time.Time
-
-	mu   sync.Mutex
-	runs map[string]*proc
-	// stopping is set once Run's context ends; no new process starts after it.
-	stopping bool
-	wg       sync.WaitGroup
-}
-
-// proc is one running process and the ways to stop it.
-type proc struct {
-	stop chan stopRequest
-	once sync.Once
-}
-
-// stopRequest says why a process is being stopped.
-type stopRequest struct {
-	state   job.State
-	reason  string
-	message string
+	runs execute.Set
 }
 
 // New returns an Executor.
@@ -79,84 +51,49 @@ func New(opts Options) *Executor {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 10 * time.Second
 	}
-	return &Executor{opts: opts, now: opts.Now, runs: map[string]*proc{}}
+	return &Executor{opts: opts, now: opts.Now, rec: execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now}}
 }
 
 // Running returns how many runs hold a process.
-func (e *Executor) Running() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.runs)
-}
+func (e *Executor) Running() int { return e.runs.Len() }
 
 // Run blocks until ctx ends, then stops every process it holds (each run is recorded as
 // interrupted) and waits for their records to be written.
 func (e *Executor) Run(ctx context.Context) error {
 	<-ctx.Done()
-	e.mu.Lock()
-	e.stopping = true
-	for _, p := range e.runs {
-		p.request(stopRequest{job.StateFailed, "Interrupted", "the docket server stopped while the process was running"})
-	}
-	e.mu.Unlock()
-	e.wg.Wait()
+	e.runs.Shutdown(execute.Interrupted)
 	return nil
 }
 
 // Cancel stops a run's process; the run is recorded as cancelled by by. It returns
 // job.ErrNotFound when this executor holds no process for the run.
 func (e *Executor) Cancel(_ context.Context, runID, by string) error {
-	e.mu.Lock()
-	p, ok := e.runs[runID]
-	e.mu.Unlock()
-	if !ok {
-		return job.ErrNotFound
-	}
-	p.request(stopRequest{job.StateCancelled, "Cancelled", "cancelled by " + by})
-	return nil
-}
-
-func (p *proc) request(r stopRequest) {
-	p.once.Do(func() { p.stop <- r })
+	return e.runs.Cancel(runID, by)
 }
 
 // Start runs x's command. It returns once the process has started, or with an error when
 // the run could not be marked as starting; failures to start are reported on the run.
 func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	id := x.Run.ID
-	e.mu.Lock()
-	if e.stopping {
-		e.mu.Unlock()
-		return errors.New("the executor is shutting down")
+	h, err := e.runs.Add(id)
+	if err != nil {
+		return err
 	}
-	if _, dup := e.runs[id]; dup {
-		e.mu.Unlock()
-		return fmt.Errorf("run %s is already running", id)
-	}
-	p := &proc{stop: make(chan stopRequest, 1)}
-	e.runs[id] = p
-	e.wg.Add(1)
-	e.mu.Unlock()
-	release := func() {
-		e.mu.Lock()
-		delete(e.runs, id)
-		e.mu.Unlock()
-		e.wg.Done()
-	}
+	release := func() { e.runs.Release(id) }
 
 	// Pending is recorded before the process exists: after a crash, a pending run is
 	// known to have maybe started and is never started again under the same attempt.
-	if err := e.report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting", Message: "starting a local process"}); err != nil {
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting", Message: "starting a local process"}); err != nil {
 		release()
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}
-	e.notice(ctx, id, "ImageNotUsed", fmt.Sprintf("the process executor runs the command on this host; image %s is recorded, not pulled", x.Image))
-	e.notice(ctx, id, "ResourcesNotEnforced", fmt.Sprintf("the process executor does not enforce cpu %s or memory %s", x.CPU, x.Memory))
+	e.rec.Notice(ctx, id, "ImageNotUsed", fmt.Sprintf("the process executor runs the command on this host; image %s is recorded, not pulled", x.Image))
+	e.rec.Notice(ctx, id, "ResourcesNotEnforced", fmt.Sprintf("the process executor does not enforce cpu %s or memory %s", x.CPU, x.Memory))
 
 	cmd, dir, failure := e.command(x)
 	if failure != nil {
 		release()
-		return e.report(ctx, *failure)
+		return e.rec.Report(ctx, *failure)
 	}
 	logw := e.opts.Logs.OpenLog(id)
 	cmd.Stdout, cmd.Stderr = logw, logw
@@ -165,21 +102,18 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		os.RemoveAll(dir)
 		release()
 		code := 126
-		return e.report(ctx, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: fmt.Sprintf("could not start %s: %v", x.Command[0], err), ExitCode: &code})
+		return e.rec.Report(ctx, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: fmt.Sprintf("could not start %s: %v", x.Command[0], err), ExitCode: &code})
 	}
 	started := e.now()
 	host, _ := os.Hostname()
-	e.report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: started, Reason: "Started",
+	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: started, Reason: "Started",
 		Message: fmt.Sprintf("process %d started on %s with a %s deadline", cmd.Process.Pid, host, job.Duration(x.Deadline))})
 	go func() {
 		defer release()
-		u := e.wait(cmd, p, x)
+		u := e.wait(cmd, h, x)
 		logw.Close()
 		os.RemoveAll(dir)
-		// The run's context may be gone (shutdown); the record must still be written.
-		if err := e.report(context.WithoutCancel(ctx), u); err != nil {
-			e.opts.Logger.Error("record run end", "run_id", id, "state", u.State, "err", err)
-		}
+		e.rec.Final(ctx, u)
 	}()
 	return nil
 }
@@ -217,22 +151,21 @@ func (e *Executor) command(x job.Execution) (*exec.Cmd, string, *job.Update) {
 
 // wait waits for the process, enforcing the deadline and stop requests, and returns the
 // run's final update.
-func (e *Executor) wait(cmd *exec.Cmd, p *proc, x job.Execution) job.Update {
+func (e *Executor) wait(cmd *exec.Cmd, h *execute.Handle, x job.Execution) job.Update {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	deadline := time.NewTimer(x.Deadline)
 	defer deadline.Stop()
-	var why *stopRequest
+	var why execute.Stop
 	select {
 	case err := <-done:
 		return e.exited(x.Run.ID, err)
 	case <-deadline.C:
-		why = &stopRequest{job.StateFailed, "DeadlineExceeded", fmt.Sprintf("exceeded its %s deadline", job.Duration(x.Deadline))}
-	case r := <-p.stop:
-		why = &r
+		why = execute.Deadline(x.Deadline)
+	case why = <-h.Stopped():
 	}
 	e.terminate(cmd, done)
-	return job.Update{RunID: x.Run.ID, State: why.state, Time: e.now(), Reason: why.reason, Message: why.message}
+	return job.Update{RunID: x.Run.ID, State: why.State, Time: e.now(), Reason: why.Reason, Message: why.Message}
 }
 
 // terminate sends SIGTERM to the process group, then SIGKILL after the grace.
@@ -271,20 +204,6 @@ func (e *Executor) exited(id string, err error) job.Update {
 		u.State, u.Reason, u.Message = job.StateFailed, "WaitFailed", fmt.Sprintf("lost track of the process: %v", err)
 	}
 	return u
-}
-
-func (e *Executor) report(ctx context.Context, u job.Update) error {
-	if u.Time.IsZero() {
-		u.Time = e.now()
-	}
-	u.Time = u.Time.UTC()
-	return e.opts.Reporter.Report(ctx, u)
-}
-
-func (e *Executor) notice(ctx context.Context, id, reason, msg string) {
-	if err := e.report(ctx, job.Update{RunID: id, Reason: reason, Message: msg}); err != nil {
-		e.opts.Logger.Warn("record notice", "run_id", id, "reason", reason, "err", err)
-	}
 }
 
 // baseEnv is what every run inherits from the server: enough to find programs and write

@@ -174,7 +174,7 @@ func TestStops(t *testing.T) {
 		{"cancel", []string{"sleep", "30"}, func(e *Executor, _ context.CancelFunc) { e.Cancel(context.Background(), "r1", "ana@laptop") },
 			job.StateCancelled, "Cancelled", "cancelled by ana@laptop"},
 		{"server shutdown", []string{"sleep", "30"}, func(_ *Executor, cancel context.CancelFunc) { cancel() },
-			job.StateFailed, "Interrupted", "the docket server stopped while the process was running"},
+			job.StateFailed, "Interrupted", "the docket server stopped during the run"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

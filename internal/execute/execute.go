@@ -1,0 +1,158 @@
+// Package execute holds what every executor shares: the interfaces to the recorder and the
+// log store, and the set of runs an executor holds, with the ways to stop them. The
+// executors themselves live in the packages below it (process, container).
+package execute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"docket.dev/docket/internal/job"
+)
+
+// Reporter records updates about runs.
+type Reporter interface {
+	Report(ctx context.Context, u job.Update) error
+}
+
+// LogOpener hands out the writer that keeps a run's output.
+type LogOpener interface {
+	OpenLog(runID string) io.WriteCloser
+}
+
+// Stop says why a run is being stopped and what it is recorded as.
+type Stop struct {
+	State   job.State
+	Reason  string
+	Message string
+}
+
+// Interrupted is the stop of every run an executor holds when the server shuts down.
+var Interrupted = Stop{job.StateFailed, "Interrupted", "the docket server stopped during the run"}
+
+// Deadline is the stop of a run that outlived its deadline.
+func Deadline(d time.Duration) Stop {
+	return Stop{job.StateFailed, "DeadlineExceeded", fmt.Sprintf("exceeded its %s deadline", job.Duration(d))}
+}
+
+// Handle is one run held by an executor. Its Stopped channel delivers the first stop asked
+// for; later requests are dropped.
+type Handle struct {
+	stop chan Stop
+	once sync.Once
+}
+
+// Stopped delivers the stop asked for the run.
+func (h *Handle) Stopped() <-chan Stop { return h.stop }
+
+func (h *Handle) request(s Stop) {
+	h.once.Do(func() { h.stop <- s })
+}
+
+// Set is the runs an executor holds. The zero value is ready to use.
+type Set struct {
+	mu       sync.Mutex
+	runs     map[string]*Handle
+	stopping bool
+	wg       sync.WaitGroup
+}
+
+// Add takes hold of a run. It fails once the set is shutting down or when the run is held
+// already. The caller calls Release when it lets go.
+func (s *Set) Add(runID string) (*Handle, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return nil, errors.New("the executor is shutting down")
+	}
+	if _, dup := s.runs[runID]; dup {
+		return nil, fmt.Errorf("run %s is already running", runID)
+	}
+	if s.runs == nil {
+		s.runs = map[string]*Handle{}
+	}
+	h := &Handle{stop: make(chan Stop, 1)}
+	s.runs[runID] = h
+	s.wg.Add(1)
+	return h, nil
+}
+
+// Release lets go of a run taken with Add.
+func (s *Set) Release(runID string) {
+	s.mu.Lock()
+	delete(s.runs, runID)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Len returns how many runs are held.
+func (s *Set) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.runs)
+}
+
+// Stop asks a held run to stop. It returns job.ErrNotFound when the run is not held.
+func (s *Set) Stop(runID string, why Stop) error {
+	s.mu.Lock()
+	h, ok := s.runs[runID]
+	s.mu.Unlock()
+	if !ok {
+		return job.ErrNotFound
+	}
+	h.request(why)
+	return nil
+}
+
+// Cancel asks a held run to stop and be recorded as cancelled by by.
+func (s *Set) Cancel(runID, by string) error {
+	return s.Stop(runID, Stop{job.StateCancelled, "Cancelled", "cancelled by " + by})
+}
+
+// Shutdown refuses new runs, asks every held run to stop with why, and waits until all
+// are released.
+func (s *Set) Shutdown(why Stop) {
+	s.mu.Lock()
+	s.stopping = true
+	for _, h := range s.runs {
+		h.request(why)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// Recorder reports updates for an executor, stamping them with its clock.
+type Recorder struct {
+	Reporter Reporter
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Report records u, stamped with the current time when it carries none.
+func (r Recorder) Report(ctx context.Context, u job.Update) error {
+	if u.Time.IsZero() {
+		u.Time = r.Now()
+	}
+	u.Time = u.Time.UTC()
+	return r.Reporter.Report(ctx, u)
+}
+
+// Final records a run's last update. The run's context may be gone (shutdown); the record
+// must still be written, so it is reported without cancellation and failures are logged.
+func (r Recorder) Final(ctx context.Context, u job.Update) {
+	if err := r.Report(context.WithoutCancel(ctx), u); err != nil {
+		r.Logger.Error("record run end", "run_id", u.RunID, "state", u.State, "err", err)
+	}
+}
+
+// Notice records an event that leaves the run's state as it is; failures are logged.
+func (r Recorder) Notice(ctx context.Context, runID, reason, msg string) {
+	if err := r.Report(ctx, job.Update{RunID: runID, Reason: reason, Message: msg}); err != nil {
+		r.Logger.Warn("record notice", "run_id", runID, "reason", reason, "err", err)
+	}
+}
