@@ -12,7 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-		"syscall"
+	"syscall"
 	"time"
 
 	"docket.dev/docket/internal/execute"
