@@ -1,92 +1,18 @@
 package process
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"docket.dev/docket/internal/execute/executetest"
 	"docket.dev/docket/internal/job"
 )
 
-// recorder collects updates and logs the way the real recorder and log store would.
-type recorder struct {
-	mu      sync.Mutex
-	updates []job.Update
-	logs    map[string]*logBuf
-	done    chan job.Update
-}
-
-type logBuf struct {
-	rec    *recorder
-	buf    bytes.Buffer
-	closed bool
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.rec.mu.Lock()
-	defer l.rec.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) Close() error {
-	l.rec.mu.Lock()
-	defer l.rec.mu.Unlock()
-	l.closed = true
-	return nil
-}
-
-func (r *recorder) OpenLog(runID string) io.WriteCloser {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l := &logBuf{rec: r}
-	r.logs[runID] = l
-	return l
-}
-
-func (r *recorder) Report(_ context.Context, u job.Update) error {
-	r.mu.Lock()
-	r.updates = append(r.updates, u)
-	if u.State.Terminal() {
-		if l := r.logs[u.RunID]; l != nil && !l.closed {
-			r.mu.Unlock()
-			panic("terminal state reported before the log was closed")
-		}
-	}
-	r.mu.Unlock()
-	if u.State.Terminal() {
-		r.done <- u
-	}
-	return nil
-}
-
-func (r *recorder) log(id string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if l := r.logs[id]; l != nil {
-		return l.buf.String()
-	}
-	return ""
-}
-
-func (r *recorder) reasons(id string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, u := range r.updates {
-		if u.RunID == id {
-			out = append(out, u.Reason)
-		}
-	}
-	return out
-}
-
-func setup(t *testing.T) (*Executor, *recorder) {
+func setup(t *testing.T) (*Executor, *executetest.Recorder) {
 	t.Helper()
-	rec := &recorder{logs: map[string]*logBuf{}, done: make(chan job.Update, 10)}
+	rec := executetest.New()
 	e := New(Options{Reporter: rec, Logs: rec, WorkDir: t.TempDir(), KillGrace: 300 * time.Millisecond})
 	return e, rec
 }
@@ -96,17 +22,6 @@ func execution(id string, deadline time.Duration, command ...string) job.Executi
 		Run: job.Run{ID: id, Job: "j", Attempt: 1}, Image: "busybox", CPU: "1", Memory: "1Gi",
 		Command: command, Deadline: deadline,
 		Env: map[string]string{"DOCKET_RUN_ID": id, "MODE": "test"},
-	}
-}
-
-func finish(t *testing.T, rec *recorder) job.Update {
-	t.Helper()
-	select {
-	case u := <-rec.done:
-		return u
-	case <-time.After(20 * time.Second):
-		t.Fatal("no terminal update")
-		return job.Update{}
 	}
 }
 
@@ -135,27 +50,18 @@ func TestOutcomes(t *testing.T) {
 			if err := e.Start(context.Background(), execution("r1", time.Minute, tt.command...)); err != nil {
 				t.Fatal(err)
 			}
-			u := finish(t, rec)
+			u := rec.Finish(t, 20*time.Second)
 			if u.State != tt.state || u.Reason != tt.reason || u.Message != tt.message || u.ExitCode == nil || *u.ExitCode != tt.code {
 				t.Errorf("final update %s %s %q exit %v; want %s %s %q exit %d", u.State, u.Reason, u.Message, u.ExitCode, tt.state, tt.reason, tt.message, tt.code)
 			}
-			if got := rec.log("r1"); got != tt.log {
+			if got := rec.Log("r1"); got != tt.log {
 				t.Errorf("log = %q, want %q", got, tt.log)
 			}
-			if r := rec.reasons("r1"); r[0] != "Starting" || r[1] != "ImageNotUsed" || r[2] != "ResourcesNotEnforced" {
+			if r := rec.Reasons("r1"); r[0] != "Starting" || r[1] != "ImageNotUsed" || r[2] != "ResourcesNotEnforced" {
 				t.Errorf("first updates %v; want Starting, ImageNotUsed, ResourcesNotEnforced", r)
 			}
-			waitIdle(t, e)
+			executetest.WaitIdle(t, e)
 		})
-	}
-}
-
-func waitIdle(t *testing.T, e *Executor) {
-	t.Helper()
-	for start := time.Now(); e.Running() != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("executor still holds %d runs", e.Running())
-		}
 	}
 }
 
@@ -194,14 +100,14 @@ func TestStops(t *testing.T) {
 				tt.stop(e, cancel)
 			}
 			start := time.Now()
-			u := finish(t, rec)
+			u := rec.Finish(t, 20*time.Second)
 			if u.State != tt.state || u.Reason != tt.reason || u.Message != tt.message {
 				t.Errorf("final update %s %s %q; want %s %s %q", u.State, u.Reason, u.Message, tt.state, tt.reason, tt.message)
 			}
 			if d := time.Since(start); d > 10*time.Second {
 				t.Errorf("stopping took %v", d)
 			}
-			waitIdle(t, e)
+			executetest.WaitIdle(t, e)
 		})
 	}
 	t.Run("cancel of an unknown run", func(t *testing.T) {
@@ -219,8 +125,8 @@ func TestBaseEnvKeepsServerSecretsOut(t *testing.T) {
 	if err := e.Start(context.Background(), execution("r1", time.Minute, "env")); err != nil {
 		t.Fatal(err)
 	}
-	finish(t, rec)
-	log := rec.log("r1")
+	rec.Finish(t, 20*time.Second)
+	log := rec.Log("r1")
 	if strings.Contains(log, "hunter2") || !strings.Contains(log, "MODE=test") || !strings.Contains(log, "PATH=") {
 		t.Errorf("run env:\n%s", log)
 	}

@@ -1,0 +1,342 @@
+// Package container is the executor that runs each run in a container through the Docker
+// Engine API, which Docker and Podman both serve (DOCKER_HOST is honoured). It pulls the
+// image when the engine lacks it, sets the definition's cpu and memory as limits, passes
+// the env contract, enforces the deadline (stop, then kill), keeps stdout and stderr in the
+// run's log, and removes the container when the run ends.
+package container
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"docket.dev/docket/internal/execute"
+	"docket.dev/docket/internal/job"
+)
+
+// Labels Docket puts on every container it creates.
+const (
+	LabelRun     = "docket.dev/run"
+	LabelJob     = "docket.dev/job"
+	LabelAttempt = "docket.dev/attempt"
+)
+
+// Options configures an Executor.
+type Options struct {
+	// Engine is the Docker Engine API client; see Connect.
+	Engine   *client.Client
+	Reporter execute.Reporter
+	Logs     execute.LogOpener
+	Logger   *slog.Logger
+	// KillGrace is how long a container has between the stop signal and SIGKILL.
+	KillGrace time.Duration
+	// Network is the network mode of every container ("" for the engine's default,
+	// "none", "host", "bridge" or a network name).
+	Network string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Executor runs jobs in containers.
+type Executor struct {
+	opts   Options
+	engine *client.Client
+	rec    execute.Recorder
+	now    func() time.Time
+	runs   execute.Set
+}
+
+// Connect returns a client for the engine that DOCKER_HOST names (the local default socket
+// when it is unset), negotiating the API version, and checks that the engine answers.
+func Connect(ctx context.Context) (*client.Client, error) {
+	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("container engine client: %w", err)
+	}
+	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("container engine at %s does not answer (set DOCKER_HOST to a Docker or Podman socket): %w", c.DaemonHost(), err)
+	}
+	return c, nil
+}
+
+// New returns an Executor.
+func New(opts Options) *Executor {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.KillGrace <= 0 {
+		opts.KillGrace = 10 * time.Second
+	}
+	return &Executor{
+		opts:   opts,
+		engine: opts.Engine,
+		now:    opts.Now,
+		rec:    execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+	}
+}
+
+// Running returns how many runs the executor holds.
+func (e *Executor) Running() int { return e.runs.Len() }
+
+// Run blocks until ctx ends, then stops every container it holds (each run is recorded as
+// interrupted) and waits for their records to be written.
+func (e *Executor) Run(ctx context.Context) error {
+	<-ctx.Done()
+	e.runs.Shutdown(execute.Interrupted)
+	return nil
+}
+
+// Cancel stops a run's container; the run is recorded as cancelled by by. It returns
+// job.ErrNotFound when this executor holds no container for the run.
+func (e *Executor) Cancel(_ context.Context, runID, by string) error {
+	return e.runs.Cancel(runID, by)
+}
+
+// Name is the container's name for a run: deterministic, so a container left behind by a
+// crash is found again.
+func Name(runID string) string { return "docket-" + runID }
+
+// Start records the run as pending and runs it in the background: pull, create, start,
+// wait, remove. It returns an error only when the run could not be marked as starting.
+func (e *Executor) Start(ctx context.Context, x job.Execution) error {
+	id := x.Run.ID
+	h, err := e.runs.Add(id)
+	if err != nil {
+		return err
+	}
+	// Pending is recorded before the container exists: after a crash, a pending run is
+	// known to have maybe started and is never started again under the same attempt.
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting", Message: "starting a container from image " + x.Image}); err != nil {
+		e.runs.Release(id)
+		return fmt.Errorf("mark run %s pending: %w", id, err)
+	}
+	go func() {
+		defer e.runs.Release(id)
+		// Engine calls outlive a shutdown of the caller: the container must be stopped
+		// and removed, and the record written, whatever happens to ctx.
+		bg := context.WithoutCancel(ctx)
+		e.rec.Final(bg, e.run(bg, h, x))
+	}()
+	return nil
+}
+
+// run takes a run from pull to removal and returns its final update. The deadline counts
+// from the start of the pull, as a Kubernetes Job's activeDeadlineSeconds does.
+func (e *Executor) run(ctx context.Context, h *execute.Handle, x job.Execution) job.Update {
+	id := x.Run.ID
+	deadline := time.NewTimer(x.Deadline)
+	defer deadline.Stop()
+
+	// The pull is abandoned on a stop or the deadline.
+	pullCtx, cancelPull := context.WithCancel(ctx)
+	defer cancelPull()
+	pulled := make(chan error, 1)
+	go func() { pulled <- e.ensureImage(pullCtx, id, x.Image) }()
+	var why execute.Stop
+	select {
+	case err := <-pulled:
+		if err != nil {
+			return job.Update{RunID: id, State: job.StateFailed, Reason: "ImagePullFailed", Message: fmt.Sprintf("could not pull image %s: %v", x.Image, err)}
+		}
+	case <-deadline.C:
+		why = execute.Deadline(x.Deadline)
+	case why = <-h.Stopped():
+	}
+	if why.State != "" {
+		cancelPull()
+		<-pulled
+		return stopped(id, why)
+	}
+
+	cfg, host, err := containerConfig(x, e.opts.Network)
+	if err != nil {
+		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+	}
+	created, err := e.engine.ContainerCreate(ctx, client.ContainerCreateOptions{Name: Name(id), Config: cfg, HostConfig: host})
+	if err != nil {
+		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: fmt.Sprintf("could not create the container: %v", err)}
+	}
+	cid := created.ID
+	defer e.remove(ctx, id, cid)
+	for _, w := range created.Warnings {
+		e.rec.Notice(ctx, id, "EngineWarning", w)
+	}
+
+	// Wait for the next exit before starting, so a quick exit is not missed.
+	waited := e.engine.ContainerWait(ctx, cid, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := e.engine.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
+		return startFailed(id, x, err)
+	}
+	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Reason: "Started",
+		Message: fmt.Sprintf("container %s (%.12s) started with a %s deadline", Name(id), cid, job.Duration(x.Deadline))})
+
+	logsDone := e.follow(ctx, id, cid)
+	var code int64
+	select {
+	case res := <-waited.Result:
+		code = res.StatusCode
+	case err := <-waited.Error:
+		<-logsDone
+		return job.Update{RunID: id, State: job.StateFailed, Reason: "WaitFailed", Message: fmt.Sprintf("lost track of the container: %v", err)}
+	case <-deadline.C:
+		why = execute.Deadline(x.Deadline)
+	case why = <-h.Stopped():
+	}
+	if why.State != "" {
+		e.stop(ctx, id, cid, waited)
+		<-logsDone
+		return stopped(id, why)
+	}
+	<-logsDone
+	return e.exited(ctx, id, cid, code, x.Memory)
+}
+
+// stopped is the final update of a run stopped by Docket.
+func stopped(id string, why execute.Stop) job.Update {
+	return job.Update{RunID: id, State: why.State, Reason: why.Reason, Message: why.Message}
+}
+
+// startFailed turns a failed container start into the run's final update. A command that
+// the image lacks is reported as the process executor reports it: exit code 127, not
+// retried.
+func startFailed(id string, x job.Execution, err error) job.Update {
+	msg := err.Error()
+	if strings.Contains(msg, "executable file") && strings.Contains(msg, "not found") ||
+		strings.Contains(msg, "no such file or directory") && len(x.Command) > 0 {
+		code := 127
+		return job.Update{RunID: id, State: job.StateFailed, Reason: "CommandNotFound", ExitCode: &code,
+			Message: fmt.Sprintf("command not found in image %s: %s", x.Image, x.Command[0])}
+	}
+	code := 126
+	return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", ExitCode: &code, Message: fmt.Sprintf("could not start the container: %v", err)}
+}
+
+// follow copies the container's stdout and stderr into the run's log until the container
+// ends; the returned channel closes when the log is complete and closed.
+func (e *Executor) follow(ctx context.Context, runID, cid string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w := e.opts.Logs.OpenLog(runID)
+		defer w.Close()
+		rc, err := e.engine.ContainerLogs(ctx, cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+		if err != nil {
+			e.opts.Logger.Warn("follow container logs", "run_id", runID, "err", err)
+			fmt.Fprintf(w, "[docket: could not read the container's output: %v]\n", err)
+			return
+		}
+		defer rc.Close()
+		if _, err := stdcopy.StdCopy(w, w, rc); err != nil && ctx.Err() == nil {
+			e.opts.Logger.Warn("copy container logs", "run_id", runID, "err", err)
+		}
+	}()
+	return done
+}
+
+// stop stops a container: the stop signal, then SIGKILL after the grace.
+func (e *Executor) stop(ctx context.Context, runID, cid string, waited client.ContainerWaitResult) {
+	grace := int(e.opts.KillGrace.Round(time.Second) / time.Second)
+	if _, err := e.engine.ContainerStop(ctx, cid, client.ContainerStopOptions{Timeout: &grace}); err != nil && !cerrdefs.IsNotFound(err) {
+		e.opts.Logger.Warn("stop container", "run_id", runID, "err", err)
+		e.engine.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "KILL"})
+	}
+	select {
+	case <-waited.Result:
+	case <-waited.Error:
+	case <-time.After(e.opts.KillGrace + 10*time.Second):
+		e.opts.Logger.Warn("container did not stop", "run_id", runID)
+	}
+}
+
+// exited turns a container's exit into the run's final update.
+func (e *Executor) exited(ctx context.Context, id, cid string, code int64, memory string) job.Update {
+	oomKilled := false
+	if info, err := e.engine.ContainerInspect(ctx, cid, client.ContainerInspectOptions{}); err == nil && info.Container.State != nil {
+		oomKilled = info.Container.State.OOMKilled
+	}
+	return exitUpdate(id, int(code), oomKilled, memory)
+}
+
+// exitUpdate maps an exit the executor did not cause to the run's final update. Podman
+// never sets OOMKilled, so an exit by SIGKILL (137) under a memory limit is taken as the
+// kernel's OOM killer: nothing else kills a container that Docket did not stop.
+func exitUpdate(id string, code int, oomKilled bool, memory string) job.Update {
+	u := job.Update{RunID: id, ExitCode: &code}
+	switch {
+	case code == 0:
+		u.State, u.Reason, u.Message = job.StateSucceeded, "Completed", "exited with code 0"
+	case oomKilled || code == 137 && memory != "":
+		u.State, u.Reason = job.StateFailed, "OOMKilled"
+		u.Message = fmt.Sprintf("killed by the kernel for using more than its memory limit of %s (exit code 137)", memory)
+	case code > 128 && code <= 128+31:
+		u.State, u.Reason = job.StateFailed, "Signaled"
+		u.Message = fmt.Sprintf("killed by signal %d (exit code %d)", code-128, code)
+	default:
+		u.State, u.Reason, u.Message = job.StateFailed, "ExitCode", fmt.Sprintf("exited with code %d", code)
+	}
+	return u
+}
+
+// remove deletes a run's container; its output is in the run's log by now.
+func (e *Executor) remove(ctx context.Context, runID, cid string) {
+	if _, err := e.engine.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		e.opts.Logger.Warn("remove container", "run_id", runID, "err", err)
+	}
+}
+
+// ensureImage pulls image unless the engine has it, recording the pull on the run.
+func (e *Executor) ensureImage(ctx context.Context, runID, image string) error {
+	_, err := e.engine.ImageInspect(ctx, image)
+	if err == nil {
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return err
+	}
+	e.rec.Notice(ctx, runID, "Pulling", "pulling image "+image)
+	start := e.now()
+	resp, err := e.engine.ImagePull(ctx, image, client.ImagePullOptions{})
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	if err := resp.Wait(ctx); err != nil {
+		return err
+	}
+	e.rec.Notice(ctx, runID, "Pulled", fmt.Sprintf("pulled image %s in %s", image, e.now().Sub(start).Round(time.Millisecond)))
+	return nil
+}
+
+// Reap removes the containers that a previous server left behind (after a crash) for
+// runs that owned says are this server's; another server's containers on the same engine
+// are left alone. It returns how many it removed.
+func (e *Executor) Reap(ctx context.Context, owned func(ctx context.Context, runID string) bool) (int, error) {
+	list, err := e.engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", LabelRun)})
+	if err != nil {
+		return 0, fmt.Errorf("list docket containers: %w", err)
+	}
+	n := 0
+	for _, c := range list.Items {
+		runID := c.Labels[LabelRun]
+		if runID == "" || !owned(ctx, runID) {
+			continue
+		}
+		if _, err := e.engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return n, fmt.Errorf("remove container of run %s: %w", runID, err)
+		}
+		e.opts.Logger.Warn("removed a container left by an earlier server", "run_id", runID, "container", c.ID)
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,307 @@
+package container
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/google/go-cmp/cmp"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"docket.dev/docket/internal/execute/container/enginetest"
+	"docket.dev/docket/internal/execute/executetest"
+	"docket.dev/docket/internal/job"
+)
+
+func TestExitUpdate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name           string
+		code           int
+		oom            bool
+		memory         string
+		state          job.State
+		reason, prefix string
+	}{
+		{"success", 0, false, "64Mi", job.StateSucceeded, "Completed", "exited with code 0"},
+		{"exit code", 3, false, "64Mi", job.StateFailed, "ExitCode", "exited with code 3"},
+		{"engine reports OOM", 137, true, "64Mi", job.StateFailed, "OOMKilled", "killed by the kernel for using more than its memory limit of 64Mi"},
+		{"OOM inferred from SIGKILL under a limit", 137, false, "64Mi", job.StateFailed, "OOMKilled", "killed by the kernel"},
+		{"SIGKILL without a limit", 137, false, "", job.StateFailed, "Signaled", "killed by signal 9 (exit code 137)"},
+		{"SIGSEGV", 139, false, "64Mi", job.StateFailed, "Signaled", "killed by signal 11"},
+		{"high exit code", 200, false, "64Mi", job.StateFailed, "ExitCode", "exited with code 200"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := exitUpdate("r", tt.code, tt.oom, tt.memory)
+			if u.State != tt.state || u.Reason != tt.reason || !strings.HasPrefix(u.Message, tt.prefix) || u.ExitCode == nil || *u.ExitCode != tt.code {
+				t.Errorf("got %s %s %q exit %v; want %s %s %q... exit %d", u.State, u.Reason, u.Message, u.ExitCode, tt.state, tt.reason, tt.prefix, tt.code)
+			}
+		})
+	}
+}
+
+func TestContainerConfig(t *testing.T) {
+	t.Parallel()
+	x := execution("r1", time.Minute, "python", "train.py", "--fast")
+	x.Labels = map[string]string{"team": "ml"}
+	cfg, host, err := containerConfig(x, "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &container.Config{
+		Image:      "img",
+		Entrypoint: []string{"python"},
+		Cmd:        []string{"train.py", "--fast"},
+		Env:        []string{"DOCKET_RUN_ID=r1", "MODE=test"},
+		Labels:     map[string]string{"team": "ml", LabelRun: "r1", LabelJob: "j", LabelAttempt: "1"},
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if host.NanoCPUs != 500_000_000 || host.Memory != 64<<20 || host.MemorySwap != 64<<20 || host.NetworkMode != "none" {
+		t.Errorf("host config: cpus %d memory %d swap %d network %q", host.NanoCPUs, host.Memory, host.MemorySwap, host.NetworkMode)
+	}
+
+	cfg, _, _ = containerConfig(execution("r1", time.Minute, "run-me"), "")
+	if cfg.Cmd == nil || len(cfg.Cmd) != 0 {
+		t.Errorf("a one-word command must drop the image's arguments; Cmd = %#v", cfg.Cmd)
+	}
+	cfg, _, _ = containerConfig(execution("r1", time.Minute), "")
+	if cfg.Entrypoint != nil || cfg.Cmd != nil {
+		t.Errorf("no command must keep the image's entrypoint; got %v %v", cfg.Entrypoint, cfg.Cmd)
+	}
+}
+
+func execution(id string, deadline time.Duration, command ...string) job.Execution {
+	return job.Execution{
+		Run: job.Run{ID: id, Job: "j", Attempt: 1}, Image: "img", CPU: "500m", Memory: "64Mi",
+		Command: command, Deadline: deadline,
+		Env: map[string]string{"DOCKET_RUN_ID": id, "MODE": "test"},
+	}
+}
+
+// setup returns an executor on the real engine and an execution of the test job image.
+func setup(t *testing.T) (*Executor, *executetest.Recorder, func(deadline time.Duration, command ...string) job.Execution) {
+	t.Helper()
+	engine := enginetest.Engine(t)
+	image := enginetest.JobImage(t, engine)
+	rec := executetest.New()
+	e := New(Options{Engine: engine, Reporter: rec, Logs: rec, KillGrace: time.Second, Network: "none"})
+	return e, rec, func(deadline time.Duration, command ...string) job.Execution {
+		x := execution(job.NewRunID(time.Now()), deadline, command...)
+		x.Image = image
+		x.Memory = "64Mi"
+		x.CPU = "1"
+		x.Env["DOCKET_RUN_ID"] = x.Run.ID
+		return x
+	}
+}
+
+// gone checks that the run's container was removed.
+func gone(t *testing.T, e *Executor, runID string) {
+	t.Helper()
+	_, err := e.engine.ContainerInspect(context.Background(), Name(runID), client.ContainerInspectOptions{})
+	if !cerrdefs.IsNotFound(err) {
+		t.Errorf("container %s still exists (inspect: %v)", Name(runID), err)
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		command []string
+		memory  string
+		state   job.State
+		reason  string
+		message string
+		code    int // -1: no exit code
+		log     string
+	}{
+		{"success with env", []string{"testjob", "env"}, "64Mi",
+			job.StateSucceeded, "Completed", "exited with code 0", 0, "DOCKET_RUN_ID=<id>\n"},
+		{"exit code and both streams", []string{"testjob", "exit", "3"}, "64Mi",
+			job.StateFailed, "ExitCode", "exited with code 3", 3, "stdout line\nstderr line\n"},
+		{"command not found", []string{"no-such-program"}, "64Mi",
+			job.StateFailed, "CommandNotFound", "command not found in image <image>: no-such-program", 127, ""},
+		{"memory limit", []string{"testjob", "alloc", "256"}, "64Mi",
+			job.StateFailed, "OOMKilled", "killed by the kernel for using more than its memory limit of 64Mi (exit code 137)", 137, ""},
+		{"within the memory limit", []string{"testjob", "alloc", "16"}, "128Mi",
+			job.StateSucceeded, "Completed", "exited with code 0", 0, "allocated 16 MiB\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, rec, exe := setup(t)
+			x := exe(time.Minute, tt.command...)
+			x.Memory = tt.memory
+			if err := e.Start(context.Background(), x); err != nil {
+				t.Fatal(err)
+			}
+			u := rec.Finish(t, time.Minute)
+			msg := strings.NewReplacer("<image>", x.Image).Replace(tt.message)
+			if u.State != tt.state || u.Reason != tt.reason || u.Message != msg || u.ExitCode == nil || *u.ExitCode != tt.code {
+				t.Errorf("final update %s %s %q exit %v; want %s %s %q exit %d\nupdates: %+v", u.State, u.Reason, u.Message, ptr(u.ExitCode), tt.state, tt.reason, msg, tt.code, rec.Updates(x.Run.ID))
+			}
+			wantLog := strings.NewReplacer("<id>", x.Run.ID).Replace(tt.log)
+			if got := rec.Log(x.Run.ID); got != wantLog {
+				t.Errorf("log = %q, want %q", got, wantLog)
+			}
+			if r := rec.Reasons(x.Run.ID); len(r) < 2 || r[0] != "Starting" || (tt.reason != "CommandNotFound" && r[1] != "Started") {
+				t.Errorf("updates %v; want Starting, Started, ...", r)
+			}
+			executetest.WaitIdle(t, e)
+			gone(t, e, x.Run.ID)
+		})
+	}
+}
+
+func ptr(p *int) string {
+	if p == nil {
+		return "none"
+	}
+	return strconv.Itoa(*p)
+}
+
+func TestCPULimit(t *testing.T) {
+	t.Parallel()
+	e, rec, exe := setup(t)
+	x := exe(time.Minute, "testjob", "spin", "3s", "2")
+	x.CPU = "500m"
+	if err := e.Start(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	if u := rec.Finish(t, time.Minute); u.State != job.StateSucceeded {
+		t.Fatalf("run %s %s: %s", u.State, u.Reason, u.Message)
+	}
+	m := regexp.MustCompile(`cores ([0-9.]+)`).FindStringSubmatch(rec.Log(x.Run.ID))
+	if m == nil {
+		t.Fatalf("no cores line in the log %q", rec.Log(x.Run.ID))
+	}
+	cores, _ := strconv.ParseFloat(m[1], 64)
+	// Two busy goroutines use up to two cores unlimited; the quota holds them to half of one.
+	if cores > 0.7 || cores < 0.2 {
+		t.Errorf("two spinning goroutines under cpu 500m used %.2f cores; want about 0.5", cores)
+	}
+}
+
+func TestMissingImage(t *testing.T) {
+	t.Parallel()
+	e, rec, exe := setup(t)
+	x := exe(time.Minute, "testjob", "env")
+	x.Image = "localhost:1/docket/no-such-image:1"
+	start := time.Now()
+	if err := e.Start(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	u := rec.Finish(t, time.Minute)
+	t.Logf("final update: %s %s: %s", u.State, u.Reason, u.Message)
+	if u.State != job.StateFailed || u.Reason != "ImagePullFailed" || !strings.HasPrefix(u.Message, "could not pull image localhost:1/docket/no-such-image:1: ") {
+		t.Errorf("final update %s %s %q; want failed ImagePullFailed naming the image", u.State, u.Reason, u.Message)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("a pull failure took %v to fail the run", d)
+	}
+	if r := rec.Reasons(x.Run.ID); !cmp.Equal(r, []string{"Starting", "Pulling", "ImagePullFailed"}) {
+		t.Errorf("reasons %v", r)
+	}
+	executetest.WaitIdle(t, e)
+}
+
+func TestStops(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		command []string
+		stop    func(*Executor, string, context.CancelFunc)
+		state   job.State
+		reason  string
+		message string
+	}{
+		{"deadline", []string{"testjob", "sleep", "60s"}, nil, job.StateFailed, "DeadlineExceeded", "exceeded its 3s deadline"},
+		{"deadline kills a job that ignores SIGTERM", []string{"testjob", "ignore-term", "60s"}, nil, job.StateFailed, "DeadlineExceeded", "exceeded its 3s deadline"},
+		{"cancel", []string{"testjob", "sleep", "60s"}, func(e *Executor, id string, _ context.CancelFunc) { e.Cancel(context.Background(), id, "ana@laptop") },
+			job.StateCancelled, "Cancelled", "cancelled by ana@laptop"},
+		{"server shutdown", []string{"testjob", "sleep", "60s"}, func(_ *Executor, _ string, cancel context.CancelFunc) { cancel() },
+			job.StateFailed, "Interrupted", "the docket server stopped during the run"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, rec, exe := setup(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go e.Run(ctx)
+			deadline := 3 * time.Second
+			if tt.stop != nil {
+				deadline = time.Minute
+			}
+			x := exe(deadline, tt.command...)
+			if err := e.Start(context.Background(), x); err != nil {
+				t.Fatal(err)
+			}
+			if tt.stop != nil {
+				waitRunning(t, rec, x.Run.ID)
+				tt.stop(e, x.Run.ID, cancel)
+			}
+			start := time.Now()
+			u := rec.Finish(t, time.Minute)
+			if u.State != tt.state || u.Reason != tt.reason || u.Message != tt.message {
+				t.Errorf("final update %s %s %q; want %s %s %q", u.State, u.Reason, u.Message, tt.state, tt.reason, tt.message)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("stopping took %v", d)
+			}
+			if got := rec.Log(x.Run.ID); !strings.HasPrefix(got, "sleeping 1m0s\n") {
+				t.Errorf("log = %q; want the job's first line", got)
+			}
+			executetest.WaitIdle(t, e)
+			gone(t, e, x.Run.ID)
+		})
+	}
+}
+
+// waitRunning waits until the run's container has started and written its first line.
+func waitRunning(t *testing.T, rec *executetest.Recorder, runID string) {
+	t.Helper()
+	for start := time.Now(); !strings.Contains(rec.Log(runID), "\n"); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("run %s did not start; updates %v", runID, rec.Reasons(runID))
+		}
+	}
+}
+
+func TestReap(t *testing.T) {
+	t.Parallel()
+	e, _, exe := setup(t)
+	ctx := context.Background()
+	mine, theirs := exe(time.Minute, "testjob", "sleep", "60s"), exe(time.Minute, "testjob", "sleep", "60s")
+	for _, x := range []job.Execution{mine, theirs} {
+		cfg, host, err := containerConfig(x, "none")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := e.engine.ContainerCreate(ctx, client.ContainerCreateOptions{Name: Name(x.Run.ID), Config: cfg, HostConfig: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.engine.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { e.remove(ctx, theirs.Run.ID, Name(theirs.Run.ID)) })
+	n, err := e.Reap(ctx, func(_ context.Context, runID string) bool { return runID == mine.Run.ID })
+	if err != nil || n != 1 {
+		t.Fatalf("Reap = %d, %v; want 1 container removed", n, err)
+	}
+	gone(t, e, mine.Run.ID)
+	if _, err := e.engine.ContainerInspect(ctx, Name(theirs.Run.ID), client.ContainerInspectOptions{}); err != nil {
+		t.Errorf("another server's container was touched: %v", err)
+	}
+}

@@ -1,0 +1,114 @@
+// Command testjob is the job that Docket's executor tests run: one static program with a
+// behaviour per subcommand, so the same definition runs as a local process, in a container
+// built FROM scratch, and in a Kubernetes pod.
+//
+//	testjob env                  print the DOCKET_* environment and the job's own variables
+//	testjob exit CODE            print a line to stdout and one to stderr, exit with CODE
+//	testjob sleep DURATION       sleep, printing a line when it starts; exit 0 at the end
+//	testjob ignore-term DURATION as sleep, but ignore SIGTERM
+//	testjob alloc MIB            allocate and touch MIB mebibytes, then exit 0
+//	testjob spin DURATION N      keep N goroutines busy for DURATION and print the cores used
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fail("usage: testjob env|exit|sleep|ignore-term|alloc|spin ARGS")
+	}
+	arg := func(i int) string {
+		if len(os.Args) <= i {
+			fail(fmt.Sprintf("testjob %s: missing argument %d", os.Args[1], i-1))
+		}
+		return os.Args[i]
+	}
+	switch os.Args[1] {
+	case "env":
+		var keys []string
+		for _, kv := range os.Environ() {
+			k, _, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(k, "DOCKET_") || strings.HasPrefix(k, "JOB_") {
+				keys = append(keys, kv)
+			}
+		}
+		sort.Strings(keys)
+		for _, kv := range keys {
+			fmt.Println(kv)
+		}
+	case "exit":
+		code, err := strconv.Atoi(arg(2))
+		if err != nil {
+			fail(err.Error())
+		}
+		fmt.Println("stdout line")
+		fmt.Fprintln(os.Stderr, "stderr line")
+		os.Exit(code)
+	case "sleep", "ignore-term":
+		d := duration(arg(2))
+		if os.Args[1] == "ignore-term" {
+			signal.Ignore(syscall.SIGTERM)
+		}
+		fmt.Println("sleeping", d)
+		time.Sleep(d)
+	case "alloc":
+		mib, err := strconv.Atoi(arg(2))
+		if err != nil {
+			fail(err.Error())
+		}
+		b := make([]byte, mib<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		fmt.Printf("allocated %d MiB\n", mib)
+	case "spin":
+		d := duration(arg(2))
+		n, err := strconv.Atoi(arg(3))
+		if err != nil {
+			fail(err.Error())
+		}
+		spin(d, n)
+	default:
+		fail("testjob: unknown subcommand " + os.Args[1])
+	}
+}
+
+// spin keeps n goroutines busy for d and prints the cores the process used on average.
+func spin(d time.Duration, n int) {
+	start := time.Now()
+	for range n {
+		go func() {
+			for x := 0; ; x++ {
+				_ = x * x
+			}
+		}()
+	}
+	time.Sleep(d)
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		fail(err.Error())
+	}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	fmt.Printf("cores %.2f\n", cpu.Seconds()/time.Since(start).Seconds())
+}
+
+func duration(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		fail(err.Error())
+	}
+	return d
+}
+
+func fail(msg string) {
+	fmt.Fprintln(os.Stderr, msg)
+	os.Exit(2)
+}
