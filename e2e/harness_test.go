@@ -58,8 +58,15 @@ var listening = regexp.MustCompile(`docket server listening on (http://\S+)`)
 // startServer starts docket server on dataDir with extra flags and waits until it serves.
 func startServer(t *testing.T, dataDir string, flags ...string) *server {
 	t.Helper()
+	return startServerEnv(t, nil, dataDir, flags...)
+}
+
+// startServerEnv is startServer with variables added to the server's environment.
+func startServerEnv(t *testing.T, env []string, dataDir string, flags ...string) *server {
+	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--schedule-interval", "200ms"}, flags...)
 	s := &server{t: t, cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	s.cmd.Env = append(os.Environ(), env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

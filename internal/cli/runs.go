@@ -22,16 +22,26 @@ func runCmd(e *env) *cobra.Command {
 		envs           []string
 		idempotencyKey string
 		wait, showLogs bool
+		local          localRun
+		isLocal        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run NAME",
-		Short: "Start a run of a job now",
+		Use:   "run NAME | run [NAME] -f FILE --local",
+		Short: "Start a run of a job now, on the server or on this machine",
 		Long: `Start a run of a job now. With --wait, show its progress until it finishes (following
-retries) and exit with a non-zero code if it failed: the job's exit code when it has one.`,
+retries) and exit with a non-zero code if it failed: the job's exit code when it has one.
+
+With -f FILE --local, run a job from a definition file right here, with no server: in a
+container on the Docker or Podman engine that DOCKER_HOST names (--executor container, the
+default), or as a plain process (--executor process). Docket validates the file, runs the
+job once with its env contract, deadline and retries, streams its output, and exits with
+its exit code. NAME picks the job when the file defines several.`,
 		Example: `  docket run nightly-train
   docket run nightly-train --wait --logs
-  docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23`,
-		Args: cobra.ExactArgs(1),
+  docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23
+  docket run -f train.yaml --local
+  docket run nightly-train -f jobs.yaml --local --executor process --env MODE=quick`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := client.RunRequest{Env: map[string]string{}, Trigger: job.TriggerManual}
 			for _, kv := range envs {
@@ -40,6 +50,25 @@ retries) and exit with a non-zero code if it failed: the job's exit code when it
 					return usageError{fmt.Errorf("--env %q: write KEY=VALUE", kv)}
 				}
 				req.Env[k] = v
+			}
+			if isLocal || local.file != "" {
+				if !isLocal {
+					return usageError{errors.New("-f FILE runs a definition file on this machine and needs --local; to run on a server, docket apply -f FILE, then docket run NAME")}
+				}
+				if local.file == "" {
+					return usageError{errors.New("--local needs -f FILE: it runs a definition file without a server")}
+				}
+				if local.executor != "container" && local.executor != "process" {
+					return usageError{fmt.Errorf("--executor %q: use container or process", local.executor)}
+				}
+				if len(args) == 1 {
+					local.name = args[0]
+				}
+				local.req = req
+				return local.run(cmd.Context(), e)
+			}
+			if len(args) == 0 {
+				return usageError{errors.New("name the job to run: docket run NAME (or docket run -f FILE --local)")}
 			}
 			ctx := cmd.Context()
 			c := e.client()
@@ -78,6 +107,10 @@ retries) and exit with a non-zero code if it failed: the job's exit code when it
 	f.StringVar(&idempotencyKey, "idempotency-key", "", "submit at most once per key: a repeat returns the first run")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
+	f.StringVarP(&local.file, "file", "f", "", "with --local, the definition file to run (\"-\" reads stdin)")
+	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
+	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman at DOCKER_HOST) or process")
+	f.StringVar(&local.network, "container-network", "", "with --local --executor container: none, host, bridge or a network name")
 	return cmd
 }
 

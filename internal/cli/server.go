@@ -16,10 +16,16 @@ func serverCmd(e *env) *cobra.Command {
 		Use:   "server",
 		Short: "Run the Docket server: API, scheduler, dispatcher and executor",
 		Long: `Run the Docket server. With no flags it keeps its state in SQLite under ./.docket
-and runs jobs as local processes, listening on 127.0.0.1:8080.`,
+and runs jobs as local processes, listening on 127.0.0.1:8080.
+
+With --executor container every run is a container on the Docker or Podman engine that
+DOCKER_HOST names (default unix:///var/run/docker.sock): the image is pulled when missing,
+cpu and memory are enforced as limits, and the definition's command replaces the image's
+entrypoint.`,
 		Example: `  docket server
   docket server --addr 0.0.0.0:8080 --data-dir /var/lib/docket
-  docket server --parallelism 2 --default-deadline 30m`,
+  docket server --parallelism 2 --default-deadline 30m
+  DOCKER_HOST=unix:///run/podman/podman.sock docket server --executor container`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -48,7 +54,8 @@ and runs jobs as local processes, listening on 127.0.0.1:8080.`,
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the SQLite database and the runs' working directories")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "store URL: sqlite://PATH (default DATA_DIR/docket.db)")
-	f.StringVar(&cfg.Executor, "executor", cfg.Executor, "how runs execute: process")
+	f.StringVar(&cfg.Executor, "executor", cfg.Executor, "how runs execute: process, or container (Docker or Podman at DOCKER_HOST)")
+	f.StringVar(&cfg.ContainerNetwork, "container-network", "", "network of the container executor's containers: none, host, bridge or a network name (default: the engine's)")
 	f.IntVar(&cfg.Parallelism, "parallelism", cfg.Parallelism, "most runs executing at once on this server")
 	f.DurationVar(&cfg.DefaultDeadline, "default-deadline", cfg.DefaultDeadline, "deadline of jobs that set none")
 	f.DurationVar(&cfg.MaxDeadline, "max-deadline", cfg.MaxDeadline, "longest deadline a job may set")

@@ -14,8 +14,11 @@ type Config struct {
 	DataDir string
 	// DatabaseURL selects the store: "sqlite://PATH" (default: DataDir/docket.db).
 	DatabaseURL string
-	// Executor runs the jobs: "process" (default).
+	// Executor runs the jobs: "process" (default) or "container".
 	Executor string
+	// ContainerNetwork is the network mode of the container executor's containers ("" for
+	// the engine's default).
+	ContainerNetwork string
 	// Parallelism caps how many runs this server executes at once.
 	Parallelism int
 	// DefaultDeadline applies to definitions that set none; MaxDeadline bounds them.
@@ -29,6 +32,9 @@ type Config struct {
 	// late a slot may be found and still count as on time rather than missed.
 	ScheduleInterval time.Duration
 	ScheduleGrace    time.Duration
+	// Schedule turns the scheduler on; without it the server runs only what is submitted
+	// (docket run --local).
+	Schedule bool
 	// LogLimit caps the bytes kept of one run's log.
 	LogLimit int64
 	// Logger receives the server's structured logs.
@@ -50,6 +56,7 @@ func DefaultConfig() Config {
 		KillGrace:        10 * time.Second,
 		ScheduleInterval: time.Second,
 		ScheduleGrace:    time.Minute,
+		Schedule:         true,
 		LogLimit:         10 << 20,
 		Logger:           slog.Default(),
 	}

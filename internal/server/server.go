@@ -24,6 +24,8 @@ import (
 	"docket.dev/docket/internal/api"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/dispatch"
+	"docket.dev/docket/internal/execute"
+	"docket.dev/docket/internal/execute/container"
 	"docket.dev/docket/internal/execute/process"
 	"docket.dev/docket/internal/record"
 	"docket.dev/docket/internal/schedule"
@@ -35,9 +37,6 @@ import (
 // way out it stops the runs it holds (they are recorded as interrupted) and closes the store.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
-	if cfg.Executor != "process" {
-		return fmt.Errorf("executor %q is not available; use process", cfg.Executor)
-	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -49,13 +48,10 @@ func Run(ctx context.Context, cfg Config) error {
 	wake := func() { disp.Wake() }
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
 	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake})
-	exec := process.New(process.Options{
-		Reporter:  rec,
-		Logs:      logs,
-		Logger:    log,
-		WorkDir:   filepath.Join(cfg.DataDir, "work"),
-		KillGrace: cfg.KillGrace,
-	})
+	exec, err := openExecutor(ctx, cfg, st, rec, logs)
+	if err != nil {
+		return err
+	}
 	rec.SetStopper(exec)
 	disp = dispatch.New(dispatch.Options{
 		Store:           st,
@@ -104,7 +100,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return sched.Run(gctx) })
+	if cfg.Schedule {
+		g.Go(func() error { return sched.Run(gctx) })
+	}
 	g.Go(func() error { return disp.Run(gctx) })
 	g.Go(func() error { return exec.Run(gctx) })
 	g.Go(func() error {
@@ -122,6 +120,51 @@ func Run(ctx context.Context, cfg Config) error {
 	err = g.Wait()
 	log.Info("docket server stopped")
 	return err
+}
+
+// executor is what the server needs of an executor.
+type executor interface {
+	dispatch.Executor
+	Run(ctx context.Context) error
+}
+
+// openExecutor makes the executor the configuration names. The container executor first
+// removes the containers that a crashed server left behind for this store's runs, so a
+// run recovered as interrupted is not still running.
+func openExecutor(ctx context.Context, cfg Config, st store.Store, rec execute.Reporter, logs execute.LogOpener) (executor, error) {
+	switch cfg.Executor {
+	case "process":
+		return process.New(process.Options{
+			Reporter:  rec,
+			Logs:      logs,
+			Logger:    cfg.Logger,
+			WorkDir:   filepath.Join(cfg.DataDir, "work"),
+			KillGrace: cfg.KillGrace,
+		}), nil
+	case "container":
+		engine, err := container.Connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		exec := container.New(container.Options{
+			Engine:    engine,
+			Reporter:  rec,
+			Logs:      logs,
+			Logger:    cfg.Logger,
+			KillGrace: cfg.KillGrace,
+			Network:   cfg.ContainerNetwork,
+		})
+		owned := func(ctx context.Context, runID string) bool {
+			_, err := st.RunGet(ctx, runID)
+			return err == nil
+		}
+		if _, err := exec.Reap(ctx, owned); err != nil {
+			return nil, err
+		}
+		return exec, nil
+	default:
+		return nil, fmt.Errorf("executor %q is not available; use process or container", cfg.Executor)
+	}
 }
 
 // openStore opens the store the configuration names.

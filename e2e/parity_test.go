@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/execute/container/enginetest"
+	"docket.dev/docket/internal/job"
+)
+
+// parityJobs is one definition file that both executors run. %s is the test job image; the
+// process executor finds the same program on the server's PATH.
+const parityJobs = `name: parity-env
+image: %[1]s
+command: ["testjob", "env"]
+cpu: 500m
+memory: 64Mi
+env: {JOB_MODE: parity}
+---
+name: parity-exit
+image: %[1]s
+command: ["testjob", "exit", "3"]
+cpu: 500m
+memory: 64Mi
+retries: 1
+---
+name: parity-deadline
+image: %[1]s
+command: ["testjob", "sleep", "60s"]
+cpu: 500m
+memory: 64Mi
+deadline: 2s
+---
+name: parity-missing
+image: %[1]s
+command: ["no-such-program"]
+cpu: 500m
+memory: 64Mi
+retries: 2
+`
+
+// attempt is what parity compares of one run of a job.
+type attempt struct {
+	Attempt  int
+	States   []job.State
+	Reason   string
+	ExitCode int // -1 when the run has none
+	Log      string
+}
+
+// outcome is what parity compares of one docket run --wait.
+type outcome struct {
+	Attempts []attempt
+	CLIExit  int
+}
+
+var (
+	runIDPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	slotPattern  = regexp.MustCompile(`DOCKET_SCHEDULED_TIME=\S+`)
+)
+
+func TestExecutorParity(t *testing.T) {
+	t.Parallel()
+	engine := enginetest.Engine(t)
+	image := enginetest.JobImage(t, engine)
+	pathEnv := "PATH=" + filepath.Dir(enginetest.TestJob(t)) + string(os.PathListSeparator) + os.Getenv("PATH")
+	file := writeFile(t, t.TempDir(), "parity.yaml", fmt.Sprintf(parityJobs, image))
+	jobs := []string{"parity-env", "parity-exit", "parity-deadline", "parity-missing"}
+
+	got := map[string]map[string]outcome{}
+	for _, executor := range []string{"process", "container"} {
+		srv := startServerEnv(t, []string{pathEnv}, t.TempDir(), "--executor", executor,
+			"--retry-backoff", "100ms", "--kill-grace", "1s", "--container-network", "none")
+		if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
+			t.Fatalf("%s: apply: %s", executor, stderr)
+		}
+		got[executor] = map[string]outcome{}
+		for _, name := range jobs {
+			got[executor][name] = runToEnd(t, srv, name)
+		}
+		srv.Stop()
+	}
+
+	want := map[string]outcome{
+		"parity-env": {CLIExit: 0, Attempts: []attempt{{1, wantLifecycle, "Completed", 0,
+			"DOCKET_ATTEMPT=1\nDOCKET_JOB=parity-env\nDOCKET_RUN_ID=<run>\nDOCKET_SCHEDULED_TIME=<time>\nJOB_MODE=parity\n"}}},
+		"parity-exit": {CLIExit: 3, Attempts: []attempt{
+			{1, failedLifecycle, "ExitCode", 3, "stdout line\nstderr line\n"},
+			{2, failedLifecycle, "ExitCode", 3, "stdout line\nstderr line\n"},
+		}},
+		"parity-deadline": {CLIExit: 1, Attempts: []attempt{{1, failedLifecycle, "DeadlineExceeded", -1, "sleeping 1m0s\n"}}},
+		// A command the machine or image lacks fails at once and is not retried.
+		"parity-missing": {CLIExit: 127, Attempts: []attempt{{1, []job.State{job.StateQueued, job.StateDispatched, job.StatePending, job.StateFailed}, "CommandNotFound", 127, ""}}},
+	}
+	for _, executor := range []string{"process", "container"} {
+		if diff := cmp.Diff(want, got[executor]); diff != "" {
+			t.Errorf("%s executor outcomes (-want +got):\n%s", executor, diff)
+		}
+	}
+	if diff := cmp.Diff(got["process"], got["container"]); diff != "" {
+		t.Errorf("executors differ (-process +container):\n%s", diff)
+	}
+}
+
+var failedLifecycle = []job.State{job.StateQueued, job.StateDispatched, job.StatePending, job.StateRunning, job.StateFailed}
+
+// runToEnd runs a job with docket run --wait and collects each attempt's outcome.
+func runToEnd(t *testing.T, srv *server, name string) outcome {
+	t.Helper()
+	stdout, stderr, code := srv.cli("run", name, "--wait", "-o", "json")
+	var final job.Run
+	if err := json.Unmarshal([]byte(stdout), &final); err != nil {
+		t.Fatalf("run %s: %v\nstdout: %s\nstderr: %s", name, err, stdout, stderr)
+	}
+	runs := srv.allRuns("job=" + name)
+	o := outcome{CLIExit: code}
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		r := runs[i]
+		a := attempt{Attempt: r.Attempt, States: states(srv.events(r.ID)), Reason: r.Reason, ExitCode: -1}
+		if r.ExitCode != nil {
+			a.ExitCode = *r.ExitCode
+		}
+		log := srv.logs(r.ID)
+		if strings.Contains(log, "DOCKET_RUN_ID="+r.ID+"\n") {
+			log = strings.ReplaceAll(log, r.ID, "<run>")
+		} else if runIDPattern.MatchString(log) {
+			t.Errorf("run %s logged another run's id:\n%s", r.ID, log)
+		}
+		if m := slotPattern.FindString(log); m != "" {
+			if _, err := time.Parse(time.RFC3339, strings.TrimPrefix(m, "DOCKET_SCHEDULED_TIME=")); err != nil {
+				t.Errorf("run %s: %s is not RFC 3339", r.ID, m)
+			}
+			log = strings.Replace(log, m, "DOCKET_SCHEDULED_TIME=<time>", 1)
+		}
+		a.Log = log
+		o.Attempts = append(o.Attempts, a)
+	}
+	if final.ID != runs[0].ID {
+		t.Errorf("run %s --wait ended on run %s, not on the last attempt %s", name, final.ID, runs[0].ID)
+	}
+	return o
+}

@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/server"
+)
+
+// localRun is docket run -f FILE --local: it runs one job of a definition file right now
+// on this machine, through a throwaway Docket (SQLite in a temporary directory, the API on
+// a loopback port, no scheduler), so the run gets the same validation, env contract,
+// deadline, retries and log handling as on a server. It streams the run's events to
+// stderr and its output to stdout, and returns the job's exit code.
+type localRun struct {
+	file, name, executor, network string
+	req                           client.RunRequest
+}
+
+func (l localRun) run(ctx context.Context, e *env) error {
+	doc, name, err := l.pick(e)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "docket-local-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	cfg := server.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DataDir = dir
+	cfg.Executor = l.executor
+	cfg.ContainerNetwork = l.network
+	cfg.Schedule = false
+	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	ready := make(chan string, 1)
+	cfg.Ready = func(addr string) { ready <- addr }
+
+	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- server.Run(srvCtx, cfg) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		done <- nil // for the deferred wait: the server has stopped already
+		if l.executor == "container" {
+			return fmt.Errorf("%w\n(use --executor process to run the command as a plain process)", err)
+		}
+		return err
+	}
+
+	c := client.New("http://" + addr)
+	c.User = whoami()
+	if _, err := c.ApplyJob(ctx, name, doc); err != nil {
+		return fmt.Errorf("%s: %s", l.file, describeError(err))
+	}
+	run, _, err := c.SubmitRun(ctx, name, l.req, "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "running %s from %s with the %s executor, run %s\n", name, l.file, l.executor, run.ID)
+	final, err := waitRun(ctx, e, c, run, true)
+	if err != nil {
+		if ctx.Err() != nil {
+			// The deferred shutdown stops the run; it is recorded as interrupted.
+			return &ExitError{Code: 130, Err: fmt.Errorf("interrupted; run %s was stopped", run.ID)}
+		}
+		return err
+	}
+	if e.json() {
+		if err := e.printJSON(final); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(e.stderr, summary(final))
+	}
+	return runExit(final)
+}
+
+// pick returns the document of the job to run and its name: the only job in the file, or
+// the one named.
+func (l localRun) pick(e *env) ([]byte, string, error) {
+	data, err := readFile(e, l.file)
+	if err != nil {
+		return nil, "", err
+	}
+	docs := definition.SplitDocuments(data)
+	var names []string
+	for i, doc := range docs {
+		spec, err := definition.Decode(doc)
+		if err != nil {
+			if len(docs) > 1 {
+				return nil, "", fmt.Errorf("%s (document %d): %w", l.file, i+1, err)
+			}
+			return nil, "", fmt.Errorf("%s: %w", l.file, err)
+		}
+		if l.name == "" && len(docs) == 1 || spec.Name == l.name {
+			if spec.Name == "" {
+				return nil, "", fmt.Errorf("%s: name: is required", l.file)
+			}
+			return doc, spec.Name, nil
+		}
+		names = append(names, spec.Name)
+	}
+	switch {
+	case len(docs) == 0:
+		return nil, "", fmt.Errorf("%s holds no job definition", l.file)
+	case l.name == "":
+		return nil, "", usageError{fmt.Errorf("%s defines %d jobs (%s); name the one to run: docket run %s -f %s --local", l.file, len(docs), strings.Join(names, ", "), names[0], l.file)}
+	default:
+		return nil, "", usageError{fmt.Errorf("%s defines no job %q; it has %s", l.file, l.name, strings.Join(names, ", "))}
+	}
+}
