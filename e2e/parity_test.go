@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,8 +94,8 @@ func TestExecutorParity(t *testing.T) {
 		"parity-env": {CLIExit: 0, Attempts: []attempt{{1, wantLifecycle, "Completed", 0,
 			"DOCKET_ATTEMPT=1\nDOCKET_JOB=parity-env\nDOCKET_RUN_ID=<run>\nDOCKET_SCHEDULED_TIME=<time>\nJOB_MODE=parity\n"}}},
 		"parity-exit": {CLIExit: 3, Attempts: []attempt{
-			{1, failedLifecycle, "ExitCode", 3, "stdout line\nstderr line\n"},
-			{2, failedLifecycle, "ExitCode", 3, "stdout line\nstderr line\n"},
+			{1, failedLifecycle, "ExitCode", 3, "stderr line\nstdout line\n"},
+			{2, failedLifecycle, "ExitCode", 3, "stderr line\nstdout line\n"},
 		}},
 		"parity-deadline": {CLIExit: 1, Attempts: []attempt{{1, failedLifecycle, "DeadlineExceeded", -1, "sleeping 1m0s\n"}}},
 		// A command the machine or image lacks fails at once and is not retried.
@@ -140,7 +141,11 @@ func runToEnd(t *testing.T, srv *server, name string) outcome {
 			}
 			log = strings.Replace(log, m, "DOCKET_SCHEDULED_TIME=<time>", 1)
 		}
-		a.Log = log
+		// stdout and stderr reach a container's log through separate pipes, so their lines
+		// may interleave either way: compare them in sorted order.
+		lines := strings.SplitAfter(log, "\n")
+		slices.Sort(lines)
+		a.Log = strings.Join(lines, "")
 		o.Attempts = append(o.Attempts, a)
 	}
 	if final.ID != runs[0].ID {

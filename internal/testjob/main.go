@@ -4,6 +4,7 @@
 //
 //	testjob env                  print the DOCKET_* environment and the job's own variables
 //	testjob exit CODE            print a line to stdout and one to stderr, exit with CODE
+//	testjob lines N              print N numbered lines, alternating stdout and stderr
 //	testjob sleep DURATION       sleep, printing a line when it starts; exit 0 at the end
 //	testjob ignore-term DURATION as sleep, but ignore SIGTERM
 //	testjob alloc MIB            allocate and touch MIB mebibytes, then exit 0
@@ -23,7 +24,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: testjob env|exit|sleep|ignore-term|alloc|spin ARGS")
+		fail("usage: testjob env|exit|lines|sleep|ignore-term|alloc|spin ARGS")
 	}
 	arg := func(i int) string {
 		if len(os.Args) <= i {
@@ -52,6 +53,18 @@ func main() {
 		fmt.Println("stdout line")
 		fmt.Fprintln(os.Stderr, "stderr line")
 		os.Exit(code)
+	case "lines":
+		n, err := strconv.Atoi(arg(2))
+		if err != nil {
+			fail(err.Error())
+		}
+		for i := 1; i <= n; i++ {
+			w := os.Stdout
+			if i%2 == 0 {
+				w = os.Stderr
+			}
+			fmt.Fprintf(w, "line %d\n", i)
+		}
 	case "sleep", "ignore-term":
 		d := duration(arg(2))
 		if os.Args[1] == "ignore-term" {

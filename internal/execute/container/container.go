@@ -6,8 +6,10 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -40,6 +42,10 @@ type Options struct {
 	// Network is the network mode of every container ("" for the engine's default,
 	// "none", "host", "bridge" or a network name).
 	Network string
+	// LogSettle is how long the log stream may take to end after the container has
+	// (default 2s). Podman sometimes leaves a follow stream open after a quick exit; the
+	// rest of the output is then read from the engine's stored log.
+	LogSettle time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -77,6 +83,9 @@ func New(opts Options) *Executor {
 	}
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 10 * time.Second
+	}
+	if opts.LogSettle <= 0 {
+		opts.LogSettle = 2 * time.Second
 	}
 	return &Executor{
 		opts:   opts,
@@ -173,33 +182,30 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, x job.Execution) 
 		e.rec.Notice(ctx, id, "EngineWarning", w)
 	}
 
-	// Wait for the next exit before starting, so a quick exit is not missed.
-	waited := e.engine.ContainerWait(ctx, cid, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := e.engine.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
 		return startFailed(id, x, err)
 	}
 	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Reason: "Started",
 		Message: fmt.Sprintf("container %s (%.12s) started with a %s deadline", Name(id), cid, job.Duration(x.Deadline))})
 
-	logsDone := e.follow(ctx, id, cid)
-	var code int64
+	// Once started, the container is running or has exited already; waiting for
+	// not-running covers both, with no window for a missed exit.
+	waited := e.engine.ContainerWait(ctx, cid, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	logs := e.follow(ctx, id, cid)
+	defer logs.finish(ctx)
 	select {
 	case res := <-waited.Result:
-		code = res.StatusCode
+		logs.finish(ctx)
+		return e.exited(ctx, id, cid, res.StatusCode, x.Memory)
 	case err := <-waited.Error:
-		<-logsDone
 		return job.Update{RunID: id, State: job.StateFailed, Reason: "WaitFailed", Message: fmt.Sprintf("lost track of the container: %v", err)}
 	case <-deadline.C:
 		why = execute.Deadline(x.Deadline)
 	case why = <-h.Stopped():
 	}
-	if why.State != "" {
-		e.stop(ctx, id, cid, waited)
-		<-logsDone
-		return stopped(id, why)
-	}
-	<-logsDone
-	return e.exited(ctx, id, cid, code, x.Memory)
+	e.stop(ctx, id, cid, waited)
+	logs.finish(ctx)
+	return stopped(id, why)
 }
 
 // stopped is the final update of a run stopped by Docket.
@@ -222,26 +228,119 @@ func startFailed(id string, x job.Execution, err error) job.Update {
 	return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", ExitCode: &code, Message: fmt.Sprintf("could not start the container: %v", err)}
 }
 
-// follow copies the container's stdout and stderr into the run's log until the container
-// ends; the returned channel closes when the log is complete and closed.
-func (e *Executor) follow(ctx context.Context, runID, cid string) <-chan struct{} {
-	done := make(chan struct{})
+// follower copies a container's stdout and stderr into the run's log while it runs.
+type follower struct {
+	e        *Executor
+	runID    string
+	cid      string
+	w        io.WriteCloser
+	stdout   *lineWriter
+	stderr   *lineWriter
+	cancel   context.CancelFunc
+	done     chan struct{}
+	finished bool
+}
+
+// follow starts copying the container's output into the run's log.
+func (e *Executor) follow(ctx context.Context, runID, cid string) *follower {
+	ctx, cancel := context.WithCancel(ctx)
+	w := e.opts.Logs.OpenLog(runID)
+	f := &follower{e: e, runID: runID, cid: cid, w: w, stdout: &lineWriter{out: w}, stderr: &lineWriter{out: w},
+		cancel: cancel, done: make(chan struct{})}
 	go func() {
-		defer close(done)
-		w := e.opts.Logs.OpenLog(runID)
-		defer w.Close()
+		defer close(f.done)
 		rc, err := e.engine.ContainerLogs(ctx, cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 		if err != nil {
-			e.opts.Logger.Warn("follow container logs", "run_id", runID, "err", err)
-			fmt.Fprintf(w, "[docket: could not read the container's output: %v]\n", err)
+			if ctx.Err() == nil {
+				e.opts.Logger.Warn("follow container logs", "run_id", runID, "err", err)
+			}
 			return
 		}
 		defer rc.Close()
-		if _, err := stdcopy.StdCopy(w, w, rc); err != nil && ctx.Err() == nil {
+		if _, err := stdcopy.StdCopy(f.stdout, f.stderr, rc); err != nil && ctx.Err() == nil {
 			e.opts.Logger.Warn("copy container logs", "run_id", runID, "err", err)
 		}
 	}()
-	return done
+	return f
+}
+
+// finish completes and closes the run's log once the container has ended: it lets the
+// stream end by itself for LogSettle, else closes it and reads what it had not delivered
+// from the engine's stored log, skipping the lines of each stream already kept. Later
+// calls do nothing.
+func (f *follower) finish(ctx context.Context) {
+	if f.finished {
+		return
+	}
+	f.finished = true
+	defer f.w.Close()
+	defer f.cancel()
+	select {
+	case <-f.done:
+		f.stdout.Flush()
+		f.stderr.Flush()
+		return
+	case <-time.After(f.e.opts.LogSettle):
+	}
+	f.e.opts.Logger.Debug("container log stream still open after the exit; reading the rest", "run_id", f.runID)
+	f.cancel()
+	<-f.done
+	rc, err := f.e.engine.ContainerLogs(ctx, f.cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		f.e.opts.Logger.Warn("read container logs", "run_id", f.runID, "err", err)
+		fmt.Fprintf(f.w, "[docket: the rest of the container's output could not be read: %v]\n", err)
+		return
+	}
+	defer rc.Close()
+	stdout := &lineWriter{out: f.w, skip: f.stdout.written}
+	stderr := &lineWriter{out: f.w, skip: f.stderr.written}
+	if _, err := stdcopy.StdCopy(stdout, stderr, rc); err != nil {
+		f.e.opts.Logger.Warn("read container logs", "run_id", f.runID, "err", err)
+	}
+	stdout.Flush()
+	stderr.Flush()
+}
+
+// maxLine is the longest line a lineWriter holds back waiting for its newline.
+const maxLine = 64 << 10
+
+// lineWriter passes one stream's output on in whole lines, so that lines of stdout and
+// stderr never break into each other in the run's log, and counts what it passed on.
+// The first skip bytes are dropped: they were passed on by an earlier reader.
+type lineWriter struct {
+	out     io.Writer
+	skip    int64
+	buf     []byte
+	written int64
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	drop := min(l.skip, int64(len(p)))
+	l.skip -= drop
+	l.buf = append(l.buf, p[drop:]...)
+	cut := bytes.LastIndexByte(l.buf, '\n') + 1
+	if cut == 0 && len(l.buf) >= maxLine {
+		cut = len(l.buf)
+	}
+	if cut == 0 {
+		return n, nil
+	}
+	if _, err := l.out.Write(l.buf[:cut]); err != nil {
+		return 0, err
+	}
+	l.written += int64(cut)
+	l.buf = append(l.buf[:0], l.buf[cut:]...)
+	return n, nil
+}
+
+// Flush passes on a last line that has no newline.
+func (l *lineWriter) Flush() {
+	if len(l.buf) > 0 {
+		l.out.Write(l.buf)
+		l.written += int64(len(l.buf))
+		l.buf = l.buf[:0]
+	}
 }
 
 // stop stops a container: the stop signal, then SIGKILL after the grace.

@@ -1,8 +1,11 @@
 package container
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -149,8 +152,9 @@ func TestOutcomes(t *testing.T) {
 			if u.State != tt.state || u.Reason != tt.reason || u.Message != msg || u.ExitCode == nil || *u.ExitCode != tt.code {
 				t.Errorf("final update %s %s %q exit %v; want %s %s %q exit %d\nupdates: %+v", u.State, u.Reason, u.Message, ptr(u.ExitCode), tt.state, tt.reason, msg, tt.code, rec.Updates(x.Run.ID))
 			}
-			wantLog := strings.NewReplacer("<id>", x.Run.ID).Replace(tt.log)
-			if got := rec.Log(x.Run.ID); got != wantLog {
+			// stdout and stderr are separate pipes: compare lines in any order.
+			wantLog := sortedLines(strings.NewReplacer("<id>", x.Run.ID).Replace(tt.log))
+			if got := sortedLines(rec.Log(x.Run.ID)); got != wantLog {
 				t.Errorf("log = %q, want %q", got, wantLog)
 			}
 			if r := rec.Reasons(x.Run.ID); len(r) < 2 || r[0] != "Starting" || (tt.reason != "CommandNotFound" && r[1] != "Started") {
@@ -162,11 +166,78 @@ func TestOutcomes(t *testing.T) {
 	}
 }
 
+// sortedLines returns s with its lines sorted.
+func sortedLines(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "")
+}
+
 func ptr(p *int) string {
 	if p == nil {
 		return "none"
 	}
 	return strconv.Itoa(*p)
+}
+
+// TestLogCatchUp cuts the log stream short as soon as each container exits, so the rest
+// of the output comes from the catch-up read: the log must still be whole and in order,
+// with nothing twice.
+func TestLogCatchUp(t *testing.T) {
+	t.Parallel()
+	engine := enginetest.Engine(t)
+	image := enginetest.JobImage(t, engine)
+	rec := executetest.New()
+	e := New(Options{Engine: engine, Reporter: rec, Logs: rec, Network: "none", LogSettle: time.Nanosecond})
+	for range 3 {
+		x := execution(job.NewRunID(time.Now()), time.Minute, "testjob", "lines", "2000")
+		x.Image = image
+		if err := e.Start(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+		if u := rec.Finish(t, time.Minute); u.State != job.StateSucceeded {
+			t.Fatalf("run %s %s: %s", u.State, u.Reason, u.Message)
+		}
+		// stdout and stderr are separate pipes, so only each stream's own order holds.
+		next := [2]int{1, 2}
+		lines := strings.Split(strings.TrimSuffix(rec.Log(x.Run.ID), "\n"), "\n")
+		for _, l := range lines {
+			var n int
+			if _, err := fmt.Sscanf(l, "line %d", &n); err != nil || n != next[(n+1)%2] {
+				t.Fatalf("log line %q out of order, missing or repeated; want line %d or %d next", l, next[0], next[1])
+			}
+			next[(n+1)%2] += 2
+		}
+		if len(lines) != 2000 {
+			t.Errorf("log has %d lines; want 2000", len(lines))
+		}
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	w := &lineWriter{out: &out, skip: 3}
+	for _, p := range []string{"abc", "de\nf", "g", "h\ni\njk", ""} {
+		if n, err := w.Write([]byte(p)); n != len(p) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", p, n, err)
+		}
+	}
+	// The skipped bytes are gone and the partial last line is held back until Flush.
+	if out.String() != "de\nfgh\ni\n" || w.written != 9 {
+		t.Errorf("passed on %q (%d bytes counted); want \"de\\nfgh\\ni\\n\" (9)", out.String(), w.written)
+	}
+	w.Flush()
+	if out.String() != "de\nfgh\ni\njk" || w.written != 11 {
+		t.Errorf("after Flush %q (%d bytes counted)", out.String(), w.written)
+	}
+
+	out.Reset()
+	long := &lineWriter{out: &out}
+	long.Write(bytes.Repeat([]byte("x"), maxLine+1))
+	if out.Len() != maxLine+1 {
+		t.Errorf("a line past %d bytes is passed on without its newline; got %d bytes", maxLine, out.Len())
+	}
 }
 
 func TestCPULimit(t *testing.T) {
@@ -303,5 +374,25 @@ func TestReap(t *testing.T) {
 	gone(t, e, mine.Run.ID)
 	if _, err := e.engine.ContainerInspect(ctx, Name(theirs.Run.ID), client.ContainerInspectOptions{}); err != nil {
 		t.Errorf("another server's container was touched: %v", err)
+	}
+}
+
+// BenchmarkRun measures one run end to end through the container executor: create, start,
+// the job's exit, logs, inspect and removal, one run at a time (compare with the process
+// executor's BenchmarkRun).
+func BenchmarkRun(b *testing.B) {
+	engine := enginetest.Engine(b)
+	image := enginetest.JobImage(b, engine)
+	rec := executetest.New()
+	e := New(Options{Engine: engine, Reporter: rec, Logs: rec, KillGrace: time.Second, Network: "none"})
+	for b.Loop() {
+		x := execution(job.NewRunID(time.Now()), time.Minute, "testjob", "exit", "0")
+		x.Image = image
+		if err := e.Start(context.Background(), x); err != nil {
+			b.Fatal(err)
+		}
+		if u := rec.Finish(b, time.Minute); u.State != job.StateSucceeded {
+			b.Fatalf("run %s %s: %s", u.State, u.Reason, u.Message)
+		}
 	}
 }

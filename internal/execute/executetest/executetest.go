@@ -89,7 +89,8 @@ func (r *Recorder) Finish(t testing.TB, within time.Duration) job.Update {
 		}
 		return u
 	case <-time.After(within):
-		t.Fatalf("no terminal update within %v; updates so far: %+v", within, r.Updates(""))
+		all := r.Updates("")
+		t.Fatalf("no terminal update within %v; the last updates: %+v", within, all[max(0, len(all)-3):])
 		return job.Update{}
 	}
 }

@@ -2,10 +2,12 @@ package process
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"docket.dev/docket/internal/execute/container/enginetest"
 	"docket.dev/docket/internal/execute/executetest"
 	"docket.dev/docket/internal/job"
 )
@@ -129,5 +131,24 @@ func TestBaseEnvKeepsServerSecretsOut(t *testing.T) {
 	log := rec.Log("r1")
 	if strings.Contains(log, "hunter2") || !strings.Contains(log, "MODE=test") || !strings.Contains(log, "PATH=") {
 		t.Errorf("run env:\n%s", log)
+	}
+}
+
+// BenchmarkRun measures one run end to end through the process executor, one at a time,
+// with the same test job the container executor's BenchmarkRun runs.
+func BenchmarkRun(b *testing.B) {
+	bin := enginetest.TestJob(b)
+	rec := executetest.New()
+	e := New(Options{Reporter: rec, Logs: rec, WorkDir: b.TempDir(), KillGrace: time.Second})
+	n := 0
+	for b.Loop() {
+		n++
+		x := execution(fmt.Sprintf("r%d", n), time.Minute, bin, "exit", "0")
+		if err := e.Start(context.Background(), x); err != nil {
+			b.Fatal(err)
+		}
+		if u := rec.Finish(b, time.Minute); u.State != job.StateSucceeded {
+			b.Fatalf("run %s %s: %s", u.State, u.Reason, u.Message)
+		}
 	}
 }
