@@ -41,6 +41,9 @@ entrypoint.`,
 			default:
 				return usageError{fmt.Errorf("--log-format %q: use text or json", logFormat)}
 			}
+			if cfg.Executor != "process" && cfg.Executor != "container" {
+				return usageError{fmt.Errorf("--executor %q: use process or container", cfg.Executor)}
+			}
 			if cfg.Parallelism < 1 {
 				return usageError{fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)}
 			}
