@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"docket.dev/docket/internal/execute/container/enginetest"
+	"docket.dev/docket/internal/job"
 )
 
 const localJobs = `name: greet
@@ -87,6 +89,14 @@ func TestRunLocal(t *testing.T) {
 			slices.Sort(lines)
 			if code != 3 || strings.Join(lines, "") != "stderr line\nstdout line\n" || !strings.Contains(stderr, "failed     ExitCode: exited with code 3") {
 				t.Errorf("fail: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+			}
+
+			// With -o json, stdout is the final run alone; the output goes to stderr.
+			stdout, stderr, code = docket(t, env, append([]string{"run", "fail", "-o", "json"}, flags...)...)
+			var final job.Run
+			if err := json.Unmarshal([]byte(stdout), &final); err != nil || code != 3 || final.State != job.StateFailed ||
+				final.ExitCode == nil || *final.ExitCode != 3 || !strings.Contains(stderr, "stdout line\n") {
+				t.Errorf("fail -o json: exit %d, unmarshal %v, run %+v\nstdout %q\nstderr:\n%s", code, err, final, stdout, stderr)
 			}
 		})
 	}

@@ -6,16 +6,13 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -226,121 +223,6 @@ func startFailed(id string, x job.Execution, err error) job.Update {
 	}
 	code := 126
 	return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", ExitCode: &code, Message: fmt.Sprintf("could not start the container: %v", err)}
-}
-
-// follower copies a container's stdout and stderr into the run's log while it runs.
-type follower struct {
-	e        *Executor
-	runID    string
-	cid      string
-	w        io.WriteCloser
-	stdout   *lineWriter
-	stderr   *lineWriter
-	cancel   context.CancelFunc
-	done     chan struct{}
-	finished bool
-}
-
-// follow starts copying the container's output into the run's log.
-func (e *Executor) follow(ctx context.Context, runID, cid string) *follower {
-	ctx, cancel := context.WithCancel(ctx)
-	w := e.opts.Logs.OpenLog(runID)
-	f := &follower{e: e, runID: runID, cid: cid, w: w, stdout: &lineWriter{out: w}, stderr: &lineWriter{out: w},
-		cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(f.done)
-		rc, err := e.engine.ContainerLogs(ctx, cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-		if err != nil {
-			if ctx.Err() == nil {
-				e.opts.Logger.Warn("follow container logs", "run_id", runID, "err", err)
-			}
-			return
-		}
-		defer rc.Close()
-		if _, err := stdcopy.StdCopy(f.stdout, f.stderr, rc); err != nil && ctx.Err() == nil {
-			e.opts.Logger.Warn("copy container logs", "run_id", runID, "err", err)
-		}
-	}()
-	return f
-}
-
-// finish completes and closes the run's log once the container has ended: it lets the
-// stream end by itself for LogSettle, else closes it and reads what it had not delivered
-// from the engine's stored log, skipping the lines of each stream already kept. Later
-// calls do nothing.
-func (f *follower) finish(ctx context.Context) {
-	if f.finished {
-		return
-	}
-	f.finished = true
-	defer f.w.Close()
-	defer f.cancel()
-	select {
-	case <-f.done:
-		f.stdout.Flush()
-		f.stderr.Flush()
-		return
-	case <-time.After(f.e.opts.LogSettle):
-	}
-	f.e.opts.Logger.Debug("container log stream still open after the exit; reading the rest", "run_id", f.runID)
-	f.cancel()
-	<-f.done
-	rc, err := f.e.engine.ContainerLogs(ctx, f.cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		f.e.opts.Logger.Warn("read container logs", "run_id", f.runID, "err", err)
-		fmt.Fprintf(f.w, "[docket: the rest of the container's output could not be read: %v]\n", err)
-		return
-	}
-	defer rc.Close()
-	stdout := &lineWriter{out: f.w, skip: f.stdout.written}
-	stderr := &lineWriter{out: f.w, skip: f.stderr.written}
-	if _, err := stdcopy.StdCopy(stdout, stderr, rc); err != nil {
-		f.e.opts.Logger.Warn("read container logs", "run_id", f.runID, "err", err)
-	}
-	stdout.Flush()
-	stderr.Flush()
-}
-
-// maxLine is the longest line a lineWriter holds back waiting for its newline.
-const maxLine = 64 << 10
-
-// lineWriter passes one stream's output on in whole lines, so that lines of stdout and
-// stderr never break into each other in the run's log, and counts what it passed on.
-// The first skip bytes are dropped: they were passed on by an earlier reader.
-type lineWriter struct {
-	out     io.Writer
-	skip    int64
-	buf     []byte
-	written int64
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	drop := min(l.skip, int64(len(p)))
-	l.skip -= drop
-	l.buf = append(l.buf, p[drop:]...)
-	cut := bytes.LastIndexByte(l.buf, '\n') + 1
-	if cut == 0 && len(l.buf) >= maxLine {
-		cut = len(l.buf)
-	}
-	if cut == 0 {
-		return n, nil
-	}
-	if _, err := l.out.Write(l.buf[:cut]); err != nil {
-		return 0, err
-	}
-	l.written += int64(cut)
-	l.buf = append(l.buf[:0], l.buf[cut:]...)
-	return n, nil
-}
-
-// Flush passes on a last line that has no newline.
-func (l *lineWriter) Flush() {
-	if len(l.buf) > 0 {
-		l.out.Write(l.buf)
-		l.written += int64(len(l.buf))
-		l.buf = l.buf[:0]
-	}
 }
 
 // stop stops a container: the stop signal, then SIGKILL after the grace.
