@@ -46,6 +46,12 @@ func setup(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return setupWith(t, st)
+}
+
+// setupWith serves the API on st.
+func setupWith(t testing.TB, st store.Store) *fixture {
+	t.Helper()
 	f := &fixture{store: st, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	log := slog.New(slog.DiscardHandler)
 	a := New(Options{

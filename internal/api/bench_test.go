@@ -7,12 +7,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"docket.dev/docket/internal/store/postgres/pgtest"
 )
 
-// BenchmarkSubmit measures POST /api/v1/jobs/{name}/runs over real HTTP on the SQLite
-// store: runs accepted per second, and the p50 and p99 latency of one submission.
+// BenchmarkSubmit measures POST /api/v1/jobs/{name}/runs over real HTTP, on the SQLite
+// store and on PostgreSQL (when DOCKET_TEST_POSTGRES names a server) in the same run: runs
+// accepted per second, and the p50 and p99 latency of one submission.
 func BenchmarkSubmit(b *testing.B) {
-	f := setup(b)
+	b.Run("sqlite", func(b *testing.B) { benchmarkSubmit(b, setup(b)) })
+	b.Run("postgres", func(b *testing.B) { benchmarkSubmit(b, setupWith(b, pgtest.Open(b))) })
+}
+
+func benchmarkSubmit(b *testing.B, f *fixture) {
 	if status, body := f.call(b, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); status != http.StatusCreated {
 		b.Fatalf("PUT: %d %s", status, body)
 	}

@@ -25,6 +25,7 @@ entrypoint.`,
 		Example: `  docket server
   docket server --addr 0.0.0.0:8080 --data-dir /var/lib/docket
   docket server --parallelism 2 --default-deadline 30m
+  docket server --database-url postgres://docket:secret@db.internal:5432/docket
   DOCKER_HOST=unix:///run/podman/podman.sock docket server --executor container`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,7 +57,7 @@ entrypoint.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the SQLite database and the runs' working directories")
-	f.StringVar(&cfg.DatabaseURL, "database-url", "", "store URL: sqlite://PATH (default DATA_DIR/docket.db)")
+	f.StringVar(&cfg.DatabaseURL, "database-url", "", "store URL: sqlite://PATH (default DATA_DIR/docket.db) or postgres://USER:PASSWORD@HOST:PORT/DB")
 	f.StringVar(&cfg.Executor, "executor", cfg.Executor, "how runs execute: process, or container (Docker or Podman at DOCKER_HOST)")
 	f.StringVar(&cfg.ContainerNetwork, "container-network", "", "network of the container executor's containers: none, host, bridge or a network name (default: the engine's)")
 	f.IntVar(&cfg.Parallelism, "parallelism", cfg.Parallelism, "most runs executing at once on this server")

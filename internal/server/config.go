@@ -12,7 +12,8 @@ type Config struct {
 	Addr string
 	// DataDir holds the SQLite database and the runs' scratch directories.
 	DataDir string
-	// DatabaseURL selects the store: "sqlite://PATH" (default: DataDir/docket.db).
+	// DatabaseURL selects the store: "sqlite://PATH" (default: DataDir/docket.db) or
+	// "postgres://..." (pgx connection URL).
 	DatabaseURL string
 	// Executor runs the jobs: "process" (default) or "container".
 	Executor string

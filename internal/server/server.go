@@ -30,6 +30,7 @@ import (
 	"docket.dev/docket/internal/record"
 	"docket.dev/docket/internal/schedule"
 	"docket.dev/docket/internal/store"
+	"docket.dev/docket/internal/store/postgres"
 	"docket.dev/docket/internal/store/sqlite"
 )
 
@@ -188,9 +189,13 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 		}
 		return st, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return nil, errors.New("the PostgreSQL store is not available in this build; use sqlite://PATH")
+		st, err := postgres.Open(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres store: %w", err)
+		}
+		return st, nil
 	default:
-		return nil, fmt.Errorf("database url %q: use sqlite://PATH", url)
+		return nil, fmt.Errorf("database url %q: use sqlite://PATH or postgres://USER@HOST:PORT/DB", url)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
 	"docket.dev/docket/internal/store/migrate"
+	"docket.dev/docket/internal/store/sqlscan"
 )
 
 //go:embed migrations/*.sql
@@ -122,28 +123,10 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// scanner is a row to scan: *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
+type scanner = sqlscan.Scanner
 
-// querier runs queries on the database or in a transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// queryAll runs query and scans every row with scan.
-func queryAll[T any](ctx context.Context, q querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, translate(rows.Err())
+// queryAll runs query and scans every row with scan, translating errors.
+func queryAll[T any](ctx context.Context, q sqlscan.Querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	out, err := sqlscan.All(ctx, q, scan, query, args...)
+	return out, translate(err)
 }

@@ -248,6 +248,46 @@ func testRunClaimExclusive(t *testing.T, s store.Store) {
 	}
 }
 
+// testRunClaimExclusiveConcurrent claims from several claimers at once, as replicas do:
+// however the claims interleave, one exclusive run of a job is active at a time.
+func testRunClaimExclusiveConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	// Enough queued runs that concurrent claimers lock different ones.
+	for range 300 {
+		r := q.run("solo", job.StateQueued)
+		r.Exclusive = true
+		create(t, s, r)
+	}
+	for round := range 4 {
+		var (
+			mu  sync.Mutex
+			got []job.Run
+			wg  sync.WaitGroup
+		)
+		for w := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runs, err := s.RunClaim(ctx, fmt.Sprintf("w%d", w), t0.Add(time.Minute), 5)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				got = append(got, runs...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if len(got) != 1 {
+			t.Fatalf("round %d: %d exclusive runs of one job claimed at once; want 1", round, len(got))
+		}
+		if _, err := s.RunTransition(ctx, job.Transition{RunID: got[0].ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: "Completed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func testRunClaimConcurrent(t *testing.T, s store.Store) {
 	var q seq
 	const runs, workers = 60, 6

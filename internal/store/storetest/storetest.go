@@ -28,6 +28,7 @@ func Run(t *testing.T, open Open) {
 		"RunClaim":                testRunClaim,
 		"RunClaimExclusive":       testRunClaimExclusive,
 		"RunClaimConcurrent":      testRunClaimConcurrent,
+		"RunClaimExclusiveRace":   testRunClaimExclusiveConcurrent,
 		"RunTransition":           testRunTransition,
 		"RunTransitionThenAtomic": testRunTransitionThenAtomic,
 		"RunRequestCancel":        testRunRequestCancel,

@@ -1,0 +1,62 @@
+package postgres_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+	"docket.dev/docket/internal/store/postgres"
+	"docket.dev/docket/internal/store/postgres/pgtest"
+	"docket.dev/docket/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := postgres.Open(context.Background(), pgtest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestMicroseconds checks that times come back at PostgreSQL's precision, in UTC.
+func TestMicroseconds(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Open(t)
+	now := time.Date(2026, 11, 23, 9, 0, 0, 123456789, time.FixedZone("x", 3600))
+	spec := job.Spec{Name: "precise", Image: "busybox", CPU: "1", Memory: "1Gi", Timezone: "UTC"}
+	d, _, err := s.DefinitionPut(context.Background(), spec, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := now.UTC().Truncate(time.Microsecond)
+	if !d.CreatedAt.Equal(want) || d.CreatedAt.Location() != time.UTC {
+		t.Errorf("created_at = %v; want %v in UTC", d.CreatedAt, want)
+	}
+}
+
+// TestMigrateConcurrently opens one database from several servers at once: each
+// migration is applied once and every server starts.
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := postgres.Open(context.Background(), url)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s.Close()
+		}()
+	}
+	wg.Wait()
+}
