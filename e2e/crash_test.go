@@ -17,6 +17,10 @@ import (
 // twice, and the slots missed while it was down follow each job's catch-up policy.
 func TestCrashRecovery(t *testing.T) {
 	t.Parallel()
+	forEachStore(t, testCrashRecovery)
+}
+
+func testCrashRecovery(t *testing.T, storeFlags []string) {
 	dir := t.TempDir()
 	ledger := filepath.Join(dir, "ledger")
 	// Every process appends its run id to the ledger when it starts: the ledger is the
@@ -42,7 +46,7 @@ concurrency: allow
 `, ledger, policy)
 	}
 	file := writeFile(t, dir, "jobs.yaml", defs)
-	flags := []string{"--parallelism", "3", "--schedule-grace", "1s", "--retry-backoff", "200ms"}
+	flags := append(storeFlags, "--parallelism", "3", "--schedule-grace", "1s", "--retry-backoff", "200ms")
 
 	a := startServer(t, dir+"/data", flags...)
 	if out, errOut, code := a.cli("apply", "-f", file); code != 0 {

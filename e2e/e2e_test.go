@@ -63,8 +63,12 @@ var wantLifecycle = []job.State{job.StateQueued, job.StateDispatched, job.StateP
 
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
+	forEachStore(t, testEndToEnd)
+}
+
+func testEndToEnd(t *testing.T, storeFlags []string) {
 	dir := t.TempDir()
-	s := startServer(t, dir+"/data", "--retry-backoff", "500ms", "--kill-grace", "1s")
+	s := startServer(t, dir+"/data", append(storeFlags, "--retry-backoff", "500ms", "--kill-grace", "1s")...)
 	file := writeFile(t, dir, "jobs.yaml", definitions)
 
 	out, errOut, code := s.cli("apply", "-f", file)

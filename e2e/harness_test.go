@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store/postgres/pgtest"
 )
 
 // binary is the docket binary built once for the package.
@@ -54,6 +55,20 @@ type server struct {
 }
 
 var listening = regexp.MustCompile(`docket server listening on (http://\S+)`)
+
+// forEachStore runs test against a server on each store: SQLite (the embedded default) and
+// PostgreSQL (in a schema of its own, when a test server is configured; see pgtest). The
+// test gets the flags that select the store.
+func forEachStore(t *testing.T, test func(t *testing.T, storeFlags []string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		test(t, nil)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		test(t, []string{"--database-url", pgtest.URL(t)})
+	})
+}
 
 // startServer starts docket server on dataDir with extra flags and waits until it serves.
 func startServer(t *testing.T, dataDir string, flags ...string) *server {
