@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +46,9 @@ entrypoint.`,
 			if cfg.Executor != "process" && cfg.Executor != "container" {
 				return usageError{fmt.Errorf("--executor %q: use process or container", cfg.Executor)}
 			}
+			if cfg.InstanceTTL < 3*time.Millisecond {
+				return usageError{fmt.Errorf("--instance-ttl %s: at least 3ms", cfg.InstanceTTL)}
+			}
 			if cfg.Parallelism < 1 {
 				return usageError{fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)}
 			}
@@ -67,6 +71,7 @@ entrypoint.`,
 	f.DurationVar(&cfg.KillGrace, "kill-grace", cfg.KillGrace, "time between SIGTERM and SIGKILL when a run is stopped")
 	f.DurationVar(&cfg.ScheduleInterval, "schedule-interval", cfg.ScheduleInterval, "how often the scheduler looks for due slots")
 	f.DurationVar(&cfg.ScheduleGrace, "schedule-grace", cfg.ScheduleGrace, "how late a slot may be found and still run as on time")
+	f.DurationVar(&cfg.InstanceTTL, "instance-ttl", cfg.InstanceTTL, "with PostgreSQL: how long a server may miss heartbeats before the others recover its runs")
 	f.Int64Var(&cfg.LogLimit, "log-limit", cfg.LogLimit, "bytes kept of one run's log")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

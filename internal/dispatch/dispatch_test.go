@@ -145,7 +145,7 @@ func TestRecover(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := d.Recover(ctx); err != nil {
+	if err := d.Recover(ctx, func(claimer string) bool { return claimer != "test" }); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := st.RunGet(ctx, claimed.ID)
@@ -155,5 +155,45 @@ func TestRecover(t *testing.T) {
 	}
 	if b.State != job.StateFailed || b.Reason != "Interrupted" {
 		t.Errorf("running run after recovery: %s %s; want failed, Interrupted", b.State, b.Reason)
+	}
+}
+
+// TestLiveness recovers the runs of a server whose heartbeat stopped and leaves those of a
+// live one, as replicas sharing a database do.
+func TestLiveness(t *testing.T) {
+	t.Parallel()
+	d, st, _ := setup(t, 2)
+	ctx := context.Background()
+	ttl := 9 * time.Second
+	for id, at := range map[string]time.Time{"live": t0.Add(-2 * time.Second), "stale": t0.Add(-ttl - time.Second)} {
+		if err := st.InstanceBeat(ctx, id, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := submit(t, st, job.Run{ID: job.NewRunID(t0)})
+	if _, err := st.RunClaim(ctx, "live", t0, 1); err != nil {
+		t.Fatal(err)
+	}
+	theirs := submit(t, st, job.Run{ID: job.NewRunID(t0.Add(time.Second))})
+	if _, err := st.RunClaim(ctx, "stale", t0, 1); err != nil {
+		t.Fatal(err)
+	}
+	l := &Liveness{Store: st, Dispatcher: d, Self: "test", TTL: ttl, Now: func() time.Time { return t0 }}
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := st.RunGet(ctx, mine.ID); r.State != job.StateDispatched || r.ClaimedBy != "live" {
+		t.Errorf("the live server's run: %s by %q; want dispatched by live", r.State, r.ClaimedBy)
+	}
+	if r, _ := st.RunGet(ctx, theirs.ID); r.State != job.StateQueued || r.Reason != "Requeued" {
+		t.Errorf("the stale server's run: %s %s; want queued, Requeued", r.State, r.Reason)
+	}
+	instances, _ := st.InstanceList(ctx)
+	var ids []string
+	for _, in := range instances {
+		ids = append(ids, in.ID)
+	}
+	if diff := cmp.Diff([]string{"live", "test"}, ids); diff != "" {
+		t.Errorf("instances after recovery; the stale one is forgotten (-want +got):\n%s", diff)
 	}
 }

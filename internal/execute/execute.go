@@ -97,6 +97,14 @@ func (s *Set) Len() int {
 	return len(s.runs)
 }
 
+// Holds reports whether the run is held.
+func (s *Set) Holds(runID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.runs[runID]
+	return ok
+}
+
 // Stop asks a held run to stop. It returns job.ErrNotFound when the run is not held.
 func (s *Set) Stop(runID string, why Stop) error {
 	s.mu.Lock()

@@ -36,6 +36,9 @@ type Config struct {
 	// Schedule turns the scheduler on; without it the server runs only what is submitted
 	// (docket run --local).
 	Schedule bool
+	// InstanceTTL is how long a server sharing PostgreSQL may go without a heartbeat
+	// before the others take it for dead and recover its runs.
+	InstanceTTL time.Duration
 	// LogLimit caps the bytes kept of one run's log.
 	LogLimit int64
 	// Logger receives the server's structured logs.
@@ -58,6 +61,7 @@ func DefaultConfig() Config {
 		ScheduleInterval: time.Second,
 		ScheduleGrace:    time.Minute,
 		Schedule:         true,
+		InstanceTTL:      15 * time.Second,
 		LogLimit:         10 << 20,
 		Logger:           slog.Default(),
 	}

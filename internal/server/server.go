@@ -38,18 +38,42 @@ import (
 // way out it stops the runs it holds (they are recorded as interrupted) and closes the store.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
-	st, err := openStore(ctx, cfg)
+	st, shared, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
 	instance := instanceID()
+	live := &dispatch.Liveness{Store: st, Self: instance, TTL: cfg.InstanceTTL, Now: time.Now}
+	// dead says whether the server that claimed a run is gone. One server owns a SQLite
+	// file, so every other claimer is an earlier process; servers sharing PostgreSQL judge
+	// each other by their heartbeats.
+	dead := func(ctx context.Context) (func(claimer string) bool, error) {
+		if !shared {
+			return func(claimer string) bool { return claimer != instance }, nil
+		}
+		d, _, err := live.Dead(ctx)
+		return d, err
+	}
+	// orphaned says whether a container left on the engine belongs to a run of this store
+	// that nobody runs any more.
+	orphaned := func(ctx context.Context, runID string) bool {
+		r, err := st.RunGet(ctx, runID)
+		if err != nil {
+			return false
+		}
+		if r.State.Terminal() {
+			return true
+		}
+		isDead, err := dead(ctx)
+		return err == nil && isDead(r.ClaimedBy)
+	}
 	var disp *dispatch.Dispatcher
 	wake := func() { disp.Wake() }
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
 	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake})
-	exec, err := openExecutor(ctx, cfg, st, rec, logs)
+	exec, err := openExecutor(ctx, cfg, rec, logs, orphaned)
 	if err != nil {
 		return err
 	}
@@ -64,6 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Interval:        time.Second,
 		DefaultDeadline: cfg.DefaultDeadline,
 	})
+	live.Dispatcher = disp
 	sched := schedule.New(schedule.Options{
 		Store:     st,
 		Canceller: rec,
@@ -89,7 +114,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	if err := disp.Recover(ctx); err != nil {
+	if shared {
+		err = live.Start(ctx)
+	} else {
+		isDead, _ := dead(ctx)
+		err = disp.Recover(ctx, isDead)
+	}
+	if err != nil {
 		ln.Close()
 		return fmt.Errorf("recover runs: %w", err)
 	}
@@ -105,6 +136,9 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return sched.Run(gctx) })
 	}
 	g.Go(func() error { return disp.Run(gctx) })
+	if shared {
+		g.Go(func() error { return live.Run(gctx) })
+	}
 	g.Go(func() error { return exec.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -131,8 +165,8 @@ type executor interface {
 
 // openExecutor makes the executor the configuration names. The container executor first
 // removes the containers that a crashed server left behind for this store's runs, so a
-// run recovered as interrupted is not still running.
-func openExecutor(ctx context.Context, cfg Config, st store.Store, rec execute.Reporter, logs execute.LogOpener) (executor, error) {
+// run recovered as interrupted is not still running, and goes on removing orphans.
+func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, orphaned func(context.Context, string) bool) (executor, error) {
 	switch cfg.Executor {
 	case "process":
 		return process.New(process.Options{
@@ -154,12 +188,9 @@ func openExecutor(ctx context.Context, cfg Config, st store.Store, rec execute.R
 			Logger:    cfg.Logger,
 			KillGrace: cfg.KillGrace,
 			Network:   cfg.ContainerNetwork,
+			Orphaned:  orphaned,
 		})
-		owned := func(ctx context.Context, runID string) bool {
-			_, err := st.RunGet(ctx, runID)
-			return err == nil
-		}
-		if _, err := exec.Reap(ctx, owned); err != nil {
+		if _, err := exec.Reap(ctx); err != nil {
 			return nil, err
 		}
 		return exec, nil
@@ -168,8 +199,9 @@ func openExecutor(ctx context.Context, cfg Config, st store.Store, rec execute.R
 	}
 }
 
-// openStore opens the store the configuration names.
-func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+// openStore opens the store the configuration names, and says whether several servers may
+// share it (PostgreSQL) or one owns it (SQLite).
+func openStore(ctx context.Context, cfg Config) (store.Store, bool, error) {
 	url := cfg.DatabaseURL
 	if url == "" {
 		url = "sqlite://" + filepath.Join(cfg.DataDir, "docket.db")
@@ -178,24 +210,24 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	case strings.HasPrefix(url, "sqlite://"):
 		path := strings.TrimPrefix(url, "sqlite://")
 		if path == "" {
-			return nil, errors.New("database url sqlite:// names no file; use sqlite://PATH")
+			return nil, false, errors.New("database url sqlite:// names no file; use sqlite://PATH")
 		}
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("create data dir: %w", err)
+			return nil, false, fmt.Errorf("create data dir: %w", err)
 		}
 		st, err := sqlite.Open(ctx, path)
 		if err != nil {
-			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+			return nil, false, fmt.Errorf("open sqlite store %s: %w", path, err)
 		}
-		return st, nil
+		return st, false, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		st, err := postgres.Open(ctx, url)
 		if err != nil {
-			return nil, fmt.Errorf("open postgres store: %w", err)
+			return nil, false, fmt.Errorf("open postgres store: %w", err)
 		}
-		return st, nil
+		return st, true, nil
 	default:
-		return nil, fmt.Errorf("database url %q: use sqlite://PATH or postgres://USER@HOST:PORT/DB", url)
+		return nil, false, fmt.Errorf("database url %q: use sqlite://PATH or postgres://USER@HOST:PORT/DB", url)
 	}
 }
 

@@ -70,8 +70,21 @@ type Store interface {
 	// LogRead returns up to limit bytes of a run's log starting at offset.
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
 
+	// InstanceBeat records that the server instance id is alive at now.
+	InstanceBeat(ctx context.Context, id string, now time.Time) error
+	// InstanceList returns every instance that has beaten, with its last beat.
+	InstanceList(ctx context.Context) ([]Instance, error)
+	// InstanceForget removes an instance's record (a dead one, once its runs are recovered).
+	InstanceForget(ctx context.Context, id string) error
+
 	// Close releases the database.
 	Close() error
+}
+
+// Instance is a server sharing the database, with its last heartbeat.
+type Instance struct {
+	ID     string
+	BeatAt time.Time
 }
 
 // RunFilter selects runs for RunList. Zero values select everything.

@@ -39,6 +39,11 @@ type Options struct {
 	// Network is the network mode of every container ("" for the engine's default,
 	// "none", "host", "bridge" or a network name).
 	Network string
+	// Orphaned says whether a Docket container's run is nobody's any more (finished, or
+	// its server is dead); Reap removes those containers. Nil: none is.
+	Orphaned func(ctx context.Context, runID string) bool
+	// ReapInterval is how often Run looks for orphaned containers (default 30s).
+	ReapInterval time.Duration
 	// LogSettle is how long the log stream may take to end after the container has
 	// (default 2s). Podman sometimes leaves a follow stream open after a quick exit; the
 	// rest of the output is then read from the engine's stored log.
@@ -81,6 +86,9 @@ func New(opts Options) *Executor {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 10 * time.Second
 	}
+	if opts.ReapInterval <= 0 {
+		opts.ReapInterval = 30 * time.Second
+	}
 	if opts.LogSettle <= 0 {
 		opts.LogSettle = 2 * time.Second
 	}
@@ -95,10 +103,21 @@ func New(opts Options) *Executor {
 // Running returns how many runs the executor holds.
 func (e *Executor) Running() int { return e.runs.Len() }
 
-// Run blocks until ctx ends, then stops every container it holds (each run is recorded as
-// interrupted) and waits for their records to be written.
+// Run removes orphaned containers every ReapInterval until ctx ends, then stops every
+// container it holds (each run is recorded as interrupted) and waits for their records to
+// be written.
 func (e *Executor) Run(ctx context.Context) error {
-	<-ctx.Done()
+	t := time.NewTicker(e.opts.ReapInterval)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-t.C:
+			if _, err := e.Reap(ctx); err != nil && ctx.Err() == nil {
+				e.opts.Logger.Warn("remove orphaned containers", "err", err)
+			}
+		case <-ctx.Done():
+		}
+	}
 	e.runs.Shutdown(execute.Interrupted)
 	return nil
 }
@@ -299,10 +318,14 @@ func (e *Executor) ensureImage(ctx context.Context, runID, image string) error {
 	return nil
 }
 
-// Reap removes the containers that a previous server left behind (after a crash) for
-// runs that owned says are this server's; another server's containers on the same engine
-// are left alone. It returns how many it removed.
-func (e *Executor) Reap(ctx context.Context, owned func(ctx context.Context, runID string) bool) (int, error) {
+// Reap removes the Docket containers of runs that Options.Orphaned says nobody runs any
+// more (left behind by a crashed server, or by a run recovered after its server died);
+// the runs this executor holds, and containers of other stores' runs, are left alone. It
+// returns how many it removed.
+func (e *Executor) Reap(ctx context.Context) (int, error) {
+	if e.opts.Orphaned == nil {
+		return 0, nil
+	}
 	list, err := e.engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", LabelRun)})
 	if err != nil {
 		return 0, fmt.Errorf("list docket containers: %w", err)
@@ -310,7 +333,7 @@ func (e *Executor) Reap(ctx context.Context, owned func(ctx context.Context, run
 	n := 0
 	for _, c := range list.Items {
 		runID := c.Labels[LabelRun]
-		if runID == "" || !owned(ctx, runID) {
+		if runID == "" || e.runs.Holds(runID) || !e.opts.Orphaned(ctx, runID) {
 			continue
 		}
 		if _, err := e.engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {

@@ -367,7 +367,8 @@ func TestReap(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { e.remove(ctx, theirs.Run.ID, Name(theirs.Run.ID)) })
-	n, err := e.Reap(ctx, func(_ context.Context, runID string) bool { return runID == mine.Run.ID })
+	e.opts.Orphaned = func(_ context.Context, runID string) bool { return runID == mine.Run.ID }
+	n, err := e.Reap(ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("Reap = %d, %v; want 1 container removed", n, err)
 	}

@@ -197,7 +197,8 @@ const claimScan = 1000
 // different runs without waiting. A claimer also takes a transaction-scoped advisory lock
 // per job it claims for, without waiting: a job another claimer is claiming for is left
 // to the next pass. Under that lock an exclusive run sees every committed claim of its
-// job, so no two replicas start exclusive runs of one job at once.
+// job, so no two replicas start exclusive runs of one job at once. The lock key includes
+// the schema, so Docket installations in different schemas of one database do not meet.
 func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error) {
 	var claimed []job.Run
 	now = ts(now)
@@ -216,7 +217,7 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 			}
 			if !locked[r.Job] {
 				var ok bool
-				if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(hashtext($1))`, r.Job).Scan(&ok); err != nil {
+				if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '/' || $1))`, r.Job).Scan(&ok); err != nil {
 					return err
 				}
 				if !ok {

@@ -119,3 +119,29 @@ func testDefinitionCursor(t *testing.T, s store.Store) {
 		t.Errorf("a new schedule left the cursor at %v, want the time of the change", d.ScheduledThrough)
 	}
 }
+
+func testInstances(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, b := range []struct {
+		id string
+		at time.Time
+	}{{"a", t0}, {"b", t0.Add(time.Second)}, {"a", t0.Add(2 * time.Second)}} {
+		if err := s.InstanceBeat(ctx, b.id, b.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []store.Instance{{ID: "a", BeatAt: t0.Add(2 * time.Second)}, {ID: "b", BeatAt: t0.Add(time.Second)}}
+	got, err := s.InstanceList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("instances after beats (-want +got):\n%s", diff)
+	}
+	if err := s.InstanceForget(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.InstanceList(ctx); len(got) != 1 || got[0].ID != "b" {
+		t.Errorf("after forgetting a: %+v", got)
+	}
+}

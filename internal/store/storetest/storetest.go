@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 		"RunRequestCancel":        testRunRequestCancel,
 		"Events":                  testEvents,
 		"Logs":                    testLogs,
+		"Instances":               testInstances,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
