@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store/postgres/pgtest"
+)
+
+// TestReplicas runs three servers on one PostgreSQL database while schedules fire and
+// submissions stream in, and kills a server with SIGKILL three times (restarting it each
+// time). Afterwards every slot ran exactly once or is a skipped run with its reason, every
+// submission is stored once and ended with a reason, and no run started twice.
+func TestReplicas(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	ledger := filepath.Join(dir, "ledger")
+	file := writeFile(t, dir, "jobs.yaml", fmt.Sprintf(`name: work
+image: busybox
+command: ["sh", "-c", "echo $DOCKET_RUN_ID >> %[1]s; sleep 2"]
+cpu: 1
+memory: 64Mi
+concurrency: allow
+retries: 2
+---
+name: tick
+image: busybox
+command: ["sh", "-c", "echo $DOCKET_RUN_ID >> %[1]s"]
+cpu: 1
+memory: 64Mi
+schedule: "@every 1s"
+catchup: all
+concurrency: allow
+`, ledger))
+	flags := []string{"--database-url", url, "--instance-ttl", "2s", "--schedule-grace", "2s",
+		"--retry-backoff", "200ms", "--parallelism", "3"}
+	servers := make([]*server, 3)
+	for i := range servers {
+		servers[i] = startServer(t, filepath.Join(dir, fmt.Sprintf("data%d", i)), flags...)
+	}
+	if _, errOut, code := servers[0].cli("apply", "-f", file); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+
+	submitted := 0
+	submit := func(s *server, n int) {
+		for range n {
+			key := fmt.Sprintf("w%d", submitted)
+			if status := s.api("POST", "/api/v1/jobs/work/runs", "", nil, "Idempotency-Key", key); status != 201 {
+				t.Fatalf("submit %s: %d", key, status)
+			}
+			submitted++
+		}
+	}
+	var killed []string // "-PID-" of each killed server, as it appears in its instance id
+	for round := range 3 {
+		submit(servers[round], 6)
+		// Kill a server while it runs something.
+		victim := -1
+		waitFor(t, 30*time.Second, "a run in flight", func() bool {
+			for _, r := range servers[round].allRuns("job=work&state=running") {
+				for i, srv := range servers {
+					if strings.Contains(r.ClaimedBy, fmt.Sprintf("-%d-", srv.cmd.Process.Pid)) {
+						victim = i
+						return true
+					}
+				}
+			}
+			return false
+		})
+		killed = append(killed, fmt.Sprintf("-%d-", servers[victim].cmd.Process.Pid))
+		servers[victim].Kill9()
+		submit(servers[(victim+1)%len(servers)], 3)
+		time.Sleep(3 * time.Second) // past the TTL: the others recover its runs
+		servers[victim] = startServer(t, filepath.Join(dir, fmt.Sprintf("data%d", victim)), flags...)
+	}
+	s := servers[0]
+	// Resubmitting with the same keys creates nothing.
+	for i := range submitted {
+		if status := s.api("POST", "/api/v1/jobs/work/runs", "", nil, "Idempotency-Key", fmt.Sprintf("w%d", i)); status != 200 {
+			t.Errorf("resubmit w%d: %d, want 200", i, status)
+		}
+	}
+	if _, _, code := s.cli("delete", "job", "tick"); code != 0 {
+		t.Fatal("delete tick failed")
+	}
+	waitFor(t, 2*time.Minute, "every run to finish", func() bool {
+		return len(s.allRuns("state=queued,dispatched,pending,running")) == 0
+	})
+	runs := s.allRuns("")
+	ran := map[string]int{}
+	data, err := os.ReadFile(ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range strings.Fields(string(data)) {
+		ran[id]++
+	}
+
+	t.Run("every submission stored once and ended with a reason", func(t *testing.T) {
+		count, interrupted := 0, 0
+		for _, r := range runs {
+			if r.Reason == "Interrupted" {
+				interrupted++
+			}
+			if r.Job != "work" || r.Trigger != job.TriggerAPI {
+				continue
+			}
+			count++
+			end := r
+			for {
+				next, ok := findRetry(runs, end.ID)
+				if !ok {
+					break
+				}
+				end = next
+			}
+			if end.State != job.StateSucceeded && !(end.State == job.StateFailed && end.Reason == "Interrupted") {
+				t.Errorf("submission %s ended as %s (%s: %s)", r.ID, end.State, end.Reason, end.Message)
+			}
+		}
+		if count != submitted {
+			t.Errorf("%d submitted runs stored, want %d", count, submitted)
+		}
+		if interrupted == 0 {
+			t.Error("no run was interrupted: the kills did not hit runs in flight")
+		}
+	})
+
+	t.Run("only the runs of killed servers were recovered", func(t *testing.T) {
+		for _, r := range runs {
+			if r.Reason != "Interrupted" && r.Reason != "Requeued" {
+				continue
+			}
+			ofKilled := false
+			for _, k := range killed {
+				ofKilled = ofKilled || strings.Contains(r.ClaimedBy, k) || strings.Contains(r.Message, k)
+			}
+			if !ofKilled {
+				t.Errorf("run %s was recovered (%s: %s) but its server %q was not killed", r.ID, r.Reason, r.Message, r.ClaimedBy)
+			}
+		}
+	})
+
+	t.Run("no run started twice", func(t *testing.T) {
+		known := map[string]bool{}
+		for _, r := range runs {
+			known[r.ID] = true
+			if n := ran[r.ID]; n > 1 {
+				t.Errorf("run %s of %s started %d times", r.ID, r.Job, n)
+			} else if r.State == job.StateSucceeded && n != 1 {
+				t.Errorf("succeeded run %s has %d ledger entries, want 1", r.ID, n)
+			}
+		}
+		for id := range ran {
+			if !known[id] {
+				t.Errorf("a process ran for run %s, which Docket does not know", id)
+			}
+		}
+	})
+
+	t.Run("every slot once, run or skipped with a reason", func(t *testing.T) {
+		var slots []time.Time
+		for _, r := range runs {
+			if r.Job != "tick" {
+				continue
+			}
+			slots = append(slots, *r.ScheduledTime)
+			switch {
+			case r.State == job.StateSucceeded:
+			case r.State == job.StateSkipped && r.Reason != "":
+			case r.State == job.StateFailed && r.Reason == "Interrupted":
+			default:
+				t.Errorf("slot %v is %s (%s: %s)", r.ScheduledTime, r.State, r.Reason, r.Message)
+			}
+		}
+		if len(slots) < 8 {
+			t.Fatalf("only %d slots of tick", len(slots))
+		}
+		sort.Slice(slots, func(i, j int) bool { return slots[i].Before(slots[j]) })
+		for i := 1; i < len(slots); i++ {
+			if d := slots[i].Sub(slots[i-1]); d != time.Second {
+				t.Errorf("slots %v and %v are %v apart, want 1s", slots[i-1], slots[i], d)
+			}
+		}
+	})
+}
