@@ -121,6 +121,13 @@ func waitRun(ctx context.Context, e *env, c *client.Client, run job.Run, logs bo
 		var offset int64
 		seen := 0
 		for {
+			// The run first, then its events and log: when the run read is terminal, the
+			// events and the log read after it are complete.
+			cur, err := c.Run(ctx, run.ID)
+			if err != nil {
+				return run, err
+			}
+			run = cur
 			events, err := c.Events(ctx, run.ID)
 			if err != nil {
 				return run, err
@@ -134,15 +141,7 @@ func waitRun(ctx context.Context, e *env, c *client.Client, run job.Run, logs bo
 					return run, err
 				}
 			}
-			if run, err = c.Run(ctx, run.ID); err != nil {
-				return run, err
-			}
 			if run.State.Terminal() {
-				if logs {
-					if _, err = c.Logs(ctx, run.ID, offset, false, e.stdout); err != nil {
-						return run, err
-					}
-				}
 				break
 			}
 			select {
