@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,8 +15,9 @@ import (
 )
 
 // TestReplicas runs three servers on one PostgreSQL database while schedules fire and
-// submissions stream in, and kills a server with SIGKILL three times (restarting it each
-// time). Afterwards every slot ran exactly once or is a skipped run with its reason, every
+// submissions stream in, and kills the scheduler's leader with SIGKILL three times while it
+// runs work (restarting it each time). Another server must take the lease within a lease
+// period. Afterwards every slot ran exactly once or is a skipped run with its reason, every
 // submission is stored once and ended with a reason, and no run started twice.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
@@ -59,26 +61,57 @@ concurrency: allow
 			submitted++
 		}
 	}
+	submit(servers[0], 6)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	leader := func() (holder string, token int64) {
+		db.QueryRow(`SELECT holder, token FROM leases WHERE name = 'scheduler' AND expires_at > now()`).Scan(&holder, &token)
+		return holder, token
+	}
+
 	var killed []string // "-PID-" of each killed server, as it appears in its instance id
 	for round := range 3 {
-		submit(servers[round], 6)
-		// Kill a server while it runs something.
+		// Kill the scheduler's leader while it runs work.
 		victim := -1
-		waitFor(t, 30*time.Second, "a run in flight", func() bool {
-			for _, r := range servers[round].allRuns("job=work&state=running") {
-				for i, srv := range servers {
-					if strings.Contains(r.ClaimedBy, fmt.Sprintf("-%d-", srv.cmd.Process.Pid)) {
-						victim = i
-						return true
-					}
+		waitFor(t, 30*time.Second, "the leader to run work", func() bool {
+			holder, _ := leader()
+			for i, srv := range servers {
+				if strings.Contains(holder, fmt.Sprintf("-%d-", srv.cmd.Process.Pid)) {
+					victim = i
 				}
+			}
+			if victim < 0 {
+				return false
+			}
+			for _, r := range servers[victim].allRuns("job=work&state=running") {
+				if r.ClaimedBy == holder {
+					return true
+				}
+			}
+			if len(servers[victim].allRuns("job=work&state=queued")) == 0 {
+				submit(servers[(victim+1)%len(servers)], 3)
 			}
 			return false
 		})
+		holder, token := leader()
 		killed = append(killed, fmt.Sprintf("-%d-", servers[victim].cmd.Process.Pid))
 		servers[victim].Kill9()
+		killedAt := time.Now()
 		submit(servers[(victim+1)%len(servers)], 3)
-		time.Sleep(3 * time.Second) // past the TTL: the others recover its runs
+		// Another server takes the lease within a lease period (plus one renewal).
+		waitFor(t, 10*time.Second, "a new leader", func() bool {
+			h, tok := leader()
+			return h != "" && h != holder && tok > token
+		})
+		d := time.Since(killedAt)
+		t.Logf("round %d: leader killed; a new leader after %v", round, d.Round(time.Millisecond))
+		if d > 2*time.Second+time.Second {
+			t.Errorf("round %d: a new leader took %v; the lease is 2s", round, d)
+		}
+		time.Sleep(time.Second) // past the TTL: the others recover the victim's runs
 		servers[victim] = startServer(t, filepath.Join(dir, fmt.Sprintf("data%d", victim)), flags...)
 	}
 	s := servers[0]

@@ -37,7 +37,8 @@ type Config struct {
 	// (docket run --local).
 	Schedule bool
 	// InstanceTTL is how long a server sharing PostgreSQL may go without a heartbeat
-	// before the others take it for dead and recover its runs.
+	// before the others take it for dead and recover its runs; it is also the term of the
+	// scheduler's leader lease.
 	InstanceTTL time.Duration
 	// LogLimit caps the bytes kept of one run's log.
 	LogLimit int64

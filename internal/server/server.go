@@ -27,6 +27,7 @@ import (
 	"docket.dev/docket/internal/execute"
 	"docket.dev/docket/internal/execute/container"
 	"docket.dev/docket/internal/execute/process"
+	"docket.dev/docket/internal/lease"
 	"docket.dev/docket/internal/record"
 	"docket.dev/docket/internal/schedule"
 	"docket.dev/docket/internal/store"
@@ -132,7 +133,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	if cfg.Schedule {
+	switch {
+	case !cfg.Schedule:
+	case shared:
+		// One scheduler among the servers sharing the database: the lease holder's.
+		leader := &lease.Leader{Store: st, Name: "scheduler", Holder: instance, TTL: cfg.InstanceTTL, Logger: log}
+		g.Go(func() error { return leader.Run(gctx, sched.Run) })
+	default:
 		g.Go(func() error { return sched.Run(gctx) })
 	}
 	g.Go(func() error { return disp.Run(gctx) })

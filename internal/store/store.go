@@ -77,6 +77,13 @@ type Store interface {
 	// InstanceForget removes an instance's record (a dead one, once its runs are recovered).
 	InstanceForget(ctx context.Context, id string) error
 
+	// LeaseAcquire takes the named lease for holder until now+ttl when it is free, expired
+	// or already holder's (a renewal), and returns the lease as it stands: held by holder
+	// on success, by another otherwise. The token grows by one with each new holder.
+	LeaseAcquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (Lease, error)
+	// LeaseRelease gives the lease up if holder holds it.
+	LeaseRelease(ctx context.Context, name, holder string) error
+
 	// Close releases the database.
 	Close() error
 }
@@ -85,6 +92,14 @@ type Store interface {
 type Instance struct {
 	ID     string
 	BeatAt time.Time
+}
+
+// Lease is who holds a named lease, with which fencing token, until when.
+type Lease struct {
+	Name      string
+	Holder    string
+	Token     int64
+	ExpiresAt time.Time
 }
 
 // RunFilter selects runs for RunList. Zero values select everything.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"docket.dev/docket/internal/store"
@@ -32,5 +33,34 @@ func (s *Store) InstanceList(ctx context.Context) ([]store.Instance, error) {
 // InstanceForget removes an instance's record.
 func (s *Store) InstanceForget(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM instances WHERE id = ?`, id)
+	return translate(err)
+}
+
+// LeaseAcquire takes, renews or reads a lease.
+func (s *Store) LeaseAcquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (store.Lease, error) {
+	l := store.Lease{Name: name}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO leases (name, holder, token, expires_at) VALUES (?, ?, 1, ?)
+			ON CONFLICT (name) DO UPDATE SET
+				token = CASE WHEN leases.holder = excluded.holder THEN leases.token ELSE leases.token + 1 END,
+				holder = excluded.holder, expires_at = excluded.expires_at
+			WHERE leases.holder = excluded.holder OR leases.expires_at <= ?`,
+			name, holder, ts(now.Add(ttl)), ts(now)); err != nil {
+			return err
+		}
+		var expires string
+		if err := tx.QueryRowContext(ctx, `SELECT holder, token, expires_at FROM leases WHERE name = ?`, name).Scan(&l.Holder, &l.Token, &expires); err != nil {
+			return err
+		}
+		var err error
+		l.ExpiresAt, err = parseTS(expires)
+		return err
+	})
+	return l, err
+}
+
+// LeaseRelease gives a lease up if holder holds it.
+func (s *Store) LeaseRelease(ctx context.Context, name, holder string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?`, ts(time.Time{}), name, holder)
 	return translate(err)
 }

@@ -145,3 +145,48 @@ func testInstances(t *testing.T, s store.Store) {
 		t.Errorf("after forgetting a: %+v", got)
 	}
 }
+
+func testLeases(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ttl := 10 * time.Second
+	acquire := func(holder string, now time.Time) store.Lease {
+		t.Helper()
+		l, err := s.LeaseAcquire(ctx, "scheduler", holder, now, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	lease := func(holder string, token int64, expires time.Time) store.Lease {
+		return store.Lease{Name: "scheduler", Holder: holder, Token: token, ExpiresAt: expires}
+	}
+	steps := []struct {
+		what   string
+		holder string
+		at     time.Time
+		want   store.Lease
+	}{
+		{"a takes the free lease", "a", t0, lease("a", 1, t0.Add(ttl))},
+		{"b cannot take a held lease", "b", t0.Add(5 * time.Second), lease("a", 1, t0.Add(ttl))},
+		{"a renews, keeping its token", "a", t0.Add(6 * time.Second), lease("a", 1, t0.Add(6*time.Second+ttl))},
+		{"b takes the expired lease with a new token", "b", t0.Add(16 * time.Second), lease("b", 2, t0.Add(16*time.Second+ttl))},
+		{"deposed a cannot renew", "a", t0.Add(17 * time.Second), lease("b", 2, t0.Add(16*time.Second+ttl))},
+	}
+	for _, st := range steps {
+		if diff := cmp.Diff(st.want, acquire(st.holder, st.at)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", st.what, diff)
+		}
+	}
+	if err := s.LeaseRelease(ctx, "scheduler", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if l := acquire("c", t0.Add(18*time.Second)); l.Holder != "b" {
+		t.Errorf("a released a lease it does not hold: now %+v", l)
+	}
+	if err := s.LeaseRelease(ctx, "scheduler", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if l := acquire("c", t0.Add(18*time.Second)); l.Holder != "c" || l.Token != 3 {
+		t.Errorf("after b released it, c got %+v; want c with token 3", l)
+	}
+}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Open) {
 		"Events":                  testEvents,
 		"Logs":                    testLogs,
 		"Instances":               testInstances,
+		"Leases":                  testLeases,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,129 @@
+// Package lease runs leader-only components: of the servers sharing a database, the one
+// holding a named lease runs the component, renewing the lease as it goes; when it stops
+// renewing (it died, or lost the database), another takes the lease once it expires and
+// starts the component there.
+package lease
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"docket.dev/docket/internal/store"
+)
+
+// Store is what a Leader needs of the store.
+type Store interface {
+	LeaseAcquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (store.Lease, error)
+	LeaseRelease(ctx context.Context, name, holder string) error
+}
+
+// Leader runs a component while it holds a lease.
+type Leader struct {
+	Store  Store
+	Name   string
+	Holder string
+	// TTL is how long a lease lasts without renewal; it is renewed every TTL/3.
+	TTL    time.Duration
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+type tokenKey struct{}
+
+// Token returns the fencing token of the lease under which ctx's component runs.
+func Token(ctx context.Context) (int64, bool) {
+	t, ok := ctx.Value(tokenKey{}).(int64)
+	return t, ok
+}
+
+// term is one stretch of leadership: the component running under one token.
+type term struct {
+	token  int64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Run runs component whenever this server holds the lease, until ctx ends. The
+// component's context ends when the lease is lost: when a renewal fails to reach the
+// store before the lease would expire, or another holder has it. An error from the
+// component is logged, and it is started again at the next renewal.
+func (l *Leader) Run(ctx context.Context, component func(ctx context.Context) error) error {
+	now := l.Now
+	if now == nil {
+		now = time.Now
+	}
+	tick := time.NewTicker(l.TTL / 3)
+	defer tick.Stop()
+	// expiry ends a term that could not be renewed, a margin before the store lets
+	// another server take the lease, so two terms never overlap.
+	margin := l.TTL / 6
+	expiry := time.NewTimer(l.TTL)
+	expiry.Stop()
+	defer expiry.Stop()
+	var cur *term
+	stop := func(why string) {
+		if cur == nil {
+			return
+		}
+		cur.cancel()
+		<-cur.done
+		l.Logger.Warn("leadership lost", "lease", l.Name, "token", cur.token, "why", why)
+		cur = nil
+	}
+	start := func(token int64) {
+		cctx, cancel := context.WithCancel(context.WithValue(ctx, tokenKey{}, token))
+		cur = &term{token: token, cancel: cancel, done: make(chan struct{})}
+		l.Logger.Info("leadership acquired", "lease", l.Name, "token", token)
+		go func(t *term) {
+			defer close(t.done)
+			if err := component(cctx); err != nil && cctx.Err() == nil {
+				l.Logger.Error("leader component stopped", "lease", l.Name, "err", err)
+			}
+		}(cur)
+	}
+	defer func() {
+		stop("the server is stopping")
+		// Let another server take over without waiting for the lease to expire.
+		l.Store.LeaseRelease(context.WithoutCancel(ctx), l.Name, l.Holder)
+	}()
+	for {
+		if cur != nil {
+			select {
+			case <-cur.done: // the component returned on its own; start it again below
+				cur.cancel()
+				cur = nil
+			default:
+			}
+		}
+		at := now()
+		lease, err := l.Store.LeaseAcquire(ctx, l.Name, l.Holder, at, l.TTL)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			l.Logger.Error("renew lease", "lease", l.Name, "err", err)
+		case lease.Holder != l.Holder:
+			stop("another server holds the lease")
+		default:
+			if cur != nil && lease.Token != cur.token {
+				// Lost and regained in between: the old term must not go on.
+				stop("the lease changed hands")
+			}
+			// Counted from before the request, so the lease is never believed held
+			// longer than the store holds it.
+			expiry.Reset(at.Add(l.TTL - margin).Sub(now()))
+			if cur == nil {
+				start(lease.Token)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-expiry.C:
+			stop("the lease could not be renewed before it expired")
+		}
+	}
+}
