@@ -46,7 +46,9 @@ concurrency: allow
 `, ledger, policy)
 	}
 	file := writeFile(t, dir, "jobs.yaml", defs)
-	flags := append(storeFlags, "--parallelism", "3", "--schedule-grace", "1s", "--retry-backoff", "200ms")
+	// A 2s lease and heartbeat (PostgreSQL): the crashed process's lease has expired when its
+	// successor starts 6s later, so the successor schedules at once.
+	flags := append(storeFlags, "--parallelism", "3", "--schedule-grace", "1s", "--retry-backoff", "200ms", "--instance-ttl", "2s")
 
 	a := startServer(t, dir+"/data", flags...)
 	if out, errOut, code := a.cli("apply", "-f", file); code != 0 {

@@ -30,12 +30,13 @@ type Leader struct {
 	Now func() time.Time
 }
 
-type tokenKey struct{}
+type fenceKey struct{}
 
-// Token returns the fencing token of the lease under which ctx's component runs.
-func Token(ctx context.Context) (int64, bool) {
-	t, ok := ctx.Value(tokenKey{}).(int64)
-	return t, ok
+// FenceOf returns the lease term under which ctx's component runs, for the writes it
+// fences; ok is false outside a Leader.
+func FenceOf(ctx context.Context) (f store.Fence, ok bool) {
+	f, ok = ctx.Value(fenceKey{}).(store.Fence)
+	return f, ok
 }
 
 // term is one stretch of leadership: the component running under one token.
@@ -73,7 +74,8 @@ func (l *Leader) Run(ctx context.Context, component func(ctx context.Context) er
 		cur = nil
 	}
 	start := func(token int64) {
-		cctx, cancel := context.WithCancel(context.WithValue(ctx, tokenKey{}, token))
+		fence := store.Fence{Lease: l.Name, Holder: l.Holder, Token: token}
+		cctx, cancel := context.WithCancel(context.WithValue(ctx, fenceKey{}, fence))
 		cur = &term{token: token, cancel: cancel, done: make(chan struct{})}
 		l.Logger.Info("leadership acquired", "lease", l.Name, "token", token)
 		go func(t *term) {

@@ -59,7 +59,8 @@ type terms struct {
 
 func (r *terms) component(holder string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		token, _ := Token(ctx)
+		fence, _ := FenceOf(ctx)
+		token := fence.Token
 		r.mu.Lock()
 		for h, on := range r.running {
 			if on && h != holder {

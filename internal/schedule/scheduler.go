@@ -13,6 +13,7 @@ import (
 
 	"docket.dev/docket/internal/cron"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/lease"
 	"docket.dev/docket/internal/store"
 )
 
@@ -20,7 +21,7 @@ import (
 type Store interface {
 	DefinitionList(ctx context.Context) ([]job.Definition, error)
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
-	SlotsRecord(ctx context.Context, name string, from, through time.Time, runs []job.Run, events []job.Event) error
+	SlotsRecord(ctx context.Context, fence store.Fence, name string, from, through time.Time, runs []job.Run, events []job.Event) error
 }
 
 // Canceller stops a run; the scheduler uses it for concurrency: replace.
@@ -133,10 +134,12 @@ func (s *Scheduler) passJob(ctx context.Context, def job.Definition) (bool, erro
 	if p.Dropped {
 		s.opts.Logger.Warn("slots too old to record", "job", def.Name, "recorded", len(p.Runs), "since", def.ScheduledThrough)
 	}
-	err = s.opts.Store.SlotsRecord(ctx, def.Name, def.ScheduledThrough, p.Through, p.Runs, p.Events)
+	// Under a leader lease (servers sharing a database) the write is fenced by its term.
+	fence, _ := lease.FenceOf(ctx)
+	err = s.opts.Store.SlotsRecord(ctx, fence, def.Name, def.ScheduledThrough, p.Through, p.Runs, p.Events)
 	if errors.Is(err, job.ErrConflict) {
-		// Another scheduler (or a definition update) moved the cursor: the next pass
-		// starts from the new one.
+		// Another scheduler (or a definition update) moved the cursor, or this server's
+		// lease term ended: the next pass starts from the new cursor, if it still runs.
 		return false, nil
 	}
 	if err != nil {

@@ -35,9 +35,10 @@ type Store interface {
 	// SlotsRecord stores the runs the scheduler made for a job's due slots (queued or
 	// skipped) and moves the job's cursor from `from` to `through`, in one transaction.
 	// It returns job.ErrConflict, storing nothing, when the cursor is no longer `from`
-	// (another scheduler got there first). A run for a slot that already has one is not
+	// (another scheduler got there first) or when fence names a lease term that has
+	// ended (a deposed leader). A run for a slot that already has one is not
 	// inserted again. Each run's first event is recorded with it.
-	SlotsRecord(ctx context.Context, name string, from, through time.Time, runs []job.Run, events []job.Event) error
+	SlotsRecord(ctx context.Context, fence Fence, name string, from, through time.Time, runs []job.Run, events []job.Event) error
 
 	// RunCreate stores a new run with its first event. When the run carries an idempotency
 	// key that the job already used, it stores nothing and returns the earlier run with
@@ -100,6 +101,14 @@ type Lease struct {
 	Holder    string
 	Token     int64
 	ExpiresAt time.Time
+}
+
+// Fence names the lease term a leader-only write is made under: the write is refused once
+// the lease has another holder or token. The zero Fence fences nothing.
+type Fence struct {
+	Lease  string
+	Holder string
+	Token  int64
 }
 
 // RunFilter selects runs for RunList. Zero values select everything.

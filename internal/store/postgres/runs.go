@@ -85,15 +85,17 @@ func getRun(ctx context.Context, q interface {
 }
 
 // SlotsRecord stores a job's due slots as runs and moves its cursor, guarded by the cursor.
-func (s *Store) SlotsRecord(ctx context.Context, name string, from, through time.Time, runs []job.Run, events []job.Event) error {
+func (s *Store) SlotsRecord(ctx context.Context, fence store.Fence, name string, from, through time.Time, runs []job.Run, events []job.Event) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE definitions SET scheduled_through = $1 WHERE name = $2 AND scheduled_through = $3 AND deleted_at IS NULL`,
-			ts(through), name, ts(from))
+		res, err := tx.ExecContext(ctx, `UPDATE definitions SET scheduled_through = $1
+			WHERE name = $2 AND scheduled_through = $3 AND deleted_at IS NULL
+			AND ($4 = '' OR EXISTS (SELECT 1 FROM leases WHERE name = $4 AND holder = $5 AND token = $6))`,
+			ts(through), name, ts(from), fence.Lease, fence.Holder, fence.Token)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: the schedule cursor of job %s moved", job.ErrConflict, name)
+			return fmt.Errorf("%w: the schedule cursor of job %s moved, or the scheduler's lease passed on", job.ErrConflict, name)
 		}
 		firstEvent := map[string][]job.Event{}
 		for _, ev := range events {

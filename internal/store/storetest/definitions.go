@@ -106,7 +106,7 @@ func testDefinitionSuspend(t *testing.T, s store.Store) {
 func testDefinitionCursor(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	put(t, s, spec("cursor"), t0)
-	if err := s.SlotsRecord(ctx, "cursor", t0, t0.Add(time.Hour), nil, nil); err != nil {
+	if err := s.SlotsRecord(ctx, store.Fence{}, "cursor", t0, t0.Add(time.Hour), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	sp := spec("cursor")

@@ -34,12 +34,12 @@ func testSlotsRecord(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	put(t, s, spec("slots"), t0)
 	runs, events := slotRuns("slots", t0.Add(time.Minute), t0.Add(2*time.Minute))
-	if err := s.SlotsRecord(ctx, "slots", t0, t0.Add(2*time.Minute), runs, events); err != nil {
+	if err := s.SlotsRecord(ctx, store.Fence{}, "slots", t0, t0.Add(2*time.Minute), runs, events); err != nil {
 		t.Fatal(err)
 	}
 	// A stale cursor stores nothing.
 	stale, staleEvents := slotRuns("slots", t0.Add(3*time.Minute))
-	if err := s.SlotsRecord(ctx, "slots", t0, t0.Add(3*time.Minute), stale, staleEvents); !errors.Is(err, job.ErrConflict) {
+	if err := s.SlotsRecord(ctx, store.Fence{}, "slots", t0, t0.Add(3*time.Minute), stale, staleEvents); !errors.Is(err, job.ErrConflict) {
 		t.Fatalf("stale cursor: err %v, want ErrConflict", err)
 	}
 	if _, err := s.RunGet(ctx, stale[0].ID); !errors.Is(err, job.ErrNotFound) {
@@ -49,7 +49,7 @@ func testSlotsRecord(t *testing.T, s store.Store) {
 	again, againEvents := slotRuns("slots", t0.Add(2*time.Minute), t0.Add(3*time.Minute))
 	again[0].ID = job.NewRunID(t0.Add(2*time.Minute + time.Second))
 	againEvents[0].RunID = again[0].ID
-	if err := s.SlotsRecord(ctx, "slots", t0.Add(2*time.Minute), t0.Add(3*time.Minute), again, againEvents); err != nil {
+	if err := s.SlotsRecord(ctx, store.Fence{}, "slots", t0.Add(2*time.Minute), t0.Add(3*time.Minute), again, againEvents); err != nil {
 		t.Fatal(err)
 	}
 	list, _, err := s.RunList(ctx, store.RunFilter{Job: "slots"})
@@ -69,7 +69,7 @@ func testSlotsRecord(t *testing.T, s store.Store) {
 	if d, _ := s.DefinitionGet(ctx, "slots"); !d.ScheduledThrough.Equal(t0.Add(3 * time.Minute)) {
 		t.Errorf("cursor = %v, want %v", d.ScheduledThrough, t0.Add(3*time.Minute))
 	}
-	if err := s.SlotsRecord(ctx, "absent", t0, t0.Add(time.Minute), nil, nil); !errors.Is(err, job.ErrConflict) {
+	if err := s.SlotsRecord(ctx, store.Fence{}, "absent", t0, t0.Add(time.Minute), nil, nil); !errors.Is(err, job.ErrConflict) {
 		t.Errorf("unknown job: err %v, want ErrConflict", err)
 	}
 }
@@ -87,7 +87,7 @@ func testSlotsRecordConcurrent(t *testing.T, s store.Store) {
 			runs, events := slotRuns("race", t0.Add(time.Minute))
 			runs[0].ID = job.NewRunID(t0.Add(time.Duration(i) * time.Second))
 			events[0].RunID = runs[0].ID
-			errs[i] = s.SlotsRecord(ctx, "race", t0, t0.Add(time.Minute), runs, events)
+			errs[i] = s.SlotsRecord(ctx, store.Fence{}, "race", t0, t0.Add(time.Minute), runs, events)
 		}()
 	}
 	wg.Wait()
@@ -495,5 +495,33 @@ func testLogs(t *testing.T, s store.Store) {
 	}
 	if got, err := s.LogRead(ctx, "run-2", 0, 10); err != nil || len(got) != 0 {
 		t.Errorf("log of a run without output = %q, %v; want empty", got, err)
+	}
+}
+
+// testSlotsRecordFenced records slots under a lease term: the holder's write goes
+// through; once the lease has passed on, the deposed holder's write is refused and
+// stores nothing.
+func testSlotsRecordFenced(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, spec("fenced"), t0)
+	ttl := 10 * time.Second
+	a, err := s.LeaseAcquire(ctx, "scheduler", "a", t0, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fenceA := store.Fence{Lease: "scheduler", Holder: "a", Token: a.Token}
+	runs, events := slotRuns("fenced", t0.Add(time.Minute))
+	if err := s.SlotsRecord(ctx, fenceA, "fenced", t0, t0.Add(time.Minute), runs, events); err != nil {
+		t.Fatalf("the lease holder's write: %v", err)
+	}
+	if _, err := s.LeaseAcquire(ctx, "scheduler", "b", t0.Add(ttl), ttl); err != nil {
+		t.Fatal(err)
+	}
+	late, lateEvents := slotRuns("fenced", t0.Add(2*time.Minute))
+	if err := s.SlotsRecord(ctx, fenceA, "fenced", t0.Add(time.Minute), t0.Add(2*time.Minute), late, lateEvents); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("a deposed holder's write = %v; want ErrConflict", err)
+	}
+	if _, err := s.RunGet(ctx, late[0].ID); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("a deposed holder's run was stored: %v", err)
 	}
 }

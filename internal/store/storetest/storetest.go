@@ -23,6 +23,7 @@ func Run(t *testing.T, open Open) {
 		"DefinitionCursor":        testDefinitionCursor,
 		"SlotsRecord":             testSlotsRecord,
 		"SlotsRecordConcurrent":   testSlotsRecordConcurrent,
+		"SlotsRecordFenced":       testSlotsRecordFenced,
 		"RunCreateIdempotency":    testRunCreateIdempotency,
 		"RunList":                 testRunList,
 		"RunClaim":                testRunClaim,
