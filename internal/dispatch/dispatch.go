@@ -111,25 +111,35 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 		if len(runs) == 0 {
 			return nil
 		}
+		requeued := false
 		for _, r := range runs {
-			d.start(ctx, r)
+			requeued = !d.start(ctx, r) || requeued
+		}
+		if requeued {
+			// The executor is refusing runs; try again at the next tick, not at once.
+			return nil
 		}
 	}
 	return nil
 }
 
-// start hands one claimed run to the executor. A run that cannot be resolved or started is
-// failed with the reason; a cancel that arrived while it was starting is passed on.
-func (d *Dispatcher) start(ctx context.Context, r job.Run) {
+// start hands one claimed run to the executor. A run that cannot be resolved is failed
+// with the reason; one the executor does not take goes back to the queue (start returns
+// false); a cancel that arrived while it was starting is passed on.
+func (d *Dispatcher) start(ctx context.Context, r job.Run) bool {
 	log := d.opts.Logger.With("run_id", r.ID, "job", r.Job)
 	x, err := d.resolve(ctx, r)
-	if err == nil {
-		err = d.opts.Executor.Start(ctx, x)
-	}
 	if err != nil {
 		log.Warn("run not started", "err", err)
 		d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()})
-		return
+		return true
+	}
+	if err := d.opts.Executor.Start(ctx, x); err != nil {
+		// The executor did not take the run (it is shutting down, or could not record
+		// the start): nothing ran, so the run goes back to the queue.
+		log.Warn("run not started; back to the queue", "err", err)
+		d.requeue(ctx, r, err)
+		return false
 	}
 	// A cancel requested between the claim and the start found nothing to stop; look again
 	// now that the executor knows the run.
@@ -138,6 +148,28 @@ func (d *Dispatcher) start(ctx context.Context, r job.Run) {
 		if err := d.opts.Executor.Cancel(ctx, r.ID, cur.CancelledBy); err != nil && !errors.Is(err, job.ErrNotFound) {
 			log.Error("cancel after start", "err", err)
 		}
+	}
+	return true
+}
+
+// requeue puts a claimed run that did not start back in the queue, retrying for a minute
+// while the store fails (it may be why the start failed).
+func (d *Dispatcher) requeue(ctx context.Context, r job.Run, why error) {
+	ctx = context.WithoutCancel(ctx)
+	wait, giveUp := 100*time.Millisecond, time.Now().Add(time.Minute)
+	for {
+		_, err := d.opts.Store.RunTransition(ctx, job.Transition{
+			RunID: r.ID, From: job.StateDispatched, To: job.StateQueued, Time: d.now().UTC(),
+			Reason: "NotStarted", Message: "not started, back in the queue: " + why.Error(),
+		})
+		if err == nil || errors.Is(err, job.ErrConflict) || time.Now().After(giveUp) {
+			if err != nil {
+				d.opts.Logger.Error("requeue a run that did not start", "run_id", r.ID, "err", err)
+			}
+			return
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 

@@ -125,10 +125,23 @@ func TestStartFailure(t *testing.T) {
 	if err := d.Pass(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// Nothing ran: the run is back in the queue, and the pass did not spin on it.
 	got, _ := st.RunGet(context.Background(), r.ID)
-	if got.State != job.StateFailed || got.Reason != "StartFailed" || got.Message != "no room" {
-		t.Errorf("run %s %s %q", got.State, got.Reason, got.Message)
+	if got.State != job.StateQueued || got.Reason != "NotStarted" || got.Message != "not started, back in the queue: no room" {
+		t.Errorf("run %s %s %q; want queued NotStarted", got.State, got.Reason, got.Message)
 	}
+	events, _ := st.EventList(context.Background(), r.ID)
+	if n := len(states(events)); n != 3 {
+		t.Errorf("events %v; want queued, dispatched, queued", states(events))
+	}
+}
+
+func states(events []job.Event) []job.State {
+	var out []job.State
+	for _, ev := range events {
+		out = append(out, ev.State)
+	}
+	return out
 }
 
 func TestRecover(t *testing.T) {

@@ -150,11 +150,32 @@ func (r Recorder) Report(ctx context.Context, u job.Update) error {
 	return r.Reporter.Report(ctx, u)
 }
 
+// FinalPatience is how long Final keeps trying to record a run's end while the store is
+// unreachable (a database restart, a failover).
+const FinalPatience = time.Minute
+
 // Final records a run's last update. The run's context may be gone (shutdown); the record
-// must still be written, so it is reported without cancellation and failures are logged.
+// must still be written, so it is reported without cancellation, and retried with backoff
+// for up to FinalPatience while the store fails. A conflict (the run is no longer active)
+// is not retried. What still fails is logged.
 func (r Recorder) Final(ctx context.Context, u job.Update) {
-	if err := r.Report(context.WithoutCancel(ctx), u); err != nil {
-		r.Logger.Error("record run end", "run_id", u.RunID, "state", u.State, "err", err)
+	ctx = context.WithoutCancel(ctx)
+	if u.Time.IsZero() {
+		u.Time = r.Now()
+	}
+	wait, giveUp := 100*time.Millisecond, time.Now().Add(FinalPatience)
+	for {
+		err := r.Report(ctx, u)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, job.ErrConflict) || errors.Is(err, job.ErrNotFound) || time.Now().After(giveUp) {
+			r.Logger.Error("record run end", "run_id", u.RunID, "state", u.State, "err", err)
+			return
+		}
+		r.Logger.Warn("record run end; retrying", "run_id", u.RunID, "state", u.State, "err", err, "retry_in", wait)
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 

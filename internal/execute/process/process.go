@@ -93,7 +93,8 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	cmd, dir, failure := e.command(x)
 	if failure != nil {
 		release()
-		return e.rec.Report(ctx, *failure)
+		e.rec.Final(ctx, *failure)
+		return nil
 	}
 	logw := e.opts.Logs.OpenLog(id)
 	cmd.Stdout, cmd.Stderr = logw, logw
@@ -102,7 +103,8 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		os.RemoveAll(dir)
 		release()
 		code := 126
-		return e.rec.Report(ctx, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: fmt.Sprintf("could not start %s: %v", x.Command[0], err), ExitCode: &code})
+		e.rec.Final(ctx, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: fmt.Sprintf("could not start %s: %v", x.Command[0], err), ExitCode: &code})
+		return nil
 	}
 	started := e.now()
 	host, _ := os.Hostname()
