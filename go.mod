@@ -13,6 +13,7 @@ require (
 	github.com/robfig/cron/v3 v3.0.1
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/sync v0.24.0
+	golang.org/x/time v0.16.0
 	k8s.io/apimachinery v0.33.13
 	modernc.org/sqlite v1.61.1
 	sigs.k8s.io/yaml v1.6.0

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
@@ -33,6 +36,12 @@ type Options struct {
 	Now func() time.Time
 	// MetricsHandler serves /metrics when set.
 	MetricsHandler http.Handler
+	// Tokens are the API tokens the server accepts; nil lets every request through (a
+	// server that listens on loopback only).
+	Tokens *auth.Tokens
+	// RateLimit is the requests per second each token may make (bursts of twice that);
+	// default 50.
+	RateLimit float64
 }
 
 // maxBody caps request bodies; a definition is a few hundred bytes.
@@ -40,10 +49,11 @@ const maxBody = 1 << 20
 
 // API serves Docket's HTTP endpoints.
 type API struct {
-	opts  Options
-	now   func() time.Time
-	ready atomic.Bool
-	mux   *http.ServeMux
+	opts   Options
+	now    func() time.Time
+	ready  atomic.Bool
+	mux    *http.ServeMux
+	limits *limiters
 }
 
 // New returns the API with its routes.
@@ -54,7 +64,11 @@ func New(opts Options) *API {
 	if opts.Queued == nil {
 		opts.Queued = func() {}
 	}
-	a := &API{opts: opts, now: opts.Now, mux: http.NewServeMux()}
+	if opts.RateLimit <= 0 {
+		opts.RateLimit = 50
+	}
+	a := &API{opts: opts, now: opts.Now, mux: http.NewServeMux(),
+		limits: &limiters{every: rate.Limit(opts.RateLimit), burst: int(2 * opts.RateLimit), byKey: map[string]*rate.Limiter{}}}
 	a.routes()
 	return a
 }
@@ -67,18 +81,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 
 func (a *API) routes() {
 	m := a.mux
-	m.HandleFunc("PUT /api/v1/jobs/{name}", a.putJob)
-	m.HandleFunc("GET /api/v1/jobs", a.listJobs)
-	m.HandleFunc("GET /api/v1/jobs/{name}", a.getJob)
-	m.HandleFunc("DELETE /api/v1/jobs/{name}", a.deleteJob)
-	m.HandleFunc("POST /api/v1/jobs/{name}/suspend", a.suspendJob(true))
-	m.HandleFunc("POST /api/v1/jobs/{name}/resume", a.suspendJob(false))
-	m.HandleFunc("POST /api/v1/jobs/{name}/runs", a.submitRun)
-	m.HandleFunc("GET /api/v1/runs", a.listRuns)
-	m.HandleFunc("GET /api/v1/runs/{id}", a.getRun)
-	m.HandleFunc("GET /api/v1/runs/{id}/events", a.runEvents)
-	m.HandleFunc("GET /api/v1/runs/{id}/logs", a.runLogs)
-	m.HandleFunc("POST /api/v1/runs/{id}/cancel", a.cancelRun)
+	m.HandleFunc("PUT /api/v1/jobs/{name}", a.guard(auth.Editor, a.putJob))
+	m.HandleFunc("GET /api/v1/jobs", a.guard(auth.Viewer, a.listJobs))
+	m.HandleFunc("GET /api/v1/jobs/{name}", a.guard(auth.Viewer, a.getJob))
+	m.HandleFunc("DELETE /api/v1/jobs/{name}", a.guard(auth.Admin, a.deleteJob))
+	m.HandleFunc("POST /api/v1/jobs/{name}/suspend", a.guard(auth.Editor, a.suspendJob(true)))
+	m.HandleFunc("POST /api/v1/jobs/{name}/resume", a.guard(auth.Editor, a.suspendJob(false)))
+	m.HandleFunc("POST /api/v1/jobs/{name}/runs", a.guard(auth.Editor, a.submitRun))
+	m.HandleFunc("GET /api/v1/runs", a.guard(auth.Viewer, a.listRuns))
+	m.HandleFunc("GET /api/v1/runs/{id}", a.guard(auth.Viewer, a.getRun))
+	m.HandleFunc("GET /api/v1/runs/{id}/events", a.guard(auth.Viewer, a.runEvents))
+	m.HandleFunc("GET /api/v1/runs/{id}/logs", a.guard(auth.Viewer, a.runLogs))
+	m.HandleFunc("POST /api/v1/runs/{id}/cancel", a.guard(auth.Editor, a.cancelRun))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

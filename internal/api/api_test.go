@@ -35,6 +35,7 @@ env: {MODE: full}
 
 type fixture struct {
 	srv   *httptest.Server
+	api   *API
 	store store.Store
 	now   time.Time
 }
@@ -62,6 +63,7 @@ func setupWith(t testing.TB, st store.Store) *fixture {
 		Now:       func() time.Time { return f.now },
 	})
 	a.SetReady()
+	f.api = a
 	f.srv = httptest.NewServer(a)
 	t.Cleanup(f.srv.Close)
 	return f

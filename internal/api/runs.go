@@ -175,7 +175,11 @@ func (a *API) runEvents(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) cancelRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	by := r.Header.Get("X-Docket-User")
+	// With tokens, who acts is the token's name; without, what the client says.
+	by := actor(r.Context())
+	if by == "" {
+		by = r.Header.Get("X-Docket-User")
+	}
 	if by == "" {
 		by = "an API request"
 	}

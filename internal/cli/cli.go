@@ -54,11 +54,13 @@ type env struct {
 	stdout, stderr io.Writer
 	server         string
 	output         string
+	token          string
 }
 
 func (e *env) client() *client.Client {
 	c := client.New(e.server)
 	c.User = whoami()
+	c.Token = e.token
 	return c
 }
 
@@ -102,9 +104,21 @@ then use the other commands to talk to it.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	cfg, err := loadConfig()
+	if err != nil {
+		fmt.Fprintln(stderr, "docket:", err)
+		return usageError{err}
+	}
 	server := os.Getenv("DOCKET_SERVER")
 	if server == "" {
+		server = cfg.Server
+	}
+	if server == "" {
 		server = "http://127.0.0.1:8080"
+	}
+	e.token = os.Getenv("DOCKET_TOKEN")
+	if e.token == "" {
+		e.token = cfg.Token
 	}
 	root.PersistentFlags().StringVar(&e.server, "server", server, "Docket server URL (env DOCKET_SERVER)")
 	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
@@ -117,9 +131,9 @@ then use the other commands to talk to it.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		serverCmd(e), applyCmd(e), jobsCmd(e), runCmd(e), runsCmd(e), describeCmd(e), logsCmd(e),
-		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), versionCmd(e),
+		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), tokenCmd(e), versionCmd(e),
 	)
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
 	if err != nil {
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Err.Error() != "" {

@@ -24,7 +24,7 @@ DOCKER_HOST names (default unix:///var/run/docker.sock): the image is pulled whe
 cpu and memory are enforced as limits, and the definition's command replaces the image's
 entrypoint.`,
 		Example: `  docket server
-  docket server --addr 0.0.0.0:8080 --data-dir /var/lib/docket
+  docket server --addr 0.0.0.0:8080 --data-dir /var/lib/docket --tokens-file /etc/docket/tokens.yaml
   docket server --parallelism 2 --default-deadline 30m
   docket server --database-url postgres://docket:secret@db.internal:5432/docket
   DOCKER_HOST=unix:///run/podman/podman.sock docket server --executor container`,
@@ -72,6 +72,9 @@ entrypoint.`,
 	f.DurationVar(&cfg.ScheduleInterval, "schedule-interval", cfg.ScheduleInterval, "how often the scheduler looks for due slots")
 	f.DurationVar(&cfg.ScheduleGrace, "schedule-grace", cfg.ScheduleGrace, "how late a slot may be found and still run as on time")
 	f.DurationVar(&cfg.InstanceTTL, "instance-ttl", cfg.InstanceTTL, "with PostgreSQL: how long a server may miss heartbeats before the others recover its runs, and the scheduler lease's term")
+	f.StringVar(&cfg.TokensFile, "tokens-file", "", "API tokens the server accepts (docket token new); required unless --addr is a loopback address")
+	f.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "serve an open API on a non-loopback address (anyone who can connect may change jobs)")
+	f.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second each API token may make")
 	f.Int64Var(&cfg.LogLimit, "log-limit", cfg.LogLimit, "bytes kept of one run's log")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

@@ -20,8 +20,11 @@ import (
 type Client struct {
 	base string
 	http *http.Client
-	// User names who acts, sent with cancel requests.
+	// User names who acts, sent with cancel requests (a server with tokens uses the
+	// token's name instead).
 	User string
+	// Token is the API token sent as a bearer token, if set.
+	Token string
 }
 
 // New returns a client for the server at base (http://host:port).
@@ -70,7 +73,7 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return 0, fmt.Errorf("cannot reach the docket server at %s (is `docket server` running? set --server or DOCKET_SERVER): %w", c.base, err)
 	}
@@ -85,6 +88,14 @@ func (c *Client) do(ctx context.Context, method, path string, header http.Header
 		return resp.StatusCode, fmt.Errorf("decode answer to %s %s: %w", method, path, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// send sends a request with the client's token.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return c.http.Do(req)
 }
 
 func decodeError(resp *http.Response) error {
@@ -223,7 +234,7 @@ func (c *Client) Logs(ctx context.Context, id string, offset int64, follow bool,
 	if err != nil {
 		return offset, err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return offset, fmt.Errorf("cannot reach the docket server at %s: %w", c.base, err)
 	}

@@ -40,6 +40,13 @@ type Config struct {
 	// before the others take it for dead and recover its runs; it is also the term of the
 	// scheduler's leader lease.
 	InstanceTTL time.Duration
+	// TokensFile lists the API tokens the server accepts (see docket token). Without it
+	// the API is open, which the server allows only on a loopback address, unless
+	// InsecureNoAuth.
+	TokensFile     string
+	InsecureNoAuth bool
+	// RateLimit is the requests per second one token may make.
+	RateLimit float64
 	// LogLimit caps the bytes kept of one run's log.
 	LogLimit int64
 	// Logger receives the server's structured logs.
@@ -63,6 +70,7 @@ func DefaultConfig() Config {
 		ScheduleGrace:    time.Minute,
 		Schedule:         true,
 		InstanceTTL:      15 * time.Second,
+		RateLimit:        50,
 		LogLimit:         10 << 20,
 		Logger:           slog.Default(),
 	}

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"docket.dev/docket/internal/api"
+	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/dispatch"
 	"docket.dev/docket/internal/execute"
@@ -39,6 +40,10 @@ import (
 // way out it stops the runs it holds (they are recorded as interrupted) and closes the store.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
+	tokens, err := loadTokens(cfg)
+	if err != nil {
+		return err
+	}
 	st, shared, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -109,6 +114,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Limits:         limits,
 		Queued:         wake,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Tokens:         tokens,
+		RateLimit:      cfg.RateLimit,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -162,6 +169,36 @@ func Run(ctx context.Context, cfg Config) error {
 	err = g.Wait()
 	log.Info("docket server stopped")
 	return err
+}
+
+// loadTokens reads the tokens file. Without one the API is open to whoever can connect,
+// which is refused unless the server listens on loopback only (or InsecureNoAuth).
+func loadTokens(cfg Config) (*auth.Tokens, error) {
+	if cfg.TokensFile == "" {
+		if !cfg.InsecureNoAuth && !loopback(cfg.Addr) {
+			return nil, fmt.Errorf("--addr %s serves other machines, and without --tokens-file anyone could change jobs; "+
+				"give --tokens-file FILE (docket token new makes entries), or --insecure-no-auth to accept anyone", cfg.Addr)
+		}
+		return nil, nil
+	}
+	data, err := os.ReadFile(cfg.TokensFile)
+	if err != nil {
+		return nil, fmt.Errorf("read tokens file: %w", err)
+	}
+	return auth.Parse(data)
+}
+
+// loopback reports whether addr (host:port) listens on a loopback address only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // executor is what the server needs of an executor.

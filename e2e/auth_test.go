@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestTokens starts a server with a tokens file made by docket token new and drives it
+// with the docket command under each role, by DOCKET_TOKEN and by the config file.
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	type made struct{ Name, Role, Token, SHA256 string }
+	tokens := map[string]made{}
+	file := "tokens:\n"
+	for _, role := range []string{"viewer", "editor"} {
+		out, errOut, code := docket(t, nil, "token", "new", "--name", "ana-"+role, "--role", role, "-o", "json")
+		var m made
+		if code != 0 || json.Unmarshal([]byte(out), &m) != nil || m.Token == "" {
+			t.Fatalf("token new: exit %d %s %s", code, out, errOut)
+		}
+		tokens[role] = m
+		file += "  - {name: " + m.Name + ", role: " + m.Role + ", sha256: " + m.SHA256 + "}\n"
+	}
+	// docket token hash agrees with the hash token new printed.
+	hash := exec.Command(binary, "token", "hash")
+	hash.Stdin = strings.NewReader(tokens["editor"].Token + "\n")
+	if out, err := hash.Output(); err != nil || strings.TrimSpace(string(out)) != tokens["editor"].SHA256 {
+		t.Errorf("token hash = %q, %v; want %s", out, err, tokens["editor"].SHA256)
+	}
+	tokensFile := writeFile(t, dir, "tokens.yaml", file)
+	s := startServer(t, dir+"/data", "--tokens-file", tokensFile)
+	jobs := writeFile(t, dir, "jobs.yaml", "name: hello\nimage: busybox\ncommand: [\"echo\", \"hi\"]\ncpu: 100m\nmemory: 64Mi\n")
+	as := func(env []string, args ...string) (string, string, int) {
+		return docket(t, append(env, "DOCKET_SERVER="+s.URL, "DOCKET_CONFIG="+dir+"/none.yaml"), args...)
+	}
+	viewer := []string{"DOCKET_TOKEN=" + tokens["viewer"].Token}
+	editor := []string{"DOCKET_TOKEN=" + tokens["editor"].Token}
+
+	if _, errOut, code := as(nil, "jobs"); code != 1 || !strings.Contains(errOut, "this server needs an API token") {
+		t.Errorf("jobs without a token: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := as(viewer, "apply", "-f", jobs); code != 1 || !strings.Contains(errOut, "has the role viewer; PUT /api/v1/jobs/hello needs editor") {
+		t.Errorf("apply as viewer: exit %d %s", code, errOut)
+	}
+	if out, errOut, code := as(editor, "apply", "-f", jobs); code != 0 {
+		t.Fatalf("apply as editor: exit %d %s %s", code, out, errOut)
+	}
+	if out, errOut, code := as(editor, "run", "hello", "--wait", "--logs"); code != 0 || !strings.Contains(out, "hi\n") {
+		t.Errorf("run as editor: exit %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := as(editor, "delete", "job", "hello"); code != 1 || !strings.Contains(errOut, "needs admin") {
+		t.Errorf("delete as editor: exit %d %s", code, errOut)
+	}
+	// The token from the config file, when DOCKET_TOKEN is unset.
+	config := writeFile(t, dir, "config.yaml", "server: "+s.URL+"\ntoken: "+tokens["viewer"].Token+"\n")
+	if out, errOut, code := docket(t, []string{"DOCKET_CONFIG=" + config, "DOCKET_SERVER=", "DOCKET_TOKEN="}, "jobs"); code != 0 || !strings.Contains(out, "hello") {
+		t.Errorf("jobs with the config file's token: exit %d %s %s", code, out, errOut)
+	}
+}

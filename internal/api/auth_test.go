@@ -1,0 +1,101 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"docket.dev/docket/internal/auth"
+)
+
+// setupAuth serves the API with three tokens, one per role, and a low rate limit.
+func setupAuth(t *testing.T) (*fixture, map[string]string) {
+	t.Helper()
+	f := setup(t)
+	secrets := map[string]string{}
+	file := "tokens:\n"
+	for _, role := range []string{"viewer", "editor", "admin"} {
+		secret, err := auth.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[role] = secret
+		file += "  - {name: " + role + "-user, role: " + role + ", sha256: " + auth.Hash(secret) + "}\n"
+	}
+	tokens, err := auth.Parse([]byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.api.opts.Tokens = tokens
+	return f, secrets
+}
+
+func TestAuth(t *testing.T) {
+	t.Parallel()
+	f, secrets := setupAuth(t)
+	bearer := func(role string) []string {
+		if role == "" {
+			return nil
+		}
+		if role == "bogus" {
+			return []string{"Authorization", "Bearer dkt_not-a-token"}
+		}
+		return []string{"Authorization", "Bearer " + secrets[role]}
+	}
+	tests := []struct {
+		name, role, method, path, body string
+		status                         int
+		msg                            string
+	}{
+		{"no token", "", "GET", "/api/v1/jobs", "", 401, "this server needs an API token"},
+		{"unknown token", "bogus", "GET", "/api/v1/jobs", "", 401, "not one this server knows"},
+		{"viewer reads", "viewer", "GET", "/api/v1/jobs", "", 200, ""},
+		{"viewer cannot apply", "viewer", "PUT", "/api/v1/jobs/nightly", goodJob, 403, "has the role viewer; PUT /api/v1/jobs/nightly needs editor"},
+		{"editor applies", "editor", "PUT", "/api/v1/jobs/nightly", goodJob, 201, ""},
+		{"editor runs", "editor", "POST", "/api/v1/jobs/nightly/runs", "", 201, ""},
+		{"editor cannot delete", "editor", "DELETE", "/api/v1/jobs/nightly", "", 403, "needs admin"},
+		{"admin deletes", "admin", "DELETE", "/api/v1/jobs/nightly", "", 204, ""},
+		{"health needs no token", "", "GET", "/healthz", "", 200, ""},
+	}
+	for _, tt := range tests {
+		status, body := f.call(t, tt.method, tt.path, "application/yaml", tt.body, bearer(tt.role)...)
+		if status != tt.status || !strings.Contains(string(body), tt.msg) {
+			t.Errorf("%s: %d %s; want %d with %q", tt.name, status, body, tt.status, tt.msg)
+		}
+	}
+}
+
+func TestAuthCancelNamesTheToken(t *testing.T) {
+	t.Parallel()
+	f, secrets := setupAuth(t)
+	h := []string{"Authorization", "Bearer " + secrets["editor"]}
+	f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob, h...)
+	_, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "", "", h...)
+	var run struct{ ID string }
+	json.Unmarshal(body, &run)
+	// The token decides who acts, not what the client claims.
+	status, body := f.call(t, "POST", "/api/v1/runs/"+run.ID+"/cancel", "", "", append(h, "X-Docket-User", "somebody-else")...)
+	if status != 200 || !strings.Contains(string(body), "cancelled by editor-user") {
+		t.Errorf("cancel: %d %s", status, body)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	f, secrets := setupAuth(t)
+	f.api.limits.every, f.api.limits.burst, f.api.opts.RateLimit = 0.001, 3, 0.001
+	h := []string{"Authorization", "Bearer " + secrets["viewer"]}
+	var statuses []int
+	for range 5 {
+		status, _ := f.call(t, "GET", "/api/v1/jobs", "", "", h...)
+		statuses = append(statuses, status)
+	}
+	if statuses[2] != 200 || statuses[3] != http.StatusTooManyRequests || statuses[4] != http.StatusTooManyRequests {
+		t.Errorf("statuses %v; want three 200s (the burst) then 429s", statuses)
+	}
+	// Another token has its own allowance.
+	if status, _ := f.call(t, "GET", "/api/v1/jobs", "", "", "Authorization", "Bearer "+secrets["editor"]); status != 200 {
+		t.Errorf("another token: %d", status)
+	}
+}

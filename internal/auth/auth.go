@@ -1,0 +1,121 @@
+// Package auth is who may do what through Docket's API: API tokens, each with a name and a
+// role, kept as SHA-256 hashes in a tokens file, so the file gives nobody a usable token.
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Role is what a token may do. Roles are ordered: each may do what the ones below it may.
+type Role int
+
+const (
+	// Viewer reads jobs, runs, events and logs.
+	Viewer Role = iota + 1
+	// Editor also applies jobs, starts, cancels, suspends and resumes them.
+	Editor
+	// Admin also deletes jobs.
+	Admin
+)
+
+var roleNames = map[Role]string{Viewer: "viewer", Editor: "editor", Admin: "admin"}
+
+func (r Role) String() string { return roleNames[r] }
+
+// ParseRole reads a role's name.
+func ParseRole(s string) (Role, error) {
+	for r, name := range roleNames {
+		if name == s {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("%q is not a role; use viewer, editor or admin", s)
+}
+
+// Token is an API token as the server knows it: a name (who acts) and a role.
+type Token struct {
+	Name string
+	Role Role
+}
+
+// Tokens are the tokens a server accepts.
+type Tokens struct {
+	byHash map[[sha256.Size]byte]Token
+}
+
+// file is the tokens file's shape.
+type file struct {
+	Tokens []struct {
+		Name   string `json:"name"`
+		Role   string `json:"role"`
+		SHA256 string `json:"sha256"`
+	} `json:"tokens"`
+}
+
+// Parse reads a tokens file (YAML or JSON):
+//
+//	tokens:
+//	  - name: ana
+//	    role: editor
+//	    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//
+// Errors name the entry and field that is wrong.
+func Parse(data []byte) (*Tokens, error) {
+	var f file
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("tokens file: %w", err)
+	}
+	if len(f.Tokens) == 0 {
+		return nil, fmt.Errorf("tokens file: tokens: is empty; add at least one token (docket token new --name NAME --role ROLE)")
+	}
+	t := &Tokens{byHash: map[[sha256.Size]byte]Token{}}
+	names := map[string]bool{}
+	for i, e := range f.Tokens {
+		where := fmt.Sprintf("tokens file: tokens[%d]", i)
+		if e.Name == "" {
+			return nil, fmt.Errorf("%s.name: is required", where)
+		}
+		if names[e.Name] {
+			return nil, fmt.Errorf("%s.name: %q is used twice", where, e.Name)
+		}
+		names[e.Name] = true
+		role, err := ParseRole(e.Role)
+		if err != nil {
+			return nil, fmt.Errorf("%s.role: %w", where, err)
+		}
+		raw, err := hex.DecodeString(e.SHA256)
+		if err != nil || len(raw) != sha256.Size {
+			return nil, fmt.Errorf("%s.sha256: must be the 64 hex digits of the token's SHA-256 (docket token hash)", where)
+		}
+		t.byHash[[sha256.Size]byte(raw)] = Token{Name: e.Name, Role: role}
+	}
+	return t, nil
+}
+
+// Lookup returns the token whose secret this is.
+func (t *Tokens) Lookup(secret string) (Token, bool) {
+	tok, ok := t.byHash[sha256.Sum256([]byte(secret))]
+	return tok, ok
+}
+
+// Hash returns the hex SHA-256 of a token, as the tokens file keeps it.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// New returns a new random token (256 bits).
+func New() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "dkt_" + strings.TrimRight(base64.URLEncoding.EncodeToString(b[:]), "="), nil
+}

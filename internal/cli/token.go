@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"docket.dev/docket/internal/auth"
+)
+
+func tokenCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Make API tokens for a server's tokens file",
+		Long: `A server started with --tokens-file FILE accepts only the tokens listed there, each
+with a name (who acts) and a role: viewer (reads), editor (also applies, runs, cancels,
+suspends and resumes jobs) or admin (also deletes jobs). The file keeps each token's
+SHA-256, not the token. The docket command sends the token in DOCKET_TOKEN (or the
+token: line of its config file).`,
+	}
+	var name, role string
+	newCmd := &cobra.Command{
+		Use:   "new --name NAME --role ROLE",
+		Short: "Make a new random token and its tokens file entry",
+		Example: `  docket token new --name ana --role editor
+  docket token new --name ci --role viewer -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageError{errors.New("--name is required: who the token acts as")}
+			}
+			r, err := auth.ParseRole(role)
+			if err != nil {
+				return usageError{fmt.Errorf("--role: %w", err)}
+			}
+			secret, err := auth.New()
+			if err != nil {
+				return err
+			}
+			if e.json() {
+				return e.printJSON(map[string]string{"name": name, "role": r.String(), "token": secret, "sha256": auth.Hash(secret)})
+			}
+			fmt.Fprintf(e.stdout, "token for %s (shown once; give it to them, e.g. as DOCKET_TOKEN):\n  %s\n", name, secret)
+			fmt.Fprintf(e.stdout, "entry for the server's tokens file (under tokens:):\n  - {name: %s, role: %s, sha256: %s}\n", name, r, auth.Hash(secret))
+			return nil
+		},
+	}
+	newCmd.Flags().StringVar(&name, "name", "", "who the token acts as; shown as the actor of what it does")
+	newCmd.Flags().StringVar(&role, "role", "viewer", "viewer, editor or admin")
+	hashCmd := &cobra.Command{
+		Use:     "hash",
+		Short:   "Print the SHA-256 of a token read from stdin, for the tokens file",
+		Example: `  printenv DOCKET_TOKEN | docket token hash`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			line, err := bufio.NewReader(e.stdin).ReadString('\n')
+			secret := strings.TrimSpace(line)
+			if secret == "" {
+				if err != nil {
+					return fmt.Errorf("read the token from stdin: %w", err)
+				}
+				return usageError{errors.New("no token on stdin")}
+			}
+			fmt.Fprintln(e.stdout, auth.Hash(secret))
+			return nil
+		},
+	}
+	cmd.AddCommand(newCmd, hashCmd)
+	return cmd
+}
