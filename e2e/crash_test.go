@@ -97,32 +97,7 @@ concurrency: allow
 	}
 
 	t.Run("no submission lost", func(t *testing.T) {
-		byID := map[string]job.Run{}
-		for _, r := range runs {
-			byID[r.ID] = r
-		}
-		var submitted int
-		for _, r := range runs {
-			if r.Job != "work" || r.Trigger != job.TriggerAPI {
-				continue
-			}
-			submitted++
-			// Follow the retry chain to its end: the work is done or failed with a reason.
-			end := r
-			for {
-				next, ok := findRetry(runs, end.ID)
-				if !ok {
-					break
-				}
-				end = next
-			}
-			if end.State != job.StateSucceeded && !(end.State == job.StateFailed && end.Reason == "Interrupted") {
-				t.Errorf("submission %s ended as %s (%s: %s)", r.ID, end.State, end.Reason, end.Message)
-			}
-		}
-		if submitted != submissions {
-			t.Errorf("%d submitted runs stored, want %d", submitted, submissions)
-		}
+		checkSubmissions(t, runs, submissions)
 		interrupted := 0
 		for _, r := range runs {
 			if r.Reason == "Interrupted" {
@@ -211,6 +186,33 @@ concurrency: allow
 			}
 		}
 	})
+}
+
+// checkSubmissions checks that want runs of job work were submitted through the API, and
+// that each one's retry chain ended succeeded or failed as interrupted.
+func checkSubmissions(t *testing.T, runs []job.Run, want int) {
+	t.Helper()
+	submitted := 0
+	for _, r := range runs {
+		if r.Job != "work" || r.Trigger != job.TriggerAPI {
+			continue
+		}
+		submitted++
+		end := r
+		for {
+			next, ok := findRetry(runs, end.ID)
+			if !ok {
+				break
+			}
+			end = next
+		}
+		if end.State != job.StateSucceeded && !(end.State == job.StateFailed && end.Reason == "Interrupted") {
+			t.Errorf("submission %s ended as %s (%s: %s)", r.ID, end.State, end.Reason, end.Message)
+		}
+	}
+	if submitted != want {
+		t.Errorf("%d submitted runs stored, want %d", submitted, want)
+	}
 }
 
 func findRetry(runs []job.Run, id string) (job.Run, bool) {
