@@ -74,15 +74,7 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // tx runs fn in a transaction, committing when it returns nil.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return translate(err)
-	}
-	return translate(tx.Commit())
+	return translate(sqlscan.InTx(ctx, s.db, fn))
 }
 
 // translate turns driver errors into the store's sentinels.

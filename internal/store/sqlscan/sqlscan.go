@@ -32,3 +32,17 @@ func All[T any](ctx context.Context, q Querier, scan func(Scanner) (T, error), q
 	}
 	return out, rows.Err()
 }
+
+// InTx runs fn in a transaction of db, committing when fn returns nil and rolling back
+// otherwise. Errors are the driver's and fn's own; the backend translates them.
+func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
