@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -82,19 +79,8 @@ concurrency: allow
 			t.Fatalf("delete every-%s failed", policy)
 		}
 	}
-	waitFor(t, 90*time.Second, "every run to finish", func() bool {
-		return len(b.allRuns("state=queued,dispatched,pending,running")) == 0
-	})
-	runs := b.allRuns("")
-
-	ran := map[string]int{}
-	data, err := os.ReadFile(ledger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range strings.Fields(string(data)) {
-		ran[id]++
-	}
+	runs := b.settle(90 * time.Second)
+	ran := readLedger(t, ledger)
 
 	t.Run("no submission lost", func(t *testing.T) {
 		checkSubmissions(t, runs, submissions)
@@ -177,13 +163,7 @@ concurrency: allow
 					t.Errorf("catchup all skipped %d missed slots", missedSkipped)
 				}
 			}
-			// Every slot from the first to the last has exactly one run: none lost, none doubled.
-			sort.Slice(slots, func(i, j int) bool { return slots[i].Before(slots[j]) })
-			for i := 1; i < len(slots); i++ {
-				if d := slots[i].Sub(slots[i-1]); d != time.Second {
-					t.Errorf("every-%s: slots %v and %v are %v apart, want 1s", policy, slots[i-1], slots[i], d)
-				}
-			}
+			checkEverySecond(t, "every-"+policy, slots)
 		}
 	})
 }

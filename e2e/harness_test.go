@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -251,6 +252,42 @@ func (s *server) waitTerminal(id string, timeout time.Duration) job.Run {
 		return r.State.Terminal()
 	})
 	return r
+}
+
+// settle waits until no run is queued or active and returns every run.
+func (s *server) settle(timeout time.Duration) []job.Run {
+	s.t.Helper()
+	waitFor(s.t, timeout, "every run to finish", func() bool {
+		return len(s.allRuns("state=queued,dispatched,pending,running")) == 0
+	})
+	return s.allRuns("")
+}
+
+// readLedger counts the run ids that test jobs appended to a ledger file as they started:
+// the world's record of what ran, independent of Docket's.
+func readLedger(t *testing.T, path string) map[string]int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := map[string]int{}
+	for _, id := range strings.Fields(string(data)) {
+		ran[id]++
+	}
+	return ran
+}
+
+// checkEverySecond checks that slots, from the first to the last, are one second apart:
+// every slot of an @every 1s schedule has exactly one run, none lost, none doubled.
+func checkEverySecond(t *testing.T, what string, slots []time.Time) {
+	t.Helper()
+	sort.Slice(slots, func(i, j int) bool { return slots[i].Before(slots[j]) })
+	for i := 1; i < len(slots); i++ {
+		if d := slots[i].Sub(slots[i-1]); d != time.Second {
+			t.Errorf("%s: slots %v and %v are %v apart, want 1s", what, slots[i-1], slots[i], d)
+		}
+	}
 }
 
 // states lists the state changes among a run's events.

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -123,18 +122,8 @@ concurrency: allow
 	if _, _, code := s.cli("delete", "job", "tick"); code != 0 {
 		t.Fatal("delete tick failed")
 	}
-	waitFor(t, 2*time.Minute, "every run to finish", func() bool {
-		return len(s.allRuns("state=queued,dispatched,pending,running")) == 0
-	})
-	runs := s.allRuns("")
-	data, err := os.ReadFile(ledger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := map[string]int{}
-	for _, id := range strings.Fields(string(data)) {
-		ran[id]++
-	}
+	runs := s.settle(2 * time.Minute)
+	ran := readLedger(t, ledger)
 	mu.Lock()
 	defer mu.Unlock()
 	if fails == 0 {
@@ -161,11 +150,6 @@ concurrency: allow
 			t.Errorf("acknowledged submission %s has %d runs, want 1", key, byKey[key])
 		}
 	}
-	sort.Slice(slots, func(i, j int) bool { return slots[i].Before(slots[j]) })
-	for i := 1; i < len(slots); i++ {
-		if d := slots[i].Sub(slots[i-1]); d != time.Second {
-			t.Errorf("tick slots %v and %v are %v apart, want 1s", slots[i-1], slots[i], d)
-		}
-	}
+	checkEverySecond(t, "tick", slots)
 	t.Logf("%d submissions acknowledged, %d attempts refused during the outage, %d tick slots", len(acked), fails, len(slots))
 }

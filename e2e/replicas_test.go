@@ -3,9 +3,7 @@ package e2e
 import (
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -124,18 +122,8 @@ concurrency: allow
 	if _, _, code := s.cli("delete", "job", "tick"); code != 0 {
 		t.Fatal("delete tick failed")
 	}
-	waitFor(t, 2*time.Minute, "every run to finish", func() bool {
-		return len(s.allRuns("state=queued,dispatched,pending,running")) == 0
-	})
-	runs := s.allRuns("")
-	ran := map[string]int{}
-	data, err := os.ReadFile(ledger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range strings.Fields(string(data)) {
-		ran[id]++
-	}
+	runs := s.settle(2 * time.Minute)
+	ran := readLedger(t, ledger)
 
 	t.Run("every submission stored once and ended with a reason", func(t *testing.T) {
 		checkSubmissions(t, runs, submitted)
@@ -200,11 +188,6 @@ concurrency: allow
 		if len(slots) < 8 {
 			t.Fatalf("only %d slots of tick", len(slots))
 		}
-		sort.Slice(slots, func(i, j int) bool { return slots[i].Before(slots[j]) })
-		for i := 1; i < len(slots); i++ {
-			if d := slots[i].Sub(slots[i-1]); d != time.Second {
-				t.Errorf("slots %v and %v are %v apart, want 1s", slots[i-1], slots[i], d)
-			}
-		}
+		checkEverySecond(t, "tick", slots)
 	})
 }
