@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
 	"docket.dev/docket/internal/store/postgres"
@@ -59,4 +61,26 @@ func TestMigrateConcurrently(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestRunCreateReturnsStored checks that the run RunCreate returns is the run a read
+// returns, though it is not read back.
+func TestRunCreateReturnsStored(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Open(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 23, 9, 0, 0, 123456789, time.FixedZone("x", 3600))
+	r := job.Run{ID: job.NewRunID(at), Job: "j", Revision: 1, State: job.StateQueued, Trigger: job.TriggerAPI,
+		Attempt: 1, NotBefore: at, CreatedAt: at, ScheduledTime: &at, Env: map[string]string{"A": "1"}}
+	created, ok, err := s.RunCreate(ctx, r, job.Event{RunID: r.ID, Time: at, State: job.StateQueued})
+	if err != nil || !ok {
+		t.Fatalf("RunCreate: %v %v", ok, err)
+	}
+	read, err := s.RunGet(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(read, created); diff != "" {
+		t.Errorf("created run differs from the stored one (-read +created):\n%s", diff)
+	}
 }

@@ -135,17 +135,26 @@ func (s *Store) RunCreate(ctx context.Context, run job.Run, ev job.Event) (job.R
 			stored, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE job = $1 AND idempotency_key = $2`, run.Job, run.IdempotencyKey))
 			return err
 		}
-		stored, created = run, true
+		stored, created = asStored(run), true
 		return insertEvent(ctx, tx, ev)
 	})
 	if err != nil {
 		return job.Run{}, false, fmt.Errorf("create run of %s: %w", run.Job, err)
 	}
-	if created {
-		// Return the run as stored (times to the microsecond).
-		stored, err = s.RunGet(ctx, run.ID)
+	return stored, created, nil
+}
+
+// asStored returns r with its times as PostgreSQL keeps them (UTC, to the microsecond),
+// so a caller holds what a later read returns without reading it back.
+func asStored(r job.Run) job.Run {
+	r.NotBefore, r.CreatedAt = ts(r.NotBefore), ts(r.CreatedAt)
+	for _, p := range []**time.Time{&r.ScheduledTime, &r.StartedAt, &r.FinishedAt} {
+		if *p != nil {
+			t := ts(**p)
+			*p = &t
+		}
 	}
-	return stored, created, err
+	return r
 }
 
 // RunGet returns one run.
