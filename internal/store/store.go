@@ -71,6 +71,17 @@ type Store interface {
 	// LogRead returns up to limit bytes of a run's log starting at offset.
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
 
+	// RunPrune deletes, with their events and logs, up to limit runs that finished before
+	// `before`, oldest first, but never the newest keep finished runs of a job, however old.
+	// It returns how many it deleted; fewer than limit means nothing more is due.
+	RunPrune(ctx context.Context, before time.Time, keep, limit int) (int, error)
+	// LogPrune deletes the logs of up to limit runs that finished before `before`, taking
+	// runs in the order they finished from just after cursor ("" starts at the oldest).
+	// Each run that had a log gets ev as an event (with the run's id and state). It
+	// returns the cursor to continue from and how many runs it took; fewer than limit
+	// means it reached `before`.
+	LogPrune(ctx context.Context, cursor string, before time.Time, limit int, ev job.Event) (string, int, error)
+
 	// InstanceBeat records that the server instance id is alive at now.
 	InstanceBeat(ctx context.Context, id string, now time.Time) error
 	// InstanceList returns every instance that has beaten, with its last beat.

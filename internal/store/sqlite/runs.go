@@ -10,6 +10,7 @@ import (
 
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
+	"docket.dev/docket/internal/store/sqlscan"
 )
 
 const runColumns = `id, job, revision, state, trigger, scheduled_time, attempt, retry_of, env, idempotency_key,
@@ -197,7 +198,7 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 		claimed = nil
 		// Jobs with an active run block their exclusive runs.
 		busy := map[string]bool{}
-		names, err := queryAll(ctx, tx, scanString, `SELECT DISTINCT job FROM runs WHERE state IN ('dispatched', 'pending', 'running')`)
+		names, err := queryAll(ctx, tx, sqlscan.String, `SELECT DISTINCT job FROM runs WHERE state IN ('dispatched', 'pending', 'running')`)
 		if err != nil {
 			return err
 		}
@@ -338,9 +339,4 @@ func scanEvent(row scanner) (job.Event, error) {
 	var err error
 	ev.Time, err = parseTS(at)
 	return ev, err
-}
-
-func scanString(row scanner) (string, error) {
-	var s string
-	return s, translate(row.Scan(&s))
 }

@@ -46,3 +46,9 @@ func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// String scans a row of one text column.
+func String(row Scanner) (string, error) {
+	var s string
+	return s, row.Scan(&s)
+}

@@ -37,6 +37,8 @@ func Run(t *testing.T, open Open) {
 		"Logs":                    testLogs,
 		"Instances":               testInstances,
 		"Leases":                  testLeases,
+		"RunPrune":                testRunPrune,
+		"LogPrune":                testLogPrune,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
