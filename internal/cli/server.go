@@ -26,6 +26,7 @@ entrypoint.`,
 		Example: `  docket server
   docket server --addr 0.0.0.0:8080 --data-dir /var/lib/docket --tokens-file /etc/docket/tokens.yaml
   docket server --parallelism 2 --default-deadline 30m
+  docket server --retain-runs 30d --retain-logs 7d --retain-per-job 50
   docket server --database-url postgres://docket:secret@db.internal:5432/docket
   DOCKER_HOST=unix:///run/podman/podman.sock docket server --executor container`,
 		Args: cobra.NoArgs,
@@ -76,6 +77,10 @@ entrypoint.`,
 	f.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "serve an open API on a non-loopback address (anyone who can connect may change jobs)")
 	f.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second each API token may make")
 	f.Int64Var(&cfg.LogLimit, "log-limit", cfg.LogLimit, "bytes kept of one run's log")
+	f.Var(days{&cfg.Retention.Runs}, "retain-runs", "how long finished runs are kept, with their events and logs (e.g. 90d, 36h; 0 keeps them forever)")
+	f.Var(days{&cfg.Retention.Logs}, "retain-logs", "how long finished runs' logs are kept (0: as long as the run)")
+	f.IntVar(&cfg.Retention.Keep, "retain-per-job", cfg.Retention.Keep, "newest finished runs of each job kept however old")
+	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often old runs and logs are deleted")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -3,6 +3,8 @@ package server
 import (
 	"log/slog"
 	"time"
+
+	"docket.dev/docket/internal/retention"
 )
 
 // Config is everything `docket server` can be told. The zero value is not useful; start from
@@ -49,6 +51,10 @@ type Config struct {
 	RateLimit float64
 	// LogLimit caps the bytes kept of one run's log.
 	LogLimit int64
+	// Retention is how long finished runs and their logs are kept; RetentionInterval is
+	// how often it is applied.
+	Retention         retention.Policy
+	RetentionInterval time.Duration
 	// Logger receives the server's structured logs.
 	Logger *slog.Logger
 	// Ready, if set, is called with the listening address once the server accepts requests.
@@ -72,6 +78,12 @@ func DefaultConfig() Config {
 		InstanceTTL:      15 * time.Second,
 		RateLimit:        50,
 		LogLimit:         10 << 20,
-		Logger:           slog.Default(),
+		Retention: retention.Policy{
+			Runs: 90 * 24 * time.Hour,
+			Logs: 30 * 24 * time.Hour,
+			Keep: 20,
+		},
+		RetentionInterval: 10 * time.Minute,
+		Logger:            slog.Default(),
 	}
 }

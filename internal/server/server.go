@@ -30,6 +30,7 @@ import (
 	"docket.dev/docket/internal/execute/process"
 	"docket.dev/docket/internal/lease"
 	"docket.dev/docket/internal/record"
+	"docket.dev/docket/internal/retention"
 	"docket.dev/docket/internal/schedule"
 	"docket.dev/docket/internal/store"
 	"docket.dev/docket/internal/store/postgres"
@@ -40,6 +41,9 @@ import (
 // way out it stops the runs it holds (they are recorded as interrupted) and closes the store.
 func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
+	if err := cfg.Retention.Validate(); err != nil {
+		return err
+	}
 	tokens, err := loadTokens(cfg)
 	if err != nil {
 		return err
@@ -139,16 +143,22 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Ready(ln.Addr().String())
 	}
 
+	janitor := &retention.Janitor{Store: st, Policy: cfg.Retention, Interval: cfg.RetentionInterval, Logger: log}
 	g, gctx := errgroup.WithContext(ctx)
-	switch {
-	case !cfg.Schedule:
-	case shared:
-		// One scheduler among the servers sharing the database: the lease holder's.
-		leader := &lease.Leader{Store: st, Name: "scheduler", Holder: instance, TTL: cfg.InstanceTTL, Logger: log}
-		g.Go(func() error { return leader.Run(gctx, sched.Run) })
-	default:
-		g.Go(func() error { return sched.Run(gctx) })
+	// leaderOnly runs a component on one server among those sharing the database: the
+	// holder of the lease called name.
+	leaderOnly := func(name string, component func(context.Context) error) {
+		if !shared {
+			g.Go(func() error { return component(gctx) })
+			return
+		}
+		leader := &lease.Leader{Store: st, Name: name, Holder: instance, TTL: cfg.InstanceTTL, Logger: log}
+		g.Go(func() error { return leader.Run(gctx, component) })
 	}
+	if cfg.Schedule {
+		leaderOnly("scheduler", sched.Run)
+	}
+	leaderOnly("retention", janitor.Run)
 	g.Go(func() error { return disp.Run(gctx) })
 	if shared {
 		g.Go(func() error { return live.Run(gctx) })
