@@ -5,19 +5,19 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
+	"docket.dev/docket/internal/store/sqlscan"
 )
 
 const runColumns = `id, job, revision, state, trigger, scheduled_time, attempt, retry_of, env, idempotency_key,
 	exclusive, not_before, created_at, started_at, finished_at, exit_code, reason, message, executor,
 	claimed_by, cancel_requested_by`
-
-// runValues is "$1, ..., $21" for runColumns.
-const runValues = `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21`
 
 func scanRun(row scanner) (job.Run, error) {
 	var (
@@ -47,13 +47,13 @@ func scanRun(row scanner) (job.Run, error) {
 	return r, nil
 }
 
-// insertRun inserts r; onConflict is appended to the statement.
-func insertRun(ctx context.Context, tx *sql.Tx, r job.Run, onConflict string) (bool, error) {
+// runArgs are r's values in runColumns order.
+func runArgs(r job.Run) ([]any, error) {
 	var env any
 	if len(r.Env) > 0 {
 		b, err := json.Marshal(r.Env)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		env = string(b)
 	}
@@ -61,10 +61,18 @@ func insertRun(ctx context.Context, tx *sql.Tx, r job.Run, onConflict string) (b
 	if r.ExitCode != nil {
 		exit = *r.ExitCode
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`) VALUES (`+runValues+`) `+onConflict,
-		r.ID, r.Job, r.Revision, r.State, r.Trigger, tsPtr(r.ScheduledTime), r.Attempt, nullString(r.RetryOf), env,
+	return []any{r.ID, r.Job, r.Revision, r.State, r.Trigger, tsPtr(r.ScheduledTime), r.Attempt, nullString(r.RetryOf), env,
 		nullString(r.IdempotencyKey), r.Exclusive, ts(r.NotBefore), ts(r.CreatedAt), tsPtr(r.StartedAt), tsPtr(r.FinishedAt),
-		exit, r.Reason, r.Message, r.Executor, r.ClaimedBy, r.CancelledBy)
+		exit, r.Reason, r.Message, r.Executor, r.ClaimedBy, r.CancelledBy}, nil
+}
+
+// insertRun inserts r; onConflict is appended to the statement.
+func insertRun(ctx context.Context, tx *sql.Tx, r job.Run, onConflict string) (bool, error) {
+	args, err := runArgs(r)
+	if err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runColumns+`) VALUES `+rowParams(0, len(args))+` `+onConflict, args...)
 	if err != nil {
 		return false, err
 	}
@@ -72,10 +80,75 @@ func insertRun(ctx context.Context, tx *sql.Tx, r job.Run, onConflict string) (b
 	return n == 1, err
 }
 
+// insertRuns inserts runs in as few statements as the protocol allows and returns the ids
+// it inserted; onConflict is appended to each statement.
+func insertRuns(ctx context.Context, tx *sql.Tx, runs []job.Run, onConflict string) (map[string]bool, error) {
+	const perStatement = 1000 // 21 parameters each, under PostgreSQL's 65,535
+	inserted := map[string]bool{}
+	for chunk := range slices.Chunk(runs, perStatement) {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO runs (` + runColumns + `) VALUES `)
+		args := make([]any, 0, len(chunk)*21)
+		for i, r := range chunk {
+			ra, err := runArgs(r)
+			if err != nil {
+				return nil, err
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(rowParams(len(args), len(ra)))
+			args = append(args, ra...)
+		}
+		q.WriteString(" " + onConflict + " RETURNING id")
+		ids, err := queryAll(ctx, tx, sqlscan.String, q.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			inserted[id] = true
+		}
+	}
+	return inserted, nil
+}
+
 func insertEvent(ctx context.Context, tx *sql.Tx, ev job.Event) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (run_id, time, state, reason, message) VALUES ($1, $2, $3, $4, $5)`,
-		ev.RunID, ts(ev.Time), ev.State, ev.Reason, ev.Message)
-	return err
+	return insertEvents(ctx, tx, []job.Event{ev})
+}
+
+// insertEvents inserts events in as few statements as the protocol allows.
+func insertEvents(ctx context.Context, tx *sql.Tx, events []job.Event) error {
+	const perStatement = 5000 // 5 parameters each
+	for chunk := range slices.Chunk(events, perStatement) {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO events (run_id, time, state, reason, message) VALUES `)
+		args := make([]any, 0, len(chunk)*5)
+		for i, ev := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(rowParams(len(args), 5))
+			args = append(args, ev.RunID, ts(ev.Time), ev.State, ev.Reason, ev.Message)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rowParams returns "($after+1, ..., $after+n)".
+func rowParams(after, n int) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(after+i+1))
+	}
+	b.WriteByte(')')
+	return b.String()
 }
 
 func getRun(ctx context.Context, q interface {
@@ -97,25 +170,13 @@ func (s *Store) SlotsRecord(ctx context.Context, fence store.Fence, name string,
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: the schedule cursor of job %s moved, or the scheduler's lease passed on", job.ErrConflict, name)
 		}
-		firstEvent := map[string][]job.Event{}
-		for _, ev := range events {
-			firstEvent[ev.RunID] = append(firstEvent[ev.RunID], ev)
+		inserted, err := insertRuns(ctx, tx, runs, `ON CONFLICT (job, scheduled_time) WHERE trigger = 'schedule' DO NOTHING`)
+		if err != nil {
+			return err
 		}
-		for _, r := range runs {
-			inserted, err := insertRun(ctx, tx, r, `ON CONFLICT (job, scheduled_time) WHERE trigger = 'schedule' DO NOTHING`)
-			if err != nil {
-				return err
-			}
-			if !inserted {
-				continue
-			}
-			for _, ev := range firstEvent[r.ID] {
-				if err := insertEvent(ctx, tx, ev); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		// Only the runs inserted now get their first event; the others have theirs.
+		events = slices.DeleteFunc(slices.Clone(events), func(ev job.Event) bool { return !inserted[ev.RunID] })
+		return insertEvents(ctx, tx, events)
 	})
 }
 
