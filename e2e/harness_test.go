@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 
 // server is one running `docket server` process.
 type server struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	URL  string
 	mu   sync.Mutex
@@ -72,13 +72,13 @@ func forEachStore(t *testing.T, test func(t *testing.T, storeFlags []string)) {
 }
 
 // startServer starts docket server on dataDir with extra flags and waits until it serves.
-func startServer(t *testing.T, dataDir string, flags ...string) *server {
+func startServer(t testing.TB, dataDir string, flags ...string) *server {
 	t.Helper()
 	return startServerEnv(t, nil, dataDir, flags...)
 }
 
 // startServerEnv is startServer with variables added to the server's environment.
-func startServerEnv(t *testing.T, env []string, dataDir string, flags ...string) *server {
+func startServerEnv(t testing.TB, env []string, dataDir string, flags ...string) *server {
 	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--schedule-interval", "200ms"}, flags...)
 	s := &server{t: t, cmd: exec.Command(binary, args...), done: make(chan struct{})}
@@ -232,7 +232,7 @@ func (s *server) allRuns(query string) []job.Run {
 }
 
 // waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
