@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestTokens starts a server with a tokens file made by docket token new and drives it
@@ -58,5 +60,19 @@ func TestTokens(t *testing.T) {
 	config := writeFile(t, dir, "config.yaml", "server: "+s.URL+"\ntoken: "+tokens["viewer"].Token+"\n")
 	if out, errOut, code := docket(t, []string{"DOCKET_CONFIG=" + config, "DOCKET_SERVER=", "DOCKET_TOKEN="}, "jobs"); code != 0 || !strings.Contains(out, "hello") {
 		t.Errorf("jobs with the config file's token: exit %d %s %s", code, out, errOut)
+	}
+
+	// SIGHUP reloads the file: without the viewer's entry, its token is refused at once.
+	writeFile(t, dir, "tokens.yaml", "tokens:\n  - {name: ana-editor, role: editor, sha256: "+tokens["editor"].SHA256+"}\n")
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 5*time.Second, "the reloaded tokens file to refuse the viewer", func() bool {
+		_, errOut, code := as(viewer, "jobs")
+		return code == 1 && strings.Contains(errOut, "not one this server knows")
+	})
+	if out, errOut, code := as(editor, "jobs"); code != 0 || !strings.Contains(out, "hello") {
+		t.Errorf("jobs as editor after the reload: exit %d %s %s", code, out, errOut)
+	}
+	if !strings.Contains(s.Log(), "tokens file reloaded") {
+		t.Errorf("the server did not log the reload:\n%s", s.Log())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"sigs.k8s.io/yaml"
 )
@@ -45,9 +46,10 @@ type Token struct {
 	Role Role
 }
 
-// Tokens are the tokens a server accepts.
+// Tokens are the tokens a server accepts. They may be replaced while the server serves
+// (Replace), so a changed tokens file takes effect without a restart.
 type Tokens struct {
-	byHash map[[sha256.Size]byte]Token
+	byHash atomic.Pointer[map[[sha256.Size]byte]Token]
 }
 
 // file is the tokens file's shape.
@@ -75,7 +77,7 @@ func Parse(data []byte) (*Tokens, error) {
 	if len(f.Tokens) == 0 {
 		return nil, fmt.Errorf("tokens file: tokens: is empty; add at least one token (docket token new --name NAME --role ROLE)")
 	}
-	t := &Tokens{byHash: map[[sha256.Size]byte]Token{}}
+	byHash := map[[sha256.Size]byte]Token{}
 	names := map[string]bool{}
 	for i, e := range f.Tokens {
 		where := fmt.Sprintf("tokens file: tokens[%d]", i)
@@ -94,16 +96,24 @@ func Parse(data []byte) (*Tokens, error) {
 		if err != nil || len(raw) != sha256.Size {
 			return nil, fmt.Errorf("%s.sha256: must be the 64 hex digits of the token's SHA-256 (docket token hash)", where)
 		}
-		t.byHash[[sha256.Size]byte(raw)] = Token{Name: e.Name, Role: role}
+		byHash[[sha256.Size]byte(raw)] = Token{Name: e.Name, Role: role}
 	}
+	t := &Tokens{}
+	t.byHash.Store(&byHash)
 	return t, nil
 }
 
 // Lookup returns the token whose secret this is.
 func (t *Tokens) Lookup(secret string) (Token, bool) {
-	tok, ok := t.byHash[sha256.Sum256([]byte(secret))]
+	tok, ok := (*t.byHash.Load())[sha256.Sum256([]byte(secret))]
 	return tok, ok
 }
+
+// Len is how many tokens there are.
+func (t *Tokens) Len() int { return len(*t.byHash.Load()) }
+
+// Replace makes t accept next's tokens, and only those, from now on.
+func (t *Tokens) Replace(next *Tokens) { t.byHash.Store(next.byHash.Load()) }
 
 // Hash returns the hex SHA-256 of a token, as the tokens file keeps it.
 func Hash(secret string) string {

@@ -22,7 +22,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"docket.dev/docket/internal/api"
-	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/dispatch"
 	"docket.dev/docket/internal/execute"
@@ -44,7 +43,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Retention.Validate(); err != nil {
 		return err
 	}
-	tokens, err := loadTokens(cfg)
+	tokens, tokensData, err := loadTokens(cfg)
 	if err != nil {
 		return err
 	}
@@ -164,6 +163,9 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return live.Run(gctx) })
 	}
 	g.Go(func() error { return exec.Run(gctx) })
+	if tokens != nil {
+		g.Go(func() error { return reloadTokens(gctx, cfg.TokensFile, tokensData, tokens, tokensCheckInterval, log) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
@@ -179,36 +181,6 @@ func Run(ctx context.Context, cfg Config) error {
 	err = g.Wait()
 	log.Info("docket server stopped")
 	return err
-}
-
-// loadTokens reads the tokens file. Without one the API is open to whoever can connect,
-// which is refused unless the server listens on loopback only (or InsecureNoAuth).
-func loadTokens(cfg Config) (*auth.Tokens, error) {
-	if cfg.TokensFile == "" {
-		if !cfg.InsecureNoAuth && !loopback(cfg.Addr) {
-			return nil, fmt.Errorf("--addr %s serves other machines, and without --tokens-file anyone could change jobs; "+
-				"give --tokens-file FILE (docket token new makes entries), or --insecure-no-auth to accept anyone", cfg.Addr)
-		}
-		return nil, nil
-	}
-	data, err := os.ReadFile(cfg.TokensFile)
-	if err != nil {
-		return nil, fmt.Errorf("read tokens file: %w", err)
-	}
-	return auth.Parse(data)
-}
-
-// loopback reports whether addr (host:port) listens on a loopback address only.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // executor is what the server needs of an executor.
