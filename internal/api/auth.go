@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,14 +11,73 @@ import (
 	"golang.org/x/time/rate"
 
 	"docket.dev/docket/internal/auth"
+	"docket.dev/docket/internal/job"
 )
 
-type actorKey struct{}
+type tokenKey struct{}
 
 // actor returns the name of the token a request was made with ("" without tokens).
 func actor(ctx context.Context) string {
-	name, _ := ctx.Value(actorKey{}).(string)
-	return name
+	tok, _ := ctx.Value(tokenKey{}).(auth.Token)
+	return tok.Name
+}
+
+// mayChange says whether the request's token may change a job with these labels: a token
+// limited to some teams changes only their jobs (403 otherwise).
+func mayChange(ctx context.Context, name string, labels map[string]string) error {
+	tok, _ := ctx.Value(tokenKey{}).(auth.Token)
+	team := labels[auth.TeamLabel]
+	if tok.MayChange(team) {
+		return nil
+	}
+	belongs := fmt.Sprintf("belongs to team %q", team)
+	if team == "" {
+		belongs = "has no " + auth.TeamLabel + " label"
+	}
+	return &statusError{status: http.StatusForbidden, code: "forbidden",
+		msg: fmt.Sprintf("token %q may change only jobs labelled %s: %s; job %q %s", tok.Name, auth.TeamLabel, strings.Join(tok.Teams, ", "), name, belongs)}
+}
+
+// teamScoped reports whether the request's token is limited to some teams' jobs.
+func teamScoped(ctx context.Context) bool {
+	tok, _ := ctx.Value(tokenKey{}).(auth.Token)
+	return len(tok.Teams) > 0
+}
+
+// mayCancel is mayChange for the job of run id, as it was when the run was made.
+func (a *API) mayCancel(ctx context.Context, id string) error {
+	if !teamScoped(ctx) {
+		return nil
+	}
+	run, err := a.opts.Store.RunGet(ctx, id)
+	if err != nil {
+		return err
+	}
+	return a.mayChangeJob(ctx, run.Job, run.Revision)
+}
+
+// mayChangeJob is mayChange for a stored job. A job that is not there passes: the handler
+// answers 404.
+func (a *API) mayChangeJob(ctx context.Context, name string, revision int) error {
+	if !teamScoped(ctx) {
+		return nil
+	}
+	var (
+		def job.Definition
+		err error
+	)
+	if revision > 0 {
+		def, err = a.opts.Store.DefinitionRevision(ctx, name, revision)
+	} else {
+		def, err = a.opts.Store.DefinitionGet(ctx, name)
+	}
+	switch {
+	case errors.Is(err, job.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	return mayChange(ctx, name, def.Labels)
 }
 
 // limiters hands out one rate limiter per token.
@@ -74,6 +134,6 @@ func (a *API) guard(role auth.Role, h http.HandlerFunc) http.HandlerFunc {
 				msg: fmt.Sprintf("token %q made more than %g requests per second; retry in a second", tok.Name, a.opts.RateLimit)})
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, tok.Name)))
+		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
 	}
 }

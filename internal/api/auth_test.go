@@ -66,6 +66,73 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// TestAuthTeams checks tokens limited to a team: they change only jobs labelled with their
+// team (and cannot label a job away from it or take another team's), and read everything.
+func TestAuthTeams(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	secrets := map[string]string{}
+	file := "tokens:\n"
+	for _, e := range []struct{ name, role, teams string }{
+		{"ana", "admin", "[ds]"}, {"fin-bot", "editor", "[fin]"}, {"ops", "admin", "[]"},
+	} {
+		secret, err := auth.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[e.name] = secret
+		file += "  - {name: " + e.name + ", role: " + e.role + ", teams: " + e.teams + ", sha256: " + auth.Hash(secret) + "}\n"
+	}
+	tokens, err := auth.Parse([]byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.api.opts.Tokens = tokens
+	as := func(name string) []string { return []string{"Authorization", "Bearer " + secrets[name]} }
+	dsJob := goodJob + "labels: {team: ds}\n"
+	finJob := strings.Replace(goodJob, "nightly", "ledger", 1) + "labels: {team: fin}\n"
+	unlabelled := strings.Replace(goodJob, "nightly", "orphan", 1)
+
+	// ops (no teams) sets up one job per team and one without.
+	for path, body := range map[string]string{"nightly": dsJob, "ledger": finJob, "orphan": unlabelled} {
+		if status, resp := f.call(t, "PUT", "/api/v1/jobs/"+path, "application/yaml", body, as("ops")...); status != 201 {
+			t.Fatalf("ops applies %s: %d %s", path, status, resp)
+		}
+	}
+	_, body := f.call(t, "POST", "/api/v1/jobs/ledger/runs", "", "", as("ops")...)
+	var finRun struct{ ID string }
+	json.Unmarshal(body, &finRun)
+
+	tests := []struct {
+		name, who, method, path, body string
+		status                        int
+		msg                           string
+	}{
+		{"reads another team's job", "ana", "GET", "/api/v1/jobs/ledger", "", 200, ""},
+		{"changes its team's job", "ana", "PUT", "/api/v1/jobs/nightly", strings.Replace(dsJob, "retries: 2", "retries: 3", 1), 201, ""},
+		{"runs its team's job", "ana", "POST", "/api/v1/jobs/nightly/runs", "", 201, ""},
+		{"cannot run another team's job", "ana", "POST", "/api/v1/jobs/ledger/runs", "", 403,
+			`token \"ana\" may change only jobs labelled team: ds; job \"ledger\" belongs to team \"fin\"`},
+		{"cannot run a job without a team", "ana", "POST", "/api/v1/jobs/orphan/runs", "", 403, `job \"orphan\" has no team label`},
+		{"cannot take another team's job", "ana", "PUT", "/api/v1/jobs/ledger", strings.Replace(finJob, "team: fin", "team: ds", 1), 403, `belongs to team \"fin\"`},
+		{"cannot give its job away", "ana", "PUT", "/api/v1/jobs/nightly", strings.Replace(dsJob, "team: ds", "team: fin", 1), 403, `belongs to team \"fin\"`},
+		{"cannot create an unlabelled job", "ana", "PUT", "/api/v1/jobs/fresh", strings.Replace(goodJob, "nightly", "fresh", 1), 403, "has no team label"},
+		{"cannot suspend another team's job", "ana", "POST", "/api/v1/jobs/ledger/suspend", "", 403, "belongs to team"},
+		{"cannot cancel another team's run", "ana", "POST", "/api/v1/runs/" + finRun.ID + "/cancel", "", 403, "belongs to team"},
+		{"cannot delete another team's job", "ana", "DELETE", "/api/v1/jobs/ledger", "", 403, "belongs to team"},
+		{"a missing job is still 404", "ana", "POST", "/api/v1/jobs/missing/suspend", "", 404, "not found"},
+		{"the other team suspends its job", "fin-bot", "POST", "/api/v1/jobs/ledger/suspend", "", 200, ""},
+		{"the other team cancels its run", "fin-bot", "POST", "/api/v1/runs/" + finRun.ID + "/cancel", "", 200, ""},
+		{"ana deletes her team's job", "ana", "DELETE", "/api/v1/jobs/nightly", "", 204, ""},
+	}
+	for _, tt := range tests {
+		status, body := f.call(t, tt.method, tt.path, "application/yaml", tt.body, as(tt.who)...)
+		if status != tt.status || !strings.Contains(string(body), tt.msg) {
+			t.Errorf("%s: %d %s; want %d with %q", tt.name, status, body, tt.status, tt.msg)
+		}
+	}
+}
+
 func TestAuthCancelNamesTheToken(t *testing.T) {
 	t.Parallel()
 	f, secrets := setupAuth(t)

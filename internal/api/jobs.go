@@ -68,6 +68,11 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	// A team's token may neither take another team's job nor give its own away.
+	if err := errors.Join(a.mayChangeJob(r.Context(), name, 0), mayChange(r.Context(), name, spec.Labels)); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	now := a.now().UTC()
 	def, changed, err := a.opts.Store.DefinitionPut(r.Context(), spec, now)
 	if err != nil {
@@ -126,6 +131,10 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if err := a.mayChangeJob(r.Context(), name, 0); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	if err := a.opts.Store.DefinitionDelete(r.Context(), name, a.now().UTC()); err != nil {
 		writeError(w, r, a.opts.Logger, jobErr(name, err))
 		return
@@ -137,6 +146,10 @@ func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) {
 func (a *API) suspendJob(suspend bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
+		if err := a.mayChangeJob(r.Context(), name, 0); err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
 		def, err := a.opts.Store.DefinitionSuspend(r.Context(), name, suspend, a.now().UTC())
 		if err != nil {
 			writeError(w, r, a.opts.Logger, jobErr(name, err))

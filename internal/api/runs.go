@@ -42,6 +42,10 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, jobErr(name, err))
 		return
 	}
+	if err := mayChange(r.Context(), name, def.Labels); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	now := a.now().UTC()
 	run := job.Run{
 		ID:             job.NewRunID(now),
@@ -182,6 +186,10 @@ func (a *API) cancelRun(w http.ResponseWriter, r *http.Request) {
 	}
 	if by == "" {
 		by = "an API request"
+	}
+	if err := a.mayCancel(r.Context(), id); err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
 	}
 	run, err := a.opts.Canceller.Cancel(r.Context(), id, by)
 	if err != nil {

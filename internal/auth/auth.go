@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -40,10 +42,29 @@ func ParseRole(s string) (Role, error) {
 	return 0, fmt.Errorf("%q is not a role; use viewer, editor or admin", s)
 }
 
-// Token is an API token as the server knows it: a name (who acts) and a role.
+// TeamLabel is the job label that names the team a job belongs to.
+const TeamLabel = "team"
+
+// Token is an API token as the server knows it: a name (who acts), a role, and the teams
+// whose jobs it may change (none: every job).
 type Token struct {
-	Name string
-	Role Role
+	Name  string
+	Role  Role
+	Teams []string
+}
+
+// CheckTeam says what is wrong with a team name, which must be a label value.
+func CheckTeam(team string) error {
+	if errs := validation.IsValidLabelValue(team); team == "" || len(errs) > 0 {
+		return fmt.Errorf("%q is not a team label value (letters, digits, '-', '_', '.'; at most 63)", team)
+	}
+	return nil
+}
+
+// MayChange reports whether the token may change the jobs of team ("" for a job with no
+// team label).
+func (t Token) MayChange(team string) bool {
+	return len(t.Teams) == 0 || (team != "" && slices.Contains(t.Teams, team))
 }
 
 // Tokens are the tokens a server accepts. They may be replaced while the server serves
@@ -55,9 +76,10 @@ type Tokens struct {
 // file is the tokens file's shape.
 type file struct {
 	Tokens []struct {
-		Name   string `json:"name"`
-		Role   string `json:"role"`
-		SHA256 string `json:"sha256"`
+		Name   string   `json:"name"`
+		Role   string   `json:"role"`
+		SHA256 string   `json:"sha256"`
+		Teams  []string `json:"teams"`
 	} `json:"tokens"`
 }
 
@@ -67,6 +89,7 @@ type file struct {
 //	  - name: ana
 //	    role: editor
 //	    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//	    teams: [data-science]   # optional: changes only jobs labelled team: data-science
 //
 // Errors name the entry and field that is wrong.
 func Parse(data []byte) (*Tokens, error) {
@@ -96,7 +119,12 @@ func Parse(data []byte) (*Tokens, error) {
 		if err != nil || len(raw) != sha256.Size {
 			return nil, fmt.Errorf("%s.sha256: must be the 64 hex digits of the token's SHA-256 (docket token hash)", where)
 		}
-		byHash[[sha256.Size]byte(raw)] = Token{Name: e.Name, Role: role}
+		for j, team := range e.Teams {
+			if err := CheckTeam(team); err != nil {
+				return nil, fmt.Errorf("%s.teams[%d]: %w", where, j, err)
+			}
+		}
+		byHash[[sha256.Size]byte(raw)] = Token{Name: e.Name, Role: role, Teams: e.Teams}
 	}
 	t := &Tokens{}
 	t.byHash.Store(&byHash)

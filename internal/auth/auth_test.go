@@ -36,10 +36,28 @@ func TestParseErrors(t *testing.T) {
 		{"tokens:\n  - name: a\n    role: viewer\n    sha256: abc", "tokens[0].sha256: must be the 64 hex digits"},
 		{"tokens:\n  - name: a\n    role: viewer\n    sha256: " + h + "\n  - name: a\n    role: admin\n    sha256: " + h, `tokens[1].name: "a" is used twice`},
 		{"tokens:\n  - name: a\n    role: viewer\n    secret: x", "unknown field"},
+		{"tokens:\n  - name: a\n    role: editor\n    sha256: " + h + "\n    teams: [ds, \"Data Science\"]", `tokens[0].teams[1]: "Data Science" is not a team label value`},
 	}
 	for _, tt := range tests {
 		if _, err := Parse([]byte(tt.file)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Parse(%q) = %v; want an error with %q", tt.file, err, tt.want)
+		}
+	}
+}
+
+func TestMayChange(t *testing.T) {
+	t.Parallel()
+	everyone, ds := Token{Name: "ops"}, Token{Name: "ana", Teams: []string{"ds", "ml"}}
+	for _, tt := range []struct {
+		tok  Token
+		team string
+		want bool
+	}{
+		{everyone, "", true}, {everyone, "fin", true},
+		{ds, "ds", true}, {ds, "ml", true}, {ds, "fin", false}, {ds, "", false},
+	} {
+		if got := tt.tok.MayChange(tt.team); got != tt.want {
+			t.Errorf("%s.MayChange(%q) = %v, want %v", tt.tok.Name, tt.team, got, tt.want)
 		}
 	}
 }

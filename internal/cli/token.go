@@ -18,14 +18,19 @@ func tokenCmd(e *env) *cobra.Command {
 		Long: `A server started with --tokens-file FILE accepts only the tokens listed there, each
 with a name (who acts) and a role: viewer (reads), editor (also applies, runs, cancels,
 suspends and resumes jobs) or admin (also deletes jobs). The file keeps each token's
-SHA-256, not the token. The docket command sends the token in DOCKET_TOKEN (or the
+SHA-256, not the token. A token given --team changes only the jobs labelled with one of
+its teams (labels: {team: NAME}); it still reads every job. The docket command sends the token in DOCKET_TOKEN (or the
 token: line of its config file).`,
 	}
-	var name, role string
+	var (
+		name, role string
+		teams      []string
+	)
 	newCmd := &cobra.Command{
-		Use:   "new --name NAME --role ROLE",
+		Use:   "new --name NAME --role ROLE [--team TEAM]...",
 		Short: "Make a new random token and its tokens file entry",
 		Example: `  docket token new --name ana --role editor
+  docket token new --name ana --role admin --team data-science
   docket token new --name ci --role viewer -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,20 +41,30 @@ token: line of its config file).`,
 			if err != nil {
 				return usageError{fmt.Errorf("--role: %w", err)}
 			}
+			for _, team := range teams {
+				if err := auth.CheckTeam(team); err != nil {
+					return usageError{fmt.Errorf("--team: %w", err)}
+				}
+			}
 			secret, err := auth.New()
 			if err != nil {
 				return err
 			}
+			entry := fmt.Sprintf("{name: %s, role: %s, sha256: %s}", name, r, auth.Hash(secret))
+			if len(teams) > 0 {
+				entry = fmt.Sprintf("{name: %s, role: %s, teams: [%s], sha256: %s}", name, r, strings.Join(teams, ", "), auth.Hash(secret))
+			}
 			if e.json() {
-				return e.printJSON(map[string]string{"name": name, "role": r.String(), "token": secret, "sha256": auth.Hash(secret)})
+				return e.printJSON(map[string]any{"name": name, "role": r.String(), "teams": teams, "token": secret, "sha256": auth.Hash(secret)})
 			}
 			fmt.Fprintf(e.stdout, "token for %s (shown once; give it to them, e.g. as DOCKET_TOKEN):\n  %s\n", name, secret)
-			fmt.Fprintf(e.stdout, "entry for the server's tokens file (under tokens:):\n  - {name: %s, role: %s, sha256: %s}\n", name, r, auth.Hash(secret))
+			fmt.Fprintf(e.stdout, "entry for the server's tokens file (under tokens:):\n  - %s\n", entry)
 			return nil
 		},
 	}
 	newCmd.Flags().StringVar(&name, "name", "", "who the token acts as; shown as the actor of what it does")
 	newCmd.Flags().StringVar(&role, "role", "viewer", "viewer, editor or admin")
+	newCmd.Flags().StringSliceVar(&teams, "team", nil, "limit the token to changing jobs labelled team: TEAM (repeat or comma-separate for several)")
 	hashCmd := &cobra.Command{
 		Use:     "hash",
 		Short:   "Print the SHA-256 of a token read from stdin, for the tokens file",
