@@ -93,15 +93,19 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	latest, err := a.opts.Store.RunLatest(r.Context())
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	now := a.now()
 	views := make([]jobView, 0, len(defs))
 	for _, d := range defs {
-		last, err := a.lastRun(r.Context(), d.Name)
-		if err != nil {
-			writeError(w, r, a.opts.Logger, err)
-			return
+		v := jobView{Definition: d, NextRuns: nextRuns(d, now, 1)}
+		if last, ok := latest[d.Name]; ok {
+			v.LastRun = &last
 		}
-		views = append(views, jobView{Definition: d, NextRuns: nextRuns(d, now, 1), LastRun: last})
+		views = append(views, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": views})
 }

@@ -49,6 +49,9 @@ type Store interface {
 	// RunList returns runs newest first, filtered, with a cursor for the next page ("" at
 	// the end).
 	RunList(ctx context.Context, f RunFilter) ([]job.Run, string, error)
+	// RunLatest returns the newest run of every job that is not deleted, by job name; jobs
+	// that never ran are absent.
+	RunLatest(ctx context.Context) (map[string]job.Run, error)
 	// RunClaim moves up to limit queued runs whose NotBefore has come to dispatched, oldest
 	// first, marking them as claimed by claimer. An exclusive run is not claimed while
 	// another run of its job is active, and at most one exclusive run per job is claimed.

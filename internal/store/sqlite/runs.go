@@ -191,6 +191,21 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 	return runs, next, nil
 }
 
+// RunLatest returns each job's newest run, one index probe per job.
+func (s *Store) RunLatest(ctx context.Context) (map[string]job.Run, error) {
+	runs, err := queryAll(ctx, s.db, scanRun, `SELECT `+runColumns+` FROM runs WHERE id IN (
+		SELECT (SELECT r.id FROM runs r WHERE r.job = d.name ORDER BY r.id DESC LIMIT 1)
+		FROM definitions d WHERE d.deleted_at IS NULL)`)
+	if err != nil {
+		return nil, err
+	}
+	latest := make(map[string]job.Run, len(runs))
+	for _, r := range runs {
+		latest[r.Job] = r
+	}
+	return latest, nil
+}
+
 // RunClaim moves due queued runs to dispatched, oldest first, honouring exclusive runs.
 func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error) {
 	var claimed []job.Run

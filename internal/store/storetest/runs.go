@@ -180,6 +180,38 @@ func testRunList(t *testing.T, s store.Store) {
 	}
 }
 
+func testRunLatest(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	for _, name := range []string{"latest-a", "latest-b", "latest-never", "latest-gone"} {
+		put(t, s, spec(name), t0)
+	}
+	var newestA, newestB job.Run
+	for range 3 {
+		newestA = create(t, s, q.run("latest-a", job.StateSucceeded))
+		newestB = create(t, s, q.run("latest-b", job.StateQueued))
+		create(t, s, q.run("latest-gone", job.StateFailed))
+	}
+	if err := s.DefinitionDelete(ctx, "latest-gone", t0); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := s.RunLatest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for name, r := range latest {
+		if r.Job != name {
+			t.Errorf("latest[%s] is a run of %s", name, r.Job)
+		}
+		got[name] = r.ID
+	}
+	want := map[string]string{"latest-a": newestA.ID, "latest-b": newestB.ID}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("newest run per job, deleted and never-run jobs absent (-want +got):\n%s", diff)
+	}
+}
+
 func claimIDs(t *testing.T, s store.Store, claimer string, now time.Time, limit int) []string {
 	t.Helper()
 	runs, err := s.RunClaim(context.Background(), claimer, now, limit)

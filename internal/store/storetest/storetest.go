@@ -26,6 +26,7 @@ func Run(t *testing.T, open Open) {
 		"SlotsRecordFenced":       testSlotsRecordFenced,
 		"RunCreateIdempotency":    testRunCreateIdempotency,
 		"RunList":                 testRunList,
+		"RunLatest":               testRunLatest,
 		"RunClaim":                testRunClaim,
 		"RunClaimExclusive":       testRunClaimExclusive,
 		"RunClaimConcurrent":      testRunClaimConcurrent,
