@@ -55,6 +55,9 @@ type Options struct {
 	DefaultDeadline time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Failed, if set, is told the reason of each claimed run that did not start:
+	// StartFailed (failed at once) or NotStarted (back in the queue).
+	Failed func(reason string)
 }
 
 // Dispatcher moves runs from the queue to the executor.
@@ -68,6 +71,9 @@ type Dispatcher struct {
 func New(opts Options) *Dispatcher {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Failed == nil {
+		opts.Failed = func(string) {}
 	}
 	return &Dispatcher{opts: opts, now: opts.Now, wake: make(chan struct{}, 1)}
 }
@@ -131,6 +137,7 @@ func (d *Dispatcher) start(ctx context.Context, r job.Run) bool {
 	x, err := d.resolve(ctx, r)
 	if err != nil {
 		log.Warn("run not started", "err", err)
+		d.opts.Failed("StartFailed")
 		d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()})
 		return true
 	}
@@ -138,6 +145,7 @@ func (d *Dispatcher) start(ctx context.Context, r job.Run) bool {
 		// The executor did not take the run (it is shutting down, or could not record
 		// the start): nothing ran, so the run goes back to the queue.
 		log.Warn("run not started; back to the queue", "err", err)
+		d.opts.Failed("NotStarted")
 		d.requeue(ctx, r, err)
 		return false
 	}

@@ -39,6 +39,8 @@ type Options struct {
 	Now func() time.Time
 	// Queued is called when a retry was queued, to wake the dispatcher.
 	Queued func()
+	// Transitioned, if set, is told each run as it stands after a state change recorded here.
+	Transitioned func(job.Run)
 }
 
 // MaxRetryBackoff caps the wait between attempts.
@@ -60,6 +62,9 @@ func New(opts Options) *Recorder {
 	}
 	if opts.Queued == nil {
 		opts.Queued = func() {}
+	}
+	if opts.Transitioned == nil {
+		opts.Transitioned = func(job.Run) {}
 	}
 	return &Recorder{opts: opts, now: opts.Now}
 }
@@ -103,13 +108,14 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 				return err
 			}
 		}
-		_, err = r.opts.Store.RunTransition(ctx, t)
+		stored, err := r.opts.Store.RunTransition(ctx, t)
 		if errors.Is(err, job.ErrConflict) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("record update: %w", err)
 		}
+		r.opts.Transitioned(stored)
 		if t.Then != nil {
 			r.opts.Queued()
 		}
@@ -179,6 +185,9 @@ func (r *Recorder) Cancel(ctx context.Context, id, by string) (job.Run, error) {
 			})
 			if errors.Is(err, job.ErrConflict) {
 				continue // claimed meanwhile: cancel it as an active run
+			}
+			if err == nil {
+				r.opts.Transitioned(run)
 			}
 			return run, err
 		}

@@ -42,6 +42,8 @@ type Options struct {
 	Now func() time.Time
 	// Queued is called after a pass queued runs, to wake the dispatcher.
 	Queued func()
+	// Recorded, if set, is told the runs made for a job's due slots once they are stored.
+	Recorded func(runs []job.Run)
 }
 
 // Scheduler fires the slots of every scheduled job.
@@ -144,6 +146,9 @@ func (s *Scheduler) passJob(ctx context.Context, def job.Definition) (bool, erro
 	}
 	if err != nil {
 		return false, err
+	}
+	if s.opts.Recorded != nil {
+		s.opts.Recorded(p.Runs)
 	}
 	queued := false
 	for _, r := range p.Runs {

@@ -28,6 +28,7 @@ import (
 	"docket.dev/docket/internal/execute/container"
 	"docket.dev/docket/internal/execute/process"
 	"docket.dev/docket/internal/lease"
+	"docket.dev/docket/internal/metrics"
 	"docket.dev/docket/internal/record"
 	"docket.dev/docket/internal/retention"
 	"docket.dev/docket/internal/schedule"
@@ -78,10 +79,14 @@ func Run(ctx context.Context, cfg Config) error {
 		isDead, err := dead(ctx)
 		return err == nil && isDead(r.ClaimedBy)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewStoreCollector(st, log, 10*time.Second))
+	met := metrics.New(reg)
 	var disp *dispatch.Dispatcher
 	wake := func() { disp.Wake() }
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
-	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake})
+	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake, Transitioned: met.Transitioned})
 	exec, err := openExecutor(ctx, cfg, rec, logs, orphaned)
 	if err != nil {
 		return err
@@ -96,6 +101,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Parallelism:     cfg.Parallelism,
 		Interval:        time.Second,
 		DefaultDeadline: cfg.DefaultDeadline,
+		Failed:          met.DispatchFailed,
 	})
 	live.Dispatcher = disp
 	sched := schedule.New(schedule.Options{
@@ -105,9 +111,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Interval:  cfg.ScheduleInterval,
 		Grace:     cfg.ScheduleGrace,
 		Queued:    wake,
+		Recorded:  met.SlotsRecorded,
 	})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	limits := definition.DefaultLimits()
 	limits.DefaultDeadline, limits.MaxDeadline = cfg.DefaultDeadline, cfg.MaxDeadline
 	httpAPI := api.New(api.Options{

@@ -49,9 +49,12 @@ type Store interface {
 	// RunList returns runs newest first, filtered, with a cursor for the next page ("" at
 	// the end).
 	RunList(ctx context.Context, f RunFilter) ([]job.Run, string, error)
-	// RunLatest returns the newest run of every job that is not deleted, by job name; jobs
-	// that never ran are absent.
-	RunLatest(ctx context.Context) (map[string]job.Run, error)
+	// RunLatest returns the newest run of every job that is not deleted, by job name, among
+	// the runs in one of states (any state when none is given); jobs without such a run are
+	// absent.
+	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
+	// RunCount returns how many runs are in each of states.
+	RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error)
 	// RunClaim moves up to limit queued runs whose NotBefore has come to dispatched, oldest
 	// first, marking them as claimed by claimer. An exclusive run is not claimed while
 	// another run of its job is active, and at most one exclusive run per job is claimed.

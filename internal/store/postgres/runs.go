@@ -239,11 +239,7 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 		q += ` AND job = ` + arg(f.Job)
 	}
 	if len(f.States) > 0 {
-		states := make([]string, len(f.States))
-		for i, st := range f.States {
-			states[i] = string(st)
-		}
-		q += ` AND state = ANY(` + arg(states) + `)`
+		q += ` AND state = ANY(` + arg(stateStrings(f.States)) + `)`
 	}
 	if f.Cursor != "" {
 		q += ` AND id < ` + arg(f.Cursor)
@@ -264,11 +260,15 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 // claimScan caps how many queued runs one claim looks at (and locks).
 const claimScan = 1000
 
-// RunLatest returns each job's newest run, one index probe per job.
-func (s *Store) RunLatest(ctx context.Context) (map[string]job.Run, error) {
+// RunLatest returns each job's newest run (in states), one index probe per job.
+func (s *Store) RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error) {
+	filter, args := "", []any{}
+	if len(states) > 0 {
+		filter, args = ` AND r.state = ANY($1)`, []any{stateStrings(states)}
+	}
 	runs, err := queryAll(ctx, s.db, scanRun, `SELECT `+runColumns+` FROM runs WHERE id IN (
-		SELECT (SELECT r.id FROM runs r WHERE r.job = d.name ORDER BY r.id DESC LIMIT 1)
-		FROM definitions d WHERE d.deleted_at IS NULL)`)
+		SELECT (SELECT r.id FROM runs r WHERE r.job = d.name`+filter+` ORDER BY r.id DESC LIMIT 1)
+		FROM definitions d WHERE d.deleted_at IS NULL)`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +277,30 @@ func (s *Store) RunLatest(ctx context.Context) (map[string]job.Run, error) {
 		latest[r.Job] = r
 	}
 	return latest, nil
+}
+
+// RunCount counts the runs in each of states.
+func (s *Store) RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error) {
+	counts := make(map[job.State]int, len(states))
+	if len(states) == 0 {
+		return counts, nil
+	}
+	q, args := `SELECT state, COUNT(*) FROM runs WHERE state = ANY($1) GROUP BY state`, []any{stateStrings(states)}
+	type count struct {
+		state job.State
+		n     int
+	}
+	rows, err := queryAll(ctx, s.db, func(row scanner) (count, error) {
+		var c count
+		return c, row.Scan(&c.state, &c.n)
+	}, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range rows {
+		counts[c.state] = c.n
+	}
+	return counts, nil
 }
 
 // RunClaim moves due queued runs to dispatched, oldest first, honouring exclusive runs.
@@ -445,4 +469,13 @@ func scanEvent(row scanner) (job.Event, error) {
 	}
 	ev.Time = ev.Time.UTC()
 	return ev, nil
+}
+
+// stateStrings is states as a text array parameter.
+func stateStrings(states []job.State) []string {
+	out := make([]string, len(states))
+	for i, st := range states {
+		out[i] = string(st)
+	}
+	return out
 }

@@ -191,11 +191,18 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 	return runs, next, nil
 }
 
-// RunLatest returns each job's newest run, one index probe per job.
-func (s *Store) RunLatest(ctx context.Context) (map[string]job.Run, error) {
+// RunLatest returns each job's newest run (in states), one index probe per job.
+func (s *Store) RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error) {
+	filter, args := "", []any{}
+	if len(states) > 0 {
+		filter = ` AND r.state IN (` + placeholders(len(states)) + `)`
+		for _, st := range states {
+			args = append(args, st)
+		}
+	}
 	runs, err := queryAll(ctx, s.db, scanRun, `SELECT `+runColumns+` FROM runs WHERE id IN (
-		SELECT (SELECT r.id FROM runs r WHERE r.job = d.name ORDER BY r.id DESC LIMIT 1)
-		FROM definitions d WHERE d.deleted_at IS NULL)`)
+		SELECT (SELECT r.id FROM runs r WHERE r.job = d.name`+filter+` ORDER BY r.id DESC LIMIT 1)
+		FROM definitions d WHERE d.deleted_at IS NULL)`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +211,33 @@ func (s *Store) RunLatest(ctx context.Context) (map[string]job.Run, error) {
 		latest[r.Job] = r
 	}
 	return latest, nil
+}
+
+// RunCount counts the runs in each of states.
+func (s *Store) RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error) {
+	counts := make(map[job.State]int, len(states))
+	if len(states) == 0 {
+		return counts, nil
+	}
+	q, args := `SELECT state, COUNT(*) FROM runs WHERE state IN (`+placeholders(len(states))+`) GROUP BY state`, []any{}
+	for _, st := range states {
+		args = append(args, st)
+	}
+	type count struct {
+		state job.State
+		n     int
+	}
+	rows, err := queryAll(ctx, s.db, func(row scanner) (count, error) {
+		var c count
+		return c, row.Scan(&c.state, &c.n)
+	}, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range rows {
+		counts[c.state] = c.n
+	}
+	return counts, nil
 }
 
 // RunClaim moves due queued runs to dispatched, oldest first, honouring exclusive runs.

@@ -210,6 +210,30 @@ func testRunLatest(t *testing.T, s store.Store) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("newest run per job, deleted and never-run jobs absent (-want +got):\n%s", diff)
 	}
+
+	// Among runs in some states only.
+	older := create(t, s, q.run("latest-a", job.StateQueued))
+	latest, err = s.RunLatest(ctx, job.StateQueued, job.StateRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]string{}
+	for name, r := range latest {
+		got[name] = r.ID
+	}
+	want = map[string]string{"latest-a": older.ID, "latest-b": newestB.ID}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("newest queued or running run per job (-want +got):\n%s", diff)
+	}
+
+	counts, err := s.RunCount(ctx, job.StateQueued, job.StateSucceeded, job.StateRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// latest-gone's failed runs are not asked for; nothing is running.
+	if diff := cmp.Diff(map[job.State]int{job.StateQueued: 4, job.StateSucceeded: 3}, counts); diff != "" {
+		t.Errorf("RunCount (-want +got):\n%s", diff)
+	}
 }
 
 func claimIDs(t *testing.T, s store.Store, claimer string, now time.Time, limit int) []string {
