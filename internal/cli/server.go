@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,6 +51,11 @@ entrypoint.`,
 			if cfg.InstanceTTL < 3*time.Millisecond {
 				return usageError{fmt.Errorf("--instance-ttl %s: at least 3ms", cfg.InstanceTTL)}
 			}
+			if cfg.Pushgateway != "" {
+				if u, err := url.Parse(cfg.Pushgateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return usageError{fmt.Errorf("--pushgateway %q: give the gateway's URL, like http://pushgateway:9091", cfg.Pushgateway)}
+				}
+			}
 			if cfg.Parallelism < 1 {
 				return usageError{fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)}
 			}
@@ -81,6 +87,7 @@ entrypoint.`,
 	f.Var(days{&cfg.Retention.Logs}, "retain-logs", "how long finished runs' logs are kept (0: as long as the run)")
 	f.IntVar(&cfg.Retention.Keep, "retain-per-job", cfg.Retention.Keep, "newest finished runs of each job kept however old")
 	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often old runs and logs are deleted")
+	f.StringVar(&cfg.Pushgateway, "pushgateway", "", "URL of a Prometheus Pushgateway to push each finished run's outcome to (e.g. http://pushgateway:9091)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

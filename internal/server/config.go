@@ -55,6 +55,9 @@ type Config struct {
 	// how often it is applied.
 	Retention         retention.Policy
 	RetentionInterval time.Duration
+	// Pushgateway, if set, is the URL of a Prometheus Pushgateway that receives each
+	// finished run's outcome.
+	Pushgateway string
 	// Logger receives the server's structured logs.
 	Logger *slog.Logger
 	// Ready, if set, is called with the listening address once the server accepts requests.

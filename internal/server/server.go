@@ -27,6 +27,7 @@ import (
 	"docket.dev/docket/internal/execute"
 	"docket.dev/docket/internal/execute/container"
 	"docket.dev/docket/internal/execute/process"
+	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/lease"
 	"docket.dev/docket/internal/metrics"
 	"docket.dev/docket/internal/record"
@@ -83,10 +84,19 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewStoreCollector(st, log, 10*time.Second))
 	met := metrics.New(reg)
+	transitioned := met.Transitioned
+	var pusher *metrics.Pusher
+	if cfg.Pushgateway != "" {
+		pusher = metrics.NewPusher(cfg.Pushgateway, log)
+		transitioned = func(r job.Run) {
+			met.Transitioned(r)
+			pusher.Transitioned(r)
+		}
+	}
 	var disp *dispatch.Dispatcher
 	wake := func() { disp.Wake() }
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
-	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake, Transitioned: met.Transitioned})
+	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake, Transitioned: transitioned})
 	exec, err := openExecutor(ctx, cfg, rec, logs, orphaned)
 	if err != nil {
 		return err
@@ -168,6 +178,9 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return live.Run(gctx) })
 	}
 	g.Go(func() error { return exec.Run(gctx) })
+	if pusher != nil {
+		g.Go(func() error { return pusher.Run(gctx) })
+	}
 	if tokens != nil {
 		g.Go(func() error { return reloadTokens(gctx, cfg.TokensFile, tokensData, tokens, tokensCheckInterval, log) })
 	}
