@@ -8,12 +8,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"docket.dev/docket/internal/alert"
 	"docket.dev/docket/internal/server"
 )
 
 func serverCmd(e *env) *cobra.Command {
 	cfg := server.DefaultConfig()
-	var logLevel, logFormat string
+	var (
+		logLevel, logFormat  string
+		webhooks, slackHooks []string
+	)
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Docket server: API, scheduler, dispatcher and executor",
@@ -56,6 +60,18 @@ entrypoint.`,
 					return usageError{fmt.Errorf("--pushgateway %q: give the gateway's URL, like http://pushgateway:9091", cfg.Pushgateway)}
 				}
 			}
+			for _, h := range []struct {
+				flag   string
+				urls   []string
+				format alert.Format
+			}{{"--webhook", webhooks, alert.JSON}, {"--slack-webhook", slackHooks, alert.Slack}} {
+				for _, raw := range h.urls {
+					if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+						return usageError{fmt.Errorf("%s %q: give an http or https URL", h.flag, raw)}
+					}
+					cfg.Webhooks = append(cfg.Webhooks, alert.Webhook{URL: raw, Format: h.format})
+				}
+			}
 			if cfg.Parallelism < 1 {
 				return usageError{fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)}
 			}
@@ -88,6 +104,9 @@ entrypoint.`,
 	f.IntVar(&cfg.Retention.Keep, "retain-per-job", cfg.Retention.Keep, "newest finished runs of each job kept however old")
 	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often old runs and logs are deleted")
 	f.StringVar(&cfg.Pushgateway, "pushgateway", "", "URL of a Prometheus Pushgateway to push each finished run's outcome to (e.g. http://pushgateway:9091)")
+	f.StringArrayVar(&webhooks, "webhook", nil, "URL that receives alerts as JSON (failed runs, skipped slots, jobs without a recent success); repeatable")
+	f.StringArrayVar(&slackHooks, "slack-webhook", nil, "Slack (or compatible) incoming-webhook URL that receives alerts as messages; repeatable")
+	f.DurationVar(&cfg.AlertInterval, "alert-interval", cfg.AlertInterval, "how often jobs are checked against their expect_success_within")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -21,7 +21,7 @@ import (
 // first invalid one in this order is the one reported.
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
-	"catchup", "deadline", "retries", "env", "labels", "annotations",
+	"catchup", "deadline", "retries", "expect_success_within", "env", "labels", "annotations",
 }
 
 // docSeparator matches a YAML document separator line.
@@ -76,7 +76,8 @@ func Decode(data []byte) (job.Spec, error) {
 		"cpu": &spec.CPU, "memory": &spec.Memory, "schedule": &spec.Schedule,
 		"timezone": &spec.Timezone, "concurrency": &spec.Concurrency, "catchup": &spec.Catchup,
 		"deadline": &spec.Deadline, "retries": &spec.Retries, "env": &spec.Env,
-		"labels": &spec.Labels, "annotations": &spec.Annotations,
+		"expect_success_within": &spec.ExpectSuccessWithin,
+		"labels":                &spec.Labels, "annotations": &spec.Annotations,
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {

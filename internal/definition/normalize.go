@@ -55,7 +55,7 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 	}
 	checks := []func(job.Spec, Limits) error{
 		checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
-		checkDeadline, checkRetries, checkEnv, checkMetadata,
+		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkMetadata,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {
@@ -167,6 +167,13 @@ func checkDeadline(s job.Spec, l Limits) error {
 func checkRetries(s job.Spec, l Limits) error {
 	if s.Retries < 0 || s.Retries > l.MaxRetries {
 		return job.Invalid("retries", "%d is out of range; use 0 to %d", s.Retries, l.MaxRetries)
+	}
+	return nil
+}
+
+func checkExpectSuccess(s job.Spec, _ Limits) error {
+	if d := time.Duration(s.ExpectSuccessWithin); d != 0 && d < time.Second {
+		return job.Invalid("expect_success_within", "%s is too short; use at least 1s (e.g. 26h for a nightly job), or leave it out", s.ExpectSuccessWithin)
 	}
 	return nil
 }

@@ -37,20 +37,23 @@ const MaxCatchup = 100
 // Spec is what a user writes: the job definition's fields, as stored in each revision.
 // Field names in JSON and YAML are snake_case.
 type Spec struct {
-	Name        string            `json:"name"`
-	Image       string            `json:"image"`
-	Command     []string          `json:"command,omitempty"`
-	CPU         string            `json:"cpu"`
-	Memory      string            `json:"memory"`
-	Schedule    string            `json:"schedule,omitempty"`
-	Timezone    string            `json:"timezone,omitempty"`
-	Concurrency Concurrency       `json:"concurrency,omitempty"`
-	Catchup     Catchup           `json:"catchup,omitempty"`
-	Deadline    Duration          `json:"deadline,omitempty"`
-	Retries     int               `json:"retries,omitempty"`
-	Env         map[string]string `json:"env,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
+	Name        string      `json:"name"`
+	Image       string      `json:"image"`
+	Command     []string    `json:"command,omitempty"`
+	CPU         string      `json:"cpu"`
+	Memory      string      `json:"memory"`
+	Schedule    string      `json:"schedule,omitempty"`
+	Timezone    string      `json:"timezone,omitempty"`
+	Concurrency Concurrency `json:"concurrency,omitempty"`
+	Catchup     Catchup     `json:"catchup,omitempty"`
+	Deadline    Duration    `json:"deadline,omitempty"`
+	Retries     int         `json:"retries,omitempty"`
+	// ExpectSuccessWithin is the dead man's switch: when no run of the job has succeeded
+	// for this long, the server alerts. Zero turns it off.
+	ExpectSuccessWithin Duration          `json:"expect_success_within,omitempty"`
+	Env                 map[string]string `json:"env,omitempty"`
+	Labels              map[string]string `json:"labels,omitempty"`
+	Annotations         map[string]string `json:"annotations,omitempty"`
 }
 
 // Definition is a stored job definition: the current revision's spec plus the state Docket

@@ -39,8 +39,9 @@ type Options struct {
 	Now func() time.Time
 	// Queued is called when a retry was queued, to wake the dispatcher.
 	Queued func()
-	// Transitioned, if set, is told each run as it stands after a state change recorded here.
-	Transitioned func(job.Run)
+	// Transitioned, if set, is told each run as it stands after a state change recorded
+	// here, with the run queued to retry it, if any.
+	Transitioned func(run job.Run, retry *job.Run)
 }
 
 // MaxRetryBackoff caps the wait between attempts.
@@ -64,7 +65,7 @@ func New(opts Options) *Recorder {
 		opts.Queued = func() {}
 	}
 	if opts.Transitioned == nil {
-		opts.Transitioned = func(job.Run) {}
+		opts.Transitioned = func(job.Run, *job.Run) {}
 	}
 	return &Recorder{opts: opts, now: opts.Now}
 }
@@ -115,7 +116,7 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		if err != nil {
 			return fmt.Errorf("record update: %w", err)
 		}
-		r.opts.Transitioned(stored)
+		r.opts.Transitioned(stored, t.Then)
 		if t.Then != nil {
 			r.opts.Queued()
 		}
@@ -187,7 +188,7 @@ func (r *Recorder) Cancel(ctx context.Context, id, by string) (job.Run, error) {
 				continue // claimed meanwhile: cancel it as an active run
 			}
 			if err == nil {
-				r.opts.Transitioned(run)
+				r.opts.Transitioned(run, nil)
 			}
 			return run, err
 		}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"docket.dev/docket/internal/alert"
 	"docket.dev/docket/internal/retention"
 )
 
@@ -58,6 +59,10 @@ type Config struct {
 	// Pushgateway, if set, is the URL of a Prometheus Pushgateway that receives each
 	// finished run's outcome.
 	Pushgateway string
+	// Webhooks receive alerts (failed runs, skipped slots, jobs without a success within
+	// their window); AlertInterval is how often that window is checked.
+	Webhooks      []alert.Webhook
+	AlertInterval time.Duration
 	// Logger receives the server's structured logs.
 	Logger *slog.Logger
 	// Ready, if set, is called with the listening address once the server accepts requests.
@@ -87,6 +92,7 @@ func DefaultConfig() Config {
 			Keep: 20,
 		},
 		RetentionInterval: 10 * time.Minute,
+		AlertInterval:     time.Minute,
 		Logger:            slog.Default(),
 	}
 }

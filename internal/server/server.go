@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"docket.dev/docket/internal/alert"
 	"docket.dev/docket/internal/api"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/dispatch"
@@ -84,13 +85,27 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewStoreCollector(st, log, 10*time.Second))
 	met := metrics.New(reg)
-	transitioned := met.Transitioned
 	var pusher *metrics.Pusher
 	if cfg.Pushgateway != "" {
 		pusher = metrics.NewPusher(cfg.Pushgateway, log)
-		transitioned = func(r job.Run) {
-			met.Transitioned(r)
+	}
+	var notifier *alert.Notifier
+	if len(cfg.Webhooks) > 0 {
+		notifier = alert.NewNotifier(cfg.Webhooks, log)
+	}
+	transitioned := func(r job.Run, retry *job.Run) {
+		met.Transitioned(r)
+		if pusher != nil {
 			pusher.Transitioned(r)
+		}
+		if notifier != nil {
+			notifier.RunEnded(r, retry)
+		}
+	}
+	slotsRecorded := func(runs []job.Run) {
+		met.SlotsRecorded(runs)
+		if notifier != nil {
+			notifier.SlotsRecorded(runs)
 		}
 	}
 	var disp *dispatch.Dispatcher
@@ -121,7 +136,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Interval:  cfg.ScheduleInterval,
 		Grace:     cfg.ScheduleGrace,
 		Queued:    wake,
-		Recorded:  met.SlotsRecorded,
+		Recorded:  slotsRecorded,
 	})
 	limits := definition.DefaultLimits()
 	limits.DefaultDeadline, limits.MaxDeadline = cfg.DefaultDeadline, cfg.MaxDeadline
@@ -180,6 +195,11 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return exec.Run(gctx) })
 	if pusher != nil {
 		g.Go(func() error { return pusher.Run(gctx) })
+	}
+	if notifier != nil {
+		g.Go(func() error { return notifier.Run(gctx) })
+		deadman := &alert.DeadMan{Store: st, Notifier: notifier, Interval: cfg.AlertInterval, Logger: log}
+		leaderOnly("alerts", deadman.Run)
 	}
 	if tokens != nil {
 		g.Go(func() error { return reloadTokens(gctx, cfg.TokensFile, tokensData, tokens, tokensCheckInterval, log) })
