@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,6 +76,10 @@ entrypoint.`,
 			}
 			if cfg.Parallelism < 1 {
 				return usageError{fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)}
+			}
+			cfg.Tokens = os.Getenv("DOCKET_TOKENS")
+			if cfg.Tokens != "" && cfg.TokensFile != "" {
+				return usageError{errors.New("both --tokens-file and DOCKET_TOKENS are set; give the tokens one way")}
 			}
 			cfg.Ready = func(addr string) {
 				fmt.Fprintf(e.stderr, "docket server listening on http://%s (data in %s)\n", addr, cfg.DataDir)

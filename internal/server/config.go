@@ -48,6 +48,10 @@ type Config struct {
 	// InsecureNoAuth.
 	TokensFile     string
 	InsecureNoAuth bool
+	// Tokens is a tokens file's contents given directly (docket server reads it from
+	// DOCKET_TOKENS, e.g. a Kubernetes Secret as an environment variable); it is used when
+	// TokensFile is empty, and is not reloaded.
+	Tokens string
 	// RateLimit is the requests per second one token may make.
 	RateLimit float64
 	// LogLimit caps the bytes kept of one run's log.

@@ -201,7 +201,7 @@ func Run(ctx context.Context, cfg Config) error {
 		deadman := &alert.DeadMan{Store: st, Notifier: notifier, Interval: cfg.AlertInterval, Logger: log}
 		leaderOnly("alerts", deadman.Run)
 	}
-	if tokens != nil {
+	if cfg.TokensFile != "" {
 		g.Go(func() error { return reloadTokens(gctx, cfg.TokensFile, tokensData, tokens, tokensCheckInterval, log) })
 	}
 	g.Go(func() error {

@@ -17,12 +17,20 @@ import (
 // tokensCheckInterval is how often the tokens file is looked at for changes.
 const tokensCheckInterval = 10 * time.Second
 
-// loadTokens reads the tokens file. Without one the API is open to whoever can connect,
-// which is refused unless the server listens on loopback only (or InsecureNoAuth).
+// loadTokens reads the tokens file, or the tokens given directly. Without either the API is
+// open to whoever can connect, which is refused unless the server listens on loopback only
+// (or InsecureNoAuth).
 func loadTokens(cfg Config) (*auth.Tokens, []byte, error) {
+	if cfg.TokensFile == "" && cfg.Tokens != "" {
+		tokens, err := auth.Parse([]byte(cfg.Tokens))
+		if err != nil {
+			return nil, nil, fmt.Errorf("DOCKET_TOKENS: %w", err)
+		}
+		return tokens, nil, nil
+	}
 	if cfg.TokensFile == "" {
 		if !cfg.InsecureNoAuth && !loopback(cfg.Addr) {
-			return nil, nil, fmt.Errorf("--addr %s serves other machines, and without --tokens-file anyone could change jobs; "+
+			return nil, nil, fmt.Errorf("--addr %s serves other machines, and without --tokens-file (or DOCKET_TOKENS) anyone could change jobs; "+
 				"give --tokens-file FILE (docket token new makes entries), or --insecure-no-auth to accept anyone", cfg.Addr)
 		}
 		return nil, nil, nil

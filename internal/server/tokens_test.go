@@ -31,6 +31,18 @@ func TestLoadTokens(t *testing.T) {
 			t.Errorf("--insecure-no-auth on %s: %v", addr, err)
 		}
 	}
+	// Tokens given directly (DOCKET_TOKENS) guard a public address too; bad ones are named.
+	direct := "tokens:\n  - {name: ci, role: viewer, sha256: " + auth.Hash("secret-ci") + "}\n"
+	tokens, _, err := loadTokens(Config{Addr: "0.0.0.0:1", Tokens: direct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, ok := tokens.Lookup("secret-ci"); !ok || tok.Name != "ci" {
+		t.Errorf("token from DOCKET_TOKENS: %+v, %v", tok, ok)
+	}
+	if _, _, err := loadTokens(Config{Addr: "0.0.0.0:1", Tokens: "tokens: []"}); err == nil || !strings.HasPrefix(err.Error(), "DOCKET_TOKENS: tokens file: tokens: is empty") {
+		t.Errorf("empty DOCKET_TOKENS: %v", err)
+	}
 	bad := filepath.Join(t.TempDir(), "tokens.yaml")
 	os.WriteFile(bad, []byte("tokens:\n  - {name: a, role: root, sha256: x}\n"), 0o600)
 	if _, _, err := loadTokens(Config{Addr: "0.0.0.0:1", TokensFile: bad}); err == nil || !strings.Contains(err.Error(), "tokens[0].role") {
