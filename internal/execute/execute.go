@@ -185,3 +185,23 @@ func (r Recorder) Notice(ctx context.Context, runID, reason, msg string) {
 		r.Logger.Warn("record notice", "run_id", runID, "reason", reason, "err", err)
 	}
 }
+
+// Exited maps a container's exit that the executor did not cause to the run's final
+// update. Podman never sets OOMKilled, so an exit by SIGKILL (137) under a memory limit is
+// taken as the kernel's OOM killer: nothing else kills a container that Docket did not stop.
+func Exited(id string, code int, oomKilled bool, memory string) job.Update {
+	u := job.Update{RunID: id, ExitCode: &code}
+	switch {
+	case code == 0:
+		u.State, u.Reason, u.Message = job.StateSucceeded, "Completed", "exited with code 0"
+	case oomKilled || code == 137 && memory != "":
+		u.State, u.Reason = job.StateFailed, "OOMKilled"
+		u.Message = fmt.Sprintf("killed by the kernel for using more than its memory limit of %s (exit code 137)", memory)
+	case code > 128 && code <= 128+31:
+		u.State, u.Reason = job.StateFailed, "Signaled"
+		u.Message = fmt.Sprintf("killed by signal %d (exit code %d)", code-128, code)
+	default:
+		u.State, u.Reason, u.Message = job.StateFailed, "ExitCode", fmt.Sprintf("exited with code %d", code)
+	}
+	return u
+}

@@ -265,27 +265,7 @@ func (e *Executor) exited(ctx context.Context, id, cid string, code int64, memor
 	if info, err := e.engine.ContainerInspect(ctx, cid, client.ContainerInspectOptions{}); err == nil && info.Container.State != nil {
 		oomKilled = info.Container.State.OOMKilled
 	}
-	return exitUpdate(id, int(code), oomKilled, memory)
-}
-
-// exitUpdate maps an exit the executor did not cause to the run's final update. Podman
-// never sets OOMKilled, so an exit by SIGKILL (137) under a memory limit is taken as the
-// kernel's OOM killer: nothing else kills a container that Docket did not stop.
-func exitUpdate(id string, code int, oomKilled bool, memory string) job.Update {
-	u := job.Update{RunID: id, ExitCode: &code}
-	switch {
-	case code == 0:
-		u.State, u.Reason, u.Message = job.StateSucceeded, "Completed", "exited with code 0"
-	case oomKilled || code == 137 && memory != "":
-		u.State, u.Reason = job.StateFailed, "OOMKilled"
-		u.Message = fmt.Sprintf("killed by the kernel for using more than its memory limit of %s (exit code 137)", memory)
-	case code > 128 && code <= 128+31:
-		u.State, u.Reason = job.StateFailed, "Signaled"
-		u.Message = fmt.Sprintf("killed by signal %d (exit code %d)", code-128, code)
-	default:
-		u.State, u.Reason, u.Message = job.StateFailed, "ExitCode", fmt.Sprintf("exited with code %d", code)
-	}
-	return u
+	return execute.Exited(id, int(code), oomKilled, memory)
 }
 
 // remove deletes a run's container; its output is in the run's log by now.

@@ -21,34 +21,6 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-func TestExitUpdate(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name           string
-		code           int
-		oom            bool
-		memory         string
-		state          job.State
-		reason, prefix string
-	}{
-		{"success", 0, false, "64Mi", job.StateSucceeded, "Completed", "exited with code 0"},
-		{"exit code", 3, false, "64Mi", job.StateFailed, "ExitCode", "exited with code 3"},
-		{"engine reports OOM", 137, true, "64Mi", job.StateFailed, "OOMKilled", "killed by the kernel for using more than its memory limit of 64Mi"},
-		{"OOM inferred from SIGKILL under a limit", 137, false, "64Mi", job.StateFailed, "OOMKilled", "killed by the kernel"},
-		{"SIGKILL without a limit", 137, false, "", job.StateFailed, "Signaled", "killed by signal 9 (exit code 137)"},
-		{"SIGSEGV", 139, false, "64Mi", job.StateFailed, "Signaled", "killed by signal 11"},
-		{"high exit code", 200, false, "64Mi", job.StateFailed, "ExitCode", "exited with code 200"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			u := exitUpdate("r", tt.code, tt.oom, tt.memory)
-			if u.State != tt.state || u.Reason != tt.reason || !strings.HasPrefix(u.Message, tt.prefix) || u.ExitCode == nil || *u.ExitCode != tt.code {
-				t.Errorf("got %s %s %q exit %v; want %s %s %q... exit %d", u.State, u.Reason, u.Message, u.ExitCode, tt.state, tt.reason, tt.prefix, tt.code)
-			}
-		})
-	}
-}
-
 func TestContainerConfig(t *testing.T) {
 	t.Parallel()
 	x := execution("r1", time.Minute, "python", "train.py", "--fast")
