@@ -1,0 +1,209 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"docket.dev/docket/internal/execute"
+	"docket.dev/docket/internal/job"
+)
+
+// appearWithin is how long a created Job may take to show in the informer's cache before
+// the run takes it for deleted.
+const appearWithin = 30 * time.Second
+
+// follower turns what the informers show of one run's Job and pod into the run's states.
+type follower struct {
+	e       *Executor
+	x       job.Execution
+	name    string
+	created time.Time
+
+	seen          bool      // the Job has shown in the cache
+	scheduled     string    // the pod that was reported scheduled
+	running       bool      // the run was reported running
+	pullSince     time.Time // since when the pod waits for its image
+	unschedSince  time.Time // since when the pod is unschedulable
+	noticedUnsch  bool
+	noticedPullOn bool
+}
+
+// look reads the Job and its newest pod from the caches and reports what changed. It
+// returns the run's final update and true once the run is over.
+func (f *follower) look(ctx context.Context) (job.Update, bool) {
+	id := f.x.Run.ID
+	j, err := f.e.jobs.Get(f.name)
+	switch {
+	case apierrors.IsNotFound(err):
+		if f.seen || f.e.now().Sub(f.created) > appearWithin {
+			return job.Update{RunID: id, State: job.StateFailed, Reason: "JobDeleted",
+				Message: fmt.Sprintf("Job %s in namespace %s was deleted outside Docket", f.name, f.e.opts.Namespace)}, true
+		}
+		return job.Update{}, false
+	case err != nil:
+		return job.Update{}, false
+	}
+	f.seen = true
+	pod := f.newestPod()
+	if u, done := f.finished(ctx, j, pod); done {
+		return u, true
+	}
+	if pod == nil {
+		return job.Update{}, false
+	}
+	return f.progress(ctx, pod)
+}
+
+// newestPod returns the run's most recently created pod, if any.
+func (f *follower) newestPod() *corev1.Pod {
+	pods, err := f.e.pods.List(labels.SelectorFromSet(labels.Set{LabelRun: f.x.Run.ID}))
+	if err != nil {
+		return nil
+	}
+	var newest *corev1.Pod
+	for _, p := range pods {
+		if newest == nil || p.CreationTimestamp.After(newest.CreationTimestamp.Time) {
+			newest = p
+		}
+	}
+	return newest
+}
+
+// finished maps a Job that has ended to the run's final update.
+func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod) (job.Update, bool) {
+	id := f.x.Run.ID
+	for _, c := range j.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			f.captureLogs(ctx, pod)
+			return execute.Exited(id, 0, false, f.x.Memory), true
+		case batchv1.JobFailed:
+			f.captureLogs(ctx, pod)
+			if c.Reason == batchv1.JobReasonDeadlineExceeded {
+				why := execute.Deadline(f.x.Deadline)
+				return job.Update{RunID: id, State: why.State, Reason: why.Reason, Message: why.Message}, true
+			}
+			if t := terminated(pod); t != nil {
+				return execute.Exited(id, int(t.ExitCode), t.Reason == "OOMKilled", f.x.Memory), true
+			}
+			return job.Update{RunID: id, State: job.StateFailed, Reason: c.Reason,
+				Message: fmt.Sprintf("the Job failed: %s", c.Message)}, true
+		}
+	}
+	return job.Update{}, false
+}
+
+// terminated is the terminated state of a pod's container, if it has ended.
+func terminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
+	if pod == nil || len(pod.Status.ContainerStatuses) == 0 {
+		return nil
+	}
+	return pod.Status.ContainerStatuses[0].State.Terminated
+}
+
+// progress reports a pod's way to running, and fails the run when the pod cannot get
+// there: an image that cannot be pulled past the grace, an invalid image name at once, a
+// pod no node can take past the pending budget.
+func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, bool) {
+	id, now := f.x.Run.ID, f.e.now()
+	if pod.Spec.NodeName != "" && f.scheduled != pod.Name {
+		f.scheduled = pod.Name
+		f.e.rec.Notice(ctx, id, "Scheduled", fmt.Sprintf("pod %s scheduled on node %s", pod.Name, pod.Spec.NodeName))
+	}
+	if c := unschedulable(pod); c != nil {
+		if f.unschedSince.IsZero() {
+			f.unschedSince = now
+		}
+		if !f.noticedUnsch {
+			f.noticedUnsch = true
+			f.e.rec.Notice(ctx, id, "Unschedulable", fmt.Sprintf("pod %s cannot be scheduled yet: %s", pod.Name, c.Message))
+		}
+		if now.Sub(f.unschedSince) >= f.e.opts.PendingBudget {
+			f.e.delete(ctx, f.name)
+			return job.Update{RunID: id, State: job.StateFailed, Reason: "Unschedulable",
+				Message: fmt.Sprintf("no node could take the pod for %s: %s", job.Duration(f.e.opts.PendingBudget), c.Message)}, true
+		}
+		return job.Update{}, false
+	}
+	f.unschedSince = time.Time{}
+	if len(pod.Status.ContainerStatuses) == 0 {
+		return job.Update{}, false
+	}
+	st := pod.Status.ContainerStatuses[0]
+	if w := st.State.Waiting; w != nil {
+		switch w.Reason {
+		case "InvalidImageName":
+			f.e.delete(ctx, f.name)
+			return job.Update{RunID: id, State: job.StateFailed, Reason: "InvalidImageName",
+				Message: fmt.Sprintf("image %s is not a valid image reference: %s", f.x.Image, w.Message)}, true
+		case "ErrImagePull", "ImagePullBackOff":
+			if f.pullSince.IsZero() {
+				f.pullSince = now
+			}
+			if !f.noticedPullOn {
+				f.noticedPullOn = true
+				f.e.rec.Notice(ctx, id, w.Reason, fmt.Sprintf("image %s cannot be pulled yet: %s", f.x.Image, w.Message))
+			}
+			if now.Sub(f.pullSince) >= f.e.opts.PullGrace {
+				f.e.delete(ctx, f.name)
+				return job.Update{RunID: id, State: job.StateFailed, Reason: "ImagePullFailed",
+					Message: fmt.Sprintf("image %s could not be pulled for %s: %s", f.x.Image, job.Duration(f.e.opts.PullGrace), w.Message)}, true
+			}
+			return job.Update{}, false
+		}
+	}
+	f.pullSince = time.Time{}
+	if r := st.State.Running; r != nil && !f.running {
+		f.running = true
+		f.e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: r.StartedAt.Time, Reason: "Started",
+			Message: fmt.Sprintf("pod %s running on node %s with a %s deadline", pod.Name, pod.Spec.NodeName, job.Duration(f.x.Deadline))})
+	}
+	if t := st.State.Terminated; t != nil && !f.running {
+		// The pod ran and ended between two looks: it did run.
+		f.running = true
+		f.e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: t.StartedAt.Time, Reason: "Started",
+			Message: fmt.Sprintf("pod %s ran on node %s", pod.Name, pod.Spec.NodeName)})
+	}
+	return job.Update{}, false
+}
+
+// unschedulable returns the pod's PodScheduled condition when the scheduler found no node.
+func unschedulable(pod *corev1.Pod) *corev1.PodCondition {
+	for i, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return &pod.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// captureLogs copies the pod's output into the run's log before the Job can be deleted.
+// A cluster that cannot serve it (no kubelet answers) is noted on the run.
+func (f *follower) captureLogs(ctx context.Context, pod *corev1.Pod) {
+	if pod == nil || f.e.opts.Logs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	stream, err := f.e.opts.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{}).Stream(ctx)
+	if err != nil {
+		f.e.rec.Notice(ctx, f.x.Run.ID, "LogsUnavailable", fmt.Sprintf("the output of pod %s could not be read: %v", pod.Name, err))
+		return
+	}
+	defer stream.Close()
+	w := f.e.opts.Logs.OpenLog(f.x.Run.ID)
+	defer w.Close()
+	if _, err := io.Copy(w, stream); err != nil {
+		f.e.rec.Notice(ctx, f.x.Run.ID, "LogsIncomplete", fmt.Sprintf("reading the output of pod %s stopped: %v", pod.Name, err))
+	}
+}

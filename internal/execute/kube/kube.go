@@ -1,0 +1,305 @@
+// Package kube is the executor that runs each run as a Kubernetes batch/v1 Job. It creates
+// the Job (deterministic name, Docket's labels, requests and the memory limit, the deadline
+// as activeDeadlineSeconds, restartPolicy Never), follows it through label-selected
+// informers on Jobs and Pods, and turns what it sees into the run's states with reasons a
+// person understands. It also keeps the guard rails of batch work on Kubernetes: an image
+// that cannot be pulled fails the run after a grace instead of pending forever, a pod that
+// no node can take fails after a pending budget with the scheduler's message, and finished
+// Jobs are deleted after a retention unless annotated docket.dev/keep=true.
+package kube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"docket.dev/docket/internal/execute"
+	"docket.dev/docket/internal/job"
+)
+
+// Labels and annotations Docket puts on its Jobs and their pods.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "docket"
+	LabelRun       = "docket.dev/run"
+	LabelJob       = "docket.dev/job"
+	LabelAttempt   = "docket.dev/attempt"
+	// AnnotationKeep on a Job holds it (and its pods) past the retention, for debugging.
+	AnnotationKeep = "docket.dev/keep"
+)
+
+// Options configures an Executor.
+type Options struct {
+	Client    kubernetes.Interface
+	Namespace string
+	Reporter  execute.Reporter
+	Logs      execute.LogOpener
+	Logger    *slog.Logger
+	// Pod holds what every run's pod gets unless its definition says otherwise.
+	Pod PodDefaults
+	// PullGrace is how long a pod may wait for its image (ErrImagePull, ImagePullBackOff)
+	// before the run fails; default 2 minutes. InvalidImageName fails at once.
+	PullGrace time.Duration
+	// PendingBudget is how long a pod may stay unschedulable before the run fails with
+	// the scheduler's message; default 10 minutes.
+	PendingBudget time.Duration
+	// Retention is how long a finished Job is kept before Docket deletes it; default 1h.
+	Retention time.Duration
+	// SweepInterval is how often finished Jobs are looked at for deletion; default 1m.
+	SweepInterval time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// PodDefaults are the placement settings of every run's pod: batch node pools, their
+// taints, the identity the pod runs as, its priority.
+type PodDefaults struct {
+	NodeSelector       map[string]string
+	Tolerations        []corev1.Toleration
+	ServiceAccountName string
+	PriorityClassName  string
+}
+
+// Executor runs jobs as Kubernetes Jobs.
+type Executor struct {
+	opts   Options
+	rec    execute.Recorder
+	now    func() time.Time
+	runs   execute.Set
+	jobs   batchlisters.JobNamespaceLister
+	pods   corelisters.PodNamespaceLister
+	mu     sync.Mutex
+	wakers map[string]chan struct{}
+}
+
+// New returns an Executor whose informers run until ctx ends. It waits for their caches
+// to fill, so the first Start already sees the cluster as it is.
+func New(ctx context.Context, opts Options) (*Executor, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	if opts.PullGrace <= 0 {
+		opts.PullGrace = 2 * time.Minute
+	}
+	if opts.PendingBudget <= 0 {
+		opts.PendingBudget = 10 * time.Minute
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = time.Hour
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = time.Minute
+	}
+	e := &Executor{
+		opts:   opts,
+		now:    opts.Now,
+		rec:    execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+		wakers: map[string]chan struct{}{},
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0,
+		informers.WithNamespace(opts.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
+	jobInformer, podInformer := factory.Batch().V1().Jobs(), factory.Core().V1().Pods()
+	for _, inf := range []cache.SharedIndexInformer{jobInformer.Informer(), podInformer.Informer()} {
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    e.wake,
+			UpdateFunc: func(_, obj any) { e.wake(obj) },
+			DeleteFunc: e.wake,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	e.jobs, e.pods = jobInformer.Lister().Jobs(opts.Namespace), podInformer.Lister().Pods(opts.Namespace)
+	factory.Start(ctx.Done())
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return nil, fmt.Errorf("watch %v in namespace %s: the caches did not fill (is the API server reachable, and may Docket list Jobs and Pods there?)", typ, opts.Namespace)
+		}
+	}
+	return e, nil
+}
+
+// wake tells the run an object belongs to that it changed.
+func (e *Executor) wake(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	ch := e.wakers[m.GetLabels()[LabelRun]]
+	e.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Name is the Job's name for a run: deterministic, so a Job left behind is found again.
+func Name(runID string) string { return "docket-" + runID }
+
+// Running returns how many runs the executor holds.
+func (e *Executor) Running() int { return e.runs.Len() }
+
+// Cancel deletes a run's Job; the run is recorded as cancelled by by. It returns
+// job.ErrNotFound when this executor holds no such run.
+func (e *Executor) Cancel(_ context.Context, runID, by string) error {
+	return e.runs.Cancel(runID, by)
+}
+
+// Run deletes finished Jobs past the retention every SweepInterval until ctx ends, then
+// stops every run it holds (deleting their Jobs; each run is recorded as interrupted).
+func (e *Executor) Run(ctx context.Context) error {
+	t := time.NewTicker(e.opts.SweepInterval)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-t.C:
+			if _, err := e.Sweep(ctx); err != nil && ctx.Err() == nil {
+				e.opts.Logger.Warn("delete finished Jobs", "err", err)
+			}
+		case <-ctx.Done():
+		}
+	}
+	e.runs.Shutdown(execute.Interrupted)
+	return nil
+}
+
+// Start records the run as pending, creates its Job and follows it in the background. It
+// returns an error only when the run could not be marked as starting.
+func (e *Executor) Start(ctx context.Context, x job.Execution) error {
+	id := x.Run.ID
+	h, err := e.runs.Add(id)
+	if err != nil {
+		return err
+	}
+	// Pending is recorded before the Job exists: after a crash, a pending run is known to
+	// have maybe started and is never started again under the same attempt.
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting",
+		Message: fmt.Sprintf("creating Job %s in namespace %s", Name(id), e.opts.Namespace)}); err != nil {
+		e.runs.Release(id)
+		return fmt.Errorf("mark run %s pending: %w", id, err)
+	}
+	wake := make(chan struct{}, 1)
+	e.mu.Lock()
+	e.wakers[id] = wake
+	e.mu.Unlock()
+	go func() {
+		defer e.runs.Release(id)
+		defer func() {
+			e.mu.Lock()
+			delete(e.wakers, id)
+			e.mu.Unlock()
+		}()
+		// API calls outlive a shutdown of the caller: the Job must be deleted and the
+		// record written, whatever happens to ctx.
+		bg := context.WithoutCancel(ctx)
+		e.rec.Final(bg, e.run(bg, h, wake, x))
+	}()
+	return nil
+}
+
+// run creates the run's Job and follows it to its end.
+func (e *Executor) run(ctx context.Context, h *execute.Handle, wake <-chan struct{}, x job.Execution) job.Update {
+	id := x.Run.ID
+	spec, err := jobFor(x, e.opts.Namespace, e.opts.Pod)
+	if err != nil {
+		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+	}
+	if err := e.create(ctx, spec); err != nil {
+		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+	}
+	f := &follower{e: e, x: x, name: spec.Name, created: e.now()}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if u, done := f.look(ctx); done {
+			return u
+		}
+		select {
+		case why := <-h.Stopped():
+			e.delete(ctx, spec.Name)
+			return job.Update{RunID: id, State: why.State, Reason: why.Reason, Message: why.Message}
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// create creates the Job. One that exists already counts as created when it is this run's
+// (a start repeated after a crash); another's is an error.
+func (e *Executor) create(ctx context.Context, spec *batchv1.Job) error {
+	_, err := e.opts.Client.BatchV1().Jobs(spec.Namespace).Create(ctx, spec, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		have, getErr := e.opts.Client.BatchV1().Jobs(spec.Namespace).Get(ctx, spec.Name, metav1.GetOptions{})
+		if getErr == nil && have.Labels[LabelRun] == spec.Labels[LabelRun] && have.Labels[LabelManagedBy] == ManagedBy {
+			return nil
+		}
+		return fmt.Errorf("a Job named %s exists in namespace %s and is not this run's", spec.Name, spec.Namespace)
+	}
+	if err != nil {
+		return fmt.Errorf("create Job %s in namespace %s: %w", spec.Name, spec.Namespace, err)
+	}
+	return nil
+}
+
+// delete deletes a Job and, through the garbage collector, its pods.
+func (e *Executor) delete(ctx context.Context, name string) {
+	policy := metav1.DeletePropagationBackground
+	err := e.opts.Client.BatchV1().Jobs(e.opts.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy})
+	if err != nil && !apierrors.IsNotFound(err) {
+		e.opts.Logger.Warn("delete Job", "job", name, "err", err)
+	}
+}
+
+// Sweep deletes Docket's finished Jobs that finished more than the retention ago, unless
+// they carry docket.dev/keep=true. It returns how many it deleted.
+func (e *Executor) Sweep(ctx context.Context) (int, error) {
+	all, err := e.jobs.List(labels.Everything())
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range all {
+		finished, at := jobFinished(j)
+		if !finished || e.now().Sub(at) < e.opts.Retention || j.Annotations[AnnotationKeep] == "true" || e.runs.Holds(j.Labels[LabelRun]) {
+			continue
+		}
+		e.delete(ctx, j.Name)
+		n++
+	}
+	return n, nil
+}
+
+// jobFinished reports whether a Job has ended, and when.
+func jobFinished(j *batchv1.Job) (bool, time.Time) {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true, c.LastTransitionTime.Time
+		}
+	}
+	return false, time.Time{}
+}

@@ -1,0 +1,279 @@
+package kube
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"docket.dev/docket/internal/execute/executetest"
+	"docket.dev/docket/internal/execute/kube/kubetest"
+	"docket.dev/docket/internal/job"
+)
+
+// fixture is an executor on the test control plane, in a namespace of the test's own.
+type fixture struct {
+	t      *testing.T
+	client kubernetes.Interface
+	ns     string
+	e      *Executor
+	rec    *executetest.Recorder
+}
+
+func setup(t *testing.T, opts Options) *fixture {
+	t.Helper()
+	client := kubetest.Client(t)
+	ns := kubetest.Namespace(t, client)
+	rec := executetest.New()
+	opts.Client, opts.Namespace, opts.Reporter, opts.Logs = client, ns, rec, rec
+	ctx, cancel := context.WithCancel(context.Background())
+	e, err := New(ctx, opts)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return &fixture{t: t, client: client, ns: ns, e: e, rec: rec}
+}
+
+// start starts a run whose pod's life the KWOK annotations choose.
+func (f *fixture) start(deadline time.Duration, cpu string, annotations map[string]string) job.Execution {
+	f.t.Helper()
+	id := job.NewRunID(time.Now())
+	x := job.Execution{
+		Run:   job.Run{ID: id, Job: "nightly", Attempt: 1},
+		Image: "registry.example.com/ds/train:1.4.2", Command: []string{"python", "train.py"},
+		CPU: cpu, Memory: "64Mi", Deadline: deadline,
+		Env:         map[string]string{"DOCKET_RUN_ID": id, "MODE": "test"},
+		Labels:      map[string]string{"team": "ds"},
+		Annotations: annotations,
+	}
+	if err := f.e.Start(context.Background(), x); err != nil {
+		f.t.Fatal(err)
+	}
+	return x
+}
+
+func (f *fixture) jobExists(name string) bool {
+	f.t.Helper()
+	_, err := f.client.BatchV1().Jobs(f.ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		f.t.Fatal(err)
+	}
+	return err == nil
+}
+
+func (f *fixture) waitGone(name string) {
+	f.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); f.jobExists(name); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("Job %s was not deleted", name)
+		}
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		state       job.State
+		reason      string
+		exit        int
+		message     string
+	}{
+		{"success", nil, job.StateSucceeded, "Completed", 0, "exited with code 0"},
+		{"exit code", map[string]string{"kwok.docket.dev/exit-code": "3"}, job.StateFailed, "ExitCode", 3, "exited with code 3"},
+		{"out of memory", map[string]string{"kwok.docket.dev/exit-code": "137", "kwok.docket.dev/reason": "OOMKilled"},
+			job.StateFailed, "OOMKilled", 137, "killed by the kernel for using more than its memory limit of 64Mi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, Options{})
+			x := f.start(time.Minute, "100m", tt.annotations)
+			u := f.rec.Finish(t, 30*time.Second)
+			if u.State != tt.state || u.Reason != tt.reason || u.ExitCode == nil || *u.ExitCode != tt.exit || !strings.HasPrefix(u.Message, tt.message) {
+				t.Errorf("final update %+v (exit %v); want %s %s exit %d %q", u, u.ExitCode, tt.state, tt.reason, tt.exit, tt.message)
+			}
+			var states []job.State
+			for _, up := range f.rec.Updates(x.Run.ID) {
+				if up.State != "" {
+					states = append(states, up.State)
+				}
+			}
+			if want := []job.State{job.StatePending, job.StateRunning, tt.state}; !equal(states, want) {
+				t.Errorf("states %v, want %v; updates %v", states, want, f.rec.Reasons(x.Run.ID))
+			}
+			reasons := strings.Join(f.rec.Reasons(x.Run.ID), " ")
+			if !strings.Contains(reasons, "Scheduled") {
+				t.Errorf("no Scheduled notice: %s", reasons)
+			}
+			// KWOK plays no kubelet, so the logs endpoint fails; the run says so.
+			if !strings.Contains(reasons, "LogsUnavailable") {
+				t.Errorf("no LogsUnavailable notice: %s", reasons)
+			}
+			// The finished Job stays until the retention has passed.
+			if !f.jobExists(Name(x.Run.ID)) {
+				t.Error("the finished Job was deleted before its retention")
+			}
+		})
+	}
+}
+
+func equal[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestJobSpec checks what Docket asks of Kubernetes for a run.
+func TestJobSpec(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{Pod: PodDefaults{NodeSelector: map[string]string{"type": "kwok"}, PriorityClassName: ""}})
+	x := f.start(90*time.Second, "250m", map[string]string{"kwok.docket.dev/run-for": "30s", "owner": "ana"})
+	// The Job is created in the background, after the run is recorded pending.
+	var j *batchv1.Job
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var err error
+		if j, err = f.client.BatchV1().Jobs(f.ns).Get(context.Background(), Name(x.Run.ID), metav1.GetOptions{}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Job %s: %v", Name(x.Run.ID), err)
+		}
+	}
+	spec := j.Spec
+	pod := spec.Template.Spec
+	c := pod.Containers[0]
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"managed-by label", j.Labels[LabelManagedBy], "docket"},
+		{"job label", j.Labels[LabelJob], "nightly"},
+		{"run label", j.Labels[LabelRun], x.Run.ID},
+		{"pod's team label", spec.Template.Labels["team"], "ds"},
+		{"pod's run label", spec.Template.Labels[LabelRun], x.Run.ID},
+		{"pod annotation", spec.Template.Annotations["owner"], "ana"},
+		{"activeDeadlineSeconds", *spec.ActiveDeadlineSeconds, int64(90)},
+		{"backoffLimit", *spec.BackoffLimit, int32(0)},
+		{"restartPolicy", string(pod.RestartPolicy), "Never"},
+		{"node selector", pod.NodeSelector["type"], "kwok"},
+		{"image", c.Image, x.Image},
+		{"command", strings.Join(c.Command, " "), "python train.py"},
+		{"cpu request", c.Resources.Requests.Cpu().String(), "250m"},
+		{"memory request", c.Resources.Requests.Memory().String(), "64Mi"},
+		{"memory limit", c.Resources.Limits.Memory().String(), "64Mi"},
+		{"no cpu limit", c.Resources.Limits.Cpu().IsZero(), true},
+		{"env", len(c.Env) == 2 && c.Env[0].Name == "DOCKET_RUN_ID" && c.Env[1].Name == "MODE", true},
+		{"no service account token", *pod.AutomountServiceAccountToken, false},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.what, ch.got, ch.want)
+		}
+	}
+	// Cancel deletes the Job.
+	if err := f.e.Cancel(context.Background(), x.Run.ID, "ana"); err != nil {
+		t.Fatal(err)
+	}
+	u := f.rec.Finish(t, 30*time.Second)
+	if u.State != job.StateCancelled || u.Message != "cancelled by ana" {
+		t.Errorf("cancel: %+v", u)
+	}
+	f.waitGone(Name(x.Run.ID))
+}
+
+func TestDeadline(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{})
+	f.start(2*time.Second, "100m", map[string]string{"kwok.docket.dev/run-for": "60s"})
+	u := f.rec.Finish(t, 30*time.Second)
+	if u.State != job.StateFailed || u.Reason != "DeadlineExceeded" || u.Message != "exceeded its 2s deadline" {
+		t.Errorf("final update %+v", u)
+	}
+}
+
+// TestGuardRails checks the runs Kubernetes would leave pending forever.
+func TestGuardRails(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		cpu         string
+		annotations map[string]string
+		reason      string
+		message     []string
+	}{
+		{"image cannot be pulled", "100m", map[string]string{"kwok.docket.dev/image": "pull-fail"}, "ImagePullFailed",
+			[]string{"image registry.example.com/ds/train:1.4.2 could not be pulled for 2s", "Back-off pulling image"}},
+		{"invalid image name", "100m", map[string]string{"kwok.docket.dev/image": "invalid"}, "InvalidImageName",
+			[]string{"image registry.example.com/ds/train:1.4.2 is not a valid image reference"}},
+		{"no node fits", "64", nil, "Unschedulable",
+			[]string{"no node could take the pod for 2s", "Insufficient cpu"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, Options{PullGrace: 2 * time.Second, PendingBudget: 2 * time.Second})
+			start := time.Now()
+			x := f.start(time.Minute, tt.cpu, tt.annotations)
+			u := f.rec.Finish(t, 30*time.Second)
+			if u.State != job.StateFailed || u.Reason != tt.reason {
+				t.Errorf("final update %+v; want failed %s", u, tt.reason)
+			}
+			for _, m := range tt.message {
+				if !strings.Contains(u.Message, m) {
+					t.Errorf("message %q lacks %q", u.Message, m)
+				}
+			}
+			t.Logf("%s failed after %v: %s", tt.name, time.Since(start).Round(100*time.Millisecond), u.Message)
+			f.waitGone(Name(x.Run.ID))
+		})
+	}
+}
+
+// TestSweep checks that finished Jobs are deleted after the retention, except those
+// annotated docket.dev/keep=true.
+func TestSweep(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{Retention: time.Second, SweepInterval: time.Hour})
+	a := f.start(time.Minute, "100m", nil)
+	f.rec.Finish(t, 30*time.Second)
+	b := f.start(time.Minute, "100m", nil)
+	f.rec.Finish(t, 30*time.Second)
+	ctx := context.Background()
+	kept, err := f.client.BatchV1().Jobs(f.ns).Get(ctx, Name(b.Run.ID), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept.Annotations = map[string]string{AnnotationKeep: "true"}
+	if _, err := f.client.BatchV1().Jobs(f.ns).Update(ctx, kept, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the retention, and the cache has the annotation
+	n, err := f.e.Sweep(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 Job deleted", n, err)
+	}
+	f.waitGone(Name(a.Run.ID))
+	if !f.jobExists(Name(b.Run.ID)) {
+		t.Error("the Job annotated docket.dev/keep=true was deleted")
+	}
+}

@@ -1,0 +1,78 @@
+// Package kubetest connects tests to the test control plane that scripts/kube starts (a
+// real kube-apiserver, controller-manager and scheduler, with KWOK for nodes). Tests skip
+// without one, unless DOCKET_TEST_KUBE=require (CI) makes that a failure.
+package kubetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Client returns a client for the cluster DOCKET_TEST_KUBECONFIG names.
+func Client(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	path := os.Getenv("DOCKET_TEST_KUBECONFIG")
+	if path == "" {
+		missing(t, "DOCKET_TEST_KUBECONFIG is not set; scripts/kube start DIR starts a test control plane")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatalf("kubeconfig %s: %v", path, err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Discovery().ServerVersion(); err != nil || ctx.Err() != nil {
+		missing(t, fmt.Sprintf("the API server in %s does not answer: %v", path, err))
+	}
+	return c
+}
+
+// Namespace creates a namespace of the test's own and deletes it when the test ends.
+func Namespace(t testing.TB, c kubernetes.Interface) string {
+	t.Helper()
+	name := strings.ToLower(fmt.Sprintf("t-%s-%d", sanitize(t.Name()), time.Now().UnixNano()%1_000_000))
+	if len(name) > 63 {
+		name = name[len(name)-63:]
+		name = "t" + strings.TrimLeft(name[1:], "-")
+	}
+	ctx := context.Background()
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	t.Cleanup(func() { c.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	return name
+}
+
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
+
+func missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("DOCKET_TEST_KUBE") == "require" {
+		t.Fatalf("a test control plane is required (DOCKET_TEST_KUBE=require): %s", why)
+	}
+	t.Skip(why)
+}

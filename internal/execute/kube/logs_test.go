@@ -1,0 +1,69 @@
+package kube
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"docket.dev/docket/internal/execute/executetest"
+	"docket.dev/docket/internal/job"
+)
+
+// TestCaptureLogs checks that a finished pod's output is copied into the run's log before
+// the run ends. The test control plane has no kubelet to serve pod logs, so this runs on
+// client-go's fake clientset, whose log endpoint answers "fake logs".
+func TestCaptureLogs(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset()
+	rec := executetest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e, err := New(ctx, Options{Client: client, Namespace: "batch", Reporter: rec, Logs: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := job.NewRunID(time.Now())
+	x := job.Execution{Run: job.Run{ID: id, Job: "nightly", Attempt: 1}, Image: "img", CPU: "1", Memory: "1Gi", Deadline: time.Minute}
+	if err := e.Start(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	jobs := client.BatchV1().Jobs("batch")
+	var j *batchv1.Job
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if j, err = jobs.Get(ctx, Name(id), metav1.GetOptions{}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	// What the Job controller and a kubelet would do: a pod that ran and ended, and the
+	// Job's Complete condition.
+	now := metav1.Now()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: Name(id) + "-abcde", Namespace: "batch", Labels: j.Spec.Template.Labels, CreationTimestamp: now},
+		Spec:       corev1.PodSpec{NodeName: "node-1"},
+		Status: corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "job", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: now, FinishedAt: now}},
+		}}},
+	}
+	if _, err := client.CoreV1().Pods("batch").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	if _, err := jobs.UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	u := rec.Finish(t, 10*time.Second)
+	if u.State != job.StateSucceeded {
+		t.Errorf("final update %+v", u)
+	}
+	if got := rec.Log(id); got != "fake logs" {
+		t.Errorf("run log %q, want the pod's output %q", got, "fake logs")
+	}
+}

@@ -1,0 +1,84 @@
+package kube
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"docket.dev/docket/internal/job"
+)
+
+// jobFor builds the Job for an execution. Docket retries a failed attempt as a new run (and
+// a new Job), so each attempt keeps its own record, log and exit code, as with the other
+// executors: the Job itself never retries (backoffLimit 0). The definition's command
+// replaces the image's entrypoint; cpu and memory are requests, and memory is the limit.
+func jobFor(x job.Execution, namespace string, pod PodDefaults) (*batchv1.Job, error) {
+	requests := corev1.ResourceList{}
+	limits := corev1.ResourceList{}
+	if x.CPU != "" {
+		q, err := resource.ParseQuantity(x.CPU)
+		if err != nil {
+			return nil, fmt.Errorf("cpu %q: %w", x.CPU, err)
+		}
+		requests[corev1.ResourceCPU] = q
+	}
+	if x.Memory != "" {
+		q, err := resource.ParseQuantity(x.Memory)
+		if err != nil {
+			return nil, fmt.Errorf("memory %q: %w", x.Memory, err)
+		}
+		requests[corev1.ResourceMemory], limits[corev1.ResourceMemory] = q, q
+	}
+	ours := map[string]string{
+		LabelManagedBy: ManagedBy,
+		LabelJob:       x.Run.Job,
+		LabelRun:       x.Run.ID,
+		LabelAttempt:   strconv.Itoa(x.Run.Attempt),
+	}
+	podLabels := maps.Clone(x.Labels)
+	if podLabels == nil {
+		podLabels = map[string]string{}
+	}
+	maps.Copy(podLabels, ours)
+	var env []corev1.EnvVar
+	for _, k := range slices.Sorted(maps.Keys(x.Env)) {
+		env = append(env, corev1.EnvVar{Name: k, Value: x.Env[k]})
+	}
+	deadline := int64(x.Deadline.Seconds())
+	if deadline < 1 {
+		deadline = 1
+	}
+	backoff := int32(0)
+	automount := false
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: Name(x.Run.ID), Namespace: namespace, Labels: ours},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:          &backoff,
+			ActiveDeadlineSeconds: &deadline,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: maps.Clone(x.Annotations)},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					NodeSelector:                 maps.Clone(pod.NodeSelector),
+					Tolerations:                  slices.Clone(pod.Tolerations),
+					ServiceAccountName:           pod.ServiceAccountName,
+					PriorityClassName:            pod.PriorityClassName,
+					AutomountServiceAccountToken: &automount,
+					Containers: []corev1.Container{{
+						Name:      "job",
+						Image:     x.Image,
+						Command:   slices.Clone(x.Command),
+						Env:       env,
+						Resources: corev1.ResourceRequirements{Requests: requests, Limits: limits},
+					}},
+				},
+			},
+		},
+	}, nil
+}
