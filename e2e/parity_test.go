@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,13 +13,16 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"docket.dev/docket/internal/execute/container/enginetest"
+	"docket.dev/docket/internal/execute/kube/kubetest"
 	"docket.dev/docket/internal/job"
 )
 
-// parityJobs is one definition file that both executors run. %s is the test job image; the
-// process executor finds the same program on the server's PATH.
+// parityJobs is one definition file that every executor runs. %s is the test job image; the
+// process executor finds the same program on the server's PATH. On the test control plane
+// no container runs: the kwok.docket.dev annotations make KWOK play what the command does.
 const parityJobs = `name: parity-env
 image: %[1]s
 command: ["testjob", "env"]
@@ -32,6 +36,7 @@ command: ["testjob", "exit", "3"]
 cpu: 500m
 memory: 64Mi
 retries: 1
+annotations: {kwok.docket.dev/exit-code: "3"}
 ---
 name: parity-deadline
 image: %[1]s
@@ -39,6 +44,7 @@ command: ["testjob", "sleep", "60s"]
 cpu: 500m
 memory: 64Mi
 deadline: 2s
+annotations: {kwok.docket.dev/run-for: 60s}
 ---
 name: parity-missing
 image: %[1]s
@@ -76,15 +82,25 @@ func TestExecutorParity(t *testing.T) {
 	file := writeFile(t, t.TempDir(), "parity.yaml", fmt.Sprintf(parityJobs, image))
 	jobs := []string{"parity-env", "parity-exit", "parity-deadline", "parity-missing"}
 
+	kubeClient := kubetest.Client(t)
+	namespace := kubetest.Namespace(t, kubeClient)
+	executors := map[string][]string{
+		"process":    nil,
+		"container":  {"--container-network", "none"},
+		"kubernetes": {"--kubeconfig", os.Getenv("DOCKET_TEST_KUBECONFIG"), "--namespace", namespace},
+	}
 	got := map[string]map[string]outcome{}
-	for _, executor := range []string{"process", "container"} {
-		srv := startServerEnv(t, []string{pathEnv}, t.TempDir(), "--executor", executor,
-			"--retry-backoff", "100ms", "--kill-grace", "1s", "--container-network", "none")
+	for _, executor := range []string{"process", "container", "kubernetes"} {
+		srv := startServerEnv(t, []string{pathEnv}, t.TempDir(), append([]string{"--executor", executor,
+			"--retry-backoff", "100ms", "--kill-grace", "1s"}, executors[executor]...)...)
 		if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
 			t.Fatalf("%s: apply: %s", executor, stderr)
 		}
 		got[executor] = map[string]outcome{}
 		for _, name := range jobs {
+			if executor == "kubernetes" && name == "parity-missing" {
+				continue // KWOK plays no container runtime to miss a program
+			}
 			got[executor][name] = runToEnd(t, srv, name)
 		}
 		srv.Stop()
@@ -108,6 +124,41 @@ func TestExecutorParity(t *testing.T) {
 	}
 	if diff := cmp.Diff(got["process"], got["container"]); diff != "" {
 		t.Errorf("executors differ (-process +container):\n%s", diff)
+	}
+
+	// On Kubernetes the pod's output is not served by the test control plane (no
+	// kubelet): states, reasons and exit codes are compared, and the env contract is read
+	// from the Job's pod template.
+	delete(want, "parity-missing")
+	for name, o := range want {
+		for i := range o.Attempts {
+			o.Attempts[i].Log = ""
+		}
+		want[name] = o
+	}
+	if diff := cmp.Diff(want, got["kubernetes"]); diff != "" {
+		t.Errorf("kubernetes executor outcomes (-want +got):\n%s", diff)
+	}
+	jobs2, err := kubeClient.BatchV1().Jobs(namespace).List(context.Background(), metav1.ListOptions{LabelSelector: "docket.dev/job=parity-env"})
+	if err != nil || len(jobs2.Items) != 1 {
+		t.Fatalf("the Job of parity-env: %v, %d Jobs", err, len(jobs2.Items))
+	}
+	var env strings.Builder
+	for _, e := range jobs2.Items[0].Spec.Template.Spec.Containers[0].Env {
+		v := e.Value
+		switch e.Name {
+		case "DOCKET_RUN_ID":
+			v = "<run>"
+		case "DOCKET_SCHEDULED_TIME":
+			if _, err := time.Parse(time.RFC3339, v); err != nil {
+				t.Errorf("DOCKET_SCHEDULED_TIME=%s is not RFC 3339", v)
+			}
+			v = "<time>"
+		}
+		env.WriteString(e.Name + "=" + v + "\n")
+	}
+	if processEnv := got["process"]["parity-env"].Attempts[0].Log; env.String() != processEnv {
+		t.Errorf("the Job's env:\n%s\nthe process's env:\n%s", env.String(), processEnv)
 	}
 }
 

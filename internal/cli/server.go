@@ -29,13 +29,19 @@ and runs jobs as local processes, listening on 127.0.0.1:8080.
 With --executor container every run is a container on the Docker or Podman engine that
 DOCKER_HOST names (default unix:///var/run/docker.sock): the image is pulled when missing,
 cpu and memory are enforced as limits, and the definition's command replaces the image's
-entrypoint.`,
+entrypoint.
+
+With --executor kubernetes every run is a batch/v1 Job in --namespace: requests and the
+memory limit from the definition, the deadline as activeDeadlineSeconds, a run that cannot
+pull its image (--pull-grace) or find a node (--pending-budget) failed with the reason, and
+finished Jobs deleted after --job-retention.`,
 		Example: `  docket server
   docket server --addr 0.0.0.0:8080 --data-dir /var/lib/docket --tokens-file /etc/docket/tokens.yaml
   docket server --parallelism 2 --default-deadline 30m
   docket server --retain-runs 30d --retain-logs 7d --retain-per-job 50
   docket server --database-url postgres://docket:secret@db.internal:5432/docket
-  DOCKER_HOST=unix:///run/podman/podman.sock docket server --executor container`,
+  DOCKER_HOST=unix:///run/podman/podman.sock docket server --executor container
+  docket server --executor kubernetes --namespace batch --node-selector pool=batch`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -51,8 +57,8 @@ entrypoint.`,
 			default:
 				return usageError{fmt.Errorf("--log-format %q: use text or json", logFormat)}
 			}
-			if cfg.Executor != "process" && cfg.Executor != "container" {
-				return usageError{fmt.Errorf("--executor %q: use process or container", cfg.Executor)}
+			if cfg.Executor != "process" && cfg.Executor != "container" && cfg.Executor != "kubernetes" {
+				return usageError{fmt.Errorf("--executor %q: use process, container or kubernetes", cfg.Executor)}
 			}
 			if cfg.InstanceTTL < 3*time.Millisecond {
 				return usageError{fmt.Errorf("--instance-ttl %s: at least 3ms", cfg.InstanceTTL)}
@@ -93,6 +99,16 @@ entrypoint.`,
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "store URL: sqlite://PATH (default DATA_DIR/docket.db) or postgres://USER:PASSWORD@HOST:PORT/DB")
 	f.StringVar(&cfg.Executor, "executor", cfg.Executor, "how runs execute: process, or container (Docker or Podman at DOCKER_HOST)")
 	f.StringVar(&cfg.ContainerNetwork, "container-network", "", "network of the container executor's containers: none, host, bridge or a network name (default: the engine's)")
+	f.StringVar(&cfg.Kube.Kubeconfig, "kubeconfig", "", "kubernetes executor: kubeconfig file (default: the pod's service account in a cluster, else KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&cfg.Kube.Namespace, "namespace", cfg.Kube.Namespace, "kubernetes executor: namespace of the runs' Jobs")
+	f.Float32Var(&cfg.Kube.QPS, "kube-qps", cfg.Kube.QPS, "kubernetes executor: API requests per second")
+	f.IntVar(&cfg.Kube.Burst, "kube-burst", cfg.Kube.Burst, "kubernetes executor: API request burst")
+	f.DurationVar(&cfg.Kube.PullGrace, "pull-grace", cfg.Kube.PullGrace, "kubernetes executor: how long a pod may fail to pull its image before the run fails")
+	f.DurationVar(&cfg.Kube.PendingBudget, "pending-budget", cfg.Kube.PendingBudget, "kubernetes executor: how long a pod may be unschedulable before the run fails")
+	f.DurationVar(&cfg.Kube.Retention, "job-retention", cfg.Kube.Retention, "kubernetes executor: how long finished Jobs stay (docket.dev/keep=true holds one)")
+	f.StringToStringVar(&cfg.Kube.NodeSelector, "node-selector", nil, "kubernetes executor: node labels every run's pod requires, e.g. pool=batch")
+	f.StringVar(&cfg.Kube.ServiceAccountName, "service-account", "", "kubernetes executor: service account of the runs' pods")
+	f.StringVar(&cfg.Kube.PriorityClassName, "priority-class", "", "kubernetes executor: priority class of the runs' pods")
 	f.IntVar(&cfg.Parallelism, "parallelism", cfg.Parallelism, "most runs executing at once on this server")
 	f.DurationVar(&cfg.DefaultDeadline, "default-deadline", cfg.DefaultDeadline, "deadline of jobs that set none")
 	f.DurationVar(&cfg.MaxDeadline, "max-deadline", cfg.MaxDeadline, "longest deadline a job may set")

@@ -18,8 +18,10 @@ type Config struct {
 	// DatabaseURL selects the store: "sqlite://PATH" (default: DataDir/docket.db) or
 	// "postgres://..." (pgx connection URL).
 	DatabaseURL string
-	// Executor runs the jobs: "process" (default) or "container".
+	// Executor runs the jobs: "process" (default), "container" or "kubernetes".
 	Executor string
+	// Kube configures the Kubernetes executor.
+	Kube KubeConfig
 	// ContainerNetwork is the network mode of the container executor's containers ("" for
 	// the engine's default).
 	ContainerNetwork string
@@ -73,12 +75,34 @@ type Config struct {
 	Ready func(addr string)
 }
 
+// KubeConfig is how the Kubernetes executor reaches the cluster and shapes its Jobs.
+type KubeConfig struct {
+	// Kubeconfig is a kubeconfig file; "" uses the in-cluster service account when the
+	// server runs in a pod, else KUBECONFIG or ~/.kube/config.
+	Kubeconfig string
+	// Namespace holds the runs' Jobs.
+	Namespace string
+	// QPS and Burst are the client's request rate (client-go's 5/10 is too low for batch).
+	QPS   float32
+	Burst int
+	// PullGrace, PendingBudget and Retention: see kube.Options.
+	PullGrace, PendingBudget, Retention time.Duration
+	// Pod placement defaults for every run.
+	NodeSelector       map[string]string
+	ServiceAccountName string
+	PriorityClassName  string
+}
+
 // DefaultConfig returns the embedded default configuration.
 func DefaultConfig() Config {
 	return Config{
-		Addr:             "127.0.0.1:8080",
-		DataDir:          ".docket",
-		Executor:         "process",
+		Addr:     "127.0.0.1:8080",
+		DataDir:  ".docket",
+		Executor: "process",
+		Kube: KubeConfig{
+			Namespace: "default", QPS: 50, Burst: 100,
+			PullGrace: 2 * time.Minute, PendingBudget: 10 * time.Minute, Retention: time.Hour,
+		},
 		Parallelism:      8,
 		DefaultDeadline:  time.Hour,
 		MaxDeadline:      24 * time.Hour,

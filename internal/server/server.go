@@ -20,6 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"docket.dev/docket/internal/alert"
 	"docket.dev/docket/internal/api"
@@ -27,6 +30,7 @@ import (
 	"docket.dev/docket/internal/dispatch"
 	"docket.dev/docket/internal/execute"
 	"docket.dev/docket/internal/execute/container"
+	"docket.dev/docket/internal/execute/kube"
 	"docket.dev/docket/internal/execute/process"
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/lease"
@@ -112,7 +116,20 @@ func Run(ctx context.Context, cfg Config) error {
 	wake := func() { disp.Wake() }
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
 	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake, Transitioned: transitioned})
-	exec, err := openExecutor(ctx, cfg, rec, logs, orphaned)
+	// abandoned says whether a run's Kubernetes Job is followed by nobody: its run is not
+	// in this store, or is active under a server that is gone.
+	abandoned := func(ctx context.Context, runID string) bool {
+		r, err := st.RunGet(ctx, runID)
+		if errors.Is(err, job.ErrNotFound) {
+			return true
+		}
+		if err != nil || r.State.Terminal() {
+			return false
+		}
+		isDead, err := dead(ctx)
+		return err == nil && isDead(r.ClaimedBy)
+	}
+	exec, err := openExecutor(ctx, cfg, rec, logs, orphaned, abandoned)
 	if err != nil {
 		return err
 	}
@@ -230,7 +247,7 @@ type executor interface {
 // openExecutor makes the executor the configuration names. The container executor first
 // removes the containers that a crashed server left behind for this store's runs, so a
 // run recovered as interrupted is not still running, and goes on removing orphans.
-func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, orphaned func(context.Context, string) bool) (executor, error) {
+func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, orphaned, abandoned func(context.Context, string) bool) (executor, error) {
 	switch cfg.Executor {
 	case "process":
 		return process.New(process.Options{
@@ -258,9 +275,55 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			return nil, err
 		}
 		return exec, nil
+	case "kubernetes":
+		client, err := kubeClient(cfg.Kube)
+		if err != nil {
+			return nil, err
+		}
+		k := cfg.Kube
+		exec, err := kube.New(ctx, kube.Options{
+			Client: client, Namespace: k.Namespace, Reporter: rec, Logs: logs, Logger: cfg.Logger,
+			Pod: kube.PodDefaults{
+				NodeSelector: k.NodeSelector, ServiceAccountName: k.ServiceAccountName, PriorityClassName: k.PriorityClassName,
+			},
+			PullGrace: k.PullGrace, PendingBudget: k.PendingBudget, Retention: k.Retention,
+			Abandoned: abandoned,
+		})
+		if err != nil {
+			return nil, err
+		}
+		// Jobs left running by a server that was killed are deleted before their runs
+		// are recovered, so a recovered run is not still running.
+		if _, err := exec.Reap(ctx); err != nil {
+			return nil, err
+		}
+		return exec, nil
 	default:
-		return nil, fmt.Errorf("executor %q is not available; use process or container", cfg.Executor)
+		return nil, fmt.Errorf("executor %q is not available; use process, container or kubernetes", cfg.Executor)
 	}
+}
+
+// kubeClient connects to the cluster: the kubeconfig given, else the pod's service
+// account when the server runs in a cluster, else KUBECONFIG or ~/.kube/config.
+func kubeClient(k KubeConfig) (kubernetes.Interface, error) {
+	var (
+		rc  *rest.Config
+		err error
+	)
+	switch {
+	case k.Kubeconfig != "":
+		rc, err = clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
+	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
+		rc, err = rest.InClusterConfig()
+	default:
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	rc.QPS, rc.Burst = k.QPS, k.Burst
+	rc.UserAgent = "docket"
+	return kubernetes.NewForConfig(rc)
 }
 
 // openStore opens the store the configuration names, and says whether several servers may

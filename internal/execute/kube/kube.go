@@ -58,8 +58,12 @@ type Options struct {
 	PendingBudget time.Duration
 	// Retention is how long a finished Job is kept before Docket deletes it; default 1h.
 	Retention time.Duration
-	// SweepInterval is how often finished Jobs are looked at for deletion; default 1m.
+	// SweepInterval is how often finished and abandoned Jobs are looked at; default 1m.
 	SweepInterval time.Duration
+	// Abandoned says whether nobody will follow a run's Job any more: the run is not in
+	// Docket's store, or it is active under a server that is gone (it is then recovered
+	// as interrupted). Reap deletes such Jobs. Nil: none is.
+	Abandoned func(ctx context.Context, runID string) bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -181,6 +185,9 @@ func (e *Executor) Run(ctx context.Context) error {
 			if _, err := e.Sweep(ctx); err != nil && ctx.Err() == nil {
 				e.opts.Logger.Warn("delete finished Jobs", "err", err)
 			}
+			if _, err := e.Reap(ctx); err != nil && ctx.Err() == nil {
+				e.opts.Logger.Warn("delete abandoned Jobs", "err", err)
+			}
 		case <-ctx.Done():
 		}
 	}
@@ -288,6 +295,31 @@ func (e *Executor) Sweep(ctx context.Context) (int, error) {
 		if !finished || e.now().Sub(at) < e.opts.Retention || j.Annotations[AnnotationKeep] == "true" || e.runs.Holds(j.Labels[LabelRun]) {
 			continue
 		}
+		e.delete(ctx, j.Name)
+		n++
+	}
+	return n, nil
+}
+
+// Reap deletes the Jobs of runs that Options.Abandoned says nobody follows (left by a
+// server that was killed, or whose run is not in the store) and that are not finished
+// (finished ones wait for the retention). The runs this executor holds are left alone. It
+// returns how many it deleted.
+func (e *Executor) Reap(ctx context.Context) (int, error) {
+	if e.opts.Abandoned == nil {
+		return 0, nil
+	}
+	all, err := e.jobs.List(labels.Everything())
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range all {
+		id := j.Labels[LabelRun]
+		if finished, _ := jobFinished(j); finished || e.runs.Holds(id) || !e.opts.Abandoned(ctx, id) {
+			continue
+		}
+		e.opts.Logger.Warn("deleting a Job nobody follows", "job", j.Name, "run_id", id)
 		e.delete(ctx, j.Name)
 		n++
 	}
