@@ -146,6 +146,11 @@ annotations: {kwok.docket.dev/run-for: 300s}
 	if r := srv.waitTerminal(long.ID, 30*time.Second); r.State != job.StateCancelled {
 		t.Errorf("long after cancel: %s %s", r.State, r.Message)
 	}
+	// Requests no node can take are refused when applied; the account may read nodes.
+	huge := writeFile(t, dir, "huge.yaml", "name: huge\nimage: busybox:1.36\ncpu: \"64\"\nmemory: 1Gi\n")
+	if _, stderr, code := srv.cli("apply", "-f", huge); code == 0 || !strings.Contains(stderr, "requests cpu 64 and memory 1Gi, but no node has that much allocatable; the largest (kwok-node-") {
+		t.Errorf("apply of a job no node fits: exit %d %s", code, stderr)
+	}
 	if strings.Contains(srv.Log(), "forbidden") {
 		t.Errorf("the server was refused something:\n%s", srv.Log())
 	}

@@ -42,6 +42,15 @@ type Options struct {
 	// RateLimit is the requests per second each token may make (bursts of twice that);
 	// default 50.
 	RateLimit float64
+	// Capacity, when set, refuses definitions and submissions whose requests no node can
+	// take (the Kubernetes executor).
+	Capacity Capacity
+}
+
+// Capacity says whether a pod with these requests fits some node; the error names the
+// field and the largest node's allocatable.
+type Capacity interface {
+	Fits(cpu, memory string) error
 }
 
 // maxBody caps request bodies; a definition is a few hundred bytes.

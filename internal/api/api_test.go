@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -259,4 +261,38 @@ func FuzzSubmitBody(f *testing.F) {
 			t.Fatalf("status %d for body %q: %s", status, body, data)
 		}
 	})
+}
+
+// smallCluster refuses more than 8 cpus, as the Kubernetes executor does for its nodes.
+type smallCluster struct{ maxCPU int }
+
+func (c *smallCluster) Fits(cpu, _ string) error {
+	if n, err := strconv.Atoi(cpu); err == nil && n > c.maxCPU {
+		return job.Invalid("cpu", "requests cpu %s, but the largest node has cpu %d", cpu, c.maxCPU)
+	}
+	return nil
+}
+
+func TestCapacity(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	cluster := &smallCluster{maxCPU: 8}
+	f.api.opts.Capacity = cluster
+	huge := strings.Replace(goodJob, `cpu: "2"`, `cpu: "64"`, 1)
+	status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", huge)
+	if status != 400 || !strings.Contains(string(body), `"field": "cpu"`) || !strings.Contains(string(body), "the largest node has cpu 8") {
+		t.Errorf("apply of a job no node fits: %d %s", status, body)
+	}
+	if _, err := f.store.DefinitionGet(context.Background(), "nightly"); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("the refused job was stored: %v", err)
+	}
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); status != 201 {
+		t.Fatalf("apply: %d %s", status, body)
+	}
+	// The cluster shrank since the job was applied: its runs are refused.
+	cluster.maxCPU = 1
+	status, body = f.call(t, "POST", "/api/v1/jobs/nightly/runs", "", "")
+	if status != 400 || !strings.Contains(string(body), "requests cpu 2") {
+		t.Errorf("submit to a cluster too small: %d %s", status, body)
+	}
 }

@@ -73,6 +73,10 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	if err := a.fits(spec); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	now := a.now().UTC()
 	def, changed, err := a.opts.Store.DefinitionPut(r.Context(), spec, now)
 	if err != nil {
@@ -162,6 +166,14 @@ func (a *API) suspendJob(suspend bool) http.HandlerFunc {
 		a.opts.Logger.Info("job suspended", "job", name, "suspended", suspend)
 		writeJSON(w, http.StatusOK, jobView{Definition: def, NextRuns: nextRuns(def, a.now(), 5)})
 	}
+}
+
+// fits checks a spec's requests against the nodes, when the executor knows them.
+func (a *API) fits(spec job.Spec) error {
+	if a.opts.Capacity == nil {
+		return nil
+	}
+	return a.opts.Capacity.Fits(spec.CPU, spec.Memory)
 }
 
 // jobErr names the job in a not-found error.

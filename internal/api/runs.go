@@ -46,6 +46,11 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	// The nodes may have changed since the job was applied.
+	if err := a.fits(def.Spec); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	now := a.now().UTC()
 	run := job.Run{
 		ID:             job.NewRunID(now),

@@ -166,6 +166,7 @@ func Run(ctx context.Context, cfg Config) error {
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Tokens:         tokens,
 		RateLimit:      cfg.RateLimit,
+		Capacity:       capacity(exec),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -301,6 +302,14 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 	default:
 		return nil, fmt.Errorf("executor %q is not available; use process, container or kubernetes", cfg.Executor)
 	}
+}
+
+// capacity is the executor's knowledge of node sizes, when it has any.
+func capacity(exec executor) api.Capacity {
+	if c, ok := exec.(api.Capacity); ok {
+		return c
+	}
+	return nil
 }
 
 // kubeClient connects to the cluster: the kubeconfig given, else the pod's service

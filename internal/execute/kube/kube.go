@@ -85,6 +85,7 @@ type Executor struct {
 	runs   execute.Set
 	jobs   batchlisters.JobNamespaceLister
 	pods   corelisters.PodNamespaceLister
+	nodes  corelisters.NodeLister // nil when nodes cannot be listed
 	mu     sync.Mutex
 	wakers map[string]chan struct{}
 }
@@ -134,10 +135,24 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	}
 	e.jobs, e.pods = jobInformer.Lister().Jobs(opts.Namespace), podInformer.Lister().Pods(opts.Namespace)
 	factory.Start(ctx.Done())
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
 		if !ok {
-			return nil, fmt.Errorf("watch %v in namespace %s: the caches did not fill (is the API server reachable, and may Docket list Jobs and Pods there?)", typ, opts.Namespace)
+			return nil, fmt.Errorf("watch %v in namespace %s: the caches did not fill in 30s (is the API server reachable, and may Docket list and watch Jobs and Pods there?)", typ, opts.Namespace)
 		}
+	}
+	// Nodes are read to refuse requests no node can take; without them Docket still runs.
+	nodeFactory := informers.NewSharedInformerFactory(opts.Client, 0)
+	nodeInformer := nodeFactory.Core().V1().Nodes()
+	nodeInformer.Informer()
+	nodeFactory.Start(ctx.Done())
+	nodeCtx, cancelNodes := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelNodes()
+	if cache.WaitForCacheSync(nodeCtx.Done(), nodeInformer.Informer().HasSynced) {
+		e.nodes = nodeInformer.Lister()
+	} else {
+		opts.Logger.Warn("cannot list nodes; requests are not checked against node sizes (grant list and watch on nodes)")
 	}
 	return e, nil
 }

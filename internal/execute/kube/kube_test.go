@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -316,5 +317,38 @@ func TestReap(t *testing.T) {
 	}
 	if u.RunID != abandoned.Run.ID || u.Reason != "JobDeleted" {
 		t.Errorf("the run whose Job was deleted ended with %+v", u)
+	}
+}
+
+func TestFits(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{})
+	tests := []struct {
+		cpu, memory, field string
+	}{
+		{"100m", "64Mi", ""},
+		{"8", "32Gi", ""},
+		{"64", "1Gi", "cpu"},
+		{"1", "64Gi", "memory"},
+		{"64", "64Gi", "cpu"},
+	}
+	for _, tt := range tests {
+		err := f.e.Fits(tt.cpu, tt.memory)
+		var fe *job.FieldError
+		switch {
+		case tt.field == "" && err != nil:
+			t.Errorf("Fits(%s, %s) = %v, want nil", tt.cpu, tt.memory, err)
+		case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field):
+			t.Errorf("Fits(%s, %s) = %v, want an error on %s", tt.cpu, tt.memory, err, tt.field)
+		case tt.field != "" && !strings.Contains(err.Error(), "requests cpu "+tt.cpu+" and memory "+tt.memory+", but no node has that much allocatable; the largest (kwok-node-"):
+			t.Errorf("Fits(%s, %s) = %v", tt.cpu, tt.memory, err)
+		case tt.field != "" && !strings.Contains(err.Error(), "has cpu 8 and memory 32Gi"):
+			t.Errorf("Fits(%s, %s) = %v; want the largest node's allocatable", tt.cpu, tt.memory, err)
+		}
+	}
+	// Nodes the pods may not use do not count; with none at all, nothing is refused.
+	pool := setup(t, Options{Pod: PodDefaults{NodeSelector: map[string]string{"pool": "gpu"}}})
+	if err := pool.e.Fits("64", "64Gi"); err != nil {
+		t.Errorf("with no node in the pool: %v", err)
 	}
 }
