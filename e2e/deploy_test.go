@@ -117,7 +117,7 @@ func TestDeployRBAC(t *testing.T) {
 	// A server with only these permissions runs and cancels jobs.
 	srv := startServer(t, dir+"/data", "--executor", "kubernetes", "--kubeconfig", kubeconfig, "--namespace", ns)
 	file := writeFile(t, dir, "jobs.yaml", `name: quick
-image: busybox:1.36
+image: 127.0.0.1:1/ds/quick:1
 command: ["true"]
 cpu: 100m
 memory: 64Mi
@@ -129,8 +129,9 @@ cpu: 100m
 memory: 64Mi
 annotations: {kwok.docket.dev/run-for: 300s}
 `)
-	if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
-		t.Fatalf("apply: %s", stderr)
+	// An image whose registry does not answer is applied with a warning.
+	if _, stderr, code := srv.cli("apply", "-f", file); code != 0 || !strings.Contains(stderr, "warning: "+file+" (document 1): could not check that image 127.0.0.1:1/ds/quick:1 exists") {
+		t.Fatalf("apply: exit %d %s", code, stderr)
 	}
 	if out, stderr, code := srv.cli("run", "quick", "--wait"); code != 0 {
 		t.Errorf("run quick: exit %d %s %s", code, out, stderr)

@@ -45,6 +45,15 @@ type Options struct {
 	// Capacity, when set, refuses definitions and submissions whose requests no node can
 	// take (the Kubernetes executor).
 	Capacity Capacity
+	// Images, when set, refuses definitions whose image the registry says does not
+	// exist (executors that pull images).
+	Images Images
+}
+
+// Images looks an image up in its registry: an error (a field error on image) when it
+// does not exist, a warning when the registry could not be asked.
+type Images interface {
+	Check(ctx context.Context, image string) (warning string, err error)
 }
 
 // Capacity says whether a pod with these requests fits some node; the error names the

@@ -16,8 +16,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/imagecheck"
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/record"
 	"docket.dev/docket/internal/store"
@@ -294,5 +299,42 @@ func TestCapacity(t *testing.T) {
 	status, body = f.call(t, "POST", "/api/v1/jobs/nightly/runs", "", "")
 	if status != 400 || !strings.Contains(string(body), "requests cpu 2") {
 		t.Errorf("submit to a cluster too small: %d %s", status, body)
+	}
+}
+
+// TestImageCheck applies definitions against a registry served in-process: an image it
+// holds is accepted, one it lacks is refused (and not stored), and an image on a registry
+// that does not answer is accepted with a warning.
+func TestImageCheck(t *testing.T) {
+	t.Parallel()
+	reg := httptest.NewServer(registry.New())
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(host + "/ds/train:1.4.2")
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	f := setup(t)
+	f.api.opts.Images = &imagecheck.Checker{}
+	withImage := func(image string) string {
+		return strings.Replace(goodJob, "image: python:3.12", "image: "+image, 1)
+	}
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", withImage(host+"/ds/train:1.4.2")); status != 201 || strings.Contains(string(body), "warnings") {
+		t.Errorf("an image the registry holds: %d %s", status, body)
+	}
+	status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", withImage(host+"/ds/train:1.4.3"))
+	if status != 400 || !strings.Contains(string(body), `"field": "image"`) || !strings.Contains(string(body), host+"/ds/train:1.4.3 not found") {
+		t.Errorf("a missing image: %d %s", status, body)
+	}
+	if def, err := f.store.DefinitionGet(context.Background(), "nightly"); err != nil || def.Image != host+"/ds/train:1.4.2" {
+		t.Errorf("the stored job changed after a refused apply: %v %v", def.Image, err)
+	}
+	status, body = f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", withImage("127.0.0.1:1/ds/train:2"))
+	if status != 201 || !strings.Contains(string(body), "could not check that image 127.0.0.1:1/ds/train:2 exists") {
+		t.Errorf("an unreachable registry: %d %s", status, body)
 	}
 }

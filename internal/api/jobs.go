@@ -21,6 +21,9 @@ type jobView struct {
 	NextRuns []time.Time `json:"next_runs,omitempty"`
 	LastRun  *job.Run    `json:"last_run,omitempty"`
 	Changed  *bool       `json:"changed,omitempty"`
+	// Warnings are what applying found doubtful but did not refuse (an image whose
+	// registry could not be asked).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // nextRuns lists the next n fire times of a job after now, in the job's zone.
@@ -77,6 +80,17 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	var warnings []string
+	if a.opts.Images != nil {
+		warning, err := a.opts.Images.Check(r.Context(), spec.Image)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		if warning != "" {
+			warnings = append(warnings, warning)
+		}
+	}
 	now := a.now().UTC()
 	def, changed, err := a.opts.Store.DefinitionPut(r.Context(), spec, now)
 	if err != nil {
@@ -88,7 +102,7 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 	if changed {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, jobView{Definition: def, NextRuns: nextRuns(def, now, 5), Changed: &changed})
+	writeJSON(w, status, jobView{Definition: def, NextRuns: nextRuns(def, now, 5), Changed: &changed, Warnings: warnings})
 }
 
 func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {

@@ -57,6 +57,9 @@ stdin). An unchanged definition is left as it is; a changed one becomes a new re
 					return fmt.Errorf("%s: %s", where, describeError(err))
 				}
 				applied = append(applied, j)
+				for _, w := range j.Warnings {
+					fmt.Fprintf(e.stderr, "warning: %s: %s\n", where, w)
+				}
 				if !e.json() {
 					fmt.Fprintln(e.stdout, applyLine(j))
 				}

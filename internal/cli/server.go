@@ -99,6 +99,7 @@ finished Jobs deleted after --job-retention.`,
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "store URL: sqlite://PATH (default DATA_DIR/docket.db) or postgres://USER:PASSWORD@HOST:PORT/DB")
 	f.StringVar(&cfg.Executor, "executor", cfg.Executor, "how runs execute: process, or container (Docker or Podman at DOCKER_HOST)")
 	f.StringVar(&cfg.ContainerNetwork, "container-network", "", "network of the container executor's containers: none, host, bridge or a network name (default: the engine's)")
+	f.BoolVar(&cfg.CheckImages, "check-images", cfg.CheckImages, "kubernetes executor: refuse a definition whose image its registry says does not exist (an unreachable registry only warns)")
 	f.StringVar(&cfg.Kube.Kubeconfig, "kubeconfig", "", "kubernetes executor: kubeconfig file (default: the pod's service account in a cluster, else KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&cfg.Kube.Namespace, "namespace", cfg.Kube.Namespace, "kubernetes executor: namespace of the runs' Jobs")
 	f.Float32Var(&cfg.Kube.QPS, "kube-qps", cfg.Kube.QPS, "kubernetes executor: API requests per second")

@@ -48,6 +48,7 @@ type Job struct {
 	NextRuns []time.Time `json:"next_runs,omitempty"`
 	LastRun  *job.Run    `json:"last_run,omitempty"`
 	Changed  *bool       `json:"changed,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
 }
 
 // RunRequest is the optional body of a run submission.

@@ -20,6 +20,9 @@ type Config struct {
 	DatabaseURL string
 	// Executor runs the jobs: "process" (default), "container" or "kubernetes".
 	Executor string
+	// CheckImages asks the registry whether a definition's image exists when it is
+	// applied (Kubernetes executor).
+	CheckImages bool
 	// Kube configures the Kubernetes executor.
 	Kube KubeConfig
 	// ContainerNetwork is the network mode of the container executor's containers ("" for
@@ -96,9 +99,10 @@ type KubeConfig struct {
 // DefaultConfig returns the embedded default configuration.
 func DefaultConfig() Config {
 	return Config{
-		Addr:     "127.0.0.1:8080",
-		DataDir:  ".docket",
-		Executor: "process",
+		Addr:        "127.0.0.1:8080",
+		DataDir:     ".docket",
+		Executor:    "process",
+		CheckImages: true,
 		Kube: KubeConfig{
 			Namespace: "default", QPS: 50, Burst: 100,
 			PullGrace: 2 * time.Minute, PendingBudget: 10 * time.Minute, Retention: time.Hour,

@@ -32,6 +32,7 @@ import (
 	"docket.dev/docket/internal/execute/container"
 	"docket.dev/docket/internal/execute/kube"
 	"docket.dev/docket/internal/execute/process"
+	"docket.dev/docket/internal/imagecheck"
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/lease"
 	"docket.dev/docket/internal/metrics"
@@ -167,6 +168,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Tokens:         tokens,
 		RateLimit:      cfg.RateLimit,
 		Capacity:       capacity(exec),
+		Images:         images(cfg),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -302,6 +304,16 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 	default:
 		return nil, fmt.Errorf("executor %q is not available; use process, container or kubernetes", cfg.Executor)
 	}
+}
+
+// images checks definitions' images in their registries for the Kubernetes executor,
+// whose nodes pull from registries, unless turned off. (The container executor may run
+// images that exist only on its engine.)
+func images(cfg Config) api.Images {
+	if cfg.Executor != "kubernetes" || !cfg.CheckImages {
+		return nil
+	}
+	return &imagecheck.Checker{}
 }
 
 // capacity is the executor's knowledge of node sizes, when it has any.

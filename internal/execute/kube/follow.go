@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"docket.dev/docket/internal/execute"
@@ -83,6 +84,10 @@ func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod
 		if c.Status != corev1.ConditionTrue {
 			continue
 		}
+		if c.Type != batchv1.JobComplete && c.Type != batchv1.JobFailed {
+			continue
+		}
+		pod = f.endedPod(ctx, pod)
 		switch c.Type {
 		case batchv1.JobComplete:
 			f.captureLogs(ctx, pod)
@@ -101,6 +106,25 @@ func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod
 		}
 	}
 	return job.Update{}, false
+}
+
+// endedPod returns the run's pod as it ended. The Job's end can reach the cache before the
+// pod's last status does, so without a terminated pod in the cache the API server is asked.
+func (f *follower) endedPod(ctx context.Context, cached *corev1.Pod) *corev1.Pod {
+	if terminated(cached) != nil {
+		return cached
+	}
+	pods, err := f.e.opts.Client.CoreV1().Pods(f.e.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + f.x.Run.ID})
+	if err != nil || len(pods.Items) == 0 {
+		return cached
+	}
+	newest := &pods.Items[0]
+	for i := range pods.Items {
+		if pods.Items[i].CreationTimestamp.After(newest.CreationTimestamp.Time) {
+			newest = &pods.Items[i]
+		}
+	}
+	return newest
 }
 
 // terminated is the terminated state of a pod's container, if it has ended.
@@ -190,7 +214,10 @@ func unschedulable(pod *corev1.Pod) *corev1.PodCondition {
 // captureLogs copies the pod's output into the run's log before the Job can be deleted.
 // A cluster that cannot serve it (no kubelet answers) is noted on the run.
 func (f *follower) captureLogs(ctx context.Context, pod *corev1.Pod) {
-	if pod == nil || f.e.opts.Logs == nil {
+	if f.e.opts.Logs == nil {
+		return
+	}
+	if pod == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
