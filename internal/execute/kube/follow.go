@@ -34,6 +34,12 @@ type follower struct {
 	unschedSince  time.Time // since when the pod is unschedulable
 	noticedUnsch  bool
 	noticedPullOn bool
+
+	// The live log stream, started when the pod runs: done closes when it ends, and
+	// streamed says whether it was opened (else the log is read once at the end).
+	logDone   chan struct{}
+	logCancel context.CancelFunc
+	streamed  bool
 }
 
 // look reads the Job and its newest pod from the caches and reports what changed. It
@@ -90,10 +96,10 @@ func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod
 		pod = f.endedPod(ctx, pod)
 		switch c.Type {
 		case batchv1.JobComplete:
-			f.captureLogs(ctx, pod)
+			f.settleLogs(ctx, pod)
 			return execute.Exited(id, 0, false, f.x.Memory), true
 		case batchv1.JobFailed:
-			f.captureLogs(ctx, pod)
+			f.settleLogs(ctx, pod)
 			if c.Reason == batchv1.JobReasonDeadlineExceeded {
 				why := execute.Deadline(f.x.Deadline)
 				return job.Update{RunID: id, State: why.State, Reason: why.Reason, Message: why.Message}, true
@@ -191,6 +197,7 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 		f.running = true
 		f.e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: r.StartedAt.Time, Reason: "Started",
 			Message: fmt.Sprintf("pod %s running on node %s with a %s deadline", pod.Name, pod.Spec.NodeName, job.Duration(f.x.Deadline))})
+		f.streamLogs(ctx, pod)
 	}
 	if t := st.State.Terminated; t != nil && !f.running {
 		// The pod ran and ended between two looks: it did run.
@@ -209,6 +216,58 @@ func unschedulable(pod *corev1.Pod) *corev1.PodCondition {
 		}
 	}
 	return nil
+}
+
+// streamLogs follows a running pod's output into the run's log, so docket logs -f shows
+// it as it comes.
+func (f *follower) streamLogs(ctx context.Context, pod *corev1.Pod) {
+	if f.e.opts.Logs == nil {
+		return
+	}
+	ctx, f.logCancel = context.WithCancel(ctx)
+	f.logDone = make(chan struct{})
+	stream, err := f.e.opts.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Follow: true}).Stream(ctx)
+	if err != nil {
+		close(f.logDone)
+		return
+	}
+	f.streamed = true
+	go func() {
+		defer close(f.logDone)
+		defer stream.Close()
+		w := f.e.opts.Logs.OpenLog(f.x.Run.ID)
+		defer w.Close()
+		io.Copy(w, stream)
+	}()
+}
+
+// logSettle is how long the live log stream may take to end after the pod has.
+const logSettle = 10 * time.Second
+
+// settleLogs makes sure the run's log holds the pod's output before the run ends: the live
+// stream is given logSettle to finish; without one, the output is read once.
+func (f *follower) settleLogs(ctx context.Context, pod *corev1.Pod) {
+	if f.logDone != nil {
+		select {
+		case <-f.logDone:
+		case <-time.After(logSettle):
+			f.logCancel()
+			<-f.logDone
+		}
+		f.logCancel()
+		if f.streamed {
+			return
+		}
+	}
+	f.captureLogs(ctx, pod)
+}
+
+// stopLogs ends the live log stream, if any, and waits until its writer is closed.
+func (f *follower) stopLogs() {
+	if f.logDone != nil {
+		f.logCancel()
+		<-f.logDone
+	}
 }
 
 // captureLogs copies the pod's output into the run's log before the Job can be deleted.

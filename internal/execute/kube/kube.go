@@ -259,11 +259,13 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, wake <-chan struc
 	defer tick.Stop()
 	for {
 		if u, done := f.look(ctx); done {
+			f.stopLogs()
 			return u
 		}
 		select {
 		case why := <-h.Stopped():
 			e.delete(ctx, spec.Name)
+			f.stopLogs()
 			return job.Update{RunID: id, State: why.State, Reason: why.Reason, Message: why.Message}
 		case <-wake:
 		case <-tick.C:

@@ -67,3 +67,57 @@ func TestCaptureLogs(t *testing.T) {
 		t.Errorf("run log %q, want the pod's output %q", got, "fake logs")
 	}
 }
+
+// TestStreamLogs checks that a running pod's output reaches the run's log while it runs,
+// and only once when the Job ends.
+func TestStreamLogs(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset()
+	rec := executetest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e, err := New(ctx, Options{Client: client, Namespace: "batch", Reporter: rec, Logs: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := job.NewRunID(time.Now())
+	if err := e.Start(ctx, job.Execution{Run: job.Run{ID: id, Job: "nightly", Attempt: 1}, Image: "img", CPU: "1", Memory: "1Gi", Deadline: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	jobs := client.BatchV1().Jobs("batch")
+	var j *batchv1.Job
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if j, err = jobs.Get(ctx, Name(id), metav1.GetOptions{}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	now := metav1.Now()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: Name(id) + "-abcde", Namespace: "batch", Labels: j.Spec.Template.Labels, CreationTimestamp: now},
+		Spec:       corev1.PodSpec{NodeName: "node-1"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "job", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		}}},
+	}
+	if _, err := client.CoreV1().Pods("batch").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); rec.Log(id) != "fake logs"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the running pod's output did not reach the log: %q", rec.Log(id))
+		}
+	}
+	j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	if _, err := jobs.UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if u := rec.Finish(t, 10*time.Second); u.State != job.StateSucceeded {
+		t.Errorf("final update %+v", u)
+	}
+	if got := rec.Log(id); got != "fake logs" {
+		t.Errorf("run log %q, want the output once", got)
+	}
+}
