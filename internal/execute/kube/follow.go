@@ -83,7 +83,7 @@ func (f *follower) newestPod() *corev1.Pod {
 	return newest
 }
 
-// finished maps a Job that has ended to the run's final update.
+// finished maps a Job, or its pod, that has ended to the run's final update.
 func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod) (job.Update, bool) {
 	id := f.x.Run.ID
 	for _, c := range j.Status.Conditions {
@@ -110,6 +110,17 @@ func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod
 			return job.Update{RunID: id, State: job.StateFailed, Reason: c.Reason,
 				Message: fmt.Sprintf("the Job failed: %s", c.Message)}, true
 		}
+	}
+	// With backoffLimit 0 the pod's end is the run's: the Job controller marks the Job up
+	// to a second later (it batches pod updates). A pod being deleted (the deadline, a
+	// cancel) is left to the Job's condition.
+	if t := terminated(pod); t != nil && pod.DeletionTimestamp == nil &&
+		(pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed) {
+		f.settleLogs(ctx, pod)
+		if pod.Status.Phase == corev1.PodSucceeded {
+			return execute.Exited(id, 0, false, f.x.Memory), true
+		}
+		return execute.Exited(id, int(t.ExitCode), t.Reason == "OOMKilled", f.x.Memory), true
 	}
 	return job.Update{}, false
 }
