@@ -80,6 +80,10 @@ finished Jobs deleted after --job-retention.`,
 					cfg.Webhooks = append(cfg.Webhooks, alert.Webhook{URL: raw, Format: h.format})
 				}
 			}
+			// A Kubernetes run holds no resources of the server while its pod runs.
+			if cfg.Executor == "kubernetes" && !cmd.Flags().Changed("parallelism") {
+				cfg.Parallelism = 1000
+			}
 			if cfg.Parallelism < 1 {
 				return usageError{fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)}
 			}
@@ -110,7 +114,7 @@ finished Jobs deleted after --job-retention.`,
 	f.StringToStringVar(&cfg.Kube.NodeSelector, "node-selector", nil, "kubernetes executor: node labels every run's pod requires, e.g. pool=batch")
 	f.StringVar(&cfg.Kube.ServiceAccountName, "service-account", "", "kubernetes executor: service account of the runs' pods")
 	f.StringVar(&cfg.Kube.PriorityClassName, "priority-class", "", "kubernetes executor: priority class of the runs' pods")
-	f.IntVar(&cfg.Parallelism, "parallelism", cfg.Parallelism, "most runs executing at once on this server")
+	f.IntVar(&cfg.Parallelism, "parallelism", cfg.Parallelism, "most runs executing at once on this server (with --executor kubernetes: 1000 unless given)")
 	f.DurationVar(&cfg.DefaultDeadline, "default-deadline", cfg.DefaultDeadline, "deadline of jobs that set none")
 	f.DurationVar(&cfg.MaxDeadline, "max-deadline", cfg.MaxDeadline, "longest deadline a job may set")
 	f.DurationVar(&cfg.RetryBackoff, "retry-backoff", cfg.RetryBackoff, "wait before the first retry; doubles per attempt up to 10m")

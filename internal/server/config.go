@@ -104,7 +104,7 @@ func DefaultConfig() Config {
 		Executor:    "process",
 		CheckImages: true,
 		Kube: KubeConfig{
-			Namespace: "default", QPS: 50, Burst: 100,
+			Namespace: "default", QPS: 200, Burst: 400,
 			PullGrace: 2 * time.Minute, PendingBudget: 10 * time.Minute, Retention: time.Hour,
 		},
 		Parallelism:      8,

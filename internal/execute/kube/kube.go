@@ -39,6 +39,8 @@ const (
 	LabelAttempt   = "docket.dev/attempt"
 	// AnnotationKeep on a Job holds it (and its pods) past the retention, for debugging.
 	AnnotationKeep = "docket.dev/keep"
+	// AnnotationScheduledTime on a scheduled run's Job is its slot (RFC 3339, UTC).
+	AnnotationScheduledTime = "docket.dev/scheduled-time"
 )
 
 // Options configures an Executor.

@@ -352,3 +352,22 @@ func TestFits(t *testing.T) {
 		t.Errorf("with no node in the pool: %v", err)
 	}
 }
+
+// TestJobForSlot checks that a scheduled run's Job carries its slot, as a CronJob's Job
+// carries its scheduled timestamp, and an on-demand run's does not.
+func TestJobForSlot(t *testing.T) {
+	t.Parallel()
+	slot := time.Date(2026, 11, 23, 3, 0, 0, 0, time.FixedZone("EST", -5*3600))
+	x := job.Execution{Run: job.Run{ID: "r1", Job: "nightly", Attempt: 1, ScheduledTime: &slot}, Image: "img", Deadline: time.Minute}
+	j, err := jobFor(x, "batch", PodDefaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := j.Annotations[AnnotationScheduledTime]; got != "2026-11-23T08:00:00Z" {
+		t.Errorf("slot annotation %q", got)
+	}
+	x.Run.ScheduledTime = nil
+	if j, _ := jobFor(x, "batch", PodDefaults{}); len(j.Annotations) != 0 {
+		t.Errorf("an on-demand run's Job has annotations %v", j.Annotations)
+	}
+}

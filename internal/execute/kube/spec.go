@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -56,8 +57,12 @@ func jobFor(x job.Execution, namespace string, pod PodDefaults) (*batchv1.Job, e
 	}
 	backoff := int32(0)
 	automount := false
+	var annotations map[string]string
+	if x.Run.ScheduledTime != nil {
+		annotations = map[string]string{AnnotationScheduledTime: x.Run.ScheduledTime.UTC().Format(time.RFC3339)}
+	}
 	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: Name(x.Run.ID), Namespace: namespace, Labels: ours},
+		ObjectMeta: metav1.ObjectMeta{Name: Name(x.Run.ID), Namespace: namespace, Labels: ours, Annotations: annotations},
 		Spec: batchv1.JobSpec{
 			BackoffLimit:          &backoff,
 			ActiveDeadlineSeconds: &deadline,
