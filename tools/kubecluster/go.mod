@@ -198,6 +198,9 @@ tool (
 	k8s.io/kubernetes/cmd/kubectl
 )
 
+// One replace per staging module of k8s.io/kubernetes v1.33.13 (the ./staging replaces of its
+// go.mod), at v0.33.13. The sample-* ones are left out: nothing here builds them, and the module
+// proxy has no v0.33.13 of sample-cli-plugin and sample-controller.
 replace (
 	k8s.io/api => k8s.io/api v0.33.13
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.33.13

@@ -252,16 +252,13 @@ func (f *follower) streamLogs(ctx context.Context, pod *corev1.Pod) {
 	}()
 }
 
-// logSettle is how long the live log stream may take to end after the pod has.
-const logSettle = 10 * time.Second
-
 // settleLogs makes sure the run's log holds the pod's output before the run ends: the live
-// stream is given logSettle to finish; without one, the output is read once.
+// stream is given Options.LogSettle to finish; without one, the output is read once.
 func (f *follower) settleLogs(ctx context.Context, pod *corev1.Pod) {
 	if f.logDone != nil {
 		select {
 		case <-f.logDone:
-		case <-time.After(logSettle):
+		case <-time.After(f.e.opts.LogSettle):
 			f.logCancel()
 			<-f.logDone
 		}

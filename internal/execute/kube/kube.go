@@ -60,6 +60,9 @@ type Options struct {
 	PendingBudget time.Duration
 	// Retention is how long a finished Job is kept before Docket deletes it; default 1h.
 	Retention time.Duration
+	// LogSettle is how long a pod's log stream may take to end after the pod has (default
+	// 10s); past it the stream is closed, with what it delivered kept.
+	LogSettle time.Duration
 	// SweepInterval is how often finished and abandoned Jobs are looked at; default 1m.
 	SweepInterval time.Duration
 	// Abandoned says whether nobody will follow a run's Job any more: the run is not in
@@ -112,6 +115,9 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = time.Hour
+	}
+	if opts.LogSettle <= 0 {
+		opts.LogSettle = 10 * time.Second
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute

@@ -3,6 +3,8 @@ package kube
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"docket.dev/docket/internal/execute/executetest"
@@ -369,5 +374,43 @@ func TestJobForSlot(t *testing.T) {
 	x.Run.ScheduledTime = nil
 	if j, _ := jobFor(x, "batch", PodDefaults{}); len(j.Annotations) != 0 {
 		t.Errorf("an on-demand run's Job has annotations %v", j.Annotations)
+	}
+}
+
+// TestLogsFromKWOK reads a pod's output through the real API server's pods/log, which the
+// test control plane's KWOK serves from a file for the pods a ClusterLogs names.
+func TestLogsFromKWOK(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{LogSettle: time.Second})
+	file := filepath.Join(t.TempDir(), "pod.log")
+	cri := "2026-11-23T09:00:00.000000000Z stdout F loading 1200 rows\n2026-11-23T09:00:01.000000000Z stderr F 3 rows skipped\n"
+	if err := os.WriteFile(file, []byte(cri), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dyn := dynamic.NewForConfigOrDie(kubetest.Config(t))
+	gvr := schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "clusterlogs"}
+	logs := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs",
+		"metadata": map[string]any{"name": f.ns},
+		"spec": map[string]any{
+			"selector": map[string]any{"matchNamespaces": []any{f.ns}},
+			"logs":     []any{map[string]any{"logsFile": file}},
+		},
+	}}
+	ctx := context.Background()
+	if _, err := dyn.Resource(gvr).Create(ctx, logs, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create ClusterLogs (is KWOK serving logs? scripts/kube start sets it up): %v", err)
+	}
+	t.Cleanup(func() { dyn.Resource(gvr).Delete(context.Background(), f.ns, metav1.DeleteOptions{}) })
+
+	x := f.start(time.Minute, "100m", nil)
+	if u := f.rec.Finish(t, 30*time.Second); u.State != job.StateSucceeded {
+		t.Fatalf("final update %+v", u)
+	}
+	if got, want := f.rec.Log(x.Run.ID), "loading 1200 rows\n3 rows skipped\n"; got != want {
+		t.Errorf("run log %q, want %q", got, want)
+	}
+	if reasons := strings.Join(f.rec.Reasons(x.Run.ID), " "); strings.Contains(reasons, "LogsUnavailable") {
+		t.Errorf("logs reported unavailable: %s", reasons)
 	}
 }

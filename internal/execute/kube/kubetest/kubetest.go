@@ -14,11 +14,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Client returns a client for the cluster DOCKET_TEST_KUBECONFIG names.
-func Client(t testing.TB) kubernetes.Interface {
+// Config returns the client configuration of the cluster DOCKET_TEST_KUBECONFIG names.
+func Config(t testing.TB) *rest.Config {
 	t.Helper()
 	path := os.Getenv("DOCKET_TEST_KUBECONFIG")
 	if path == "" {
@@ -29,7 +30,14 @@ func Client(t testing.TB) kubernetes.Interface {
 		t.Fatalf("kubeconfig %s: %v", path, err)
 	}
 	cfg.QPS, cfg.Burst = 200, 400
-	c, err := kubernetes.NewForConfig(cfg)
+	return cfg
+}
+
+// Client returns a client for the cluster DOCKET_TEST_KUBECONFIG names.
+func Client(t testing.TB) kubernetes.Interface {
+	t.Helper()
+	path := os.Getenv("DOCKET_TEST_KUBECONFIG")
+	c, err := kubernetes.NewForConfig(Config(t))
 	if err != nil {
 		t.Fatal(err)
 	}
