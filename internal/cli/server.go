@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"docket.dev/docket/internal/alert"
+	"docket.dev/docket/internal/execute/kube"
 	"docket.dev/docket/internal/server"
 )
 
@@ -19,6 +20,7 @@ func serverCmd(e *env) *cobra.Command {
 	var (
 		logLevel, logFormat  string
 		webhooks, slackHooks []string
+		tolerations          []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -84,6 +86,13 @@ finished Jobs deleted after --job-retention.`,
 			if cfg.Executor == "kubernetes" && !cmd.Flags().Changed("parallelism") {
 				cfg.Parallelism = 1000
 			}
+			for _, raw := range tolerations {
+				tol, err := kube.ParseToleration(raw)
+				if err != nil {
+					return usageError{fmt.Errorf("--toleration: %w", err)}
+				}
+				cfg.Kube.Tolerations = append(cfg.Kube.Tolerations, tol)
+			}
 			if cfg.Parallelism < 1 {
 				return usageError{fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)}
 			}
@@ -112,6 +121,7 @@ finished Jobs deleted after --job-retention.`,
 	f.DurationVar(&cfg.Kube.PendingBudget, "pending-budget", cfg.Kube.PendingBudget, "kubernetes executor: how long a pod may be unschedulable before the run fails")
 	f.DurationVar(&cfg.Kube.Retention, "job-retention", cfg.Kube.Retention, "kubernetes executor: how long finished Jobs stay (docket.dev/keep=true holds one)")
 	f.StringToStringVar(&cfg.Kube.NodeSelector, "node-selector", nil, "kubernetes executor: node labels every run's pod requires, e.g. pool=batch")
+	f.StringArrayVar(&tolerations, "toleration", nil, "kubernetes executor: a taint every run's pod tolerates, KEY=VALUE:EFFECT, KEY:EFFECT or KEY; repeatable")
 	f.StringVar(&cfg.Kube.ServiceAccountName, "service-account", "", "kubernetes executor: service account of the runs' pods")
 	f.StringVar(&cfg.Kube.PriorityClassName, "priority-class", "", "kubernetes executor: priority class of the runs' pods")
 	f.IntVar(&cfg.Parallelism, "parallelism", cfg.Parallelism, "most runs executing at once on this server (with --executor kubernetes: 1000 unless given)")

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"docket.dev/docket/internal/alert"
 	"docket.dev/docket/internal/retention"
 )
@@ -92,6 +94,7 @@ type KubeConfig struct {
 	PullGrace, PendingBudget, Retention time.Duration
 	// Pod placement defaults for every run.
 	NodeSelector       map[string]string
+	Tolerations        []corev1.Toleration
 	ServiceAccountName string
 	PriorityClassName  string
 }

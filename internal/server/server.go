@@ -287,7 +287,8 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 		exec, err := kube.New(ctx, kube.Options{
 			Client: client, Namespace: k.Namespace, Reporter: rec, Logs: logs, Logger: cfg.Logger,
 			Pod: kube.PodDefaults{
-				NodeSelector: k.NodeSelector, ServiceAccountName: k.ServiceAccountName, PriorityClassName: k.PriorityClassName,
+				NodeSelector: k.NodeSelector, Tolerations: k.Tolerations,
+				ServiceAccountName: k.ServiceAccountName, PriorityClassName: k.PriorityClassName,
 			},
 			PullGrace: k.PullGrace, PendingBudget: k.PendingBudget, Retention: k.Retention,
 			Abandoned: abandoned,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -152,7 +153,8 @@ func equal[T comparable](a, b []T) bool {
 // TestJobSpec checks what Docket asks of Kubernetes for a run.
 func TestJobSpec(t *testing.T) {
 	t.Parallel()
-	f := setup(t, Options{Pod: PodDefaults{NodeSelector: map[string]string{"type": "kwok"}, PriorityClassName: ""}})
+	f := setup(t, Options{Pod: PodDefaults{NodeSelector: map[string]string{"type": "kwok"},
+		Tolerations: []corev1.Toleration{{Key: "pool", Operator: corev1.TolerationOpEqual, Value: "batch", Effect: corev1.TaintEffectNoSchedule}}}})
 	x := f.start(90*time.Second, "250m", map[string]string{"kwok.docket.dev/run-for": "30s", "owner": "ana"})
 	// The Job is created in the background, after the run is recorded pending.
 	var j *batchv1.Job
@@ -182,6 +184,7 @@ func TestJobSpec(t *testing.T) {
 		{"backoffLimit", *spec.BackoffLimit, int32(0)},
 		{"restartPolicy", string(pod.RestartPolicy), "Never"},
 		{"node selector", pod.NodeSelector["type"], "kwok"},
+		{"toleration", len(pod.Tolerations) == 1 && pod.Tolerations[0].Key == "pool" && pod.Tolerations[0].Value == "batch", true},
 		{"image", c.Image, x.Image},
 		{"command", strings.Join(c.Command, " "), "python train.py"},
 		{"cpu request", c.Resources.Requests.Cpu().String(), "250m"},
@@ -412,5 +415,29 @@ func TestLogsFromKWOK(t *testing.T) {
 	}
 	if reasons := strings.Join(f.rec.Reasons(x.Run.ID), " "); strings.Contains(reasons, "LogsUnavailable") {
 		t.Errorf("logs reported unavailable: %s", reasons)
+	}
+}
+
+func TestParseToleration(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]corev1.Toleration{
+		"pool=batch:NoSchedule": {Key: "pool", Operator: corev1.TolerationOpEqual, Value: "batch", Effect: corev1.TaintEffectNoSchedule},
+		"gpu:NoExecute":         {Key: "gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+		"example.com/spot=true": {Key: "example.com/spot", Operator: corev1.TolerationOpEqual, Value: "true"},
+		"dedicated":             {Key: "dedicated", Operator: corev1.TolerationOpExists},
+	} {
+		got, err := ParseToleration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseToleration(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for in, msg := range map[string]string{
+		"pool=batch:Never": `effect "Never" is not NoSchedule`,
+		"=batch":           `key ""`,
+		"bad key=x":        `key "bad key"`,
+	} {
+		if _, err := ParseToleration(in); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("ParseToleration(%q) = %v, want an error with %q", in, err, msg)
+		}
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"docket.dev/docket/internal/job"
 )
@@ -86,4 +88,29 @@ func jobFor(x job.Execution, namespace string, pod PodDefaults) (*batchv1.Job, e
 			},
 		},
 	}, nil
+}
+
+// ParseToleration reads a toleration as kubectl taint writes a taint: KEY=VALUE:EFFECT
+// (Equal), KEY:EFFECT (Exists), KEY=VALUE or KEY (any effect). EFFECT is NoSchedule,
+// PreferNoSchedule or NoExecute.
+func ParseToleration(s string) (corev1.Toleration, error) {
+	var t corev1.Toleration
+	rest, effect, hasEffect := strings.Cut(s, ":")
+	if hasEffect {
+		switch e := corev1.TaintEffect(effect); e {
+		case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+			t.Effect = e
+		default:
+			return t, fmt.Errorf("toleration %q: effect %q is not NoSchedule, PreferNoSchedule or NoExecute", s, effect)
+		}
+	}
+	key, value, hasValue := strings.Cut(rest, "=")
+	if errs := validation.IsQualifiedName(key); len(errs) > 0 {
+		return t, fmt.Errorf("toleration %q: key %q: %s", s, key, strings.Join(errs, "; "))
+	}
+	t.Key, t.Operator = key, corev1.TolerationOpExists
+	if hasValue {
+		t.Operator, t.Value = corev1.TolerationOpEqual, value
+	}
+	return t, nil
 }
