@@ -52,6 +52,7 @@ command: ["no-such-program"]
 cpu: 500m
 memory: 64Mi
 retries: 2
+annotations: {kwok.docket.dev/image: no-command}
 `
 
 // attempt is what parity compares of one run of a job.
@@ -98,9 +99,6 @@ func TestExecutorParity(t *testing.T) {
 		}
 		got[executor] = map[string]outcome{}
 		for _, name := range jobs {
-			if executor == "kubernetes" && name == "parity-missing" {
-				continue // KWOK plays no container runtime to miss a program
-			}
 			got[executor][name] = runToEnd(t, srv, name)
 		}
 		srv.Stop()
@@ -126,10 +124,8 @@ func TestExecutorParity(t *testing.T) {
 		t.Errorf("executors differ (-process +container):\n%s", diff)
 	}
 
-	// On Kubernetes the pod's output is not served by the test control plane (no
-	// kubelet): states, reasons and exit codes are compared, and the env contract is read
-	// from the Job's pod template.
-	delete(want, "parity-missing")
+	// On Kubernetes no program runs (KWOK plays the kubelet): states, reasons and exit
+	// codes are compared, and the env contract is read from the Job's pod template.
 	for name, o := range want {
 		for i := range o.Attempts {
 			o.Attempts[i].Log = ""

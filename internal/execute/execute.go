@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -184,6 +185,22 @@ func (r Recorder) Notice(ctx context.Context, runID, reason, msg string) {
 	if err := r.Report(ctx, job.Update{RunID: runID, Reason: reason, Message: msg}); err != nil {
 		r.Logger.Warn("record notice", "run_id", runID, "reason", reason, "err", err)
 	}
+}
+
+// CouldNotStart is the final update of a container the runtime could not start; msg is
+// the runtime's error. A program the image lacks is reported as the process executor
+// reports it: CommandNotFound, exit code 127, not retried. Anything else is StartFailed
+// with exit code 126, as a shell reports a program it cannot execute.
+func CouldNotStart(x job.Execution, msg string) job.Update {
+	if len(x.Command) > 0 && (strings.Contains(msg, "executable file") && strings.Contains(msg, "not found") ||
+		strings.Contains(msg, "no such file or directory")) {
+		code := 127
+		return job.Update{RunID: x.Run.ID, State: job.StateFailed, Reason: "CommandNotFound", ExitCode: &code,
+			Message: fmt.Sprintf("command not found in image %s: %s", x.Image, x.Command[0])}
+	}
+	code := 126
+	return job.Update{RunID: x.Run.ID, State: job.StateFailed, Reason: "StartFailed", ExitCode: &code,
+		Message: fmt.Sprintf("could not start the container: %s", msg)}
 }
 
 // Exited maps a container's exit that the executor did not cause to the run's final

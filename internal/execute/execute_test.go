@@ -83,3 +83,34 @@ func TestExited(t *testing.T) {
 		})
 	}
 }
+
+func TestCouldNotStart(t *testing.T) {
+	t.Parallel()
+	x := job.Execution{Run: job.Run{ID: "r1"}, Image: "python:3.12", Command: []string{"trainer", "--fast"}}
+	for _, tt := range []struct {
+		name    string
+		x       job.Execution
+		msg     string
+		reason  string
+		code    int
+		message string
+	}{
+		{"containerd", x, `failed to create containerd task: ... exec: "trainer": executable file not found in $PATH: unknown`,
+			"CommandNotFound", 127, "command not found in image python:3.12: trainer"},
+		{"podman", x, `crun: executable file ` + "`trainer`" + ` not found in $PATH: No such file or directory`,
+			"CommandNotFound", 127, "command not found in image python:3.12: trainer"},
+		{"a path", x, `exec: "/opt/trainer": stat /opt/trainer: no such file or directory`,
+			"CommandNotFound", 127, "command not found in image python:3.12: trainer"},
+		{"permission", x, `exec: "trainer": permission denied`,
+			"StartFailed", 126, `could not start the container: exec: "trainer": permission denied`},
+		{"the image's entrypoint", job.Execution{Run: job.Run{ID: "r1"}, Image: "python:3.12"}, `exec: "python3": executable file not found in $PATH`,
+			"StartFailed", 126, `could not start the container: exec: "python3": executable file not found in $PATH`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := CouldNotStart(tt.x, tt.msg)
+			if u.RunID != "r1" || u.State != job.StateFailed || u.Reason != tt.reason || u.ExitCode == nil || *u.ExitCode != tt.code || u.Message != tt.message {
+				t.Errorf("got %+v (exit %v), want failed %s %d %q", u, u.ExitCode, tt.reason, tt.code, tt.message)
+			}
+		})
+	}
+}

@@ -74,17 +74,18 @@ YAML
 	job oom '"kwok.docket.dev/exit-code": "137", "kwok.docket.dev/reason": "OOMKilled"'
 	job pull-fail '"kwok.docket.dev/image": "pull-fail"'
 	job invalid '"kwok.docket.dev/image": "invalid"'
+	job no-command '"kwok.docket.dev/image": "no-command"'
 	job too-big "" 64
 	job ttl "" 100m "ttlSecondsAfterFinished: 0"
 	job delete-job '"kwok.docket.dev/run-for": "1h"'
 	job delete-pod '"kwok.docket.dev/run-for": "1h"'
 } | "${k[@]}" apply -f - >/dev/null
-say "created 10 Jobs in namespace $ns"
+say "created 11 Jobs in namespace $ns"
 
 state=$(mktemp)
 trap 'rm -f "$state"' EXIT
 declare -A done=()
-checks=(ok run-for exit-code oom pull-fail invalid too-big logs ttl delete-job delete-pod)
+checks=(ok run-for exit-code oom pull-fail invalid no-command too-big logs ttl delete-job delete-pod)
 
 # q JQ-ARGS...: query the last listing.
 q() { jq -r "$@" "$state"; }
@@ -179,6 +180,16 @@ while ((${#done[@]} < ${#checks[@]})); do
 		elif [[ $w != "null|null" ]]; then
 			failed invalid "waiting $w"
 		fi
+	fi
+
+	# kwok.docket.dev/image: no-command: the container cannot start (StartError 128), the
+	# pod fails without running, the Job Failed.
+	if [[ -z "${done[no-command]:-}" && $(jobcond no-command Failed) == True ]]; then
+		p=$(pod no-command)
+		msg=$(jq -r '.status.containerStatuses[0].state.terminated.message' <<<"$p")
+		[[ $(jq -r .status.phase <<<"$p") == Failed && $(term "$p") == "128 StartError" && $msg == *'exec: "sh": executable file not found in $PATH'* ]] ||
+			failed no-command "Job Failed but its pod is $(jq -r .status.phase <<<"$p") with $(term "$p") \"$msg\""
+		pass no-command "Job Failed, pod Failed, exit 128 StartError \"$msg\""
 	fi
 
 	# A pod too big for every node: the scheduler leaves it Unschedulable.

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -199,7 +198,7 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, x job.Execution) 
 	}
 
 	if _, err := e.engine.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
-		return startFailed(id, x, err)
+		return execute.CouldNotStart(x, err.Error())
 	}
 	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Reason: "Started",
 		Message: fmt.Sprintf("container %s (%.12s) started with a %s deadline", Name(id), cid, job.Duration(x.Deadline))})
@@ -227,21 +226,6 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, x job.Execution) 
 // stopped is the final update of a run stopped by Docket.
 func stopped(id string, why execute.Stop) job.Update {
 	return job.Update{RunID: id, State: why.State, Reason: why.Reason, Message: why.Message}
-}
-
-// startFailed turns a failed container start into the run's final update. A command that
-// the image lacks is reported as the process executor reports it: exit code 127, not
-// retried.
-func startFailed(id string, x job.Execution, err error) job.Update {
-	msg := err.Error()
-	if strings.Contains(msg, "executable file") && strings.Contains(msg, "not found") ||
-		strings.Contains(msg, "no such file or directory") && len(x.Command) > 0 {
-		code := 127
-		return job.Update{RunID: id, State: job.StateFailed, Reason: "CommandNotFound", ExitCode: &code,
-			Message: fmt.Sprintf("command not found in image %s: %s", x.Image, x.Command[0])}
-	}
-	code := 126
-	return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", ExitCode: &code, Message: fmt.Sprintf("could not start the container: %v", err)}
 }
 
 // stop stops a container: the stop signal, then SIGKILL after the grace.

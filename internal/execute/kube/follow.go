@@ -105,7 +105,7 @@ func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod
 				return job.Update{RunID: id, State: why.State, Reason: why.Reason, Message: why.Message}, true
 			}
 			if t := terminated(pod); t != nil {
-				return execute.Exited(id, int(t.ExitCode), t.Reason == "OOMKilled", f.x.Memory), true
+				return f.ended(t), true
 			}
 			return job.Update{RunID: id, State: job.StateFailed, Reason: c.Reason,
 				Message: fmt.Sprintf("the Job failed: %s", c.Message)}, true
@@ -120,9 +120,24 @@ func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod
 		if pod.Status.Phase == corev1.PodSucceeded {
 			return execute.Exited(id, 0, false, f.x.Memory), true
 		}
-		return execute.Exited(id, int(t.ExitCode), t.Reason == "OOMKilled", f.x.Memory), true
+		return f.ended(t), true
 	}
 	return job.Update{}, false
+}
+
+// ended maps the end of the run's container to the run's final update. A container the
+// runtime could not start (StartError under containerd, ContainerCannotRun under Docker)
+// never ran: a program the image lacks is CommandNotFound (127), as on the other executors.
+func (f *follower) ended(t *corev1.ContainerStateTerminated) job.Update {
+	if neverStarted(t) {
+		return execute.CouldNotStart(f.x, t.Message)
+	}
+	return execute.Exited(f.x.Run.ID, int(t.ExitCode), t.Reason == "OOMKilled", f.x.Memory)
+}
+
+// neverStarted says whether a terminated container was one the runtime could not start.
+func neverStarted(t *corev1.ContainerStateTerminated) bool {
+	return t.Reason == "StartError" || t.Reason == "ContainerCannotRun"
 }
 
 // endedPod returns the run's pod as it ended. The Job's end can reach the cache before the
@@ -210,7 +225,7 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 			Message: fmt.Sprintf("pod %s running on node %s with a %s deadline", pod.Name, pod.Spec.NodeName, job.Duration(f.x.Deadline))})
 		f.streamLogs(ctx, pod)
 	}
-	if t := st.State.Terminated; t != nil && !f.running {
+	if t := st.State.Terminated; t != nil && !f.running && !neverStarted(t) {
 		// The pod ran and ended between two looks: it did run.
 		f.running = true
 		f.e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: t.StartedAt.Time, Reason: "Started",
