@@ -96,13 +96,12 @@ func TestDeployRBAC(t *testing.T) {
 	}{
 		{"create", "jobs", "", ns, true}, {"delete", "jobs", "", ns, true}, {"watch", "pods", "", ns, true},
 		{"get", "pods", "log", ns, true}, {"list", "nodes", "", "", true},
+		{"get", "serviceaccounts", "", ns, true}, {"get", "priorityclasses", "", "", true},
+		{"create", "serviceaccounts", "", ns, false}, {"create", "priorityclasses", "", "", false},
 		{"create", "jobs", "", "default", false}, {"get", "secrets", "", ns, false}, {"delete", "pods", "", ns, false},
 		{"create", "pods", "", ns, false}, {"delete", "nodes", "", "", false}, {"create", "persistentvolumeclaims", "", ns, false},
 	} {
-		group := ""
-		if c.resource == "jobs" {
-			group = "batch"
-		}
+		group := map[string]string{"jobs": "batch", "priorityclasses": "scheduling.k8s.io"}[c.resource]
 		review, err := sa.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authzv1.SelfSubjectAccessReview{
 			Spec: authzv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authzv1.ResourceAttributes{
 				Namespace: c.namespace, Verb: c.verb, Group: group, Resource: c.resource, Subresource: c.sub}}}, metav1.CreateOptions{})
@@ -151,6 +150,24 @@ annotations: {kwok.docket.dev/run-for: 300s}
 	huge := writeFile(t, dir, "huge.yaml", "name: huge\nimage: busybox:1.36\ncpu: \"64\"\nmemory: 1Gi\n")
 	if _, stderr, code := srv.cli("apply", "-f", huge); code == 0 || !strings.Contains(stderr, "requests cpu 64 and memory 1Gi, but no node has that much allocatable; the largest (kwok-node-") {
 		t.Errorf("apply of a job no node fits: exit %d %s", code, stderr)
+	}
+	// A definition's placement: a service account that does not exist is refused; one
+	// that does runs, and so does a priority class the cluster has.
+	nobody := writeFile(t, dir, "nobody.yaml", "name: nobody\nimage: busybox:1.36\ncpu: 100m\nmemory: 64Mi\nkubernetes: {service_account: nobody}\n")
+	if _, stderr, code := srv.cli("apply", "-f", nobody); code == 0 || !strings.Contains(stderr, `kubernetes.service_account: no ServiceAccount "nobody" in namespace `+ns) {
+		t.Errorf("apply of a job with a missing service account: exit %d %s", code, stderr)
+	}
+	placed := writeFile(t, dir, "placed.yaml", "name: placed\nimage: busybox:1.36\ncpu: 100m\nmemory: 64Mi\n"+
+		"kubernetes: {service_account: docket, priority_class: system-cluster-critical, node_selector: {kubernetes.io/hostname: kwok-node-1}}\n")
+	if _, stderr, code := srv.cli("apply", "-f", placed); code != 0 {
+		t.Fatalf("apply placed: %s", stderr)
+	}
+	if out, stderr, code := srv.cli("run", "placed", "--wait"); code != 0 {
+		t.Errorf("run placed: exit %d %s %s", code, out, stderr)
+	}
+	pods, err := admin.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "docket.dev/job=placed"})
+	if err != nil || len(pods.Items) != 1 || pods.Items[0].Spec.ServiceAccountName != "docket" || pods.Items[0].Spec.NodeName != "kwok-node-1" {
+		t.Errorf("the placed run's pod: %v %+v", err, pods)
 	}
 	if strings.Contains(srv.Log(), "forbidden") {
 		t.Errorf("the server was refused something:\n%s", srv.Log())

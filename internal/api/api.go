@@ -42,9 +42,9 @@ type Options struct {
 	// RateLimit is the requests per second each token may make (bursts of twice that);
 	// default 50.
 	RateLimit float64
-	// Capacity, when set, refuses definitions and submissions whose requests no node can
-	// take (the Kubernetes executor).
-	Capacity Capacity
+	// Admission, when set, refuses definitions and submissions the executor cannot run
+	// (the Kubernetes executor: requests no node can take, a namespace it does not use).
+	Admission Admission
 	// Images, when set, refuses definitions whose image the registry says does not
 	// exist (executors that pull images).
 	Images Images
@@ -56,10 +56,10 @@ type Images interface {
 	Check(ctx context.Context, image string) (warning string, err error)
 }
 
-// Capacity says whether a pod with these requests fits some node; the error names the
-// field and the largest node's allocatable.
-type Capacity interface {
-	Fits(cpu, memory string) error
+// Admission says whether the executor can run a job with this spec; the error is a field
+// error saying why not (for requests, the largest node's allocatable).
+type Admission interface {
+	Admit(ctx context.Context, spec job.Spec) error
 }
 
 // maxBody caps request bodies; a definition is a few hundred bytes.

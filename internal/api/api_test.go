@@ -271,9 +271,9 @@ func FuzzSubmitBody(f *testing.F) {
 // smallCluster refuses more than 8 cpus, as the Kubernetes executor does for its nodes.
 type smallCluster struct{ maxCPU int }
 
-func (c *smallCluster) Fits(cpu, _ string) error {
-	if n, err := strconv.Atoi(cpu); err == nil && n > c.maxCPU {
-		return job.Invalid("cpu", "requests cpu %s, but the largest node has cpu %d", cpu, c.maxCPU)
+func (c *smallCluster) Admit(_ context.Context, spec job.Spec) error {
+	if n, err := strconv.Atoi(spec.CPU); err == nil && n > c.maxCPU {
+		return job.Invalid("cpu", "requests cpu %s, but the largest node has cpu %d", spec.CPU, c.maxCPU)
 	}
 	return nil
 }
@@ -282,7 +282,7 @@ func TestCapacity(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	cluster := &smallCluster{maxCPU: 8}
-	f.api.opts.Capacity = cluster
+	f.api.opts.Admission = cluster
 	huge := strings.Replace(goodJob, `cpu: "2"`, `cpu: "64"`, 1)
 	status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", huge)
 	if status != 400 || !strings.Contains(string(body), `"field": "cpu"`) || !strings.Contains(string(body), "the largest node has cpu 8") {

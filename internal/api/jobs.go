@@ -76,7 +76,7 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	if err := a.fits(spec); err != nil {
+	if err := a.admit(r.Context(), spec); err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
@@ -182,12 +182,12 @@ func (a *API) suspendJob(suspend bool) http.HandlerFunc {
 	}
 }
 
-// fits checks a spec's requests against the nodes, when the executor knows them.
-func (a *API) fits(spec job.Spec) error {
-	if a.opts.Capacity == nil {
+// admit asks the executor whether it can run a job with this spec, when it can tell.
+func (a *API) admit(ctx context.Context, spec job.Spec) error {
+	if a.opts.Admission == nil {
 		return nil
 	}
-	return a.opts.Capacity.Fits(spec.CPU, spec.Memory)
+	return a.opts.Admission.Admit(ctx, spec)
 }
 
 // jobErr names the job in a not-found error.

@@ -47,7 +47,7 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The nodes may have changed since the job was applied.
-	if err := a.fits(def.Spec); err != nil {
+	if err := a.admit(r.Context(), def.Spec); err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"docket.dev/docket/internal/alert"
-	"docket.dev/docket/internal/execute/kube"
+	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/server"
 )
 
@@ -36,14 +36,18 @@ entrypoint.
 With --executor kubernetes every run is a batch/v1 Job in --namespace: requests and the
 memory limit from the definition, the deadline as activeDeadlineSeconds, a run that cannot
 pull its image (--pull-grace) or find a node (--pending-budget) failed with the reason, and
-finished Jobs deleted after --job-retention.`,
+finished Jobs deleted after --job-retention. --node-selector, --toleration,
+--service-account and --priority-class place every run's pod; a definition's kubernetes
+block adds to them (namespace, node_selector, tolerations, service_account,
+priority_class).`,
 		Example: `  docket server
   docket server --addr 0.0.0.0:8080 --data-dir /var/lib/docket --tokens-file /etc/docket/tokens.yaml
   docket server --parallelism 2 --default-deadline 30m
   docket server --retain-runs 30d --retain-logs 7d --retain-per-job 50
   docket server --database-url postgres://docket:secret@db.internal:5432/docket
   DOCKER_HOST=unix:///run/podman/podman.sock docket server --executor container
-  docket server --executor kubernetes --namespace batch --node-selector pool=batch`,
+  docket server --executor kubernetes --namespace batch --node-selector pool=batch
+  docket server --executor kubernetes --namespace batch --other-namespaces ml,etl --toleration pool=batch:NoSchedule`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -87,7 +91,7 @@ finished Jobs deleted after --job-retention.`,
 				cfg.Parallelism = 1000
 			}
 			for _, raw := range tolerations {
-				tol, err := kube.ParseToleration(raw)
+				tol, err := definition.ParseToleration(raw)
 				if err != nil {
 					return usageError{fmt.Errorf("--toleration: %w", err)}
 				}
@@ -115,6 +119,7 @@ finished Jobs deleted after --job-retention.`,
 	f.BoolVar(&cfg.CheckImages, "check-images", cfg.CheckImages, "kubernetes executor: refuse a definition whose image its registry says does not exist (an unreachable registry only warns)")
 	f.StringVar(&cfg.Kube.Kubeconfig, "kubeconfig", "", "kubernetes executor: kubeconfig file (default: the pod's service account in a cluster, else KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&cfg.Kube.Namespace, "namespace", cfg.Kube.Namespace, "kubernetes executor: namespace of the runs' Jobs")
+	f.StringSliceVar(&cfg.Kube.Namespaces, "other-namespaces", nil, "kubernetes executor: namespaces a definition may choose instead (kubernetes.namespace), e.g. ml,etl")
 	f.Float32Var(&cfg.Kube.QPS, "kube-qps", cfg.Kube.QPS, "kubernetes executor: API requests per second")
 	f.IntVar(&cfg.Kube.Burst, "kube-burst", cfg.Kube.Burst, "kubernetes executor: API request burst")
 	f.DurationVar(&cfg.Kube.PullGrace, "pull-grace", cfg.Kube.PullGrace, "kubernetes executor: how long a pod may fail to pull its image before the run fails")

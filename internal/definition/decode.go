@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -22,7 +23,11 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "expect_success_within", "env", "labels", "annotations",
+	"kubernetes",
 }
+
+// kubernetesFields are the fields of a definition's kubernetes block, in reference order.
+var kubernetesFields = []string{"namespace", "node_selector", "tolerations", "service_account", "priority_class"}
 
 // docSeparator matches a YAML document separator line.
 var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
@@ -78,6 +83,7 @@ func Decode(data []byte) (job.Spec, error) {
 		"deadline": &spec.Deadline, "retries": &spec.Retries, "env": &spec.Env,
 		"expect_success_within": &spec.ExpectSuccessWithin,
 		"labels":                &spec.Labels, "annotations": &spec.Annotations,
+		"kubernetes": &spec.Kubernetes,
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -142,6 +148,8 @@ func decodeField(field string, raw json.RawMessage, target any) error {
 		}
 		*t = out
 		return nil
+	case **job.Kubernetes:
+		return decodeKubernetes(field, raw, t)
 	case *int:
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {
@@ -159,6 +167,36 @@ func decodeField(field string, raw json.RawMessage, target any) error {
 			return job.Invalid(field, "must be a string")
 		}
 		return job.Invalid(field, "%s", err)
+	}
+	return nil
+}
+
+// decodeKubernetes reads the kubernetes block, strictly, naming each field as
+// kubernetes.FIELD. A block with nothing set is no block.
+func decodeKubernetes(field string, raw json.RawMessage, t **job.Kubernetes) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return job.Invalid(field, "must be a mapping with fields such as node_selector: and tolerations:")
+	}
+	var k job.Kubernetes
+	targets := map[string]any{
+		"namespace": &k.Namespace, "node_selector": &k.NodeSelector, "tolerations": &k.Tolerations,
+		"service_account": &k.ServiceAccount, "priority_class": &k.PriorityClass,
+	}
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		if _, ok := targets[name]; !ok {
+			return job.Invalid(field+"."+name, "is not a field of kubernetes; the fields are %s", strings.Join(kubernetesFields, ", "))
+		}
+	}
+	for _, name := range kubernetesFields {
+		if v, ok := fields[name]; ok && string(v) != "null" {
+			if err := decodeField(field+"."+name, v, targets[name]); err != nil {
+				return err
+			}
+		}
+	}
+	if k.Namespace != "" || len(k.NodeSelector) > 0 || len(k.Tolerations) > 0 || k.ServiceAccount != "" || k.PriorityClass != "" {
+		*t = &k
 	}
 	return nil
 }

@@ -31,6 +31,12 @@ retries: 2
 env: {MODE: full, THREADS: 4}
 labels: {team: ds}
 annotations: {owner: ana@example.com}
+kubernetes:
+  namespace: batch
+  node_selector: {pool: batch, gpus: 1}
+  tolerations: ["pool=batch:NoSchedule", "gpu"]
+  service_account: trainer
+  priority_class: batch-low
 `
 	got, err := Decode([]byte(in))
 	if err != nil {
@@ -45,12 +51,16 @@ annotations: {owner: ana@example.com}
 		Env:         map[string]string{"MODE": "full", "THREADS": "4"},
 		Labels:      map[string]string{"team": "ds"},
 		Annotations: map[string]string{"owner": "ana@example.com"},
+		Kubernetes: &job.Kubernetes{
+			Namespace: "batch", NodeSelector: map[string]string{"pool": "batch", "gpus": "1"},
+			Tolerations: []string{"pool=batch:NoSchedule", "gpu"}, ServiceAccount: "trainer", PriorityClass: "batch-low",
+		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Decode (-want +got):\n%s", diff)
 	}
 	// JSON is accepted too, and reads the same.
-	js := `{"name":"nightly-train","image":"registry.example.com/ds/train:1.4.2","command":["python","train.py","--date","{{ .ScheduledDate }}"],"cpu":"2","memory":"4Gi","schedule":"0 3 * * *","timezone":"America/New_York","concurrency":"forbid","catchup":"all","deadline":"2h","retries":2,"env":{"MODE":"full","THREADS":"4"},"labels":{"team":"ds"},"annotations":{"owner":"ana@example.com"}}`
+	js := `{"name":"nightly-train","image":"registry.example.com/ds/train:1.4.2","command":["python","train.py","--date","{{ .ScheduledDate }}"],"cpu":"2","memory":"4Gi","schedule":"0 3 * * *","timezone":"America/New_York","concurrency":"forbid","catchup":"all","deadline":"2h","retries":2,"env":{"MODE":"full","THREADS":"4"},"labels":{"team":"ds"},"annotations":{"owner":"ana@example.com"},"kubernetes":{"namespace":"batch","node_selector":{"pool":"batch","gpus":"1"},"tolerations":["pool=batch:NoSchedule","gpu"],"service_account":"trainer","priority_class":"batch-low"}}`
 	got, err = Decode([]byte(js))
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +123,15 @@ func TestInvalid(t *testing.T) {
 		{"label value", minimal + "labels: {team: 'data science'}\n", "labels.team", "label value"},
 		{"label reserved", minimal + "labels: {docket.dev/job: x}\n", "labels.docket.dev/job", "set by Docket"},
 		{"annotation key", minimal + "annotations: {'a b': x}\n", "annotations.a b", "annotation key"},
+		{"kubernetes not a mapping", minimal + "kubernetes: batch\n", "kubernetes", "mapping"},
+		{"kubernetes unknown field", minimal + "kubernetes: {nodeSelector: {a: b}}\n", "kubernetes.nodeSelector", "node_selector"},
+		{"kubernetes namespace", minimal + "kubernetes: {namespace: Batch_Jobs}\n", "kubernetes.namespace", "not a namespace name"},
+		{"kubernetes node selector value", minimal + "kubernetes: {node_selector: {pool: 'big pool'}}\n", "kubernetes.node_selector.pool", "label value"},
+		{"kubernetes node selector key", minimal + "kubernetes: {node_selector: {'a b': x}}\n", "kubernetes.node_selector.a b", "label key"},
+		{"kubernetes tolerations not a list", minimal + "kubernetes: {tolerations: gpu}\n", "kubernetes.tolerations", "list of strings"},
+		{"kubernetes toleration effect", minimal + "kubernetes: {tolerations: [gpu, 'pool=batch:Never']}\n", "kubernetes.tolerations[1]", `effect "Never"`},
+		{"kubernetes service account", minimal + "kubernetes: {service_account: Trainer}\n", "kubernetes.service_account", "object name"},
+		{"kubernetes priority class", minimal + "kubernetes: {priority_class: [a]}\n", "kubernetes.priority_class", "not a list"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,4 +229,14 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Normalize is not idempotent (-first +second):\n%s", diff)
 		}
 	})
+}
+
+func TestDecodeEmptyKubernetes(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"kubernetes: {}\n", "kubernetes: {node_selector: {}, tolerations: []}\n", "kubernetes:\n"} {
+		spec, err := Decode([]byte(minimal + in))
+		if err != nil || spec.Kubernetes != nil {
+			t.Errorf("Decode(%q) = %+v, %v; want no kubernetes block", in, spec.Kubernetes, err)
+		}
+	}
 }

@@ -55,7 +55,7 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 	}
 	checks := []func(job.Spec, Limits) error{
 		checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
-		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkMetadata,
+		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkMetadata, checkKubernetes,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {

@@ -245,5 +245,6 @@ func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.
 		Deadline:    deadline,
 		Labels:      def.Labels,
 		Annotations: def.Annotations,
+		Kubernetes:  def.Kubernetes,
 	}, nil
 }

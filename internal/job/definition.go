@@ -54,6 +54,24 @@ type Spec struct {
 	Env                 map[string]string `json:"env,omitempty"`
 	Labels              map[string]string `json:"labels,omitempty"`
 	Annotations         map[string]string `json:"annotations,omitempty"`
+	// Kubernetes places the job's pods when the Kubernetes executor runs it; other
+	// executors ignore it.
+	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
+}
+
+// Kubernetes is where and as whom a job's pods run on Kubernetes: a batch node pool, its
+// taints, the pod's identity and priority. An empty field takes the server's default; the
+// node selector is added to the server's (the definition's value wins for a key it sets)
+// and the tolerations to the server's.
+type Kubernetes struct {
+	// Namespace is one of the namespaces the server runs Jobs in.
+	Namespace    string            `json:"namespace,omitempty"`
+	NodeSelector map[string]string `json:"node_selector,omitempty"`
+	// Tolerations are written as kubectl taint writes taints: KEY=VALUE:EFFECT, KEY:EFFECT,
+	// KEY=VALUE or KEY.
+	Tolerations    []string `json:"tolerations,omitempty"`
+	ServiceAccount string   `json:"service_account,omitempty"`
+	PriorityClass  string   `json:"priority_class,omitempty"`
 }
 
 // Definition is a stored job definition: the current revision's spec plus the state Docket

@@ -17,6 +17,9 @@ type Execution struct {
 	Deadline    time.Duration
 	Labels      map[string]string
 	Annotations map[string]string
+	// Kubernetes places the pod when the Kubernetes executor runs it; nil: the server's
+	// defaults.
+	Kubernetes *Kubernetes
 }
 
 // Update is what an executor or watcher reports about a run. With State set it asks for a

@@ -85,8 +85,10 @@ type KubeConfig struct {
 	// Kubeconfig is a kubeconfig file; "" uses the in-cluster service account when the
 	// server runs in a pod, else KUBECONFIG or ~/.kube/config.
 	Kubeconfig string
-	// Namespace holds the runs' Jobs.
-	Namespace string
+	// Namespace holds the Jobs of runs whose definition names no namespace; Namespaces
+	// are the others a definition may name.
+	Namespace  string
+	Namespaces []string
 	// QPS and Burst are the client's request rate (client-go's 5/10 is too low for batch).
 	QPS   float32
 	Burst int

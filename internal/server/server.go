@@ -167,7 +167,7 @@ func Run(ctx context.Context, cfg Config) error {
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Tokens:         tokens,
 		RateLimit:      cfg.RateLimit,
-		Capacity:       capacity(exec),
+		Admission:      admission(exec),
 		Images:         images(cfg),
 	})
 
@@ -285,7 +285,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 		}
 		k := cfg.Kube
 		exec, err := kube.New(ctx, kube.Options{
-			Client: client, Namespace: k.Namespace, Reporter: rec, Logs: logs, Logger: cfg.Logger,
+			Client: client, Namespace: k.Namespace, Namespaces: k.Namespaces, Reporter: rec, Logs: logs, Logger: cfg.Logger,
 			Pod: kube.PodDefaults{
 				NodeSelector: k.NodeSelector, Tolerations: k.Tolerations,
 				ServiceAccountName: k.ServiceAccountName, PriorityClassName: k.PriorityClassName,
@@ -317,9 +317,9 @@ func images(cfg Config) api.Images {
 	return &imagecheck.Checker{}
 }
 
-// capacity is the executor's knowledge of node sizes, when it has any.
-func capacity(exec executor) api.Capacity {
-	if c, ok := exec.(api.Capacity); ok {
+// admission is the executor's check of what it can run, when it has one.
+func admission(exec executor) api.Admission {
+	if c, ok := exec.(api.Admission); ok {
 		return c
 	}
 	return nil

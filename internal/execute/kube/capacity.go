@@ -1,25 +1,71 @@
 package kube
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"docket.dev/docket/internal/job"
 )
 
-// Fits says whether some node could take a pod with these requests: a node that matches
-// the pods' node selector, is not cordoned, and has that much cpu and memory allocatable.
-// When none could, the error names the request and the largest node's allocatable, as a
-// field error (the API answers 400). With no nodes known (a cluster that scales from
-// zero, or nodes Docket may not list) every request passes.
-func (e *Executor) Fits(cpu, memory string) error {
+// Admit says whether the executor can run a job with this spec, as a field error (the API
+// answers 400) when it cannot: its namespace is not one the server runs Jobs in, its
+// requests fit no node, or the service account or priority class it names does not exist.
+func (e *Executor) Admit(ctx context.Context, spec job.Spec) error {
+	sp, err := e.space(spec.Kubernetes)
+	if err != nil {
+		return err
+	}
+	pod, err := e.opts.Pod.With(spec.Kubernetes)
+	if err != nil {
+		return err
+	}
+	if err := e.fits(spec.CPU, spec.Memory, pod.NodeSelector); err != nil {
+		return err
+	}
+	if spec.Kubernetes == nil {
+		return nil
+	}
+	return e.exists(ctx, sp.name, spec.Kubernetes)
+}
+
+// exists checks that the service account and priority class a definition names exist. An
+// answer other than not found (Docket may not read them) lets the definition pass: the
+// pod's creation would then say.
+func (e *Executor) exists(ctx context.Context, ns string, k *job.Kubernetes) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if k.ServiceAccount != "" {
+		_, err := e.opts.Client.CoreV1().ServiceAccounts(ns).Get(ctx, k.ServiceAccount, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return job.Invalid("kubernetes.service_account", "no ServiceAccount %q in namespace %s", k.ServiceAccount, ns)
+		}
+	}
+	if k.PriorityClass != "" {
+		_, err := e.opts.Client.SchedulingV1().PriorityClasses().Get(ctx, k.PriorityClass, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return job.Invalid("kubernetes.priority_class", "no PriorityClass %q in the cluster", k.PriorityClass)
+		}
+	}
+	return nil
+}
+
+// fits says whether some node could take a pod with these requests: a node that matches
+// the node selector, is not cordoned, and has that much cpu and memory allocatable. When
+// none could, the error names the request and the largest node's allocatable. With no
+// nodes known (a cluster that scales from zero, or nodes Docket may not list) every
+// request passes.
+func (e *Executor) fits(cpu, memory string, selector map[string]string) error {
 	if e.nodes == nil {
 		return nil
 	}
-	nodes, err := e.nodes.List(labels.SelectorFromSet(e.opts.Pod.NodeSelector))
+	nodes, err := e.nodes.List(labels.SelectorFromSet(selector))
 	if err != nil || len(nodes) == 0 {
 		return nil
 	}
@@ -59,8 +105,8 @@ func (e *Executor) Fits(cpu, memory string) error {
 		field = "memory"
 	}
 	where := ""
-	if len(e.opts.Pod.NodeSelector) > 0 {
-		where = fmt.Sprintf(" matching %s", labels.SelectorFromSet(e.opts.Pod.NodeSelector))
+	if len(selector) > 0 {
+		where = fmt.Sprintf(" matching %s", labels.SelectorFromSet(selector))
 	}
 	return job.Invalid(field, "requests cpu %s and memory %s, but no node%s has that much allocatable; the largest (%s) has cpu %s and memory %s",
 		orNone(cpu), orNone(memory), where, largest.Name, c.String(), m.String())

@@ -23,6 +23,7 @@ const appearWithin = 30 * time.Second
 // follower turns what the informers show of one run's Job and pod into the run's states.
 type follower struct {
 	e       *Executor
+	sp      *space // the namespace of the Job
 	x       job.Execution
 	name    string
 	created time.Time
@@ -46,12 +47,12 @@ type follower struct {
 // returns the run's final update and true once the run is over.
 func (f *follower) look(ctx context.Context) (job.Update, bool) {
 	id := f.x.Run.ID
-	j, err := f.e.jobs.Get(f.name)
+	j, err := f.sp.jobs.Get(f.name)
 	switch {
 	case apierrors.IsNotFound(err):
 		if f.seen || f.e.now().Sub(f.created) > appearWithin {
 			return job.Update{RunID: id, State: job.StateFailed, Reason: "JobDeleted",
-				Message: fmt.Sprintf("Job %s in namespace %s was deleted outside Docket", f.name, f.e.opts.Namespace)}, true
+				Message: fmt.Sprintf("Job %s in namespace %s was deleted outside Docket", f.name, f.sp.name)}, true
 		}
 		return job.Update{}, false
 	case err != nil:
@@ -70,7 +71,7 @@ func (f *follower) look(ctx context.Context) (job.Update, bool) {
 
 // newestPod returns the run's most recently created pod, if any.
 func (f *follower) newestPod() *corev1.Pod {
-	pods, err := f.e.pods.List(labels.SelectorFromSet(labels.Set{LabelRun: f.x.Run.ID}))
+	pods, err := f.sp.pods.List(labels.SelectorFromSet(labels.Set{LabelRun: f.x.Run.ID}))
 	if err != nil {
 		return nil
 	}
@@ -146,7 +147,7 @@ func (f *follower) endedPod(ctx context.Context, cached *corev1.Pod) *corev1.Pod
 	if terminated(cached) != nil {
 		return cached
 	}
-	pods, err := f.e.opts.Client.CoreV1().Pods(f.e.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + f.x.Run.ID})
+	pods, err := f.e.opts.Client.CoreV1().Pods(f.sp.name).List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + f.x.Run.ID})
 	if err != nil || len(pods.Items) == 0 {
 		return cached
 	}
@@ -185,7 +186,7 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 			f.e.rec.Notice(ctx, id, "Unschedulable", fmt.Sprintf("pod %s cannot be scheduled yet: %s", pod.Name, c.Message))
 		}
 		if now.Sub(f.unschedSince) >= f.e.opts.PendingBudget {
-			f.e.delete(ctx, f.name)
+			f.e.delete(ctx, f.sp.name, f.name)
 			return job.Update{RunID: id, State: job.StateFailed, Reason: "Unschedulable",
 				Message: fmt.Sprintf("no node could take the pod for %s: %s", job.Duration(f.e.opts.PendingBudget), c.Message)}, true
 		}
@@ -199,7 +200,7 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 	if w := st.State.Waiting; w != nil {
 		switch w.Reason {
 		case "InvalidImageName":
-			f.e.delete(ctx, f.name)
+			f.e.delete(ctx, f.sp.name, f.name)
 			return job.Update{RunID: id, State: job.StateFailed, Reason: "InvalidImageName",
 				Message: fmt.Sprintf("image %s is not a valid image reference: %s", f.x.Image, w.Message)}, true
 		case "ErrImagePull", "ImagePullBackOff":
@@ -211,7 +212,7 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 				f.e.rec.Notice(ctx, id, w.Reason, fmt.Sprintf("image %s cannot be pulled yet: %s", f.x.Image, w.Message))
 			}
 			if now.Sub(f.pullSince) >= f.e.opts.PullGrace {
-				f.e.delete(ctx, f.name)
+				f.e.delete(ctx, f.sp.name, f.name)
 				return job.Update{RunID: id, State: job.StateFailed, Reason: "ImagePullFailed",
 					Message: fmt.Sprintf("image %s could not be pulled for %s: %s", f.x.Image, job.Duration(f.e.opts.PullGrace), w.Message)}, true
 			}

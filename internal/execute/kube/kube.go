@@ -12,6 +12,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,12 +48,15 @@ const (
 
 // Options configures an Executor.
 type Options struct {
-	Client    kubernetes.Interface
+	Client kubernetes.Interface
+	// Namespace holds the Jobs of runs whose definition names no namespace.
 	Namespace string
-	Reporter  execute.Reporter
-	Logs      execute.LogOpener
-	Logger    *slog.Logger
-	// Pod holds what every run's pod gets unless its definition says otherwise.
+	// Namespaces are the others a definition may name (kubernetes.namespace).
+	Namespaces []string
+	Reporter   execute.Reporter
+	Logs       execute.LogOpener
+	Logger     *slog.Logger
+	// Pod holds what every run's pod gets; a definition's kubernetes block adds to it.
 	Pod PodDefaults
 	// PullGrace is how long a pod may wait for its image (ErrImagePull, ImagePullBackOff)
 	// before the run fails; default 2 minutes. InvalidImageName fails at once.
@@ -88,11 +94,17 @@ type Executor struct {
 	rec    execute.Recorder
 	now    func() time.Time
 	runs   execute.Set
-	jobs   batchlisters.JobNamespaceLister
-	pods   corelisters.PodNamespaceLister
+	spaces map[string]*space      // by namespace name
 	nodes  corelisters.NodeLister // nil when nodes cannot be listed
 	mu     sync.Mutex
 	wakers map[string]chan struct{}
+}
+
+// space is the informers' view of Docket's Jobs and pods in one namespace.
+type space struct {
+	name string
+	jobs batchlisters.JobNamespaceLister
+	pods corelisters.PodNamespaceLister
 }
 
 // New returns an Executor whose informers run until ctx ends. It waits for their caches
@@ -127,28 +139,17 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 		now:    opts.Now,
 		rec:    execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
 		wakers: map[string]chan struct{}{},
+		spaces: map[string]*space{},
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0,
-		informers.WithNamespace(opts.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
-	jobInformer, podInformer := factory.Batch().V1().Jobs(), factory.Core().V1().Pods()
-	for _, inf := range []cache.SharedIndexInformer{jobInformer.Informer(), podInformer.Informer()} {
-		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    e.wake,
-			UpdateFunc: func(_, obj any) { e.wake(obj) },
-			DeleteFunc: e.wake,
-		}); err != nil {
+	for _, ns := range append([]string{opts.Namespace}, opts.Namespaces...) {
+		if e.spaces[ns] != nil {
+			continue
+		}
+		sp, err := e.watch(ctx, ns)
+		if err != nil {
 			return nil, err
 		}
-	}
-	e.jobs, e.pods = jobInformer.Lister().Jobs(opts.Namespace), podInformer.Lister().Pods(opts.Namespace)
-	factory.Start(ctx.Done())
-	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
-		if !ok {
-			return nil, fmt.Errorf("watch %v in namespace %s: the caches did not fill in 30s (is the API server reachable, and may Docket list and watch Jobs and Pods there?)", typ, opts.Namespace)
-		}
+		e.spaces[ns] = sp
 	}
 	// Nodes are read to refuse requests no node can take; without them Docket still runs.
 	nodeFactory := informers.NewSharedInformerFactory(opts.Client, 0)
@@ -163,6 +164,45 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 		opts.Logger.Warn("cannot list nodes; requests are not checked against node sizes (grant list and watch on nodes)")
 	}
 	return e, nil
+}
+
+// watch starts label-selected informers on Docket's Jobs and pods in one namespace and
+// waits for their caches to fill.
+func (e *Executor) watch(ctx context.Context, ns string) (*space, error) {
+	factory := informers.NewSharedInformerFactoryWithOptions(e.opts.Client, 0,
+		informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
+	jobInformer, podInformer := factory.Batch().V1().Jobs(), factory.Core().V1().Pods()
+	for _, inf := range []cache.SharedIndexInformer{jobInformer.Informer(), podInformer.Informer()} {
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    e.wake,
+			UpdateFunc: func(_, obj any) { e.wake(obj) },
+			DeleteFunc: e.wake,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	factory.Start(ctx.Done())
+	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
+		if !ok {
+			return nil, fmt.Errorf("watch %v in namespace %s: the caches did not fill in 30s (is the API server reachable, and may Docket list and watch Jobs and Pods there?)", typ, ns)
+		}
+	}
+	return &space{name: ns, jobs: jobInformer.Lister().Jobs(ns), pods: podInformer.Lister().Pods(ns)}, nil
+}
+
+// space returns the namespace a run's Job goes in: its definition's, or the default.
+func (e *Executor) space(k *job.Kubernetes) (*space, error) {
+	ns := e.opts.Namespace
+	if k != nil && k.Namespace != "" {
+		ns = k.Namespace
+	}
+	if sp := e.spaces[ns]; sp != nil {
+		return sp, nil
+	}
+	return nil, job.Invalid("kubernetes.namespace", "%q is not a namespace this server runs Jobs in; it runs them in %s", ns, strings.Join(slices.Sorted(maps.Keys(e.spaces)), ", "))
 }
 
 // wake tells the run an object belongs to that it changed.
@@ -228,8 +268,12 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	}
 	// Pending is recorded before the Job exists: after a crash, a pending run is known to
 	// have maybe started and is never started again under the same attempt.
+	ns := e.opts.Namespace
+	if sp, err := e.space(x.Kubernetes); err == nil {
+		ns = sp.name
+	}
 	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting",
-		Message: fmt.Sprintf("creating Job %s in namespace %s", Name(id), e.opts.Namespace)}); err != nil {
+		Message: fmt.Sprintf("creating Job %s in namespace %s", Name(id), ns)}); err != nil {
 		e.runs.Release(id)
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}
@@ -255,14 +299,18 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 // run creates the run's Job and follows it to its end.
 func (e *Executor) run(ctx context.Context, h *execute.Handle, wake <-chan struct{}, x job.Execution) job.Update {
 	id := x.Run.ID
-	spec, err := jobFor(x, e.opts.Namespace, e.opts.Pod)
+	sp, err := e.space(x.Kubernetes)
+	if err != nil {
+		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+	}
+	spec, err := jobFor(x, sp.name, e.opts.Pod)
 	if err != nil {
 		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
 	}
 	if err := e.create(ctx, spec); err != nil {
 		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
 	}
-	f := &follower{e: e, x: x, name: spec.Name, created: e.now()}
+	f := &follower{e: e, sp: sp, x: x, name: spec.Name, created: e.now()}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -272,7 +320,7 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, wake <-chan struc
 		}
 		select {
 		case why := <-h.Stopped():
-			e.delete(ctx, spec.Name)
+			e.delete(ctx, sp.name, spec.Name)
 			f.stopLogs()
 			return job.Update{RunID: id, State: why.State, Reason: why.Reason, Message: why.Message}
 		case <-wake:
@@ -299,18 +347,18 @@ func (e *Executor) create(ctx context.Context, spec *batchv1.Job) error {
 }
 
 // delete deletes a Job and, through the garbage collector, its pods.
-func (e *Executor) delete(ctx context.Context, name string) {
+func (e *Executor) delete(ctx context.Context, ns, name string) {
 	policy := metav1.DeletePropagationBackground
-	err := e.opts.Client.BatchV1().Jobs(e.opts.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy})
+	err := e.opts.Client.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy})
 	if err != nil && !apierrors.IsNotFound(err) {
-		e.opts.Logger.Warn("delete Job", "job", name, "err", err)
+		e.opts.Logger.Warn("delete Job", "namespace", ns, "job", name, "err", err)
 	}
 }
 
 // Sweep deletes Docket's finished Jobs that finished more than the retention ago, unless
 // they carry docket.dev/keep=true. It returns how many it deleted.
 func (e *Executor) Sweep(ctx context.Context) (int, error) {
-	all, err := e.jobs.List(labels.Everything())
+	all, err := e.allJobs()
 	if err != nil {
 		return 0, err
 	}
@@ -320,10 +368,23 @@ func (e *Executor) Sweep(ctx context.Context) (int, error) {
 		if !finished || e.now().Sub(at) < e.opts.Retention || j.Annotations[AnnotationKeep] == "true" || e.runs.Holds(j.Labels[LabelRun]) {
 			continue
 		}
-		e.delete(ctx, j.Name)
+		e.delete(ctx, j.Namespace, j.Name)
 		n++
 	}
 	return n, nil
+}
+
+// allJobs lists Docket's Jobs in every namespace the executor watches.
+func (e *Executor) allJobs() ([]*batchv1.Job, error) {
+	var all []*batchv1.Job
+	for _, sp := range e.spaces {
+		jobs, err := sp.jobs.List(labels.Everything())
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, jobs...)
+	}
+	return all, nil
 }
 
 // Reap deletes the Jobs of runs that Options.Abandoned says nobody follows (left by a
@@ -334,7 +395,7 @@ func (e *Executor) Reap(ctx context.Context) (int, error) {
 	if e.opts.Abandoned == nil {
 		return 0, nil
 	}
-	all, err := e.jobs.List(labels.Everything())
+	all, err := e.allJobs()
 	if err != nil {
 		return 0, err
 	}
@@ -344,8 +405,8 @@ func (e *Executor) Reap(ctx context.Context) (int, error) {
 		if finished, _ := jobFinished(j); finished || e.runs.Holds(id) || !e.opts.Abandoned(ctx, id) {
 			continue
 		}
-		e.opts.Logger.Warn("deleting a Job nobody follows", "job", j.Name, "run_id", id)
-		e.delete(ctx, j.Name)
+		e.opts.Logger.Warn("deleting a Job nobody follows", "namespace", j.Namespace, "job", j.Name, "run_id", id)
+		e.delete(ctx, j.Namespace, j.Name)
 		n++
 	}
 	return n, nil

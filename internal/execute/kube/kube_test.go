@@ -3,8 +3,10 @@ package kube
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -328,9 +330,15 @@ func TestReap(t *testing.T) {
 	}
 }
 
-func TestFits(t *testing.T) {
+// TestAdmit checks what a definition is refused for before it runs: requests no node can
+// take (counting only the nodes its node selector allows), a namespace the server does not
+// use, a service account or priority class that does not exist.
+func TestAdmit(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Options{})
+	admit := func(cpu, memory string, k *job.Kubernetes) error {
+		return f.e.Admit(context.Background(), job.Spec{CPU: cpu, Memory: memory, Kubernetes: k})
+	}
 	tests := []struct {
 		cpu, memory, field string
 	}{
@@ -341,23 +349,109 @@ func TestFits(t *testing.T) {
 		{"64", "64Gi", "cpu"},
 	}
 	for _, tt := range tests {
-		err := f.e.Fits(tt.cpu, tt.memory)
+		err := admit(tt.cpu, tt.memory, nil)
 		var fe *job.FieldError
 		switch {
 		case tt.field == "" && err != nil:
-			t.Errorf("Fits(%s, %s) = %v, want nil", tt.cpu, tt.memory, err)
+			t.Errorf("Admit(%s, %s) = %v, want nil", tt.cpu, tt.memory, err)
 		case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field):
-			t.Errorf("Fits(%s, %s) = %v, want an error on %s", tt.cpu, tt.memory, err, tt.field)
+			t.Errorf("Admit(%s, %s) = %v, want an error on %s", tt.cpu, tt.memory, err, tt.field)
 		case tt.field != "" && !strings.Contains(err.Error(), "requests cpu "+tt.cpu+" and memory "+tt.memory+", but no node has that much allocatable; the largest (kwok-node-"):
-			t.Errorf("Fits(%s, %s) = %v", tt.cpu, tt.memory, err)
+			t.Errorf("Admit(%s, %s) = %v", tt.cpu, tt.memory, err)
 		case tt.field != "" && !strings.Contains(err.Error(), "has cpu 8 and memory 32Gi"):
-			t.Errorf("Fits(%s, %s) = %v; want the largest node's allocatable", tt.cpu, tt.memory, err)
+			t.Errorf("Admit(%s, %s) = %v; want the largest node's allocatable", tt.cpu, tt.memory, err)
 		}
 	}
-	// Nodes the pods may not use do not count; with none at all, nothing is refused.
+	// The definition's node selector narrows the nodes; with none in its pool, nothing is
+	// refused (a pool may scale from zero).
+	one := &job.Kubernetes{NodeSelector: map[string]string{"kubernetes.io/hostname": "kwok-node-0"}}
+	if err := admit("64", "1Gi", one); err == nil || !strings.Contains(err.Error(), "no node matching kubernetes.io/hostname=kwok-node-0 has that much") {
+		t.Errorf("a job for one node: %v", err)
+	}
+	if err := admit("64", "64Gi", &job.Kubernetes{NodeSelector: map[string]string{"pool": "gpu"}}); err != nil {
+		t.Errorf("a job for an empty pool: %v", err)
+	}
 	pool := setup(t, Options{Pod: PodDefaults{NodeSelector: map[string]string{"pool": "gpu"}}})
-	if err := pool.e.Fits("64", "64Gi"); err != nil {
-		t.Errorf("with no node in the pool: %v", err)
+	if err := pool.e.Admit(context.Background(), job.Spec{CPU: "64", Memory: "64Gi"}); err != nil {
+		t.Errorf("with no node in the server's pool: %v", err)
+	}
+
+	for _, tt := range []struct {
+		k             *job.Kubernetes
+		field, reason string
+	}{
+		{&job.Kubernetes{Namespace: "elsewhere"}, "kubernetes.namespace", `"elsewhere" is not a namespace this server runs Jobs in; it runs them in ` + f.ns},
+		{&job.Kubernetes{Namespace: f.ns, ServiceAccount: "default"}, "", ""},
+		{&job.Kubernetes{ServiceAccount: "trainer"}, "kubernetes.service_account", `no ServiceAccount "trainer" in namespace ` + f.ns},
+		{&job.Kubernetes{PriorityClass: "system-cluster-critical"}, "", ""},
+		{&job.Kubernetes{PriorityClass: "batch-low-nonexistent"}, "kubernetes.priority_class", `no PriorityClass "batch-low-nonexistent" in the cluster`},
+	} {
+		err := admit("1", "1Gi", tt.k)
+		var fe *job.FieldError
+		switch {
+		case tt.field == "" && err != nil:
+			t.Errorf("Admit(%+v) = %v, want nil", tt.k, err)
+		case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field || fe.Message != tt.reason):
+			t.Errorf("Admit(%+v) = %v, want %s: %s", tt.k, err, tt.field, tt.reason)
+		}
+	}
+}
+
+// TestPlacement runs a job whose definition places it: in another namespace the server
+// runs Jobs in, on a node pool behind a taint, as its own service account, at its own
+// priority. The pod gets the server's placement and the definition's together.
+func TestPlacement(t *testing.T) {
+	t.Parallel()
+	client := kubetest.Client(t)
+	other := kubetest.Namespace(t, client)
+	ctx := context.Background()
+	if _, err := client.CoreV1().ServiceAccounts(other).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "trainer"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f := setup(t, Options{Namespaces: []string{other}, Pod: PodDefaults{
+		NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
+		Tolerations:  []corev1.Toleration{{Key: "pool", Operator: corev1.TolerationOpEqual, Value: "batch", Effect: corev1.TaintEffectNoSchedule}},
+	}})
+	k := &job.Kubernetes{
+		Namespace:      other,
+		NodeSelector:   map[string]string{"kubernetes.io/hostname": "kwok-node-1"},
+		Tolerations:    []string{"gpu:NoSchedule"},
+		ServiceAccount: "trainer",
+		PriorityClass:  "system-cluster-critical",
+	}
+	if err := f.e.Admit(ctx, job.Spec{CPU: "1", Memory: "1Gi", Kubernetes: k}); err != nil {
+		t.Fatalf("Admit: %v", err)
+	}
+	x := job.Execution{
+		Run: job.Run{ID: job.NewRunID(time.Now()), Job: "placed", Attempt: 1}, Image: "registry.example.com/ds/train:1.4.2",
+		CPU: "100m", Memory: "64Mi", Deadline: time.Minute, Kubernetes: k,
+	}
+	if err := f.e.Start(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	if u := f.rec.Finish(t, 30*time.Second); u.State != job.StateSucceeded {
+		t.Fatalf("the placed run ended %+v", u)
+	}
+	if r := f.rec.Reasons(x.Run.ID); !slices.Contains(r, "Scheduled") {
+		t.Errorf("reasons %v", r)
+	}
+	j, err := client.BatchV1().Jobs(other).Get(ctx, Name(x.Run.ID), metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the Job is not in namespace %s: %v", other, err)
+	}
+	pod := j.Spec.Template.Spec
+	want := map[string]string{"kubernetes.io/os": "linux", "kubernetes.io/hostname": "kwok-node-1"}
+	if !maps.Equal(pod.NodeSelector, want) || len(pod.Tolerations) != 2 || pod.Tolerations[1].Key != "gpu" ||
+		pod.ServiceAccountName != "trainer" || pod.PriorityClassName != "system-cluster-critical" {
+		t.Errorf("pod placement: selector %v, tolerations %+v, service account %q, priority class %q",
+			pod.NodeSelector, pod.Tolerations, pod.ServiceAccountName, pod.PriorityClassName)
+	}
+	pods, err := client.CoreV1().Pods(other).List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + x.Run.ID})
+	if err != nil || len(pods.Items) != 1 || pods.Items[0].Spec.NodeName != "kwok-node-1" || pods.Items[0].Spec.Priority == nil {
+		t.Fatalf("the run's pod: %v %+v", err, pods)
+	}
+	if _, err := client.BatchV1().Jobs(f.ns).Get(ctx, Name(x.Run.ID), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a Job in the default namespace too: %v", err)
 	}
 }
 
@@ -415,29 +509,5 @@ func TestLogsFromKWOK(t *testing.T) {
 	}
 	if reasons := strings.Join(f.rec.Reasons(x.Run.ID), " "); strings.Contains(reasons, "LogsUnavailable") {
 		t.Errorf("logs reported unavailable: %s", reasons)
-	}
-}
-
-func TestParseToleration(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]corev1.Toleration{
-		"pool=batch:NoSchedule": {Key: "pool", Operator: corev1.TolerationOpEqual, Value: "batch", Effect: corev1.TaintEffectNoSchedule},
-		"gpu:NoExecute":         {Key: "gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
-		"example.com/spot=true": {Key: "example.com/spot", Operator: corev1.TolerationOpEqual, Value: "true"},
-		"dedicated":             {Key: "dedicated", Operator: corev1.TolerationOpExists},
-	} {
-		got, err := ParseToleration(in)
-		if err != nil || got != want {
-			t.Errorf("ParseToleration(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
-	}
-	for in, msg := range map[string]string{
-		"pool=batch:Never": `effect "Never" is not NoSchedule`,
-		"=batch":           `key ""`,
-		"bad key=x":        `key "bad key"`,
-	} {
-		if _, err := ParseToleration(in); err == nil || !strings.Contains(err.Error(), msg) {
-			t.Errorf("ParseToleration(%q) = %v, want an error with %q", in, err, msg)
-		}
 	}
 }

@@ -5,15 +5,14 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 
+	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/job"
 )
 
@@ -21,7 +20,11 @@ import (
 // a new Job), so each attempt keeps its own record, log and exit code, as with the other
 // executors: the Job itself never retries (backoffLimit 0). The definition's command
 // replaces the image's entrypoint; cpu and memory are requests, and memory is the limit.
-func jobFor(x job.Execution, namespace string, pod PodDefaults) (*batchv1.Job, error) {
+func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.Job, error) {
+	pod, err := defaults.With(x.Kubernetes)
+	if err != nil {
+		return nil, err
+	}
 	requests := corev1.ResourceList{}
 	limits := corev1.ResourceList{}
 	if x.CPU != "" {
@@ -72,8 +75,8 @@ func jobFor(x job.Execution, namespace string, pod PodDefaults) (*batchv1.Job, e
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: maps.Clone(x.Annotations)},
 				Spec: corev1.PodSpec{
 					RestartPolicy:                corev1.RestartPolicyNever,
-					NodeSelector:                 maps.Clone(pod.NodeSelector),
-					Tolerations:                  slices.Clone(pod.Tolerations),
+					NodeSelector:                 pod.NodeSelector,
+					Tolerations:                  pod.Tolerations,
 					ServiceAccountName:           pod.ServiceAccountName,
 					PriorityClassName:            pod.PriorityClassName,
 					AutomountServiceAccountToken: &automount,
@@ -90,27 +93,38 @@ func jobFor(x job.Execution, namespace string, pod PodDefaults) (*batchv1.Job, e
 	}, nil
 }
 
-// ParseToleration reads a toleration as kubectl taint writes a taint: KEY=VALUE:EFFECT
-// (Equal), KEY:EFFECT (Exists), KEY=VALUE or KEY (any effect). EFFECT is NoSchedule,
-// PreferNoSchedule or NoExecute.
-func ParseToleration(s string) (corev1.Toleration, error) {
-	var t corev1.Toleration
-	rest, effect, hasEffect := strings.Cut(s, ":")
-	if hasEffect {
-		switch e := corev1.TaintEffect(effect); e {
-		case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
-			t.Effect = e
-		default:
-			return t, fmt.Errorf("toleration %q: effect %q is not NoSchedule, PreferNoSchedule or NoExecute", s, effect)
+// With returns the placement of a pod whose definition has the kubernetes block k: its
+// node selector added to the server's (its value wins for a key both set), its
+// tolerations after the server's, its service account and priority class in place of the
+// server's. The result shares nothing with d.
+func (d PodDefaults) With(k *job.Kubernetes) (PodDefaults, error) {
+	p := PodDefaults{
+		NodeSelector:       maps.Clone(d.NodeSelector),
+		Tolerations:        slices.Clone(d.Tolerations),
+		ServiceAccountName: d.ServiceAccountName,
+		PriorityClassName:  d.PriorityClassName,
+	}
+	if k == nil {
+		return p, nil
+	}
+	if len(k.NodeSelector) > 0 {
+		if p.NodeSelector == nil {
+			p.NodeSelector = map[string]string{}
 		}
+		maps.Copy(p.NodeSelector, k.NodeSelector)
 	}
-	key, value, hasValue := strings.Cut(rest, "=")
-	if errs := validation.IsQualifiedName(key); len(errs) > 0 {
-		return t, fmt.Errorf("toleration %q: key %q: %s", s, key, strings.Join(errs, "; "))
+	for i, raw := range k.Tolerations {
+		t, err := definition.ParseToleration(raw)
+		if err != nil {
+			return p, job.Invalid(fmt.Sprintf("kubernetes.tolerations[%d]", i), "%s", err)
+		}
+		p.Tolerations = append(p.Tolerations, t)
 	}
-	t.Key, t.Operator = key, corev1.TolerationOpExists
-	if hasValue {
-		t.Operator, t.Value = corev1.TolerationOpEqual, value
+	if k.ServiceAccount != "" {
+		p.ServiceAccountName = k.ServiceAccount
 	}
-	return t, nil
+	if k.PriorityClass != "" {
+		p.PriorityClassName = k.PriorityClass
+	}
+	return p, nil
 }
