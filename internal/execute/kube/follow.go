@@ -31,6 +31,8 @@ type follower struct {
 	seen          bool      // the Job has shown in the cache
 	scheduled     string    // the pod that was reported scheduled
 	running       bool      // the run was reported running
+	runningPod    string    // the pod last seen running
+	disrupted     string    // the pod last reported disrupted
 	pullSince     time.Time // since when the pod waits for its image
 	unschedSince  time.Time // since when the pod is unschedulable
 	noticedUnsch  bool
@@ -115,7 +117,7 @@ func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod
 	// With backoffLimit 0 the pod's end is the run's: the Job controller marks the Job up
 	// to a second later (it batches pod updates). A pod being deleted (the deadline, a
 	// cancel) is left to the Job's condition.
-	if t := terminated(pod); t != nil && pod.DeletionTimestamp == nil &&
+	if t := terminated(pod); t != nil && pod.DeletionTimestamp == nil && disruption(pod) == nil &&
 		(pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed) {
 		f.settleLogs(ctx, pod)
 		if pod.Status.Phase == corev1.PodSucceeded {
@@ -173,6 +175,15 @@ func terminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
 // pod no node can take past the pending budget.
 func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, bool) {
 	id, now := f.x.Run.ID, f.e.now()
+	if c := disruption(pod); c != nil {
+		// The Job ignores the pod's failure (its podFailurePolicy) and starts another.
+		if f.disrupted != pod.Name {
+			f.disrupted = pod.Name
+			f.e.rec.Notice(ctx, id, "Disrupted", fmt.Sprintf("pod %s on node %s was stopped by the cluster (%s: %s); the Job starts another pod in its place",
+				pod.Name, pod.Spec.NodeName, c.Reason, c.Message))
+		}
+		return job.Update{}, false
+	}
 	if pod.Spec.NodeName != "" && f.scheduled != pod.Name {
 		f.scheduled = pod.Name
 		f.e.rec.Notice(ctx, id, "Scheduled", fmt.Sprintf("pod %s scheduled on node %s", pod.Name, pod.Spec.NodeName))
@@ -220,19 +231,42 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 		}
 	}
 	f.pullSince = time.Time{}
-	if r := st.State.Running; r != nil && !f.running {
-		f.running = true
-		f.e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: r.StartedAt.Time, Reason: "Started",
-			Message: fmt.Sprintf("pod %s running on node %s with a %s deadline", pod.Name, pod.Spec.NodeName, job.Duration(f.x.Deadline))})
+	if r := st.State.Running; r != nil && f.runningPod != pod.Name {
+		f.started(ctx, pod, r.StartedAt.Time, fmt.Sprintf("pod %s running on node %s with a %s deadline", pod.Name, pod.Spec.NodeName, job.Duration(f.x.Deadline)))
+		f.stopLogs()
 		f.streamLogs(ctx, pod)
 	}
-	if t := st.State.Terminated; t != nil && !f.running && !neverStarted(t) {
+	if t := st.State.Terminated; t != nil && f.runningPod != pod.Name && !neverStarted(t) {
 		// The pod ran and ended between two looks: it did run.
-		f.running = true
-		f.e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: t.StartedAt.Time, Reason: "Started",
-			Message: fmt.Sprintf("pod %s ran on node %s", pod.Name, pod.Spec.NodeName)})
+		f.started(ctx, pod, t.StartedAt.Time, fmt.Sprintf("pod %s ran on node %s", pod.Name, pod.Spec.NodeName))
 	}
 	return job.Update{}, false
+}
+
+// started records that a pod of the run runs: the run's start, or, for a pod in place of
+// a disrupted one, a notice.
+func (f *follower) started(ctx context.Context, pod *corev1.Pod, at time.Time, msg string) {
+	f.runningPod = pod.Name
+	if f.running {
+		f.e.rec.Notice(ctx, f.x.Run.ID, "Restarted", msg)
+		return
+	}
+	f.running = true
+	f.e.rec.Report(ctx, job.Update{RunID: f.x.Run.ID, State: job.StateRunning, Time: at, Reason: "Started", Message: msg})
+}
+
+// disruption returns the pod's DisruptionTarget condition when the cluster stopped it
+// (preemption, eviction, a node drained or tainted): not the job's failure.
+func disruption(pod *corev1.Pod) *corev1.PodCondition {
+	if pod == nil {
+		return nil
+	}
+	for i, c := range pod.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+			return &pod.Status.Conditions[i]
+		}
+	}
+	return nil
 }
 
 // unschedulable returns the pod's PodScheduled condition when the scheduler found no node.

@@ -13,6 +13,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -184,6 +185,8 @@ func TestJobSpec(t *testing.T) {
 		{"pod annotation", spec.Template.Annotations["owner"], "ana"},
 		{"activeDeadlineSeconds", *spec.ActiveDeadlineSeconds, int64(90)},
 		{"backoffLimit", *spec.BackoffLimit, int32(0)},
+		{"a disrupted pod is not a failure", len(spec.PodFailurePolicy.Rules) == 1 && spec.PodFailurePolicy.Rules[0].Action == batchv1.PodFailurePolicyActionIgnore &&
+			spec.PodFailurePolicy.Rules[0].OnPodConditions[0].Type == corev1.DisruptionTarget, true},
 		{"restartPolicy", string(pod.RestartPolicy), "Never"},
 		{"node selector", pod.NodeSelector["type"], "kwok"},
 		{"toleration", len(pod.Tolerations) == 1 && pod.Tolerations[0].Key == "pool" && pod.Tolerations[0].Value == "batch", true},
@@ -210,6 +213,59 @@ func TestJobSpec(t *testing.T) {
 		t.Errorf("cancel: %+v", u)
 	}
 	f.waitGone(Name(x.Run.ID))
+}
+
+// TestDisruption evicts a running run's pod, as a node drain does: the Job starts another
+// pod in its place (podFailurePolicy Ignore on DisruptionTarget), and the run goes on to
+// its end instead of failing with the SIGTERM's exit code.
+func TestDisruption(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Options{})
+	until := time.Now().Add(8 * time.Second).UTC().Format(time.RFC3339)
+	x := f.start(time.Minute, "100m", map[string]string{"kwok.docket.dev/run-for": until})
+	ctx := context.Background()
+	var pod string
+	for deadline := time.Now().Add(15 * time.Second); pod == ""; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run did not start: %v", f.rec.Reasons(x.Run.ID))
+		}
+		if slices.Contains(f.rec.Reasons(x.Run.ID), "Started") {
+			pods, err := f.client.CoreV1().Pods(f.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + x.Run.ID})
+			if err != nil || len(pods.Items) != 1 {
+				t.Fatalf("the run's pods: %v %v", err, pods)
+			}
+			pod = pods.Items[0].Name
+		}
+	}
+	if err := f.client.PolicyV1().Evictions(f.ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: f.ns}}); err != nil {
+		t.Fatalf("evict %s: %v", pod, err)
+	}
+	u := f.rec.Finish(t, 30*time.Second)
+	if u.State != job.StateSucceeded {
+		t.Errorf("the run whose pod was evicted ended %+v", u)
+	}
+	var disrupted, restarted string
+	var states []job.State
+	for _, e := range f.rec.Updates(x.Run.ID) {
+		if e.State != "" {
+			states = append(states, e.State)
+		}
+		switch e.Reason {
+		case "Disrupted":
+			disrupted = e.Message
+		case "Restarted":
+			restarted = e.Message
+		}
+	}
+	if !strings.HasPrefix(disrupted, "pod "+pod+" on node kwok-node-") || !strings.Contains(disrupted, "(EvictionByEvictionAPI: ") {
+		t.Errorf("Disrupted notice %q", disrupted)
+	}
+	if !strings.HasPrefix(restarted, "pod docket-") || strings.HasPrefix(restarted, "pod "+pod) {
+		t.Errorf("Restarted notice %q", restarted)
+	}
+	if !equal(states, []job.State{job.StatePending, job.StateRunning, job.StateSucceeded}) {
+		t.Errorf("states %v", states)
+	}
 }
 
 func TestDeadline(t *testing.T) {

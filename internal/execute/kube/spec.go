@@ -18,7 +18,9 @@ import (
 
 // jobFor builds the Job for an execution. Docket retries a failed attempt as a new run (and
 // a new Job), so each attempt keeps its own record, log and exit code, as with the other
-// executors: the Job itself never retries (backoffLimit 0). The definition's command
+// executors: the Job itself never retries (backoffLimit 0), except for a pod the cluster
+// stopped (preempted, evicted, its node drained): that is not the job's failure, and a
+// podFailurePolicy has the Job start another pod in its place. The definition's command
 // replaces the image's entrypoint; cpu and memory are requests, and memory is the limit.
 func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.Job, error) {
 	pod, err := defaults.With(x.Kubernetes)
@@ -69,7 +71,11 @@ func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.J
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: Name(x.Run.ID), Namespace: namespace, Labels: ours, Annotations: annotations},
 		Spec: batchv1.JobSpec{
-			BackoffLimit:          &backoff,
+			BackoffLimit: &backoff,
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				Action:          batchv1.PodFailurePolicyActionIgnore,
+				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+			}}},
 			ActiveDeadlineSeconds: &deadline,
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: maps.Clone(x.Annotations)},
