@@ -88,6 +88,21 @@ type Store interface {
 	// means it reached `before`.
 	LogPrune(ctx context.Context, cursor string, before time.Time, limit int, ev job.Event) (string, int, error)
 
+	// ReportPut merges a run's report into what it reported before (job.Report.Merge) and
+	// returns the merged report. It returns job.ErrNotFound when there is no such run and
+	// job.ErrConflict when the run is not active: only a running job reports.
+	ReportPut(ctx context.Context, r job.Report) (job.Report, error)
+	// ReportGet returns what a run reported; a run that reported nothing has an empty
+	// report. It returns job.ErrNotFound when there is no such run.
+	ReportGet(ctx context.Context, runID string) (job.Report, error)
+	// ReportLatest returns, for every job that is not deleted, the report with metrics
+	// of its run that reported last, by job name.
+	ReportLatest(ctx context.Context) (map[string]job.Report, error)
+
+	// SettingInit stores value under name unless a value is stored there already, and
+	// returns the stored value: the first server to ask decides for all.
+	SettingInit(ctx context.Context, name, value string) (string, error)
+
 	// InstanceBeat records that the server instance id is alive at now.
 	InstanceBeat(ctx context.Context, id string, now time.Time) error
 	// InstanceList returns every instance that has beaten, with its last beat.

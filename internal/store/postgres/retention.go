@@ -27,6 +27,7 @@ func (s *Store) RunPrune(ctx context.Context, before time.Time, keep, limit int)
 		for _, q := range []string{
 			`DELETE FROM events WHERE run_id = ANY($1)`,
 			`DELETE FROM logs WHERE run_id = ANY($1)`,
+			`DELETE FROM run_reports WHERE run_id = ANY($1)`,
 			`DELETE FROM runs WHERE id = ANY($1) AND finished_at IS NOT NULL`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, ids); err != nil {

@@ -31,6 +31,7 @@ func (s *Store) RunPrune(ctx context.Context, before time.Time, keep, limit int)
 		for _, q := range []string{
 			`DELETE FROM events WHERE run_id IN (` + in + `)`,
 			`DELETE FROM logs WHERE run_id IN (` + in + `)`,
+			`DELETE FROM run_reports WHERE run_id IN (` + in + `)`,
 			`DELETE FROM runs WHERE id IN (` + in + `)`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {

@@ -40,6 +40,8 @@ func Run(t *testing.T, open Open) {
 		"Leases":                  testLeases,
 		"RunPrune":                testRunPrune,
 		"LogPrune":                testLogPrune,
+		"Reports":                 testReports,
+		"Settings":                testSettings,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

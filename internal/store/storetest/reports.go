@@ -1,0 +1,116 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+func testReports(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	put(t, s, spec("rep"), t0)
+	put(t, s, spec("rep2"), t0)
+	r1 := create(t, s, q.run("rep", job.StateRunning))
+	report := func(r job.Report) job.Report {
+		t.Helper()
+		got, err := s.ReportPut(ctx, r)
+		if err != nil {
+			t.Fatalf("ReportPut %+v: %v", r, err)
+		}
+		return got
+	}
+
+	// Metrics merge by name; a result or checkpoint replaces the one before; a report
+	// without them keeps them.
+	report(job.Report{RunID: r1.ID, Metrics: map[string]float64{"records_read": 10, "models": 1}, Checkpoint: json.RawMessage(`{"offset":10}`), UpdatedAt: t0.Add(time.Minute)})
+	got := report(job.Report{RunID: r1.ID, Metrics: map[string]float64{"records_read": 25.5}, Result: json.RawMessage(`{"auc":0.91}`), UpdatedAt: t0.Add(2 * time.Minute)})
+	want := job.Report{RunID: r1.ID, Metrics: map[string]float64{"records_read": 25.5, "models": 1},
+		Result: json.RawMessage(`{"auc":0.91}`), Checkpoint: json.RawMessage(`{"offset":10}`), UpdatedAt: t0.Add(2 * time.Minute)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ReportPut merged (-want +got):\n%s", diff)
+	}
+	stored, err := s.ReportGet(ctx, r1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, stored); diff != "" {
+		t.Errorf("ReportGet (-want +got):\n%s", diff)
+	}
+
+	// A run that reported nothing has an empty report; no run is not found; a finished run
+	// reports no more.
+	quiet := create(t, s, q.run("rep", job.StateRunning))
+	if r, err := s.ReportGet(ctx, quiet.ID); err != nil || r.RunID != quiet.ID || r.Metrics != nil || r.Result != nil || !r.UpdatedAt.IsZero() {
+		t.Errorf("ReportGet of a quiet run = %+v, %v", r, err)
+	}
+	if _, err := s.ReportGet(ctx, "no-such-run"); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("ReportGet of no run: %v", err)
+	}
+	if _, err := s.ReportPut(ctx, job.Report{RunID: "no-such-run", UpdatedAt: t0}); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("ReportPut to no run: %v", err)
+	}
+	done := create(t, s, q.run("rep", job.StateSucceeded))
+	if _, err := s.ReportPut(ctx, job.Report{RunID: done.ID, Metrics: map[string]float64{"late": 1}, UpdatedAt: t0}); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("ReportPut to a finished run: %v", err)
+	}
+
+	// Each job's run that reported metrics last; a report of a result only does not count,
+	// nor does a deleted job.
+	r2 := create(t, s, q.run("rep2", job.StateRunning))
+	report(job.Report{RunID: r2.ID, Metrics: map[string]float64{"rows": 7}, UpdatedAt: t0.Add(3 * time.Minute)})
+	r3 := create(t, s, q.run("rep", job.StateRunning))
+	report(job.Report{RunID: r3.ID, Metrics: map[string]float64{"records_read": 99}, UpdatedAt: t0.Add(4 * time.Minute)})
+	report(job.Report{RunID: quiet.ID, Result: json.RawMessage(`"ok"`), UpdatedAt: t0.Add(5 * time.Minute)})
+	latest, err := s.ReportLatest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsOf := map[string]map[string]float64{}
+	for name, r := range latest {
+		if r.Job != name {
+			t.Errorf("ReportLatest[%s] is of job %q", name, r.Job)
+		}
+		metricsOf[name] = r.Metrics
+	}
+	if diff := cmp.Diff(map[string]map[string]float64{"rep": {"records_read": 99}, "rep2": {"rows": 7}}, metricsOf); diff != "" {
+		t.Errorf("ReportLatest (-want +got):\n%s", diff)
+	}
+	if err := s.DefinitionDelete(ctx, "rep2", t0); err != nil {
+		t.Fatal(err)
+	}
+	if latest, err := s.ReportLatest(ctx); err != nil || len(latest) != 1 {
+		t.Errorf("ReportLatest after deleting rep2: %v, %v", latest, err)
+	}
+
+	// A run's report goes with the run.
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: r1.ID, From: job.StateRunning, To: job.StateSucceeded, Time: t0.Add(time.Hour), Reason: "Completed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunPrune(ctx, t0.Add(1000*time.Hour), 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	again := r1
+	again.State, again.FinishedAt = job.StateRunning, nil
+	create(t, s, again)
+	if r, err := s.ReportGet(ctx, r1.ID); err != nil || r.Metrics != nil || r.Checkpoint != nil {
+		t.Errorf("a pruned run's report outlived it: %+v, %v", r, err)
+	}
+}
+
+func testSettings(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if v, err := s.SettingInit(ctx, "run-token-key", "first"); err != nil || v != "first" {
+		t.Fatalf("SettingInit first = %q, %v", v, err)
+	}
+	if v, err := s.SettingInit(ctx, "run-token-key", "second"); err != nil || v != "first" {
+		t.Errorf("SettingInit second = %q, %v; want the first value kept", v, err)
+	}
+}
