@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"docket.dev/docket/internal/execute/container/enginetest"
@@ -73,6 +74,8 @@ type outcome struct {
 var (
 	runIDPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	slotPattern  = regexp.MustCompile(`DOCKET_SCHEDULED_TIME=\S+`)
+	// A run token names its run (replaced by <run> first) and carries a MAC.
+	tokenPattern = regexp.MustCompile(`docket-run\.<run>\.[A-Za-z0-9_-]{43}`)
 )
 
 func TestExecutorParity(t *testing.T) {
@@ -106,7 +109,7 @@ func TestExecutorParity(t *testing.T) {
 
 	want := map[string]outcome{
 		"parity-env": {CLIExit: 0, Attempts: []attempt{{1, wantLifecycle, "Completed", 0,
-			"DOCKET_ATTEMPT=1\nDOCKET_JOB=parity-env\nDOCKET_RUN_ID=<run>\nDOCKET_SCHEDULED_TIME=<time>\nJOB_MODE=parity\n"}}},
+			"DOCKET_API=<api>\nDOCKET_ATTEMPT=1\nDOCKET_JOB=parity-env\nDOCKET_RUN_ID=<run>\nDOCKET_SCHEDULED_TIME=<time>\nDOCKET_TOKEN=<token>\nJOB_MODE=parity\n"}}},
 		"parity-exit": {CLIExit: 3, Attempts: []attempt{
 			{1, failedLifecycle, "ExitCode", 3, "stderr line\nstdout line\n"},
 			{2, failedLifecycle, "ExitCode", 3, "stderr line\nstdout line\n"},
@@ -145,6 +148,14 @@ func TestExecutorParity(t *testing.T) {
 		switch e.Name {
 		case "DOCKET_RUN_ID":
 			v = "<run>"
+		case "DOCKET_TOKEN":
+			if id := env0(jobs2.Items[0].Spec.Template.Spec.Containers[0].Env, "DOCKET_RUN_ID"); tokenPattern.MatchString(strings.ReplaceAll(v, id, "<run>")) {
+				v = "<token>"
+			}
+		case "DOCKET_API":
+			if regexp.MustCompile(`^http://127\.0\.0\.1:[0-9]+$`).MatchString(v) {
+				v = "<api>"
+			}
 		case "DOCKET_SCHEDULED_TIME":
 			if _, err := time.Parse(time.RFC3339, v); err != nil {
 				t.Errorf("DOCKET_SCHEDULED_TIME=%s is not RFC 3339", v)
@@ -179,6 +190,8 @@ func runToEnd(t *testing.T, srv *server, name string) outcome {
 		log := srv.logs(r.ID)
 		if strings.Contains(log, "DOCKET_RUN_ID="+r.ID+"\n") {
 			log = strings.ReplaceAll(log, r.ID, "<run>")
+			log = tokenPattern.ReplaceAllString(log, "<token>")
+			log = strings.ReplaceAll(log, "DOCKET_API="+srv.URL+"\n", "DOCKET_API=<api>\n")
 		} else if runIDPattern.MatchString(log) {
 			t.Errorf("run %s logged another run's id:\n%s", r.ID, log)
 		}
@@ -199,4 +212,14 @@ func runToEnd(t *testing.T, srv *server, name string) outcome {
 		t.Errorf("run %s --wait ended on run %s, not on the last attempt %s", name, final.ID, runs[0].ID)
 	}
 	return o
+}
+
+// env0 is the value of a container's variable.
+func env0(env []corev1.EnvVar, name string) string {
+	for _, e := range env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
 }

@@ -45,6 +45,8 @@ type Options struct {
 	// Admission, when set, refuses definitions and submissions the executor cannot run
 	// (the Kubernetes executor: requests no node can take, a namespace it does not use).
 	Admission Admission
+	// RunTokens, when set, checks the tokens runs report about themselves with.
+	RunTokens *auth.RunTokens
 	// Images, when set, refuses definitions whose image the registry says does not
 	// exist (executors that pull images).
 	Images Images
@@ -111,6 +113,9 @@ func (a *API) routes() {
 	m.HandleFunc("GET /api/v1/runs/{id}/events", a.guard(auth.Viewer, a.runEvents))
 	m.HandleFunc("GET /api/v1/runs/{id}/logs", a.guard(auth.Viewer, a.runLogs))
 	m.HandleFunc("POST /api/v1/runs/{id}/cancel", a.guard(auth.Editor, a.cancelRun))
+	m.HandleFunc("POST /api/v1/runs/{id}/report", a.runGuard(auth.Editor, a.postReport))
+	m.HandleFunc("GET /api/v1/runs/{id}/report", a.runGuard(auth.Viewer, a.getReport))
+	m.HandleFunc("GET /api/v1/runs/{id}/checkpoint", a.runGuard(auth.Viewer, a.getCheckpoint))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

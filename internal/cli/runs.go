@@ -285,8 +285,12 @@ func describeRun(e *env, ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	rep, err := c.RunReport(ctx, id)
+	if err != nil {
+		return err
+	}
 	if e.json() {
-		return e.printJSON(map[string]any{"run": r, "events": events})
+		return e.printJSON(map[string]any{"run": r, "events": events, "report": rep})
 	}
 	tw := e.table()
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
@@ -317,6 +321,7 @@ func describeRun(e *env, ctx context.Context, id string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	e.printReport(rep.Metrics, rep.Result)
 	fmt.Fprintln(e.stdout, "\nEvents:")
 	tw = e.table()
 	for _, ev := range events {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -245,4 +246,43 @@ func (c *Client) Logs(ctx context.Context, id string, offset int64, follow bool,
 	}
 	n, err := io.Copy(w, resp.Body)
 	return offset + n, err
+}
+
+// Report sends what a run says about itself: metrics, a result, a checkpoint (nil parts
+// are left as they were). It returns the run's report as merged.
+func (c *Client) Report(ctx context.Context, runID string, metrics map[string]float64, result, checkpoint json.RawMessage) (job.Report, error) {
+	body, err := json.Marshal(struct {
+		Metrics    map[string]float64 `json:"metrics,omitempty"`
+		Result     json.RawMessage    `json:"result,omitempty"`
+		Checkpoint json.RawMessage    `json:"checkpoint,omitempty"`
+	}{metrics, result, checkpoint})
+	if err != nil {
+		return job.Report{}, err
+	}
+	var out job.Report
+	header := http.Header{"Content-Type": {"application/json"}}
+	_, err = c.do(ctx, http.MethodPost, "/api/v1/runs/"+url.PathEscape(runID)+"/report", header, bytes.NewReader(body), &out)
+	return out, err
+}
+
+// RunReport returns what a run reported.
+func (c *Client) RunReport(ctx context.Context, runID string) (job.Report, error) {
+	var out job.Report
+	_, err := c.do(ctx, http.MethodGet, "/api/v1/runs/"+url.PathEscape(runID)+"/report", nil, nil, &out)
+	return out, err
+}
+
+// Checkpoint returns the newest checkpoint of a run or of the attempts before it, and the
+// run that saved it; found is false when none did.
+func (c *Client) Checkpoint(ctx context.Context, runID string) (checkpoint json.RawMessage, from string, found bool, err error) {
+	var out struct {
+		RunID      string          `json:"run_id"`
+		Checkpoint json.RawMessage `json:"checkpoint"`
+	}
+	status, err := c.do(ctx, http.MethodGet, "/api/v1/runs/"+url.PathEscape(runID)+"/checkpoint", nil, nil, &out)
+	var ae *Error
+	if status == http.StatusNotFound && errors.As(err, &ae) && ae.Code == "no_checkpoint" {
+		return nil, "", false, nil
+	}
+	return out.Checkpoint, out.RunID, err == nil, err
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"docket.dev/docket/internal/definition"
@@ -58,6 +59,9 @@ type Options struct {
 	// Failed, if set, is told the reason of each claimed run that did not start:
 	// StartFailed (failed at once) or NotStarted (back in the queue).
 	Failed func(reason string)
+	// RunEnv, if set, gives variables each run gets besides the env contract: where and
+	// with which token it reports (DOCKET_API, DOCKET_TOKEN).
+	RunEnv func(runID string) map[string]string
 }
 
 // Dispatcher moves runs from the queue to the executor.
@@ -196,7 +200,11 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 	if err != nil {
 		return job.Execution{}, fmt.Errorf("load revision %d of job %s: %w", r.Revision, r.Job, err)
 	}
-	return Resolve(def, r, d.opts.DefaultDeadline)
+	x, err := Resolve(def, r, d.opts.DefaultDeadline)
+	if err == nil && d.opts.RunEnv != nil {
+		maps.Copy(x.Env, d.opts.RunEnv(r.ID))
+	}
+	return x, err
 }
 
 // Resolve turns a run of def into the execution an executor runs: the command with its

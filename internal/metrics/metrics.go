@@ -88,6 +88,7 @@ func (m *Metrics) DispatchFailed(reason string) {
 type Store interface {
 	RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error)
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
+	ReportLatest(ctx context.Context) (map[string]job.Report, error)
 }
 
 // StoreCollector reports gauges read from the store at each scrape: runs waiting and
@@ -99,6 +100,7 @@ type StoreCollector struct {
 	runs        *prometheus.Desc
 	lastSuccess *prometheus.Desc
 	lastFinish  *prometheus.Desc
+	reported    *prometheus.Desc
 }
 
 // NewStoreCollector returns a collector reading st, giving each scrape up to timeout.
@@ -113,6 +115,8 @@ func NewStoreCollector(st Store, logger *slog.Logger, timeout time.Duration) *St
 			"When each job's newest successful run finished, as a Unix time.", []string{"job"}, nil),
 		lastFinish: prometheus.NewDesc("docket_job_last_finish_timestamp_seconds",
 			"When each job's newest finished run ended, whatever its outcome, as a Unix time.", []string{"job", "state"}, nil),
+		reported: prometheus.NewDesc("docket_run_reported",
+			"The metrics a job's run reported last (docket report), by job and metric name.", []string{"job", "name"}, nil),
 	}
 }
 
@@ -121,6 +125,7 @@ func (c *StoreCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.runs
 	ch <- c.lastSuccess
 	ch <- c.lastFinish
+	ch <- c.reported
 }
 
 // active are the states of runs not yet finished.
@@ -157,6 +162,16 @@ func (c *StoreCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, r := range finished {
 		if r.FinishedAt != nil {
 			ch <- prometheus.MustNewConstMetric(c.lastFinish, prometheus.GaugeValue, unix(*r.FinishedAt), name, string(r.State))
+		}
+	}
+	reports, err := c.store.ReportLatest(ctx)
+	if err != nil {
+		c.logger.Warn("metrics: reported metrics", "err", err)
+		return
+	}
+	for name, r := range reports {
+		for metric, v := range r.Metrics {
+			ch <- prometheus.MustNewConstMetric(c.reported, prometheus.GaugeValue, v, name, metric)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 	"docket.dev/docket/internal/store/sqlite"
 )
 
@@ -130,6 +131,13 @@ func TestStoreCollector(t *testing.T) {
 	add("report", job.StateRunning, nil)
 	add("report", job.StateQueued, nil)
 	add("fresh", job.StateQueued, nil)
+	running, _, err := st.RunList(ctx, store.RunFilter{Job: "report", States: []job.State{job.StateRunning}})
+	if err != nil || len(running) != 1 {
+		t.Fatalf("the running run: %v %v", running, err)
+	}
+	if _, err := st.ReportPut(ctx, job.Report{RunID: running[0].ID, Metrics: map[string]float64{"records_read": 1200, "models_updated": 3}, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 
 	c := NewStoreCollector(st, slog.New(slog.DiscardHandler), time.Second)
 	want := `
@@ -139,6 +147,10 @@ docket_job_last_finish_timestamp_seconds{job="nightly",state="failed"} 1.7954316
 # HELP docket_job_last_success_timestamp_seconds When each job's newest successful run finished, as a Unix time.
 # TYPE docket_job_last_success_timestamp_seconds gauge
 docket_job_last_success_timestamp_seconds{job="nightly"} 1.795428e+09
+# HELP docket_run_reported The metrics a job's run reported last (docket report), by job and metric name.
+# TYPE docket_run_reported gauge
+docket_run_reported{job="report",name="models_updated"} 3
+docket_run_reported{job="report",name="records_read"} 1200
 # HELP docket_runs Runs not yet finished, by state: queued is the queue's depth.
 # TYPE docket_runs gauge
 docket_runs{state="dispatched"} 0

@@ -61,6 +61,9 @@ type Config struct {
 	Tokens string
 	// RateLimit is the requests per second one token may make.
 	RateLimit float64
+	// APIURL is where runs reach the API to report (DOCKET_API); "" derives it from the
+	// listening address.
+	APIURL string
 	// LogLimit caps the bytes kept of one run's log.
 	LogLimit int64
 	// Retention is how long finished runs and their logs are kept; RetentionInterval is

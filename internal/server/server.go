@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 
 	"docket.dev/docket/internal/alert"
 	"docket.dev/docket/internal/api"
+	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/dispatch"
 	"docket.dev/docket/internal/execute"
@@ -113,6 +116,11 @@ func Run(ctx context.Context, cfg Config) error {
 			notifier.SlotsRecorded(runs)
 		}
 	}
+	runTokens, err := openRunTokens(ctx, st)
+	if err != nil {
+		return err
+	}
+	var apiURL string // known once the server listens, before any run starts
 	var disp *dispatch.Dispatcher
 	wake := func() { disp.Wake() }
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
@@ -145,6 +153,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Interval:        time.Second,
 		DefaultDeadline: cfg.DefaultDeadline,
 		Failed:          met.DispatchFailed,
+		RunEnv: func(runID string) map[string]string {
+			return map[string]string{"DOCKET_API": apiURL, "DOCKET_TOKEN": runTokens.For(runID)}
+		},
 	})
 	live.Dispatcher = disp
 	sched := schedule.New(schedule.Options{
@@ -168,12 +179,17 @@ func Run(ctx context.Context, cfg Config) error {
 		Tokens:         tokens,
 		RateLimit:      cfg.RateLimit,
 		Admission:      admission(exec),
+		RunTokens:      runTokens,
 		Images:         images(cfg),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	apiURL = cfg.APIURL
+	if apiURL == "" {
+		apiURL = reachable(ln.Addr())
 	}
 	if shared {
 		err = live.Start(ctx)
@@ -386,4 +402,36 @@ func instanceID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// openRunTokens returns the signer of run tokens, with the key every server sharing the
+// store uses: the first server to start makes it.
+func openRunTokens(ctx context.Context, st store.Store) (*auth.RunTokens, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	key, err := st.SettingInit(ctx, "run-token-key", base64.StdEncoding.EncodeToString(fresh))
+	if err != nil {
+		return nil, fmt.Errorf("read the run token key: %w", err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(key)
+	if err != nil || len(raw) < 32 {
+		return nil, fmt.Errorf("the stored run token key is not 32 bytes of base64")
+	}
+	return auth.NewRunTokens(raw), nil
+}
+
+// reachable is the URL of a listening address that a process on this machine can use: a
+// wildcard address becomes the loopback one.
+func reachable(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	ip := tcp.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"docket.dev/docket/internal/auth"
+	"docket.dev/docket/internal/job"
+)
+
+// startedRun applies nightly and stores a running run of it, as the executor would have.
+func (f *fixture) startedRun(t *testing.T, retryOf string, headers ...string) job.Run {
+	t.Helper()
+	f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob, headers...)
+	r := job.Run{ID: job.NewRunID(f.now), Job: "nightly", Revision: 1, State: job.StateRunning, Trigger: job.TriggerAPI,
+		Attempt: 1, RetryOf: retryOf, NotBefore: f.now, CreatedAt: f.now}
+	if retryOf != "" {
+		r.Trigger, r.Attempt = job.TriggerRetry, 2
+	}
+	if _, _, err := f.store.RunCreate(context.Background(), r, job.Event{RunID: r.ID, Time: f.now, State: r.State}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestReports(t *testing.T) {
+	t.Parallel()
+	f, secrets := setupAuth(t)
+	tokens := auth.NewRunTokens([]byte("0123456789abcdef0123456789abcdef"))
+	f.api.opts.RunTokens = tokens
+	admin := []string{"Authorization", "Bearer " + secrets["admin"]}
+	run := f.startedRun(t, "", admin...)
+	other := f.startedRun(t, "", admin...)
+	own := []string{"Authorization", "Bearer " + tokens.For(run.ID)}
+	path := "/api/v1/runs/" + run.ID + "/report"
+
+	tests := []struct {
+		name    string
+		header  []string
+		path    string
+		body    string
+		status  int
+		message string
+	}{
+		{"no token", nil, path, `{"metrics": {"a": 1}}`, 401, "needs an API token"},
+		{"a viewer", []string{"Authorization", "Bearer " + secrets["viewer"]}, path, `{"metrics": {"a": 1}}`, 403, "needs editor"},
+		{"another run's token", []string{"Authorization", "Bearer " + tokens.For(other.ID)}, path, `{"metrics": {"a": 1}}`, 403, "reports only on that run"},
+		{"a forged run token", []string{"Authorization", "Bearer docket-run." + run.ID + ".forged"}, path, `{"metrics": {"a": 1}}`, 401, "not one this server made"},
+		{"nothing", own, path, `{}`, 400, "reports nothing"},
+		{"unknown field", own, path, `{"metric": {"a": 1}}`, 400, "metric"},
+		{"a bad name", own, path, `{"metrics": {"records read": 1}}`, 400, "not a metric name"},
+		{"not a number", own, path, `{"metrics": {"rows": "many"}}`, 400, "metrics"},
+		{"a null result", own, path, `{"result": null}`, 400, "is null"},
+		{"a huge checkpoint", own, path, `{"checkpoint": "` + strings.Repeat("x", 600<<10) + `"}`, 400, "the limit is"},
+		{"no such run", own, "/api/v1/runs/nope/report", `{"metrics": {"a": 1}}`, 403, "reports only on that run"},
+		{"its own token", own, path, `{"metrics": {"records_read": 1200, "models": 2}, "checkpoint": {"offset": 1200}}`, 200, ""},
+		{"an editor for it", []string{"Authorization", "Bearer " + secrets["editor"]}, path, `{"metrics": {"models": 3}, "result": {"auc": 0.91}}`, 200, ""},
+	}
+	for _, tt := range tests {
+		status, body := f.call(t, "POST", tt.path, "application/json", tt.body, tt.header...)
+		if status != tt.status || !strings.Contains(string(body), tt.message) {
+			t.Errorf("%s: %d %s; want %d with %q", tt.name, status, body, tt.status, tt.message)
+		}
+	}
+	status, body := f.call(t, "GET", path, "", "", "Authorization", "Bearer "+secrets["viewer"])
+	var rep job.Report
+	if status != 200 || json.Unmarshal(body, &rep) != nil {
+		t.Fatalf("GET report: %d %s", status, body)
+	}
+	if rep.Metrics["records_read"] != 1200 || rep.Metrics["models"] != 3 || compact(rep.Result) != `{"auc":0.91}` || compact(rep.Checkpoint) != `{"offset":1200}` {
+		t.Errorf("report %+v", rep)
+	}
+
+	// A retry reads the checkpoint its failed attempt saved, with its own token.
+	if _, err := f.store.RunTransition(context.Background(), job.Transition{RunID: run.ID, From: job.StateRunning, To: job.StateFailed, Time: f.now, Reason: "ExitCode"}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := f.call(t, "POST", path, "application/json", `{"metrics": {"late": 1}}`, own...); status != 409 || !strings.Contains(string(body), "has ended") {
+		t.Errorf("a report after the run ended: %d %s", status, body)
+	}
+	retry := f.startedRun(t, run.ID, admin...)
+	retryToken := []string{"Authorization", "Bearer " + tokens.For(retry.ID)}
+	status, body = f.call(t, "GET", "/api/v1/runs/"+retry.ID+"/checkpoint", "", "", retryToken...)
+	var cp struct {
+		RunID      string          `json:"run_id"`
+		Checkpoint json.RawMessage `json:"checkpoint"`
+	}
+	if status != 200 || json.Unmarshal(body, &cp) != nil || cp.RunID != run.ID || compact(cp.Checkpoint) != `{"offset":1200}` {
+		t.Errorf("the retry's checkpoint: %d %s", status, body)
+	}
+	status, body = f.call(t, "GET", "/api/v1/runs/"+other.ID+"/checkpoint", "", "", "Authorization", "Bearer "+tokens.For(other.ID))
+	if status != 404 || !strings.Contains(string(body), `"no_checkpoint"`) {
+		t.Errorf("a run with no checkpoint: %d %s", status, body)
+	}
+}
+
+// compact is a JSON document without its indentation.
+func compact(doc json.RawMessage) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, doc); err != nil {
+		return "invalid JSON: " + string(doc)
+	}
+	return b.String()
+}

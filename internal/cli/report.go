@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func reportCmd(e *env) *cobra.Command {
+	var (
+		runID, result, checkpoint string
+		metrics                   []string
+		getCheckpoint             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "From inside a run: report metrics, a result or a checkpoint, or read the checkpoint back",
+		Long: `Run from inside a job, report tells Docket about the run: metrics (numbers by name,
+shown on the run and exported on /metrics as docket_run_reported), a small JSON result,
+and a checkpoint that a retry of the run reads back with --get-checkpoint to resume.
+
+Every run gets DOCKET_API (where the server is), DOCKET_TOKEN (a token that reports on this
+run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
+
+  curl -s -H "Authorization: Bearer $DOCKET_TOKEN" -d '{"metrics": {"records_read": 1200}}' \
+    "$DOCKET_API/api/v1/runs/$DOCKET_RUN_ID/report"`,
+		Example: `  docket report --metric records_read=1200 --metric models_updated=3
+  docket report --result '{"auc": 0.91, "model": "s3://models/2026-11-23"}'
+  docket report --result @result.json
+  docket report --checkpoint '{"offset": 50000}'
+  offset=$(docket report --get-checkpoint | jq -r '.offset // 0')`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runID == "" {
+				return usageError{errors.New("no run: DOCKET_RUN_ID is not set (report runs inside a job), and --run is not given")}
+			}
+			if !cmd.Flags().Changed("server") {
+				if api := os.Getenv("DOCKET_API"); api != "" {
+					e.server = api
+				}
+			}
+			c := e.client()
+			if getCheckpoint {
+				if len(metrics) > 0 || result != "" || checkpoint != "" {
+					return usageError{errors.New("--get-checkpoint reads; give it alone")}
+				}
+				doc, from, found, err := c.Checkpoint(cmd.Context(), runID)
+				switch {
+				case err != nil:
+					return err
+				case !found:
+					fmt.Fprintf(e.stderr, "no checkpoint saved by run %s or the attempts before it\n", runID)
+					return nil
+				case e.json():
+					return e.printJSON(map[string]any{"run_id": from, "checkpoint": doc})
+				}
+				fmt.Fprintf(e.stdout, "%s\n", oneLine(doc))
+				return nil
+			}
+			parsed, err := parseMetrics(metrics)
+			if err != nil {
+				return usageError{err}
+			}
+			res, err := jsonArg("--result", result)
+			if err != nil {
+				return usageError{err}
+			}
+			cp, err := jsonArg("--checkpoint", checkpoint)
+			if err != nil {
+				return usageError{err}
+			}
+			if len(parsed) == 0 && res == nil && cp == nil {
+				return usageError{errors.New("nothing to report: give --metric NAME=VALUE, --result JSON or --checkpoint JSON")}
+			}
+			rep, err := c.Report(cmd.Context(), runID, parsed, res, cp)
+			if err != nil {
+				return err
+			}
+			if e.json() {
+				return e.printJSON(rep)
+			}
+			var parts []string
+			if len(parsed) > 0 {
+				parts = append(parts, fmt.Sprintf("%d metrics", len(parsed)))
+			}
+			if res != nil {
+				parts = append(parts, "the result")
+			}
+			if cp != nil {
+				parts = append(parts, "a checkpoint")
+			}
+			fmt.Fprintf(e.stderr, "reported %s for run %s\n", strings.Join(parts, ", "), runID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&runID, "run", os.Getenv("DOCKET_RUN_ID"), "the run to report on (env DOCKET_RUN_ID)")
+	f.StringArrayVar(&metrics, "metric", nil, "a metric NAME=VALUE (a number); repeatable")
+	f.StringVar(&result, "result", "", "the run's result: a JSON document, or @FILE")
+	f.StringVar(&checkpoint, "checkpoint", "", "a checkpoint to resume from: a JSON document, or @FILE")
+	f.BoolVar(&getCheckpoint, "get-checkpoint", false, "print the newest checkpoint of this run or the attempts before it")
+	return cmd
+}
+
+// parseMetrics reads NAME=VALUE pairs; a later one of a name wins.
+func parseMetrics(pairs []string) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, p := range pairs {
+		name, value, ok := strings.Cut(p, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--metric %q: write NAME=VALUE, e.g. records_read=1200", p)
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			return nil, fmt.Errorf("--metric %s: %q is not a number", name, value)
+		}
+		out[name] = v
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// jsonArg reads a flag's JSON document, given inline or as @FILE; "" is none.
+func jsonArg(flag, value string) (json.RawMessage, error) {
+	if value == "" {
+		return nil, nil
+	}
+	data := []byte(value)
+	if path, ok := strings.CutPrefix(value, "@"); ok {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+	}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("%s: not a JSON document (a string must be quoted: '\"done\"')", flag)
+	}
+	return json.RawMessage(data), nil
+}
+
+// printReport adds what a run reported to its description.
+func (e *env) printReport(metrics map[string]float64, result json.RawMessage) {
+	if len(metrics) > 0 {
+		fmt.Fprintln(e.stdout, "\nReported:")
+		tw := e.table()
+		for _, name := range slices.Sorted(maps.Keys(metrics)) {
+			fmt.Fprintf(tw, "  %s\t%s\n", name, strconv.FormatFloat(metrics[name], 'g', -1, 64))
+		}
+		tw.Flush()
+	}
+	if len(result) > 0 {
+		fmt.Fprintf(e.stdout, "\nResult:\n  %s\n", oneLine(result))
+	}
+}
+
+// oneLine is a JSON document on one line, as a shell script reads it best.
+func oneLine(doc json.RawMessage) []byte {
+	var b bytes.Buffer
+	if json.Compact(&b, doc) != nil {
+		return doc
+	}
+	return b.Bytes()
+}
