@@ -18,12 +18,23 @@ import (
 // jobView is a job as the API shows it.
 type jobView struct {
 	job.Definition
-	NextRuns []time.Time `json:"next_runs,omitempty"`
-	LastRun  *job.Run    `json:"last_run,omitempty"`
-	Changed  *bool       `json:"changed,omitempty"`
+	// ScheduleText says when the schedule fires, in words ("at 03:00 on weekdays").
+	ScheduleText string      `json:"schedule_text,omitempty"`
+	NextRuns     []time.Time `json:"next_runs,omitempty"`
+	LastRun      *job.Run    `json:"last_run,omitempty"`
+	Changed      *bool       `json:"changed,omitempty"`
 	// Warnings are what applying found doubtful but did not refuse (an image whose
 	// registry could not be asked).
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// viewOf is a job as the API shows it, with its next n fire times.
+func viewOf(def job.Definition, now time.Time, n int) jobView {
+	v := jobView{Definition: def, NextRuns: nextRuns(def, now, n)}
+	if s, err := cron.Parse(def.Schedule); err == nil && def.Schedule != "" {
+		v.ScheduleText = s.Describe() + " (" + def.Location().String() + ")"
+	}
+	return v
 }
 
 // nextRuns lists the next n fire times of a job after now, in the job's zone.
@@ -102,7 +113,9 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 	if changed {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, jobView{Definition: def, NextRuns: nextRuns(def, now, 5), Changed: &changed, Warnings: warnings})
+	v := viewOf(def, now, 5)
+	v.Changed, v.Warnings = &changed, warnings
+	writeJSON(w, status, v)
 }
 
 func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +132,7 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 	now := a.now()
 	views := make([]jobView, 0, len(defs))
 	for _, d := range defs {
-		v := jobView{Definition: d, NextRuns: nextRuns(d, now, 1)}
+		v := viewOf(d, now, 1)
 		if last, ok := latest[d.Name]; ok {
 			v.LastRun = &last
 		}
@@ -148,7 +161,9 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, jobView{Definition: def, NextRuns: nextRuns(def, a.now(), 5), LastRun: last})
+	v := viewOf(def, a.now(), 5)
+	v.LastRun = last
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +193,7 @@ func (a *API) suspendJob(suspend bool) http.HandlerFunc {
 			return
 		}
 		a.opts.Logger.Info("job suspended", "job", name, "suspended", suspend)
-		writeJSON(w, http.StatusOK, jobView{Definition: def, NextRuns: nextRuns(def, a.now(), 5)})
+		writeJSON(w, http.StatusOK, viewOf(def, a.now(), 5))
 	}
 }
 
