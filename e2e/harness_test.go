@@ -47,12 +47,14 @@ func TestMain(m *testing.M) {
 
 // server is one running `docket server` process.
 type server struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	URL  string
-	mu   sync.Mutex
-	log  bytes.Buffer
-	done chan struct{}
+	t testing.TB
+	// token, when set, is sent with every API request the test makes.
+	token string
+	cmd   *exec.Cmd
+	URL   string
+	mu    sync.Mutex
+	log   bytes.Buffer
+	done  chan struct{}
 }
 
 var listening = regexp.MustCompile(`docket server listening on (http://\S+)`)
@@ -171,6 +173,9 @@ func (s *server) api(method, path string, body string, out any, header ...string
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])

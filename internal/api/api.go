@@ -34,6 +34,8 @@ type Options struct {
 	Queued func()
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// UI, when set, serves the web UI at / and /ui/.
+	UI http.Handler
 	// MetricsHandler serves /metrics when set.
 	MetricsHandler http.Handler
 	// Tokens are the API tokens the server accepts; nil lets every request through (a
@@ -122,6 +124,11 @@ func (a *API) routes() {
 	m.HandleFunc("GET /readyz", a.readyz)
 	if a.opts.MetricsHandler != nil {
 		m.Handle("GET /metrics", a.opts.MetricsHandler)
+	}
+	m.HandleFunc("GET /api/v1/whoami", a.guard(auth.Viewer, a.whoami))
+	if a.opts.UI != nil {
+		m.Handle("GET /{$}", a.opts.UI)
+		m.Handle("GET /ui/", a.opts.UI)
 	}
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_found", msg: "no such endpoint: " + r.Method + " " + r.URL.Path})

@@ -80,6 +80,17 @@ func (a *API) mayChangeJob(ctx context.Context, name string, revision int) error
 	return mayChange(ctx, name, def.Labels)
 }
 
+// whoami says who the request's token is and what it may do, so a client (the web UI)
+// offers only the actions it may take. Without tokens everyone may do everything.
+func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
+	if a.opts.Tokens == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"auth": false, "role": auth.Admin.String()})
+		return
+	}
+	tok, _ := r.Context().Value(tokenKey{}).(auth.Token)
+	writeJSON(w, http.StatusOK, map[string]any{"auth": true, "name": tok.Name, "role": tok.Role.String(), "teams": tok.Teams})
+}
+
 // limiters hands out one rate limiter per token.
 type limiters struct {
 	mu    sync.Mutex

@@ -166,3 +166,19 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("another token: %d", status)
 	}
 }
+
+func TestWhoami(t *testing.T) {
+	t.Parallel()
+	open := setup(t)
+	if status, body := open.call(t, "GET", "/api/v1/whoami", "", ""); status != 200 || !strings.Contains(string(body), `"auth": false`) || !strings.Contains(string(body), `"role": "admin"`) {
+		t.Errorf("whoami without tokens: %d %s", status, body)
+	}
+	f, secrets := setupAuth(t)
+	if status, body := f.call(t, "GET", "/api/v1/whoami", "", "", "Authorization", "Bearer "+secrets["editor"]); status != 200 ||
+		!strings.Contains(string(body), `"name": "editor-user"`) || !strings.Contains(string(body), `"role": "editor"`) {
+		t.Errorf("whoami as editor: %d %s", status, body)
+	}
+	if status, _ := f.call(t, "GET", "/api/v1/whoami", "", ""); status != 401 {
+		t.Errorf("whoami without a token: %d", status)
+	}
+}

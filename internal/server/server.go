@@ -45,6 +45,7 @@ import (
 	"docket.dev/docket/internal/store"
 	"docket.dev/docket/internal/store/postgres"
 	"docket.dev/docket/internal/store/sqlite"
+	"docket.dev/docket/internal/ui"
 )
 
 // Run starts a Docket server with cfg and blocks until ctx ends or a component fails. On the
@@ -176,6 +177,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Limits:         limits,
 		Queued:         wake,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		UI:             ui.Handler(),
 		Tokens:         tokens,
 		RateLimit:      cfg.RateLimit,
 		Admission:      admission(exec),

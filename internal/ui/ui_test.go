@@ -1,0 +1,44 @@
+package ui
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestHandler(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(Handler())
+	defer srv.Close()
+	for _, tt := range []struct {
+		path, contentType, contains string
+		status                      int
+	}{
+		{"/", "text/html", `<script src="/ui/app.js" defer></script>`, 200},
+		{"/ui/app.js", "javascript", "function route()", 200},
+		{"/ui/app.css", "text/css", ".badge", 200},
+		{"/ui/missing.js", "", "", 404},
+		{"/jobs", "", "", 404},
+	} {
+		resp, err := http.Get(srv.URL + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || !strings.Contains(resp.Header.Get("Content-Type"), tt.contentType) || !strings.Contains(string(body), tt.contains) {
+			t.Errorf("GET %s: %d %s, %d bytes; want %d %s with %q", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), tt.status, tt.contentType, tt.contains)
+		}
+	}
+	// The page allows no script but its own.
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+}
