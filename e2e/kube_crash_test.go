@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,11 +16,80 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-// TestKubeCrashRecovery kills a Kubernetes-executor server with SIGKILL while a run's Job
-// is running. The Job outlives the server; the restarted server deletes it before it
-// recovers the run, so the run is recorded as interrupted and nothing of it runs on
-// unrecorded.
-func TestKubeCrashRecovery(t *testing.T) {
+// TestKubeRestart stops a Kubernetes-executor server while a run's Job is running, once
+// with SIGKILL and once with SIGTERM (a rolling update). The Job outlives the server; the
+// restarted server follows the run on: it ends as the Job ends, once, with its log kept
+// once, and the work is not started again.
+func TestKubeRestart(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"SIGKILL", "SIGTERM"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			client := kubetest.Client(t)
+			namespace := kubetest.Namespace(t, client)
+			kubetest.ServeLogs(t, namespace, "epoch 1", "epoch 2", "epoch 3")
+			dir := t.TempDir()
+			// The pod runs until a fixed time, whichever server is following it then.
+			until := time.Now().Add(15 * time.Second).UTC().Format(time.RFC3339)
+			file := writeFile(t, t.TempDir(), "train.yaml", fmt.Sprintf(`name: train
+image: registry.example.com/ds/train:1.4.2
+command: ["python", "train.py"]
+cpu: 500m
+memory: 64Mi
+annotations: {kwok.docket.dev/run-for: %q}
+`, until))
+			flags := []string{"--executor", "kubernetes", "--kubeconfig", os.Getenv("DOCKET_TEST_KUBECONFIG"), "--namespace", namespace}
+			srv := startServer(t, dir, flags...)
+			if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
+				t.Fatalf("apply: %s", stderr)
+			}
+			var run job.Run
+			if status := srv.api("POST", "/api/v1/jobs/train/runs", `{}`, &run); status != 201 {
+				t.Fatalf("submit: %d", status)
+			}
+			waitFor(t, time.Minute, "the run's output", func() bool {
+				return srv.run(run.ID).State == job.StateRunning && srv.logs(run.ID) == "epoch 1\nepoch 2\nepoch 3\n"
+			})
+			if how == "SIGKILL" {
+				srv.Kill9()
+			} else {
+				srv.Stop()
+			}
+			ctx := context.Background()
+			j, err := client.BatchV1().Jobs(namespace).Get(ctx, kube.Name(run.ID), metav1.GetOptions{})
+			if err != nil || j.DeletionTimestamp != nil {
+				t.Fatalf("the Job should outlive its server: %v", err)
+			}
+
+			srv = startServer(t, dir, flags...)
+			final := srv.waitTerminal(run.ID, 90*time.Second)
+			if final.State != job.StateSucceeded || final.Reason != "Completed" {
+				t.Errorf("run after restart: %s %s %q; want succeeded Completed", final.State, final.Reason, final.Message)
+			}
+			var reasons []string
+			for _, ev := range srv.events(run.ID) {
+				reasons = append(reasons, ev.Reason)
+			}
+			if !slices.Contains(reasons, "Adopted") || slices.Contains(reasons, "Interrupted") || countOf(reasons, "Started") != 1 {
+				t.Errorf("events %v; want one Started and the run Adopted, not Interrupted", reasons)
+			}
+			if log := srv.logs(run.ID); log != "epoch 1\nepoch 2\nepoch 3\n" {
+				t.Errorf("log after restart %q; want each line once", log)
+			}
+			if runs := srv.allRuns("job=train"); len(runs) != 1 {
+				t.Errorf("job train has %d runs; want the one", len(runs))
+			}
+			if _, err := client.BatchV1().Jobs(namespace).Get(ctx, kube.Name(run.ID), metav1.GetOptions{}); err != nil {
+				t.Errorf("the finished Job is kept for the retention: %v", err)
+			}
+		})
+	}
+}
+
+// TestKubeRestartNoJob kills a server between recording a run pending and creating its
+// Job (simulated by deleting the Job): the restarted server finds nothing to follow, and
+// fails the run as interrupted, once.
+func TestKubeRestartNoJob(t *testing.T) {
 	t.Parallel()
 	client := kubetest.Client(t)
 	namespace := kubetest.Namespace(t, client)
@@ -41,23 +112,33 @@ annotations: {kwok.docket.dev/run-for: 300s}
 	}
 	waitFor(t, time.Minute, "the run to be running", func() bool { return srv.run(run.ID).State == job.StateRunning })
 	srv.Kill9()
-
 	ctx := context.Background()
 	jobs := client.BatchV1().Jobs(namespace)
-	if _, err := jobs.Get(ctx, kube.Name(run.ID), metav1.GetOptions{}); err != nil {
-		t.Fatalf("the Job should outlive a killed server: %v", err)
+	policy := metav1.DeletePropagationBackground
+	if err := jobs.Delete(ctx, kube.Name(run.ID), metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil {
+		t.Fatal(err)
 	}
+	waitFor(t, 30*time.Second, "the Job to be gone", func() bool {
+		_, err := jobs.Get(ctx, kube.Name(run.ID), metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
 
 	srv = startServer(t, dir, flags...)
 	final := srv.waitTerminal(run.ID, time.Minute)
 	if final.State != job.StateFailed || final.Reason != "Interrupted" {
 		t.Errorf("run after restart: %s %s %q; want failed Interrupted", final.State, final.Reason, final.Message)
 	}
-	waitFor(t, 30*time.Second, "the Job to be deleted", func() bool {
-		_, err := jobs.Get(ctx, kube.Name(run.ID), metav1.GetOptions{})
-		return apierrors.IsNotFound(err)
-	})
 	if runs := srv.allRuns("job=long"); len(runs) != 1 {
 		t.Errorf("job long has %d runs; want the one, not restarted", len(runs))
 	}
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
 }

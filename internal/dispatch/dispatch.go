@@ -25,6 +25,14 @@ type Executor interface {
 	Running() int
 }
 
+// Adopter is an executor whose runs' work outlives the server that started it (a
+// Kubernetes Job): a server that recovers such a run follows it on instead of failing it.
+type Adopter interface {
+	// Adopt follows a run on from where it is, logged bytes of its output being kept
+	// already. It returns false when the run left nothing to follow.
+	Adopt(ctx context.Context, x job.Execution, logged int64) (bool, error)
+}
+
 // Reporter records updates about runs (the recorder).
 type Reporter interface {
 	Report(ctx context.Context, u job.Update) error
@@ -36,6 +44,8 @@ type Store interface {
 	RunGet(ctx context.Context, id string) (job.Run, error)
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunTransition(ctx context.Context, t job.Transition) (job.Run, error)
+	RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error)
+	LogSize(ctx context.Context, runID string) (int64, error)
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
 }
 

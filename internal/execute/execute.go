@@ -36,6 +36,11 @@ type Stop struct {
 // Interrupted is the stop of every run an executor holds when the server shuts down.
 var Interrupted = Stop{job.StateFailed, "Interrupted", "the docket server stopped during the run"}
 
+// Released is the stop of a run whose work goes on without its server (a Kubernetes Job):
+// the executor lets go of it and records nothing, and the server that starts next follows
+// the run on (dispatch's Adopter).
+var Released = Stop{Reason: "Released", Message: "the docket server stopped; the run's work goes on"}
+
 // Deadline is the stop of a run that outlived its deadline.
 func Deadline(d time.Duration) Stop {
 	return Stop{job.StateFailed, "DeadlineExceeded", fmt.Sprintf("exceeded its %s deadline", job.Duration(d))}

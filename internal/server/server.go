@@ -126,14 +126,15 @@ func Run(ctx context.Context, cfg Config) error {
 	wake := func() { disp.Wake() }
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
 	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake, Transitioned: transitioned})
-	// abandoned says whether a run's Kubernetes Job is followed by nobody: its run is not
-	// in this store, or is active under a server that is gone.
+	// abandoned says whether a run's unfinished Kubernetes Job is followed by nobody: its
+	// run is not in this store, is over (recovered as interrupted or cancelled while its
+	// server was gone), or is active under a server that is gone and was not followed on.
 	abandoned := func(ctx context.Context, runID string) bool {
 		r, err := st.RunGet(ctx, runID)
-		if errors.Is(err, job.ErrNotFound) {
+		if errors.Is(err, job.ErrNotFound) || err == nil && r.State.Terminal() {
 			return true
 		}
-		if err != nil || r.State.Terminal() {
+		if err != nil {
 			return false
 		}
 		isDead, err := dead(ctx)
@@ -202,6 +203,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("recover runs: %w", err)
+	}
+	// Jobs whose runs were recovered but not followed on (their run is over or gone) are
+	// deleted, so no work runs that no run stands for.
+	if k, ok := exec.(*kube.Executor); ok {
+		if _, err := k.Reap(ctx); err != nil {
+			ln.Close()
+			return fmt.Errorf("delete Jobs nobody follows: %w", err)
+		}
 	}
 	httpAPI.SetReady()
 	srv := &http.Server{Handler: httpAPI, ReadHeaderTimeout: 10 * time.Second}
@@ -312,11 +321,6 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			Abandoned: abandoned,
 		})
 		if err != nil {
-			return nil, err
-		}
-		// Jobs left running by a server that was killed are deleted before their runs
-		// are recovered, so a recovered run is not still running.
-		if _, err := exec.Reap(ctx); err != nil {
 			return nil, err
 		}
 		return exec, nil

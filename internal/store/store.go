@@ -67,6 +67,12 @@ type Store interface {
 	// stored; the caller then asks the executor to stop it.
 	RunRequestCancel(ctx context.Context, id, by string) (job.Run, error)
 
+	// RunReclaim hands an active run (pending or running) from a server that is gone to
+	// another, which follows the run's work on from where it is (a Kubernetes Job outlives
+	// its server), and records ev. It returns job.ErrConflict, changing nothing, when the
+	// run is no longer active or claimed by from (another server took it first).
+	RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error)
+
 	// EventAppend records an event that does not change the run's state.
 	EventAppend(ctx context.Context, ev job.Event) error
 	// EventList returns a run's events, oldest first.
@@ -74,6 +80,8 @@ type Store interface {
 
 	// LogAppend adds output to the end of a run's log.
 	LogAppend(ctx context.Context, runID string, data []byte) error
+	// LogSize returns how many bytes of a run's log are stored.
+	LogSize(ctx context.Context, runID string) (int64, error)
 	// LogRead returns up to limit bytes of a run's log starting at offset.
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
 

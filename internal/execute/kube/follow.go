@@ -33,6 +33,7 @@ type follower struct {
 	running       bool      // the run was reported running
 	runningPod    string    // the pod last seen running
 	disrupted     string    // the pod last reported disrupted
+	skip          int64     // bytes of output already kept (an adopted run), not to keep twice
 	pullSince     time.Time // since when the pod waits for its image
 	unschedSince  time.Time // since when the pod is unschedulable
 	noticedUnsch  bool
@@ -246,13 +247,16 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 // started records that a pod of the run runs: the run's start, or, for a pod in place of
 // a disrupted one, a notice.
 func (f *follower) started(ctx context.Context, pod *corev1.Pod, at time.Time, msg string) {
+	first := f.runningPod == ""
 	f.runningPod = pod.Name
-	if f.running {
+	switch {
+	case !f.running:
+		f.running = true
+		f.e.rec.Report(ctx, job.Update{RunID: f.x.Run.ID, State: job.StateRunning, Time: at, Reason: "Started", Message: msg})
+	case !first:
 		f.e.rec.Notice(ctx, f.x.Run.ID, "Restarted", msg)
-		return
 	}
-	f.running = true
-	f.e.rec.Report(ctx, job.Update{RunID: f.x.Run.ID, State: job.StateRunning, Time: at, Reason: "Started", Message: msg})
+	// An adopted run's first pod was reported by the server that started it.
 }
 
 // disruption returns the pod's DisruptionTarget condition when the cluster stopped it
@@ -296,7 +300,7 @@ func (f *follower) streamLogs(ctx context.Context, pod *corev1.Pod) {
 	go func() {
 		defer close(f.logDone)
 		defer stream.Close()
-		w := f.e.opts.Logs.OpenLog(f.x.Run.ID)
+		w := f.openLog()
 		defer w.Close()
 		io.Copy(w, stream)
 	}()
@@ -345,9 +349,39 @@ func (f *follower) captureLogs(ctx context.Context, pod *corev1.Pod) {
 		return
 	}
 	defer stream.Close()
-	w := f.e.opts.Logs.OpenLog(f.x.Run.ID)
+	w := f.openLog()
 	defer w.Close()
 	if _, err := io.Copy(w, stream); err != nil {
 		f.e.rec.Notice(ctx, f.x.Run.ID, "LogsIncomplete", fmt.Sprintf("reading the output of pod %s stopped: %v", pod.Name, err))
 	}
+}
+
+// openLog opens the run's log for a pod's output. For an adopted run the output its
+// first server kept is skipped (a pod's log is read from its start).
+func (f *follower) openLog() io.WriteCloser {
+	w := f.e.opts.Logs.OpenLog(f.x.Run.ID)
+	if f.skip > 0 {
+		w = &skipWriter{WriteCloser: w, skip: f.skip}
+		f.skip = 0
+	}
+	return w
+}
+
+// skipWriter drops the first skip bytes written to it.
+type skipWriter struct {
+	io.WriteCloser
+	skip int64
+}
+
+func (w *skipWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if w.skip >= int64(n) {
+		w.skip -= int64(n)
+		return n, nil
+	}
+	p, w.skip = p[w.skip:], 0
+	if _, err := w.WriteCloser.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -254,7 +254,8 @@ func (e *Executor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	e.runs.Shutdown(execute.Interrupted)
+	// The Jobs run on: the server that starts next follows them on (Adopt).
+	e.runs.Shutdown(execute.Released)
 	return nil
 }
 
@@ -277,6 +278,58 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		e.runs.Release(id)
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}
+	e.hold(ctx, h, x, func(ctx context.Context) (*follower, job.Update) {
+		sp, err := e.space(x.Kubernetes)
+		if err != nil {
+			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+		}
+		spec, err := jobFor(x, sp.name, e.opts.Pod)
+		if err != nil {
+			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+		}
+		if err := e.create(ctx, spec); err != nil {
+			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+		}
+		return &follower{e: e, sp: sp, x: x, name: spec.Name, created: e.now()}, job.Update{}
+	})
+	return nil
+}
+
+// Adopt follows on a run that a server now gone started: its Job is still in the cluster,
+// so the work goes on, and this executor reports what happens from here as if it had
+// started it. logged is how many bytes of the run's output are kept already; they are not
+// kept twice. It returns false, holding nothing, when the run has no Job to follow (its
+// server stopped before creating it, or the Job was deleted).
+func (e *Executor) Adopt(ctx context.Context, x job.Execution, logged int64) (bool, error) {
+	sp, err := e.space(x.Kubernetes)
+	if err != nil {
+		return false, nil
+	}
+	name := Name(x.Run.ID)
+	j, err := sp.jobs.Get(name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	case j.Labels[LabelRun] != x.Run.ID:
+		return false, nil
+	}
+	h, err := e.runs.Add(x.Run.ID)
+	if err != nil {
+		return false, err
+	}
+	e.hold(ctx, h, x, func(context.Context) (*follower, job.Update) {
+		return &follower{e: e, sp: sp, x: x, name: name, created: j.CreationTimestamp.Time,
+			running: x.Run.State == job.StateRunning, skip: logged}, job.Update{}
+	})
+	return true, nil
+}
+
+// hold follows a held run in the background until it ends: start creates or finds its Job
+// (or returns the run's final update when it cannot).
+func (e *Executor) hold(ctx context.Context, h *execute.Handle, x job.Execution, start func(context.Context) (*follower, job.Update)) {
+	id := x.Run.ID
 	wake := make(chan struct{}, 1)
 	e.mu.Lock()
 	e.wakers[id] = wake
@@ -291,26 +344,19 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		// API calls outlive a shutdown of the caller: the Job must be deleted and the
 		// record written, whatever happens to ctx.
 		bg := context.WithoutCancel(ctx)
-		e.rec.Final(bg, e.run(bg, h, wake, x))
+		f, u := start(bg)
+		if f != nil {
+			u = e.follow(bg, h, wake, f)
+		}
+		if u.State != "" { // a released run goes on under the next server
+			e.rec.Final(bg, u)
+		}
 	}()
-	return nil
 }
 
-// run creates the run's Job and follows it to its end.
-func (e *Executor) run(ctx context.Context, h *execute.Handle, wake <-chan struct{}, x job.Execution) job.Update {
-	id := x.Run.ID
-	sp, err := e.space(x.Kubernetes)
-	if err != nil {
-		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
-	}
-	spec, err := jobFor(x, sp.name, e.opts.Pod)
-	if err != nil {
-		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
-	}
-	if err := e.create(ctx, spec); err != nil {
-		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
-	}
-	f := &follower{e: e, sp: sp, x: x, name: spec.Name, created: e.now()}
+// follow follows a run's Job to its end, or until the run is stopped: a released run's
+// Job is left running, any other stop deletes it.
+func (e *Executor) follow(ctx context.Context, h *execute.Handle, wake <-chan struct{}, f *follower) job.Update {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -320,9 +366,12 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, wake <-chan struc
 		}
 		select {
 		case why := <-h.Stopped():
-			e.delete(ctx, sp.name, spec.Name)
 			f.stopLogs()
-			return job.Update{RunID: id, State: why.State, Reason: why.Reason, Message: why.Message}
+			if why == execute.Released {
+				return job.Update{}
+			}
+			e.delete(ctx, f.sp.name, f.name)
+			return job.Update{RunID: f.x.Run.ID, State: why.State, Reason: why.Reason, Message: why.Message}
 		case <-wake:
 		case <-tick.C:
 		}

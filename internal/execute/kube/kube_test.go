@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,9 +14,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"docket.dev/docket/internal/execute/executetest"
@@ -535,27 +530,7 @@ func TestJobForSlot(t *testing.T) {
 func TestLogsFromKWOK(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Options{LogSettle: time.Second})
-	file := filepath.Join(t.TempDir(), "pod.log")
-	cri := "2026-11-23T09:00:00.000000000Z stdout F loading 1200 rows\n2026-11-23T09:00:01.000000000Z stderr F 3 rows skipped\n"
-	if err := os.WriteFile(file, []byte(cri), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dyn := dynamic.NewForConfigOrDie(kubetest.Config(t))
-	gvr := schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "clusterlogs"}
-	logs := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs",
-		"metadata": map[string]any{"name": f.ns},
-		"spec": map[string]any{
-			"selector": map[string]any{"matchNamespaces": []any{f.ns}},
-			"logs":     []any{map[string]any{"logsFile": file}},
-		},
-	}}
-	ctx := context.Background()
-	if _, err := dyn.Resource(gvr).Create(ctx, logs, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create ClusterLogs (is KWOK serving logs? scripts/kube start sets it up): %v", err)
-	}
-	t.Cleanup(func() { dyn.Resource(gvr).Delete(context.Background(), f.ns, metav1.DeleteOptions{}) })
-
+	kubetest.ServeLogs(t, f.ns, "loading 1200 rows", "3 rows skipped")
 	x := f.start(time.Minute, "100m", nil)
 	if u := f.rec.Finish(t, 30*time.Second); u.State != job.StateSucceeded {
 		t.Fatalf("final update %+v", u)

@@ -143,6 +143,13 @@ func (s *Store) LogAppend(ctx context.Context, runID string, data []byte) error 
 	return translate(err)
 }
 
+// LogSize returns how many bytes of a run's log are stored.
+func (s *Store) LogSize(ctx context.Context, runID string) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(start + octet_length(data)), 0) FROM logs WHERE run_id = $1`, runID).Scan(&n)
+	return n, translate(err)
+}
+
 // LogRead returns up to limit bytes of a run's log from offset.
 func (s *Store) LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error) {
 	type chunk struct {

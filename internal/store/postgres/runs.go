@@ -479,3 +479,27 @@ func stateStrings(states []job.State) []string {
 	}
 	return out
 }
+
+// RunReclaim hands an active run from a server that is gone to another.
+func (s *Store) RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error) {
+	var out job.Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET claimed_by = $1
+			WHERE id = $2 AND claimed_by = $3 AND state IN ('pending', 'running')`, to, id, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = $1`, id)); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: run %s is no longer active under %s", job.ErrConflict, id, from)
+		}
+		if err := insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		out, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = $1`, id))
+		return err
+	})
+	return out, err
+}

@@ -389,3 +389,27 @@ func scanEvent(row scanner) (job.Event, error) {
 	ev.Time, err = parseTS(at)
 	return ev, err
 }
+
+// RunReclaim hands an active run from a server that is gone to another.
+func (s *Store) RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error) {
+	var out job.Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET claimed_by = ?
+			WHERE id = ? AND claimed_by = ? AND state IN ('pending', 'running')`, to, id, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id)); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: run %s is no longer active under %s", job.ErrConflict, id, from)
+		}
+		if err := insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		out, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+		return err
+	})
+	return out, err
+}

@@ -114,3 +114,50 @@ func testSettings(t *testing.T, s store.Store) {
 		t.Errorf("SettingInit second = %q, %v; want the first value kept", v, err)
 	}
 }
+
+func testRunReclaim(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	r := q.run("adopt", job.StateRunning)
+	r.ClaimedBy = "server-a"
+	r = create(t, s, r)
+	ev := job.Event{RunID: r.ID, Time: t0.Add(time.Minute), State: job.StateRunning, Reason: "Adopted", Message: "followed on by server-b"}
+	got, err := s.RunReclaim(ctx, r.ID, "server-a", "server-b", ev)
+	if err != nil || got.ClaimedBy != "server-b" || got.State != job.StateRunning {
+		t.Fatalf("RunReclaim = %+v, %v", got, err)
+	}
+	if evs, _ := s.EventList(ctx, r.ID); len(evs) != 2 || evs[1].Reason != "Adopted" {
+		t.Errorf("events after RunReclaim: %+v", evs)
+	}
+	// Taken already: a second server that read the old claimer takes nothing.
+	if _, err := s.RunReclaim(ctx, r.ID, "server-a", "server-c", ev); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("RunReclaim from a claimer that no longer holds it: %v", err)
+	}
+	if got := mustGet(t, s, r.ID); got.ClaimedBy != "server-b" {
+		t.Errorf("claimed by %q after a refused reclaim", got.ClaimedBy)
+	}
+	queued := create(t, s, q.run("adopt", job.StateQueued))
+	if _, err := s.RunReclaim(ctx, queued.ID, "", "server-b", ev); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("RunReclaim of a queued run: %v", err)
+	}
+	if _, err := s.RunReclaim(ctx, "no-such-run", "a", "b", ev); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("RunReclaim of no run: %v", err)
+	}
+}
+
+func testLogSize(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	r := create(t, s, q.run("sized", job.StateRunning))
+	if n, err := s.LogSize(ctx, r.ID); err != nil || n != 0 {
+		t.Errorf("LogSize of a run without output = %d, %v", n, err)
+	}
+	for _, chunk := range []string{"first line\n", "second\n", "héllo\n"} {
+		if err := s.LogAppend(ctx, r.ID, []byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.LogSize(ctx, r.ID); err != nil || n != int64(len("first line\nsecond\nhéllo\n")) {
+		t.Errorf("LogSize = %d, %v; want %d", n, err, len("first line\nsecond\nhéllo\n"))
+	}
+}

@@ -42,6 +42,8 @@ func Run(t *testing.T, open Open) {
 		"LogPrune":                testLogPrune,
 		"Reports":                 testReports,
 		"Settings":                testSettings,
+		"RunReclaim":              testRunReclaim,
+		"LogSize":                 testLogSize,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -7,12 +7,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -83,4 +87,35 @@ func missing(t testing.TB, why string) {
 		t.Fatalf("a test control plane is required (DOCKET_TEST_KUBE=require): %s", why)
 	}
 	t.Skip(why)
+}
+
+// ServeLogs has the test control plane's KWOK serve lines as the output of every pod in
+// namespace (stdout, in the CRI log format a kubelet keeps), through the API server's
+// pods/log as a kubelet would, until the test ends.
+func ServeLogs(t testing.TB, namespace string, lines ...string) {
+	t.Helper()
+	var cri strings.Builder
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for i, line := range lines {
+		fmt.Fprintf(&cri, "%s stdout F %s\n", at.Add(time.Duration(i)*time.Second).Format(time.RFC3339Nano), line)
+	}
+	file := filepath.Join(t.TempDir(), "pod.log")
+	if err := os.WriteFile(file, []byte(cri.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dyn := dynamic.NewForConfigOrDie(Config(t))
+	gvr := schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "clusterlogs"}
+	logs := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs",
+		"metadata": map[string]any{"name": namespace},
+		"spec": map[string]any{
+			"selector": map[string]any{"matchNamespaces": []any{namespace}},
+			"logs":     []any{map[string]any{"logsFile": file}},
+		},
+	}}
+	ctx := context.Background()
+	if _, err := dyn.Resource(gvr).Create(ctx, logs, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create ClusterLogs (is KWOK serving logs? scripts/kube start sets it up): %v", err)
+	}
+	t.Cleanup(func() { dyn.Resource(gvr).Delete(context.Background(), namespace, metav1.DeleteOptions{}) })
 }
