@@ -171,6 +171,60 @@ func TestRecover(t *testing.T) {
 	}
 }
 
+// adopter is an executor whose runs' work outlives its server; it follows on the runs
+// whose ids it has work for.
+type adopter struct {
+	executor
+	work    map[string]bool
+	adopted map[string]int64
+}
+
+func (a *adopter) Adopt(_ context.Context, x job.Execution, logged int64) (bool, error) {
+	if !a.work[x.Run.ID] {
+		return false, nil
+	}
+	a.adopted[x.Run.ID] = logged
+	return true, nil
+}
+
+// TestRecoverAdopts recovers running runs with an executor that can follow them on: a run
+// whose work goes on is claimed and followed, with the size of its kept log; one with
+// nothing to follow is interrupted.
+func TestRecoverAdopts(t *testing.T) {
+	t.Parallel()
+	d, st, _ := setup(t, 2)
+	ctx := context.Background()
+	var running []job.Run
+	for i := range 2 {
+		r := submit(t, st, job.Run{ID: job.NewRunID(t0.Add(time.Duration(i) * time.Second))})
+		for _, step := range [][2]job.State{{job.StateQueued, job.StateDispatched}, {job.StateDispatched, job.StatePending}, {job.StatePending, job.StateRunning}} {
+			if _, err := st.RunTransition(ctx, job.Transition{RunID: r.ID, From: step[0], To: step[1], Time: t0, ClaimedBy: "old"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		running = append(running, r)
+	}
+	if err := st.LogAppend(ctx, running[0].ID, []byte("epoch 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	a := &adopter{work: map[string]bool{running[0].ID: true}, adopted: map[string]int64{}}
+	d.opts.Executor = a
+	if err := d.Recover(ctx, func(claimer string) bool { return claimer != "test" }); err != nil {
+		t.Fatal(err)
+	}
+	followed, _ := st.RunGet(ctx, running[0].ID)
+	if followed.State != job.StateRunning || followed.ClaimedBy != "test" || a.adopted[followed.ID] != int64(len("epoch 1\n")) {
+		t.Errorf("the run with work: %s claimed by %q, adopted with %v", followed.State, followed.ClaimedBy, a.adopted)
+	}
+	if evs, _ := st.EventList(ctx, followed.ID); evs[len(evs)-1].Reason != "Adopted" {
+		t.Errorf("the followed run's last event: %+v", evs[len(evs)-1])
+	}
+	lost, _ := st.RunGet(ctx, running[1].ID)
+	if lost.State != job.StateFailed || lost.Reason != "Interrupted" {
+		t.Errorf("the run without work: %s %s; want failed Interrupted", lost.State, lost.Reason)
+	}
+}
+
 // TestLiveness recovers the runs of a server whose heartbeat stopped and leaves those of a
 // live one, as replicas sharing a database do.
 func TestLiveness(t *testing.T) {
