@@ -1,13 +1,18 @@
 package api
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"docket.dev/docket/internal/auth"
+	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store/postgres/pgtest"
 )
 
@@ -23,11 +28,55 @@ func benchmarkSubmit(b *testing.B, f *fixture) {
 	if status, body := f.call(b, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); status != http.StatusCreated {
 		b.Fatalf("PUT: %d %s", status, body)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	url := f.srv.URL + "/api/v1/jobs/nightly/runs"
+	measure(b, "runs/s", http.StatusCreated, func(int) (*http.Request, error) {
+		return http.NewRequest("POST", url, strings.NewReader(`{"env":{"MODE":"bench"}}`))
+	})
+}
+
+// BenchmarkReport measures POST /api/v1/runs/{id}/report as jobs send it: 100 running
+// runs, each reporting two metrics with its own run token, on both stores.
+func BenchmarkReport(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchmarkReport(b, setup(b)) })
+	b.Run("postgres", func(b *testing.B) { benchmarkReport(b, setupWith(b, pgtest.Open(b))) })
+}
+
+func benchmarkReport(b *testing.B, f *fixture) {
+	tokens := auth.NewRunTokens([]byte("0123456789abcdef0123456789abcdef"))
+	f.api.opts.RunTokens = tokens
+	if status, body := f.call(b, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); status != http.StatusCreated {
+		b.Fatalf("PUT: %d %s", status, body)
+	}
+	var ids []string
+	for i := range 100 {
+		at := f.now.Add(time.Duration(i) * time.Millisecond)
+		r := job.Run{ID: job.NewRunID(at), Job: "nightly", Revision: 1, State: job.StateRunning, Trigger: job.TriggerAPI, Attempt: 1, NotBefore: at, CreatedAt: at}
+		if _, _, err := f.store.RunCreate(context.Background(), r, job.Event{RunID: r.ID, Time: at, State: r.State}); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	measure(b, "reports/s", http.StatusOK, func(i int) (*http.Request, error) {
+		id := ids[i%len(ids)]
+		req, err := http.NewRequest("POST", f.srv.URL+"/api/v1/runs/"+id+"/report",
+			strings.NewReader(fmt.Sprintf(`{"metrics":{"records_read":%d,"models_updated":3}}`, i)))
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+tokens.For(id))
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	})
+}
+
+// measure sends b.N requests from 4 goroutines per CPU over a keep-alive client, each
+// expecting status, and reports how many per second (as unit) and the p50 and p99
+// latency of one.
+func measure(b *testing.B, unit string, status int, request func(i int) (*http.Request, error)) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
+		n         atomic.Int64
 	)
 	b.SetParallelism(4)
 	b.ResetTimer()
@@ -35,15 +84,20 @@ func benchmarkSubmit(b *testing.B, f *fixture) {
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
 		for pb.Next() {
+			req, err := request(int(n.Add(1)))
+			if err != nil {
+				b.Error(err)
+				return
+			}
 			t := time.Now()
-			resp, err := client.Post(url, "application/json", strings.NewReader(`{"env":{"MODE":"bench"}}`))
+			resp, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
 				return
 			}
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				b.Errorf("status %d", resp.StatusCode)
+			if resp.StatusCode != status {
+				b.Errorf("status %d, want %d", resp.StatusCode, status)
 				return
 			}
 			mine = append(mine, time.Since(t))
@@ -56,7 +110,7 @@ func benchmarkSubmit(b *testing.B, f *fixture) {
 	b.StopTimer()
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	if n := len(latencies); n > 0 {
-		b.ReportMetric(float64(n)/elapsed.Seconds(), "runs/s")
+		b.ReportMetric(float64(n)/elapsed.Seconds(), unit)
 		b.ReportMetric(float64(latencies[n/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(latencies[n*99/100].Microseconds())/1000, "p99-ms")
 	}
