@@ -69,6 +69,11 @@ func TestDeadMan(t *testing.T) {
 	if got := check(28 * time.Hour); len(got) != 0 {
 		t.Errorf("alerted twice for one silence: %+v", got)
 	}
+	// A server that takes the check over (a restart, a new leader) knows it was alerted.
+	d = &DeadMan{Store: st, Notifier: n, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }}
+	if got := check(29 * time.Hour); len(got) != 0 {
+		t.Errorf("a new checker alerted the same silence again: %+v", got)
+	}
 
 	// A success ends the silence; the next one is alerted again.
 	finished := t0.Add(30 * time.Hour)

@@ -13,12 +13,14 @@ import (
 type Store interface {
 	DefinitionList(ctx context.Context) ([]job.Definition, error)
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
+	SettingInit(ctx context.Context, name, value string) (string, error)
 }
 
 // DeadMan alerts when a job whose definition sets expect_success_within has had no
 // successful run for that long (counted from its last success, or from when it was
-// created). It alerts once per silence: again only after a success ends it. Suspended jobs
-// are not watched.
+// created). It alerts once per silence: again only after a success ends it. Which silences
+// were alerted is kept in the store, so a restarted server, or another one taking over the
+// check, does not alert again. Suspended jobs are not watched.
 type DeadMan struct {
 	Store    Store
 	Notifier *Notifier
@@ -50,6 +52,18 @@ func (d *DeadMan) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// firstToAlert records in the store that the silence of job that began at since is being
+// alerted at t, and says whether this is the first time: a server that took over the check
+// finds the record of its predecessor.
+func (d *DeadMan) firstToAlert(ctx context.Context, name string, since, t time.Time) (bool, error) {
+	mark := t.Format(time.RFC3339Nano)
+	stored, err := d.Store.SettingInit(ctx, "alerted/no_success/"+name+"/"+since.UTC().Format(time.RFC3339Nano), mark)
+	if err != nil {
+		return false, fmt.Errorf("record the alert of %s: %w", name, err)
+	}
+	return stored == mark, nil
 }
 
 // Check looks at every watched job once.
@@ -88,7 +102,14 @@ func (d *DeadMan) Check(ctx context.Context) error {
 		if t.Sub(since) < window || d.alerted[def.Name].Equal(since) {
 			continue
 		}
+		first, err := d.firstToAlert(ctx, def.Name, since, t)
+		if err != nil {
+			return err
+		}
 		d.alerted[def.Name] = since
+		if !first {
+			continue
+		}
 		d.Notifier.Notify(Alert{
 			Kind: NoSuccess, Job: def.Name, Reason: "NoSuccess", Time: t,
 			Message: fmt.Sprintf("no run has succeeded for %s %s, and the job expects a success within %s",

@@ -108,7 +108,8 @@ type Store interface {
 	ReportLatest(ctx context.Context) (map[string]job.Report, error)
 
 	// SettingInit stores value under name unless a value is stored there already, and
-	// returns the stored value: the first server to ask decides for all.
+	// returns the stored value: the first server to ask decides for all. It keeps shared
+	// keys (the run token key) and marks that something was done once (an alert sent).
 	SettingInit(ctx context.Context, name, value string) (string, error)
 
 	// InstanceBeat records that the server instance id is alive at now.
