@@ -14,15 +14,17 @@ import (
 	"docket.dev/docket/internal/execute/kube"
 	"docket.dev/docket/internal/execute/kube/kubetest"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store/postgres/pgtest"
 )
 
-// TestKubeRestart stops a Kubernetes-executor server while a run's Job is running, once
-// with SIGKILL and once with SIGTERM (a rolling update). The Job outlives the server; the
-// restarted server follows the run on: it ends as the Job ends, once, with its log kept
-// once, and the work is not started again.
+// TestKubeRestart stops a Kubernetes-executor server while a run's Job is running: with
+// SIGKILL, with SIGTERM (a rolling update), and with SIGKILL while a second server shares
+// the PostgreSQL store (a replica). The Job outlives the server; the restarted server, or
+// the replica once the first has missed its heartbeats, follows the run on: it ends as the
+// Job ends, once, with its log kept once, and the work is not started again.
 func TestKubeRestart(t *testing.T) {
 	t.Parallel()
-	for _, how := range []string{"SIGKILL", "SIGTERM"} {
+	for _, how := range []string{"SIGKILL", "SIGTERM", "replica"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
 			client := kubetest.Client(t)
@@ -39,6 +41,9 @@ memory: 64Mi
 annotations: {kwok.docket.dev/run-for: %q}
 `, until))
 			flags := []string{"--executor", "kubernetes", "--kubeconfig", os.Getenv("DOCKET_TEST_KUBECONFIG"), "--namespace", namespace}
+			if how == "replica" {
+				flags = append(flags, "--database-url", pgtest.URL(t), "--instance-ttl", "3s")
+			}
 			srv := startServer(t, dir, flags...)
 			if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
 				t.Fatalf("apply: %s", stderr)
@@ -50,10 +55,14 @@ annotations: {kwok.docket.dev/run-for: %q}
 			waitFor(t, time.Minute, "the run's output", func() bool {
 				return srv.run(run.ID).State == job.StateRunning && srv.logs(run.ID) == "epoch 1\nepoch 2\nepoch 3\n"
 			})
-			if how == "SIGKILL" {
-				srv.Kill9()
-			} else {
+			var replica *server
+			if how == "replica" {
+				replica = startServer(t, t.TempDir(), flags...)
+			}
+			if how == "SIGTERM" {
 				srv.Stop()
+			} else {
+				srv.Kill9()
 			}
 			ctx := context.Background()
 			j, err := client.BatchV1().Jobs(namespace).Get(ctx, kube.Name(run.ID), metav1.GetOptions{})
@@ -61,7 +70,11 @@ annotations: {kwok.docket.dev/run-for: %q}
 				t.Fatalf("the Job should outlive its server: %v", err)
 			}
 
-			srv = startServer(t, dir, flags...)
+			if replica != nil {
+				srv = replica
+			} else {
+				srv = startServer(t, dir, flags...)
+			}
 			final := srv.waitTerminal(run.ID, 90*time.Second)
 			if final.State != job.StateSucceeded || final.Reason != "Completed" {
 				t.Errorf("run after restart: %s %s %q; want succeeded Completed", final.State, final.Reason, final.Message)

@@ -127,18 +127,12 @@ func Run(ctx context.Context, cfg Config) error {
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
 	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake, Transitioned: transitioned})
 	// abandoned says whether a run's unfinished Kubernetes Job is followed by nobody: its
-	// run is not in this store, is over (recovered as interrupted or cancelled while its
-	// server was gone), or is active under a server that is gone and was not followed on.
+	// run is not in this store, or is over (failed as interrupted, or cancelled while its
+	// server was gone). An active run's Job is left alone even when its server is gone:
+	// recovery follows it on.
 	abandoned := func(ctx context.Context, runID string) bool {
 		r, err := st.RunGet(ctx, runID)
-		if errors.Is(err, job.ErrNotFound) || err == nil && r.State.Terminal() {
-			return true
-		}
-		if err != nil {
-			return false
-		}
-		isDead, err := dead(ctx)
-		return err == nil && isDead(r.ClaimedBy)
+		return errors.Is(err, job.ErrNotFound) || err == nil && r.State.Terminal()
 	}
 	exec, err := openExecutor(ctx, cfg, rec, logs, orphaned, abandoned)
 	if err != nil {

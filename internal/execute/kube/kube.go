@@ -72,8 +72,8 @@ type Options struct {
 	// SweepInterval is how often finished and abandoned Jobs are looked at; default 1m.
 	SweepInterval time.Duration
 	// Abandoned says whether nobody will follow a run's Job any more: the run is not in
-	// Docket's store, or it is active under a server that is gone (it is then recovered
-	// as interrupted). Reap deletes such Jobs. Nil: none is.
+	// Docket's store, or it is over while its Job runs on (it was cancelled or failed while
+	// no server followed it). Reap deletes such Jobs. Nil: none is.
 	Abandoned func(ctx context.Context, runID string) bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -436,8 +436,8 @@ func (e *Executor) allJobs() ([]*batchv1.Job, error) {
 	return all, nil
 }
 
-// Reap deletes the Jobs of runs that Options.Abandoned says nobody follows (left by a
-// server that was killed, or whose run is not in the store) and that are not finished
+// Reap deletes the Jobs of runs that Options.Abandoned says nobody follows (whose run is
+// over, or not in the store) and that are not finished
 // (finished ones wait for the retention). The runs this executor holds are left alone. It
 // returns how many it deleted.
 func (e *Executor) Reap(ctx context.Context) (int, error) {
