@@ -189,6 +189,7 @@ async function jobsPage() {
   let drawn = "";
   const draw = async () => {
     const { jobs } = await api("GET", "/jobs");
+    if (!table.isConnected) return; // the page was left meanwhile
     // Redraw only what changed, so a row is not replaced under the pointer.
     const seen = JSON.stringify(jobs);
     if (seen === drawn) {
@@ -254,6 +255,7 @@ async function jobPage(name) {
   let drawn = "";
   const draw = async () => {
     const { runs: list } = await api("GET", `/runs?job=${encodeURIComponent(name)}&limit=20`);
+    if (!runs.isConnected) return;
     const seen = JSON.stringify(list);
     if (seen !== drawn) fillRuns(runs, list, false);
     else refreshTimes();
@@ -309,6 +311,7 @@ async function runsPage(params) {
   const draw = async () => {
     query.set("limit", String(shown));
     const { runs, next_cursor } = await api("GET", "/runs?" + query);
+    if (!tbody.isConnected) return;
     const seen = JSON.stringify(runs);
     if (seen === drawn) {
       refreshTimes();
@@ -341,6 +344,7 @@ async function runPage(id) {
     const [r, { events }, rep] = await Promise.all([
       api("GET", "/runs/" + id), api("GET", `/runs/${id}/events`), api("GET", `/runs/${id}/report`)]);
     const ended = !ACTIVE.includes(r.state);
+    if (!head.isConnected) return true; // the page was left meanwhile
     // Redraw only what changed, so the Cancel button is not replaced under the pointer.
     const seen = JSON.stringify([r, events, rep]);
     if (seen === drawn) return ended;
