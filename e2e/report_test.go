@@ -24,7 +24,7 @@ if [ "$DOCKET_ATTEMPT" = 1 ]; then
   "$BIN" report --checkpoint '{"offset": 600}'
   exit 3
 fi
-curl -sSf -H "Authorization: Bearer $DOCKET_TOKEN" -H "Content-Type: application/json" \
+curl -sSf -H "Authorization: Bearer $DOCKET_TOKEN" \
   -d '{"result": {"auc": 0.91}, "metrics": {"records_read": 2400}}' \
   "$DOCKET_API/api/v1/runs/$DOCKET_RUN_ID/report" >/dev/null
 `

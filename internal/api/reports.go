@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"regexp"
@@ -79,10 +80,11 @@ func (a *API) postReport(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, merged)
 }
 
-// decodeReport reads a report strictly and checks its size and names.
+// decodeReport reads a report strictly and checks its size and names. The body is JSON
+// whatever its Content-Type says: curl -d sends a form type, and jobs report with curl.
 func decodeReport(w http.ResponseWriter, r *http.Request) (reportRequest, error) {
 	var req reportRequest
-	body, err := readBody(w, r)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		return req, err
 	}

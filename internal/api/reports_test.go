@@ -57,10 +57,12 @@ func TestReports(t *testing.T) {
 		{"a huge checkpoint", own, path, `{"checkpoint": "` + strings.Repeat("x", 600<<10) + `"}`, 400, "the limit is"},
 		{"no such run", own, "/api/v1/runs/nope/report", `{"metrics": {"a": 1}}`, 403, "reports only on that run"},
 		{"its own token", own, path, `{"metrics": {"records_read": 1200, "models": 2}, "checkpoint": {"offset": 1200}}`, 200, ""},
+		{"not JSON", own, path, `records_read=5`, 400, "body"},
 		{"an editor for it", []string{"Authorization", "Bearer " + secrets["editor"]}, path, `{"metrics": {"models": 3}, "result": {"auc": 0.91}}`, 200, ""},
 	}
 	for _, tt := range tests {
-		status, body := f.call(t, "POST", tt.path, "application/json", tt.body, tt.header...)
+		// As curl -d sends it: JSON under a form Content-Type.
+		status, body := f.call(t, "POST", tt.path, "application/x-www-form-urlencoded", tt.body, tt.header...)
 		if status != tt.status || !strings.Contains(string(body), tt.message) {
 			t.Errorf("%s: %d %s; want %d with %q", tt.name, status, body, tt.status, tt.message)
 		}

@@ -30,7 +30,7 @@ and a checkpoint that a retry of the run reads back with --get-checkpoint to res
 Every run gets DOCKET_API (where the server is), DOCKET_TOKEN (a token that reports on this
 run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 
-  curl -s -H "Authorization: Bearer $DOCKET_TOKEN" -d '{"metrics": {"records_read": 1200}}' \
+  curl -sSf -H "Authorization: Bearer $DOCKET_TOKEN" -d '{"metrics": {"records_read": 1200}}' \
     "$DOCKET_API/api/v1/runs/$DOCKET_RUN_ID/report"`,
 		Example: `  docket report --metric records_read=1200 --metric models_updated=3
   docket report --result '{"auc": 0.91, "model": "s3://models/2026-11-23"}'
