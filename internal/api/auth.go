@@ -91,7 +91,7 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"auth": true, "name": tok.Name, "role": tok.Role.String(), "teams": tok.Teams})
 }
 
-// limiters hands out one rate limiter per token.
+// limiters hands out one rate limiter per token (and per run, for run tokens).
 type limiters struct {
 	mu    sync.Mutex
 	every rate.Limit
@@ -99,10 +99,22 @@ type limiters struct {
 	byKey map[string]*rate.Limiter
 }
 
+// maxIdleLimiters is how many limiters are kept before the idle ones are dropped.
+const maxIdleLimiters = 10000
+
 func (l *limiters) allow(name string) bool {
 	l.mu.Lock()
 	lim, ok := l.byKey[name]
 	if !ok {
+		if len(l.byKey) >= maxIdleLimiters {
+			// A full bucket has not been drawn on lately; a new one starts full, so
+			// dropping it forgets nothing. (Run tokens make one limiter per run.)
+			for k, old := range l.byKey {
+				if old.Tokens() >= float64(l.burst) {
+					delete(l.byKey, k)
+				}
+			}
+		}
 		lim = rate.NewLimiter(l.every, l.burst)
 		l.byKey[name] = lim
 	}

@@ -2,9 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"golang.org/x/time/rate"
 
 	"docket.dev/docket/internal/auth"
 )
@@ -164,6 +167,36 @@ func TestRateLimit(t *testing.T) {
 	// Another token has its own allowance.
 	if status, _ := f.call(t, "GET", "/api/v1/jobs", "", "", "Authorization", "Bearer "+secrets["editor"]); status != 200 {
 		t.Errorf("another token: %d", status)
+	}
+	// So has each run token.
+	tokens := auth.NewRunTokens([]byte("0123456789abcdef0123456789abcdef"))
+	f.api.opts.RunTokens = tokens
+	statuses = nil
+	for range 4 {
+		status, _ := f.call(t, "GET", "/api/v1/runs/r1/report", "", "", "Authorization", "Bearer "+tokens.For("r1"))
+		statuses = append(statuses, status)
+	}
+	if statuses[2] != http.StatusNotFound || statuses[3] != http.StatusTooManyRequests {
+		t.Errorf("a run token's statuses %v; want three answers (404: no such run) then 429", statuses)
+	}
+}
+
+// TestLimitersForget checks that the limiters of idle tokens (one per run, for run
+// tokens) do not pile up: past maxIdleLimiters the full buckets are dropped.
+func TestLimitersForget(t *testing.T) {
+	t.Parallel()
+	l := &limiters{every: 1, burst: 2, byKey: map[string]*rate.Limiter{}}
+	for i := range maxIdleLimiters {
+		l.byKey[fmt.Sprint("idle ", i)] = rate.NewLimiter(l.every, l.burst)
+	}
+	l.allow("busy")
+	l.allow("busy")
+	l.allow("new")
+	if n := len(l.byKey); n != 2 {
+		t.Errorf("%d limiters kept; want the busy one and the new one", n)
+	}
+	if l.allow("busy") {
+		t.Error("the busy token's spent bucket was forgotten")
 	}
 }
 

@@ -52,6 +52,10 @@ func (a *API) runGuard(role auth.Role, h http.HandlerFunc) http.HandlerFunc {
 		case id != r.PathValue("id"):
 			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusForbidden, code: "forbidden",
 				msg: fmt.Sprintf("the token of run %s reports only on that run, not on %s", id, r.PathValue("id"))})
+		case !a.limits.allow("run " + id):
+			w.Header().Set("Retry-After", "1")
+			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusTooManyRequests, code: "rate_limited",
+				msg: fmt.Sprintf("run %s made more than %g requests per second; retry in a second", id, a.opts.RateLimit)})
 		default:
 			h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, auth.Token{Name: "run " + id})))
 		}
