@@ -263,11 +263,33 @@ memory: 64Mi
 		t.Errorf("the finished run's screenshot shows no succeeded badge (%d green pixels)", n)
 	}
 
+	// The job's page: its definition and its runs.
+	var definition string
+	var jobRuns int
+	if err := step(t, ctx,
+		chromedp.Navigate(s.URL+"/#/jobs/ui-train"),
+		chromedp.WaitVisible(`#runs tbody tr[data-state="succeeded"]`, chromedp.ByQuery),
+		chromedp.Text(".grid", &definition, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('#runs tbody tr[data-run]').length`, &jobRuns),
+	); err != nil {
+		t.Fatalf("the job's page: %v", err)
+	}
+	for _, want := range []string{"python:3.12", "cpu 2, memory 4Gi", "at 09:30 on weekdays (Europe/Berlin)", "30 9 * * 1-5"} {
+		if !strings.Contains(definition, want) {
+			t.Errorf("the job's page lacks %q:\n%s", want, definition)
+		}
+	}
+	if jobRuns != 1 {
+		t.Errorf("the job's page lists %d runs; want 1", jobRuns)
+	}
+	screenshot(t, ctx, "job")
+
 	// The runs page filters by job and state.
 	var rows int
 	if err := step(t, ctx,
 		chromedp.Navigate(s.URL+"/#/runs?job=ui-broken&state=failed"),
-		chromedp.WaitVisible(`#runs tbody tr[data-run]`, chromedp.ByQuery),
+		// The job's page before it has a runs table too: wait for this page's filters.
+		chromedp.Poll(`document.querySelector('#filter-job') !== null && document.querySelectorAll('#runs tbody tr[data-run]').length > 0`, nil),
 		chromedp.Evaluate(`document.querySelectorAll('#runs tbody tr[data-run]').length`, &rows),
 	); err != nil {
 		t.Fatalf("filter runs: %v", err)

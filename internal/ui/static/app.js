@@ -66,10 +66,17 @@ function el(tag, attrs, ...children) {
 
 function badge(state) { return el("span", { class: "badge s-" + state, "data-state": state }, state); }
 
-function when(t) {
+// when is a time as this browser's clock reads it, or as the clock of zone (an IANA name)
+// with the zone's abbreviation.
+function when(t, zone) {
   if (!t) return "";
-  const d = new Date(t);
-  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const opts = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  if (zone) Object.assign(opts, { timeZone: zone, timeZoneName: "short" });
+  try {
+    return new Date(t).toLocaleString(undefined, opts);
+  } catch (e) {
+    return new Date(t).toLocaleString(); // a zone this browser does not know
+  }
 }
 
 function ago(t) {
@@ -246,7 +253,7 @@ async function jobPage(name) {
   main.replaceChildren(
     el("h1", {}, job.name, " ", job.suspended ? el("span", { class: "badge s-skipped" }, "suspended") : ""),
     el("p", { class: "sub" }, job.suspended ? "Suspended: slots are recorded as skipped." :
-      job.next_runs && job.next_runs.length ? ["Next runs: ", job.next_runs.slice(0, 3).map(when).join(", ")] : ""),
+      job.next_runs && job.next_runs.length ? ["Next runs: ", job.next_runs.slice(0, 3).map(t => when(t, job.timezone)).join(", ")] : ""),
     jobActions(job, refresh),
     el("h2", {}, "Definition"),
     el("div", { class: "grid" }, fields.map(([k, v]) => el("div", {}, el("span", {}, k), v))),
