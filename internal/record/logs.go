@@ -12,6 +12,7 @@ import (
 // LogStore appends to runs' logs.
 type LogStore interface {
 	LogAppend(ctx context.Context, runID string, data []byte) error
+	LogSize(ctx context.Context, runID string) (int64, error)
 }
 
 // Logs hands out writers that keep runs' output in the store, batched so that a chatty
@@ -19,7 +20,8 @@ type LogStore interface {
 type Logs struct {
 	Store  LogStore
 	Logger *slog.Logger
-	// Limit caps the bytes kept of one run's log; past it a notice is kept instead.
+	// Limit caps the bytes kept of one run's log, whatever wrote them (a pod that replaced
+	// a disrupted one, a server that took the run over); past it a notice is kept instead.
 	Limit int64
 	// FlushEvery bounds how long output waits in memory; default 250ms.
 	FlushEvery time.Duration
@@ -28,15 +30,33 @@ type Logs struct {
 // flushSize is how much buffered output triggers a write without waiting for the timer.
 const flushSize = 64 << 10
 
-// OpenLog returns the writer for one run's log. Close flushes what is left.
+// OpenLog returns the writer for one run's log, which adds to what the run's log holds.
+// Close flushes what is left.
 func (l *Logs) OpenLog(runID string) io.WriteCloser {
 	every := l.FlushEvery
 	if every <= 0 {
 		every = 250 * time.Millisecond
 	}
 	w := &logWriter{logs: l, runID: runID, done: make(chan struct{}), stopped: make(chan struct{})}
+	if l.Limit > 0 {
+		w.kept = l.size(runID)
+		w.capped = w.kept >= l.Limit
+	}
 	go w.loop(every)
 	return w
+}
+
+// size is how much of a run's log is stored already; a store that cannot say counts as
+// none, so the log is kept rather than lost.
+func (l *Logs) size(runID string) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := l.Store.LogSize(ctx, runID)
+	if err != nil {
+		l.Logger.Error("size of run log", "run_id", runID, "err", err)
+		return 0
+	}
+	return n
 }
 
 // logWriter buffers one run's output and flushes it from a timer, on size, and on Close.

@@ -39,4 +39,23 @@ func TestLogs(t *testing.T) {
 	if !strings.HasPrefix(string(got), "1234512345\n[docket: log truncated") {
 		t.Errorf("capped log = %q", got)
 	}
+
+	// The limit is the run's, not one writer's: a second writer (a pod that replaced a
+	// disrupted one, a server that took the run over) has only what is left.
+	w = logs.OpenLog("two")
+	w.Write([]byte("123456"))
+	w.Close()
+	w = logs.OpenLog("two")
+	w.Write([]byte("abcdef"))
+	w.Close()
+	got, _ = st.LogRead(context.Background(), "two", 0, 1<<20)
+	if !strings.HasPrefix(string(got), "123456abcd\n[docket: log truncated") {
+		t.Errorf("log of two writers = %q", got)
+	}
+	w = logs.OpenLog("two")
+	w.Write([]byte("more"))
+	w.Close()
+	if again, _ := st.LogRead(context.Background(), "two", 0, 1<<20); string(again) != string(got) {
+		t.Errorf("a writer opened on a full log added to it: %q", again)
+	}
 }
