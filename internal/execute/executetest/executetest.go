@@ -47,11 +47,14 @@ func (l *logBuf) Close() error {
 	return nil
 }
 
-// OpenLog returns the writer of a run's log.
+// OpenLog returns a writer that adds to a run's log, as the log store's does.
 func (r *Recorder) OpenLog(runID string) io.WriteCloser {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l := &logBuf{rec: r}
+	if old := r.logs[runID]; old != nil {
+		l.buf.Write(old.buf.Bytes())
+	}
 	r.logs[runID] = l
 	return l
 }

@@ -34,6 +34,7 @@ type follower struct {
 	runningPod    string    // the pod last seen running
 	disrupted     string    // the pod last reported disrupted
 	skip          int64     // bytes of output already kept (an adopted run), not to keep twice
+	header        string    // a line to keep before the next pod's output (an adopted run)
 	pullSince     time.Time // since when the pod waits for its image
 	unschedSince  time.Time // since when the pod is unschedulable
 	noticedUnsch  bool
@@ -357,9 +358,13 @@ func (f *follower) captureLogs(ctx context.Context, pod *corev1.Pod) {
 }
 
 // openLog opens the run's log for a pod's output. For an adopted run the output its
-// first server kept is skipped (a pod's log is read from its start).
+// first server kept is skipped (a pod's log is read from its start), or the header said.
 func (f *follower) openLog() io.WriteCloser {
 	w := f.e.opts.Logs.OpenLog(f.x.Run.ID)
+	if f.header != "" {
+		io.WriteString(w, f.header)
+		f.header = ""
+	}
 	if f.skip > 0 {
 		w = &skipWriter{WriteCloser: w, skip: f.skip}
 		f.skip = 0

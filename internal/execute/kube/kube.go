@@ -315,13 +315,21 @@ func (e *Executor) Adopt(ctx context.Context, x job.Execution, logged int64) (bo
 	case j.Labels[LabelRun] != x.Run.ID:
 		return false, nil
 	}
+	// The output kept is of the Job's one pod, so its start is skipped. When the cluster
+	// has replaced a pod, how much of the newest pod's output is kept is not known: it is
+	// kept again from its start, under a line that says so, rather than cut short.
+	var header string
+	if pods, err := sp.pods.List(labels.SelectorFromSet(labels.Set{LabelRun: x.Run.ID})); err == nil && len(pods) > 1 && logged > 0 {
+		logged = 0
+		header = "[docket: another server follows this run from here; the output of its newest pod is kept from its start, so lines above may repeat]\n"
+	}
 	h, err := e.runs.Add(x.Run.ID)
 	if err != nil {
 		return false, err
 	}
 	e.hold(ctx, h, x, func(context.Context) (*follower, job.Update) {
 		return &follower{e: e, sp: sp, x: x, name: name, created: j.CreationTimestamp.Time,
-			running: x.Run.State == job.StateRunning, skip: logged}, job.Update{}
+			running: x.Run.State == job.StateRunning, skip: logged, header: header}, job.Update{}
 	})
 	return true, nil
 }
