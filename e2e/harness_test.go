@@ -314,3 +314,15 @@ func writeFile(t testing.TB, dir, name, content string) string {
 	}
 	return path
 }
+
+// tokensFile makes a token with docket token new and writes a tokens file in dir that
+// holds it alone; it returns the token and the file's path.
+func tokensFile(t *testing.T, dir, name, role string) (token, path string) {
+	t.Helper()
+	out, errOut, code := docket(t, nil, "token", "new", "--name", name, "--role", role, "-o", "json")
+	var tok struct{ Token, SHA256 string }
+	if code != 0 || json.Unmarshal([]byte(out), &tok) != nil || tok.Token == "" {
+		t.Fatalf("token new: exit %d %s %s", code, out, errOut)
+	}
+	return tok.Token, writeFile(t, dir, "tokens.yaml", "tokens:\n  - {name: "+name+", role: "+role+", sha256: "+tok.SHA256+"}\n")
+}

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
+	"docket.dev/docket/internal/execute/container/enginetest"
 	"docket.dev/docket/internal/job"
 )
 
@@ -38,15 +41,10 @@ func TestJobReports(t *testing.T) {
 	}
 	forEachStore(t, func(t *testing.T, storeFlags []string) {
 		dir := t.TempDir()
-		out, errOut, code := docket(t, nil, "token", "new", "--name", "ana", "--role", "admin", "-o", "json")
-		var tok struct{ Token, SHA256 string }
-		if code != 0 || json.Unmarshal([]byte(out), &tok) != nil {
-			t.Fatalf("token new: %s %s", out, errOut)
-		}
-		tokens := writeFile(t, dir, "tokens.yaml", "tokens:\n  - {name: ana, role: admin, sha256: "+tok.SHA256+"}\n")
+		token, tokens := tokensFile(t, dir, "ana", "admin")
 		s := startServer(t, dir+"/data", append([]string{"--tokens-file", tokens, "--retry-backoff", "100ms"}, storeFlags...)...)
 		as := func(args ...string) (string, string, int) {
-			return docket(t, []string{"DOCKET_SERVER=" + s.URL, "DOCKET_TOKEN=" + tok.Token, "DOCKET_CONFIG=" + dir + "/none.yaml"}, args...)
+			return docket(t, []string{"DOCKET_SERVER=" + s.URL, "DOCKET_TOKEN=" + token, "DOCKET_CONFIG=" + dir + "/none.yaml"}, args...)
 		}
 		script, _ := json.Marshal(reporterScript)
 		def := writeFile(t, dir, "reporter.yaml", fmt.Sprintf("name: reporter\nimage: busybox\ncommand: [\"sh\", \"-c\", %s]\ncpu: 100m\nmemory: 64Mi\nretries: 1\nenv: {BIN: %q}\n", script, binary))
@@ -56,7 +54,7 @@ func TestJobReports(t *testing.T) {
 		if out, errOut, code := as("run", "reporter", "--wait"); code != 0 {
 			t.Fatalf("run: exit %d %s %s", code, out, errOut)
 		}
-		out, errOut, code = as("runs", "--job", "reporter", "-o", "json")
+		out, errOut, code := as("runs", "--job", "reporter", "-o", "json")
 		var runs struct{ Runs []job.Run }
 		if code != 0 || json.Unmarshal([]byte(out), &runs) != nil || len(runs.Runs) != 2 {
 			t.Fatalf("runs: %s %s", out, errOut)
@@ -92,7 +90,7 @@ func TestJobReports(t *testing.T) {
 		if status != http.StatusUnauthorized {
 			t.Errorf("a forged run token: %d", status)
 		}
-		if status := s.api("POST", "/api/v1/runs/"+first.ID+"/report", `{"metrics": {"late": 1}}`, nil, "Authorization", "Bearer "+tok.Token); status != http.StatusConflict {
+		if status := s.api("POST", "/api/v1/runs/"+first.ID+"/report", `{"metrics": {"late": 1}}`, nil, "Authorization", "Bearer "+token); status != http.StatusConflict {
 			t.Errorf("a report on a finished run: %d", status)
 		}
 
@@ -118,4 +116,45 @@ func compactJSON(doc json.RawMessage) string {
 		return "invalid JSON: " + string(doc)
 	}
 	return b.String()
+}
+
+// TestJobReportsFromContainer runs a job that reports in a container: set up as the README
+// says for Podman, the server listens on every address and gives its runs
+// http://host.containers.internal:PORT as DOCKET_API, where a container finds the host.
+func TestJobReportsFromContainer(t *testing.T) {
+	t.Parallel()
+	engine := enginetest.Engine(t)
+	image := enginetest.JobImage(t, engine)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	dir := t.TempDir()
+	token, tokens := tokensFile(t, dir, "ana", "admin")
+	s := startServer(t, dir+"/data", "--tokens-file", tokens, "--executor", "container",
+		"--addr", "0.0.0.0:"+port, "--api-url", "http://host.containers.internal:"+port)
+	as := func(args ...string) (string, string, int) {
+		return docket(t, []string{"DOCKET_SERVER=" + s.URL, "DOCKET_TOKEN=" + token, "DOCKET_CONFIG=" + dir + "/none.yaml"}, args...)
+	}
+	def := writeFile(t, dir, "reporter.yaml", "name: boxed-reporter\nimage: "+image+"\ncommand: [testjob, report, rows=1200, models=3]\ncpu: 100m\nmemory: 64Mi\n")
+	if _, errOut, code := as("apply", "-f", def); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+	out, errOut, code := as("run", "boxed-reporter", "--wait", "-o", "json")
+	var r job.Run
+	if json.Unmarshal([]byte(out), &r) != nil || r.ID == "" {
+		t.Fatalf("run: exit %d %s %s", code, out, errOut)
+	}
+	if r.State != job.StateSucceeded {
+		log, _, _ := as("logs", r.ID)
+		t.Fatalf("the reporting container's run %s: %s\n%s", r.State, r.Message, log)
+	}
+	out, _, _ = as("describe", "run", r.ID)
+	for _, want := range []string{"Reported:", "models  3", "rows    1200"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe run %s lacks %q:\n%s", r.ID, want, out)
+		}
+	}
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -126,14 +125,9 @@ func TestWebUI(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
 	dir := t.TempDir()
-	out, errOut, code := docket(t, nil, "token", "new", "--name", "ana", "--role", "editor", "-o", "json")
-	var tok struct{ Token, SHA256 string }
-	if code != 0 || json.Unmarshal([]byte(out), &tok) != nil {
-		t.Fatalf("token new: %s %s", out, errOut)
-	}
-	tokens := writeFile(t, dir, "tokens.yaml", "tokens:\n  - {name: ana, role: editor, sha256: "+tok.SHA256+"}\n")
+	token, tokens := tokensFile(t, dir, "ana", "editor")
 	s := startServer(t, dir+"/data", "--tokens-file", tokens)
-	s.token = tok.Token
+	s.token = token
 	jobs := writeFile(t, dir, "jobs.yaml", `name: ui-train
 image: python:3.12
 command: ["sh", "-c", "for i in 1 2 3 4 5 6; do echo epoch $i; sleep 0.5; done"]
@@ -154,7 +148,7 @@ command: ["sleep", "300"]
 cpu: 100m
 memory: 64Mi
 `)
-	if _, errOut, code := docket(t, []string{"DOCKET_SERVER=" + s.URL, "DOCKET_TOKEN=" + tok.Token}, "apply", "-f", jobs); code != 0 {
+	if _, errOut, code := docket(t, []string{"DOCKET_SERVER=" + s.URL, "DOCKET_TOKEN=" + token}, "apply", "-f", jobs); code != 0 {
 		t.Fatalf("apply: %s", errOut)
 	}
 	var broken job.Run
@@ -168,7 +162,7 @@ memory: 64Mi
 	if err := step(t, ctx,
 		chromedp.Navigate(s.URL+"/"),
 		chromedp.WaitVisible("#login-token", chromedp.ByQuery),
-		chromedp.SendKeys("#login-token", tok.Token, chromedp.ByQuery),
+		chromedp.SendKeys("#login-token", token, chromedp.ByQuery),
 		chromedp.Click("#login-ok", chromedp.ByQuery),
 		chromedp.WaitVisible(`body[data-ready="true"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`tr[data-job="ui-train"]`, chromedp.ByQuery),

@@ -88,7 +88,11 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 				return e.printJSON(rep)
 			}
 			var parts []string
-			if len(parsed) > 0 {
+			switch len(parsed) {
+			case 0:
+			case 1:
+				parts = append(parts, "1 metric")
+			default:
 				parts = append(parts, fmt.Sprintf("%d metrics", len(parsed)))
 			}
 			if res != nil {

@@ -9,10 +9,15 @@
 //	testjob ignore-term DURATION as sleep, but ignore SIGTERM
 //	testjob alloc MIB            allocate and touch MIB mebibytes, then exit 0
 //	testjob spin DURATION N      keep N goroutines busy for DURATION and print the cores used
+//	testjob report NAME=VALUE... post metrics to the run's report ($DOCKET_API, $DOCKET_TOKEN)
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -24,7 +29,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: testjob env|exit|lines|sleep|ignore-term|alloc|spin ARGS")
+		fail("usage: testjob env|exit|lines|sleep|ignore-term|alloc|spin|report ARGS")
 	}
 	arg := func(i int) string {
 		if len(os.Args) <= i {
@@ -89,6 +94,8 @@ func main() {
 			fail(err.Error())
 		}
 		spin(d, n)
+	case "report":
+		report(os.Args[2:])
 	default:
 		fail("testjob: unknown subcommand " + os.Args[1])
 	}
@@ -111,6 +118,37 @@ func spin(d time.Duration, n int) {
 	}
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	fmt.Printf("cores %.2f\n", cpu.Seconds()/time.Since(start).Seconds())
+}
+
+// report posts metrics to the run's report as a job would with curl: with the run's token,
+// to the API its server gave it.
+func report(args []string) {
+	metrics := map[string]float64{}
+	for _, kv := range args {
+		name, value, _ := strings.Cut(kv, "=")
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			fail(fmt.Sprintf("testjob report %s: %v", kv, err))
+		}
+		metrics[name] = v
+	}
+	body, _ := json.Marshal(map[string]any{"metrics": metrics})
+	url := os.Getenv("DOCKET_API") + "/api/v1/runs/" + os.Getenv("DOCKET_RUN_ID") + "/report"
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		fail(err.Error())
+	}
+	req.Header.Set("Authorization", "Bearer "+os.Getenv("DOCKET_TOKEN"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fail(err.Error())
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		fail(fmt.Sprintf("POST %s: %s %s", url, resp.Status, answer))
+	}
+	fmt.Printf("reported %d metrics to %s\n", len(metrics), os.Getenv("DOCKET_API"))
 }
 
 func duration(s string) time.Duration {
