@@ -23,8 +23,9 @@ import (
 // BenchmarkHistory measures a server holding a large history: 10,000 definitions and
 // 1,000,000 finished runs (DOCKET_BENCH_DEFINITIONS and DOCKET_BENCH_RUNS change the
 // sizes), on each store. It seeds the store through the store's own seam, starts the real
-// docket binary on it, times GET /api/v1/runs with the filters people use, and reports the
-// server's resident memory, next to that of the same server on an empty store.
+// docket binary on it, times GET /api/v1/runs with the filters people use, GET
+// /api/v1/jobs and a scrape of /metrics, and reports the server's resident memory, next to
+// that of the same server on an empty store.
 //
 //	go test -run '^$' -bench BenchmarkHistory -benchtime 200x -timeout 60m ./e2e
 func BenchmarkHistory(b *testing.B) {
@@ -122,24 +123,24 @@ func benchHistory(b *testing.B, emptyDir string, emptyFlags []string, open func(
 					b.Fatalf("GET %s: a job without its last run", path)
 				}
 			}
-			took := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for range b.N {
-				t := time.Now()
-				resp, err := http.Get(s.URL + path)
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				took = append(took, time.Since(t))
-			}
-			b.StopTimer()
-			slices.Sort(took)
-			b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
-			b.ReportMetric(ms(took[len(took)*99/100]), "p99-ms")
+			timeGets(b, s.URL+path)
 		})
 	}
+	b.Run("scrape_metrics", func(b *testing.B) {
+		// What Prometheus reads every scrape: per-job gauges for every job (last success,
+		// last finish) and run counts by state, read from the store each time.
+		resp, err := http.Get(s.URL + "/metrics")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("docket_job_last_success_timestamp_seconds{job=%q}", probe); !strings.Contains(string(body), want) {
+			b.Fatalf("/metrics (status %d, %d bytes) lacks %s", resp.StatusCode, len(body), want)
+		}
+		timeGets(b, s.URL+"/metrics")
+		b.ReportMetric(float64(len(body))/1e6, "MB")
+	})
 	b.Run("rss", func(b *testing.B) {
 		// Resident memory with the history loaded and the scheduler going, then after the
 		// listing benchmarks (GET /api/v1/jobs answers 10,000 jobs in one 4 MB body).
@@ -151,6 +152,26 @@ func benchHistory(b *testing.B, emptyDir string, emptyFlags []string, open func(
 		b.ReportMetric(float64(runs)/seeded.Seconds(), "seeded-runs/s")
 	})
 	s.Stop()
+}
+
+// timeGets times b.N GET requests of url, one at a time, and reports their p50 and p99.
+func timeGets(b *testing.B, url string) {
+	took := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		t := time.Now()
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		took = append(took, time.Since(t))
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
+	b.ReportMetric(ms(took[len(took)*99/100]), "p99-ms")
 }
 
 // seedHistory stores defs definitions that never fire during the benchmark and runs

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 )
 
 // Metrics are the counters and histograms Docket feeds as it works.
@@ -87,7 +88,7 @@ func (m *Metrics) DispatchFailed(reason string) {
 // Store is what the store collector reads.
 type Store interface {
 	RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error)
-	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
+	RunEnds(ctx context.Context) (map[string]store.JobEnds, error)
 	ReportLatest(ctx context.Context) (map[string]job.Report, error)
 }
 
@@ -144,24 +145,15 @@ func (c *StoreCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range active {
 		ch <- prometheus.MustNewConstMetric(c.runs, prometheus.GaugeValue, float64(counts[st]), string(st))
 	}
-	succeeded, err := c.store.RunLatest(ctx, job.StateSucceeded)
-	if err != nil {
-		c.logger.Warn("metrics: last successes", "err", err)
-		return
-	}
-	for name, r := range succeeded {
-		if r.FinishedAt != nil {
-			ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, unix(*r.FinishedAt), name)
-		}
-	}
-	finished, err := c.store.RunLatest(ctx, job.StateSucceeded, job.StateFailed, job.StateCancelled)
+	ends, err := c.store.RunEnds(ctx)
 	if err != nil {
 		c.logger.Warn("metrics: last runs", "err", err)
 		return
 	}
-	for name, r := range finished {
-		if r.FinishedAt != nil {
-			ch <- prometheus.MustNewConstMetric(c.lastFinish, prometheus.GaugeValue, unix(*r.FinishedAt), name, string(r.State))
+	for name, e := range ends {
+		ch <- prometheus.MustNewConstMetric(c.lastFinish, prometheus.GaugeValue, unix(e.Finished), name, string(e.State))
+		if !e.Succeeded.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, unix(e.Succeeded), name)
 		}
 	}
 	reports, err := c.store.ReportLatest(ctx)

@@ -53,6 +53,10 @@ type Store interface {
 	// the runs in one of states (any state when none is given); jobs without such a run are
 	// absent.
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
+	// RunEnds returns, for every job that is not deleted and has a finished run, when its
+	// newest finished run ended and how, and when its newest successful run ended: what
+	// RunLatest tells of the runs' ends, without reading whole runs.
+	RunEnds(ctx context.Context) (map[string]JobEnds, error)
 	// RunCount returns how many runs are in each of states.
 	RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error)
 	// RunClaim moves up to limit queued runs whose NotBefore has come to dispatched, oldest
@@ -128,6 +132,16 @@ type Store interface {
 
 	// Close releases the database.
 	Close() error
+}
+
+// JobEnds is when a job's runs last ended. Newest is by run id, as in RunLatest.
+type JobEnds struct {
+	// Finished is when the job's newest finished run (succeeded, failed or cancelled)
+	// ended, and State how.
+	Finished time.Time
+	State    job.State
+	// Succeeded is when its newest successful run ended; zero when none has.
+	Succeeded time.Time
 }
 
 // Instance is a server sharing the database, with its last heartbeat.

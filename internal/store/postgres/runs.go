@@ -279,6 +279,35 @@ func (s *Store) RunLatest(ctx context.Context, states ...job.State) (map[string]
 	return latest, nil
 }
 
+// RunEnds reads when each job's runs last ended from the runs' indexes and two columns.
+func (s *Store) RunEnds(ctx context.Context) (map[string]store.JobEnds, error) {
+	type end struct {
+		name      string
+		ends      store.JobEnds
+		succeeded sql.NullTime
+	}
+	rows, err := queryAll(ctx, s.db, func(row scanner) (end, error) {
+		var e end
+		return e, row.Scan(&e.name, &e.ends.State, &e.ends.Finished, &e.succeeded)
+	}, `SELECT d.name, f.state, f.finished_at,
+		(SELECT r.finished_at FROM runs r WHERE r.job = d.name AND r.state = 'succeeded' ORDER BY r.id DESC LIMIT 1)
+	FROM definitions d JOIN runs f ON f.id = (
+		SELECT r.id FROM runs r WHERE r.job = d.name AND r.state IN ('succeeded', 'failed', 'cancelled') ORDER BY r.id DESC LIMIT 1)
+	WHERE d.deleted_at IS NULL AND f.finished_at IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	ends := make(map[string]store.JobEnds, len(rows))
+	for _, e := range rows {
+		e.ends.Finished = e.ends.Finished.UTC()
+		if e.succeeded.Valid {
+			e.ends.Succeeded = e.succeeded.Time.UTC()
+		}
+		ends[e.name] = e.ends
+	}
+	return ends, nil
+}
+
 // RunCount counts the runs in each of states.
 func (s *Store) RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error) {
 	counts := make(map[job.State]int, len(states))

@@ -213,6 +213,41 @@ func (s *Store) RunLatest(ctx context.Context, states ...job.State) (map[string]
 	return latest, nil
 }
 
+// RunEnds reads when each job's runs last ended from the runs' indexes and two columns.
+func (s *Store) RunEnds(ctx context.Context) (map[string]store.JobEnds, error) {
+	type end struct {
+		name, state, finished string
+		succeeded             sql.NullString
+	}
+	rows, err := queryAll(ctx, s.db, func(row scanner) (end, error) {
+		var e end
+		return e, row.Scan(&e.name, &e.state, &e.finished, &e.succeeded)
+	}, `SELECT d.name, f.state, f.finished_at,
+		(SELECT r.finished_at FROM runs r WHERE r.job = d.name AND r.state = 'succeeded' ORDER BY r.id DESC LIMIT 1)
+	FROM definitions d JOIN runs f ON f.id = (
+		SELECT r.id FROM runs r WHERE r.job = d.name AND r.state IN ('succeeded', 'failed', 'cancelled') ORDER BY r.id DESC LIMIT 1)
+	WHERE d.deleted_at IS NULL AND f.finished_at IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	ends := make(map[string]store.JobEnds, len(rows))
+	for _, e := range rows {
+		je := store.JobEnds{State: job.State(e.state)}
+		if je.Finished, err = parseTS(e.finished); err != nil {
+			return nil, err
+		}
+		succeeded, err := nullTS(e.succeeded)
+		if err != nil {
+			return nil, err
+		}
+		if succeeded != nil {
+			je.Succeeded = *succeeded
+		}
+		ends[e.name] = je
+	}
+	return ends, nil
+}
+
 // RunCount counts the runs in each of states.
 func (s *Store) RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error) {
 	counts := make(map[job.State]int, len(states))

@@ -236,6 +236,63 @@ func testRunLatest(t *testing.T, s store.Store) {
 	}
 }
 
+func testRunEnds(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	for _, name := range []string{"ends-a", "ends-b", "ends-failing", "ends-never", "ends-gone"} {
+		put(t, s, spec(name), t0)
+	}
+	ended := func(name string, state job.State, minutes int) job.Run {
+		r := q.run(name, state)
+		at := t0.Add(time.Duration(minutes) * time.Minute)
+		r.FinishedAt = &at
+		return create(t, s, r)
+	}
+	at := func(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
+	ended("ends-a", job.StateSucceeded, 1)
+	ended("ends-a", job.StateFailed, 2)
+	create(t, s, q.run("ends-a", job.StateQueued)) // not finished: not counted
+	ended("ends-b", job.StateFailed, 1)
+	ended("ends-b", job.StateSucceeded, 3)
+	ended("ends-b", job.StateCancelled, 4)
+	ended("ends-failing", job.StateFailed, 5)
+	ended("ends-failing", job.StateSkipped, 6) // a slot not run is not an end
+	ended("ends-gone", job.StateSucceeded, 7)
+	if err := s.DefinitionDelete(ctx, "ends-gone", t0); err != nil {
+		t.Fatal(err)
+	}
+	ends, err := s.RunEnds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]store.JobEnds{
+		"ends-a":       {Finished: at(2), State: job.StateFailed, Succeeded: at(1)},
+		"ends-b":       {Finished: at(4), State: job.StateCancelled, Succeeded: at(3)},
+		"ends-failing": {Finished: at(5), State: job.StateFailed},
+	}
+	if diff := cmp.Diff(want, ends); diff != "" {
+		t.Errorf("RunEnds: jobs never finished and deleted jobs absent (-want +got):\n%s", diff)
+	}
+
+	// They agree with the runs RunLatest returns.
+	finished, err := s.RunLatest(ctx, job.StateSucceeded, job.StateFailed, job.StateCancelled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	succeeded, err := s.RunLatest(ctx, job.StateSucceeded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, e := range ends {
+		if r := finished[name]; r.FinishedAt == nil || !r.FinishedAt.Equal(e.Finished) || r.State != e.State {
+			t.Errorf("RunEnds[%s] = %+v; RunLatest says %s at %v", name, e, r.State, r.FinishedAt)
+		}
+		if r, ok := succeeded[name]; ok != !e.Succeeded.IsZero() || ok && !r.FinishedAt.Equal(e.Succeeded) {
+			t.Errorf("RunEnds[%s].Succeeded = %v; RunLatest's newest success %+v", name, e.Succeeded, r)
+		}
+	}
+}
+
 func claimIDs(t *testing.T, s store.Store, claimer string, now time.Time, limit int) []string {
 	t.Helper()
 	runs, err := s.RunClaim(context.Background(), claimer, now, limit)

@@ -27,6 +27,7 @@ func Run(t *testing.T, open Open) {
 		"RunCreateIdempotency":    testRunCreateIdempotency,
 		"RunList":                 testRunList,
 		"RunLatest":               testRunLatest,
+		"RunEnds":                 testRunEnds,
 		"RunClaim":                testRunClaim,
 		"RunClaimExclusive":       testRunClaimExclusive,
 		"RunClaimConcurrent":      testRunClaimConcurrent,
