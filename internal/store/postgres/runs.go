@@ -279,7 +279,8 @@ func (s *Store) RunLatest(ctx context.Context, states ...job.State) (map[string]
 	return latest, nil
 }
 
-// RunEnds reads when each job's runs last ended from the runs' indexes and two columns.
+// RunEnds reads when each job's runs last ended with two index walks per job (LATERAL:
+// a join on the newest run's id has the planner hash the whole runs table).
 func (s *Store) RunEnds(ctx context.Context) (map[string]store.JobEnds, error) {
 	type end struct {
 		name      string
@@ -289,10 +290,12 @@ func (s *Store) RunEnds(ctx context.Context) (map[string]store.JobEnds, error) {
 	rows, err := queryAll(ctx, s.db, func(row scanner) (end, error) {
 		var e end
 		return e, row.Scan(&e.name, &e.ends.State, &e.ends.Finished, &e.succeeded)
-	}, `SELECT d.name, f.state, f.finished_at,
-		(SELECT r.finished_at FROM runs r WHERE r.job = d.name AND r.state = 'succeeded' ORDER BY r.id DESC LIMIT 1)
-	FROM definitions d JOIN runs f ON f.id = (
-		SELECT r.id FROM runs r WHERE r.job = d.name AND r.state IN ('succeeded', 'failed', 'cancelled') ORDER BY r.id DESC LIMIT 1)
+	}, `SELECT d.name, f.state, f.finished_at, s.finished_at
+	FROM definitions d
+	CROSS JOIN LATERAL (SELECT r.state, r.finished_at FROM runs r
+		WHERE r.job = d.name AND r.state IN ('succeeded', 'failed', 'cancelled') ORDER BY r.id DESC LIMIT 1) f
+	LEFT JOIN LATERAL (SELECT r.finished_at FROM runs r
+		WHERE r.job = d.name AND r.state = 'succeeded' ORDER BY r.id DESC LIMIT 1) s ON true
 	WHERE d.deleted_at IS NULL AND f.finished_at IS NOT NULL`)
 	if err != nil {
 		return nil, err
