@@ -25,10 +25,10 @@ const horizon = 5 * 366 * 24 * time.Hour
 // same on every replica and after every restart.
 func (s *Schedule) Next(after time.Time, loc *time.Location) time.Time {
 	if s.every > 0 {
-		step := int64(s.every)
-		n := after.UnixNano()
-		next := n - mod(n, step) + step
-		return time.Unix(0, next).UTC()
+		// In seconds (the interval is whole seconds): nanoseconds since the epoch end in 2262.
+		step := int64(s.every / time.Second)
+		n := after.Unix()
+		return time.Unix(n-mod(n, step)+step, 0).UTC()
 	}
 	if loc == nil {
 		loc = time.UTC
