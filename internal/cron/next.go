@@ -66,10 +66,10 @@ func (s *Schedule) Between(after, through time.Time, loc *time.Location, max int
 	}
 	if s.every > 0 {
 		// Count the grid points arithmetically; a long outage of a 1s schedule
-		// must not cost a loop per second.
-		step := int64(s.every)
-		last := through.UnixNano() - mod(through.UnixNano(), step)
-		first := s.Next(after, time.UTC).UnixNano()
+		// must not cost a loop per second. In seconds, as in Next.
+		step := int64(s.every / time.Second)
+		last := through.Unix() - mod(through.Unix(), step)
+		first := s.Next(after, time.UTC).Unix()
 		if first > last {
 			return nil, false
 		}
@@ -78,7 +78,7 @@ func (s *Schedule) Between(after, through time.Time, loc *time.Location, max int
 			first, more = last-int64(max-1)*step, true
 		}
 		for t := first; t <= last; t += step {
-			slots = append(slots, time.Unix(0, t).UTC())
+			slots = append(slots, time.Unix(t, 0).UTC())
 		}
 		return slots, more
 	}

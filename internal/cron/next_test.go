@@ -226,6 +226,8 @@ func TestBetween(t *testing.T) {
 		{"every, exact", "@every 30s", "2026-05-01T00:00:00Z", "2026-05-01T00:01:10Z", 10,
 			[]string{"2026-05-01T00:00:30Z", "2026-05-01T00:01:00Z"}, false},
 		{"through before after", "@every 1s", "2026-05-01T00:00:00Z", "2026-04-01T00:00:00Z", 10, nil, false},
+		{"every, past the nanosecond clock's end in 2262", "@every 24h", "2300-01-01T00:00:00Z", "2300-01-03T12:00:00Z", 10,
+			[]string{"2300-01-02T00:00:00Z", "2300-01-03T00:00:00Z"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
