@@ -92,13 +92,8 @@ func decodeReport(w http.ResponseWriter, r *http.Request) (reportRequest, error)
 	if err != nil {
 		return req, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, submitBodyError(err)
-	}
-	if dec.More() {
-		return req, invalid("body", "holds more than one JSON value")
+	if err := decodeBody(body, &req); err != nil {
+		return req, err
 	}
 	if len(req.Metrics) == 0 && len(req.Result) == 0 && len(req.Checkpoint) == 0 {
 		return req, invalid("body", `reports nothing; send {"metrics": {"records_read": 1200}}, a "result" or a "checkpoint"`)

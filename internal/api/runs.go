@@ -81,6 +81,20 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, stored)
 }
 
+// decodeBody decodes a request body that holds one JSON value into v, refusing fields v
+// does not have.
+func decodeBody(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return submitBodyError(err)
+	}
+	if dec.More() {
+		return invalid("body", "holds more than one JSON value")
+	}
+	return nil
+}
+
 // decodeSubmit reads the optional submit body strictly and checks it.
 func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error) {
 	req := submitRequest{Trigger: job.TriggerAPI}
@@ -89,13 +103,8 @@ func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error)
 		return req, err
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return req, submitBodyError(err)
-		}
-		if dec.More() {
-			return req, invalid("body", "holds more than one JSON value")
+		if err := decodeBody(body, &req); err != nil {
+			return req, err
 		}
 	}
 	switch req.Trigger {
