@@ -198,6 +198,27 @@ memory: 64Mi
 		t.Errorf("the jobs screenshot shows no failed badge or strip (%d red pixels)", n)
 	}
 
+	// A new run shows in its job's strip while the page is open; the strips of jobs with no
+	// new run are kept as they are, not read again.
+	if err := step(t, ctx, chromedp.Evaluate(`document.querySelector('.strip[data-job="ui-train"]').dataset.mark = "kept"`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	var again job.Run
+	if status := s.api("POST", "/api/v1/jobs/ui-broken/runs", `{}`, &again); status != 201 {
+		t.Fatalf("submit ui-broken again: %d", status)
+	}
+	s.waitTerminal(again.ID, 30*time.Second)
+	var kept bool
+	if err := step(t, ctx,
+		chromedp.Poll(`document.querySelectorAll('.strip[data-job="ui-broken"] a.s-failed').length === 2`, nil),
+		chromedp.Evaluate(`document.querySelector('.strip[data-job="ui-train"]').dataset.mark === "kept"`, &kept),
+	); err != nil {
+		t.Fatalf("the new run in the strip: %v", err)
+	}
+	if !kept {
+		t.Error("the strip of ui-train, which had no new run, was drawn anew")
+	}
+
 	// Run now asks first; keeping things as they are starts nothing.
 	if err := step(t, ctx,
 		chromedp.Click(`tr[data-job="ui-train"] button[data-action="run"]`, chromedp.ByQuery),
@@ -288,8 +309,8 @@ memory: 64Mi
 	); err != nil {
 		t.Fatalf("filter runs: %v", err)
 	}
-	if rows != 1 {
-		t.Errorf("runs of ui-broken that failed: %d rows, want 1", rows)
+	if rows != 2 {
+		t.Errorf("runs of ui-broken that failed: %d rows, want 2", rows)
 	}
 	screenshot(t, ctx, "runs-filtered")
 

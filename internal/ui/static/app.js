@@ -151,9 +151,13 @@ async function act(question, verb, call, done) {
 
 function may(role) { return ["viewer", "editor", "admin"].indexOf(me.role) >= ["viewer", "editor", "admin"].indexOf(role); }
 
+// every calls fn each ms while this page shows, and at once when its tab is shown again;
+// a hidden tab asks the server nothing.
 function every(ms, fn) {
-  const id = setInterval(fn, ms);
-  cleanup.push(() => clearInterval(id));
+  const id = setInterval(() => { if (!document.hidden) fn(); }, ms);
+  const shown = () => { if (!document.hidden) fn(); };
+  document.addEventListener("visibilitychange", shown);
+  cleanup.push(() => { clearInterval(id); document.removeEventListener("visibilitychange", shown); });
 }
 
 // ---- actions ----
@@ -194,6 +198,7 @@ async function jobsPage() {
     el("table", { id: "jobs" }, el("thead", {}, el("tr", {},
       ["Job", "Schedule", "Next run", "Last run", "Recent runs", ""].map(h => el("th", {}, h)))), table));
   let drawn = "";
+  let strips = new Map(); // job name -> its strip as last drawn
   const draw = async () => {
     const { jobs } = await api("GET", "/jobs");
     if (!table.isConnected) return; // the page was left meanwhile
@@ -212,8 +217,12 @@ async function jobsPage() {
       return;
     }
     const rows = jobs.map(job => {
-      const strip = el("div", { class: "strip", "data-job": job.name });
       const last = job.last_run;
+      // A strip is read again only when the job's newest run is another or has moved on
+      // (or one of its runs was still going).
+      // The strip keeps what it shows until it is read again.
+      const strip = strips.get(job.name) || el("div", { class: "strip", "data-job": job.name });
+      strip.dataset.want = last ? last.id + " " + last.state : "none";
       return [strip, el("tr", { "data-job": job.name },
         el("td", {}, el("a", { href: "#/jobs/" + encodeURIComponent(job.name) }, job.name), job.suspended ? el("div", { class: "muted" }, "suspended") : ""),
         el("td", {}, job.schedule_text || el("span", { class: "muted" }, "on demand")),
@@ -224,18 +233,27 @@ async function jobsPage() {
         el("td", {}, jobActions(job, draw)))];
     });
     table.replaceChildren(...rows.map(r => r[1]));
-    // Each job's strip: its last runs, oldest first, a few requests at a time.
-    const queue = rows.map(r => r[0]);
+    strips = new Map(rows.map(r => [r[0].dataset.job, r[0]]));
+    // Each strip to read: the job's last runs, oldest first, a few requests at a time.
+    const queue = rows.map(r => r[0]).filter(strip => strip.dataset.key !== strip.dataset.want);
     const worker = async () => {
       for (let strip; (strip = queue.shift());) {
+        const want = strip.dataset.want;
         const { runs } = await api("GET", `/runs?job=${encodeURIComponent(strip.dataset.job)}&limit=12`);
         strip.replaceChildren(...runs.reverse().map(r => el("a", { href: "#/runs/" + r.id, class: "s-" + r.state, title: `${r.state} · ${when(r.created_at)}${r.reason ? " · " + r.reason : ""}` })));
+        // A strip with a run still going is read again at the next change.
+        if (runs.some(r => ACTIVE.includes(r.state))) delete strip.dataset.key;
+        else strip.dataset.key = want;
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
   };
   await draw();
-  every(5000, () => draw().catch(e => toast(e.message, true)));
+  // A draw that reads many strips may outlast the interval: the next waits for it.
+  let drawing = null;
+  every(5000, () => {
+    drawing = drawing || draw().catch(e => toast(e.message, true)).finally(() => { drawing = null; });
+  });
 }
 
 async function jobPage(name) {
