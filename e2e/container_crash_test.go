@@ -34,10 +34,7 @@ memory: 64Mi
 	if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
 		t.Fatalf("apply: %s", stderr)
 	}
-	var run job.Run
-	if status := srv.api("POST", "/api/v1/jobs/long/runs", `{}`, &run); status != 201 {
-		t.Fatalf("submit: %d", status)
-	}
+	run := srv.submit("long")
 	waitFor(t, time.Minute, "the run to be running", func() bool { return srv.run(run.ID).State == job.StateRunning })
 	srv.Kill9()
 

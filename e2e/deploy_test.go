@@ -135,10 +135,7 @@ annotations: {kwok.docket.dev/run-for: 300s}
 	if out, stderr, code := srv.cli("run", "quick", "--wait"); code != 0 {
 		t.Errorf("run quick: exit %d %s %s", code, out, stderr)
 	}
-	var long job.Run
-	if status := srv.api("POST", "/api/v1/jobs/long/runs", `{}`, &long); status != 201 {
-		t.Fatalf("submit: %d", status)
-	}
+	long := srv.submit("long")
 	waitFor(t, 30*time.Second, "long to run", func() bool { return srv.run(long.ID).State == job.StateRunning })
 	if _, stderr, code := srv.cli("cancel", long.ID); code != 0 {
 		t.Fatalf("cancel: %s", stderr)

@@ -194,6 +194,16 @@ func (s *server) api(method, path string, body string, out any, header ...string
 	return resp.StatusCode
 }
 
+// submit starts a run of the job name on request, as POST /api/v1/jobs/{name}/runs does.
+func (s *server) submit(name string) job.Run {
+	s.t.Helper()
+	var r job.Run
+	if status := s.api("POST", "/api/v1/jobs/"+name+"/runs", `{}`, &r); status != 201 {
+		s.t.Fatalf("submit a run of %s: status %d", name, status)
+	}
+	return r
+}
+
 func (s *server) run(id string) job.Run {
 	var r job.Run
 	if status := s.api("GET", "/api/v1/runs/"+id, "", &r); status != 200 {

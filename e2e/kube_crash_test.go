@@ -48,10 +48,7 @@ annotations: {kwok.docket.dev/run-for: %q}
 			if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
 				t.Fatalf("apply: %s", stderr)
 			}
-			var run job.Run
-			if status := srv.api("POST", "/api/v1/jobs/train/runs", `{}`, &run); status != 201 {
-				t.Fatalf("submit: %d", status)
-			}
+			run := srv.submit("train")
 			waitFor(t, time.Minute, "the run's output", func() bool {
 				return srv.run(run.ID).State == job.StateRunning && srv.logs(run.ID) == "epoch 1\nepoch 2\nepoch 3\n"
 			})
@@ -119,10 +116,7 @@ annotations: {kwok.docket.dev/run-for: 300s}
 	if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
 		t.Fatalf("apply: %s", stderr)
 	}
-	var run job.Run
-	if status := srv.api("POST", "/api/v1/jobs/long/runs", `{}`, &run); status != 201 {
-		t.Fatalf("submit: %d", status)
-	}
+	run := srv.submit("long")
 	waitFor(t, time.Minute, "the run to be running", func() bool { return srv.run(run.ID).State == job.StateRunning })
 	srv.Kill9()
 	ctx := context.Background()

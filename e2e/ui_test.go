@@ -151,10 +151,7 @@ memory: 64Mi
 	if _, errOut, code := docket(t, []string{"DOCKET_SERVER=" + s.URL, "DOCKET_TOKEN=" + token}, "apply", "-f", jobs); code != 0 {
 		t.Fatalf("apply: %s", errOut)
 	}
-	var broken job.Run
-	if status := s.api("POST", "/api/v1/jobs/ui-broken/runs", `{}`, &broken); status != 201 {
-		t.Fatalf("submit ui-broken: %d", status)
-	}
+	broken := s.submit("ui-broken")
 	s.waitTerminal(broken.ID, 30*time.Second)
 
 	// Sign in: the page asks for a token, since the server needs one.
@@ -203,10 +200,7 @@ memory: 64Mi
 	if err := step(t, ctx, chromedp.Evaluate(`document.querySelector('.strip[data-job="ui-train"]').dataset.mark = "kept"`, nil)); err != nil {
 		t.Fatal(err)
 	}
-	var again job.Run
-	if status := s.api("POST", "/api/v1/jobs/ui-broken/runs", `{}`, &again); status != 201 {
-		t.Fatalf("submit ui-broken again: %d", status)
-	}
+	again := s.submit("ui-broken")
 	s.waitTerminal(again.ID, 30*time.Second)
 	var kept bool
 	if err := step(t, ctx,
@@ -331,10 +325,7 @@ memory: 64Mi
 	}
 
 	// Cancel a running run from its page.
-	var long job.Run
-	if status := s.api("POST", "/api/v1/jobs/ui-long/runs", `{}`, &long); status != 201 {
-		t.Fatalf("submit ui-long: %d", status)
-	}
+	long := s.submit("ui-long")
 	waitFor(t, 30*time.Second, "ui-long to run", func() bool { return s.run(long.ID).State == job.StateRunning })
 	if err := step(t, ctx,
 		chromedp.Navigate(s.URL+"/#/runs/"+long.ID),
