@@ -1,6 +1,7 @@
-// Package postgres is the production store: Docket's state in PostgreSQL through pgx, so
-// several servers can share it. Claims lock queued runs with FOR UPDATE SKIP LOCKED, so
-// replicas claim different runs without waiting on each other.
+// Package postgres is the production store's dialect: Docket's state in PostgreSQL through
+// pgx, so several servers can share it. Claims read queued runs FOR UPDATE SKIP LOCKED,
+// so replicas claim different runs without waiting on each other, and take a
+// transaction-scoped advisory lock per job they claim for.
 package postgres
 
 import (
@@ -9,32 +10,24 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
-	"docket.dev/docket/internal/job"
-	"docket.dev/docket/internal/store"
-	"docket.dev/docket/internal/store/migrate"
-	"docket.dev/docket/internal/store/sqlscan"
+	"docket.dev/docket/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store keeps Docket's state in a PostgreSQL database.
-type Store struct {
-	db *sql.DB
-}
-
-var _ store.Store = (*Store)(nil)
-
 // migrationLock is the advisory lock that serializes migrations of servers starting at once.
 const migrationLock = 0x646f636b6574 // "docket"
 
-// Open connects to the database at url (postgres://...) and applies its migrations.
-func Open(ctx context.Context, url string) (*Store, error) {
+// Open connects to the database at url (postgres://...) and applies its migrations, one
+// server at a time.
+func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, err
@@ -42,87 +35,56 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(20)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := migrateDB(ctx, db); err != nil {
+	s, err := open(ctx, db)
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
 
-// migrateDB applies the migrations under a session advisory lock, so that servers starting
+// open applies the migrations under a session advisory lock, so that servers starting
 // together apply each migration once.
-func migrateDB(ctx context.Context, db *sql.DB) error {
+func open(ctx context.Context, db *sql.DB) (*sqlstore.Store, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
-		return fmt.Errorf("lock for migrations: %w", err)
+		return nil, fmt.Errorf("lock for migrations: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	ms, err := migrate.Load(migrations, "migrations")
+	return sqlstore.Open(ctx, db, dialect{})
+}
+
+// dialect is PostgreSQL's way of doing what sqlstore leaves to the database.
+type dialect struct{}
+
+func (dialect) Numbered() bool { return true }
+
+// Time is kept as timestamptz, to the microsecond.
+func (dialect) Time(t time.Time) any     { return t }
+func (dialect) Precision() time.Duration { return time.Microsecond }
+func (dialect) LockRows() string         { return " FOR UPDATE" }
+func (dialect) SkipLocked() string       { return " FOR UPDATE SKIP LOCKED" }
+func (dialect) Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return err
+		panic(err)
 	}
-	_, err = migrate.Apply(ctx, db, ms)
-	return err
+	return sub
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
-
-// tx runs fn in a transaction, committing when it returns nil.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return translate(sqlscan.InTx(ctx, s.db, fn))
+// LockJob takes the job's advisory lock for the transaction. The key includes the schema,
+// so Docket installations in different schemas of one database do not meet.
+func (dialect) LockJob(ctx context.Context, q sqlstore.Querier, name string) (bool, error) {
+	var ok bool
+	err := q.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '/' || $1))`, name).Scan(&ok)
+	return ok, err
 }
 
-// translate turns driver errors into the store's sentinels.
-func translate(err error) error {
+func (dialect) Unique(err error) bool {
 	var pe *pgconn.PgError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, sql.ErrNoRows):
-		return job.ErrNotFound
-	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation
-		return fmt.Errorf("%w: %s", job.ErrConflict, pe.Message)
-	}
-	return err
-}
-
-// ts is a time as PostgreSQL keeps it: UTC, to the microsecond.
-func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
-// tsPtr stores a nil time as NULL.
-func tsPtr(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return ts(*t)
-}
-
-// nullTS reads a nullable time column.
-func nullTS(nt sql.NullTime) *time.Time {
-	if !nt.Valid {
-		return nil
-	}
-	t := nt.Time.UTC()
-	return &t
-}
-
-// nullString stores "" as NULL, for the columns whose unique indexes skip NULLs.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-type scanner = sqlscan.Scanner
-
-// queryAll runs query and scans every row with scan, translating errors.
-func queryAll[T any](ctx context.Context, q sqlscan.Querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	out, err := sqlscan.All(ctx, q, scan, query, args...)
-	return out, translate(err)
+	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation
 }

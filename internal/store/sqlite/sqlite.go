@@ -1,6 +1,8 @@
-// Package sqlite is the embedded store: Docket's state in one SQLite file under the data
-// directory, through modernc.org/sqlite (pure Go, no cgo). One connection serializes every
-// transaction, which is what SQLite does anyway, and spares the busy-retry dance.
+// Package sqlite is the embedded store's dialect: Docket's state in one SQLite file under
+// the data directory, through modernc.org/sqlite (pure Go, no cgo). One connection
+// serializes every transaction, which is what SQLite does anyway, so the claim needs no
+// row or job locks, and spares the busy-retry dance. Times are fixed-width UTC text, so
+// they sort as they compare.
 package sqlite
 
 import (
@@ -8,32 +10,21 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
-	"fmt"
+	"io/fs"
 	"net/url"
-	"strings"
 	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"docket.dev/docket/internal/job"
-	"docket.dev/docket/internal/store"
-	"docket.dev/docket/internal/store/migrate"
-	"docket.dev/docket/internal/store/sqlscan"
+	"docket.dev/docket/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store keeps Docket's state in a SQLite database.
-type Store struct {
-	db *sql.DB
-}
-
-var _ store.Store = (*Store)(nil)
-
 // Open opens (creating if needed) the database at path and applies its migrations.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
@@ -45,80 +36,33 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
-	ms, err := migrate.Load(migrations, "migrations")
-	if err == nil {
-		_, err = migrate.Apply(ctx, db, ms)
-	}
+	s, err := sqlstore.Open(ctx, db, dialect{})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// dialect is SQLite's way of doing what sqlstore leaves to the database.
+type dialect struct{}
 
-// tx runs fn in a transaction, committing when it returns nil.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return translate(sqlscan.InTx(ctx, s.db, fn))
-}
+func (dialect) Numbered() bool                                                  { return false }
+func (dialect) Time(t time.Time) any                                            { return sqlstore.FormatTime(t) }
+func (dialect) Precision() time.Duration                                        { return time.Nanosecond }
+func (dialect) LockRows() string                                                { return "" }
+func (dialect) SkipLocked() string                                              { return "" }
+func (dialect) LockJob(context.Context, sqlstore.Querier, string) (bool, error) { return true, nil }
 
-// translate turns driver errors into the store's sentinels.
-func translate(err error) error {
+func (dialect) Unique(err error) bool {
 	var se *sqlite.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, sql.ErrNoRows):
-		return job.ErrNotFound
-	case errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
-		return fmt.Errorf("%w: %s", job.ErrConflict, se.Error())
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+func (dialect) Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err)
 	}
-	return err
-}
-
-// tsLayout is fixed-width UTC, so stored times sort as text in time order.
-const tsLayout = "2006-01-02T15:04:05.000000000Z"
-
-func ts(t time.Time) string { return t.UTC().Format(tsLayout) }
-
-// tsPtr stores a nil time as NULL.
-func tsPtr(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return ts(*t)
-}
-
-func parseTS(s string) (time.Time, error) { return time.ParseInLocation(tsLayout, s, time.UTC) }
-
-// nullTS reads a nullable time column.
-func nullTS(ns sql.NullString) (*time.Time, error) {
-	if !ns.Valid {
-		return nil, nil
-	}
-	t, err := parseTS(ns.String)
-	return &t, err
-}
-
-// nullString stores "" as NULL, for the columns whose unique indexes skip NULLs.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// placeholders returns "?, ?, ?" for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-type scanner = sqlscan.Scanner
-
-// queryAll runs query and scans every row with scan, translating errors.
-func queryAll[T any](ctx context.Context, q sqlscan.Querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	out, err := sqlscan.All(ctx, q, scan, query, args...)
-	return out, translate(err)
+	return sub
 }

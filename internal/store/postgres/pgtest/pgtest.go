@@ -16,6 +16,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"docket.dev/docket/internal/store/postgres"
+	"docket.dev/docket/internal/store/sqlstore"
 )
 
 var schemas atomic.Int64
@@ -54,7 +55,7 @@ func URL(t testing.TB) string {
 }
 
 // Open returns a store in a new schema; it is closed when the test ends.
-func Open(t testing.TB) *postgres.Store {
+func Open(t testing.TB) *sqlstore.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), URL(t))
 	if err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,18 +10,19 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-// ReportPut merges a run's report into the stored one, while the run is active.
+// ReportPut merges a run's report into the stored one, while the run is active. The run's
+// row is locked where rows are, so a report and the run's end take turns.
 func (s *Store) ReportPut(ctx context.Context, r job.Report) (job.Report, error) {
 	var merged job.Report
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(c conn) error {
 		var state job.State
-		if err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ?`, r.RunID).Scan(&state); err != nil {
+		if err := c.row(ctx, `SELECT state FROM runs WHERE id = ?`+s.d.LockRows(), r.RunID).Scan(&state); err != nil {
 			return err
 		}
 		if !state.Active() {
 			return fmt.Errorf("%w: run %s is %s; only an active run reports", job.ErrConflict, r.RunID, state)
 		}
-		have, err := reportGet(ctx, tx, r.RunID)
+		have, err := reportGet(ctx, c, r.RunID)
 		if err != nil {
 			return err
 		}
@@ -32,32 +33,32 @@ func (s *Store) ReportPut(ctx context.Context, r job.Report) (job.Report, error)
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO run_reports (run_id, metrics, result, checkpoint, updated_at)
+		_, err = c.exec(ctx, `INSERT INTO run_reports (run_id, metrics, result, checkpoint, updated_at)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (run_id) DO UPDATE SET metrics = excluded.metrics, result = excluded.result,
 				checkpoint = excluded.checkpoint, updated_at = excluded.updated_at`,
-			r.RunID, string(metrics), nullJSON(merged.Result), nullJSON(merged.Checkpoint), ts(merged.UpdatedAt))
+			r.RunID, string(metrics), nullJSON(merged.Result), nullJSON(merged.Checkpoint), s.ts(merged.UpdatedAt))
 		return err
 	})
-	return merged, translate(err)
+	return merged, err
 }
 
 // ReportGet returns what a run reported.
 func (s *Store) ReportGet(ctx context.Context, runID string) (job.Report, error) {
 	var exists bool
-	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?)`, runID).Scan(&exists); err != nil {
-		return job.Report{}, translate(err)
+	if err := s.conn().row(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?)`, runID).Scan(&exists); err != nil {
+		return job.Report{}, s.translate(err)
 	}
 	if !exists {
 		return job.Report{}, job.ErrNotFound
 	}
-	r, err := reportGet(ctx, s.db, runID)
-	return r, translate(err)
+	r, err := reportGet(ctx, s.conn(), runID)
+	return r, s.translate(err)
 }
 
 // ReportLatest returns each job's last report with metrics.
 func (s *Store) ReportLatest(ctx context.Context) (map[string]job.Report, error) {
-	reports, err := queryAll(ctx, s.db, scanReport, `SELECT run_id, job, metrics, result, checkpoint, updated_at FROM (
+	reports, err := all(ctx, s.conn(), scanReport, `SELECT run_id, job, metrics, result, checkpoint, updated_at FROM (
 			SELECT rr.run_id, r.job, rr.metrics, rr.result, rr.checkpoint, rr.updated_at,
 				ROW_NUMBER() OVER (PARTITION BY r.job ORDER BY rr.updated_at DESC, rr.run_id DESC) AS n
 			FROM run_reports rr JOIN runs r ON r.id = rr.run_id
@@ -65,7 +66,7 @@ func (s *Store) ReportLatest(ctx context.Context) (map[string]job.Report, error)
 			WHERE rr.metrics <> '{}') AS latest
 		WHERE n = 1`)
 	if err != nil {
-		return nil, translate(err)
+		return nil, s.translate(err)
 	}
 	out := make(map[string]job.Report, len(reports))
 	for _, r := range reports {
@@ -74,23 +75,9 @@ func (s *Store) ReportLatest(ctx context.Context) (map[string]job.Report, error)
 	return out, nil
 }
 
-// SettingInit stores a setting unless it is set, and returns the stored value.
-func (s *Store) SettingInit(ctx context.Context, name, value string) (string, error) {
-	var stored string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, value); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&stored)
-	})
-	return stored, translate(err)
-}
-
 // reportGet reads a run's report row; none is an empty report.
-func reportGet(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, runID string) (job.Report, error) {
-	r, err := scanReport(q.QueryRowContext(ctx, `SELECT run_id, '', metrics, result, checkpoint, updated_at FROM run_reports WHERE run_id = ?`, runID))
+func reportGet(ctx context.Context, c conn, runID string) (job.Report, error) {
+	r, err := scanReport(c.row(ctx, `SELECT run_id, '', metrics, result, checkpoint, updated_at FROM run_reports WHERE run_id = ?`, runID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return job.Report{RunID: runID}, nil
 	}
@@ -109,10 +96,10 @@ func nullJSON(doc json.RawMessage) any {
 func scanReport(row scanner) (job.Report, error) {
 	var (
 		r                  job.Report
-		metrics, at        string
+		metrics            string
 		result, checkpoint sql.NullString
 	)
-	if err := row.Scan(&r.RunID, &r.Job, &metrics, &result, &checkpoint, &at); err != nil {
+	if err := row.Scan(&r.RunID, &r.Job, &metrics, &result, &checkpoint, timeCol{&r.UpdatedAt}); err != nil {
 		return r, err
 	}
 	if err := json.Unmarshal([]byte(metrics), &r.Metrics); err != nil {
@@ -124,7 +111,5 @@ func scanReport(row scanner) (job.Report, error) {
 	if checkpoint.Valid {
 		r.Checkpoint = json.RawMessage(checkpoint.String)
 	}
-	var err error
-	r.UpdatedAt, err = parseTS(at)
-	return r, err
+	return r, nil
 }

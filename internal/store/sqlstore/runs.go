@@ -1,0 +1,272 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+const runColumns = `id, job, revision, state, trigger, scheduled_time, attempt, retry_of, env, idempotency_key,
+	exclusive, not_before, created_at, started_at, finished_at, exit_code, reason, message, executor,
+	claimed_by, cancel_requested_by`
+
+// runParams is how many columns runColumns names.
+const runParams = 21
+
+func scanRun(row scanner) (job.Run, error) {
+	var (
+		r                 job.Run
+		retryOf, env, key sql.NullString
+		exit              sql.NullInt64
+	)
+	err := row.Scan(&r.ID, &r.Job, &r.Revision, &r.State, &r.Trigger, nullTimeCol{&r.ScheduledTime}, &r.Attempt, &retryOf, &env, &key,
+		&r.Exclusive, timeCol{&r.NotBefore}, timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.FinishedAt},
+		&exit, &r.Reason, &r.Message, &r.Executor, &r.ClaimedBy, &r.CancelledBy)
+	if err != nil {
+		return r, err
+	}
+	r.RetryOf, r.IdempotencyKey = retryOf.String, key.String
+	if env.Valid {
+		if err := json.Unmarshal([]byte(env.String), &r.Env); err != nil {
+			return r, fmt.Errorf("decode env of run %s: %w", r.ID, err)
+		}
+	}
+	if exit.Valid {
+		code := int(exit.Int64)
+		r.ExitCode = &code
+	}
+	return r, nil
+}
+
+// runArgs are r's values in runColumns order.
+func (s *Store) runArgs(r job.Run) ([]any, error) {
+	var env any
+	if len(r.Env) > 0 {
+		b, err := json.Marshal(r.Env)
+		if err != nil {
+			return nil, err
+		}
+		env = string(b)
+	}
+	var exit any
+	if r.ExitCode != nil {
+		exit = *r.ExitCode
+	}
+	return []any{r.ID, r.Job, r.Revision, r.State, r.Trigger, s.tsPtr(r.ScheduledTime), r.Attempt, nullString(r.RetryOf), env,
+		nullString(r.IdempotencyKey), r.Exclusive, s.ts(r.NotBefore), s.ts(r.CreatedAt), s.tsPtr(r.StartedAt), s.tsPtr(r.FinishedAt),
+		exit, r.Reason, r.Message, r.Executor, r.ClaimedBy, r.CancelledBy}, nil
+}
+
+// asStored returns r with its times as a later read returns them, so a caller holds what
+// is stored without reading it back.
+func (s *Store) asStored(r job.Run) job.Run {
+	r.NotBefore, r.CreatedAt = s.stored(r.NotBefore), s.stored(r.CreatedAt)
+	for _, p := range []**time.Time{&r.ScheduledTime, &r.StartedAt, &r.FinishedAt} {
+		if *p != nil {
+			t := s.stored(**p)
+			*p = &t
+		}
+	}
+	return r
+}
+
+// insertRuns inserts runs in as few statements as the databases' parameter limits allow
+// and returns the ids it inserted; onConflict is appended to each statement.
+func (s *Store) insertRuns(ctx context.Context, c conn, runs []job.Run, onConflict string) (map[string]bool, error) {
+	const perStatement = 1000 // 21 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535
+	inserted := make(map[string]bool, len(runs))
+	for chunk := range slices.Chunk(runs, perStatement) {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO runs (` + runColumns + `) VALUES `)
+		args := make([]any, 0, len(chunk)*runParams)
+		for i, r := range chunk {
+			ra, err := s.runArgs(r)
+			if err != nil {
+				return nil, err
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(rowParams(runParams))
+			args = append(args, ra...)
+		}
+		q.WriteString(" " + onConflict + " RETURNING id")
+		ids, err := all(ctx, c, scanString, q.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			inserted[id] = true
+		}
+	}
+	return inserted, nil
+}
+
+// insertRun inserts one run; it reports false when onConflict kept it out.
+func (s *Store) insertRun(ctx context.Context, c conn, r job.Run, onConflict string) (bool, error) {
+	inserted, err := s.insertRuns(ctx, c, []job.Run{r}, onConflict)
+	return inserted[r.ID], err
+}
+
+// rowParams returns "(?, ?, ...)" for n values.
+func rowParams(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+}
+
+// getRun reads one run.
+func getRun(ctx context.Context, c conn, id string) (job.Run, error) {
+	return scanRun(c.row(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+}
+
+// onIdempotencyKey keeps a second run with a job's idempotency key out.
+const onIdempotencyKey = `ON CONFLICT (job, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`
+
+// RunCreate stores a run, or returns the earlier run with the same idempotency key.
+func (s *Store) RunCreate(ctx context.Context, run job.Run, ev job.Event) (job.Run, bool, error) {
+	var (
+		stored  job.Run
+		created bool
+	)
+	err := s.tx(ctx, func(c conn) error {
+		inserted, err := s.insertRun(ctx, c, run, onIdempotencyKey)
+		if err != nil {
+			return err
+		}
+		if !inserted {
+			// The key was used: answer with the run it made.
+			stored, err = scanRun(c.row(ctx, `SELECT `+runColumns+` FROM runs WHERE job = ? AND idempotency_key = ?`, run.Job, run.IdempotencyKey))
+			return err
+		}
+		stored, created = s.asStored(run), true
+		return s.insertEvents(ctx, c, []job.Event{ev})
+	})
+	if err != nil {
+		return job.Run{}, false, fmt.Errorf("create run of %s: %w", run.Job, err)
+	}
+	return stored, created, nil
+}
+
+// RunGet returns one run.
+func (s *Store) RunGet(ctx context.Context, id string) (job.Run, error) {
+	r, err := getRun(ctx, s.conn(), id)
+	return r, s.translate(err)
+}
+
+// RunList returns a page of runs, newest first. The cursor is the last id of the page.
+func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = store.DefaultLimit
+	}
+	limit = min(limit, store.MaxLimit)
+	q, args := `SELECT `+runColumns+` FROM runs WHERE 1 = 1`, []any{}
+	if f.Job != "" {
+		q, args = q+` AND job = ?`, append(args, f.Job)
+	}
+	if len(f.States) > 0 {
+		list, states := in(f.States)
+		q, args = q+` AND state IN `+list, append(args, states...)
+	}
+	if f.Cursor != "" {
+		q, args = q+` AND id < ?`, append(args, f.Cursor)
+	}
+	q, args = q+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)
+	runs, err := all(ctx, s.conn(), scanRun, q, args...)
+	if err != nil {
+		return nil, "", s.translate(err)
+	}
+	next := ""
+	if len(runs) > limit {
+		runs = runs[:limit]
+		next = runs[limit-1].ID
+	}
+	return runs, next, nil
+}
+
+// RunLatest returns each job's newest run (in states), one index probe per job.
+func (s *Store) RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error) {
+	filter, args := "", []any{}
+	if len(states) > 0 {
+		var list string
+		list, args = in(states)
+		filter = ` AND r.state IN ` + list
+	}
+	runs, err := all(ctx, s.conn(), scanRun, `SELECT `+runColumns+` FROM runs WHERE id IN (
+		SELECT (SELECT r.id FROM runs r WHERE r.job = d.name`+filter+` ORDER BY r.id DESC LIMIT 1)
+		FROM definitions d WHERE d.deleted_at IS NULL)`, args...)
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	latest := make(map[string]job.Run, len(runs))
+	for _, r := range runs {
+		latest[r.Job] = r
+	}
+	return latest, nil
+}
+
+// RunEnds reads when each job's runs last ended: per job, a walk of the runs' (job, state,
+// id) index for its newest finished run and one for its newest success, reading two
+// columns of one row each, never whole runs.
+func (s *Store) RunEnds(ctx context.Context) (map[string]store.JobEnds, error) {
+	type end struct {
+		name      string
+		state     sql.NullString
+		finished  *time.Time
+		succeeded *time.Time
+	}
+	const newestFinished = `FROM runs r WHERE r.job = d.name AND r.state IN ('succeeded', 'failed', 'cancelled') ORDER BY r.id DESC LIMIT 1`
+	rows, err := all(ctx, s.conn(), func(row scanner) (end, error) {
+		var e end
+		return e, row.Scan(&e.name, &e.state, nullTimeCol{&e.finished}, nullTimeCol{&e.succeeded})
+	}, `SELECT d.name,
+		(SELECT r.state `+newestFinished+`),
+		(SELECT r.finished_at `+newestFinished+`),
+		(SELECT r.finished_at FROM runs r WHERE r.job = d.name AND r.state = 'succeeded' ORDER BY r.id DESC LIMIT 1)
+	FROM definitions d WHERE d.deleted_at IS NULL`)
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	ends := make(map[string]store.JobEnds, len(rows))
+	for _, e := range rows {
+		if !e.state.Valid || e.finished == nil {
+			continue
+		}
+		je := store.JobEnds{State: job.State(e.state.String), Finished: *e.finished}
+		if e.succeeded != nil {
+			je.Succeeded = *e.succeeded
+		}
+		ends[e.name] = je
+	}
+	return ends, nil
+}
+
+// RunCount counts the runs in each of states.
+func (s *Store) RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error) {
+	counts := make(map[job.State]int, len(states))
+	if len(states) == 0 {
+		return counts, nil
+	}
+	list, args := in(states)
+	type count struct {
+		state job.State
+		n     int
+	}
+	rows, err := all(ctx, s.conn(), func(row scanner) (count, error) {
+		var c count
+		return c, row.Scan(&c.state, &c.n)
+	}, `SELECT state, COUNT(*) FROM runs WHERE state IN `+list+` GROUP BY state`, args...)
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	for _, c := range rows {
+		counts[c.state] = c.n
+	}
+	return counts, nil
+}
