@@ -24,9 +24,22 @@ type Canceller interface {
 	Cancel(ctx context.Context, runID, by string) (job.Run, error)
 }
 
+// Store is what the API needs of the store: definitions, events and reports, and of runs
+// and logs what it reads and submits.
+type Store interface {
+	store.Definitions
+	store.Events
+	store.Reports
+	RunCreate(ctx context.Context, run job.Run, ev job.Event) (job.Run, bool, error)
+	RunGet(ctx context.Context, id string) (job.Run, error)
+	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
+	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
+	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
+}
+
 // Options configures the API.
 type Options struct {
-	Store     store.Store
+	Store     Store
 	Canceller Canceller
 	Logger    *slog.Logger
 	Limits    definition.Limits

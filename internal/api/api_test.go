@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/dispatch"
 	"docket.dev/docket/internal/imagecheck"
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/record"
@@ -57,14 +58,24 @@ func setup(t testing.TB) *fixture {
 	return setupWith(t, st)
 }
 
+// idle is an executor that runs nothing: the API's tests cancel only queued runs.
+type idle struct{}
+
+func (idle) Start(context.Context, job.Execution) error {
+	return errors.New("this executor runs nothing")
+}
+func (idle) Cancel(context.Context, string, string) error { return job.ErrNotFound }
+func (idle) Running() int                                 { return 0 }
+
 // setupWith serves the API on st.
 func setupWith(t testing.TB, st store.Store) *fixture {
 	t.Helper()
 	f := &fixture{store: st, now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	log := slog.New(slog.DiscardHandler)
+	disp := dispatch.New(dispatch.Options{Store: st, Executor: idle{}, Reporter: record.New(record.Options{Store: st, Logger: log}), Logger: log})
 	a := New(Options{
 		Store:     st,
-		Canceller: record.New(record.Options{Store: st, Logger: log}),
+		Canceller: disp,
 		Logger:    log,
 		Limits:    definition.DefaultLimits(),
 		Now:       func() time.Time { return f.now },

@@ -44,6 +44,7 @@ type Store interface {
 	RunGet(ctx context.Context, id string) (job.Run, error)
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunTransition(ctx context.Context, t job.Transition) (job.Run, error)
+	RunRequestCancel(ctx context.Context, id, by string) (job.Run, error)
 	RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error)
 	LogSize(ctx context.Context, runID string) (int64, error)
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
@@ -72,13 +73,30 @@ type Options struct {
 	// RunEnv, if set, gives variables each run gets besides the env contract: where and
 	// with which token it reports (DOCKET_API, DOCKET_TOKEN).
 	RunEnv func(runID string) map[string]string
+	// Wake, if set, is rung by whatever queues runs (the scheduler, the API, the
+	// recorder's retries); default a Wake of the dispatcher's own.
+	Wake Wake
+}
+
+// Wake is a dispatcher's doorbell: a channel of capacity one, so rings while the
+// dispatcher is busy make one more pass, not many.
+type Wake chan struct{}
+
+// NewWake returns a Wake.
+func NewWake() Wake { return make(Wake, 1) }
+
+// Ring asks the dispatcher to look at the queue now. It never blocks.
+func (w Wake) Ring() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
 }
 
 // Dispatcher moves runs from the queue to the executor.
 type Dispatcher struct {
 	opts Options
 	now  func() time.Time
-	wake chan struct{}
 }
 
 // New returns a Dispatcher.
@@ -89,16 +107,14 @@ func New(opts Options) *Dispatcher {
 	if opts.Failed == nil {
 		opts.Failed = func(string) {}
 	}
-	return &Dispatcher{opts: opts, now: opts.Now, wake: make(chan struct{}, 1)}
+	if opts.Wake == nil {
+		opts.Wake = NewWake()
+	}
+	return &Dispatcher{opts: opts, now: opts.Now}
 }
 
 // Wake asks the dispatcher to look at the queue now. It never blocks.
-func (d *Dispatcher) Wake() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
+func (d *Dispatcher) Wake() { d.opts.Wake.Ring() }
 
 // Run claims and starts runs until ctx ends. Call Recover first.
 func (d *Dispatcher) Run(ctx context.Context) error {
@@ -112,7 +128,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-		case <-d.wake:
+		case <-d.opts.Wake:
 		}
 	}
 }

@@ -20,8 +20,9 @@ var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
 // executor holds started executions without running anything.
 type executor struct {
-	started []job.Execution
-	fail    error
+	started   []job.Execution
+	cancelled []string
+	fail      error
 }
 
 func (e *executor) Start(_ context.Context, x job.Execution) error {
@@ -31,8 +32,11 @@ func (e *executor) Start(_ context.Context, x job.Execution) error {
 	e.started = append(e.started, x)
 	return nil
 }
-func (e *executor) Cancel(context.Context, string, string) error { return job.ErrNotFound }
-func (e *executor) Running() int                                 { return len(e.started) }
+func (e *executor) Cancel(_ context.Context, id, by string) error {
+	e.cancelled = append(e.cancelled, id+" by "+by)
+	return nil
+}
+func (e *executor) Running() int { return len(e.started) }
 
 func setup(t *testing.T, parallelism int) (*Dispatcher, store.Store, *executor) {
 	t.Helper()
@@ -245,7 +249,7 @@ func TestLiveness(t *testing.T) {
 	if _, err := st.RunClaim(ctx, "stale", t0, 1); err != nil {
 		t.Fatal(err)
 	}
-	l := &Liveness{Store: st, Dispatcher: d, Self: "test", TTL: ttl, Now: func() time.Time { return t0 }}
+	l := &Liveness{Peers: &Peers{Store: st, Self: "test", TTL: ttl, Now: func() time.Time { return t0 }}, Dispatcher: d}
 	if err := l.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -15,16 +15,22 @@ type Instances interface {
 	InstanceForget(ctx context.Context, id string) error
 }
 
+// Peers judges, from the heartbeats in the store, which of the servers sharing it are
+// gone: a server that has not beaten for a TTL.
+type Peers struct {
+	Store Instances
+	// Self is this server's instance id (the dispatcher's Claimer); it is never dead.
+	Self string
+	TTL  time.Duration
+	Now  func() time.Time
+}
+
 // Liveness keeps this server's heartbeat in the store and recovers the runs of servers
 // whose heartbeat stopped: every TTL/3 it beats, and it takes a server that has not beaten
 // for a TTL as dead.
 type Liveness struct {
-	Store      Instances
+	*Peers
 	Dispatcher *Dispatcher
-	// Self is this server's instance id (the dispatcher's Claimer).
-	Self string
-	TTL  time.Duration
-	Now  func() time.Time
 }
 
 // Start beats once and recovers what servers stopped before this one left: at start-up,
@@ -57,17 +63,18 @@ func (l *Liveness) Run(ctx context.Context) error {
 	}
 }
 
-// Dead reports, from the store's heartbeats, which claimers are gone.
-func (l *Liveness) Dead(ctx context.Context) (func(claimer string) bool, []string, error) {
-	instances, err := l.Store.InstanceList(ctx)
+// Dead reports, from the store's heartbeats, which claimers are gone, and lists the
+// instances that stopped beating.
+func (p *Peers) Dead(ctx context.Context) (func(claimer string) bool, []string, error) {
+	instances, err := p.Store.InstanceList(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list instances: %w", err)
 	}
-	cutoff := l.Now().UTC().Add(-l.TTL)
-	alive := map[string]bool{l.Self: true}
+	cutoff := p.Now().UTC().Add(-p.TTL)
+	alive := map[string]bool{p.Self: true}
 	var gone []string
 	for _, in := range instances {
-		if in.ID == l.Self {
+		if in.ID == p.Self {
 			continue
 		}
 		if in.BeatAt.After(cutoff) {

@@ -26,7 +26,10 @@ type Execution struct {
 // transition to that state; with State empty it is a notice, recorded as an event that
 // leaves the state as it is.
 type Update struct {
-	RunID    string
+	RunID string
+	// From, when set, makes the transition apply only while the run is in From (a queued
+	// run cancelled before a dispatcher claims it).
+	From     State
 	State    State
 	Time     time.Time
 	Reason   string

@@ -18,25 +18,39 @@ type Store interface {
 	LeaseRelease(ctx context.Context, name, holder string) error
 }
 
+// Component is what a Leader runs while its server holds the lease.
+type Component interface {
+	// Lead runs until ctx ends, which it does when the lease term is over. fence names
+	// the term, for the writes the component makes under it: the store refuses them once
+	// the term has ended.
+	Lead(ctx context.Context, fence store.Fence) error
+}
+
+// ComponentFunc is a function that is a Component.
+type ComponentFunc func(ctx context.Context, fence store.Fence) error
+
+// Lead calls f.
+func (f ComponentFunc) Lead(ctx context.Context, fence store.Fence) error { return f(ctx, fence) }
+
+// Unfenced is a leader-only component whose writes need no fence (they are safe however
+// many servers make them; one server making them saves work).
+func Unfenced(c interface {
+	Run(ctx context.Context) error
+}) Component {
+	return ComponentFunc(func(ctx context.Context, _ store.Fence) error { return c.Run(ctx) })
+}
+
 // Leader runs a component while it holds a lease.
 type Leader struct {
-	Store  Store
-	Name   string
-	Holder string
+	Store     Store
+	Component Component
+	Name      string
+	Holder    string
 	// TTL is how long a lease lasts without renewal; it is renewed every TTL/3.
 	TTL    time.Duration
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-}
-
-type fenceKey struct{}
-
-// FenceOf returns the lease term under which ctx's component runs, for the writes it
-// fences; ok is false outside a Leader.
-func FenceOf(ctx context.Context) (f store.Fence, ok bool) {
-	f, ok = ctx.Value(fenceKey{}).(store.Fence)
-	return f, ok
 }
 
 // term is one stretch of leadership: the component running under one token.
@@ -46,11 +60,11 @@ type term struct {
 	done   chan struct{}
 }
 
-// Run runs component whenever this server holds the lease, until ctx ends. The
+// Run runs the component whenever this server holds the lease, until ctx ends. The
 // component's context ends when the lease is lost: when a renewal fails to reach the
 // store before the lease would expire, or another holder has it. An error from the
 // component is logged, and it is started again at the next renewal.
-func (l *Leader) Run(ctx context.Context, component func(ctx context.Context) error) error {
+func (l *Leader) Run(ctx context.Context) error {
 	now := l.Now
 	if now == nil {
 		now = time.Now
@@ -75,12 +89,12 @@ func (l *Leader) Run(ctx context.Context, component func(ctx context.Context) er
 	}
 	start := func(token int64) {
 		fence := store.Fence{Lease: l.Name, Holder: l.Holder, Token: token}
-		cctx, cancel := context.WithCancel(context.WithValue(ctx, fenceKey{}, fence))
+		cctx, cancel := context.WithCancel(ctx)
 		cur = &term{token: token, cancel: cancel, done: make(chan struct{})}
 		l.Logger.Info("leadership acquired", "lease", l.Name, "token", token)
 		go func(t *term) {
 			defer close(t.done)
-			if err := component(cctx); err != nil && cctx.Err() == nil {
+			if err := l.Component.Lead(cctx, fence); err != nil && cctx.Err() == nil {
 				l.Logger.Error("leader component stopped", "lease", l.Name, "err", err)
 			}
 		}(cur)

@@ -57,9 +57,8 @@ type terms struct {
 	overlap bool
 }
 
-func (r *terms) component(holder string) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		fence, _ := FenceOf(ctx)
+func (r *terms) component(holder string) Component {
+	return ComponentFunc(func(ctx context.Context, fence store.Fence) error {
 		token := fence.Token
 		r.mu.Lock()
 		for h, on := range r.running {
@@ -75,7 +74,7 @@ func (r *terms) component(holder string) func(ctx context.Context) error {
 		r.running[holder] = false
 		r.mu.Unlock()
 		return nil
-	}
+	})
 }
 
 func TestLeader(t *testing.T) {
@@ -84,14 +83,14 @@ func TestLeader(t *testing.T) {
 		rec := &terms{running: map[string]bool{}}
 		ttl := 3 * time.Second
 		leader := func(holder string) *Leader {
-			return &Leader{Store: st, Name: "scheduler", Holder: holder, TTL: ttl, Logger: slog.New(slog.DiscardHandler)}
+			return &Leader{Store: st, Component: rec.component(holder), Name: "scheduler", Holder: holder, TTL: ttl, Logger: slog.New(slog.DiscardHandler)}
 		}
 		ctxA, stopA := context.WithCancel(t.Context())
 		ctxB, stopB := context.WithCancel(t.Context())
 		defer stopB()
-		go leader("a").Run(ctxA, rec.component("a"))
+		go leader("a").Run(ctxA)
 		synctest.Wait()
-		go leader("b").Run(ctxB, rec.component("b"))
+		go leader("b").Run(ctxB)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 
@@ -138,9 +137,9 @@ func TestLeaderHandsOverOnStop(t *testing.T) {
 		rec := &terms{running: map[string]bool{}}
 		ttl := 30 * time.Second
 		ctxA, stopA := context.WithCancel(t.Context())
-		go (&Leader{Store: st, Name: "s", Holder: "a", TTL: ttl, Logger: slog.New(slog.DiscardHandler)}).Run(ctxA, rec.component("a"))
+		go (&Leader{Store: st, Component: rec.component("a"), Name: "s", Holder: "a", TTL: ttl, Logger: slog.New(slog.DiscardHandler)}).Run(ctxA)
 		synctest.Wait()
-		go (&Leader{Store: st, Name: "s", Holder: "b", TTL: ttl, Logger: slog.New(slog.DiscardHandler)}).Run(t.Context(), rec.component("b"))
+		go (&Leader{Store: st, Component: rec.component("b"), Name: "s", Holder: "b", TTL: ttl, Logger: slog.New(slog.DiscardHandler)}).Run(t.Context())
 		synctest.Wait()
 		stopA()
 		start := time.Now()

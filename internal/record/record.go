@@ -1,6 +1,6 @@
 // Package record is the last stage of Docket's flow: it turns what executors and watchers
 // report into guarded state transitions with their events, queues the retry of a failed run
-// in the same transaction, carries out cancel requests, and keeps the runs' logs.
+// in the same transaction, and keeps the runs' logs.
 package record
 
 import (
@@ -17,21 +17,14 @@ import (
 type Store interface {
 	RunGet(ctx context.Context, id string) (job.Run, error)
 	RunTransition(ctx context.Context, t job.Transition) (job.Run, error)
-	RunRequestCancel(ctx context.Context, id, by string) (job.Run, error)
 	EventAppend(ctx context.Context, ev job.Event) error
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
 }
 
-// Stopper stops a run that an executor holds.
-type Stopper interface {
-	Cancel(ctx context.Context, runID, by string) error
-}
-
 // Options configures a Recorder.
 type Options struct {
-	Store   Store
-	Stopper Stopper
-	Logger  *slog.Logger
+	Store  Store
+	Logger *slog.Logger
 	// RetryBackoff is the wait before the first retry; it doubles with each attempt, up to
 	// MaxRetryBackoff.
 	RetryBackoff time.Duration
@@ -73,7 +66,7 @@ func New(opts Options) *Recorder {
 // Report records an update: a notice becomes an event; a state change becomes a guarded
 // transition from the run's current state. A repeated update, or one for a run that is
 // already terminal, changes nothing. A failure with attempts left queues the retry in the
-// same transaction.
+// same transaction. An update whose From the run has left is a job.ErrConflict.
 func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 	if u.Time.IsZero() {
 		u.Time = r.now().UTC()
@@ -84,6 +77,9 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		run, err := r.opts.Store.RunGet(ctx, u.RunID)
 		if err != nil {
 			return fmt.Errorf("record update: %w", err)
+		}
+		if u.From != "" && run.State != u.From {
+			return fmt.Errorf("record update: run %s is %s, no longer %s: %w", run.ID, run.State, u.From, job.ErrConflict)
 		}
 		if u.State == "" {
 			return r.opts.Store.EventAppend(ctx, job.Event{RunID: u.RunID, Time: u.Time, State: run.State, Reason: u.Reason, Message: u.Message})
@@ -166,49 +162,3 @@ func Backoff(base time.Duration, attempt int) time.Duration {
 	}
 	return min(wait, MaxRetryBackoff)
 }
-
-// Cancel cancels a run for `by`. A queued run is cancelled at once; an active one is marked
-// and its executor asked to stop it, and the executor reports it cancelled. A run that has
-// already finished is a job.ErrConflict.
-func (r *Recorder) Cancel(ctx context.Context, id, by string) (job.Run, error) {
-	for range 3 {
-		run, err := r.opts.Store.RunGet(ctx, id)
-		if err != nil {
-			return job.Run{}, err
-		}
-		if run.State.Terminal() {
-			return run, fmt.Errorf("run %s already %s: %w", id, run.State, job.ErrConflict)
-		}
-		if run.State == job.StateQueued {
-			run, err = r.opts.Store.RunTransition(ctx, job.Transition{
-				RunID: id, From: job.StateQueued, To: job.StateCancelled, Time: r.now().UTC(),
-				Reason: "Cancelled", Message: "cancelled by " + by + " before it started",
-			})
-			if errors.Is(err, job.ErrConflict) {
-				continue // claimed meanwhile: cancel it as an active run
-			}
-			if err == nil {
-				r.opts.Transitioned(run, nil)
-			}
-			return run, err
-		}
-		run, err = r.opts.Store.RunRequestCancel(ctx, id, by)
-		if errors.Is(err, job.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return run, err
-		}
-		// The dispatcher looks at the request again once the executor holds the run, so
-		// an executor that does not know the run yet is not an error.
-		if err := r.opts.Stopper.Cancel(ctx, id, by); err != nil && !errors.Is(err, job.ErrNotFound) {
-			return run, fmt.Errorf("stop run %s: %w", id, err)
-		}
-		return r.opts.Store.RunGet(ctx, id)
-	}
-	return job.Run{}, fmt.Errorf("cancel run %s: %w", id, job.ErrConflict)
-}
-
-// SetStopper sets the executor that stops active runs. The executor reports to the
-// recorder, so the two are made one after the other and joined here.
-func (r *Recorder) SetStopper(s Stopper) { r.opts.Stopper = s }

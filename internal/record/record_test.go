@@ -14,14 +14,7 @@ import (
 
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
-type stopper struct{ calls []string }
-
-func (s *stopper) Cancel(_ context.Context, id, by string) error {
-	s.calls = append(s.calls, id+" by "+by)
-	return nil
-}
-
-func setup(t *testing.T, retries int) (*Recorder, store.Store, *stopper) {
+func setup(t *testing.T, retries int) (*Recorder, store.Store) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "docket.db"))
 	if err != nil {
@@ -32,8 +25,7 @@ func setup(t *testing.T, retries int) (*Recorder, store.Store, *stopper) {
 	if _, _, err := st.DefinitionPut(context.Background(), spec, t0); err != nil {
 		t.Fatal(err)
 	}
-	sp := &stopper{}
-	return New(Options{Store: st, Stopper: sp, RetryBackoff: 10 * time.Second, Now: func() time.Time { return t0 }}), st, sp
+	return New(Options{Store: st, RetryBackoff: 10 * time.Second, Now: func() time.Time { return t0 }}), st
 }
 
 // running stores a run and moves it to running.
@@ -81,7 +73,7 @@ func TestFailureRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec, st, _ := setup(t, tt.retries)
+			rec, st := setup(t, tt.retries)
 			r := running(t, st, tt.attempt)
 			code := 3
 			u := job.Update{RunID: r.ID, State: job.StateFailed, Reason: tt.reason, Message: "m", ExitCode: &code}
@@ -110,7 +102,7 @@ func TestFailureRetries(t *testing.T) {
 
 func TestReportAfterTheEnd(t *testing.T) {
 	t.Parallel()
-	rec, st, _ := setup(t, 0)
+	rec, st := setup(t, 0)
 	ctx := context.Background()
 	r := running(t, st, 1)
 	if err := rec.Report(ctx, job.Update{RunID: r.ID, State: job.StateCancelled, Reason: "Cancelled"}); err != nil {
@@ -131,31 +123,6 @@ func TestReportAfterTheEnd(t *testing.T) {
 	evs, _ := st.EventList(ctx, r.ID)
 	if last := evs[len(evs)-1]; last.Reason != "Note" || last.State != job.StateCancelled {
 		t.Errorf("notice event %+v", last)
-	}
-}
-
-func TestCancel(t *testing.T) {
-	t.Parallel()
-	rec, st, sp := setup(t, 3)
-	ctx := context.Background()
-	q := job.Run{ID: job.NewRunID(t0), Job: "j", Revision: 1, State: job.StateQueued, Trigger: job.TriggerAPI, Attempt: 1, NotBefore: t0, CreatedAt: t0}
-	st.RunCreate(ctx, q, job.Event{RunID: q.ID, Time: t0, State: q.State})
-	got, err := rec.Cancel(ctx, q.ID, "ana")
-	if err != nil || got.State != job.StateCancelled || got.Message != "cancelled by ana before it started" {
-		t.Errorf("cancel queued: %+v %v", got, err)
-	}
-	if _, err := rec.Cancel(ctx, q.ID, "ana"); !errors.Is(err, job.ErrConflict) {
-		t.Errorf("cancel finished: err %v, want ErrConflict", err)
-	}
-	r := running(t, st, 1)
-	got, err = rec.Cancel(ctx, r.ID, "bo")
-	if err != nil || got.CancelledBy != "bo" || len(sp.calls) != 1 || sp.calls[0] != r.ID+" by bo" {
-		t.Errorf("cancel running: %+v %v, stopper %v", got, err, sp.calls)
-	}
-	// The executor then reports the run failed (killed); a cancelled run is not retried.
-	rec.Report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "Signaled"})
-	if len(retries(t, st)) != 0 {
-		t.Error("a run someone cancelled was retried")
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"docket.dev/docket/internal/job"
-	"docket.dev/docket/internal/store"
 )
 
 // Policy says how long history is kept. Zero durations keep forever.
@@ -37,9 +36,15 @@ func (p Policy) Validate() error {
 	return nil
 }
 
+// Store is what the janitor needs of the store.
+type Store interface {
+	RunPrune(ctx context.Context, before time.Time, keep, limit int) (int, error)
+	LogPrune(ctx context.Context, cursor string, before time.Time, limit int, ev job.Event) (string, int, error)
+}
+
 // Janitor applies a Policy every Interval.
 type Janitor struct {
-	Store  store.Store
+	Store  Store
 	Policy Policy
 	// Interval is the time between passes; default 10 minutes.
 	Interval time.Duration

@@ -13,7 +13,6 @@ import (
 
 	"docket.dev/docket/internal/cron"
 	"docket.dev/docket/internal/job"
-	"docket.dev/docket/internal/lease"
 	"docket.dev/docket/internal/store"
 )
 
@@ -66,13 +65,14 @@ func New(opts Options) *Scheduler {
 	return &Scheduler{opts: opts, now: opts.Now, parsed: map[string]*cron.Schedule{}}
 }
 
-// Run makes a pass every Interval until ctx ends. A failed pass is logged and retried at the
-// next tick; nothing is lost, because the cursor only moves with the runs it covers.
-func (s *Scheduler) Run(ctx context.Context) error {
+// Lead makes a pass every Interval until ctx ends, each write fenced by fence (the zero
+// Fence when one server owns the store). A failed pass is logged and retried at the next
+// tick; nothing is lost, because the cursor only moves with the runs it covers.
+func (s *Scheduler) Lead(ctx context.Context, fence store.Fence) error {
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
 	for {
-		if err := s.Pass(ctx); err != nil && ctx.Err() == nil {
+		if err := s.Pass(ctx, fence); err != nil && ctx.Err() == nil {
 			s.opts.Logger.Error("schedule pass", "err", err)
 		}
 		select {
@@ -83,8 +83,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// Pass records the due slots of every scheduled job once.
-func (s *Scheduler) Pass(ctx context.Context) error {
+// Pass records the due slots of every scheduled job once, fenced by fence.
+func (s *Scheduler) Pass(ctx context.Context, fence store.Fence) error {
 	defs, err := s.opts.Store.DefinitionList(ctx)
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (s *Scheduler) Pass(ctx context.Context) error {
 		if def.Schedule == "" {
 			continue
 		}
-		q, err := s.passJob(ctx, def)
+		q, err := s.passJob(ctx, fence, def)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -108,7 +108,7 @@ func (s *Scheduler) Pass(ctx context.Context) error {
 }
 
 // passJob records one job's due slots and reports whether any run was queued.
-func (s *Scheduler) passJob(ctx context.Context, def job.Definition) (bool, error) {
+func (s *Scheduler) passJob(ctx context.Context, fence store.Fence, def job.Definition) (bool, error) {
 	sched, err := s.schedule(def.Schedule)
 	if err != nil {
 		// Definitions are validated when applied, so this is a stored expression a newer
@@ -137,7 +137,6 @@ func (s *Scheduler) passJob(ctx context.Context, def job.Definition) (bool, erro
 		s.opts.Logger.Warn("slots too old to record", "job", def.Name, "recorded", len(p.Runs), "since", def.ScheduledThrough)
 	}
 	// Under a leader lease (servers sharing a database) the write is fenced by its term.
-	fence, _ := lease.FenceOf(ctx)
 	err = s.opts.Store.SlotsRecord(ctx, fence, def.Name, def.ScheduledThrough, p.Through, p.Runs, p.Events)
 	if errors.Is(err, job.ErrConflict) {
 		// Another scheduler (or a definition update) moved the cursor, or this server's

@@ -76,7 +76,7 @@ func TestSchedulerPasses(t *testing.T) {
 	pass := func(at time.Time) {
 		t.Helper()
 		clk.set(at)
-		if err := s.Pass(ctx); err != nil {
+		if err := s.Pass(ctx, store.Fence{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,7 +128,7 @@ func TestSchedulersRace(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := newScheduler().Pass(context.Background()); err != nil {
+				if err := newScheduler().Pass(context.Background(), store.Fence{}); err != nil {
 					t.Error(err)
 				}
 			}()

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -36,7 +35,6 @@ import (
 	"docket.dev/docket/internal/execute/kube"
 	"docket.dev/docket/internal/execute/process"
 	"docket.dev/docket/internal/imagecheck"
-	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/lease"
 	"docket.dev/docket/internal/metrics"
 	"docket.dev/docket/internal/record"
@@ -51,215 +49,179 @@ import (
 // Run starts a Docket server with cfg and blocks until ctx ends or a component fails. On the
 // way out it stops the runs it holds (they are recorded as interrupted) and closes the store.
 func Run(ctx context.Context, cfg Config) error {
-	log := cfg.Logger
 	if err := cfg.Retention.Validate(); err != nil {
 		return err
 	}
-	tokens, tokensData, err := loadTokens(cfg)
+	s, err := build(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	defer s.close()
+	// Runs that servers now gone left unfinished are settled, and what they left running
+	// that no run stands for is removed, before this server starts anything.
+	if err := s.recover(ctx); err != nil {
+		return fmt.Errorf("recover runs: %w", err)
+	}
+	if r, ok := s.exec.(reaper); ok {
+		if _, err := r.Reap(ctx); err != nil {
+			return fmt.Errorf("remove work nobody follows: %w", err)
+		}
+	}
+	s.api.SetReady()
+	cfg.Logger.Info("docket server started", "addr", s.ln.Addr().String(), "data_dir", cfg.DataDir, "executor", cfg.Executor, "instance", s.instance)
+	if cfg.Ready != nil {
+		cfg.Ready(s.ln.Addr().String())
+	}
+	err = s.components.run(ctx)
+	cfg.Logger.Info("docket server stopped")
+	return err
+}
+
+// server is a Docket server, built and ready to run.
+type server struct {
+	st         store.Store
+	ln         net.Listener
+	instance   string
+	exec       executor
+	disp       *dispatch.Dispatcher
+	owners     owners
+	live       *dispatch.Liveness // nil when one server owns the store
+	api        *api.API
+	components runner
+}
+
+// reaper is an executor that can remove the work left behind for runs nobody follows any
+// more (containers, Kubernetes Jobs, processes of a server that died).
+type reaper interface {
+	Reap(ctx context.Context) (int, error)
+}
+
+// build opens the store and the listener and makes every component, wired, without
+// starting any.
+func build(ctx context.Context, cfg Config) (_ *server, err error) {
+	log := cfg.Logger
+	tokens, tokensData, err := loadTokens(cfg)
+	if err != nil {
+		return nil, err
 	}
 	st, shared, err := openStore(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer st.Close()
-
-	instance := instanceID()
-	live := &dispatch.Liveness{Store: st, Self: instance, TTL: cfg.InstanceTTL, Now: time.Now}
-	// dead says whether the server that claimed a run is gone. One server owns a SQLite
-	// file, so every other claimer is an earlier process; servers sharing PostgreSQL judge
-	// each other by their heartbeats.
-	dead := func(ctx context.Context) (func(claimer string) bool, error) {
-		if !shared {
-			return func(claimer string) bool { return claimer != instance }, nil
-		}
-		d, _, err := live.Dead(ctx)
-		return d, err
-	}
-	// orphaned says whether a container left on the engine belongs to a run of this store
-	// that nobody runs any more.
-	orphaned := func(ctx context.Context, runID string) bool {
-		r, err := st.RunGet(ctx, runID)
+	s := &server{st: st, instance: instanceID()}
+	defer func() {
 		if err != nil {
-			return false
+			s.close()
 		}
-		if r.State.Terminal() {
-			return true
-		}
-		isDead, err := dead(ctx)
-		return err == nil && isDead(r.ClaimedBy)
+	}()
+	// The listener comes first: runs are told where the API is (DOCKET_API).
+	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewStoreCollector(st, log, 10*time.Second))
-	met := metrics.New(reg)
-	var pusher *metrics.Pusher
-	if cfg.Pushgateway != "" {
-		pusher = metrics.NewPusher(cfg.Pushgateway, log)
-	}
-	var notifier *alert.Notifier
-	if len(cfg.Webhooks) > 0 {
-		notifier = alert.NewNotifier(cfg.Webhooks, log)
-	}
-	transitioned := func(r job.Run, retry *job.Run) {
-		met.Transitioned(r)
-		if pusher != nil {
-			pusher.Transitioned(r)
-		}
-		if notifier != nil {
-			notifier.RunEnded(r, retry)
-		}
-	}
-	slotsRecorded := func(runs []job.Run) {
-		met.SlotsRecorded(runs)
-		if notifier != nil {
-			notifier.SlotsRecorded(runs)
-		}
+	apiURL := cfg.APIURL
+	if apiURL == "" {
+		apiURL = reachable(s.ln.Addr())
 	}
 	runTokens, err := openRunTokens(ctx, st)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var apiURL string // known once the server listens, before any run starts
-	var disp *dispatch.Dispatcher
-	wake := func() { disp.Wake() }
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewStoreCollector(st, log, 10*time.Second))
+	obs := newObservers(cfg, metrics.New(reg))
+	wake := dispatch.NewWake()
+	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake.Ring, Transitioned: obs.transitioned})
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
-	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake, Transitioned: transitioned})
-	// abandoned says whether a run's unfinished Kubernetes Job is followed by nobody: its
-	// run is not in this store, or is over (failed as interrupted, or cancelled while its
-	// server was gone). An active run's Job is left alone even when its server is gone:
-	// recovery follows it on.
-	abandoned := func(ctx context.Context, runID string) bool {
-		r, err := st.RunGet(ctx, runID)
-		return errors.Is(err, job.ErrNotFound) || err == nil && r.State.Terminal()
+	s.owners = owners{st: st, self: s.instance}
+	if shared {
+		s.owners.peers = &dispatch.Peers{Store: st, Self: s.instance, TTL: cfg.InstanceTTL, Now: time.Now}
 	}
-	exec, err := openExecutor(ctx, cfg, rec, logs, orphaned, abandoned)
-	if err != nil {
-		return err
+	if s.exec, err = openExecutor(ctx, cfg, rec, logs, s.owners); err != nil {
+		return nil, err
 	}
-	rec.SetStopper(exec)
-	disp = dispatch.New(dispatch.Options{
+	s.disp = dispatch.New(dispatch.Options{
 		Store:           st,
-		Executor:        exec,
+		Executor:        s.exec,
 		Reporter:        rec,
 		Logger:          log,
-		Claimer:         instance,
+		Claimer:         s.instance,
 		Parallelism:     cfg.Parallelism,
 		Interval:        time.Second,
 		DefaultDeadline: cfg.DefaultDeadline,
-		Failed:          met.DispatchFailed,
+		Failed:          obs.metrics.DispatchFailed,
+		Wake:            wake,
 		RunEnv: func(runID string) map[string]string {
 			return map[string]string{"DOCKET_API": apiURL, "DOCKET_TOKEN": runTokens.For(runID)}
 		},
 	})
-	live.Dispatcher = disp
-	sched := schedule.New(schedule.Options{
-		Store:     st,
-		Canceller: rec,
-		Logger:    log,
-		Interval:  cfg.ScheduleInterval,
-		Grace:     cfg.ScheduleGrace,
-		Queued:    wake,
-		Recorded:  slotsRecorded,
-	})
 	limits := definition.DefaultLimits()
 	limits.DefaultDeadline, limits.MaxDeadline = cfg.DefaultDeadline, cfg.MaxDeadline
-	httpAPI := api.New(api.Options{
+	s.api = api.New(api.Options{
 		Store:          st,
-		Canceller:      rec,
+		Canceller:      s.disp,
 		Logger:         log,
 		Limits:         limits,
-		Queued:         wake,
+		Queued:         wake.Ring,
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		UI:             ui.Handler(),
 		Tokens:         tokens,
 		RateLimit:      cfg.RateLimit,
-		Admission:      admission(exec),
+		Admission:      admission(s.exec),
 		RunTokens:      runTokens,
 		Images:         images(cfg),
 	})
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	apiURL = cfg.APIURL
-	if apiURL == "" {
-		apiURL = reachable(ln.Addr())
-	}
+	c := &s.components
 	if shared {
-		err = live.Start(ctx)
-	} else {
-		isDead, _ := dead(ctx)
-		err = disp.Recover(ctx, isDead)
+		s.live = &dispatch.Liveness{Peers: s.owners.peers, Dispatcher: s.disp}
+		c.leases, c.holder, c.ttl, c.log = st, s.instance, cfg.InstanceTTL, log
+		c.add(s.live)
 	}
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("recover runs: %w", err)
-	}
-	// Jobs whose runs were recovered but not followed on (their run is over or gone) are
-	// deleted, so no work runs that no run stands for.
-	if k, ok := exec.(*kube.Executor); ok {
-		if _, err := k.Reap(ctx); err != nil {
-			ln.Close()
-			return fmt.Errorf("delete Jobs nobody follows: %w", err)
-		}
-	}
-	httpAPI.SetReady()
-	srv := &http.Server{Handler: httpAPI, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("docket server started", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "executor", cfg.Executor, "instance", instance)
-	if cfg.Ready != nil {
-		cfg.Ready(ln.Addr().String())
-	}
-
-	janitor := &retention.Janitor{Store: st, Policy: cfg.Retention, Interval: cfg.RetentionInterval, Logger: log}
-	g, gctx := errgroup.WithContext(ctx)
-	// leaderOnly runs a component on one server among those sharing the database: the
-	// holder of the lease called name.
-	leaderOnly := func(name string, component func(context.Context) error) {
-		if !shared {
-			g.Go(func() error { return component(gctx) })
-			return
-		}
-		leader := &lease.Leader{Store: st, Name: name, Holder: instance, TTL: cfg.InstanceTTL, Logger: log}
-		g.Go(func() error { return leader.Run(gctx, component) })
-	}
+	c.add(s.disp, s.exec, httpServer{srv: &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}, ln: s.ln})
 	if cfg.Schedule {
-		leaderOnly("scheduler", sched.Run)
+		c.addLeader("scheduler", schedule.New(schedule.Options{
+			Store: st, Canceller: s.disp, Logger: log, Interval: cfg.ScheduleInterval, Grace: cfg.ScheduleGrace,
+			Queued: wake.Ring, Recorded: obs.slotsRecorded,
+		}))
 	}
-	leaderOnly("retention", janitor.Run)
-	g.Go(func() error { return disp.Run(gctx) })
-	if shared {
-		g.Go(func() error { return live.Run(gctx) })
+	c.addLeader("retention", lease.Unfenced(&retention.Janitor{Store: st, Policy: cfg.Retention, Interval: cfg.RetentionInterval, Logger: log}))
+	if obs.pusher != nil {
+		c.add(obs.pusher)
 	}
-	g.Go(func() error { return exec.Run(gctx) })
-	if pusher != nil {
-		g.Go(func() error { return pusher.Run(gctx) })
-	}
-	if notifier != nil {
-		g.Go(func() error { return notifier.Run(gctx) })
-		deadman := &alert.DeadMan{Store: st, Notifier: notifier, Interval: cfg.AlertInterval, Logger: log}
-		leaderOnly("alerts", deadman.Run)
+	if obs.notifier != nil {
+		c.add(obs.notifier)
+		c.addLeader("alerts", lease.Unfenced(&alert.DeadMan{Store: st, Notifier: obs.notifier, Interval: cfg.AlertInterval, Logger: log}))
 	}
 	if cfg.TokensFile != "" {
-		g.Go(func() error { return reloadTokens(gctx, cfg.TokensFile, tokensData, tokens, tokensCheckInterval, log) })
+		c.add(componentFunc(func(ctx context.Context) error {
+			return reloadTokens(ctx, cfg.TokensFile, tokensData, tokens, tokensCheckInterval, log)
+		}))
 	}
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve http: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdownCtx)
-	})
-	err = g.Wait()
-	log.Info("docket server stopped")
-	return err
+	return s, nil
+}
+
+// recover settles the runs of servers that are gone: with servers sharing the store, by
+// their heartbeats (and goes on doing so while it runs); else every run another process
+// claimed.
+func (s *server) recover(ctx context.Context) error {
+	if s.live != nil {
+		return s.live.Start(ctx)
+	}
+	dead, err := s.owners.dead(ctx)
+	if err != nil {
+		return err
+	}
+	return s.disp.Recover(ctx, dead)
+}
+
+// close releases the listener and the store.
+func (s *server) close() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.st.Close()
 }
 
 // executor is what the server needs of an executor.
@@ -268,10 +230,8 @@ type executor interface {
 	Run(ctx context.Context) error
 }
 
-// openExecutor makes the executor the configuration names. The container executor first
-// removes the containers that a crashed server left behind for this store's runs, so a
-// run recovered as interrupted is not still running, and goes on removing orphans.
-func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, orphaned, abandoned func(context.Context, string) bool) (executor, error) {
+// openExecutor makes the executor the configuration names.
+func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, o owners) (executor, error) {
 	switch cfg.Executor {
 	case "process":
 		return process.New(process.Options{
@@ -286,19 +246,15 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 		if err != nil {
 			return nil, err
 		}
-		exec := container.New(container.Options{
+		return container.New(container.Options{
 			Engine:    engine,
 			Reporter:  rec,
 			Logs:      logs,
 			Logger:    cfg.Logger,
 			KillGrace: cfg.KillGrace,
 			Network:   cfg.ContainerNetwork,
-			Orphaned:  orphaned,
-		})
-		if _, err := exec.Reap(ctx); err != nil {
-			return nil, err
-		}
-		return exec, nil
+			Orphaned:  o.orphaned,
+		}), nil
 	case "kubernetes":
 		client, err := kubeClient(cfg.Kube)
 		if err != nil {
@@ -312,7 +268,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 				ServiceAccountName: k.ServiceAccountName, PriorityClassName: k.PriorityClassName,
 			},
 			PullGrace: k.PullGrace, PendingBudget: k.PendingBudget, Retention: k.Retention,
-			Abandoned: abandoned,
+			Abandoned: o.abandoned,
 		})
 		if err != nil {
 			return nil, err
@@ -406,7 +362,9 @@ func instanceID() string {
 
 // openRunTokens returns the signer of run tokens, with the key every server sharing the
 // store uses: the first server to start makes it.
-func openRunTokens(ctx context.Context, st store.Store) (*auth.RunTokens, error) {
+func openRunTokens(ctx context.Context, st interface {
+	SettingInit(ctx context.Context, name, value string) (string, error)
+}) (*auth.RunTokens, error) {
 	fresh := make([]byte, 32)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err

@@ -1,8 +1,10 @@
-// Package store is the one seam between Docket and its database: job definitions and their
-// revisions, the runs table that is Docket's queue, the events that record each run's life,
-// and the runs' logs. SQLite (the embedded default) and PostgreSQL implement it and pass the
-// same conformance suite (package storetest). Implementations translate their driver's errors
-// into job.ErrNotFound and job.ErrConflict; nothing above the store imports a driver.
+// Package store is the one seam between Docket and its database, composed of named parts:
+// job definitions and their revisions, the runs table that is Docket's queue, the events
+// that record each run's life, the runs' logs and reports, and what the servers sharing a
+// database keep about themselves. Package sqlstore implements it once on database/sql,
+// with a dialect for SQLite (the embedded default) and one for PostgreSQL; both pass the
+// conformance suite (package storetest). The implementation translates driver errors into
+// job.ErrNotFound and job.ErrConflict; nothing above the store imports a driver.
 package store
 
 import (
@@ -12,9 +14,22 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-// Store is everything Docket keeps. Methods are named Noun+Verb so they sort together.
-// All times passed in are UTC; the store never reads the clock.
+// Store is everything Docket keeps, composed of its named parts. Methods are named
+// Noun+Verb so they sort together. All times passed in are UTC; the store never reads the
+// clock. Consumers declare the parts (or the few methods) they use, not the whole Store.
 type Store interface {
+	Definitions
+	Queue
+	Events
+	Logs
+	Reports
+	Cluster
+	// Close releases the database.
+	Close() error
+}
+
+// Definitions are the job definitions and every revision of each.
+type Definitions interface {
 	// DefinitionPut creates a job or, when the spec differs from the current revision's,
 	// stores a new revision. It returns the stored definition and whether anything changed.
 	// A new job, or a changed schedule or timezone, sets ScheduledThrough to now so past
@@ -31,7 +46,11 @@ type Store interface {
 	DefinitionDelete(ctx context.Context, name string, now time.Time) error
 	// DefinitionSuspend sets or clears a job's suspended flag.
 	DefinitionSuspend(ctx context.Context, name string, suspended bool, now time.Time) (job.Definition, error)
+}
 
+// Queue is the runs table: how runs are made, claimed, moved from state to state, read
+// and, once old, deleted.
+type Queue interface {
 	// SlotsRecord stores the runs the scheduler made for a job's due slots (queued or
 	// skipped) and moves the job's cursor from `from` to `through`, in one transaction.
 	// It returns job.ErrConflict, storing nothing, when the cursor is no longer `from`
@@ -70,36 +89,44 @@ type Store interface {
 	// RunRequestCancel records who asked to cancel an active run. It returns the run as
 	// stored; the caller then asks the executor to stop it.
 	RunRequestCancel(ctx context.Context, id, by string) (job.Run, error)
-
 	// RunReclaim hands an active run (pending or running) from a server that is gone to
 	// another, which follows the run's work on from where it is (a Kubernetes Job outlives
 	// its server), and records ev. It returns job.ErrConflict, changing nothing, when the
 	// run is no longer active or claimed by from (another server took it first).
 	RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error)
+	// RunPrune deletes, with their events, logs and reports, up to limit runs that
+	// finished before `before`, oldest first, but never the newest keep finished runs of a
+	// job, however old. It returns how many it deleted; fewer than limit means nothing
+	// more is due.
+	RunPrune(ctx context.Context, before time.Time, keep, limit int) (int, error)
+}
 
+// Events are what happened to each run, in order.
+type Events interface {
 	// EventAppend records an event that does not change the run's state.
 	EventAppend(ctx context.Context, ev job.Event) error
 	// EventList returns a run's events, oldest first.
 	EventList(ctx context.Context, runID string) ([]job.Event, error)
+}
 
+// Logs are the runs' output.
+type Logs interface {
 	// LogAppend adds output to the end of a run's log.
 	LogAppend(ctx context.Context, runID string, data []byte) error
 	// LogSize returns how many bytes of a run's log are stored.
 	LogSize(ctx context.Context, runID string) (int64, error)
 	// LogRead returns up to limit bytes of a run's log starting at offset.
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
-
-	// RunPrune deletes, with their events and logs, up to limit runs that finished before
-	// `before`, oldest first, but never the newest keep finished runs of a job, however old.
-	// It returns how many it deleted; fewer than limit means nothing more is due.
-	RunPrune(ctx context.Context, before time.Time, keep, limit int) (int, error)
 	// LogPrune deletes the logs of up to limit runs that finished before `before`, taking
 	// runs in the order they finished from just after cursor ("" starts at the oldest).
 	// Each run that had a log gets ev as an event (with the run's id and state). It
 	// returns the cursor to continue from and how many runs it took; fewer than limit
 	// means it reached `before`.
 	LogPrune(ctx context.Context, cursor string, before time.Time, limit int, ev job.Event) (string, int, error)
+}
 
+// Reports are what runs say about themselves while they run.
+type Reports interface {
 	// ReportPut merges a run's report into what it reported before (job.Report.Merge) and
 	// returns the merged report. It returns job.ErrNotFound when there is no such run and
 	// job.ErrConflict when the run is not active: only a running job reports.
@@ -110,12 +137,11 @@ type Store interface {
 	// ReportLatest returns, for every job that is not deleted, the report with metrics
 	// of its run that reported last, by job name.
 	ReportLatest(ctx context.Context) (map[string]job.Report, error)
+}
 
-	// SettingInit stores value under name unless a value is stored there already, and
-	// returns the stored value: the first server to ask decides for all. It keeps shared
-	// keys (the run token key) and marks that something was done once (an alert sent).
-	SettingInit(ctx context.Context, name, value string) (string, error)
-
+// Cluster is what the servers sharing a store keep in it about themselves: who is alive,
+// who leads what, and the settings they share.
+type Cluster interface {
 	// InstanceBeat records that the server instance id is alive at now.
 	InstanceBeat(ctx context.Context, id string, now time.Time) error
 	// InstanceList returns every instance that has beaten, with its last beat.
@@ -130,8 +156,10 @@ type Store interface {
 	// LeaseRelease gives the lease up if holder holds it.
 	LeaseRelease(ctx context.Context, name, holder string) error
 
-	// Close releases the database.
-	Close() error
+	// SettingInit stores value under name unless a value is stored there already, and
+	// returns the stored value: the first server to ask decides for all. It keeps shared
+	// keys (the run token key) and marks that something was done once (an alert sent).
+	SettingInit(ctx context.Context, name, value string) (string, error)
 }
 
 // JobEnds is when a job's runs last ended. Newest is by run id, as in RunLatest.

@@ -1,0 +1,50 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"docket.dev/docket/internal/job"
+)
+
+// Cancel cancels a run for `by`. A queued run is cancelled at once; an active one is marked
+// and its executor asked to stop it, and the executor reports it cancelled. A run that
+// has already finished is a job.ErrConflict. A cancel that reaches an active run before
+// its executor holds it is passed on by start, once the executor does.
+func (d *Dispatcher) Cancel(ctx context.Context, id, by string) (job.Run, error) {
+	for range 3 {
+		run, err := d.opts.Store.RunGet(ctx, id)
+		if err != nil {
+			return job.Run{}, err
+		}
+		if run.State.Terminal() {
+			return run, fmt.Errorf("run %s already %s: %w", id, run.State, job.ErrConflict)
+		}
+		if run.State == job.StateQueued {
+			err := d.opts.Reporter.Report(ctx, job.Update{
+				RunID: id, From: job.StateQueued, State: job.StateCancelled, Time: d.now().UTC(),
+				Reason: "Cancelled", Message: "cancelled by " + by + " before it started",
+			})
+			if errors.Is(err, job.ErrConflict) {
+				continue // claimed meanwhile: cancel it as an active run
+			}
+			if err != nil {
+				return job.Run{}, err
+			}
+			return d.opts.Store.RunGet(ctx, id)
+		}
+		run, err = d.opts.Store.RunRequestCancel(ctx, id, by)
+		if errors.Is(err, job.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return run, err
+		}
+		if err := d.opts.Executor.Cancel(ctx, id, by); err != nil && !errors.Is(err, job.ErrNotFound) {
+			return run, fmt.Errorf("stop run %s: %w", id, err)
+		}
+		return d.opts.Store.RunGet(ctx, id)
+	}
+	return job.Run{}, fmt.Errorf("cancel run %s: %w", id, job.ErrConflict)
+}
