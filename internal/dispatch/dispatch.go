@@ -1,7 +1,8 @@
 // Package dispatch is the stage between the queue and the executors: it claims queued runs
 // from the runs table in a transaction, resolves each into a job.Execution (the revision's
 // spec, the rendered command, the env contract, the deadline) and hands it to the executor.
-// At start-up it recovers runs that a crash left between claim and completion.
+// It owns the executor, so cancelling a run goes through it. At start-up it recovers runs
+// that a crash left between claim and completion.
 package dispatch
 
 import (

@@ -1,6 +1,7 @@
-// Package server is Docket's composition root: it opens the store and wires the scheduler,
-// dispatcher, executor, recorder and HTTP API together, running each under one errgroup
-// until the context ends.
+// Package server is Docket's composition root: it opens the store and builds the scheduler,
+// dispatcher, executor, recorder and HTTP API, wired together, then runs them as
+// components on one runner (leader-only ones on the server holding their lease) until the
+// context ends.
 package server
 
 import (
