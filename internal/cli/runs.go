@@ -32,8 +32,10 @@ func runCmd(e *env) *cobra.Command {
 retries) and exit with a non-zero code if it failed: the job's exit code when it has one.
 
 With -f FILE --local, run a job from a definition file right here, with no server: in a
-container on the Docker or Podman engine that DOCKER_HOST names (--executor container, the
-default), or as a plain process (--executor process). Docket validates the file, runs the
+container (--executor container, the default) on the Docker or Podman engine that
+DOCKER_HOST names, else on the first that answers of Docker's socket, rootful Podman's and
+rootless Podman's ($XDG_RUNTIME_DIR/podman/podman.sock); or as a plain process
+(--executor process). Docket validates the file, runs the
 job once with its env contract, deadline and retries, streams its output, and exits with
 its exit code. NAME picks the job when the file defines several.`,
 		Example: `  docket run nightly-train
@@ -109,7 +111,7 @@ its exit code. NAME picks the job when the file defines several.`,
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
 	f.StringVarP(&local.file, "file", "f", "", "with --local, the definition file to run (\"-\" reads stdin)")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
-	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman at DOCKER_HOST) or process")
+	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman: DOCKER_HOST, else their usual sockets) or process")
 	f.StringVar(&local.network, "container-network", "", "with --local --executor container: none, host, bridge or a network name")
 	return cmd
 }
