@@ -149,8 +149,8 @@ func TestEnginesConnect(t *testing.T) {
 }
 
 // TestConnectRootlessPodman finds the real engine as rootless Podman's socket, with
-// DOCKER_HOST unset: XDG_RUNTIME_DIR names a directory whose podman/podman.sock leads to
-// it.
+// DOCKER_HOST unset: Docker's socket is missing and DIR/podman/podman.sock (as
+// XDG_RUNTIME_DIR=DIR gives it) leads to the engine.
 func TestConnectRootlessPodman(t *testing.T) {
 	t.Parallel()
 	engine := enginetest.Engine(t)
