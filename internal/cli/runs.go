@@ -213,7 +213,7 @@ func runsCmd(e *env) *cobra.Command {
 		Use:   "runs",
 		Short: "List runs, newest first",
 		Long: `List runs, newest first. -o wide adds how long each ran, its exit code and the
-Kubernetes node its pod ran on.
+Kubernetes node its pod ran on (read from each run's events, about 25 runs a second).
 
 --watch (-w) keeps the list current until Ctrl-C: on a terminal the table is redrawn in
 place every second; otherwise (piped, or with -o json or yaml) the list is printed once and

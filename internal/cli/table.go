@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"docket.dev/docket/internal/client"
 	"docket.dev/docket/internal/job"
@@ -24,6 +25,9 @@ type runTable struct {
 	// nodes caches what the runs' events said of their node; a settled entry (a node
 	// found, or a finished run) is not asked again.
 	nodes map[string]runNode
+	// pace keeps the events read for nodes well under the server's default rate limit
+	// for a token (50 requests a second), so a long wide listing is slow, not refused.
+	pace *rate.Limiter
 }
 
 type runNode struct {
@@ -32,7 +36,7 @@ type runNode struct {
 }
 
 func newRunTable(e *env, c *client.Client) *runTable {
-	return &runTable{c: c, wide: e.wide(), now: time.Now, nodes: map[string]runNode{}}
+	return &runTable{c: c, wide: e.wide(), now: time.Now, nodes: map[string]runNode{}, pace: rate.NewLimiter(25, 25)}
 }
 
 // header is the table's first line.
@@ -100,6 +104,9 @@ func (t *runTable) lookupNodes(ctx context.Context, runs []job.Run) error {
 			continue
 		}
 		g.Go(func() error {
+			if err := t.pace.Wait(ctx); err != nil {
+				return err
+			}
 			events, err := t.c.Events(ctx, r.ID)
 			var ae *client.Error
 			if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
