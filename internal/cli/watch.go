@@ -86,7 +86,8 @@ func (w *runWatch) run(ctx context.Context) error {
 	}
 }
 
-// shown is what a change of makes the run shown again.
+// shown is the part of a run whose change shows the run again: state, reason, exit
+// code and node, not the duration that grows while it runs.
 func (w *runWatch) shown(r job.Run) string {
 	return fmt.Sprintf("%s %s %s %s", r.State, r.Reason, exitText(r), w.table.nodes[r.ID].name)
 }
