@@ -3,7 +3,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -64,16 +63,6 @@ func (e *env) client() *client.Client {
 	return c
 }
 
-// json reports whether the user asked for JSON output.
-func (e *env) json() bool { return e.output == "json" }
-
-// printJSON writes v as indented JSON.
-func (e *env) printJSON(v any) error {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 // table returns a tab writer for aligned columns; the caller flushes it.
 func (e *env) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -121,16 +110,16 @@ then use the other commands to talk to it.`,
 		e.token = cfg.Token
 	}
 	root.PersistentFlags().StringVar(&e.server, "server", server, "Docket server URL (env DOCKET_SERVER)")
-	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text or json")
+	root.PersistentFlags().StringVarP(&e.output, "output", "o", "text", "output format: text, wide (text with more columns), json or yaml")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		if e.output != "text" && e.output != "json" {
-			return usageError{fmt.Errorf("--output %q: use text or json", e.output)}
+		if err := checkOutput(e.output); err != nil {
+			return usageError{err}
 		}
 		return nil
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
-		serverCmd(e), applyCmd(e), jobsCmd(e), runCmd(e), runsCmd(e), describeCmd(e), logsCmd(e),
+		serverCmd(e), applyCmd(e), getCmd(e), jobsCmd(e), runCmd(e), runsCmd(e), describeCmd(e), logsCmd(e),
 		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), tokenCmd(e), reportCmd(e), versionCmd(e),
 	)
 	err = root.ExecuteContext(ctx)
@@ -182,8 +171,8 @@ func versionCmd(e *env) *cobra.Command {
 		Short: "Print the docket version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if e.json() {
-				return e.printJSON(map[string]string{"version": Version})
+			if e.structured() {
+				return e.print(map[string]string{"version": Version})
 			}
 			fmt.Fprintln(e.stdout, "docket", Version)
 			return nil

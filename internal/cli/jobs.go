@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -60,12 +61,12 @@ stdin). An unchanged definition is left as it is; a changed one becomes a new re
 				for _, w := range j.Warnings {
 					fmt.Fprintf(e.stderr, "warning: %s: %s\n", where, w)
 				}
-				if !e.json() {
+				if !e.structured() {
 					fmt.Fprintln(e.stdout, applyLine(j))
 				}
 			}
-			if e.json() {
-				return e.printJSON(map[string]any{"jobs": applied})
+			if e.structured() {
+				return e.print(map[string]any{"jobs": applied})
 			}
 			return nil
 		},
@@ -100,30 +101,63 @@ func readFile(e *env, name string) ([]byte, error) {
 
 func jobsCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:     "jobs",
-		Short:   "List jobs with their schedules, next and last runs",
-		Example: "  docket jobs\n  docket jobs -o json",
+		Use:   "jobs",
+		Short: "List jobs with their schedules, next and last runs",
+		Long: `List jobs with their schedules, next and last runs. -o wide adds the image and how
+long the last run ran, its exit code and the Kubernetes node its pod ran on.`,
+		Example: "  docket jobs\n  docket jobs -o wide\n  docket jobs -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			jobs, err := e.client().Jobs(cmd.Context())
+			c := e.client()
+			jobs, err := c.Jobs(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if e.json() {
-				return e.printJSON(map[string]any{"jobs": jobs})
+			if e.structured() {
+				return e.print(map[string]any{"jobs": jobs})
 			}
 			if len(jobs) == 0 {
 				fmt.Fprintln(e.stdout, "no jobs yet; create one with: docket apply -f FILE")
 				return nil
 			}
-			tw := e.table()
-			fmt.Fprintln(tw, "NAME\tSCHEDULE\tTIMEZONE\tREVISION\tNEXT RUN\tLAST RUN")
-			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", j.Name, scheduleText(j), j.Timezone, j.Revision, nextText(j), lastText(j.LastRun))
-			}
-			return tw.Flush()
+			return e.writeJobs(cmd.Context(), c, jobs)
 		},
 	}
+}
+
+// writeJobs writes jobs as a table; -o wide adds the image and the last run's duration,
+// exit code and node.
+func (e *env) writeJobs(ctx context.Context, c *client.Client, jobs []client.Job) error {
+	runs := newRunTable(e, c)
+	if e.wide() {
+		var last []job.Run
+		for _, j := range jobs {
+			if j.LastRun != nil {
+				last = append(last, *j.LastRun)
+			}
+		}
+		if err := runs.lookupNodes(ctx, last); err != nil {
+			return err
+		}
+	}
+	tw := e.table()
+	header := "NAME\tSCHEDULE\tTIMEZONE\tREVISION\tNEXT RUN\tLAST RUN"
+	if e.wide() {
+		header += "\tIMAGE\tLAST DURATION\tLAST EXIT\tLAST NODE"
+	}
+	fmt.Fprintln(tw, header)
+	for _, j := range jobs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s", j.Name, scheduleText(j), j.Timezone, j.Revision, nextText(j), lastText(j.LastRun))
+		if e.wide() {
+			duration, exit, node := "-", "-", "-"
+			if r := j.LastRun; r != nil {
+				duration, exit, node = runDuration(*r, runs.now()), exitText(*r), orDash(runs.nodes[r.ID].name)
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s", j.Image, duration, exit, node)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
 }
 
 func scheduleText(j client.Job) string {
@@ -155,8 +189,8 @@ func describeJob(e *env, cmd *cobra.Command, name string) error {
 	if err != nil {
 		return err
 	}
-	if e.json() {
-		return e.printJSON(j)
+	if e.structured() {
+		return e.print(j)
 	}
 	tw := e.table()
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
@@ -190,8 +224,8 @@ func deleteCmd(e *env) *cobra.Command {
 			if err := e.client().DeleteJob(cmd.Context(), args[1]); err != nil {
 				return err
 			}
-			if e.json() {
-				return e.printJSON(map[string]any{"deleted": args[1]})
+			if e.structured() {
+				return e.print(map[string]any{"deleted": args[1]})
 			}
 			fmt.Fprintf(e.stdout, "job %s deleted\n", args[1])
 			return nil
@@ -214,8 +248,8 @@ func suspendCmd(e *env, suspend bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if e.json() {
-				return e.printJSON(j)
+			if e.structured() {
+				return e.print(j)
 			}
 			fmt.Fprintf(e.stdout, "job %s %s\n", j.Name, done)
 			return nil

@@ -16,8 +16,8 @@ import (
 // on this machine, through a throwaway Docket (SQLite in a temporary directory, the API on
 // a loopback port, no scheduler), so the run gets the same validation, env contract,
 // deadline, retries and log handling as on a server. It streams the run's events to
-// stderr and its output to stdout (stderr too with -o json, which prints the final run on
-// stdout), and returns the job's exit code.
+// stderr and its output to stdout (stderr too with -o json or yaml, which print the final
+// run on stdout), and returns the job's exit code.
 type localRun struct {
 	file, name, executor, network string
 	req                           client.RunRequest
@@ -72,9 +72,9 @@ func (l localRun) run(ctx context.Context, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "running %s from %s with the %s executor, run %s\n", name, l.file, l.executor, run.ID)
-	// With -o json, stdout holds only the final run; the job's output goes to stderr.
+	// With -o json or yaml, stdout holds only the final run; the job's output goes to stderr.
 	progress := e
-	if e.json() {
+	if e.structured() {
 		progress = &env{stdout: e.stderr, stderr: e.stderr, output: e.output}
 	}
 	final, err := waitRun(ctx, progress, c, run, true)
@@ -85,8 +85,8 @@ func (l localRun) run(ctx context.Context, e *env) error {
 		}
 		return err
 	}
-	if e.json() {
-		if err := e.printJSON(final); err != nil {
+	if e.structured() {
+		if err := e.print(final); err != nil {
 			return err
 		}
 	} else {

@@ -48,8 +48,8 @@ the scheduler would fire them (daylight-saving changes included). Needs no serve
 				}
 				times = append(times, t.In(loc).Format(time.RFC3339))
 			}
-			if e.json() {
-				return e.printJSON(map[string]any{"schedule": expr, "timezone": zone, "next_runs": times})
+			if e.structured() {
+				return e.print(map[string]any{"schedule": expr, "timezone": zone, "next_runs": times})
 			}
 			if len(times) == 0 {
 				fmt.Fprintln(e.stdout, "this schedule never fires")

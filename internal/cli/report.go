@@ -59,8 +59,8 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 				case !found:
 					fmt.Fprintf(e.stderr, "no checkpoint saved by run %s or the attempts before it\n", runID)
 					return nil
-				case e.json():
-					return e.printJSON(map[string]any{"run_id": from, "checkpoint": doc})
+				case e.structured():
+					return e.print(map[string]any{"run_id": from, "checkpoint": doc})
 				}
 				fmt.Fprintf(e.stdout, "%s\n", oneLine(doc))
 				return nil
@@ -84,8 +84,8 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 			if err != nil {
 				return err
 			}
-			if e.json() {
-				return e.printJSON(rep)
+			if e.structured() {
+				return e.print(rep)
 			}
 			var parts []string
 			switch len(parsed) {

@@ -32,8 +32,10 @@ func runCmd(e *env) *cobra.Command {
 retries) and exit with a non-zero code if it failed: the job's exit code when it has one.
 
 With -f FILE --local, run a job from a definition file right here, with no server: in a
-container on the Docker or Podman engine that DOCKER_HOST names (--executor container, the
-default), or as a plain process (--executor process). Docket validates the file, runs the
+container (--executor container, the default) on the Docker or Podman engine that
+DOCKER_HOST names, else on the first that answers of Docker's socket, rootful Podman's and
+rootless Podman's ($XDG_RUNTIME_DIR/podman/podman.sock); or as a plain process
+(--executor process). Docket validates the file, runs the
 job once with its env contract, deadline and retries, streams its output, and exits with
 its exit code. NAME picks the job when the file defines several.`,
 		Example: `  docket run nightly-train
@@ -77,8 +79,8 @@ its exit code. NAME picks the job when the file defines several.`,
 				return err
 			}
 			if !wait {
-				if e.json() {
-					return e.printJSON(run)
+				if e.structured() {
+					return e.print(run)
 				}
 				note := ""
 				if !created {
@@ -92,8 +94,8 @@ its exit code. NAME picks the job when the file defines several.`,
 			if err != nil {
 				return err
 			}
-			if e.json() {
-				if err := e.printJSON(final); err != nil {
+			if e.structured() {
+				if err := e.print(final); err != nil {
 					return err
 				}
 			} else {
@@ -109,7 +111,7 @@ its exit code. NAME picks the job when the file defines several.`,
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
 	f.StringVarP(&local.file, "file", "f", "", "with --local, the definition file to run (\"-\" reads stdin)")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
-	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman at DOCKER_HOST) or process")
+	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman: DOCKER_HOST, else their usual sockets) or process")
 	f.StringVar(&local.network, "container-network", "", "with --local --executor container: none, host, bridge or a network name")
 	return cmd
 }
@@ -205,40 +207,58 @@ func runsCmd(e *env) *cobra.Command {
 	var (
 		f      client.RunFilter
 		states string
+		watch  bool
 	)
 	cmd := &cobra.Command{
-		Use:     "runs",
-		Short:   "List runs, newest first",
-		Example: "  docket runs\n  docket runs --job nightly-train --state failed,cancelled\n  docket runs --limit 200 -o json",
-		Args:    cobra.NoArgs,
+		Use:   "runs",
+		Short: "List runs, newest first",
+		Long: `List runs, newest first. -o wide adds how long each ran, its exit code and the
+Kubernetes node its pod ran on (read from each run's events, about 25 runs a second).
+
+--watch (-w) keeps the list current until Ctrl-C: on a terminal the table is redrawn in
+place every second; otherwise (piped, or with -o json or yaml) the list is printed once and
+then each run again whenever it appears or changes state.`,
+		Example: `  docket runs
+  docket runs --job nightly-train --state failed,cancelled
+  docket runs -o wide
+  docket runs --job nightly-train -w
+  docket runs --limit 200 -o yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if states != "" {
 				f.States = strings.Split(states, ",")
 			}
-			runs, next, err := e.client().Runs(cmd.Context(), f)
+			if watch {
+				if f.Cursor != "" {
+					return usageError{errors.New("--watch shows the newest runs; it takes no --cursor")}
+				}
+				return watchRuns(cmd.Context(), e, f)
+			}
+			ctx := cmd.Context()
+			c := e.client()
+			runs, next, err := c.Runs(ctx, f)
 			if err != nil {
 				return err
 			}
-			if e.json() {
+			if e.structured() {
 				out := map[string]any{"runs": runs}
 				if next != "" {
 					out["next_cursor"] = next
 				}
-				return e.printJSON(out)
+				return e.print(out)
 			}
 			if len(runs) == 0 {
 				fmt.Fprintln(e.stdout, "no runs")
 				return nil
 			}
+			t := newRunTable(e, c)
+			if err := t.lookupNodes(ctx, runs); err != nil {
+				return err
+			}
 			tw := e.table()
-			fmt.Fprintln(tw, "ID\tJOB\tSTATE\tTRIGGER\tATTEMPT\tSCHEDULED\tCREATED\tREASON")
+			fmt.Fprint(tw, t.header())
 			for _, r := range runs {
-				sched := "-"
-				if r.ScheduledTime != nil {
-					sched = r.ScheduledTime.Local().Format("2006-01-02 15:04:05")
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Job, r.State, r.Trigger, r.Attempt, sched,
-					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.Reason)
+				fmt.Fprint(tw, t.row(r))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -254,6 +274,7 @@ func runsCmd(e *env) *cobra.Command {
 	fl.StringVar(&states, "state", "", "only runs in these states, comma-separated (queued, running, failed, ...)")
 	fl.IntVar(&f.Limit, "limit", 0, "page size (default 50, at most 1000)")
 	fl.StringVar(&f.Cursor, "cursor", "", "continue from a previous page")
+	fl.BoolVarP(&watch, "watch", "w", false, "keep the list current until Ctrl-C (redrawn in place on a terminal)")
 	return cmd
 }
 
@@ -261,7 +282,7 @@ func describeCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "describe (run ID | job NAME)",
 		Short:   "Show a run with its events, or a job with its next runs",
-		Example: "  docket describe run 019ab2c4-...\n  docket describe job nightly-train -o json",
+		Example: "  docket describe run 019ab2c4-...\n  docket describe job nightly-train -o yaml",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch args[0] {
@@ -289,8 +310,8 @@ func describeRun(e *env, ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if e.json() {
-		return e.printJSON(map[string]any{"run": r, "events": events, "report": rep})
+	if e.structured() {
+		return e.print(map[string]any{"run": r, "events": events, "report": rep})
 	}
 	tw := e.table()
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
@@ -339,13 +360,13 @@ func logsCmd(e *env) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var w io.Writer = e.stdout
-			if e.json() {
+			if e.structured() {
 				var b strings.Builder
 				w = &b
 				if _, err := e.client().Logs(cmd.Context(), args[0], 0, follow, w); err != nil {
 					return err
 				}
-				return e.printJSON(map[string]string{"run_id": args[0], "log": b.String()})
+				return e.print(map[string]string{"run_id": args[0], "log": b.String()})
 			}
 			_, err := e.client().Logs(cmd.Context(), args[0], 0, follow, w)
 			return err
@@ -366,8 +387,8 @@ func cancelCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if e.json() {
-				return e.printJSON(r)
+			if e.structured() {
+				return e.print(r)
 			}
 			if r.State == job.StateCancelled {
 				fmt.Fprintf(e.stdout, "run %s cancelled\n", r.ID)

@@ -28,10 +28,11 @@ func serverCmd(e *env) *cobra.Command {
 		Long: `Run the Docket server. With no flags it keeps its state in SQLite under ./.docket
 and runs jobs as local processes, listening on 127.0.0.1:8080.
 
-With --executor container every run is a container on the Docker or Podman engine that
-DOCKER_HOST names (default unix:///var/run/docker.sock): the image is pulled when missing,
-cpu and memory are enforced as limits, and the definition's command replaces the image's
-entrypoint.
+With --executor container every run is a container on a Docker or Podman engine: the one
+DOCKER_HOST names, else the first that answers of Docker's socket
+(/var/run/docker.sock), rootful Podman's (/run/podman/podman.sock) and rootless Podman's
+($XDG_RUNTIME_DIR/podman/podman.sock). The image is pulled when missing, cpu and memory
+are enforced as limits, and the definition's command replaces the image's entrypoint.
 
 With --executor kubernetes every run is a batch/v1 Job in --namespace: requests and the
 memory limit from the definition, the deadline as activeDeadlineSeconds, a run that cannot
@@ -45,7 +46,8 @@ priority_class).`,
   docket server --parallelism 2 --default-deadline 30m
   docket server --retain-runs 30d --retain-logs 7d --retain-per-job 50
   docket server --database-url postgres://docket:secret@db.internal:5432/docket
-  DOCKER_HOST=unix:///run/podman/podman.sock docket server --executor container
+  docket server --executor container
+  DOCKER_HOST=tcp://build-host:2375 docket server --executor container
   docket server --executor kubernetes --namespace batch --node-selector pool=batch
   docket server --executor kubernetes --namespace batch --other-namespaces ml,etl --toleration pool=batch:NoSchedule`,
 		Args: cobra.NoArgs,
@@ -114,7 +116,7 @@ priority_class).`,
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the SQLite database and the runs' working directories")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "store URL: sqlite://PATH (default DATA_DIR/docket.db) or postgres://USER:PASSWORD@HOST:PORT/DB")
-	f.StringVar(&cfg.Executor, "executor", cfg.Executor, "how runs execute: process, or container (Docker or Podman at DOCKER_HOST)")
+	f.StringVar(&cfg.Executor, "executor", cfg.Executor, "how runs execute: process, container (Docker or Podman: DOCKER_HOST, else their usual sockets) or kubernetes")
 	f.StringVar(&cfg.ContainerNetwork, "container-network", "", "network of the container executor's containers: none, host, bridge or a network name (default: the engine's)")
 	f.BoolVar(&cfg.CheckImages, "check-images", cfg.CheckImages, "kubernetes executor: refuse a definition whose image its registry says does not exist (an unreachable registry only warns)")
 	f.StringVar(&cfg.Kube.Kubeconfig, "kubeconfig", "", "kubernetes executor: kubeconfig file (default: the pod's service account in a cluster, else KUBECONFIG or ~/.kube/config)")

@@ -54,8 +54,8 @@ token: line of its config file).`,
 			if len(teams) > 0 {
 				entry = fmt.Sprintf("{name: %s, role: %s, teams: [%s], sha256: %s}", name, r, strings.Join(teams, ", "), auth.Hash(secret))
 			}
-			if e.json() {
-				return e.printJSON(map[string]any{"name": name, "role": r.String(), "teams": teams, "token": secret, "sha256": auth.Hash(secret)})
+			if e.structured() {
+				return e.print(map[string]any{"name": name, "role": r.String(), "teams": teams, "token": secret, "sha256": auth.Hash(secret)})
 			}
 			fmt.Fprintf(e.stdout, "token for %s (shown once; give it to them, e.g. as DOCKET_TOKEN):\n  %s\n", name, secret)
 			fmt.Fprintf(e.stdout, "entry for the server's tokens file (under tokens:):\n  - %s\n", entry)

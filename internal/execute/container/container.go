@@ -1,5 +1,5 @@
 // Package container is the executor that runs each run in a container through the Docker
-// Engine API, which Docker and Podman both serve (DOCKER_HOST is honoured). It pulls the
+// Engine API, which Docker and Podman both serve (found by Connect). It pulls the
 // image when the engine lacks it, sets the definition's cpu and memory as limits, passes
 // the env contract, enforces the deadline (stop, then kill), keeps stdout and stderr in the
 // run's log, and removes the container when the run ends.
@@ -58,20 +58,6 @@ type Executor struct {
 	rec    execute.Recorder
 	now    func() time.Time
 	runs   execute.Set
-}
-
-// Connect returns a client for the engine that DOCKER_HOST names (the local default socket
-// when it is unset), negotiating the API version, and checks that the engine answers.
-func Connect(ctx context.Context) (*client.Client, error) {
-	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, fmt.Errorf("container engine client: %w", err)
-	}
-	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("container engine at %s does not answer (set DOCKER_HOST to a Docker or Podman socket): %w", c.DaemonHost(), err)
-	}
-	return c, nil
 }
 
 // New returns an Executor.

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/job"
+)
+
+func TestNodeOf(t *testing.T) {
+	t.Parallel()
+	ev := func(reason, msg string) job.Event { return job.Event{Reason: reason, Message: msg} }
+	tests := []struct {
+		name   string
+		events []job.Event
+		want   string
+	}{
+		{"none", []job.Event{ev("Queued", "submitted"), ev("Started", "process 12 started")}, ""},
+		{"scheduled", []job.Event{ev("Scheduled", "pod docket-r1-x scheduled on node kwok-node-0")}, "kwok-node-0"},
+		{"started only", []job.Event{ev("Started", "pod docket-r1-x running on node n2 with a 1h deadline")}, "n2"},
+		{"the newest after a restart", []job.Event{
+			ev("Scheduled", "pod docket-r1-a scheduled on node n1"), ev("Disrupted", "pod docket-r1-a on node n1 was evicted"),
+			ev("Scheduled", "pod docket-r1-b scheduled on node n3"),
+		}, "n3"},
+	}
+	for _, tt := range tests {
+		if got := nodeOf(tt.events); got != tt.want {
+			t.Errorf("%s: node %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestLookupNodes reads the events of the runs that may have a node, once for a run
+// whose node is settled (found, or the run finished), and not for runs not started.
+func TestLookupNodes(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	asked := map[string]int{}
+	events := map[string][]job.Event{
+		"pending":  nil,
+		"running":  {{Reason: "Scheduled", Message: "pod docket-running-x scheduled on node n1"}},
+		"finished": {{Reason: "Started", Message: "process started"}},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/runs/"), "/events")
+		mu.Lock()
+		asked[id]++
+		mu.Unlock()
+		if id == "gone" {
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "not_found", "message": "no run gone"}})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"events": events[id]})
+	}))
+	t.Cleanup(srv.Close)
+
+	e := &env{output: outputWide}
+	tbl := newRunTable(e, client.New(srv.URL))
+	runs := []job.Run{
+		{ID: "queued", State: job.StateQueued}, {ID: "pending", State: job.StatePending},
+		{ID: "running", State: job.StateRunning}, {ID: "finished", State: job.StateSucceeded}, {ID: "gone", State: job.StateFailed},
+	}
+	for range 3 {
+		if err := tbl.lookupNodes(t.Context(), runs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff(map[string]int{"pending": 3, "running": 1, "finished": 1, "gone": 3}, asked); diff != "" {
+		t.Errorf("events read per run (-want +got):\n%s", diff)
+	}
+	started := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	finished, code := started.Add(95*time.Second), 3
+	tbl.now = func() time.Time { return started.Add(time.Hour) }
+	row := tbl.row(job.Run{ID: "running", State: job.StateRunning, StartedAt: &started, CreatedAt: started})
+	if !strings.HasSuffix(row, "\t1h\t-\tn1\n") {
+		t.Errorf("running run's row %q; want duration 1h, no exit code, node n1", row)
+	}
+	row = tbl.row(job.Run{ID: "finished", State: job.StateFailed, StartedAt: &started, FinishedAt: &finished, ExitCode: &code, CreatedAt: started})
+	if !strings.HasSuffix(row, "\t1m35s\t3\t-\n") {
+		t.Errorf("finished run's row %q; want duration 1m35s, exit code 3, no node", row)
+	}
+}
