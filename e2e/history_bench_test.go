@@ -219,7 +219,7 @@ func seedHistory(b *testing.B, st store.Store, defs, runs int) string {
 			rs[k] = r
 			evs[k] = job.Event{RunID: r.ID, Time: finished, State: r.State, Reason: r.Reason, Message: r.Message}
 		}
-		if err := st.SlotsRecord(ctx, store.Fence{}, name, d.ScheduledThrough, d.ScheduledThrough, rs, evs); err != nil {
+		if _, err := st.SlotsRecord(ctx, store.Fence{}, []store.Slots{{Job: name, From: d.ScheduledThrough, Through: d.ScheduledThrough, Next: d.NextDue, Runs: rs, Events: evs}}); err != nil {
 			b.Fatal(err)
 		}
 		if (i+1)%1000 == 0 {

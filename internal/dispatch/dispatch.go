@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"docket.dev/docket/internal/definition"
@@ -134,6 +136,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
+// maxStarting caps how many claimed runs a dispatcher hands to its executor at once.
+const maxStarting = 16
+
 // Pass claims as many queued runs as the executor has room for and starts them.
 func (d *Dispatcher) Pass(ctx context.Context) error {
 	for ctx.Err() == nil {
@@ -148,11 +153,24 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 		if len(runs) == 0 {
 			return nil
 		}
-		requeued := false
+		// Runs start side by side: an executor's start waits on the store and on the
+		// process, container or API call it makes, and those of different runs overlap.
+		var (
+			wg       sync.WaitGroup
+			requeued atomic.Bool
+			starts   = make(chan struct{}, maxStarting)
+		)
 		for _, r := range runs {
-			requeued = !d.start(ctx, r) || requeued
+			starts <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-starts }()
+				if !d.start(ctx, r) {
+					requeued.Store(true)
+				}
+			})
 		}
-		if requeued {
+		wg.Wait()
+		if requeued.Load() {
 			// The executor is refusing runs; try again at the next tick, not at once.
 			return nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,12 +21,15 @@ var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
 // executor holds started executions without running anything.
 type executor struct {
+	mu        sync.Mutex
 	started   []job.Execution
 	cancelled []string
 	fail      error
 }
 
 func (e *executor) Start(_ context.Context, x job.Execution) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.fail != nil {
 		return e.fail
 	}
@@ -33,10 +37,16 @@ func (e *executor) Start(_ context.Context, x job.Execution) error {
 	return nil
 }
 func (e *executor) Cancel(_ context.Context, id, by string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.cancelled = append(e.cancelled, id+" by "+by)
 	return nil
 }
-func (e *executor) Running() int { return len(e.started) }
+func (e *executor) Running() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.started)
+}
 
 func setup(t *testing.T, parallelism int) (*Dispatcher, store.Store, *executor) {
 	t.Helper()

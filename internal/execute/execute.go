@@ -62,6 +62,10 @@ func (h *Handle) request(s Stop) {
 
 // Set is the runs an executor holds. The zero value is ready to use.
 type Set struct {
+	// Released, if set, is called each time a run is let go, once Len no longer counts
+	// it: the executor has room for another (the dispatcher's wake).
+	Released func()
+
 	mu       sync.Mutex
 	runs     map[string]*Handle
 	stopping bool
@@ -93,6 +97,9 @@ func (s *Set) Release(runID string) {
 	s.mu.Lock()
 	delete(s.runs, runID)
 	s.mu.Unlock()
+	if s.Released != nil {
+		s.Released()
+	}
 	s.wg.Done()
 }
 

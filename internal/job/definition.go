@@ -87,6 +87,10 @@ type Definition struct {
 	// ScheduledThrough is the scheduler's cursor: every slot at or before it has been turned
 	// into a run (queued or skipped).
 	ScheduledThrough time.Time `json:"scheduled_through"`
+	// NextDue is when the scheduler next looks at the job: its next slot after the
+	// cursor, or a time already past when that is still to be worked out (a new or
+	// changed schedule). Nil for a job without a schedule.
+	NextDue *time.Time `json:"-"`
 }
 
 // Location returns the definition's time zone. The zone is validated when the definition is

@@ -35,4 +35,6 @@ type Update struct {
 	Reason   string
 	Message  string
 	ExitCode *int
+	// Notes go with the state change, recorded in the same transaction after it.
+	Notes []Note
 }

@@ -64,7 +64,8 @@ type Event struct {
 }
 
 // Transition is a guarded state change of one run: it applies only while the run is still
-// in From, so two actors racing on the same run cannot both win.
+// in From, so two actors racing on the same run cannot both win. An empty From is any
+// state the run may move to To from (Preceding): a change that does not depend on which.
 type Transition struct {
 	RunID string
 	From  State
@@ -80,9 +81,22 @@ type Transition struct {
 	ClaimedBy string
 	// Then is created in the same transaction, for example the retry of a failed run.
 	Then *Run
+	// Notes are recorded after the transition's event, in the same transaction.
+	Notes []Note
 }
 
-// Event returns the event that records the transition.
-func (t Transition) Event() Event {
-	return Event{RunID: t.RunID, Time: t.Time, State: t.To, Reason: t.Reason, Message: t.Message}
+// Note is a notice that goes with a state change: an event that leaves the state as the
+// change left it ("the image was not pulled").
+type Note struct {
+	Reason  string
+	Message string
+}
+
+// Events returns the events that record the transition: its own, then its notes.
+func (t Transition) Events() []Event {
+	evs := []Event{{RunID: t.RunID, Time: t.Time, State: t.To, Reason: t.Reason, Message: t.Message}}
+	for _, n := range t.Notes {
+		evs = append(evs, Event{RunID: t.RunID, Time: t.Time, State: t.To, Reason: n.Reason, Message: n.Message})
+	}
+	return evs
 }

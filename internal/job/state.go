@@ -76,3 +76,14 @@ func CanTransition(from, to State) bool {
 	}
 	return false
 }
+
+// Preceding returns the states a run may move to `to` from, in a fixed order.
+func Preceding(to State) []State {
+	var from []State
+	for _, s := range States {
+		if CanTransition(s, to) {
+			from = append(from, s)
+		}
+	}
+	return from
+}

@@ -37,11 +37,7 @@ func (l *Logs) OpenLog(runID string) io.WriteCloser {
 	if every <= 0 {
 		every = 250 * time.Millisecond
 	}
-	w := &logWriter{logs: l, runID: runID, done: make(chan struct{}), stopped: make(chan struct{})}
-	if l.Limit > 0 {
-		w.kept = l.size(runID)
-		w.capped = w.kept >= l.Limit
-	}
+	w := &logWriter{logs: l, runID: runID, done: make(chan struct{}), stopped: make(chan struct{}), sized: l.Limit <= 0}
 	go w.loop(every)
 	return w
 }
@@ -66,6 +62,7 @@ type logWriter struct {
 	mu      sync.Mutex
 	buf     []byte
 	kept    int64
+	sized   bool // kept includes what the store held when the writer was opened
 	capped  bool
 	closed  bool
 	done    chan struct{}
@@ -78,6 +75,13 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := len(p)
+	if !w.sized {
+		// What the run's log holds already counts against the limit; asked at the first
+		// output, so a run that prints nothing costs no read.
+		w.kept = w.logs.size(w.runID)
+		w.capped = w.kept >= w.logs.Limit
+		w.sized = true
+	}
 	if w.capped || w.closed {
 		return n, nil
 	}

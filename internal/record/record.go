@@ -64,15 +64,36 @@ func New(opts Options) *Recorder {
 }
 
 // Report records an update: a notice becomes an event; a state change becomes a guarded
-// transition from the run's current state. A repeated update, or one for a run that is
-// already terminal, changes nothing. A failure with attempts left queues the retry in the
-// same transaction. An update whose From the run has left is a job.ErrConflict.
+// transition from the run's current state, with the update's notes. A repeated update, or
+// one for a run that is already terminal, changes nothing. A failure with attempts left
+// queues the retry in the same transaction. An update whose From the run has left is a
+// job.ErrConflict.
 func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 	if u.Time.IsZero() {
 		u.Time = r.now().UTC()
 	}
-	// The guard can lose a race with another writer (a cancel, the scheduler); read the
-	// run again and decide again.
+	if u.State == "" {
+		return r.opts.Store.EventAppend(ctx, job.Event{RunID: u.RunID, Time: u.Time, Reason: u.Reason, Message: u.Message})
+	}
+	t := job.Transition{
+		RunID: u.RunID, From: u.From, To: u.State, Time: u.Time,
+		Reason: u.Reason, Message: u.Message, ExitCode: u.ExitCode, Notes: u.Notes,
+	}
+	if u.State != job.StateFailed {
+		// Nothing to decide from the run as it stands: the store moves it from whatever
+		// state may lead to u.State, and only a change that did not apply is read back.
+		stored, err := r.opts.Store.RunTransition(ctx, t)
+		if errors.Is(err, job.ErrConflict) && u.From == "" {
+			return r.unchanged(ctx, u)
+		}
+		if err != nil {
+			return fmt.Errorf("record update: %w", err)
+		}
+		r.opts.Transitioned(stored, nil)
+		return nil
+	}
+	// A failure's retry depends on the run (its attempt, a cancel request): read it, and
+	// read it again when the guard loses a race with another writer.
 	for range 3 {
 		run, err := r.opts.Store.RunGet(ctx, u.RunID)
 		if err != nil {
@@ -81,29 +102,12 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		if u.From != "" && run.State != u.From {
 			return fmt.Errorf("record update: run %s is %s, no longer %s: %w", run.ID, run.State, u.From, job.ErrConflict)
 		}
-		if u.State == "" {
-			return r.opts.Store.EventAppend(ctx, job.Event{RunID: u.RunID, Time: u.Time, State: run.State, Reason: u.Reason, Message: u.Message})
+		if err := settled(run, u); err != nil || run.State.Terminal() {
+			return err
 		}
-		if run.State == u.State || run.State.Terminal() && u.State.Terminal() {
-			return nil
-		}
-		if run.State.Terminal() {
-			// An executor must not go on with a run that ended meanwhile (cancelled
-			// while it was being started).
-			return fmt.Errorf("record update: run %s is already %s: %w", run.ID, run.State, job.ErrConflict)
-		}
-		if !job.CanTransition(run.State, u.State) {
-			return fmt.Errorf("record update: run %s cannot move from %s to %s: %w", run.ID, run.State, u.State, job.ErrConflict)
-		}
-		t := job.Transition{
-			RunID: run.ID, From: run.State, To: u.State, Time: u.Time,
-			Reason: u.Reason, Message: u.Message, ExitCode: u.ExitCode,
-		}
-		if u.State == job.StateFailed {
-			t.Then, err = r.retry(ctx, run, u)
-			if err != nil {
-				return err
-			}
+		t.From = run.State
+		if t.Then, err = r.retry(ctx, run, u); err != nil {
+			return err
 		}
 		stored, err := r.opts.Store.RunTransition(ctx, t)
 		if errors.Is(err, job.ErrConflict) {
@@ -119,6 +123,31 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		return nil
 	}
 	return fmt.Errorf("record update of run %s: %w", u.RunID, job.ErrConflict)
+}
+
+// unchanged decides about a state change the store did not apply, from the run as it now
+// stands: nil when the run is in that state already, or ended and the update is an end
+// too (a repeated or late report); job.ErrConflict otherwise.
+func (r *Recorder) unchanged(ctx context.Context, u job.Update) error {
+	run, err := r.opts.Store.RunGet(ctx, u.RunID)
+	if err != nil {
+		return fmt.Errorf("record update: %w", err)
+	}
+	if err := settled(run, u); err != nil || run.State.Terminal() || run.State == u.State {
+		return err
+	}
+	return fmt.Errorf("record update: run %s cannot move from %s to %s: %w", run.ID, run.State, u.State, job.ErrConflict)
+}
+
+// settled says whether u has nothing left to change in run: nil when the run is in u's
+// state already or ended and u is an end too; job.ErrConflict when the run ended and u
+// would go on with it (an executor must not go on with a run that ended meanwhile, say
+// cancelled while it was being started). It returns nil for a run u may still move.
+func settled(run job.Run, u job.Update) error {
+	if run.State.Terminal() && !u.State.Terminal() {
+		return fmt.Errorf("record update: run %s is already %s: %w", run.ID, run.State, job.ErrConflict)
+	}
+	return nil
 }
 
 // retry returns the run that retries a failed one, or nil when no attempt is left or the

@@ -7,6 +7,7 @@ package schedule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,9 +19,9 @@ import (
 
 // Store is what the scheduler needs of the store.
 type Store interface {
-	DefinitionList(ctx context.Context) ([]job.Definition, error)
-	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
-	SlotsRecord(ctx context.Context, fence store.Fence, name string, from, through time.Time, runs []job.Run, events []job.Event) error
+	DefinitionDue(ctx context.Context, now, afterDue time.Time, after string, limit int) ([]job.Definition, error)
+	RunUnfinished(ctx context.Context, jobs []string) (map[string][]job.Run, error)
+	SlotsRecord(ctx context.Context, fence store.Fence, jobs []store.Slots) ([]string, error)
 }
 
 // Canceller stops a run; the scheduler uses it for concurrency: replace.
@@ -83,84 +84,146 @@ func (s *Scheduler) Lead(ctx context.Context, fence store.Fence) error {
 	}
 }
 
-// Pass records the due slots of every scheduled job once, fenced by fence.
+// passBatch is how many due jobs one transaction records: at a busy minute boundary the
+// first runs are in the queue, and the dispatcher woken, while later jobs are planned.
+const passBatch = 500
+
+// Pass records the due slots of every job that is due, once, fenced by fence. It reads
+// only the jobs whose next slot has come (or whose schedule is new), a batch at a time.
 func (s *Scheduler) Pass(ctx context.Context, fence store.Fence) error {
-	defs, err := s.opts.Store.DefinitionList(ctx)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	queued := false
-	for _, def := range defs {
-		if def.Schedule == "" {
-			continue
+	now := s.now().UTC()
+	var (
+		afterDue time.Time
+		after    string
+		errs     []error
+	)
+	for {
+		defs, err := s.opts.Store.DefinitionDue(ctx, now, afterDue, after, passBatch)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
 		}
-		q, err := s.passJob(ctx, fence, def)
+		if len(defs) == 0 {
+			break
+		}
+		last := defs[len(defs)-1]
+		afterDue, after = *last.NextDue, last.Name
+		lost, err := s.record(ctx, fence, now, defs)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		queued = queued || q
-	}
-	if queued {
-		s.opts.Queued()
+		if lost || len(defs) < passBatch {
+			break
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// passJob records one job's due slots and reports whether any run was queued.
-func (s *Scheduler) passJob(ctx context.Context, fence store.Fence, def job.Definition) (bool, error) {
-	sched, err := s.schedule(def.Schedule)
-	if err != nil {
-		// Definitions are validated when applied, so this is a stored expression a newer
-		// parser rejects: say so once per pass and leave the job alone.
-		s.opts.Logger.Error("unparseable schedule", "job", def.Name, "schedule", def.Schedule, "err", err)
-		return false, nil
+// record plans the due slots of defs and stores them in one transaction. It reports
+// whether the lease's term is over (nothing was stored, and nothing more may be).
+func (s *Scheduler) record(ctx context.Context, fence store.Fence, now time.Time, defs []job.Definition) (bool, error) {
+	type planned struct {
+		def   job.Definition
+		slots []time.Time
+		more  bool
+		sched *cron.Schedule
 	}
-	now := s.now().UTC()
-	slots, dropped := sched.Between(def.ScheduledThrough, now, def.Location(), maxSlotsPerPass)
-	if len(slots) == 0 {
-		return false, nil
+	var (
+		plans  []planned
+		busy   []string // jobs with slots due, whose unfinished runs the plans need
+		errs   []error
+		cancel []string
+	)
+	for _, def := range defs {
+		p := planned{def: def}
+		if def.Schedule != "" {
+			sched, err := s.schedule(def.Schedule)
+			if err != nil {
+				// Definitions are validated when applied, so this is a stored expression
+				// a newer parser rejects: say so, and look again in an hour.
+				s.opts.Logger.Error("unparseable schedule", "job", def.Name, "schedule", def.Schedule, "err", err)
+			}
+			p.sched = sched
+		}
+		if p.sched != nil {
+			p.slots, p.more = p.sched.Between(def.ScheduledThrough, now, def.Location(), maxSlotsPerPass)
+			for i := range p.slots {
+				p.slots[i] = p.slots[i].UTC()
+			}
+		}
+		if len(p.slots) > 0 {
+			busy = append(busy, def.Name)
+		}
+		plans = append(plans, p)
 	}
-	active, _, err := s.opts.Store.RunList(ctx, store.RunFilter{
-		Job:    def.Name,
-		States: []job.State{job.StateQueued, job.StateDispatched, job.StatePending, job.StateRunning},
-		Limit:  store.MaxLimit,
-	})
+	unfinished, err := s.opts.Store.RunUnfinished(ctx, busy)
 	if err != nil {
 		return false, err
 	}
-	for i := range slots {
-		slots[i] = slots[i].UTC()
-	}
-	p := PlanSlots(def, slots, dropped, active, now, s.opts.Grace)
-	if p.Dropped {
-		s.opts.Logger.Warn("slots too old to record", "job", def.Name, "recorded", len(p.Runs), "since", def.ScheduledThrough)
+	jobs := make([]store.Slots, 0, len(plans))
+	for _, p := range plans {
+		js := store.Slots{Job: p.def.Name, From: p.def.ScheduledThrough, Through: now}
+		switch {
+		case p.def.Schedule == "":
+			// Never due: nothing fires.
+		case p.sched == nil:
+			next := now.Add(time.Hour)
+			js.Through, js.Next = p.def.ScheduledThrough, &next
+		default:
+			plan := PlanSlots(p.def, p.slots, p.more, unfinished[p.def.Name], now, s.opts.Grace)
+			if plan.Dropped {
+				s.opts.Logger.Warn("slots too old to record", "job", p.def.Name, "recorded", len(plan.Runs), "since", p.def.ScheduledThrough)
+			}
+			js.Through, js.Runs, js.Events = plan.Through, plan.Runs, plan.Events
+			cancel = append(cancel, plan.Cancel...)
+			next := p.sched.Next(plan.Through, p.def.Location())
+			if next.IsZero() {
+				next = now.Add(horizon) // fires later than Next looks: look again then
+			}
+			next = next.UTC()
+			js.Next = &next
+		}
+		jobs = append(jobs, js)
 	}
 	// Under a leader lease (servers sharing a database) the write is fenced by its term.
-	err = s.opts.Store.SlotsRecord(ctx, fence, def.Name, def.ScheduledThrough, p.Through, p.Runs, p.Events)
+	recorded, err := s.opts.Store.SlotsRecord(ctx, fence, jobs)
 	if errors.Is(err, job.ErrConflict) {
-		// Another scheduler (or a definition update) moved the cursor, or this server's
-		// lease term ended: the next pass starts from the new cursor, if it still runs.
-		return false, nil
+		// This server's lease term ended: the next leader records these slots.
+		return true, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	if s.opts.Recorded != nil {
-		s.opts.Recorded(p.Runs)
+	stored := make(map[string]bool, len(recorded))
+	for _, name := range recorded {
+		stored[name] = true
 	}
 	queued := false
-	for _, r := range p.Runs {
-		queued = queued || r.State == job.StateQueued
-		s.opts.Logger.Info("slot recorded", "job", def.Name, "run_id", r.ID, "slot", r.ScheduledTime, "state", r.State, "reason", r.Reason)
-	}
-	for _, id := range p.Cancel {
-		if _, err := s.opts.Canceller.Cancel(ctx, id, "the scheduler (concurrency: replace)"); err != nil && !errors.Is(err, job.ErrConflict) {
-			s.opts.Logger.Error("replace run", "job", def.Name, "run_id", id, "err", err)
+	for _, js := range jobs {
+		if !stored[js.Job] || len(js.Runs) == 0 {
+			continue
+		}
+		if s.opts.Recorded != nil {
+			s.opts.Recorded(js.Runs)
+		}
+		for _, r := range js.Runs {
+			queued = queued || r.State == job.StateQueued
+			s.opts.Logger.Info("slot recorded", "job", js.Job, "run_id", r.ID, "slot", r.ScheduledTime, "state", r.State, "reason", r.Reason)
 		}
 	}
-	return queued, nil
+	if queued {
+		s.opts.Queued()
+	}
+	for _, id := range cancel {
+		if _, err := s.opts.Canceller.Cancel(ctx, id, "the scheduler (concurrency: replace)"); err != nil && !errors.Is(err, job.ErrConflict) {
+			errs = append(errs, fmt.Errorf("replace run %s: %w", id, err))
+		}
+	}
+	return false, errors.Join(errs...)
 }
+
+// horizon is when a job whose schedule fires nowhere in the next years (cron.Schedule.Next
+// looks five years ahead) is looked at again.
+const horizon = 365 * 24 * time.Hour
 
 // schedule returns the parsed expression, from the cache when it was seen before.
 func (s *Scheduler) schedule(expr string) (*cron.Schedule, error) {

@@ -139,7 +139,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	if shared {
 		s.owners.peers = &dispatch.Peers{Store: st, Self: s.instance, TTL: cfg.InstanceTTL, Now: time.Now}
 	}
-	if s.exec, err = openExecutor(ctx, cfg, rec, logs, s.owners); err != nil {
+	if s.exec, err = openExecutor(ctx, cfg, rec, logs, s.owners, wake); err != nil {
 		return nil, err
 	}
 	s.disp = dispatch.New(dispatch.Options{
@@ -232,7 +232,7 @@ type executor interface {
 }
 
 // openExecutor makes the executor the configuration names.
-func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, o owners) (executor, error) {
+func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, o owners, wake dispatch.Wake) (executor, error) {
 	switch cfg.Executor {
 	case "process":
 		return process.New(process.Options{
@@ -241,6 +241,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			Logger:    cfg.Logger,
 			WorkDir:   filepath.Join(cfg.DataDir, "work"),
 			KillGrace: cfg.KillGrace,
+			Released:  wake.Ring,
 		}), nil
 	case "container":
 		engine, err := container.Connect(ctx)
@@ -255,6 +256,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			KillGrace: cfg.KillGrace,
 			Network:   cfg.ContainerNetwork,
 			Orphaned:  o.orphaned,
+			Released:  wake.Ring,
 		}), nil
 	case "kubernetes":
 		client, err := kubeClient(cfg.Kube)
@@ -269,7 +271,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 				ServiceAccountName: k.ServiceAccountName, PriorityClassName: k.PriorityClassName,
 			},
 			PullGrace: k.PullGrace, PendingBudget: k.PendingBudget, Retention: k.Retention,
-			Abandoned: o.abandoned,
+			Abandoned: o.abandoned, Released: wake.Ring,
 		})
 		if err != nil {
 			return nil, err

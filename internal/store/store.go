@@ -42,6 +42,11 @@ type Definitions interface {
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
 	// DefinitionList returns every job that is not deleted, by name.
 	DefinitionList(ctx context.Context) ([]job.Definition, error)
+	// DefinitionDue returns up to limit jobs that are not deleted and whose NextDue is at
+	// or before now, in the order they came due (then by name), after the job named after
+	// that came due at afterDue ("" starts at the first): what a scheduler pass reads,
+	// without reading the jobs that are not due.
+	DefinitionDue(ctx context.Context, now, afterDue time.Time, after string, limit int) ([]job.Definition, error)
 	// DefinitionDelete marks a job deleted; its revisions and runs are kept.
 	DefinitionDelete(ctx context.Context, name string, now time.Time) error
 	// DefinitionSuspend sets or clears a job's suspended flag.
@@ -51,13 +56,17 @@ type Definitions interface {
 // Queue is the runs table: how runs are made, claimed, moved from state to state, read
 // and, once old, deleted.
 type Queue interface {
-	// SlotsRecord stores the runs the scheduler made for a job's due slots (queued or
-	// skipped) and moves the job's cursor from `from` to `through`, in one transaction.
-	// It returns job.ErrConflict, storing nothing, when the cursor is no longer `from`
-	// (another scheduler got there first) or when fence names a lease term that has
-	// ended (a deposed leader). A run for a slot that already has one is not
-	// inserted again. Each run's first event is recorded with it.
-	SlotsRecord(ctx context.Context, fence Fence, name string, from, through time.Time, runs []job.Run, events []job.Event) error
+	// SlotsRecord stores, in one transaction, what a scheduler pass decided for each of
+	// jobs: the runs of its due slots (queued or skipped, each with its first event), the
+	// move of its cursor from From to Through, and its next due time. A job whose cursor
+	// is no longer From (another scheduler got there first, or the definition changed)
+	// is left out; a run for a slot that already has one is not inserted again. It
+	// returns the names of the jobs it recorded, or job.ErrConflict, storing nothing,
+	// when fence names a lease term that has ended (a deposed leader).
+	SlotsRecord(ctx context.Context, fence Fence, jobs []Slots) (recorded []string, err error)
+	// RunUnfinished returns the runs of the named jobs that are queued or active, oldest
+	// first, by job name.
+	RunUnfinished(ctx context.Context, jobs []string) (map[string][]job.Run, error)
 
 	// RunCreate stores a new run with its first event. When the run carries an idempotency
 	// key that the job already used, it stores nothing and returns the earlier run with
@@ -82,9 +91,11 @@ type Queue interface {
 	// first, marking them as claimed by claimer. An exclusive run is not claimed while
 	// another run of its job is active, and at most one exclusive run per job is claimed.
 	RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error)
-	// RunTransition applies a guarded state change and records its event; t.Then, if set,
-	// is created in the same transaction. It returns job.ErrConflict when the run is no
-	// longer in t.From, and job.ErrNotFound when there is no such run.
+	// RunTransition applies a guarded state change and records its events (its own, then
+	// t.Notes); t.Then, if set, is created in the same transaction. It returns the run as
+	// the change left it, job.ErrConflict when the run is no longer in t.From (with t.From
+	// empty: in no state that may move to t.To), and job.ErrNotFound when there is no such
+	// run.
 	RunTransition(ctx context.Context, t job.Transition) (job.Run, error)
 	// RunRequestCancel records who asked to cancel an active run. It returns the run as
 	// stored; the caller then asks the executor to stop it.
@@ -103,7 +114,8 @@ type Queue interface {
 
 // Events are what happened to each run, in order.
 type Events interface {
-	// EventAppend records an event that does not change the run's state.
+	// EventAppend records an event that does not change the run's state; its State is the
+	// run's state when it is recorded.
 	EventAppend(ctx context.Context, ev job.Event) error
 	// EventList returns a run's events, oldest first.
 	EventList(ctx context.Context, runID string) ([]job.Event, error)
@@ -160,6 +172,17 @@ type Cluster interface {
 	// returns the stored value: the first server to ask decides for all. It keeps shared
 	// keys (the run token key) and marks that something was done once (an alert sent).
 	SettingInit(ctx context.Context, name, value string) (string, error)
+}
+
+// Slots is what a scheduler pass decided for one job (see Queue.SlotsRecord).
+type Slots struct {
+	Job string
+	// From is the cursor the pass read; Through is where it moves it.
+	From, Through time.Time
+	// Next is when the job is next due; nil: never.
+	Next   *time.Time
+	Runs   []job.Run
+	Events []job.Event
 }
 
 // JobEnds is when a job's runs last ended. Newest is by run id, as in RunLatest.

@@ -49,6 +49,9 @@ type Options struct {
 	LogSettle time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Released, if set, is called each time the executor lets go of a run, so it has
+	// room for another.
+	Released func()
 }
 
 // Executor runs jobs in containers.
@@ -82,6 +85,7 @@ func New(opts Options) *Executor {
 		engine: opts.Engine,
 		now:    opts.Now,
 		rec:    execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+		runs:   execute.Set{Released: opts.Released},
 	}
 }
 

@@ -121,11 +121,15 @@ func (r *Recorder) Updates(runID string) []job.Update {
 	return out
 }
 
-// Reasons returns the reasons of a run's updates in order.
+// Reasons returns the reasons of a run's updates in order, each followed by its notes'
+// reasons, as the store records them.
 func (r *Recorder) Reasons(runID string) []string {
 	var out []string
 	for _, u := range r.Updates(runID) {
 		out = append(out, u.Reason)
+		for _, n := range u.Notes {
+			out = append(out, n.Reason)
+		}
 	}
 	return out
 }

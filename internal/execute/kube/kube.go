@@ -77,6 +77,9 @@ type Options struct {
 	Abandoned func(ctx context.Context, runID string) bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Released, if set, is called each time the executor lets go of a run, so it has
+	// room for another.
+	Released func()
 }
 
 // PodDefaults are the placement settings of every run's pod: batch node pools, their
@@ -138,6 +141,7 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 		opts:   opts,
 		now:    opts.Now,
 		rec:    execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+		runs:   execute.Set{Released: opts.Released},
 		wakers: map[string]chan struct{}{},
 		spaces: map[string]*space{},
 	}

@@ -30,6 +30,9 @@ type Options struct {
 	KillGrace time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Released, if set, is called each time the executor lets go of a run, so it has
+	// room for another.
+	Released func()
 }
 
 // Executor runs jobs as local processes.
@@ -51,7 +54,12 @@ func New(opts Options) *Executor {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 10 * time.Second
 	}
-	return &Executor{opts: opts, now: opts.Now, rec: execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now}}
+	return &Executor{
+		opts: opts,
+		now:  opts.Now,
+		rec:  execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+		runs: execute.Set{Released: opts.Released},
+	}
 }
 
 // Running returns how many runs hold a process.
@@ -83,12 +91,13 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 
 	// Pending is recorded before the process exists: after a crash, a pending run is
 	// known to have maybe started and is never started again under the same attempt.
-	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting", Message: "starting a local process"}); err != nil {
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting", Message: "starting a local process", Notes: []job.Note{
+		{Reason: "ImageNotUsed", Message: fmt.Sprintf("the process executor runs the command on this host; image %s is recorded, not pulled", x.Image)},
+		{Reason: "ResourcesNotEnforced", Message: fmt.Sprintf("the process executor does not enforce cpu %s or memory %s", x.CPU, x.Memory)},
+	}}); err != nil {
 		release()
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}
-	e.rec.Notice(ctx, id, "ImageNotUsed", fmt.Sprintf("the process executor runs the command on this host; image %s is recorded, not pulled", x.Image))
-	e.rec.Notice(ctx, id, "ResourcesNotEnforced", fmt.Sprintf("the process executor does not enforce cpu %s or memory %s", x.CPU, x.Memory))
 
 	cmd, dir, failure := e.command(x)
 	if failure != nil {

@@ -11,7 +11,7 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-const defColumns = `d.name, d.revision, d.suspended, d.created_at, d.updated_at, d.scheduled_through, r.spec`
+const defColumns = `d.name, d.revision, d.suspended, d.created_at, d.updated_at, d.scheduled_through, d.next_due, r.spec`
 
 const defFrom = ` FROM definitions d JOIN revisions r ON r.name = d.name AND r.revision = d.revision`
 
@@ -20,7 +20,7 @@ func scanDefinition(row scanner) (job.Definition, error) {
 		d    job.Definition
 		spec string
 	)
-	if err := row.Scan(&d.Name, &d.Revision, &d.Suspended, timeCol{&d.CreatedAt}, timeCol{&d.UpdatedAt}, timeCol{&d.ScheduledThrough}, &spec); err != nil {
+	if err := row.Scan(&d.Name, &d.Revision, &d.Suspended, timeCol{&d.CreatedAt}, timeCol{&d.UpdatedAt}, timeCol{&d.ScheduledThrough}, nullTimeCol{&d.NextDue}, &spec); err != nil {
 		return d, err
 	}
 	if err := json.Unmarshal([]byte(spec), &d.Spec); err != nil {
@@ -31,7 +31,8 @@ func scanDefinition(row scanner) (job.Definition, error) {
 
 // DefinitionPut stores spec as a new job or a new revision of one. A new calendar (a new
 // job, a job created again, a changed schedule or zone) starts its cursor now: slots of it
-// in the past were never promised.
+// in the past were never promised; and it is due at once, for the scheduler to work out
+// when it fires (a job without a schedule is never due).
 func (s *Store) DefinitionPut(ctx context.Context, spec job.Spec, now time.Time) (job.Definition, bool, error) {
 	encoded, err := json.Marshal(spec)
 	if err != nil {
@@ -42,11 +43,10 @@ func (s *Store) DefinitionPut(ctx context.Context, spec job.Spec, now time.Time)
 		var (
 			rev     int
 			deleted *time.Time
-			since   time.Time
 		)
 		// Where rows are locked, concurrent puts of one job take turns on its row.
-		err := c.row(ctx, `SELECT revision, deleted_at, scheduled_through FROM definitions WHERE name = ?`+s.d.LockRows(), spec.Name).
-			Scan(&rev, nullTimeCol{&deleted}, timeCol{&since})
+		err := c.row(ctx, `SELECT revision, deleted_at FROM definitions WHERE name = ?`+s.d.LockRows(), spec.Name).
+			Scan(&rev, nullTimeCol{&deleted})
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -69,22 +69,24 @@ func (s *Store) DefinitionPut(ctx context.Context, spec job.Spec, now time.Time)
 			spec.Name, rev+1, string(encoded), s.ts(now)); err != nil {
 			return err
 		}
+		var due any // never
+		if spec.Schedule != "" {
+			due = s.ts(time.Time{}) // at once: the scheduler works out the next slot
+		}
 		switch {
 		case !exists:
-			_, err = c.exec(ctx, `INSERT INTO definitions (name, revision, created_at, updated_at, scheduled_through) VALUES (?, 1, ?, ?, ?)`,
-				spec.Name, s.ts(now), s.ts(now), s.ts(now))
+			_, err = c.exec(ctx, `INSERT INTO definitions (name, revision, created_at, updated_at, scheduled_through, next_due) VALUES (?, 1, ?, ?, ?, ?)`,
+				spec.Name, s.ts(now), s.ts(now), s.ts(now), due)
 		case deleted != nil:
 			// Re-created after a delete: a fresh job that continues the revision count.
 			_, err = c.exec(ctx, `UPDATE definitions SET revision = ?, suspended = ?, deleted_at = NULL,
-				created_at = ?, updated_at = ?, scheduled_through = ? WHERE name = ?`,
-				rev+1, false, s.ts(now), s.ts(now), s.ts(now), spec.Name)
+				created_at = ?, updated_at = ?, scheduled_through = ?, next_due = ? WHERE name = ?`,
+				rev+1, false, s.ts(now), s.ts(now), s.ts(now), due, spec.Name)
+		case old.Schedule != spec.Schedule || old.Timezone != spec.Timezone:
+			_, err = c.exec(ctx, `UPDATE definitions SET revision = ?, updated_at = ?, scheduled_through = ?, next_due = ? WHERE name = ?`,
+				rev+1, s.ts(now), s.ts(now), due, spec.Name)
 		default:
-			through := since
-			if old.Schedule != spec.Schedule || old.Timezone != spec.Timezone {
-				through = now
-			}
-			_, err = c.exec(ctx, `UPDATE definitions SET revision = ?, updated_at = ?, scheduled_through = ? WHERE name = ?`,
-				rev+1, s.ts(now), s.ts(through), spec.Name)
+			_, err = c.exec(ctx, `UPDATE definitions SET revision = ?, updated_at = ? WHERE name = ?`, rev+1, s.ts(now), spec.Name)
 		}
 		return err
 	})
@@ -103,7 +105,7 @@ func (s *Store) DefinitionGet(ctx context.Context, name string) (job.Definition,
 
 // DefinitionRevision returns one revision of a job, deleted or not.
 func (s *Store) DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error) {
-	d, err := scanDefinition(s.conn().row(ctx, `SELECT d.name, r.revision, d.suspended, d.created_at, d.updated_at, d.scheduled_through, r.spec
+	d, err := scanDefinition(s.conn().row(ctx, `SELECT d.name, r.revision, d.suspended, d.created_at, d.updated_at, d.scheduled_through, d.next_due, r.spec
 		FROM definitions d JOIN revisions r ON r.name = d.name WHERE d.name = ? AND r.revision = ?`, name, revision))
 	return d, s.translate(err)
 }
@@ -136,4 +138,14 @@ func (s *Store) DefinitionSuspend(ctx context.Context, name string, suspended bo
 		return job.Definition{}, job.ErrNotFound
 	}
 	return s.DefinitionGet(ctx, name)
+}
+
+// DefinitionDue returns up to limit live jobs whose NextDue is at or before now, in the
+// order they came due, after the job named after (due at afterDue); "" starts at the
+// first.
+func (s *Store) DefinitionDue(ctx context.Context, now, afterDue time.Time, after string, limit int) ([]job.Definition, error) {
+	defs, err := all(ctx, s.conn(), scanDefinition, `SELECT `+defColumns+defFrom+`
+		WHERE d.deleted_at IS NULL AND d.next_due IS NOT NULL AND d.next_due <= ? AND (d.next_due, d.name) > (?, ?)
+		ORDER BY d.next_due, d.name LIMIT ?`, s.ts(now), s.ts(afterDue), after, limit)
+	return defs, s.translate(err)
 }

@@ -31,10 +31,11 @@ func (s *Store) insertEvents(ctx context.Context, c conn, events []job.Event) er
 	return nil
 }
 
-// EventAppend records an event that leaves the run's state as it is.
+// EventAppend records an event that leaves the run's state as it is; the event's state is
+// the run's.
 func (s *Store) EventAppend(ctx context.Context, ev job.Event) error {
 	n, err := s.conn().execN(ctx, `INSERT INTO events (`+eventColumns+`)
-		SELECT id, ?, ?, ?, ? FROM runs WHERE id = ?`, s.ts(ev.Time), ev.State, ev.Reason, ev.Message, ev.RunID)
+		SELECT id, ?, state, ?, ? FROM runs WHERE id = ?`, s.ts(ev.Time), ev.Reason, ev.Message, ev.RunID)
 	if err != nil {
 		return s.translate(err)
 	}

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -16,89 +18,162 @@ const activeStates = `('dispatched', 'pending', 'running')`
 // onSlot keeps a second run of one job's cron slot out.
 const onSlot = `ON CONFLICT (job, scheduled_time) WHERE trigger = 'schedule' DO NOTHING`
 
-// SlotsRecord stores a job's due slots as runs and moves its cursor, guarded by the cursor
-// and, under a leader's lease, by the lease's term.
-func (s *Store) SlotsRecord(ctx context.Context, fence store.Fence, name string, from, through time.Time, runs []job.Run, events []job.Event) error {
-	return s.tx(ctx, func(c conn) error {
-		n, err := c.execN(ctx, `UPDATE definitions SET scheduled_through = ?
-			WHERE name = ? AND scheduled_through = ? AND deleted_at IS NULL
-			AND (? = '' OR EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND token = ?))`,
-			s.ts(through), name, s.ts(from), fence.Lease, fence.Lease, fence.Holder, fence.Token)
-		if err != nil {
-			return err
+// SlotsRecord stores what a scheduler pass decided for each job (its due slots' runs, its
+// cursor, its next due time) in one transaction, fenced by the lease term and, per job,
+// by its cursor.
+func (s *Store) SlotsRecord(ctx context.Context, fence store.Fence, jobs []store.Slots) ([]string, error) {
+	var recorded []string
+	err := s.tx(ctx, func(c conn) error {
+		recorded = nil
+		if fence.Lease != "" {
+			// The lease's row is locked where rows are, so the lease cannot pass on to
+			// another holder before this transaction ends.
+			var held bool
+			err := c.row(ctx, `SELECT token = ? AND holder = ? FROM leases WHERE name = ?`+s.d.LockRows(), fence.Token, fence.Holder, fence.Lease).Scan(&held)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if !held {
+				return fmt.Errorf("%w: the scheduler's lease passed on", job.ErrConflict)
+			}
 		}
-		if n == 0 {
-			return fmt.Errorf("%w: the schedule cursor of job %s moved, or the scheduler's lease passed on", job.ErrConflict, name)
+		var (
+			runs   []job.Run
+			events []job.Event
+		)
+		for _, js := range jobs {
+			n, err := c.execN(ctx, `UPDATE definitions SET scheduled_through = ?, next_due = ?
+				WHERE name = ? AND scheduled_through = ? AND deleted_at IS NULL`,
+				s.ts(js.Through), s.tsPtr(js.Next), js.Job, s.ts(js.From))
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				continue // the cursor moved: another scheduler, or a changed definition
+			}
+			recorded = append(recorded, js.Job)
+			runs, events = append(runs, js.Runs...), append(events, js.Events...)
 		}
 		inserted, err := s.insertRuns(ctx, c, runs, onSlot)
 		if err != nil {
 			return err
 		}
 		// Only the runs inserted now get their first event; the others have theirs.
-		events = slices.DeleteFunc(slices.Clone(events), func(ev job.Event) bool { return !inserted[ev.RunID] })
+		events = slices.DeleteFunc(events, func(ev job.Event) bool { return !inserted[ev.RunID] })
 		return s.insertEvents(ctx, c, events)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return recorded, nil
 }
 
-// claimScan caps how many queued runs one claim looks at (and, where rows are locked,
-// locks).
+// RunUnfinished returns the runs of the named jobs that are queued or active, oldest
+// first, by job.
+func (s *Store) RunUnfinished(ctx context.Context, jobs []string) (map[string][]job.Run, error) {
+	out := make(map[string][]job.Run, len(jobs))
+	for chunk := range slices.Chunk(jobs, 500) {
+		list, args := in(chunk)
+		runs, err := all(ctx, s.conn(), scanRun, `SELECT `+runColumns+` FROM runs
+			WHERE job IN `+list+` AND state IN ('queued', 'dispatched', 'pending', 'running') ORDER BY id`, args...)
+		if err != nil {
+			return nil, s.translate(err)
+		}
+		for _, r := range runs {
+			out[r.Job] = append(out[r.Job], r)
+		}
+	}
+	return out, nil
+}
+
+// claimScan caps how many queued runs one claim looks at beyond those it takes: runs it
+// passes over (an exclusive run whose job is busy, a job another claimer is claiming
+// for). Where the dialect locks rows, it locks only the runs it reads.
 const claimScan = 1000
 
-// RunClaim moves due queued runs to dispatched, oldest first, honouring exclusive runs.
-// Where the dialect locks rows, queued rows are read SKIP LOCKED, so concurrent claimers
-// take different runs without waiting, and a claimer takes the dialect's per-job lock
-// for each job it claims for, without waiting: a job another claimer is claiming for is
-// left to the next pass. Under that lock an exclusive run sees every committed claim of
-// its job, so no two claimers start exclusive runs of one job at once.
+// RunClaim moves due queued runs to dispatched, oldest first, honouring exclusive runs. It
+// reads the queue a page at a time, each page no larger than what is still to take, so a
+// claim costs what it takes, not what is queued. Where the dialect locks rows, queued rows
+// are read SKIP LOCKED, so concurrent claimers take different runs without waiting, and a
+// claimer takes the dialect's per-job lock for each job it claims for, without waiting: a
+// job another claimer is claiming for is left to the next pass. Under that lock an
+// exclusive run sees every committed claim of its job, so no two claimers start exclusive
+// runs of one job at once.
 func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error) {
 	var claimed []job.Run
 	err := s.tx(ctx, func(c conn) error {
 		claimed = nil
-		candidates, err := all(ctx, c, scanRun, `SELECT `+runColumns+` FROM runs
-			WHERE state = 'queued' AND not_before <= ? ORDER BY id LIMIT ?`+s.d.SkipLocked(), s.ts(now), claimScan)
-		if err != nil {
-			return err
-		}
-		locked := map[string]bool{}     // jobs whose claim lock this transaction holds
-		claimedFor := map[string]bool{} // jobs with a run claimed in this transaction
-		for _, r := range candidates {
-			if len(claimed) == limit {
+		var (
+			after      string
+			scanned    int
+			locked     = map[string]bool{} // jobs whose claim lock this transaction holds
+			claimedFor = map[string]bool{} // jobs with a run claimed in this transaction
+			skipJobs   []string            // jobs another claimer is claiming for
+			busyJobs   []string            // jobs whose exclusive runs must wait
+		)
+		for len(claimed) < limit && scanned < limit+claimScan {
+			want := limit - len(claimed)
+			q, args := `SELECT `+runColumns+` FROM runs WHERE state = 'queued' AND not_before <= ? AND id > ?`, []any{s.ts(now), after}
+			if len(skipJobs) > 0 {
+				list, jobs := in(skipJobs)
+				q, args = q+` AND job NOT IN `+list, append(args, jobs...)
+			}
+			if len(busyJobs) > 0 {
+				list, jobs := in(busyJobs)
+				q, args = q+` AND NOT (exclusive AND job IN `+list+`)`, append(args, jobs...)
+			}
+			page, err := all(ctx, c, scanRun, q+` ORDER BY id LIMIT ?`+s.d.SkipLocked(), append(args, want)...)
+			if err != nil {
+				return err
+			}
+			for _, r := range page {
+				after = r.ID
+				if !locked[r.Job] {
+					ok, err := s.d.LockJob(ctx, c.q, r.Job)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						skipJobs = append(skipJobs, r.Job)
+						continue
+					}
+					locked[r.Job] = true
+				}
+				if r.Exclusive {
+					busy := claimedFor[r.Job]
+					if !busy {
+						if err := c.row(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE job = ? AND state IN `+activeStates+`)`, r.Job).Scan(&busy); err != nil {
+							return err
+						}
+					}
+					if busy {
+						busyJobs = append(busyJobs, r.Job)
+						continue
+					}
+				}
+				claimedFor[r.Job] = true
+				r.State, r.ClaimedBy = job.StateDispatched, claimer
+				claimed = append(claimed, r)
+			}
+			scanned += len(page)
+			if len(page) < want {
 				break
 			}
-			if !locked[r.Job] {
-				ok, err := s.d.LockJob(ctx, c.q, r.Job)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
-				locked[r.Job] = true
-			}
-			if r.Exclusive {
-				if claimedFor[r.Job] {
-					continue
-				}
-				var busy bool
-				if err := c.row(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE job = ? AND state IN `+activeStates+`)`, r.Job).Scan(&busy); err != nil {
-					return err
-				}
-				if busy {
-					continue
-				}
-			}
-			claimedFor[r.Job] = true
-			if _, err := c.exec(ctx, `UPDATE runs SET state = 'dispatched', claimed_by = ? WHERE id = ?`, claimer, r.ID); err != nil {
-				return err
-			}
-			ev := job.Event{RunID: r.ID, Time: now, State: job.StateDispatched, Reason: "Claimed", Message: "claimed by " + claimer}
-			if err := s.insertEvents(ctx, c, []job.Event{ev}); err != nil {
-				return err
-			}
-			r.State, r.ClaimedBy = job.StateDispatched, claimer
-			claimed = append(claimed, r)
 		}
-		return nil
+		if len(claimed) == 0 {
+			return nil
+		}
+		ids := make([]string, len(claimed))
+		events := make([]job.Event, len(claimed))
+		for i, r := range claimed {
+			ids[i] = r.ID
+			events[i] = job.Event{RunID: r.ID, Time: now, State: job.StateDispatched, Reason: "Claimed", Message: "claimed by " + claimer}
+		}
+		list, args := in(ids)
+		if _, err := c.exec(ctx, `UPDATE runs SET state = 'dispatched', claimed_by = ? WHERE id IN `+list, append([]any{claimer}, args...)...); err != nil {
+			return err
+		}
+		return s.insertEvents(ctx, c, events)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim runs: %w", err)
@@ -106,10 +181,15 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 	return claimed, nil
 }
 
-// RunTransition applies a guarded state change, its event, and t.Then, atomically. A run
-// that starts running is stamped started (once); one that ends is stamped finished.
+// RunTransition applies a guarded state change, its events, and t.Then, atomically, and
+// returns the run as the change left it. A run that starts running is stamped started
+// (once); one that ends is stamped finished.
 func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, error) {
-	if !job.CanTransition(t.From, t.To) {
+	from := []job.State{t.From}
+	if t.From == "" {
+		from = job.Preceding(t.To)
+	}
+	if t.From != "" && !job.CanTransition(t.From, t.To) || len(from) == 0 {
 		return job.Run{}, fmt.Errorf("run %s: %s to %s is not a transition a run can make", t.RunID, t.From, t.To)
 	}
 	var out job.Run
@@ -129,32 +209,33 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 		if t.To == job.StateQueued {
 			claimedBy = "" // back in the queue: nobody holds it
 		}
-		n, err := c.execN(ctx, `UPDATE runs SET state = ?, reason = ?, message = ?,
+		list, states := in(from)
+		var err error
+		out, err = scanRun(c.row(ctx, `UPDATE runs SET state = ?, reason = ?, message = ?,
 			exit_code = COALESCE(?, exit_code),
 			started_at = COALESCE(started_at, ?),
 			finished_at = COALESCE(?, finished_at),
 			claimed_by = CASE WHEN ? THEN ? ELSE claimed_by END
-			WHERE id = ? AND state = ?`,
-			t.To, t.Reason, t.Message, exit, started, finished,
-			t.To == job.StateQueued || claimedBy != "", claimedBy, t.RunID, t.From)
+			WHERE id = ? AND state IN `+list+` RETURNING `+runColumns,
+			append([]any{t.To, t.Reason, t.Message, exit, started, finished,
+				t.To == job.StateQueued || claimedBy != "", claimedBy, t.RunID}, states...)...))
+		if errors.Is(err, sql.ErrNoRows) {
+			if t.From == "" {
+				return s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s cannot move to %s", t.RunID, t.To))
+			}
+			return s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s is no longer %s", t.RunID, t.From))
+		}
 		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s is no longer %s", t.RunID, t.From))
-		}
-		events := []job.Event{t.Event()}
+		events := t.Events()
 		if t.Then != nil {
 			if _, err := s.insertRun(ctx, c, *t.Then, ""); err != nil {
 				return err
 			}
 			events = append(events, job.Event{RunID: t.Then.ID, Time: t.Time, State: t.Then.State, Reason: t.Then.Reason, Message: t.Then.Message})
 		}
-		if err := s.insertEvents(ctx, c, events); err != nil {
-			return err
-		}
-		out, err = getRun(ctx, c, t.RunID)
-		return err
+		return s.insertEvents(ctx, c, events)
 	})
 	return out, err
 }

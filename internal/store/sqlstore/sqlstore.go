@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"docket.dev/docket/internal/job"
@@ -50,8 +51,9 @@ type Dialect interface {
 
 // Store keeps Docket's state in a SQL database.
 type Store struct {
-	db *sql.DB
-	d  Dialect
+	db    *sql.DB
+	d     Dialect
+	stmts stmtCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -66,11 +68,14 @@ func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, d: d}, nil
+	return &Store{db: db, d: d, stmts: stmtCache{m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}}, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database and the statements prepared on it.
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // DB is the database under the store, for tests that inspect it.
 func (s *Store) DB() *sql.DB { return s.db }
@@ -85,16 +90,38 @@ type querier interface {
 	Querier
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
-// conn runs this package's ?-queries in the dialect's own placeholders.
+// conn runs this package's ?-queries in the dialect's own placeholders, as statements
+// prepared once and kept (a statement is parsed and planned once, not at every use).
 type conn struct {
-	q querier
-	d Dialect
+	q     querier
+	tx    *sql.Tx // set when q is a transaction
+	d     Dialect
+	stmts *stmtCache
+}
+
+// stmt returns the prepared statement for query, in the conn's transaction when it has
+// one; nil when the cache is full, and the query is then run unprepared.
+func (c conn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	st, err := c.stmts.get(ctx, c.q, query)
+	if st == nil || err != nil || c.tx == nil {
+		return st, err
+	}
+	return c.tx.StmtContext(ctx, st), nil
 }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.q.ExecContext(ctx, c.rebind(query), args...)
+	query = c.rebind(query)
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return c.q.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // execN runs a statement and returns how many rows it changed.
@@ -107,11 +134,25 @@ func (c conn) execN(ctx context.Context, query string, args ...any) (int64, erro
 }
 
 func (c conn) row(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.q.QueryRowContext(ctx, c.rebind(query), args...)
+	query = c.rebind(query)
+	st, err := c.stmt(ctx, query)
+	if err != nil || st == nil {
+		// A statement that does not prepare fails the same way here, and says why.
+		return c.q.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 func (c conn) rows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.q.QueryContext(ctx, c.rebind(query), args...)
+	query = c.rebind(query)
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return c.q.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // rebind turns ? placeholders into $1, $2, ... where the dialect numbers them.
@@ -135,7 +176,7 @@ func (c conn) rebind(query string) string {
 }
 
 // conn returns the store's database as a conn.
-func (s *Store) conn() conn { return conn{q: s.db, d: s.d} }
+func (s *Store) conn() conn { return conn{q: s.db, d: s.d, stmts: &s.stmts} }
 
 // tx runs fn in a transaction, committing when it returns nil, and translates errors.
 func (s *Store) tx(ctx context.Context, fn func(c conn) error) error {
@@ -144,10 +185,14 @@ func (s *Store) tx(ctx context.Context, fn func(c conn) error) error {
 		return s.translate(err)
 	}
 	defer tx.Rollback()
-	if err := fn(conn{q: tx, d: s.d}); err != nil {
-		return s.translate(err)
+	err = fn(conn{q: tx, tx: tx, d: s.d, stmts: &s.stmts})
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		tx.Rollback()
 	}
-	return s.translate(tx.Commit())
+	s.stmts.prepareWanted(ctx, s.db)
+	return s.translate(err)
 }
 
 // translate turns driver errors into the store's sentinels.
@@ -269,4 +314,79 @@ func in[T any](values []T) (string, []any) {
 		args[i] = v
 	}
 	return "(" + strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ") + ")", args
+}
+
+// maxStmts bounds the prepared statements a store keeps. Queries built with lists of
+// values (IN (?, ?, ...)) come in many lengths; past the bound they run unprepared.
+const maxStmts = 512
+
+// stmtCache keeps the statements prepared on the database, by query. A statement is
+// prepared on the database outside transactions only (inside one, the transaction may
+// hold the database's only connection); a query first met in a transaction runs
+// unprepared there and is prepared once the transaction ends.
+type stmtCache struct {
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+// get returns query's statement, preparing it on db the first time when db is not a
+// transaction; nil when it is not prepared (yet, or the cache is full). It never holds
+// its lock while preparing: preparing waits for a connection, which a transaction asking
+// the cache for a statement may hold.
+func (c *stmtCache) get(ctx context.Context, db querier, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[query]
+	full := len(c.m)+len(c.wanted) >= maxStmts
+	_, inTx := db.(*sql.Tx)
+	if !ok && !full && inTx {
+		c.wanted[query] = true
+	}
+	c.mu.Unlock()
+	if ok || full || inTx {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return c.put(query, st), nil
+}
+
+// put keeps st for query, unless another was kept meanwhile: it returns the one kept.
+func (c *stmtCache) put(query string, st *sql.Stmt) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kept, dup := c.m[query]; dup {
+		st.Close()
+		return kept
+	}
+	c.m[query] = st
+	return st
+}
+
+// prepareWanted prepares on db the queries first met in transactions. One that does not
+// prepare is left to run unprepared.
+func (c *stmtCache) prepareWanted(ctx context.Context, db *sql.DB) {
+	c.mu.Lock()
+	queries := make([]string, 0, len(c.wanted))
+	for q := range c.wanted {
+		queries = append(queries, q)
+	}
+	clear(c.wanted)
+	c.mu.Unlock()
+	for _, q := range queries {
+		if st, err := db.PrepareContext(ctx, q); err == nil {
+			c.put(q, st)
+		}
+	}
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, st := range c.m {
+		st.Close()
+		delete(c.m, q)
+	}
 }

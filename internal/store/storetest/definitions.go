@@ -104,9 +104,8 @@ func testDefinitionSuspend(t *testing.T, s store.Store) {
 }
 
 func testDefinitionCursor(t *testing.T, s store.Store) {
-	ctx := context.Background()
 	put(t, s, spec("cursor"), t0)
-	if err := s.SlotsRecord(ctx, store.Fence{}, "cursor", t0, t0.Add(time.Hour), nil, nil); err != nil {
+	if err := recordSlots(s, store.Fence{}, "cursor", t0, t0.Add(time.Hour), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	sp := spec("cursor")
@@ -188,5 +187,73 @@ func testLeases(t *testing.T, s store.Store) {
 	}
 	if l := acquire("c", t0.Add(18*time.Second)); l.Holder != "c" || l.Token != 3 {
 		t.Errorf("after b released it, c got %+v; want c with token 3", l)
+	}
+}
+
+// testDefinitionDue: a pass reads only the jobs that are due. A new or changed schedule is
+// due at once; a job's next due time moves with its slots; a job without a schedule, or
+// deleted, is never due.
+func testDefinitionDue(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	due := func(now time.Time) []string {
+		t.Helper()
+		var names []string
+		var afterDue time.Time
+		after := ""
+		for {
+			defs, err := s.DefinitionDue(ctx, now, afterDue, after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range defs {
+				names = append(names, d.Name)
+			}
+			if len(defs) < 2 {
+				return names
+			}
+			afterDue, after = *defs[len(defs)-1].NextDue, defs[len(defs)-1].Name
+		}
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		put(t, s, spec(name), t0)
+	}
+	onDemand := spec("on-demand")
+	onDemand.Schedule = ""
+	put(t, s, onDemand, t0)
+	if diff := cmp.Diff([]string{"a", "b", "c"}, due(t0)); diff != "" {
+		t.Errorf("new scheduled jobs are due at once, paged (-want +got):\n%s", diff)
+	}
+	// Recorded through t0 and next due at t0+1m (recordSlots), a job is not due before.
+	for _, name := range []string{"a", "b"} {
+		if err := recordSlots(s, store.Fence{}, name, t0, t0, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]string{"c"}, due(t0.Add(30*time.Second))); diff != "" {
+		t.Errorf("due before the next slot (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"c", "a", "b"}, due(t0.Add(time.Minute))); diff != "" {
+		t.Errorf("due at the next slot, in the order they came due (-want +got):\n%s", diff)
+	}
+	// A change that keeps the schedule keeps the due time; a new schedule is due at once.
+	sp := spec("a")
+	sp.Retries = 2
+	put(t, s, sp, t0.Add(10*time.Second))
+	if diff := cmp.Diff([]string{"c"}, due(t0.Add(30*time.Second))); diff != "" {
+		t.Errorf("after a change that keeps the schedule (-want +got):\n%s", diff)
+	}
+	sp.Schedule = "0 * * * *"
+	put(t, s, sp, t0.Add(20*time.Second))
+	if diff := cmp.Diff([]string{"a", "c"}, due(t0.Add(30*time.Second))); diff != "" {
+		t.Errorf("after a new schedule (-want +got):\n%s", diff)
+	}
+	if err := s.DefinitionDelete(ctx, "c", t0); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.DefinitionGet(ctx, "on-demand"); d.NextDue != nil {
+		t.Errorf("a job without a schedule is due at %v; want never", d.NextDue)
+	}
+	if diff := cmp.Diff([]string{"a"}, due(t0.Add(30*time.Second))); diff != "" {
+		t.Errorf("after a delete (-want +got):\n%s", diff)
 	}
 }

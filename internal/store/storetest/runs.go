@@ -34,12 +34,12 @@ func testSlotsRecord(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	put(t, s, spec("slots"), t0)
 	runs, events := slotRuns("slots", t0.Add(time.Minute), t0.Add(2*time.Minute))
-	if err := s.SlotsRecord(ctx, store.Fence{}, "slots", t0, t0.Add(2*time.Minute), runs, events); err != nil {
+	if err := recordSlots(s, store.Fence{}, "slots", t0, t0.Add(2*time.Minute), runs, events); err != nil {
 		t.Fatal(err)
 	}
 	// A stale cursor stores nothing.
 	stale, staleEvents := slotRuns("slots", t0.Add(3*time.Minute))
-	if err := s.SlotsRecord(ctx, store.Fence{}, "slots", t0, t0.Add(3*time.Minute), stale, staleEvents); !errors.Is(err, job.ErrConflict) {
+	if err := recordSlots(s, store.Fence{}, "slots", t0, t0.Add(3*time.Minute), stale, staleEvents); !errors.Is(err, job.ErrConflict) {
 		t.Fatalf("stale cursor: err %v, want ErrConflict", err)
 	}
 	if _, err := s.RunGet(ctx, stale[0].ID); !errors.Is(err, job.ErrNotFound) {
@@ -49,7 +49,7 @@ func testSlotsRecord(t *testing.T, s store.Store) {
 	again, againEvents := slotRuns("slots", t0.Add(2*time.Minute), t0.Add(3*time.Minute))
 	again[0].ID = job.NewRunID(t0.Add(2*time.Minute + time.Second))
 	againEvents[0].RunID = again[0].ID
-	if err := s.SlotsRecord(ctx, store.Fence{}, "slots", t0.Add(2*time.Minute), t0.Add(3*time.Minute), again, againEvents); err != nil {
+	if err := recordSlots(s, store.Fence{}, "slots", t0.Add(2*time.Minute), t0.Add(3*time.Minute), again, againEvents); err != nil {
 		t.Fatal(err)
 	}
 	list, _, err := s.RunList(ctx, store.RunFilter{Job: "slots"})
@@ -69,7 +69,7 @@ func testSlotsRecord(t *testing.T, s store.Store) {
 	if d, _ := s.DefinitionGet(ctx, "slots"); !d.ScheduledThrough.Equal(t0.Add(3 * time.Minute)) {
 		t.Errorf("cursor = %v, want %v", d.ScheduledThrough, t0.Add(3*time.Minute))
 	}
-	if err := s.SlotsRecord(ctx, store.Fence{}, "absent", t0, t0.Add(time.Minute), nil, nil); !errors.Is(err, job.ErrConflict) {
+	if err := recordSlots(s, store.Fence{}, "absent", t0, t0.Add(time.Minute), nil, nil); !errors.Is(err, job.ErrConflict) {
 		t.Errorf("unknown job: err %v, want ErrConflict", err)
 	}
 }
@@ -87,7 +87,7 @@ func testSlotsRecordConcurrent(t *testing.T, s store.Store) {
 			runs, events := slotRuns("race", t0.Add(time.Minute))
 			runs[0].ID = job.NewRunID(t0.Add(time.Duration(i) * time.Second))
 			events[0].RunID = runs[0].ID
-			errs[i] = s.SlotsRecord(ctx, store.Fence{}, "race", t0, t0.Add(time.Minute), runs, events)
+			errs[i] = recordSlots(s, store.Fence{}, "race", t0, t0.Add(time.Minute), runs, events)
 		}()
 	}
 	wg.Wait()
@@ -624,17 +624,63 @@ func testSlotsRecordFenced(t *testing.T, s store.Store) {
 	}
 	fenceA := store.Fence{Lease: "scheduler", Holder: "a", Token: a.Token}
 	runs, events := slotRuns("fenced", t0.Add(time.Minute))
-	if err := s.SlotsRecord(ctx, fenceA, "fenced", t0, t0.Add(time.Minute), runs, events); err != nil {
+	if err := recordSlots(s, fenceA, "fenced", t0, t0.Add(time.Minute), runs, events); err != nil {
 		t.Fatalf("the lease holder's write: %v", err)
 	}
 	if _, err := s.LeaseAcquire(ctx, "scheduler", "b", t0.Add(ttl), ttl); err != nil {
 		t.Fatal(err)
 	}
 	late, lateEvents := slotRuns("fenced", t0.Add(2*time.Minute))
-	if err := s.SlotsRecord(ctx, fenceA, "fenced", t0.Add(time.Minute), t0.Add(2*time.Minute), late, lateEvents); !errors.Is(err, job.ErrConflict) {
+	if err := recordSlots(s, fenceA, "fenced", t0.Add(time.Minute), t0.Add(2*time.Minute), late, lateEvents); !errors.Is(err, job.ErrConflict) {
 		t.Errorf("a deposed holder's write = %v; want ErrConflict", err)
 	}
 	if _, err := s.RunGet(ctx, late[0].ID); !errors.Is(err, job.ErrNotFound) {
 		t.Errorf("a deposed holder's run was stored: %v", err)
+	}
+}
+
+// testSlotsRecordBatch records several jobs in one call: a job whose cursor moved is left
+// out, the others are recorded, and each recorded job's runs are unfinished runs.
+func testSlotsRecordBatch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, name := range []string{"x", "y", "z"} {
+		put(t, s, spec(name), t0)
+	}
+	next := t0.Add(2 * time.Minute)
+	var batch []store.Slots
+	for _, name := range []string{"x", "y", "z"} {
+		runs, events := slotRuns(name, t0.Add(time.Minute))
+		from := t0
+		if name == "y" {
+			from = t0.Add(-time.Hour) // a stale cursor
+		}
+		batch = append(batch, store.Slots{Job: name, From: from, Through: t0.Add(time.Minute), Next: &next, Runs: runs, Events: events})
+	}
+	recorded, err := s.SlotsRecord(ctx, store.Fence{}, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"x", "z"}, recorded); diff != "" {
+		t.Errorf("recorded jobs (-want +got):\n%s", diff)
+	}
+	unfinished, err := s.RunUnfinished(ctx, []string{"x", "y", "z", "absent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for name, runs := range unfinished {
+		got[name] = len(runs)
+	}
+	if diff := cmp.Diff(map[string]int{"x": 1, "z": 1}, got); diff != "" {
+		t.Errorf("unfinished runs by job (-want +got):\n%s", diff)
+	}
+	for _, name := range []string{"x", "z"} {
+		d, err := s.DefinitionGet(ctx, name)
+		if err != nil || !d.ScheduledThrough.Equal(t0.Add(time.Minute)) || d.NextDue == nil || !d.NextDue.Equal(next) {
+			t.Errorf("%s: cursor %v next due %v err %v; want %v and %v", name, d.ScheduledThrough, d.NextDue, err, t0.Add(time.Minute), next)
+		}
+	}
+	if d, _ := s.DefinitionGet(ctx, "y"); !d.ScheduledThrough.Equal(t0) {
+		t.Errorf("the left-out job's cursor moved to %v", d.ScheduledThrough)
 	}
 }

@@ -4,6 +4,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ func Run(t *testing.T, open Open) {
 		"DefinitionDelete":        testDefinitionDelete,
 		"DefinitionSuspend":       testDefinitionSuspend,
 		"DefinitionCursor":        testDefinitionCursor,
+		"DefinitionDue":           testDefinitionDue,
+		"SlotsRecordBatch":        testSlotsRecordBatch,
 		"SlotsRecord":             testSlotsRecord,
 		"SlotsRecordConcurrent":   testSlotsRecordConcurrent,
 		"SlotsRecordFenced":       testSlotsRecordFenced,
@@ -108,4 +111,15 @@ func mustGet(t *testing.T, s store.Store, id string) job.Run {
 		t.Fatalf("RunGet %s: %v", id, err)
 	}
 	return r
+}
+
+// recordSlots records one job's slots, as a scheduler pass does for each due job; a job
+// SlotsRecord left out (its cursor moved) is a job.ErrConflict here.
+func recordSlots(s store.Store, fence store.Fence, name string, from, through time.Time, runs []job.Run, events []job.Event) error {
+	next := through.Add(time.Minute)
+	recorded, err := s.SlotsRecord(context.Background(), fence, []store.Slots{{Job: name, From: from, Through: through, Next: &next, Runs: runs, Events: events}})
+	if err == nil && len(recorded) != 1 {
+		return fmt.Errorf("%w: job %s was not recorded", job.ErrConflict, name)
+	}
+	return err
 }
