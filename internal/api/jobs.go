@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"time"
 
@@ -61,6 +59,9 @@ func nextRuns(def job.Definition, now time.Time, n int) []time.Time {
 func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	body, err := readBody(w, r)
+	if err == nil {
+		err = checkOneJSON(body)
+	}
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
@@ -115,7 +116,7 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 	}
 	v := viewOf(def, now, 5)
 	v.Changed, v.Warnings = &changed, warnings
-	writeJSON(w, status, v)
+	writeJSON(w, r, status, v)
 }
 
 func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +139,7 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		views = append(views, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": views})
+	writeJSON(w, r, http.StatusOK, map[string]any{"jobs": views})
 }
 
 // lastRun returns a job's newest run, or nil before its first.
@@ -163,7 +164,7 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 	}
 	v := viewOf(def, a.now(), 5)
 	v.LastRun = last
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, r, http.StatusOK, v)
 }
 
 func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +194,7 @@ func (a *API) suspendJob(suspend bool) http.HandlerFunc {
 			return
 		}
 		a.opts.Logger.Info("job suspended", "job", name, "suspended", suspend)
-		writeJSON(w, http.StatusOK, viewOf(def, a.now(), 5))
+		writeJSON(w, r, http.StatusOK, viewOf(def, a.now(), 5))
 	}
 }
 
@@ -211,19 +212,4 @@ func jobErr(name string, err error) error {
 		return &statusError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("job %q not found", name)}
 	}
 	return err
-}
-
-// readBody reads a request body of a type Docket understands (JSON or YAML), at most maxBody.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		switch {
-		case err != nil:
-			return nil, &statusError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: fmt.Sprintf("Content-Type %q cannot be parsed", ct)}
-		case mt == "application/json", mt == "application/yaml", mt == "application/x-yaml", mt == "text/yaml", mt == "text/plain":
-		default:
-			return nil, &statusError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: fmt.Sprintf("Content-Type %q is not supported; send application/json or application/yaml", mt)}
-		}
-	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 }
