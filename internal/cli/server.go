@@ -138,6 +138,7 @@ priority_class).`,
 	f.DurationVar(&cfg.ScheduleGrace, "schedule-grace", cfg.ScheduleGrace, "how late a slot may be found and still run as on time")
 	f.DurationVar(&cfg.InstanceTTL, "instance-ttl", cfg.InstanceTTL, "with PostgreSQL: how long a server may miss heartbeats before the others recover its runs, and the scheduler lease's term")
 	f.StringVar(&cfg.APIURL, "api-url", "", "where runs reach the API to report (DOCKET_API in every run; default: this server's listening address); set it when jobs run elsewhere, e.g. http://docket.docket.svc:8080")
+	f.StringArrayVar(&cfg.PublicHosts, "public-host", nil, "a name this server is reached by (besides IP addresses, localhost and --api-url's host); without tokens it answers only requests addressed to those; repeatable")
 	f.StringVar(&cfg.TokensFile, "tokens-file", "", "API tokens the server accepts (docket token new); required unless --addr is a loopback address")
 	f.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "serve an open API on a non-loopback address (anyone who can connect may change jobs)")
 	f.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second each API token may make")

@@ -178,6 +178,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Admission:      admission(exec),
 		RunTokens:      runTokens,
 		Images:         images(cfg),
+		Hosts:          publicHosts(cfg),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
