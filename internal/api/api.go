@@ -82,6 +82,8 @@ type API struct {
 	mux         *http.ServeMux
 	limits      *limiters
 	crossOrigin *http.CrossOriginProtection
+	// logWriteTimeout is how long a log's reader may take to take one chunk.
+	logWriteTimeout time.Duration
 }
 
 // New returns the API with its routes.
@@ -103,7 +105,7 @@ func New(opts Options) *API {
 		hosts = append(hosts, h)
 	}
 	opts.Hosts = hosts
-	a := &API{opts: opts, now: opts.Now, mux: http.NewServeMux(), crossOrigin: http.NewCrossOriginProtection(),
+	a := &API{opts: opts, now: opts.Now, mux: http.NewServeMux(), crossOrigin: http.NewCrossOriginProtection(), logWriteTimeout: time.Minute,
 		limits: &limiters{every: rate.Limit(opts.RateLimit), burst: int(2 * opts.RateLimit), byKey: map[string]*rate.Limiter{}}}
 	a.routes()
 	return a

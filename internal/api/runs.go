@@ -244,6 +244,10 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	flusher, _ := w.(http.Flusher)
+	// A client that stops reading is let go after a.logWriteTimeout, not held for as long as
+	// the run goes on. The deadline is the connection's: it is cleared for what follows.
+	rc := http.NewResponseController(w)
+	defer rc.SetWriteDeadline(time.Time{})
 	for {
 		// Read the state before the log: the executor flushes the log before it reports the
 		// run terminal, so once terminal is seen, one more read gets everything.
@@ -262,6 +266,7 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) {
 			if len(data) == 0 {
 				break
 			}
+			_ = rc.SetWriteDeadline(time.Now().Add(a.logWriteTimeout))
 			if _, err := w.Write(data); err != nil {
 				return
 			}

@@ -208,7 +208,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	httpAPI.SetReady()
-	srv := &http.Server{Handler: httpAPI, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(httpAPI, defaultHTTPLimits)
 	log.Info("docket server started", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "executor", cfg.Executor, "instance", instance)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
