@@ -381,6 +381,9 @@ func openStore(ctx context.Context, cfg Config) (store.Store, bool, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, false, fmt.Errorf("create data dir: %w", err)
 		}
+		if err := checkWritable(path); err != nil {
+			return nil, false, err
+		}
 		st, err := sqlite.Open(ctx, path)
 		if err != nil {
 			return nil, false, fmt.Errorf("open sqlite store %s: %w", path, err)
