@@ -178,7 +178,7 @@ func timeGets(b *testing.B, url string) {
 // finished runs spread over them, an hour apart per job, 10% failed, each with its
 // first event. Run ids follow time across jobs, as they do in life. It returns the id
 // of the run in the middle.
-func seedHistory(b *testing.B, st store.Store, defs, runs int) string {
+func seedHistory(tb testing.TB, st store.Store, defs, runs int) string {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Hour)
 	perJob := runs / defs
@@ -200,7 +200,7 @@ func seedHistory(b *testing.B, st store.Store, defs, runs int) string {
 			Env: map[string]string{"MODE": "full"},
 		}, now)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		rs, evs := make([]job.Run, perJob), make([]job.Event, perJob)
 		for k := range perJob {
@@ -220,7 +220,7 @@ func seedHistory(b *testing.B, st store.Store, defs, runs int) string {
 			evs[k] = job.Event{RunID: r.ID, Time: finished, State: r.State, Reason: r.Reason, Message: r.Message}
 		}
 		if err := st.SlotsRecord(ctx, store.Fence{}, name, d.ScheduledThrough, d.ScheduledThrough, rs, evs); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if (i+1)%1000 == 0 {
 			fmt.Fprintf(os.Stderr, "seeded %d of %d definitions\n", i+1, defs)
