@@ -104,8 +104,9 @@ func (a *API) notReporting(ctx context.Context, id string) error {
 var reportShape = bodyShape{name: "a report", fields: "metrics, result and checkpoint",
 	want: map[string]string{"metrics": "a mapping of names to numbers"}}
 
-// decodeReport reads a report strictly and checks its size and names. The body is JSON
-// whatever its Content-Type says: curl -d sends a form type, and jobs report with curl.
+// decodeReport reads a report strictly and checks its size, depth and names. The body is
+// read as JSON whatever its Content-Type says (curl -d sends a form type, and jobs report
+// with curl); runGuard lets only a request with a token send it so.
 func decodeReport(w http.ResponseWriter, r *http.Request) (reportRequest, error) {
 	var req reportRequest
 	body, err := readBody(w, r)

@@ -37,8 +37,13 @@ func newHTTPServer(h http.Handler, limits httpLimits) *http.Server {
 }
 
 // publicHosts are the names the API answers for besides IP addresses and localhost: the
-// ones given, and the host of the URL runs reach the API at.
+// ones given, and the host of the URL runs reach the API at. A server with tokens and no
+// names given answers for any (none are returned), as it did before names could be given:
+// its API URL alone does not say by which names people reach it.
 func publicHosts(cfg Config) []string {
+	if len(cfg.PublicHosts) == 0 && (cfg.TokensFile != "" || cfg.Tokens != "") {
+		return nil
+	}
 	hosts := append([]string(nil), cfg.PublicHosts...)
 	if u, err := url.Parse(cfg.APIURL); err == nil && u.Hostname() != "" {
 		hosts = append(hosts, u.Hostname())

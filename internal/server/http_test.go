@@ -26,16 +26,20 @@ import (
 func TestPublicHosts(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		hosts  []string
-		apiURL string
-		want   []string
+		hosts      []string
+		apiURL     string
+		tokensFile string
+		want       []string
 	}{
-		{nil, "", nil},
-		{[]string{"docket.example.com"}, "", []string{"docket.example.com"}},
-		{nil, "http://host.containers.internal:8080", []string{"host.containers.internal"}},
-		{[]string{"a.example"}, "http://docket.docket.svc:8080/", []string{"a.example", "docket.docket.svc"}},
+		{nil, "", "", nil},
+		{[]string{"docket.example.com"}, "", "", []string{"docket.example.com"}},
+		{nil, "http://host.containers.internal:8080", "", []string{"host.containers.internal"}},
+		{[]string{"a.example"}, "http://docket.docket.svc:8080/", "", []string{"a.example", "docket.docket.svc"}},
+		// With tokens, names are checked only when some are given.
+		{nil, "http://docket.docket.svc:8080", "/etc/docket/tokens.yaml", nil},
+		{[]string{"docket.example.com"}, "http://docket.docket.svc:8080", "/etc/docket/tokens.yaml", []string{"docket.example.com", "docket.docket.svc"}},
 	} {
-		got := publicHosts(Config{PublicHosts: tt.hosts, APIURL: tt.apiURL})
+		got := publicHosts(Config{PublicHosts: tt.hosts, APIURL: tt.apiURL, TokensFile: tt.tokensFile})
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("publicHosts(%v, %q) (-want +got):\n%s", tt.hosts, tt.apiURL, diff)
 		}
