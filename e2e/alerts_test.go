@@ -25,15 +25,15 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	data, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	switch r.URL.Path {
-	case "/json":
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/json"):
 		var a alert.Alert
 		if err := json.Unmarshal(data, &a); err != nil {
 			http.Error(w, err.Error(), 400)
 			return
 		}
 		rc.alerts = append(rc.alerts, a)
-	case "/slack":
+	case strings.HasPrefix(r.URL.Path, "/slack"):
 		var m struct{ Text string }
 		if err := json.Unmarshal(data, &m); err != nil || m.Text == "" {
 			http.Error(w, "want {\"text\": ...}", 400)
@@ -57,15 +57,18 @@ func (rc *receiver) of(kind alert.Kind, jobName string) []alert.Alert {
 
 // TestAlerts runs a job that fails for good and expects a success within 2s, and a
 // scheduled job that overruns its slots, on a server posting alerts to a local receiver
-// in both formats.
+// in both formats. The webhooks' URLs are given as secrets are (a file, the environment)
+// and never show in the server's log, not even for a hook that cannot be reached.
 func TestAlerts(t *testing.T) {
 	t.Parallel()
 	rc := &receiver{}
 	hooks := httptest.NewServer(rc)
 	defer hooks.Close()
 	dir := t.TempDir()
-	s := startServer(t, dir+"/data", "--webhook", hooks.URL+"/json", "--slack-webhook", hooks.URL+"/slack",
-		"--alert-interval", "200ms", "--retry-backoff", "100ms")
+	gone := hooks.URL[:strings.LastIndex(hooks.URL, ":")] + ":1" // nothing listens on port 1
+	slackFile := writeFile(t, dir, "slack-hooks", "# the team's channel\n"+hooks.URL+"/slack/T0/B0/s3cr3t-file\n"+gone+"/slack/s3cr3t-gone\n")
+	s := startServerEnv(t, []string{"DOCKET_WEBHOOK=" + hooks.URL + "/json/s3cr3t-env"}, dir+"/data",
+		"--slack-webhook-file", slackFile, "--alert-interval", "200ms", "--retry-backoff", "100ms")
 	jobs := writeFile(t, dir, "jobs.yaml", `name: doomed
 image: busybox
 command: ["sh", "-c", "exit 3"]
@@ -120,6 +123,12 @@ concurrency: forbid
 	rc.mu.Lock()
 	texts := strings.Join(rc.texts, "\n")
 	rc.mu.Unlock()
+	waitFor(t, 10*time.Second, "the unreachable hook's failure to be logged", func() bool {
+		return strings.Contains(s.Log(), "alert not delivered")
+	})
+	if log := s.Log(); strings.Contains(log, "s3cr3t") || !strings.Contains(log, "webhook="+gone+"/(hidden)") {
+		t.Errorf("the server's log shows a webhook's secret, or not which hook failed:\n%s", log)
+	}
 	for _, want := range []string{
 		"Docket: run " + last.ID + " of job doomed failed (ExitCode): exited with code 3",
 		"Docket: a slot of job slow did not run (ConcurrencyForbid)",

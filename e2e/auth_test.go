@@ -76,3 +76,40 @@ func TestTokens(t *testing.T) {
 		t.Errorf("the server did not log the reload:\n%s", s.Log())
 	}
 }
+
+// TestOtherSites checks that a server without tokens cannot be driven by a web page of
+// another site: a page whose name was rebound to 127.0.0.1 (Host: attacker.example) is
+// answered 421, a cross-site write is refused by its Origin, and a text/plain body (which
+// a page may send without the browser asking first) gets 415. The names given with
+// --public-host, and the docket command, are served.
+func TestOtherSites(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, dir+"/data", "--public-host", "docket.test")
+	port := s.URL[strings.LastIndex(s.URL, ":")+1:]
+	job := `{"image":"busybox","command":["sh","-c","touch ` + dir + `/pwned"],"cpu":"100m","memory":"64Mi"}`
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if status := s.api("PUT", "/api/v1/jobs/rebound", job, &e, "Host", "attacker.example:"+port); status != 421 || !strings.Contains(e.Error.Message, "--public-host") {
+		t.Errorf("PUT from a rebound name: %d %+v", status, e)
+	}
+	if status := s.api("GET", "/api/v1/jobs", "", &e, "Host", "attacker.example:"+port); status != 421 {
+		t.Errorf("GET from a rebound name: %d", status)
+	}
+	if status := s.api("PUT", "/api/v1/jobs/named", job, nil, "Host", "docket.test:"+port); status != 201 {
+		t.Errorf("PUT by the public host's name: %d", status)
+	}
+	if status := s.api("POST", "/api/v1/jobs/named/runs", `{}`, &e, "Origin", "http://attacker.example:"+port); status != 403 || e.Error.Code != "cross_origin" {
+		t.Errorf("a cross-site submission: %d %+v", status, e)
+	}
+	if status := s.api("POST", "/api/v1/jobs/named/runs", `{}`, &e, "Content-Type", "text/plain"); status != 415 {
+		t.Errorf("a text/plain submission: %d %+v", status, e)
+	}
+	if runs := s.allRuns(""); len(runs) != 0 {
+		t.Errorf("refused requests started %d runs", len(runs))
+	}
+	if out, errOut, code := s.cli("jobs"); code != 0 || !strings.Contains(out, "named") || strings.Contains(out, "rebound") {
+		t.Errorf("docket jobs: exit %d %s %s", code, out, errOut)
+	}
+}

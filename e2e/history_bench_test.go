@@ -100,6 +100,7 @@ func benchHistory(b *testing.B, emptyDir string, emptyFlags []string, open func(
 		{"deep_page", "cursor=" + middle, 50},
 		{"limit_1000", "limit=1000", 1000},
 		{"jobs", "", defs},
+		{"jobs_page", fmt.Sprintf("limit=100&recent=12&cursor=job-%05d", defs/2), min(100, defs-defs/2-1)},
 	} {
 		b.Run("list_"+q.name, func(b *testing.B) {
 			path := "/api/v1/runs?" + q.query
@@ -110,9 +111,14 @@ func benchHistory(b *testing.B, emptyDir string, emptyFlags []string, open func(
 				} `json:"jobs"`
 			}
 			got := func() int { return len(page.Runs) }
-			if q.name == "jobs" {
+			switch q.name {
+			case "jobs":
 				// Every job with its next slot and its newest run, as docket jobs shows them.
 				path = "/api/v1/jobs"
+				got = func() int { return len(page.Jobs) }
+			case "jobs_page":
+				// A page of jobs with their recent runs, as the web UI's jobs page asks.
+				path = "/api/v1/jobs?" + q.query
 				got = func() int { return len(page.Jobs) }
 			}
 			if status := s.api("GET", path, "", &page); status != 200 || got() != q.want {
@@ -143,7 +149,7 @@ func benchHistory(b *testing.B, emptyDir string, emptyFlags []string, open func(
 	})
 	b.Run("rss", func(b *testing.B) {
 		// Resident memory with the history loaded and the scheduler going, then after the
-		// listing benchmarks (GET /api/v1/jobs answers 10,000 jobs in one 4 MB body).
+		// listing benchmarks (GET /api/v1/jobs answers 10,000 jobs in one body of some MB).
 		rss, peak := memory(b, s.cmd.Process.Pid)
 		b.ReportMetric(emptyRSS, "empty-store-rss-MiB")
 		b.ReportMetric(idleRSS, "idle-rss-MiB")
@@ -178,7 +184,7 @@ func timeGets(b *testing.B, url string) {
 // finished runs spread over them, an hour apart per job, 10% failed, each with its
 // first event. Run ids follow time across jobs, as they do in life. It returns the id
 // of the run in the middle.
-func seedHistory(b *testing.B, st store.Store, defs, runs int) string {
+func seedHistory(tb testing.TB, st store.Store, defs, runs int) string {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Hour)
 	perJob := runs / defs
@@ -200,7 +206,7 @@ func seedHistory(b *testing.B, st store.Store, defs, runs int) string {
 			Env: map[string]string{"MODE": "full"},
 		}, now)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		rs, evs := make([]job.Run, perJob), make([]job.Event, perJob)
 		for k := range perJob {
@@ -220,7 +226,7 @@ func seedHistory(b *testing.B, st store.Store, defs, runs int) string {
 			evs[k] = job.Event{RunID: r.ID, Time: finished, State: r.State, Reason: r.Reason, Message: r.Message}
 		}
 		if _, err := st.SlotsRecord(ctx, store.Fence{}, []store.Slots{{Job: name, From: d.ScheduledThrough, Through: d.ScheduledThrough, Next: d.NextDue, Runs: rs, Events: evs}}); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if (i+1)%1000 == 0 {
 			fmt.Fprintf(os.Stderr, "seeded %d of %d definitions\n", i+1, defs)

@@ -7,6 +7,8 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store/sqlite"
 )
 
 // browser starts headless Chromium (Debian's chromium package) for a test. Without it the
@@ -307,6 +310,22 @@ memory: 64Mi
 		t.Errorf("runs of ui-broken that failed: %d rows, want 2", rows)
 	}
 	screenshot(t, ctx, "runs-filtered")
+	// The job is typed, and the names that hold what is typed are offered.
+	var offered []string
+	if err := step(t, ctx,
+		chromedp.Evaluate(`document.querySelector('#filter-job').value = ""`, nil),
+		chromedp.SendKeys("#filter-job", "ui-", chromedp.ByQuery),
+		chromedp.Poll(`document.querySelectorAll('#job-names option').length === 3`, nil),
+		chromedp.Evaluate(`[...document.querySelectorAll('#job-names option')].map(o => o.value)`, &offered),
+		chromedp.SendKeys("#filter-job", "train\r", chromedp.ByQuery),
+		// ui-train has no failed run.
+		chromedp.Poll(`location.hash === '#/runs?job=ui-train&state=failed' && document.querySelector('#runs tbody td.empty') !== null`, nil),
+	); err != nil {
+		t.Fatalf("type a job's name: %v", err)
+	}
+	if strings.Join(offered, " ") != "ui-broken ui-long ui-train" {
+		t.Errorf("typing ui- offered %v", offered)
+	}
 
 	// Suspend from the jobs page, after confirming.
 	if err := step(t, ctx,
@@ -354,5 +373,127 @@ memory: 64Mi
 	}
 	if missing != fmt.Sprintf("run %q not found", "no-such-run") {
 		t.Errorf("a missing run's page: %q", missing)
+	}
+}
+
+// TestWebUIManyJobs drives the jobs page of a server with tokens and 10,000 jobs (each
+// with two runs) in headless Chromium: the page asks for a page of 100 jobs with their
+// recent runs in one request (one request per job hit the rate limit from about 110
+// jobs), pages through them, and filters them by name. Another site's page cannot show
+// the UI in a frame.
+func TestWebUIManyJobs(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "data", "docket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedHistory(t, st, 10000, 20000)
+	st.Close()
+	token, tokens := tokensFile(t, dir, "ana", "editor")
+	s := startServer(t, dir+"/data", "--tokens-file", tokens)
+
+	// requests counts what the page asked the API for since it was loaded.
+	requests := func(path string) int {
+		var n int
+		if err := chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(
+			`performance.getEntriesByType("resource").filter(e => new URL(e.name).pathname === %q).length`, path), &n)); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	rows := `document.querySelectorAll('#jobs tbody tr[data-job]').length`
+	var summary string
+	var shown, strip int
+	if err := step(t, ctx,
+		chromedp.Navigate(s.URL+"/"),
+		chromedp.WaitVisible("#login-token", chromedp.ByQuery),
+		chromedp.SendKeys("#login-token", token, chromedp.ByQuery),
+		chromedp.Click("#login-ok", chromedp.ByQuery),
+		chromedp.WaitVisible(`tr[data-job="job-00000"]`, chromedp.ByQuery),
+		chromedp.Evaluate(rows, &shown),
+		chromedp.Evaluate(`document.querySelectorAll('.strip[data-job="job-00099"] a').length`, &strip),
+		chromedp.Text("#jobs-summary", &summary, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("sign in and load the jobs: %v", err)
+	}
+	if shown != 100 || strip != 2 || !strings.HasPrefix(summary, "Jobs 1–100 (more on the next page)") {
+		t.Errorf("the first page shows %d jobs, %d runs in job-00099's strip, and says %q", shown, strip, summary)
+	}
+	if n := requests("/api/v1/runs"); n != 0 {
+		t.Errorf("the jobs page asked for runs %d times", n)
+	}
+	screenshot(t, ctx, "jobs-10000")
+
+	// A refresh asks once more, and nothing is refused.
+	time.Sleep(6 * time.Second)
+	var toast string
+	if err := step(t, ctx, chromedp.Evaluate(`document.querySelector('#toast').hidden ? "" : document.querySelector('#toast').textContent`, &toast)); err != nil {
+		t.Fatal(err)
+	}
+	if n := requests("/api/v1/jobs"); n < 2 || n > 3 || toast != "" {
+		t.Errorf("after a refresh the page had asked for jobs %d times and says %q", n, toast)
+	}
+
+	// Next, Next, Previous.
+	if err := step(t, ctx,
+		chromedp.Click("#jobs-next", chromedp.ByQuery),
+		chromedp.WaitVisible(`tr[data-job="job-00100"]`, chromedp.ByQuery),
+		chromedp.Click("#jobs-next", chromedp.ByQuery),
+		chromedp.WaitVisible(`tr[data-job="job-00299"]`, chromedp.ByQuery),
+		chromedp.Text("#jobs-summary", &summary, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("page forward: %v", err)
+	}
+	if !strings.HasPrefix(summary, "Jobs 201–300") {
+		t.Errorf("the third page says %q", summary)
+	}
+	screenshot(t, ctx, "jobs-10000-page-3")
+	if err := step(t, ctx,
+		chromedp.Click("#jobs-previous", chromedp.ByQuery),
+		chromedp.WaitVisible(`tr[data-job="job-00100"]`, chromedp.ByQuery),
+		chromedp.Text("#jobs-summary", &summary, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("page back: %v", err)
+	}
+	if !strings.HasPrefix(summary, "Jobs 101–200") {
+		t.Errorf("the page back says %q", summary)
+	}
+
+	// The filter narrows by name.
+	for _, tt := range []struct{ typed, first, summary string }{
+		{"09999", "job-09999", "1 job whose name holds “09999”"},
+		{"job-099", "job-09900", "100 jobs whose name holds “job-099”"},
+	} {
+		if err := step(t, ctx,
+			chromedp.Evaluate(`document.querySelector('#jobs-filter').value = ""`, nil),
+			chromedp.SendKeys("#jobs-filter", tt.typed, chromedp.ByQuery),
+			chromedp.WaitVisible(fmt.Sprintf(`tr[data-job="%s"]`, tt.first), chromedp.ByQuery),
+			chromedp.Poll(`!document.querySelector('tr[data-job="job-00100"]')`, nil),
+			chromedp.Text("#jobs-summary", &summary, chromedp.ByQuery),
+			chromedp.Evaluate(rows, &shown),
+		); err != nil {
+			t.Fatalf("filter %q: %v", tt.typed, err)
+		}
+		if !strings.HasPrefix(summary, tt.summary) || strings.Contains(summary, "more") {
+			t.Errorf("filtered by %q the page says %q (%d rows)", tt.typed, summary, shown)
+		}
+	}
+	screenshot(t, ctx, "jobs-10000-filtered")
+
+	// Another site frames the UI: the browser shows nothing of it.
+	framer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><body style="margin:0;background:#fff"><iframe src="%s/" width="1300" height="700" style="border:0"></iframe></body>`, s.URL)
+	}))
+	defer framer.Close()
+	if err := step(t, ctx, chromedp.Navigate(framer.URL), chromedp.WaitReady("iframe", chromedp.ByQuery), chromedp.Sleep(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := pixels(screenshot(t, ctx, "framed"), headerNavy); n > 1000 {
+		t.Errorf("another site's frame shows the UI (%d pixels of its header's colour)", n)
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -58,10 +60,26 @@ const (
 	Slack Format = "slack"
 )
 
-// Webhook is where alerts are posted.
+// Webhook is where alerts are posted. Its URL is a secret (whoever has a Slack webhook's
+// URL may post to the channel): only String, which hides it, is logged.
 type Webhook struct {
 	URL    string
 	Format Format
+}
+
+// String is the webhook as it may be logged: its URL's scheme and host only.
+func (h Webhook) String() string {
+	return Redact(h.URL)
+}
+
+// Redact is a webhook URL as it may be shown: its scheme and host, the rest (path, query,
+// user) hidden.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(a URL that does not parse, not shown)"
+	}
+	return u.Scheme + "://" + u.Host + "/(hidden)"
 }
 
 // Notifier posts alerts to webhooks in the background, retrying each a few times.
@@ -125,7 +143,7 @@ func (n *Notifier) deliver(ctx context.Context, h Webhook, a Alert) {
 			return
 		}
 		if attempt == 3 || ctx.Err() != nil {
-			n.logger.Error("alert not delivered", "url", h.URL, "kind", a.Kind, "job", a.Job, "err", err)
+			n.logger.Error("alert not delivered", "webhook", h.String(), "kind", a.Kind, "job", a.Job, "err", err)
 			return
 		}
 		select {
@@ -137,14 +155,18 @@ func (n *Notifier) deliver(ctx context.Context, h Webhook, a Alert) {
 	}
 }
 
-func (n *Notifier) post(ctx context.Context, url string, data []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
+func (n *Notifier) post(ctx context.Context, target string, data []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(data))
 	if err != nil {
-		return err
+		return fmt.Errorf("webhook URL %s does not parse", Redact(target))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := n.client.Do(req)
-	if err != nil {
+	var ue *url.Error
+	switch {
+	case errors.As(err, &ue): // its text holds the whole URL
+		return fmt.Errorf("%s %s: %w", ue.Op, Redact(ue.URL), ue.Err)
+	case err != nil:
 		return err
 	}
 	resp.Body.Close()

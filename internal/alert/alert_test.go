@@ -1,9 +1,11 @@
 package alert
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -142,4 +144,68 @@ func TestDeliver(t *testing.T) {
 			t.Errorf("%s got %q, want %q", path, bodies[path], w)
 		}
 	}
+}
+
+// TestDeliverKeepsURLsSecret checks that the log of alerts that could not be delivered
+// shows a webhook's scheme and host, never the rest of its URL (a Slack webhook's path is
+// its secret), whether the hook answered an error or could not be reached.
+func TestDeliverKeepsURLsSecret(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no such hook", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + ln.Addr().String()
+	ln.Close()
+	var logs syncBuffer
+	n := NewNotifier([]Webhook{
+		{srv.URL + "/services/T000/B000/s3cr3t-answering", Slack},
+		{closedURL + "/services/T000/B000/s3cr3t-unreachable?token=s3cr3t-query", Slack},
+		{"https://alerts:s3cr3t-password@127.0.0.1:1/hook", JSON},
+	}, slog.New(slog.NewTextHandler(&logs, nil)))
+	n.retryWait = time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	n.RunEnded(job.Run{ID: "r1", Job: "nightly", State: job.StateFailed, Reason: "ExitCode", FinishedAt: &t0}, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs.String(), "alert not delivered") < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	out := logs.String()
+	if strings.Count(out, "alert not delivered") != 3 {
+		t.Fatalf("want three deliveries logged as failed:\n%s", out)
+	}
+	if strings.Contains(out, "s3cr3t") || strings.Contains(out, "/services") {
+		t.Errorf("the log shows a webhook's secret:\n%s", out)
+	}
+	for _, want := range []string{srv.URL + "/(hidden)", closedURL + "/(hidden)", "webhook answered 404 Not Found", "connection refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that goroutines may share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -7,6 +7,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ type Store interface {
 	RunGet(ctx context.Context, id string) (job.Run, error)
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
+	RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error)
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
 }
 
@@ -62,6 +64,10 @@ type Options struct {
 	Admission Admission
 	// RunTokens, when set, checks the tokens runs report about themselves with.
 	RunTokens *auth.RunTokens
+	// Hosts are the names (besides IP addresses and localhost) this server is reached by.
+	// A server without tokens answers only requests addressed to these (against DNS
+	// rebinding); with tokens, the Host is checked only when some are given.
+	Hosts []string
 	// Images, when set, refuses definitions whose image the registry says does not
 	// exist (executors that pull images).
 	Images Images
@@ -84,11 +90,14 @@ const maxBody = 1 << 20
 
 // API serves Docket's HTTP endpoints.
 type API struct {
-	opts   Options
-	now    func() time.Time
-	ready  atomic.Bool
-	mux    *http.ServeMux
-	limits *limiters
+	opts        Options
+	now         func() time.Time
+	ready       atomic.Bool
+	mux         *http.ServeMux
+	limits      *limiters
+	crossOrigin *http.CrossOriginProtection
+	// logWriteTimeout is how long a log's reader may take to take one chunk.
+	logWriteTimeout time.Duration
 }
 
 // New returns the API with its routes.
@@ -102,7 +111,15 @@ func New(opts Options) *API {
 	if opts.RateLimit <= 0 {
 		opts.RateLimit = 50
 	}
-	a := &API{opts: opts, now: opts.Now, mux: http.NewServeMux(),
+	hosts := make([]string, 0, len(opts.Hosts))
+	for _, h := range opts.Hosts {
+		if name, _, err := net.SplitHostPort(h); err == nil {
+			h = name
+		}
+		hosts = append(hosts, h)
+	}
+	opts.Hosts = hosts
+	a := &API{opts: opts, now: opts.Now, mux: http.NewServeMux(), crossOrigin: http.NewCrossOriginProtection(), logWriteTimeout: time.Minute,
 		limits: &limiters{every: rate.Limit(opts.RateLimit), burst: int(2 * opts.RateLimit), byKey: map[string]*rate.Limiter{}}}
 	a.routes()
 	return a
@@ -112,7 +129,11 @@ func New(opts Options) *API {
 func (a *API) SetReady() { a.ready.Store(true) }
 
 // ServeHTTP serves a request.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.front(w, r) {
+		a.mux.ServeHTTP(w, r)
+	}
+}
 
 func (a *API) routes() {
 	m := a.mux
@@ -132,7 +153,7 @@ func (a *API) routes() {
 	m.HandleFunc("GET /api/v1/runs/{id}/report", a.runGuard(auth.Viewer, a.getReport))
 	m.HandleFunc("GET /api/v1/runs/{id}/checkpoint", a.runGuard(auth.Viewer, a.getCheckpoint))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", a.readyz)
 	if a.opts.MetricsHandler != nil {
@@ -150,12 +171,12 @@ func (a *API) routes() {
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if !a.ready.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+		writeJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
 		return
 	}
 	if _, err := a.opts.Store.DefinitionList(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+		writeJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
 }

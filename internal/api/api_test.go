@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -98,6 +99,10 @@ func (f *fixture) call(t testing.TB, method, path, contentType, body string, hea
 		req.Header.Set("Content-Type", contentType)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -172,6 +177,8 @@ func TestBadInput(t *testing.T) {
 		{"name differs from path", "PUT", "/api/v1/jobs/nightly", "application/yaml", yamlWith("name: nightly", "name: other"), nil, 400, "name"},
 		{"wrong type", "PUT", "/api/v1/jobs/nightly", "application/json", `{"name":"nightly","image":"x","cpu":"1","memory":"1Gi","retries":"two"}`, nil, 400, "retries"},
 		{"not a mapping", "PUT", "/api/v1/jobs/nightly", "application/json", `["nightly"]`, nil, 400, ""},
+		{"JSON with YAML after it", "PUT", "/api/v1/jobs/nightly", "application/json", `{"image":"x","cpu":"1","memory":"1Gi"}` + "\nschedule: \"@daily\"\n", nil, 400, "body"},
+		{"JSON with more JSON after it", "PUT", "/api/v1/jobs/nightly", "application/json", `{"image":"x","cpu":"1","memory":"1Gi"} {"schedule":"@daily"}`, nil, 400, "body"},
 		{"two documents", "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob + "---\n" + goodJob, nil, 400, ""},
 		{"media type", "PUT", "/api/v1/jobs/nightly", "application/xml", "<job/>", nil, 415, ""},
 		{"too large", "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob + "# " + strings.Repeat("x", 2<<20) + "\n", nil, 413, ""},
@@ -182,8 +189,15 @@ func TestBadInput(t *testing.T) {
 		{"run env bad name", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":{"1A":"x"}}`, nil, 400, "env.1A"},
 		{"run env reserved", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":{"DOCKET_RUN_ID":"x"}}`, nil, 400, "env.DOCKET_RUN_ID"},
 		{"run trigger", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"trigger":"schedule"}`, nil, 400, "trigger"},
+		{"run body with another value after it", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":{"A":"1"}} {"trigger":"manual"}`, nil, 400, "body"},
+		{"run body with a bracket after it", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":{"A":"1"}}]`, nil, 400, "body"},
+		{"run body not an object", "POST", "/api/v1/jobs/nightly/runs", "application/json", `["env"]`, nil, 400, "body"},
 		{"run body not JSON", "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"env":`, nil, 400, "body"},
 		{"run idempotency key too long", "POST", "/api/v1/jobs/nightly/runs", "application/json", "", []string{"Idempotency-Key", strings.Repeat("k", 201)}, 400, "Idempotency-Key"},
+		{"jobs bad limit", "GET", "/api/v1/jobs?limit=0", "", "", nil, 400, "limit"},
+		{"jobs limit too large", "GET", "/api/v1/jobs?limit=1001", "", "", nil, 400, "limit"},
+		{"jobs bad recent", "GET", "/api/v1/jobs?recent=51", "", "", nil, 400, "recent"},
+		{"jobs recent not a number", "GET", "/api/v1/jobs?recent=some", "", "", nil, 400, "recent"},
 		{"list bad state", "GET", "/api/v1/runs?state=running,done", "", "", nil, 400, "state"},
 		{"list bad limit", "GET", "/api/v1/runs?limit=5000", "", "", nil, 400, "limit"},
 		{"list limit not a number", "GET", "/api/v1/runs?limit=all", "", "", nil, 400, "limit"},
@@ -228,10 +242,10 @@ func TestPutJob(t *testing.T) {
 	}
 	// The same definition in JSON is unchanged; a changed one is a new revision.
 	js := `{"image":"python:3.12","command":["python","train.py","--date","{{ .ScheduledDate }}"],"cpu":"2","memory":"4Gi","schedule":"0 3 * * *","timezone":"America/New_York","retries":2,"env":{"MODE":"full"}}`
-	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/json", js); status != http.StatusOK || !bytes.Contains(body, []byte(`"changed": false`)) {
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/json", js); status != http.StatusOK || !bytes.Contains(body, []byte(`"changed":false`)) {
 		t.Errorf("unchanged PUT: %d %s", status, body)
 	}
-	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", strings.Replace(goodJob, "retries: 2", "retries: 3", 1)); status != http.StatusCreated || !bytes.Contains(body, []byte(`"revision": 2`)) {
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", strings.Replace(goodJob, "retries: 2", "retries: 3", 1)); status != http.StatusCreated || !bytes.Contains(body, []byte(`"revision":2`)) {
 		t.Errorf("changed PUT: %d %s", status, body)
 	}
 }
@@ -259,7 +273,8 @@ func TestSubmitIdempotency(t *testing.T) {
 }
 
 func FuzzSubmitBody(f *testing.F) {
-	for _, seed := range []string{``, `{}`, `{"env":{"A":"1"}}`, `{"trigger":"manual"}`, `{"env":{"1":2}}`, `[]`, `{"env":null}`} {
+	for _, seed := range []string{``, `{}`, `{"env":{"A":"1"}}`, `{"trigger":"manual"}`, `{"env":{"1":2}}`, `[]`, `{"env":null}`,
+		`{"env":{"A":"1"}} {"trigger":"manual"}`, `{}]`, "{\"env\":{\"A\":\"\xff\"}}", `{"env":{"A":"\ud800"}}`, `[[[[[[[[{}]]]]]]]]`} {
 		f.Add(seed)
 	}
 	fx := setup(f)
@@ -268,6 +283,9 @@ func FuzzSubmitBody(f *testing.F) {
 		status, data := fx.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", body)
 		switch {
 		case status == http.StatusCreated:
+			if !utf8.Valid(data) || !json.Valid(data) {
+				t.Fatalf("body %q was stored and answered as %q", body, data)
+			}
 		case status >= 400 && status < 500:
 			var e errorBody
 			if err := json.Unmarshal(data, &e); err != nil || e.Error.Message == "" {
@@ -296,7 +314,7 @@ func TestCapacity(t *testing.T) {
 	f.api.opts.Admission = cluster
 	huge := strings.Replace(goodJob, `cpu: "2"`, `cpu: "64"`, 1)
 	status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", huge)
-	if status != 400 || !strings.Contains(string(body), `"field": "cpu"`) || !strings.Contains(string(body), "the largest node has cpu 8") {
+	if status != 400 || !strings.Contains(string(body), `"field":"cpu"`) || !strings.Contains(string(body), "the largest node has cpu 8") {
 		t.Errorf("apply of a job no node fits: %d %s", status, body)
 	}
 	if _, err := f.store.DefinitionGet(context.Background(), "nightly"); !errors.Is(err, job.ErrNotFound) {
@@ -338,7 +356,7 @@ func TestImageCheck(t *testing.T) {
 		t.Errorf("an image the registry holds: %d %s", status, body)
 	}
 	status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", withImage(host+"/ds/train:1.4.3"))
-	if status != 400 || !strings.Contains(string(body), `"field": "image"`) || !strings.Contains(string(body), host+"/ds/train:1.4.3 not found") {
+	if status != 400 || !strings.Contains(string(body), `"field":"image"`) || !strings.Contains(string(body), host+"/ds/train:1.4.3 not found") {
 		t.Errorf("a missing image: %d %s", status, body)
 	}
 	if def, err := f.store.DefinitionGet(context.Background(), "nightly"); err != nil || def.Image != host+"/ds/train:1.4.2" {

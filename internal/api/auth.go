@@ -44,8 +44,9 @@ func teamScoped(ctx context.Context) bool {
 	return len(tok.Teams) > 0
 }
 
-// mayCancel is mayChange for the job of run id, as it was when the run was made.
-func (a *API) mayCancel(ctx context.Context, id string) error {
+// mayChangeRun is mayChange for the job of run id, as it was when the run was made: who
+// may cancel the run or report on it.
+func (a *API) mayChangeRun(ctx context.Context, id string) error {
 	if !teamScoped(ctx) {
 		return nil
 	}
@@ -84,11 +85,22 @@ func (a *API) mayChangeJob(ctx context.Context, name string, revision int) error
 // offers only the actions it may take. Without tokens everyone may do everything.
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 	if a.opts.Tokens == nil {
-		writeJSON(w, http.StatusOK, map[string]any{"auth": false, "role": auth.Admin.String()})
+		writeJSON(w, r, http.StatusOK, map[string]any{"auth": false, "role": auth.Admin.String()})
 		return
 	}
 	tok, _ := r.Context().Value(tokenKey{}).(auth.Token)
-	writeJSON(w, http.StatusOK, map[string]any{"auth": true, "name": tok.Name, "role": tok.Role.String(), "teams": tok.Teams})
+	writeJSON(w, r, http.StatusOK, map[string]any{"auth": true, "name": tok.Name, "role": tok.Role.String(), "teams": tok.Teams})
+}
+
+// bearer returns the token of an Authorization header of the Bearer scheme, whose name
+// is matched without regard to case (RFC 9110, section 11.1): "bearer x" is a token too.
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 // limiters hands out one rate limiter per token (and per run, for run tokens).
@@ -125,15 +137,26 @@ func (l *limiters) allow(name string) bool {
 // guard wraps an API handler with the role it needs. Without tokens (a server for this
 // machine only) every request passes. With them, a request needs a known bearer token
 // whose role is at least role (401 and 403 otherwise), and each token may make RateLimit
-// requests per second (429 beyond).
+// requests per second (429 beyond). Then a write must send its body as JSON or YAML
+// (checkType).
 func (a *API) guard(role auth.Role, h http.HandlerFunc) http.HandlerFunc {
+	return a.guardTyped(role, false, h)
+}
+
+// guardTyped is guard; anyWithToken lets a request with a bearer token send its body
+// under any Content-Type (see checkType).
+func (a *API) guardTyped(role auth.Role, anyWithToken bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if a.opts.Tokens == nil {
+			if err := checkType(r, anyWithToken); err != nil {
+				writeError(w, r, a.opts.Logger, err)
+				return
+			}
 			h(w, r)
 			return
 		}
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || secret == "" {
+		secret, ok := bearer(r)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="docket"`)
 			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusUnauthorized, code: "unauthorized",
 				msg: "this server needs an API token: send Authorization: Bearer TOKEN (the docket command reads DOCKET_TOKEN)"})
@@ -155,6 +178,10 @@ func (a *API) guard(role auth.Role, h http.HandlerFunc) http.HandlerFunc {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusTooManyRequests, code: "rate_limited",
 				msg: fmt.Sprintf("token %q made more than %g requests per second; retry in a second", tok.Name, a.opts.RateLimit)})
+			return
+		}
+		if err := checkType(r, anyWithToken); err != nil {
+			writeError(w, r, a.opts.Logger, err)
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))

@@ -44,6 +44,9 @@ func TestAuth(t *testing.T) {
 		if role == "bogus" {
 			return []string{"Authorization", "Bearer dkt_not-a-token"}
 		}
+		if scheme, role, ok := strings.Cut(role, " "); ok {
+			return []string{"Authorization", scheme + " " + secrets[role]}
+		}
 		return []string{"Authorization", "Bearer " + secrets[role]}
 	}
 	tests := []struct {
@@ -54,6 +57,9 @@ func TestAuth(t *testing.T) {
 		{"no token", "", "GET", "/api/v1/jobs", "", 401, "this server needs an API token"},
 		{"unknown token", "bogus", "GET", "/api/v1/jobs", "", 401, "not one this server knows"},
 		{"viewer reads", "viewer", "GET", "/api/v1/jobs", "", 200, ""},
+		{"the scheme in lower case", "bearer viewer", "GET", "/api/v1/jobs", "", 200, ""},
+		{"the scheme in capitals", "BEARER viewer", "GET", "/api/v1/jobs", "", 200, ""},
+		{"another scheme", "Basic viewer", "GET", "/api/v1/jobs", "", 401, "this server needs an API token"},
 		{"viewer cannot apply", "viewer", "PUT", "/api/v1/jobs/nightly", goodJob, 403, "has the role viewer; PUT /api/v1/jobs/nightly needs editor"},
 		{"editor applies", "editor", "PUT", "/api/v1/jobs/nightly", goodJob, 201, ""},
 		{"editor runs", "editor", "POST", "/api/v1/jobs/nightly/runs", "", 201, ""},
@@ -122,6 +128,8 @@ func TestAuthTeams(t *testing.T) {
 		{"cannot create an unlabelled job", "ana", "PUT", "/api/v1/jobs/fresh", strings.Replace(goodJob, "nightly", "fresh", 1), 403, "has no team label"},
 		{"cannot suspend another team's job", "ana", "POST", "/api/v1/jobs/ledger/suspend", "", 403, "belongs to team"},
 		{"cannot cancel another team's run", "ana", "POST", "/api/v1/runs/" + finRun.ID + "/cancel", "", 403, "belongs to team"},
+		{"cannot report on another team's run", "ana", "POST", "/api/v1/runs/" + finRun.ID + "/report", `{"checkpoint": {"offset": 1}}`, 403, "belongs to team"},
+		{"the other team may report on its run", "fin-bot", "POST", "/api/v1/runs/" + finRun.ID + "/report", `{"checkpoint": {"offset": 1}}`, 409, "has not started"},
 		{"cannot delete another team's job", "ana", "DELETE", "/api/v1/jobs/ledger", "", 403, "belongs to team"},
 		{"a missing job is still 404", "ana", "POST", "/api/v1/jobs/missing/suspend", "", 404, "not found"},
 		{"the other team suspends its job", "fin-bot", "POST", "/api/v1/jobs/ledger/suspend", "", 200, ""},
@@ -203,12 +211,12 @@ func TestLimitersForget(t *testing.T) {
 func TestWhoami(t *testing.T) {
 	t.Parallel()
 	open := setup(t)
-	if status, body := open.call(t, "GET", "/api/v1/whoami", "", ""); status != 200 || !strings.Contains(string(body), `"auth": false`) || !strings.Contains(string(body), `"role": "admin"`) {
+	if status, body := open.call(t, "GET", "/api/v1/whoami", "", ""); status != 200 || !strings.Contains(string(body), `"auth":false`) || !strings.Contains(string(body), `"role":"admin"`) {
 		t.Errorf("whoami without tokens: %d %s", status, body)
 	}
 	f, secrets := setupAuth(t)
 	if status, body := f.call(t, "GET", "/api/v1/whoami", "", "", "Authorization", "Bearer "+secrets["editor"]); status != 200 ||
-		!strings.Contains(string(body), `"name": "editor-user"`) || !strings.Contains(string(body), `"role": "editor"`) {
+		!strings.Contains(string(body), `"name":"editor-user"`) || !strings.Contains(string(body), `"role":"editor"`) {
 		t.Errorf("whoami as editor: %d %s", status, body)
 	}
 	if status, _ := f.call(t, "GET", "/api/v1/whoami", "", ""); status != 401 {

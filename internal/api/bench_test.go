@@ -15,6 +15,7 @@ import (
 
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 	"docket.dev/docket/internal/store/postgres/pgtest"
 )
 
@@ -32,7 +33,11 @@ func benchmarkSubmit(b *testing.B, f *fixture) {
 	}
 	url := f.srv.URL + "/api/v1/jobs/nightly/runs"
 	measure(b, "runs/s", http.StatusCreated, func(int) (*http.Request, error) {
-		return http.NewRequest("POST", url, strings.NewReader(`{"env":{"MODE":"bench"}}`))
+		req, err := http.NewRequest("POST", url, strings.NewReader(`{"env":{"MODE":"bench"}}`))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
 	})
 }
 
@@ -116,5 +121,56 @@ func measure(b *testing.B, unit string, status int, request func(i int) (*http.R
 		b.ReportMetric(float64(n)/elapsed.Seconds(), unit)
 		b.ReportMetric(float64(latencies[n/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(latencies[n*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
+
+// BenchmarkListJobs measures GET /api/v1/jobs on SQLite holding 10,000 jobs with 10 runs
+// each: every job at once, compact (the default) and indented (?pretty, as every answer
+// was before), and the page of 100 jobs with 12 recent runs each that the web UI asks for.
+// Requests are sent one at a time.
+func BenchmarkListJobs(b *testing.B) {
+	f := setup(b)
+	ctx := context.Background()
+	for i := range 10000 {
+		name := fmt.Sprintf("job-%05d", i)
+		spec := job.Spec{Name: name, Image: "registry.example.com/team/" + name + ":1", Command: []string{"python", "main.py"},
+			CPU: "500m", Memory: "512Mi", Schedule: "0 3 1 1 *", Timezone: "UTC", Concurrency: job.ConcurrencyForbid,
+			Catchup: job.CatchupLatest, Deadline: job.Duration(time.Hour), Env: map[string]string{"MODE": "full"}}
+		d, _, err := f.store.DefinitionPut(ctx, spec, f.now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var runs []job.Run
+		var events []job.Event
+		for k := range 10 {
+			at := f.now.Add(-time.Duration(10-k) * time.Hour)
+			r := job.Run{ID: job.NewRunID(at), Job: name, Revision: 1, State: job.StateSucceeded, Trigger: job.TriggerSchedule,
+				ScheduledTime: &at, Attempt: 1, NotBefore: at, CreatedAt: at, FinishedAt: &at, Reason: "Completed", Message: "exited with code 0"}
+			runs, events = append(runs, r), append(events, job.Event{RunID: r.ID, Time: at, State: r.State, Reason: r.Reason})
+		}
+		if _, err := f.store.SlotsRecord(ctx, store.Fence{}, []store.Slots{{Job: name, From: d.ScheduledThrough, Through: d.ScheduledThrough, Next: d.NextDue, Runs: runs, Events: events}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bm := range []struct{ name, query string }{
+		{"all", ""}, {"all_pretty", "?pretty"}, {"page", "?limit=100&recent=12&cursor=job-04999"},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			var took []time.Duration
+			var size int
+			for range b.N {
+				t := time.Now()
+				status, body := f.call(b, "GET", "/api/v1/jobs"+bm.query, "", "")
+				took = append(took, time.Since(t))
+				if status != http.StatusOK {
+					b.Fatalf("GET /api/v1/jobs%s: %d", bm.query, status)
+				}
+				size = len(body)
+			}
+			sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(size)/1e6, "MB")
+		})
 	}
 }

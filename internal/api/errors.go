@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"docket.dev/docket/internal/job"
 )
@@ -53,16 +54,35 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status >= 500 {
 		log.Error("request", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, status, body)
+	writeJSON(w, r, status, body)
 }
 
-// writeJSON writes v as the response body.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v as the response body: compact JSON, or indented when the request
+// asks with ?pretty (as kube-apiserver does). Indenting is most of the cost of a large
+// answer, and multiplies the size of a deeply nested one.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	if pretty(r) {
+		enc.SetIndent("", "  ")
+	}
 	_ = enc.Encode(v)
+}
+
+// pretty reports whether the request asks for indented JSON: ?pretty, ?pretty=true or
+// ?pretty=1.
+func pretty(r *http.Request) bool {
+	v, ok := r.URL.Query()["pretty"]
+	if !ok {
+		return false
+	}
+	if v[0] == "" {
+		return true
+	}
+	b, err := strconv.ParseBool(v[0])
+	return err == nil && b
 }
 
 // invalid returns a 400 error naming a field.

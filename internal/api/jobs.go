@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"docket.dev/docket/internal/cron"
@@ -22,7 +21,9 @@ type jobView struct {
 	ScheduleText string      `json:"schedule_text,omitempty"`
 	NextRuns     []time.Time `json:"next_runs,omitempty"`
 	LastRun      *job.Run    `json:"last_run,omitempty"`
-	Changed      *bool       `json:"changed,omitempty"`
+	// RecentRuns are the job's newest runs, newest first, when a listing asks for them.
+	RecentRuns []runSummary `json:"recent_runs,omitempty"`
+	Changed    *bool        `json:"changed,omitempty"`
 	// Warnings are what applying found doubtful but did not refuse (an image whose
 	// registry could not be asked).
 	Warnings []string `json:"warnings,omitempty"`
@@ -61,6 +62,9 @@ func nextRuns(def job.Definition, now time.Time, n int) []time.Time {
 func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	body, err := readBody(w, r)
+	if err == nil {
+		err = checkOneJSON(body)
+	}
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
@@ -115,16 +119,54 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 	}
 	v := viewOf(def, now, 5)
 	v.Changed, v.Warnings = &changed, warnings
-	writeJSON(w, status, v)
+	writeJSON(w, r, status, v)
 }
 
+// maxRecent caps how many recent runs of each job a listing may ask for.
+const maxRecent = 50
+
+// runSummary is a run as a job's strip of recent runs shows it.
+type runSummary struct {
+	ID        string    `json:"id"`
+	State     job.State `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// listJobs lists the jobs by name: all of them, or a page (?limit=N&cursor=C) of those
+// whose name holds ?name=; with ?recent=N each job has its newest N runs, so a page of
+// jobs with their histories is one request.
 func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
-	defs, err := a.opts.Store.DefinitionList(r.Context())
+	q := r.URL.Query()
+	f := store.DefinitionFilter{Name: q.Get("name"), Cursor: q.Get("cursor")}
+	var recent int
+	for _, p := range []struct {
+		name     string
+		dst      *int
+		min, max int
+	}{{"limit", &f.Limit, 1, store.MaxLimit}, {"recent", &recent, 0, maxRecent}} {
+		s := q.Get(p.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < p.min || n > p.max {
+			writeError(w, r, a.opts.Logger, invalid(p.name, fmt.Sprintf("%q is not a number from %d to %d", s, p.min, p.max)))
+			return
+		}
+		*p.dst = n
+	}
+	defs, next, err := a.opts.Store.DefinitionPage(r.Context(), f)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	latest, err := a.opts.Store.RunLatest(r.Context())
+	names := make([]string, len(defs))
+	for i, d := range defs {
+		names[i] = d.Name
+	}
+	// A job's last run is its newest recent one.
+	runs, err := a.opts.Store.RunRecent(r.Context(), names, max(recent, 1))
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
@@ -133,12 +175,22 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 	views := make([]jobView, 0, len(defs))
 	for _, d := range defs {
 		v := viewOf(d, now, 1)
-		if last, ok := latest[d.Name]; ok {
-			v.LastRun = &last
+		if rs := runs[d.Name]; len(rs) > 0 {
+			v.LastRun = &rs[0]
+			if recent > 0 {
+				v.RecentRuns = make([]runSummary, len(rs))
+				for i, r := range rs {
+					v.RecentRuns[i] = runSummary{ID: r.ID, State: r.State, CreatedAt: r.CreatedAt, Reason: r.Reason}
+				}
+			}
 		}
 		views = append(views, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": views})
+	body := map[string]any{"jobs": views}
+	if next != "" {
+		body["next_cursor"] = next
+	}
+	writeJSON(w, r, http.StatusOK, body)
 }
 
 // lastRun returns a job's newest run, or nil before its first.
@@ -163,7 +215,7 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 	}
 	v := viewOf(def, a.now(), 5)
 	v.LastRun = last
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, r, http.StatusOK, v)
 }
 
 func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +245,7 @@ func (a *API) suspendJob(suspend bool) http.HandlerFunc {
 			return
 		}
 		a.opts.Logger.Info("job suspended", "job", name, "suspended", suspend)
-		writeJSON(w, http.StatusOK, viewOf(def, a.now(), 5))
+		writeJSON(w, r, http.StatusOK, viewOf(def, a.now(), 5))
 	}
 }
 
@@ -211,19 +263,4 @@ func jobErr(name string, err error) error {
 		return &statusError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("job %q not found", name)}
 	}
 	return err
-}
-
-// readBody reads a request body of a type Docket understands (JSON or YAML), at most maxBody.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		switch {
-		case err != nil:
-			return nil, &statusError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: fmt.Sprintf("Content-Type %q cannot be parsed", ct)}
-		case mt == "application/json", mt == "application/yaml", mt == "application/x-yaml", mt == "text/yaml", mt == "text/plain":
-		default:
-			return nil, &statusError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: fmt.Sprintf("Content-Type %q is not supported; send application/json or application/yaml", mt)}
-		}
-	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 }

@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"regexp"
-	"strings"
 
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/job"
@@ -35,11 +33,12 @@ type reportRequest struct {
 }
 
 // runGuard admits a run's own token to a run's endpoint (the {id} in the path), and
-// otherwise asks for an API token of the role, as guard does.
+// otherwise asks for an API token of the role, as guard does. A request with a token may
+// send its body under any Content-Type, as curl -d does.
 func (a *API) runGuard(role auth.Role, h http.HandlerFunc) http.HandlerFunc {
-	byRole := a.guard(role, h)
+	byRole := a.guardTyped(role, true, h)
 	return func(w http.ResponseWriter, r *http.Request) {
-		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		secret, _ := bearer(r)
 		if a.opts.RunTokens == nil || !auth.IsRunToken(secret) {
 			byRole(w, r)
 			return
@@ -65,6 +64,11 @@ func (a *API) runGuard(role auth.Role, h http.HandlerFunc) http.HandlerFunc {
 // postReport records what a run says about itself: metrics, a result, a checkpoint.
 func (a *API) postReport(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	// A team's token reports only on its team's runs (a run's own token has no teams).
+	if err := a.mayChangeRun(r.Context(), id); err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
 	req, err := decodeReport(w, r)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
@@ -74,25 +78,42 @@ func (a *API) postReport(w http.ResponseWriter, r *http.Request) {
 		Result: req.Result, Checkpoint: req.Checkpoint, UpdatedAt: a.now().UTC()})
 	switch {
 	case errors.Is(err, job.ErrConflict):
-		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusConflict, code: "conflict",
-			msg: fmt.Sprintf("run %s has ended; a run reports only while it runs", id)})
+		writeError(w, r, a.opts.Logger, a.notReporting(r.Context(), id))
 		return
 	case err != nil:
 		writeError(w, r, a.opts.Logger, runErr(id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, merged)
+	writeJSON(w, r, http.StatusOK, merged)
 }
 
-// decodeReport reads a report strictly and checks its size and names. The body is JSON
-// whatever its Content-Type says: curl -d sends a form type, and jobs report with curl.
+// notReporting says why run id may not report now: it has not started or it has ended.
+func (a *API) notReporting(ctx context.Context, id string) error {
+	run, err := a.opts.Store.RunGet(ctx, id)
+	if err != nil {
+		return runErr(id, err)
+	}
+	msg := fmt.Sprintf("run %s has ended (%s); a run reports only while it runs", id, run.State)
+	if !run.State.Terminal() {
+		msg = fmt.Sprintf("run %s has not started (it is %s); a run reports only while it runs", id, run.State)
+	}
+	return &statusError{status: http.StatusConflict, code: "conflict", msg: msg}
+}
+
+// reportShape describes a report for decodeBody's errors.
+var reportShape = bodyShape{name: "a report", fields: "metrics, result and checkpoint",
+	want: map[string]string{"metrics": "a mapping of names to numbers"}}
+
+// decodeReport reads a report strictly and checks its size, depth and names. The body is
+// read as JSON whatever its Content-Type says (curl -d sends a form type, and jobs report
+// with curl); runGuard lets only a request with a token send it so.
 func decodeReport(w http.ResponseWriter, r *http.Request) (reportRequest, error) {
 	var req reportRequest
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := readBody(w, r)
 	if err != nil {
 		return req, err
 	}
-	if err := decodeBody(body, &req); err != nil {
+	if err := decodeBody(body, &req, reportShape); err != nil {
 		return req, err
 	}
 	if len(req.Metrics) == 0 && len(req.Result) == 0 && len(req.Checkpoint) == 0 {
@@ -126,6 +147,8 @@ func decodeReport(w http.ResponseWriter, r *http.Request) (reportRequest, error)
 			return req, invalid(doc.field, "is null; leave it out to keep the one reported before")
 		case compact.Len() > doc.limit:
 			return req, invalid(doc.field, fmt.Sprintf("is %d bytes; the limit is %d", compact.Len(), doc.limit))
+		case depth(compact.Bytes()) > maxDepth:
+			return req, invalid(doc.field, fmt.Sprintf("nests %d levels of objects and arrays; at most %d are allowed", depth(compact.Bytes()), maxDepth))
 		}
 		*doc.value = compact.Bytes()
 	}
@@ -140,7 +163,7 @@ func (a *API) getReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, runErr(id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, r, http.StatusOK, rep)
 }
 
 // getCheckpoint returns the newest checkpoint of a run or of the attempts before it, so a
@@ -154,7 +177,7 @@ func (a *API) getCheckpoint(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(rep.Checkpoint) > 0 {
-			writeJSON(w, http.StatusOK, map[string]any{"run_id": at, "checkpoint": rep.Checkpoint, "updated_at": rep.UpdatedAt})
+			writeJSON(w, r, http.StatusOK, map[string]any{"run_id": at, "checkpoint": rep.Checkpoint, "updated_at": rep.UpdatedAt})
 			return
 		}
 		run, err := a.opts.Store.RunGet(r.Context(), at)

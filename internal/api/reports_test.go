@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/job"
@@ -50,12 +52,13 @@ func TestReports(t *testing.T) {
 		{"another run's token", []string{"Authorization", "Bearer " + tokens.For(other.ID)}, path, `{"metrics": {"a": 1}}`, 403, "reports only on that run"},
 		{"a forged run token", []string{"Authorization", "Bearer docket-run." + run.ID + ".forged"}, path, `{"metrics": {"a": 1}}`, 401, "not one this server made"},
 		{"nothing", own, path, `{}`, 400, "reports nothing"},
-		{"unknown field", own, path, `{"metric": {"a": 1}}`, 400, "metric"},
+		{"unknown field", own, path, `{"metric": {"a": 1}}`, 400, "metric: is not a field of a report; the fields are metrics, result and checkpoint"},
 		{"a bad name", own, path, `{"metrics": {"records read": 1}}`, 400, "not a metric name"},
 		{"not a number", own, path, `{"metrics": {"rows": "many"}}`, 400, "metrics"},
 		{"a null result", own, path, `{"result": null}`, 400, "is null"},
 		{"a huge checkpoint", own, path, `{"checkpoint": "` + strings.Repeat("x", 600<<10) + `"}`, 400, "the limit is"},
 		{"no such run", own, "/api/v1/runs/nope/report", `{"metrics": {"a": 1}}`, 403, "reports only on that run"},
+		{"its own token, the scheme in lower case", []string{"Authorization", "bearer " + tokens.For(run.ID)}, path, `{"metrics": {"models": 1}}`, 200, ""},
 		{"its own token", own, path, `{"metrics": {"records_read": 1200, "models": 2}, "checkpoint": {"offset": 1200}}`, 200, ""},
 		{"not JSON", own, path, `records_read=5`, 400, "body"},
 		{"an editor for it", []string{"Authorization", "Bearer " + secrets["editor"]}, path, `{"metrics": {"models": 3}, "result": {"auc": 0.91}}`, 200, ""},
@@ -80,7 +83,7 @@ func TestReports(t *testing.T) {
 	if _, err := f.store.RunTransition(context.Background(), job.Transition{RunID: run.ID, From: job.StateRunning, To: job.StateFailed, Time: f.now, Reason: "ExitCode"}); err != nil {
 		t.Fatal(err)
 	}
-	if status, body := f.call(t, "POST", path, "application/json", `{"metrics": {"late": 1}}`, own...); status != 409 || !strings.Contains(string(body), "has ended") {
+	if status, body := f.call(t, "POST", path, "application/json", `{"metrics": {"late": 1}}`, own...); status != 409 || !strings.Contains(string(body), "has ended (failed)") {
 		t.Errorf("a report after the run ended: %d %s", status, body)
 	}
 	retry := f.startedRun(t, run.ID, admin...)
@@ -106,4 +109,36 @@ func compact(doc json.RawMessage) string {
 		return "invalid JSON: " + string(doc)
 	}
 	return b.String()
+}
+
+// FuzzReportBody posts reports to a running run: each is taken (and reads back as valid
+// JSON) or refused with an error document, never a fault.
+func FuzzReportBody(f *testing.F) {
+	for _, seed := range []string{`{"metrics":{"a":1}}`, `{"result":{"auc":0.91}}`, `{"checkpoint":[1,{"a":"b"}]}`, `{}`, `{"result":null}`,
+		`{"metrics":{"a":1}} x`, "{\"result\":\"\xff\"}", `{"checkpoint":"\ud800"}`, `{"result":` + nested(65) + `}`, `{"metrics":{"a":1e999}}`} {
+		f.Add(seed)
+	}
+	fx := setup(f)
+	fx.call(f, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob)
+	r := job.Run{ID: job.NewRunID(fx.now), Job: "nightly", Revision: 1, State: job.StateRunning, Trigger: job.TriggerAPI, Attempt: 1, NotBefore: fx.now, CreatedAt: fx.now}
+	if _, _, err := fx.store.RunCreate(context.Background(), r, job.Event{RunID: r.ID, Time: fx.now, State: r.State}); err != nil {
+		f.Fatal(err)
+	}
+	path := "/api/v1/runs/" + r.ID + "/report"
+	f.Fuzz(func(t *testing.T, body string) {
+		status, data := fx.call(t, "POST", path, "application/json", body)
+		switch {
+		case status == http.StatusOK:
+			if _, got := fx.call(t, "GET", path, "", ""); !utf8.Valid(got) || !json.Valid(got) {
+				t.Fatalf("report %q reads back as %q", body, got)
+			}
+		case status >= 400 && status < 500:
+			var e errorBody
+			if err := json.Unmarshal(data, &e); err != nil || e.Error.Message == "" {
+				t.Fatalf("%d without an error document: %s", status, data)
+			}
+		default:
+			t.Fatalf("status %d for report %q: %s", status, body, data)
+		}
+	})
 }

@@ -2,10 +2,9 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,8 +21,15 @@ type submitRequest struct {
 	Trigger job.Trigger       `json:"trigger,omitempty"`
 }
 
-// maxIdempotencyKey caps the Idempotency-Key header's length.
-const maxIdempotencyKey = 200
+// submitShape describes a run request for decodeBody's errors.
+var submitShape = bodyShape{name: "a run request", fields: "env and trigger",
+	want: map[string]string{"env": "a mapping of names to strings", "trigger": "a string"}}
+
+// maxIdempotencyKey caps the Idempotency-Key header's length, and maxUser X-Docket-User's.
+const (
+	maxIdempotencyKey = 200
+	maxUser           = 200
+)
 
 func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
@@ -32,9 +38,9 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if len(key) > maxIdempotencyKey {
-		writeError(w, r, a.opts.Logger, invalid("Idempotency-Key", fmt.Sprintf("is %d characters long; at most %d are allowed", len(key), maxIdempotencyKey)))
+	key, err := headerText(r, "Idempotency-Key", maxIdempotencyKey)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
 		return
 	}
 	def, err := a.opts.Store.DefinitionGet(r.Context(), name)
@@ -72,38 +78,31 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	// A key names one request: used again with other parameters, it is a mistake that
+	// returning the first run would hide (Stripe answers the same).
+	if !created && (stored.Trigger != req.Trigger || !maps.Equal(stored.Env, req.Env)) {
+		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusConflict, code: "conflict", field: "Idempotency-Key",
+			msg: fmt.Sprintf("Idempotency-Key %q was used for run %s of job %s with another request (its env or trigger differ); send a new key for a new request", key, stored.ID, name)})
+		return
+	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 		a.opts.Logger.Info("run submitted", "job", name, "run_id", stored.ID, "trigger", stored.Trigger)
 		a.opts.Queued()
 	}
-	writeJSON(w, status, stored)
-}
-
-// decodeBody decodes a request body that holds one JSON value into v, refusing fields v
-// does not have.
-func decodeBody(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return submitBodyError(err)
-	}
-	if dec.More() {
-		return invalid("body", "holds more than one JSON value")
-	}
-	return nil
+	writeJSON(w, r, status, stored)
 }
 
 // decodeSubmit reads the optional submit body strictly and checks it.
 func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error) {
 	req := submitRequest{Trigger: job.TriggerAPI}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := readBody(w, r)
 	if err != nil {
 		return req, err
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeBody(body, &req); err != nil {
+		if err := decodeBody(body, &req, submitShape); err != nil {
 			return req, err
 		}
 	}
@@ -153,7 +152,7 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		body["next_cursor"] = next
 	}
-	writeJSON(w, http.StatusOK, body)
+	writeJSON(w, r, http.StatusOK, body)
 }
 
 // stateNames lists the run states for an error message.
@@ -171,7 +170,7 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, runErr(r.PathValue("id"), err))
 		return
 	}
-	writeJSON(w, http.StatusOK, run)
+	writeJSON(w, r, http.StatusOK, run)
 }
 
 func (a *API) runEvents(w http.ResponseWriter, r *http.Request) {
@@ -188,7 +187,7 @@ func (a *API) runEvents(w http.ResponseWriter, r *http.Request) {
 	if events == nil {
 		events = []job.Event{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": events})
+	writeJSON(w, r, http.StatusOK, map[string]any{"events": events})
 }
 
 func (a *API) cancelRun(w http.ResponseWriter, r *http.Request) {
@@ -196,12 +195,17 @@ func (a *API) cancelRun(w http.ResponseWriter, r *http.Request) {
 	// With tokens, who acts is the token's name; without, what the client says.
 	by := actor(r.Context())
 	if by == "" {
-		by = r.Header.Get("X-Docket-User")
+		user, err := headerText(r, "X-Docket-User", maxUser)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		by = user
 	}
 	if by == "" {
 		by = "an API request"
 	}
-	if err := a.mayCancel(r.Context(), id); err != nil {
+	if err := a.mayChangeRun(r.Context(), id); err != nil {
 		writeError(w, r, a.opts.Logger, runErr(id, err))
 		return
 	}
@@ -211,7 +215,7 @@ func (a *API) cancelRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opts.Logger.Info("run cancel requested", "run_id", id, "by", by)
-	writeJSON(w, http.StatusOK, run)
+	writeJSON(w, r, http.StatusOK, run)
 }
 
 // logPoll is how often a followed log looks for new output.
@@ -240,6 +244,10 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	flusher, _ := w.(http.Flusher)
+	// A client that stops reading is let go after a.logWriteTimeout, not held for as long as
+	// the run goes on. The deadline is the connection's: it is cleared for what follows.
+	rc := http.NewResponseController(w)
+	defer rc.SetWriteDeadline(time.Time{})
 	for {
 		// Read the state before the log: the executor flushes the log before it reports the
 		// run terminal, so once terminal is seen, one more read gets everything.
@@ -258,6 +266,7 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) {
 			if len(data) == 0 {
 				break
 			}
+			_ = rc.SetWriteDeadline(time.Now().Add(a.logWriteTimeout))
 			if _, err := w.Write(data); err != nil {
 				return
 			}
@@ -283,24 +292,4 @@ func runErr(id string, err error) error {
 		return &statusError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("run %q not found", id)}
 	}
 	return err
-}
-
-// submitBodyError names the field of a run request the JSON decoder tripped on.
-func submitBodyError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		want := map[string]string{"env": "a mapping of names to strings", "trigger": "a string"}[strings.Split(typeErr.Field, ".")[0]]
-		if want == "" {
-			want = "a " + typeErr.Type.String()
-		}
-		return invalid(typeErr.Field, fmt.Sprintf("must be %s, not a JSON %s", want, typeErr.Value))
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return invalid("body", "is not valid JSON: "+err.Error())
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return invalid(strings.Trim(name, `"`), "is not a field of a run request; the fields are env and trigger")
-	}
-	return invalid("body", err.Error())
 }

@@ -18,9 +18,10 @@ import (
 func serverCmd(e *env) *cobra.Command {
 	cfg := server.DefaultConfig()
 	var (
-		logLevel, logFormat  string
-		webhooks, slackHooks []string
-		tolerations          []string
+		logLevel, logFormat           string
+		jsonHooks, slackHooks         []string
+		jsonHookFiles, slackHookFiles []string
+		tolerations                   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -76,18 +77,13 @@ priority_class).`,
 					return usageError{fmt.Errorf("--pushgateway %q: give the gateway's URL, like http://pushgateway:9091", cfg.Pushgateway)}
 				}
 			}
-			for _, h := range []struct {
-				flag   string
-				urls   []string
-				format alert.Format
-			}{{"--webhook", webhooks, alert.JSON}, {"--slack-webhook", slackHooks, alert.Slack}} {
-				for _, raw := range h.urls {
-					if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-						return usageError{fmt.Errorf("%s %q: give an http or https URL", h.flag, raw)}
-					}
-					cfg.Webhooks = append(cfg.Webhooks, alert.Webhook{URL: raw, Format: h.format})
-				}
+			hooks, err := webhooks(
+				webhookSource{flag: "--webhook", fileFlag: "--webhook-file", envName: "DOCKET_WEBHOOK", format: alert.JSON, urls: jsonHooks, files: jsonHookFiles},
+				webhookSource{flag: "--slack-webhook", fileFlag: "--slack-webhook-file", envName: "DOCKET_SLACK_WEBHOOK", format: alert.Slack, urls: slackHooks, files: slackHookFiles})
+			if err != nil {
+				return usageError{err}
 			}
+			cfg.Webhooks = hooks
 			// A Kubernetes run holds no resources of the server while its pod runs.
 			if cfg.Executor == "kubernetes" && !cmd.Flags().Changed("parallelism") {
 				cfg.Parallelism = 1000
@@ -140,6 +136,7 @@ priority_class).`,
 	f.DurationVar(&cfg.ScheduleGrace, "schedule-grace", cfg.ScheduleGrace, "how late a slot may be found and still run as on time")
 	f.DurationVar(&cfg.InstanceTTL, "instance-ttl", cfg.InstanceTTL, "with PostgreSQL: how long a server may miss heartbeats before the others recover its runs, and the scheduler lease's term")
 	f.StringVar(&cfg.APIURL, "api-url", "", "where runs reach the API to report (DOCKET_API in every run; default: this server's listening address); set it when jobs run elsewhere, e.g. http://docket.docket.svc:8080")
+	f.StringArrayVar(&cfg.PublicHosts, "public-host", nil, "a name this server is reached by (besides IP addresses, localhost and --api-url's host); without tokens it answers only requests addressed to those; repeatable")
 	f.StringVar(&cfg.TokensFile, "tokens-file", "", "API tokens the server accepts (docket token new); required unless --addr is a loopback address")
 	f.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "serve an open API on a non-loopback address (anyone who can connect may change jobs)")
 	f.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second each API token may make")
@@ -149,8 +146,10 @@ priority_class).`,
 	f.IntVar(&cfg.Retention.Keep, "retain-per-job", cfg.Retention.Keep, "newest finished runs of each job kept however old")
 	f.DurationVar(&cfg.RetentionInterval, "retention-interval", cfg.RetentionInterval, "how often old runs and logs are deleted")
 	f.StringVar(&cfg.Pushgateway, "pushgateway", "", "URL of a Prometheus Pushgateway to push each finished run's outcome to (e.g. http://pushgateway:9091)")
-	f.StringArrayVar(&webhooks, "webhook", nil, "URL that receives alerts as JSON (failed runs, skipped slots, jobs without a recent success); repeatable")
-	f.StringArrayVar(&slackHooks, "slack-webhook", nil, "Slack (or compatible) incoming-webhook URL that receives alerts as messages; repeatable")
+	f.StringArrayVar(&jsonHooks, "webhook", nil, "URL that receives alerts as JSON (failed runs, skipped slots, jobs without a recent success); repeatable; also DOCKET_WEBHOOK")
+	f.StringArrayVar(&jsonHookFiles, "webhook-file", nil, "file holding --webhook URLs, one a line (a mounted secret); repeatable")
+	f.StringArrayVar(&slackHooks, "slack-webhook", nil, "Slack (or compatible) incoming-webhook URL that receives alerts as messages; repeatable; its URL is a secret: prefer --slack-webhook-file or DOCKET_SLACK_WEBHOOK, which ps does not show")
+	f.StringArrayVar(&slackHookFiles, "slack-webhook-file", nil, "file holding --slack-webhook URLs, one a line (a mounted secret); repeatable")
 	f.DurationVar(&cfg.AlertInterval, "alert-interval", cfg.AlertInterval, "how often jobs are checked against their expect_success_within")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

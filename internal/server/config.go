@@ -61,6 +61,11 @@ type Config struct {
 	Tokens string
 	// RateLimit is the requests per second one token may make.
 	RateLimit float64
+	// PublicHosts are names the server is reached by, besides IP addresses and localhost
+	// (and APIURL's host). A server without tokens answers only requests addressed to
+	// these, so that a web page cannot reach it by rebinding its own name to this
+	// machine's address; with tokens, the Host is checked only when some are given.
+	PublicHosts []string
 	// APIURL is where runs reach the API to report (DOCKET_API); "" derives it from the
 	// listening address.
 	APIURL string

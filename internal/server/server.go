@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -172,6 +171,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		Admission:      admission(s.exec),
 		RunTokens:      runTokens,
 		Images:         images(cfg),
+		Hosts:          publicHosts(cfg),
 	})
 
 	c := &s.components
@@ -180,7 +180,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		c.leases, c.holder, c.ttl, c.log = st, s.instance, cfg.InstanceTTL, log
 		c.add(s.live)
 	}
-	c.add(s.disp, s.exec, httpServer{srv: &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second}, ln: s.ln})
+	c.add(s.disp, s.exec, httpServer{srv: newHTTPServer(s.api, defaultHTTPLimits), ln: s.ln})
 	if cfg.Schedule {
 		c.addLeader("scheduler", schedule.New(schedule.Options{
 			Store: st, Canceller: s.disp, Logger: log, Interval: cfg.ScheduleInterval, Grace: cfg.ScheduleGrace,
@@ -338,6 +338,9 @@ func openStore(ctx context.Context, cfg Config) (store.Store, bool, error) {
 		}
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, false, fmt.Errorf("create data dir: %w", err)
+		}
+		if err := checkWritable(path); err != nil {
+			return nil, false, err
 		}
 		st, err := sqlite.Open(ctx, path)
 		if err != nil {

@@ -47,6 +47,10 @@ type Definitions interface {
 	// that came due at afterDue ("" starts at the first): what a scheduler pass reads,
 	// without reading the jobs that are not due.
 	DefinitionDue(ctx context.Context, now, afterDue time.Time, after string, limit int) ([]job.Definition, error)
+	// DefinitionPage returns the jobs that are not deleted, by name, after f.Cursor, whose
+	// name holds f.Name, at most f.Limit of them (all when 0), with the cursor of the next
+	// page ("" at the end).
+	DefinitionPage(ctx context.Context, f DefinitionFilter) ([]job.Definition, string, error)
 	// DefinitionDelete marks a job deleted; its revisions and runs are kept.
 	DefinitionDelete(ctx context.Context, name string, now time.Time) error
 	// DefinitionSuspend sets or clears a job's suspended flag.
@@ -81,6 +85,9 @@ type Queue interface {
 	// the runs in one of states (any state when none is given); jobs without such a run are
 	// absent.
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
+	// RunRecent returns the newest n runs of each of jobs, newest first, by job name; jobs
+	// without runs are absent.
+	RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error)
 	// RunEnds returns, for every job that is not deleted and has a finished run, when its
 	// newest finished run ended and how, and when its newest successful run ended: what
 	// RunLatest tells of the runs' ends, without reading whole runs.
@@ -222,6 +229,16 @@ type RunFilter struct {
 	Job    string
 	States []job.State
 	// Limit caps the page size; 0 means DefaultLimit.
+	Limit int
+	// Cursor continues a previous page.
+	Cursor string
+}
+
+// DefinitionFilter selects jobs for DefinitionPage. Zero values select everything.
+type DefinitionFilter struct {
+	// Name selects the jobs whose name holds it.
+	Name string
+	// Limit caps the page size; 0 is no cap.
 	Limit int
 	// Cursor continues a previous page.
 	Cursor string

@@ -32,13 +32,24 @@ func TestHandler(t *testing.T) {
 			t.Errorf("GET %s: %d %s, %d bytes; want %d %s with %q", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), tt.status, tt.contentType, tt.contains)
 		}
 	}
-	// The page allows no script but its own.
-	resp, err := http.Get(srv.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
-		t.Errorf("Content-Security-Policy %q", csp)
+	// The page allows no script but its own, and no other site may frame it.
+	for _, path := range []string{"/", "/ui/app.js"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("GET %s: Content-Security-Policy %q lacks %s", path, csp, want)
+			}
+		}
+		if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
+			t.Errorf("GET %s: X-Frame-Options %q", path, got)
+		}
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s: X-Content-Type-Options %q", path, got)
+		}
 	}
 }

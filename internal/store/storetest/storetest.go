@@ -30,6 +30,8 @@ func Run(t *testing.T, open Open) {
 		"RunCreateIdempotency":    testRunCreateIdempotency,
 		"RunList":                 testRunList,
 		"RunLatest":               testRunLatest,
+		"RunRecent":               testRunRecent,
+		"DefinitionPage":          testDefinitionPage,
 		"RunEnds":                 testRunEnds,
 		"RunClaim":                testRunClaim,
 		"RunClaimExclusive":       testRunClaimExclusive,

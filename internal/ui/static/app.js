@@ -192,37 +192,81 @@ function jobActions(job, refresh) {
 
 // ---- pages ----
 
-async function jobsPage() {
+// JOBS_PAGE is how many jobs the jobs page shows at once; STRIP how many recent runs a
+// job's strip shows. A page is one request, whatever the number of jobs.
+const JOBS_PAGE = 100, STRIP = 12;
+// jobPages remembers the pages before the one shown, for Previous.
+let jobPages = [];
+
+function jobsLink(name, cursor, from) {
+  const p = new URLSearchParams();
+  if (name) p.set("name", name);
+  if (cursor) { p.set("cursor", cursor); p.set("from", String(from)); }
+  return "#/jobs" + (p.toString() ? "?" + p : "");
+}
+
+async function jobsPage(params) {
+  const name = params.get("name") || "", cursor = params.get("cursor") || "";
+  const from = cursor ? Number(params.get("from")) || 0 : 0;
+  if (!cursor) jobPages = [];
   const table = el("tbody");
-  main.replaceChildren(el("h1", {}, "Jobs"), el("p", { class: "sub", id: "jobs-summary" }, "Loading…"),
+  const filter = el("input", { type: "search", id: "jobs-filter", placeholder: "Filter by name", "aria-label": "filter jobs by name", value: name });
+  let typing = null;
+  filter.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { location.hash = jobsLink(filter.value.trim().toLowerCase()); }, 300);
+  });
+  cleanup.push(() => clearTimeout(typing));
+  const pager = el("div", { class: "more pager", id: "jobs-pager" });
+  main.replaceChildren(el("h1", {}, "Jobs"), el("div", { class: "filters" }, filter),
+    el("p", { class: "sub", id: "jobs-summary" }, "Loading…"),
     el("table", { id: "jobs" }, el("thead", {}, el("tr", {},
-      ["Job", "Schedule", "Next run", "Last run", "Recent runs", ""].map(h => el("th", {}, h)))), table));
+      ["Job", "Schedule", "Next run", "Last run", "Recent runs", ""].map(h => el("th", {}, h)))), table), pager);
+  if (name) filter.focus();
+  const query = new URLSearchParams({ limit: String(JOBS_PAGE), recent: String(STRIP) });
+  if (name) query.set("name", name);
+  if (cursor) query.set("cursor", cursor);
   let drawn = "";
   let strips = new Map(); // job name -> its strip as last drawn
   const draw = async () => {
-    const { jobs } = await api("GET", "/jobs");
+    const { jobs, next_cursor } = await api("GET", "/jobs?" + query);
     if (!table.isConnected) return; // the page was left meanwhile
     // Redraw only what changed, so a row is not replaced under the pointer.
-    const seen = JSON.stringify(jobs);
+    const seen = JSON.stringify([jobs, next_cursor]);
     if (seen === drawn) {
       refreshTimes();
       return;
     }
     drawn = seen;
-    document.getElementById("jobs-summary").textContent = jobs.length
-      ? `${jobs.length} job${jobs.length === 1 ? "" : "s"}; newest run on the right of each strip.`
-      : "";
+    const holding = name ? ` whose name holds “${name}”` : "";
+    const which = from || next_cursor
+      ? `Jobs ${from + 1}–${from + jobs.length}${holding}${next_cursor ? " (more on the next page)" : ""}`
+      : `${jobs.length} job${jobs.length === 1 ? "" : "s"}${holding}`;
+    document.getElementById("jobs-summary").textContent = jobs.length ? which + "; newest run on the right of each strip." : "";
+    pager.replaceChildren(
+      from ? el("button", { id: "jobs-previous", onclick: () => {
+        const back = jobPages.pop();
+        location.hash = back ? jobsLink(name, back.cursor, back.from) : jobsLink(name);
+      } }, "Previous") : "",
+      next_cursor ? el("button", { id: "jobs-next", onclick: () => {
+        jobPages.push({ cursor, from });
+        location.hash = jobsLink(name, next_cursor, from + jobs.length);
+      } }, "Next") : "");
     if (!jobs.length) {
-      table.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "empty" }, "No jobs yet. Apply one with: docket apply -f job.yaml")));
+      table.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "empty" },
+        name ? `No job's name holds “${name}”.` : "No jobs yet. Apply one with: docket apply -f job.yaml")));
       return;
     }
     const rows = jobs.map(job => {
       const last = job.last_run;
-      // A strip is read again only when the job's newest run is another or has moved on
-      // (or one of its runs was still going).
-      // The strip keeps what it shows until it is read again.
-      const strip = strips.get(job.name) || el("div", { class: "strip", "data-job": job.name });
-      strip.dataset.want = last ? last.id + " " + last.state : "none";
+      const recent = job.recent_runs || [];
+      // A strip is drawn again only when the job's recent runs changed.
+      const key = recent.map(r => r.id + " " + r.state).join(",");
+      let strip = strips.get(job.name);
+      if (!strip || strip.dataset.key !== key) {
+        strip = el("div", { class: "strip", "data-job": job.name, "data-key": key },
+          recent.slice().reverse().map(r => el("a", { href: "#/runs/" + r.id, class: "s-" + r.state, title: `${r.state} · ${when(r.created_at)}${r.reason ? " · " + r.reason : ""}` })));
+      }
       return [strip, el("tr", { "data-job": job.name },
         el("td", {}, el("a", { href: "#/jobs/" + encodeURIComponent(job.name) }, job.name), job.suspended ? el("div", { class: "muted" }, "suspended") : ""),
         el("td", {}, job.schedule_text || el("span", { class: "muted" }, "on demand")),
@@ -234,26 +278,9 @@ async function jobsPage() {
     });
     table.replaceChildren(...rows.map(r => r[1]));
     strips = new Map(rows.map(r => [r[0].dataset.job, r[0]]));
-    // Each strip to read: the job's last runs, oldest first, a few requests at a time.
-    const queue = rows.map(r => r[0]).filter(strip => strip.dataset.key !== strip.dataset.want);
-    const worker = async () => {
-      for (let strip; (strip = queue.shift());) {
-        const want = strip.dataset.want;
-        const { runs } = await api("GET", `/runs?job=${encodeURIComponent(strip.dataset.job)}&limit=12`);
-        strip.replaceChildren(...runs.reverse().map(r => el("a", { href: "#/runs/" + r.id, class: "s-" + r.state, title: `${r.state} · ${when(r.created_at)}${r.reason ? " · " + r.reason : ""}` })));
-        // A strip with a run still going is read again at the next change.
-        if (runs.some(r => ACTIVE.includes(r.state))) delete strip.dataset.key;
-        else strip.dataset.key = want;
-      }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
   };
   await draw();
-  // A draw that reads many strips may outlast the interval: the next waits for it.
-  let drawing = null;
-  every(5000, () => {
-    drawing = drawing || draw().catch(e => toast(e.message, true)).finally(() => { drawing = null; });
-  });
+  every(5000, () => draw().catch(e => toast(e.message, true)));
 }
 
 async function jobPage(name) {
@@ -315,20 +342,32 @@ function fillRuns(tbody, runs, withJob) {
 
 async function runsPage(params) {
   const job = params.get("job") || "", state = params.get("state") || "";
-  const { jobs } = await api("GET", "/jobs");
   const setFilter = (k, v) => {
     const p = new URLSearchParams(params);
     if (v) p.set(k, v); else p.delete(k);
     location.hash = "#/runs" + (p.toString() ? "?" + p : "");
   };
-  const jobSelect = el("select", { id: "filter-job", "aria-label": "job", onchange: e => setFilter("job", e.target.value) },
-    el("option", { value: "" }, "all jobs"), jobs.map(j => el("option", { value: j.name, selected: j.name === job }, j.name)));
+  // The job is typed, with the names that hold what is typed offered (a few at a time,
+  // however many jobs there are).
+  const names = el("datalist", { id: "job-names" });
+  const jobSelect = el("input", { type: "search", id: "filter-job", list: "job-names", "aria-label": "job", placeholder: "all jobs", value: job,
+    onchange: e => setFilter("job", e.target.value.trim()) });
+  let typing = null;
+  const offer = async () => {
+    try {
+      const { jobs } = await api("GET", "/jobs?limit=20&name=" + encodeURIComponent(jobSelect.value.trim()));
+      names.replaceChildren(...jobs.map(j => el("option", { value: j.name })));
+    } catch (e) { /* the list of names is a help only */ }
+  };
+  jobSelect.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(offer, 200); });
+  jobSelect.addEventListener("focus", offer, { once: true });
+  cleanup.push(() => clearTimeout(typing));
   const stateSelect = el("select", { id: "filter-state", "aria-label": "state", onchange: e => setFilter("state", e.target.value) },
     el("option", { value: "" }, "all states"), el("option", { value: ACTIVE.join(","), selected: state === ACTIVE.join(",") }, "active"),
     STATES.map(s => el("option", { value: s, selected: s === state }, s)));
   const tbody = el("tbody");
   const more = el("div", { class: "more" });
-  main.replaceChildren(el("h1", {}, "Runs"), el("div", { class: "filters" }, "Job", jobSelect, "State", stateSelect), runsTable(tbody, true), more);
+  main.replaceChildren(el("h1", {}, "Runs"), el("div", { class: "filters" }, "Job", jobSelect, names, "State", stateSelect), runsTable(tbody, true), more);
   const query = new URLSearchParams();
   if (job) query.set("job", job);
   if (state) query.set("state", state);
@@ -455,7 +494,7 @@ async function route() {
     if (parts[0] === "jobs" && parts[1]) await jobPage(parts[1]);
     else if (parts[0] === "runs" && parts[1]) await runPage(parts[1]);
     else if (parts[0] === "runs") await runsPage(params);
-    else await jobsPage();
+    else await jobsPage(params);
     document.title = "Docket · " + (parts[1] || parts[0] || "jobs");
   } catch (e) {
     main.replaceChildren(el("div", { class: "empty error", id: "page-error" }, e.message));
