@@ -126,10 +126,11 @@ func Run(ctx context.Context, cfg Config) error {
 	wake := func() { disp.Wake() }
 	logs := &record.Logs{Store: st, Logger: log, Limit: cfg.LogLimit}
 	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake, Transitioned: transitioned})
-	// abandoned says whether a run's unfinished Kubernetes Job is followed by nobody: its
-	// run is not in this store, or is over (failed as interrupted, or cancelled while its
-	// server was gone). An active run's Job is left alone even when its server is gone:
-	// recovery follows it on.
+	// abandoned says whether nobody follows a run any more: it is not in this store, or is
+	// over. The Kubernetes executor deletes such a run's Job only while the Job still works
+	// (the run failed as interrupted, or was cancelled, while its server was gone); one whose
+	// pod has ended waits for the retention. An active run's Job is left alone even when its
+	// server is gone: recovery follows it on.
 	abandoned := func(ctx context.Context, runID string) bool {
 		r, err := st.RunGet(ctx, runID)
 		return errors.Is(err, job.ErrNotFound) || err == nil && r.State.Terminal()

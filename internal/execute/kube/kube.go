@@ -71,9 +71,9 @@ type Options struct {
 	LogSettle time.Duration
 	// SweepInterval is how often finished and abandoned Jobs are looked at; default 1m.
 	SweepInterval time.Duration
-	// Abandoned says whether nobody will follow a run's Job any more: the run is not in
-	// Docket's store, or it is over while its Job runs on (it was cancelled or failed while
-	// no server followed it). Reap deletes such Jobs. Nil: none is.
+	// Abandoned says whether nobody follows a run any more: it is not in Docket's store, or
+	// it is over. Reap deletes such a run's Job while it still works (the run was cancelled
+	// or failed while no server followed it). Nil: none is deleted.
 	Abandoned func(ctx context.Context, runID string) bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time

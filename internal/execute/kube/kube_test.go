@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,14 +29,23 @@ type fixture struct {
 	ns     string
 	e      *Executor
 	rec    *executetest.Recorder
+	// stop stops the executor as a server's shutdown does: the Jobs of its runs run on.
+	stop func()
 }
 
+// setup starts an executor with opts on the test control plane (on opts.Client's, when
+// set), in a namespace of the test's own (opts.Namespace, when set).
 func setup(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	client := kubetest.Client(t)
-	ns := kubetest.Namespace(t, client)
+	if opts.Client == nil {
+		opts.Client = kubetest.Client(t)
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = kubetest.Namespace(t, opts.Client)
+	}
+	client, ns := opts.Client, opts.Namespace
 	rec := executetest.New()
-	opts.Client, opts.Namespace, opts.Reporter, opts.Logs = client, ns, rec, rec
+	opts.Reporter, opts.Logs = rec, rec
 	ctx, cancel := context.WithCancel(context.Background())
 	e, err := New(ctx, opts)
 	if err != nil {
@@ -44,11 +54,12 @@ func setup(t *testing.T, opts Options) *fixture {
 	}
 	done := make(chan error)
 	go func() { done <- e.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		<-done
 	})
-	return &fixture{t: t, client: client, ns: ns, e: e, rec: rec}
+	t.Cleanup(stop)
+	return &fixture{t: t, client: client, ns: ns, e: e, rec: rec, stop: stop}
 }
 
 // start starts a run whose pod's life the KWOK annotations choose.
@@ -76,6 +87,22 @@ func (f *fixture) jobExists(name string) bool {
 		f.t.Fatal(err)
 	}
 	return err == nil
+}
+
+// waitFor waits until cond holds, failing the test after within.
+func (f *fixture) waitFor(what string, within time.Duration, cond func() bool) {
+	f.t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("waited %v for %s", within, what)
+		}
+	}
+}
+
+// waitReason waits until a run has reported reason.
+func (f *fixture) waitReason(runID, reason string) {
+	f.t.Helper()
+	f.waitFor("run "+runID+" to report "+reason, 30*time.Second, func() bool { return slices.Contains(f.rec.Reasons(runID), reason) })
 }
 
 func (f *fixture) waitGone(name string) {

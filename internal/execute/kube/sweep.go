@@ -41,10 +41,12 @@ func (e *Executor) allJobs() ([]*batchv1.Job, error) {
 	return all, nil
 }
 
-// Reap deletes the Jobs of runs that Options.Abandoned says nobody follows (whose run is
-// over, or not in the store) and that are not finished
-// (finished ones wait for the retention). The runs this executor holds are left alone. It
-// returns how many it deleted.
+// Reap deletes the Jobs whose work goes on for a run nobody follows: the run is not one
+// this executor holds and Options.Abandoned says it is over or not in the store (failed as
+// interrupted, or cancelled, while no server followed it), and the Job still works: it is
+// not finished and its newest pod has not ended (or is yet to be made). A Job whose pod
+// has ended is the retention's (Sweep), however long the Job controller takes to mark it
+// finished: its run ended with the pod. It returns how many it deleted.
 func (e *Executor) Reap(ctx context.Context) (int, error) {
 	if e.opts.Abandoned == nil {
 		return 0, nil
@@ -56,7 +58,7 @@ func (e *Executor) Reap(ctx context.Context) (int, error) {
 	n := 0
 	for _, j := range all {
 		id := j.Labels[LabelRun]
-		if finished, _ := jobFinished(j); finished || e.runs.Holds(id) || !e.opts.Abandoned(ctx, id) {
+		if e.runs.Holds(id) || !e.spaces[j.Namespace].working(j) || !e.opts.Abandoned(ctx, id) {
 			continue
 		}
 		e.opts.Logger.Warn("deleting a Job nobody follows", "namespace", j.Namespace, "job", j.Name, "run_id", id)
@@ -64,6 +66,15 @@ func (e *Executor) Reap(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// working says whether a Job still holds its run's work: it is not finished and its run's
+// newest pod has not ended, or the Job controller has not made one yet.
+func (sp *space) working(j *batchv1.Job) bool {
+	if finished, _ := jobFinished(j); finished {
+		return false
+	}
+	return !podEnded(sp.newestPod(j.Labels[LabelRun]))
 }
 
 // jobFinished reports whether a Job has ended, and when.

@@ -2,12 +2,15 @@ package kube
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"docket.dev/docket/internal/execute/executetest"
+	"docket.dev/docket/internal/execute/kube/kubetest"
 	"docket.dev/docket/internal/job"
 )
 
@@ -79,4 +82,107 @@ func TestReap(t *testing.T) {
 	if u.RunID != abandoned.Run.ID || u.Reason != "JobDeleted" {
 		t.Errorf("the run whose Job was deleted ended with %+v", u)
 	}
+}
+
+// TestReapWithoutJobController ends runs while no Job controller marks their Jobs finished,
+// as a busy one lags for minutes behind the pods: each run ends with its pod, and its Job
+// is the retention's, whatever the reaper's passes meanwhile; once marked, the retention
+// deletes it, but for the one annotated docket.dev/keep=true. The Job of a run recovered as
+// interrupted while its pod runs on is deleted. It runs on a control plane of its own, as
+// stopping the shared one's controller-manager would stall the other tests' Jobs.
+func TestReapWithoutJobController(t *testing.T) {
+	t.Parallel()
+	plane := kubetest.Own(t)
+	ctx := context.Background()
+	// over is the store's answer: the runs that are over.
+	var over sync.Map
+	abandoned := func(_ context.Context, runID string) bool {
+		_, ok := over.Load(runID)
+		return ok
+	}
+
+	// A server stopped while its run's pod ran; the run could not be followed on, so it
+	// was recovered as interrupted, and its Job runs on.
+	gone := setup(t, Options{Client: plane.Client})
+	lost := gone.start(time.Hour, "100m", map[string]string{"kwok.docket.dev/run-for": "1h"})
+	gone.waitReason(lost.Run.ID, "Started")
+	gone.stop()
+	over.Store(lost.Run.ID, true)
+
+	f := setup(t, Options{Client: plane.Client, Namespace: gone.ns, Abandoned: abandoned,
+		Retention: 2 * time.Second, SweepInterval: time.Hour})
+	until := map[string]string{"kwok.docket.dev/run-for": time.Now().Add(12 * time.Second).UTC().Format(time.RFC3339)}
+	succeeded := f.start(time.Hour, "100m", until)
+	failed := f.start(time.Hour, "100m", map[string]string{"kwok.docket.dev/run-for": until["kwok.docket.dev/run-for"], "kwok.docket.dev/exit-code": "3"})
+	kept := f.start(time.Hour, "100m", until)
+	ended := []job.Execution{succeeded, failed, kept}
+	for _, x := range ended {
+		f.waitReason(x.Run.ID, "Started")
+	}
+	jobs := plane.Client.BatchV1().Jobs(f.ns)
+	keep := []byte(`{"metadata":{"annotations":{"` + AnnotationKeep + `":"true"}}}`)
+	if _, err := jobs.Patch(ctx, Name(kept.Run.ID), types.MergePatchType, keep, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	plane.Stop(t, "kube-controller-manager")
+
+	want := map[string]string{succeeded.Run.ID: "Completed", failed.Run.ID: "ExitCode", kept.Run.ID: "Completed"}
+	for range ended {
+		u := f.rec.Finish(t, time.Minute)
+		if want[u.RunID] != u.Reason {
+			t.Errorf("run %s ended %s %s; want %s", u.RunID, u.State, u.Reason, want[u.RunID])
+		}
+		over.Store(u.RunID, true)
+	}
+	finished := func(name string) bool {
+		t.Helper()
+		j, err := jobs.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("Job %s: %v", name, err)
+		}
+		done, _ := jobFinished(j)
+		return done
+	}
+	for _, x := range ended {
+		if finished(Name(x.Run.ID)) {
+			t.Fatalf("Job %s was marked finished: the controller-manager was stopped too late", Name(x.Run.ID))
+		}
+	}
+
+	// The reaper's passes, as Run makes them each SweepInterval.
+	for range 3 {
+		if _, err := f.e.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.e.Reap(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+	}
+	f.waitGone(Name(lost.Run.ID))
+	for _, x := range ended {
+		if !f.jobExists(Name(x.Run.ID)) {
+			t.Errorf("the Job of run %s, which ended with its pod, was deleted before the Job controller marked it", x.Run.ID)
+		}
+	}
+
+	// The Job controller back, the Jobs are marked finished, and the retention deletes
+	// them, but the kept one. The lost run's pod goes with its Job.
+	plane.Start(t, "kube-controller-manager")
+	f.waitFor("the Jobs to be marked finished", time.Minute, func() bool {
+		return finished(Name(succeeded.Run.ID)) && finished(Name(failed.Run.ID)) && finished(Name(kept.Run.ID))
+	})
+	f.waitFor("the retention to delete the finished Jobs", 30*time.Second, func() bool {
+		if _, err := f.e.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return !f.jobExists(Name(succeeded.Run.ID)) && !f.jobExists(Name(failed.Run.ID))
+	})
+	if !f.jobExists(Name(kept.Run.ID)) {
+		t.Error("the Job annotated docket.dev/keep=true was deleted")
+	}
+	f.waitFor("the lost run's pod to be deleted", 30*time.Second, func() bool {
+		pods, err := plane.Client.CoreV1().Pods(f.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + lost.Run.ID})
+		return err == nil && len(pods.Items) == 0
+	})
 }
