@@ -45,10 +45,11 @@ func (o owners) orphaned(ctx context.Context, runID string) bool {
 	return err == nil && isDead(r.ClaimedBy)
 }
 
-// abandoned says whether a run's unfinished Kubernetes Job is followed by nobody: its run
-// is not in this store, or is over (failed as interrupted, or cancelled while its server
-// was gone). An active run's Job is left alone even when its server is gone: recovery
-// follows it on.
+// abandoned says whether nobody follows a run any more: it is not in this store, or is
+// over. The Kubernetes executor deletes such a run's Job only while the Job still works
+// (the run failed as interrupted, or was cancelled, while its server was gone); one whose
+// pod has ended waits for the retention. An active run's Job is left alone even when its
+// server is gone: recovery follows it on.
 func (o owners) abandoned(ctx context.Context, runID string) bool {
 	r, err := o.st.RunGet(ctx, runID)
 	return errors.Is(err, job.ErrNotFound) || err == nil && r.State.Terminal()

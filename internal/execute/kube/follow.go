@@ -63,7 +63,7 @@ func (f *follower) look(ctx context.Context) (job.Update, bool) {
 		return job.Update{}, false
 	}
 	f.seen = true
-	pod := f.newestPod()
+	pod := f.sp.newestPod(id)
 	if u, done := f.finished(ctx, j, pod); done {
 		return u, true
 	}
@@ -73,9 +73,9 @@ func (f *follower) look(ctx context.Context) (job.Update, bool) {
 	return f.progress(ctx, pod)
 }
 
-// newestPod returns the run's most recently created pod, if any.
-func (f *follower) newestPod() *corev1.Pod {
-	pods, err := f.sp.pods.List(labels.SelectorFromSet(labels.Set{LabelRun: f.x.Run.ID}))
+// newestPod returns a run's most recently created pod, if any.
+func (sp *space) newestPod(runID string) *corev1.Pod {
+	pods, err := sp.pods.List(labels.SelectorFromSet(labels.Set{LabelRun: runID}))
 	if err != nil {
 		return nil
 	}
@@ -116,18 +116,24 @@ func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod
 				Message: fmt.Sprintf("the Job failed: %s", c.Message)}, true
 		}
 	}
-	// With backoffLimit 0 the pod's end is the run's: the Job controller marks the Job up
-	// to a second later (it batches pod updates). A pod being deleted (the deadline, a
-	// cancel) is left to the Job's condition.
-	if t := terminated(pod); t != nil && pod.DeletionTimestamp == nil && disruption(pod) == nil &&
-		(pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed) {
+	// With backoffLimit 0 the pod's end is the run's: the Job controller marks the Job a
+	// second or more later (it batches pod updates; a busy one takes minutes).
+	if podEnded(pod) {
 		f.settleLogs(ctx, pod)
 		if pod.Status.Phase == corev1.PodSucceeded {
 			return execute.Exited(id, 0, false, f.x.Memory), true
 		}
-		return f.ended(t), true
+		return f.ended(terminated(pod)), true
 	}
 	return job.Update{}, false
+}
+
+// podEnded says whether a run's pod has ended of itself, which ends the run: its container
+// terminated and the pod Succeeded or Failed, neither being deleted (the deadline, a
+// cancel: left to the Job's condition) nor stopped by the cluster (the Job starts another).
+func podEnded(pod *corev1.Pod) bool {
+	return terminated(pod) != nil && pod.DeletionTimestamp == nil && disruption(pod) == nil &&
+		(pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed)
 }
 
 // ended maps the end of the run's container to the run's final update. A container the

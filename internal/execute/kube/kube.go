@@ -71,9 +71,9 @@ type Options struct {
 	LogSettle time.Duration
 	// SweepInterval is how often finished and abandoned Jobs are looked at; default 1m.
 	SweepInterval time.Duration
-	// Abandoned says whether nobody will follow a run's Job any more: the run is not in
-	// Docket's store, or it is over while its Job runs on (it was cancelled or failed while
-	// no server followed it). Reap deletes such Jobs. Nil: none is.
+	// Abandoned says whether nobody follows a run any more: it is not in Docket's store, or
+	// it is over. Reap deletes such a run's Job while it still works (the run was cancelled
+	// or failed while no server followed it). Nil: none is deleted.
 	Abandoned func(ctx context.Context, runID string) bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -414,71 +414,4 @@ func (e *Executor) delete(ctx context.Context, ns, name string) {
 	if err != nil && !apierrors.IsNotFound(err) {
 		e.opts.Logger.Warn("delete Job", "namespace", ns, "job", name, "err", err)
 	}
-}
-
-// Sweep deletes Docket's finished Jobs that finished more than the retention ago, unless
-// they carry docket.dev/keep=true. It returns how many it deleted.
-func (e *Executor) Sweep(ctx context.Context) (int, error) {
-	all, err := e.allJobs()
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, j := range all {
-		finished, at := jobFinished(j)
-		if !finished || e.now().Sub(at) < e.opts.Retention || j.Annotations[AnnotationKeep] == "true" || e.runs.Holds(j.Labels[LabelRun]) {
-			continue
-		}
-		e.delete(ctx, j.Namespace, j.Name)
-		n++
-	}
-	return n, nil
-}
-
-// allJobs lists Docket's Jobs in every namespace the executor watches.
-func (e *Executor) allJobs() ([]*batchv1.Job, error) {
-	var all []*batchv1.Job
-	for _, sp := range e.spaces {
-		jobs, err := sp.jobs.List(labels.Everything())
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, jobs...)
-	}
-	return all, nil
-}
-
-// Reap deletes the Jobs of runs that Options.Abandoned says nobody follows (whose run is
-// over, or not in the store) and that are not finished
-// (finished ones wait for the retention). The runs this executor holds are left alone. It
-// returns how many it deleted.
-func (e *Executor) Reap(ctx context.Context) (int, error) {
-	if e.opts.Abandoned == nil {
-		return 0, nil
-	}
-	all, err := e.allJobs()
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, j := range all {
-		id := j.Labels[LabelRun]
-		if finished, _ := jobFinished(j); finished || e.runs.Holds(id) || !e.opts.Abandoned(ctx, id) {
-			continue
-		}
-		e.opts.Logger.Warn("deleting a Job nobody follows", "namespace", j.Namespace, "job", j.Name, "run_id", id)
-		e.delete(ctx, j.Namespace, j.Name)
-		n++
-	}
-	return n, nil
-}
-
-// jobFinished reports whether a Job has ended, and when.
-func jobFinished(j *batchv1.Job) (bool, time.Time) {
-	for _, c := range j.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true, c.LastTransitionTime.Time
-		}
-	}
-	return false, time.Time{}
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,14 +29,23 @@ type fixture struct {
 	ns     string
 	e      *Executor
 	rec    *executetest.Recorder
+	// stop stops the executor as a server's shutdown does: the Jobs of its runs run on.
+	stop func()
 }
 
+// setup starts an executor with opts on the test control plane (on opts.Client's, when
+// set), in a namespace of the test's own (opts.Namespace, when set).
 func setup(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	client := kubetest.Client(t)
-	ns := kubetest.Namespace(t, client)
+	if opts.Client == nil {
+		opts.Client = kubetest.Client(t)
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = kubetest.Namespace(t, opts.Client)
+	}
+	client, ns := opts.Client, opts.Namespace
 	rec := executetest.New()
-	opts.Client, opts.Namespace, opts.Reporter, opts.Logs = client, ns, rec, rec
+	opts.Reporter, opts.Logs = rec, rec
 	ctx, cancel := context.WithCancel(context.Background())
 	e, err := New(ctx, opts)
 	if err != nil {
@@ -44,11 +54,12 @@ func setup(t *testing.T, opts Options) *fixture {
 	}
 	done := make(chan error)
 	go func() { done <- e.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		<-done
 	})
-	return &fixture{t: t, client: client, ns: ns, e: e, rec: rec}
+	t.Cleanup(stop)
+	return &fixture{t: t, client: client, ns: ns, e: e, rec: rec, stop: stop}
 }
 
 // start starts a run whose pod's life the KWOK annotations choose.
@@ -76,6 +87,22 @@ func (f *fixture) jobExists(name string) bool {
 		f.t.Fatal(err)
 	}
 	return err == nil
+}
+
+// waitFor waits until cond holds, failing the test after within.
+func (f *fixture) waitFor(what string, within time.Duration, cond func() bool) {
+	f.t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("waited %v for %s", within, what)
+		}
+	}
+}
+
+// waitReason waits until a run has reported reason.
+func (f *fixture) waitReason(runID, reason string) {
+	f.t.Helper()
+	f.waitFor("run "+runID+" to report "+reason, 30*time.Second, func() bool { return slices.Contains(f.rec.Reasons(runID), reason) })
 }
 
 func (f *fixture) waitGone(name string) {
@@ -308,76 +335,6 @@ func TestGuardRails(t *testing.T) {
 			t.Logf("%s failed after %v: %s", tt.name, time.Since(start).Round(100*time.Millisecond), u.Message)
 			f.waitGone(Name(x.Run.ID))
 		})
-	}
-}
-
-// TestSweep checks that finished Jobs are deleted after the retention, except those
-// annotated docket.dev/keep=true.
-func TestSweep(t *testing.T) {
-	t.Parallel()
-	f := setup(t, Options{Retention: time.Second, SweepInterval: time.Hour})
-	a := f.start(time.Minute, "100m", nil)
-	f.rec.Finish(t, 30*time.Second)
-	b := f.start(time.Minute, "100m", nil)
-	f.rec.Finish(t, 30*time.Second)
-	ctx := context.Background()
-	kept, err := f.client.BatchV1().Jobs(f.ns).Get(ctx, Name(b.Run.ID), metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept.Annotations = map[string]string{AnnotationKeep: "true"}
-	if _, err := f.client.BatchV1().Jobs(f.ns).Update(ctx, kept, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1500 * time.Millisecond) // past the retention, and the cache has the annotation
-	n, err := f.e.Sweep(ctx)
-	if err != nil || n != 1 {
-		t.Fatalf("Sweep = %d, %v; want 1 Job deleted", n, err)
-	}
-	f.waitGone(Name(a.Run.ID))
-	if !f.jobExists(Name(b.Run.ID)) {
-		t.Error("the Job annotated docket.dev/keep=true was deleted")
-	}
-}
-
-// TestReap checks that Jobs nobody follows (their server died, or their run is not in the
-// store) are deleted, and that others' are left alone: a second executor, as a restarted
-// server would, reaps what the first left behind.
-func TestReap(t *testing.T) {
-	t.Parallel()
-	f := setup(t, Options{})
-	abandoned := f.start(time.Minute, "100m", map[string]string{"kwok.docket.dev/run-for": "60s"})
-	followed := f.start(time.Minute, "100m", map[string]string{"kwok.docket.dev/run-for": "60s"})
-	for _, x := range []job.Execution{abandoned, followed} {
-		for deadline := time.Now().Add(10 * time.Second); !f.jobExists(Name(x.Run.ID)); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("Job %s was not created", Name(x.Run.ID))
-			}
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	restarted, err := New(ctx, Options{Client: f.client, Namespace: f.ns, Reporter: executetest.New(),
-		Abandoned: func(_ context.Context, runID string) bool { return runID == abandoned.Run.ID }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := restarted.Reap(ctx); err != nil || n != 1 {
-		t.Fatalf("Reap = %d, %v; want 1", n, err)
-	}
-	f.waitGone(Name(abandoned.Run.ID))
-	if !f.jobExists(Name(followed.Run.ID)) {
-		t.Error("the Job of a followed run was deleted")
-	}
-	// The first executor, which held the abandoned run, sees its Job deleted.
-	var u job.Update
-	for range 2 {
-		if u = f.rec.Finish(t, 30*time.Second); u.RunID == abandoned.Run.ID {
-			break
-		}
-	}
-	if u.RunID != abandoned.Run.ID || u.Reason != "JobDeleted" {
-		t.Errorf("the run whose Job was deleted ended with %+v", u)
 	}
 }
 

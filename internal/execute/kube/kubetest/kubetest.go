@@ -25,10 +25,21 @@ import (
 // Config returns the client configuration of the cluster DOCKET_TEST_KUBECONFIG names.
 func Config(t testing.TB) *rest.Config {
 	t.Helper()
+	return config(t, kubeconfig(t))
+}
+
+// kubeconfig returns DOCKET_TEST_KUBECONFIG, skipping the test without it.
+func kubeconfig(t testing.TB) string {
+	t.Helper()
 	path := os.Getenv("DOCKET_TEST_KUBECONFIG")
 	if path == "" {
 		missing(t, "DOCKET_TEST_KUBECONFIG is not set; scripts/kube start DIR starts a test control plane")
 	}
+	return path
+}
+
+func config(t testing.TB, path string) *rest.Config {
+	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		t.Fatalf("kubeconfig %s: %v", path, err)
@@ -40,8 +51,12 @@ func Config(t testing.TB) *rest.Config {
 // Client returns a client for the cluster DOCKET_TEST_KUBECONFIG names.
 func Client(t testing.TB) kubernetes.Interface {
 	t.Helper()
-	path := os.Getenv("DOCKET_TEST_KUBECONFIG")
-	c, err := kubernetes.NewForConfig(Config(t))
+	return client(t, kubeconfig(t))
+}
+
+func client(t testing.TB, path string) kubernetes.Interface {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(config(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
