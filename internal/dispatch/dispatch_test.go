@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,6 +134,38 @@ func TestStartFailure(t *testing.T) {
 	events, _ := st.EventList(context.Background(), r.ID)
 	if n := len(states(events)); n != 3 {
 		t.Errorf("events %v; want queued, dispatched, queued", states(events))
+	}
+}
+
+// TestStoredBeforeSubstitutionsOnly dispatches a run of a definition stored before command
+// templates were limited to substitutions: it fails at once saying what to do, without
+// running its loop, and the run queued beside it starts in the same pass.
+func TestStoredBeforeSubstitutionsOnly(t *testing.T) {
+	t.Parallel()
+	d, st, ex := setup(t, 2)
+	ctx := context.Background()
+	legacy := job.Spec{Name: "legacy", Image: "busybox", CPU: "1", Memory: "1Gi",
+		Command: []string{"echo", "{{ range 3 }}x{{ end }}"}}
+	if _, _, err := st.DefinitionPut(ctx, legacy, t0); err != nil {
+		t.Fatal(err)
+	}
+	old := job.Run{ID: job.NewRunID(t0), Job: "legacy", Revision: 1, State: job.StateQueued, Attempt: 1,
+		NotBefore: t0, CreatedAt: t0, Trigger: job.TriggerAPI}
+	if _, _, err := st.RunCreate(ctx, old, job.Event{RunID: old.ID, Time: t0, State: job.StateQueued}); err != nil {
+		t.Fatal(err)
+	}
+	other := submit(t, st, job.Run{ID: job.NewRunID(t0.Add(time.Second))})
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.RunGet(ctx, old.ID)
+	want := `render command: command[1]: "{{ range 3 }}" is not a substitution`
+	if got.State != job.StateFailed || got.Reason != "StartFailed" || !strings.HasPrefix(got.Message, want) ||
+		!strings.HasSuffix(got.Message, "apply the job again with substitutions only") {
+		t.Errorf("run of the stored definition: %s %s %q; want failed StartFailed %q...", got.State, got.Reason, got.Message, want)
+	}
+	if len(ex.started) != 1 || ex.started[0].Run.ID != other.ID {
+		t.Errorf("started %v; want only %s", ex.started, other.ID)
 	}
 }
 
