@@ -59,6 +59,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	dataDir, err := claimDataDir(cfg)
+	if err != nil {
+		return err
+	}
+	defer dataDir.Close()
 	st, shared, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -183,6 +188,10 @@ func Run(ctx context.Context, cfg Config) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if err := dataDir.Listening(ln.Addr().String()); err != nil {
+		ln.Close()
+		return err
 	}
 	apiURL = cfg.APIURL
 	if apiURL == "" {
@@ -377,7 +386,7 @@ func openStore(ctx context.Context, cfg Config) (store.Store, bool, error) {
 		if path == "" {
 			return nil, false, errors.New("database url sqlite:// names no file; use sqlite://PATH")
 		}
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		if err := os.MkdirAll(cfg.DataDir, dataDirMode); err != nil {
 			return nil, false, fmt.Errorf("create data dir: %w", err)
 		}
 		st, err := sqlite.Open(ctx, path)

@@ -138,7 +138,7 @@ func (e *Executor) command(x job.Execution) (*exec.Cmd, string, *job.Update) {
 		return fail("CommandNotFound", fmt.Sprintf("command not found: %s", x.Command[0]), 127)
 	}
 	dir := filepath.Join(e.opts.WorkDir, id)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail("StartFailed", fmt.Sprintf("could not create the working directory: %v", err), 126)
 	}
 	cmd := exec.Command(path, x.Command[1:]...)
