@@ -204,6 +204,67 @@ func TestRecover(t *testing.T) {
 	}
 }
 
+// sweeper is an executor whose runs' processes may outlive their server; it notes the
+// state each run it sweeps is in when swept.
+type sweeper struct {
+	executor
+	st    store.Store
+	swept map[string]job.State
+	fail  error
+}
+
+func (s *sweeper) Sweep(ctx context.Context, runID string) error {
+	r, err := s.st.RunGet(ctx, runID)
+	if err != nil {
+		return err
+	}
+	s.swept[runID] = r.State
+	return s.fail
+}
+
+// TestRecoverSweeps recovers a running and a cancelled run whose server died: what is
+// left of each is swept while the run is still active, before it is failed and retried;
+// a sweep that fails stops the recovery, and the run stays as it was.
+func TestRecoverSweeps(t *testing.T) {
+	t.Parallel()
+	d, st, _ := setup(t, 2)
+	ctx := context.Background()
+	sw := &sweeper{st: st, swept: map[string]job.State{}}
+	d.opts.Executor = sw
+	var runs []job.Run
+	for i := range 2 {
+		r := submit(t, st, job.Run{ID: job.NewRunID(t0.Add(time.Duration(i) * time.Second))})
+		for _, step := range [][2]job.State{{job.StateQueued, job.StateDispatched}, {job.StateDispatched, job.StatePending}, {job.StatePending, job.StateRunning}} {
+			if _, err := st.RunTransition(ctx, job.Transition{RunID: r.ID, From: step[0], To: step[1], Time: t0, ClaimedBy: "old"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runs = append(runs, r)
+	}
+	if _, err := st.RunRequestCancel(ctx, runs[1].ID, "ana"); err != nil {
+		t.Fatal(err)
+	}
+	dead := func(claimer string) bool { return claimer == "old" }
+
+	sw.fail = errors.New("EPERM")
+	if err := d.Recover(ctx, dead); err == nil || !strings.Contains(err.Error(), "EPERM") {
+		t.Errorf("Recover with a failing sweep: %v", err)
+	}
+	if r, _ := st.RunGet(ctx, runs[0].ID); r.State != job.StateRunning {
+		t.Errorf("a run whose sweep failed is %s; want it left running for the next recovery", r.State)
+	}
+	sw.fail = nil
+	if err := d.Recover(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"Interrupted", "Cancelled"} {
+		r, _ := st.RunGet(ctx, runs[i].ID)
+		if sw.swept[r.ID] != job.StateRunning || r.Reason != want {
+			t.Errorf("run %d: swept while %q, then %s %s; want swept while running, then %s", i, sw.swept[r.ID], r.State, r.Reason, want)
+		}
+	}
+}
+
 // adopter is an executor whose runs' work outlives its server; it follows on the runs
 // whose ids it has work for.
 type adopter struct {

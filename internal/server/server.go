@@ -277,6 +277,8 @@ type executor interface {
 	Run(ctx context.Context) error
 }
 
+var _ dispatch.Sweeper = (*process.Executor)(nil)
+
 // openExecutor makes the executor the configuration names. The container executor first
 // removes the containers that a crashed server left behind for this store's runs, so a
 // run recovered as interrupted is not still running, and goes on removing orphans.
@@ -289,6 +291,8 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			Logger:    cfg.Logger,
 			WorkDir:   filepath.Join(cfg.DataDir, "work"),
 			KillGrace: cfg.KillGrace,
+			// A keeper for each run that may go on at once waits for the next.
+			IdleKeepers: cfg.Parallelism,
 		}), nil
 	case "container":
 		engine, err := container.Connect(ctx)

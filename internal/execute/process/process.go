@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,6 +30,11 @@ type Options struct {
 	WorkDir string
 	// KillGrace is how long a process has between SIGTERM and SIGKILL.
 	KillGrace time.Duration
+	// Keeper is the program that runs as each run's keeper: the docket binary, which
+	// runs Keep when given KeeperArg. Default: this process's own binary.
+	Keeper string
+	// IdleKeepers is how many keepers wait for the next run once theirs ended; default 8.
+	IdleKeepers int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -38,6 +45,10 @@ type Executor struct {
 	rec  execute.Recorder
 	now  func() time.Time
 	runs execute.Set
+
+	mu     sync.Mutex
+	idle   []*keeper
+	closed bool
 }
 
 // New returns an Executor.
@@ -51,18 +62,67 @@ func New(opts Options) *Executor {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 10 * time.Second
 	}
+	if opts.Keeper == "" {
+		opts.Keeper = "/proc/self/exe" // this binary, even when the file was replaced since
+	}
+	if opts.IdleKeepers <= 0 {
+		opts.IdleKeepers = 8
+	}
 	return &Executor{opts: opts, now: opts.Now, rec: execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now}}
 }
 
 // Running returns how many runs hold a process.
 func (e *Executor) Running() int { return e.runs.Len() }
 
-// Run blocks until ctx ends, then stops every process it holds (each run is recorded as
-// interrupted) and waits for their records to be written.
+// Run removes what runs of an earlier server left in the work directory, blocks until ctx
+// ends, then stops every process it holds (each run is recorded as interrupted) and waits
+// for their records to be written.
 func (e *Executor) Run(ctx context.Context) error {
+	if err := e.sweepStale(); err != nil {
+		e.opts.Logger.Warn("clean the work directory", "err", err)
+	}
 	<-ctx.Done()
 	e.runs.Shutdown(execute.Interrupted)
+	e.mu.Lock()
+	idle := e.idle
+	e.idle, e.closed = nil, true
+	e.mu.Unlock()
+	for _, k := range idle {
+		k.close(e.opts.KillGrace)
+	}
 	return nil
+}
+
+// keeper returns an idle keeper, or a new one.
+func (e *Executor) keeper() (*keeper, error) {
+	e.mu.Lock()
+	for len(e.idle) > 0 {
+		k := e.idle[len(e.idle)-1]
+		e.idle = e.idle[:len(e.idle)-1]
+		select {
+		case <-k.exited:
+			k.conn.Close()
+			continue // it died waiting
+		default:
+		}
+		e.mu.Unlock()
+		return k, nil
+	}
+	e.mu.Unlock()
+	return startKeeper(e.opts.Keeper, e.opts.Logger)
+}
+
+// done takes back a keeper whose run is over: it waits for the next run, unless enough
+// keepers wait already or it is not to be trusted with another.
+func (e *Executor) done(k *keeper, reusable bool) {
+	e.mu.Lock()
+	if reusable && !e.closed && len(e.idle) < e.opts.IdleKeepers {
+		e.idle = append(e.idle, k)
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	k.close(e.opts.KillGrace)
 }
 
 // Cancel stops a run's process; the run is recorded as cancelled by by. It returns
@@ -90,41 +150,64 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	e.rec.Notice(ctx, id, "ImageNotUsed", fmt.Sprintf("the process executor runs the command on this host; image %s is recorded, not pulled", x.Image))
 	e.rec.Notice(ctx, id, "ResourcesNotEnforced", fmt.Sprintf("the process executor does not enforce cpu %s or memory %s", x.CPU, x.Memory))
 
-	cmd, dir, failure := e.command(x)
+	s, failure := e.command(x)
 	if failure != nil {
 		release()
 		e.rec.Final(ctx, *failure)
 		return nil
 	}
 	logw := e.opts.Logs.OpenLog(id)
-	cmd.Stdout, cmd.Stderr = logw, logw
-	if err := cmd.Start(); err != nil {
+	r, err := e.startCommand(s, logw)
+	if err != nil {
 		logw.Close()
-		os.RemoveAll(dir)
+		e.forget(id)
 		release()
 		code := 126
 		e.rec.Final(ctx, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: fmt.Sprintf("could not start %s: %v", x.Command[0], err), ExitCode: &code})
 		return nil
 	}
+	if err := e.record(id, r.k.pid()); err != nil {
+		e.opts.Logger.Warn("record a run's keeper; after a crash it ends the run on its own", "run_id", id, "err", err)
+	}
 	started := e.now()
 	host, _ := os.Hostname()
 	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: started, Reason: "Started",
-		Message: fmt.Sprintf("process %d started on %s with a %s deadline", cmd.Process.Pid, host, job.Duration(x.Deadline))})
+		Message: fmt.Sprintf("process %d started on %s with a %s deadline", r.pid, host, job.Duration(x.Deadline))})
 	go func() {
 		defer release()
-		u := e.wait(cmd, h, x)
+		u, reusable := e.wait(r, h, x)
+		// Every process of the run is gone, so its output ends at once.
+		<-r.output
 		logw.Close()
-		os.RemoveAll(dir)
+		e.forget(id)
+		e.done(r.k, reusable)
 		e.rec.Final(ctx, u)
 	}()
 	return nil
 }
 
-// command prepares x's process, or returns the update that fails the run.
-func (e *Executor) command(x job.Execution) (*exec.Cmd, string, *job.Update) {
+// startCommand starts s under a keeper; a keeper that cannot start it is not used again.
+func (e *Executor) startCommand(s spec, logw io.Writer) (*started, error) {
+	k, err := e.keeper()
+	if err != nil {
+		return nil, err
+	}
+	r, err := k.start(s, logw)
+	if err != nil {
+		e.done(k, false)
+		if r != nil {
+			<-r.output
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// command prepares what x's keeper runs, or returns the update that fails the run.
+func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 	id := x.Run.ID
-	fail := func(reason, msg string, code int) (*exec.Cmd, string, *job.Update) {
-		return nil, "", &job.Update{RunID: id, State: job.StateFailed, Reason: reason, Message: msg, ExitCode: &code}
+	fail := func(reason, msg string, code int) (spec, *job.Update) {
+		return spec{}, &job.Update{RunID: id, State: job.StateFailed, Reason: reason, Message: msg, ExitCode: &code}
 	}
 	if len(x.Command) == 0 {
 		return fail("NoCommand", "the definition has no command, and the process executor needs one to run", 127)
@@ -137,73 +220,55 @@ func (e *Executor) command(x job.Execution) (*exec.Cmd, string, *job.Update) {
 	if err != nil {
 		return fail("CommandNotFound", fmt.Sprintf("command not found: %s", x.Command[0]), 127)
 	}
-	dir := filepath.Join(e.opts.WorkDir, id)
+	dir := e.workDir(id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail("StartFailed", fmt.Sprintf("could not create the working directory: %v", err), 126)
 	}
-	cmd := exec.Command(path, x.Command[1:]...)
-	cmd.Args[0] = x.Command[0]
-	cmd.Dir, cmd.Env = dir, env
-	// Its own process group, so a deadline or cancel stops the children too; and killed
-	// if the server dies, so no process outlives the record of its run.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = e.opts.KillGrace
-	return cmd, dir, nil
+	return spec{Path: path, Args: x.Command, Dir: dir, Env: env}, nil
 }
 
-// wait waits for the process, enforcing the deadline and stop requests, and returns the
-// run's final update.
-func (e *Executor) wait(cmd *exec.Cmd, h *execute.Handle, x job.Execution) job.Update {
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+// wait waits for the run's processes to end, enforcing the deadline and stop requests,
+// and returns the run's final update, and whether its keeper may take another run.
+func (e *Executor) wait(r *started, h *execute.Handle, x job.Execution) (job.Update, bool) {
 	deadline := time.NewTimer(x.Deadline)
 	defer deadline.Stop()
 	var why execute.Stop
-	select {
-	case err := <-done:
-		return e.exited(x.Run.ID, err)
-	case <-deadline.C:
-		why = execute.Deadline(x.Deadline)
-	case why = <-h.Stopped():
+	for waiting := true; waiting; {
+		select {
+		case m, ok := <-r.k.messages:
+			switch {
+			case !ok:
+				return e.exited(x.Run.ID, 0, errors.New("its keeper ended without the command's status")), false
+			case m.Status != nil:
+				return e.exited(x.Run.ID, syscall.WaitStatus(*m.Status), nil), true
+			}
+			r.k.warn(m)
+		case <-deadline.C:
+			why, waiting = execute.Deadline(x.Deadline), false
+		case why = <-h.Stopped():
+			waiting = false
+		}
 	}
-	e.terminate(cmd, done)
-	return job.Update{RunID: x.Run.ID, State: why.State, Time: e.now(), Reason: why.Reason, Message: why.Message}
+	reusable := r.stop(e.opts.KillGrace)
+	return job.Update{RunID: x.Run.ID, State: why.State, Time: e.now(), Reason: why.Reason, Message: why.Message}, reusable
 }
 
-// terminate sends SIGTERM to the process group, then SIGKILL after the grace.
-func (e *Executor) terminate(cmd *exec.Cmd, done <-chan error) {
-	pgid := -cmd.Process.Pid
-	syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(e.opts.KillGrace):
-		syscall.Kill(pgid, syscall.SIGKILL)
-		<-done
-	}
-	// Stray children that ignored SIGTERM go with the group.
-	syscall.Kill(pgid, syscall.SIGKILL)
-}
-
-// exited turns a process's exit into the run's final update.
-func (e *Executor) exited(id string, err error) job.Update {
+// exited turns the command's wait status into the run's final update.
+func (e *Executor) exited(id string, ws syscall.WaitStatus, lost error) job.Update {
 	u := job.Update{RunID: id, Time: e.now()}
-	var ee *exec.ExitError
 	switch {
-	case err == nil:
+	case lost != nil:
+		u.State, u.Reason, u.Message = job.StateFailed, "WaitFailed", fmt.Sprintf("lost track of the process: %v", lost)
+	case ws.Signaled():
+		code := 128 + int(ws.Signal())
+		u.State, u.Reason, u.ExitCode = job.StateFailed, "Signaled", &code
+		u.Message = fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+	case ws.ExitStatus() == 0:
 		code := 0
 		u.State, u.Reason, u.Message, u.ExitCode = job.StateSucceeded, "Completed", "exited with code 0", &code
-	case errors.As(err, &ee):
-		ws, _ := ee.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			code := 128 + int(ws.Signal())
-			u.State, u.Reason, u.ExitCode = job.StateFailed, "Signaled", &code
-			u.Message = fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
-			return u
-		}
-		code := ee.ExitCode()
-		u.State, u.Reason, u.Message, u.ExitCode = job.StateFailed, "ExitCode", fmt.Sprintf("exited with code %d", code), &code
 	default:
-		u.State, u.Reason, u.Message = job.StateFailed, "WaitFailed", fmt.Sprintf("lost track of the process: %v", err)
+		code := ws.ExitStatus()
+		u.State, u.Reason, u.Message, u.ExitCode = job.StateFailed, "ExitCode", fmt.Sprintf("exited with code %d", code), &code
 	}
 	return u
 }
