@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 )
 
 // Every run's command runs under a keeper: the docket binary started again as
@@ -199,10 +200,11 @@ func run(conn *net.UnixConn, p packet, controls <-chan packet) (gone bool) {
 			closeAll(c.files)
 		}
 	}
-	if err := killTree(os.Getpid(), false); err != nil && !gone {
-		send(conn, message{Error: err.Error()})
-	}
-	<-reaped
+	killLeft(reaped, func(err error) {
+		if !gone {
+			send(conn, message{Error: err.Error()})
+		}
+	})
 	select {
 	case status = <-exited:
 	default:
@@ -212,6 +214,21 @@ func run(conn *net.UnixConn, p packet, controls <-chan packet) (gone bool) {
 	}
 	ws := uint32(status)
 	return send(conn, message{Status: &ws}) != nil
+}
+
+// killLeft kills what is left of a run until reaped says the keeper has no child, and so
+// nothing of the run is left. A command that left nothing needs no kill.
+func killLeft(reaped <-chan struct{}, warn func(error)) {
+	for wait := time.Millisecond; ; wait = 100 * time.Millisecond {
+		select {
+		case <-reaped:
+			return
+		case <-time.After(wait):
+			if err := killTree(os.Getpid(), false); err != nil {
+				warn(err)
+			}
+		}
+	}
 }
 
 // reapAll waits for the keeper's children until it has none: the command, and every

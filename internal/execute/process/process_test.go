@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -340,5 +342,35 @@ func TestKeeperReused(t *testing.T) {
 	<-stopped
 	if st, err := readStat(keepers[0]); err == nil && st.alive() {
 		t.Errorf("keeper %d still runs after the executor stopped", keepers[0])
+	}
+}
+
+// TestDescendants lists a tree through the children files and by reading every process's
+// parent: both find the same processes.
+func TestDescendants(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("sh", "-c", "sleep 30 & sleep 30 & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		killTree(cmd.Process.Pid, true)
+		cmd.Wait()
+	}()
+	var byChildren, byScan []int
+	for deadline := time.Now().Add(10 * time.Second); len(byChildren) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if byChildren, err = descendants(cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byScan, err := descendantsByScan(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(byChildren)
+	slices.Sort(byScan)
+	if len(byChildren) != 2 || !slices.Equal(byChildren, byScan) {
+		t.Errorf("descendants = %v, by a scan of /proc %v; want the same two sleeps", byChildren, byScan)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -47,8 +48,61 @@ func readStat(pid int) (stat, error) {
 // alive says whether a process is running (not a zombie).
 func (s stat) alive() bool { return s.state != 'Z' && s.state != 'X' && s.state != 'x' }
 
-// descendants lists the living processes under root, in no particular order.
+// descendants lists the living processes under root, in no particular order. It follows
+// /proc/PID/task/TID/children down from root, or, on kernels without those files, reads
+// every process's parent.
 func descendants(root int) ([]int, error) {
+	if !childrenFiles() {
+		return descendantsByScan(root)
+	}
+	var out []int
+	for queue := []int{root}; len(queue) > 0; queue = queue[1:] {
+		children, err := childrenOf(queue[0])
+		if err != nil {
+			return nil, err
+		}
+		for _, pid := range children {
+			if st, err := readStat(pid); err == nil && st.alive() {
+				out = append(out, pid)
+				queue = append(queue, pid)
+			}
+		}
+	}
+	return out, nil
+}
+
+// childrenFiles says whether the kernel lists each task's children in /proc.
+var childrenFiles = sync.OnceValue(func() bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d/task/%[1]d/children", os.Getpid()))
+	return err == nil
+})
+
+// childrenOf lists a process's children, zombies included; none when it is gone.
+func childrenOf(pid int) ([]int, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, t := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		for _, f := range strings.Fields(string(data)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				out = append(out, child)
+			}
+		}
+	}
+	return out, nil
+}
+
+// descendantsByScan lists the living processes under root from every process's parent.
+func descendantsByScan(root int) ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
@@ -96,10 +150,27 @@ func killTree(root int, withRoot bool) error {
 		time.Sleep(wait)
 		wait = min(2*wait, 50*time.Millisecond)
 	}
-	if withRoot {
-		if err := syscall.Kill(root, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("kill %d: %w", root, err)
-		}
+	if !withRoot {
+		return nil
 	}
-	return nil
+	before, err := readStat(root)
+	if err != nil {
+		return nil // gone already
+	}
+	if err := syscall.Kill(root, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill %d: %w", root, err)
+	}
+	// A signal is delivered when its process next runs: wait until root is no more.
+	wait = time.Millisecond
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		st, err := readStat(root)
+		if err != nil || st.start != before.start || !st.alive() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d lives on after SIGKILL", root)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 50*time.Millisecond)
+	}
 }
