@@ -34,22 +34,29 @@ type dataDirLock struct {
 	me holder
 }
 
-// claimDataDir makes the data directory (and an existing one) readable by the server's user
-// only and, on SQLite, locks the database for this server: a lock file beside it, held
-// with flock until the server exits (the kernel releases it even on kill -9). It returns
-// nil on PostgreSQL, which several servers share.
+// claimDataDir makes the data directory readable by the server's user only (creating it
+// when the store or the executor uses it) and, on SQLite, locks the database for this
+// server: a lock file beside it, held with flock until the server exits (the kernel
+// releases it even on kill -9). It returns nil on PostgreSQL, which several servers share.
 func claimDataDir(cfg Config) (*dataDirLock, error) {
-	if _, err := os.Stat(cfg.DataDir); err == nil {
-		if err := os.Chmod(cfg.DataDir, dataDirMode); err != nil {
-			return nil, fmt.Errorf("make the data dir private: %w", err)
+	path, ok := sqlitePath(cfg)
+	_, statErr := os.Stat(cfg.DataDir)
+	if ok || cfg.Executor == "process" || statErr == nil {
+		if err := mkdirPrivate(cfg.DataDir); err != nil {
+			return nil, err
 		}
 	}
-	path, ok := sqlitePath(cfg)
 	if !ok {
 		return nil, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), dataDirMode); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	// A database kept outside the data directory is in a directory of the user's, which
+	// is made only when missing.
+	if dir := filepath.Dir(path); dir != filepath.Clean(cfg.DataDir) {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			if err := mkdirPrivate(dir); err != nil {
+				return nil, err
+			}
+		}
 	}
 	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, dataMode)
 	if err != nil {
@@ -69,6 +76,21 @@ func claimDataDir(cfg Config) (*dataDirLock, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// mkdirPrivate makes dir, or an existing one, readable by the server's user only; the
+// directories above it are made as usual.
+func mkdirPrivate(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Mkdir(dir, dataDirMode); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Chmod(dir, dataDirMode); err != nil {
+		return fmt.Errorf("make the data dir private: %w", err)
+	}
+	return nil
 }
 
 // inUse explains that another server holds the database, naming it as its lock file does.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +92,36 @@ func TestDataDirPrivate(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDataDirParents checks that only the data directory itself is made private: the
+// directories made above it are as any.
+func TestDataDirParents(t *testing.T) {
+	t.Parallel()
+	top := filepath.Join(t.TempDir(), "srv")
+	cfg := DefaultConfig()
+	cfg.DataDir = filepath.Join(top, "docket", "data")
+	l, err := claimDataDir(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for dir, mode := range map[string]os.FileMode{top: 0o755, filepath.Join(top, "docket"): 0o755, cfg.DataDir: 0o700} {
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != mode&^umask() {
+			t.Errorf("%s: %v, %v; want %v", dir, fi.Mode().Perm(), err, mode&^umask())
+		}
+	}
+}
+
+// umask is the process's file mode creation mask, as /proc tells it (setting it to read
+// it would race with the other tests).
+func umask() os.FileMode {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, _ := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return os.FileMode(m)
+		}
+	}
+	return 0o022
 }

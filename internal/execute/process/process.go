@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -46,9 +45,7 @@ type Executor struct {
 	now  func() time.Time
 	runs execute.Set
 
-	mu     sync.Mutex
-	idle   []*keeper
-	closed bool
+	keepers *pool
 }
 
 // New returns an Executor.
@@ -68,61 +65,35 @@ func New(opts Options) *Executor {
 	if opts.IdleKeepers <= 0 {
 		opts.IdleKeepers = 8
 	}
-	return &Executor{opts: opts, now: opts.Now, rec: execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now}}
+	return &Executor{
+		opts: opts, now: opts.Now,
+		rec:     execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+		keepers: &pool{program: opts.Keeper, log: opts.Logger, grace: opts.KillGrace, max: opts.IdleKeepers, now: opts.Now},
+	}
 }
 
 // Running returns how many runs hold a process.
 func (e *Executor) Running() int { return e.runs.Len() }
 
-// Run removes what runs of an earlier server left in the work directory, blocks until ctx
-// ends, then stops every process it holds (each run is recorded as interrupted) and waits
-// for their records to be written.
+// Run removes what runs of an earlier server left in the work directory and ends keepers
+// that waited too long for a run until ctx ends; then it stops every process it holds
+// (each run is recorded as interrupted) and waits for their records to be written.
 func (e *Executor) Run(ctx context.Context) error {
 	if err := e.sweepStale(); err != nil {
 		e.opts.Logger.Warn("clean the work directory", "err", err)
 	}
-	<-ctx.Done()
-	e.runs.Shutdown(execute.Interrupted)
-	e.mu.Lock()
-	idle := e.idle
-	e.idle, e.closed = nil, true
-	e.mu.Unlock()
-	for _, k := range idle {
-		k.close(e.opts.KillGrace)
-	}
-	return nil
-}
-
-// keeper returns an idle keeper, or a new one.
-func (e *Executor) keeper() (*keeper, error) {
-	e.mu.Lock()
-	for len(e.idle) > 0 {
-		k := e.idle[len(e.idle)-1]
-		e.idle = e.idle[:len(e.idle)-1]
+	t := time.NewTicker(keeperIdle / 2)
+	defer t.Stop()
+	for ctx.Err() == nil {
 		select {
-		case <-k.exited:
-			k.conn.Close()
-			continue // it died waiting
-		default:
+		case <-t.C:
+			e.keepers.prune()
+		case <-ctx.Done():
 		}
-		e.mu.Unlock()
-		return k, nil
 	}
-	e.mu.Unlock()
-	return startKeeper(e.opts.Keeper, e.opts.Logger)
-}
-
-// done takes back a keeper whose run is over: it waits for the next run, unless enough
-// keepers wait already or it is not to be trusted with another.
-func (e *Executor) done(k *keeper, reusable bool) {
-	e.mu.Lock()
-	if reusable && !e.closed && len(e.idle) < e.opts.IdleKeepers {
-		e.idle = append(e.idle, k)
-		e.mu.Unlock()
-		return
-	}
-	e.mu.Unlock()
-	k.close(e.opts.KillGrace)
+	e.runs.Shutdown(execute.Interrupted)
+	e.keepers.close()
+	return nil
 }
 
 // Cancel stops a run's process; the run is recorded as cancelled by by. It returns
@@ -180,7 +151,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		<-r.output
 		logw.Close()
 		e.forget(id)
-		e.done(r.k, reusable)
+		e.keepers.put(r.k, reusable)
 		e.rec.Final(ctx, u)
 	}()
 	return nil
@@ -188,13 +159,13 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 
 // startCommand starts s under a keeper; a keeper that cannot start it is not used again.
 func (e *Executor) startCommand(s spec, logw io.Writer) (*started, error) {
-	k, err := e.keeper()
+	k, err := e.keepers.get()
 	if err != nil {
 		return nil, err
 	}
 	r, err := k.start(s, logw)
 	if err != nil {
-		e.done(k, false)
+		e.keepers.put(k, false)
 		if r != nil {
 			<-r.output
 		}
