@@ -143,7 +143,7 @@ func checkCommand(s job.Spec, _ Limits) error {
 			return job.Invalid(field, "%s", err)
 		}
 		if n > maxArgBytes {
-			return job.Invalid(field, "can be %d bytes when a run starts; an argument may be at most %d (Linux's limit): pass large data in a file or an input instead", n, maxArgBytes)
+			return job.Invalid(field, "can be %d bytes when a run starts; an argument may be at most %d (Linux's limit): pass large data in a file instead", n, maxArgBytes)
 		}
 	}
 	if len(s.Command) > 0 && strings.TrimSpace(s.Command[0]) == "" {
@@ -166,7 +166,7 @@ func checkExecSize(s job.Spec, _ Limits) error {
 		field = "env"
 	}
 	if total > maxArgvEnvBytes {
-		return job.Invalid(field, "the command and env together can be %d bytes when a run starts; the limit is %d: pass large data in a file or an input instead", total, maxArgvEnvBytes)
+		return job.Invalid(field, "the command and env together can be %d bytes when a run starts; the limit is %d: pass large data in a file instead", total, maxArgvEnvBytes)
 	}
 	return nil
 }
@@ -284,7 +284,7 @@ func ValidateEnv(field string, env map[string]string) error {
 		case strings.ContainsRune(env[k], 0):
 			return job.Invalid(field+"."+k, "contains a NUL byte, which no program can be given; remove it")
 		case len(k)+1+len(env[k]) > maxArgBytes:
-			return job.Invalid(field+"."+k, "is %d bytes with its name; a variable may be at most %d (Linux's limit): pass large data in a file or an input instead", len(k)+1+len(env[k]), maxArgBytes)
+			return job.Invalid(field+"."+k, "is %d bytes with its name; a variable may be at most %d (Linux's limit): pass large data in a file instead", len(k)+1+len(env[k]), maxArgBytes)
 		}
 	}
 	return nil

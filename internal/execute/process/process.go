@@ -1,5 +1,6 @@
 // Package process is the executor of the embedded default: it runs a job's command as a
-// process on the server's host, watches it to the end, and reports each state change.
+// process on the server's host, under a keeper that holds every process of the run (see
+// keeper.go), watches it to the end, and reports each state change.
 // The image is recorded but not pulled, and cpu and memory are not enforced; each run's
 // events say so, so nobody mistakes a laptop run for an isolated one.
 package process
