@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,19 +18,21 @@ import (
 // child it put in the background: nothing of the run may go on running, and its retry
 // must find nothing of the first attempt running when it starts. The run's keeper ends the
 // run's processes when its server dies, even when it was stopped then (the kernel wakes
-// it: its process group is orphaned).
+// it: its process group is orphaned). A keeper that cannot act (held here stopped) is
+// found by the restarted server, which kills it and all under it before the run
+// is retried.
 func TestProcessTreeOnCrash(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, storeFlags []string) {
-		for _, stopKeeper := range []bool{false, true} {
-			t.Run(fmt.Sprintf("keeper stopped %v", stopKeeper), func(t *testing.T) {
-				testProcessTreeOnCrash(t, storeFlags, stopKeeper)
+		for _, keeper := range []string{"running", "stopped", "held"} {
+			t.Run("keeper "+keeper, func(t *testing.T) {
+				testProcessTreeOnCrash(t, storeFlags, keeper)
 			})
 		}
 	})
 }
 
-func testProcessTreeOnCrash(t *testing.T, storeFlags []string, stopKeeper bool) {
+func testProcessTreeOnCrash(t *testing.T, storeFlags []string, keeperState string) {
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
 	// The first attempt writes the pids of its background child, its command and its
@@ -64,13 +67,40 @@ retries: 1
 		}
 	})
 	keeper := procs[2]
-	if stopKeeper {
+	switch keeperState {
+	case "stopped":
 		if err := syscall.Kill(keeper, syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
+		// Stopped before its server dies, or the kernel has no stopped process to wake.
+		waitFor(t, 10*time.Second, "the keeper to stop", func() bool { return procState(keeper) == 'T' })
+	case "held":
+		// Stopped, and kept stopped when its server dies: the kernel wakes the stopped
+		// members of a process group only when no member has a parent elsewhere in the
+		// session, and this test's process is the parent of a member it adds.
+		member := exec.Command("sleep", "300")
+		member.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: keeper}
+		if err := member.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			member.Process.Kill()
+			member.Wait()
+		})
+		if err := syscall.Kill(keeper, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the keeper to stop", func() bool { return procState(keeper) == 'T' })
 	}
 	a.Kill9()
-	waitFor(t, 10*time.Second, "the keeper to end the run's processes", func() bool { return len(running(procs)) == 0 })
+	if keeperState == "held" {
+		time.Sleep(time.Second)
+		if left := running(procs); len(left) != 3 {
+			t.Fatalf("with its keeper held, the run's processes %v should outlive the server; running: %v", procs, left)
+		}
+	} else {
+		waitFor(t, 10*time.Second, "the keeper to end the run's processes", func() bool { return len(running(procs)) == 0 })
+	}
 
 	b := startServer(t, dir+"/data", flags...)
 	var retry job.Run
@@ -98,16 +128,22 @@ retries: 1
 	}
 }
 
+// procState is a process's state letter in /proc (R, S, T, Z...), or 0 when it is gone.
+func procState(pid int) byte {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if err != nil || i < 0 || i+2 >= len(s) {
+		return 0
+	}
+	return s[i+2]
+}
+
 // running lists those of pids that run (exist and are not zombies).
 func running(pids []int) []int {
 	var out []int
 	for _, pid := range pids {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) && s[i+2] != 'Z' {
+		if st := procState(pid); st != 0 && st != 'Z' {
 			out = append(out, pid)
 		}
 	}
