@@ -147,9 +147,9 @@ func BenchmarkMinute(b *testing.B) {
 		}
 	}
 	st.Close()
-	s := startServer(b, dir+"/data", "--schedule-interval", "1s") // the default, which the harness lowers
+	s := startServer(b, dir+"/data", "--schedule-interval", "1s")  // the default, which the harness lowers
 	first := time.Now().Truncate(time.Minute).Add(2 * time.Minute) // a whole minute to settle in
-	last := first.Add(2 * time.Minute)                              // three slots: first, +1m, +2m
+	last := first.Add(2 * time.Minute)                             // three slots: first, +1m, +2m
 	time.Sleep(time.Until(last.Add(time.Minute)))
 	s.Stop()
 

@@ -14,11 +14,10 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-// Limits of what a run reports.
+// Limits of what a run reports (and job.MaxReportMetrics, over all of a run's reports).
 const (
-	maxReportMetrics = 100
-	maxResult        = 64 << 10
-	maxCheckpoint    = 512 << 10
+	maxResult     = 64 << 10
+	maxCheckpoint = 512 << 10
 )
 
 // metricName is what a reported metric may be called: a Prometheus metric name without
@@ -119,8 +118,8 @@ func decodeReport(w http.ResponseWriter, r *http.Request) (reportRequest, error)
 	if len(req.Metrics) == 0 && len(req.Result) == 0 && len(req.Checkpoint) == 0 {
 		return req, invalid("body", `reports nothing; send {"metrics": {"records_read": 1200}}, a "result" or a "checkpoint"`)
 	}
-	if len(req.Metrics) > maxReportMetrics {
-		return req, invalid("metrics", fmt.Sprintf("holds %d metrics; a run reports at most %d", len(req.Metrics), maxReportMetrics))
+	if len(req.Metrics) > job.MaxReportMetrics {
+		return req, invalid("metrics", fmt.Sprintf("holds %d metrics; a run reports at most %d", len(req.Metrics), job.MaxReportMetrics))
 	}
 	for name, v := range req.Metrics {
 		if !metricName.MatchString(name) {

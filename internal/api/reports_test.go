@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,6 +100,46 @@ func TestReports(t *testing.T) {
 	status, body = f.call(t, "GET", "/api/v1/runs/"+other.ID+"/checkpoint", "", "", "Authorization", "Bearer "+tokens.For(other.ID))
 	if status != 404 || !strings.Contains(string(body), `"no_checkpoint"`) {
 		t.Errorf("a run with no checkpoint: %d %s", status, body)
+	}
+}
+
+// TestReportMetricsPerRun reports metrics in many requests: the limit holds for the run,
+// not per request, and names reported before can be reported again.
+func TestReportMetricsPerRun(t *testing.T) {
+	t.Parallel()
+	f, secrets := setupAuth(t)
+	editor := []string{"Authorization", "Bearer " + secrets["editor"]}
+	run := f.startedRun(t, "", "Authorization", "Bearer "+secrets["admin"])
+	path := "/api/v1/runs/" + run.ID + "/report"
+	metrics := func(from, to int) string {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			if b.Len() > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `"m%d": %d`, i, i)
+		}
+		return `{"metrics": {` + b.String() + `}}`
+	}
+	for _, step := range []struct {
+		body    string
+		status  int
+		message string
+	}{
+		{metrics(0, 60), 200, ""},
+		{metrics(60, 120), 400, `"field":"metrics"`},
+		{metrics(60, 100), 200, ""},
+		{metrics(0, 100), 200, ""},
+		{metrics(100, 101), 400, "run " + run.ID + " reported 100 metric names before, and 1 new ones would make 101; a run reports at most 100"},
+	} {
+		status, body := f.call(t, "POST", path, "application/json", step.body, editor...)
+		if status != step.status || !strings.Contains(strings.ReplaceAll(string(body), " ", ""), strings.ReplaceAll(step.message, " ", "")) {
+			t.Errorf("report %.40s...: %d %s; want %d with %q", step.body, status, body, step.status, step.message)
+		}
+	}
+	rep, err := f.store.ReportGet(context.Background(), run.ID)
+	if err != nil || len(rep.Metrics) != 100 || rep.Metrics["m99"] != 99 {
+		t.Errorf("stored report has %d metrics, %v; want m0..m99", len(rep.Metrics), err)
 	}
 }
 

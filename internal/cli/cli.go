@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/execute/process"
 )
 
 // Version is set at build time with -ldflags "-X docket.dev/docket/internal/cli.Version=...".
@@ -71,6 +72,10 @@ func (e *env) table() *tabwriter.Writer {
 // Run runs the docket command with args (without the program name) and prints any error
 // to stderr. The caller turns the error into an exit code with ExitCode.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 1 && args[0] == process.KeeperArg {
+		// A process run's keeper, started by the server: no configuration, no flags.
+		return process.Keep()
+	}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "docket",

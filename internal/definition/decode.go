@@ -104,6 +104,11 @@ func Decode(data []byte) (job.Spec, error) {
 			return spec, err
 		}
 	}
+	// Normalize gives a definition without a deadline the server's default; one written
+	// as zero would silently get it too, so it is refused here, where the two differ.
+	if raw, ok := fields["deadline"]; ok && string(raw) != "null" && spec.Deadline == 0 {
+		return spec, job.Invalid("deadline", "%s is no deadline, and every run has one; give one such as 2h, or leave deadline out for the server's default", spec.Deadline)
+	}
 	return spec, nil
 }
 

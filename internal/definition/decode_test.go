@@ -93,15 +93,31 @@ func TestInvalid(t *testing.T) {
 		{"command not a list", minimal + "command: echo hi\n", "command", "list of strings"},
 		{"command item not a string", minimal + "command: [echo, {a: b}]\n", "command[1]", "not a mapping"},
 		{"command template unknown variable", minimal + "command: [echo, '{{ .Tomorrow }}']\n", "command[1]", ".ScheduledDate"},
-		{"command template syntax", minimal + "command: [echo, '{{ .Job ']\n", "command[1]", "template"},
+		{"command template syntax", minimal + "command: [echo, '{{ .Job ']\n", "command[1]", `never closes it with "}}"`},
+		{"command template loop", minimal + "command: [echo, '{{ range 100000 }}{{ range 100000 }}x{{ end }}{{ end }}']\n", "command[1]", "is not a substitution"},
+		{"command template condition", minimal + "command: [echo, '{{ if false }}{{ .Nope }}{{ end }}']\n", "command[1]", "loops, conditions, variables, pipes and functions are not run"},
+		{"command template function", minimal + "command: [echo, '{{ printf \"%d\" 1 }}']\n", "command[1]", "is not a substitution"},
+		{"command template pipe", minimal + "command: [echo, '{{ .Job | printf \"%s\" }}']\n", "command[1]", "is not a substitution"},
+		{"command template variable", minimal + "command: [echo, '{{ $x := 1 }}']\n", "command[1]", "is not a substitution"},
+		{"command template dot", minimal + "command: [echo, '{{ . }}']\n", "command[1]", "is not a substitution"},
+		{"command template below a value", minimal + "command: [echo, '{{ .Job.Name }}']\n", "command[1]", ".Job is a value with nothing below it"},
+		{"command template unclosed quote", minimal + "command: [echo, '{{ \"x }}']\n", "command[1]", "no closing quote"},
+		{"command NUL", minimal + "command: [echo, \"a\\0b\"]\n", "command[1]", "NUL"},
+		{"command argument too long", minimal + "command: [echo, " + strings.Repeat("x", 131072) + "]\n", "command[1]", "at most 131071"},
+		{"command argument too long once rendered", minimal + "command: [echo, '" + strings.Repeat("{{.Job}}", 3000) + "']\n", "command[1]", "can be 156000 bytes"},
+		{"command and env too long together", minimal + "command: [echo" + strings.Repeat(", "+strings.Repeat("x", 100000), 11) + "]\n", "command", "together can be"},
 		{"command empty program", minimal + "command: ['', x]\n", "command[0]", "empty"},
 		{"cpu missing", "name: a\nimage: a\nmemory: 1Gi\n", "cpu", "required"},
 		{"cpu not a quantity", strings.Replace(minimal, "500m", "lots", 1), "cpu", "not a Kubernetes quantity"},
 		{"cpu zero", strings.Replace(minimal, "500m", "0", 1), "cpu", "more than zero"},
+		{"cpu beyond any node", strings.Replace(minimal, "500m", "1e300", 1), "cpu", "more than any executor can give one run"},
+		{"memory beyond any node", strings.Replace(minimal, "1Gi", "1e309", 1), "memory", "the most is 1Pi"},
 		{"memory not a quantity", strings.Replace(minimal, "1Gi", "1GB!", 1), "memory", "not a Kubernetes quantity"},
 		{"memory boolean", strings.Replace(minimal, "1Gi", "yes", 1), "memory", "boolean"},
 		{"schedule six fields", minimal + "schedule: '0 0 3 * * *'\n", "schedule", "has 6 fields"},
 		{"schedule out of range", minimal + "schedule: '0 25 * * *'\n", "schedule", "above maximum"},
+		{"schedule never fires", minimal + "schedule: '0 0 31 2 *'\n", "schedule", "never fires"},
+		{"schedule never fires in April", minimal + "schedule: '0 0 31 4,6 *'\n", "schedule", "never fires"},
 		{"schedule zone prefix", minimal + "schedule: 'TZ=UTC 0 3 * * *'\n", "schedule", "timezone field"},
 		{"timezone unknown", minimal + "timezone: Mars/Olympus\n", "timezone", "not an IANA time zone"},
 		{"timezone Local", minimal + "timezone: Local\n", "timezone", "depends on the server"},
@@ -111,6 +127,7 @@ func TestInvalid(t *testing.T) {
 		{"deadline a number", minimal + "deadline: 7200\n", "deadline", "duration string"},
 		{"deadline too long", minimal + "deadline: 48h\n", "deadline", "maximum of 24h"},
 		{"deadline too short", minimal + "deadline: 10ms\n", "deadline", "at least 1s"},
+		{"deadline zero", minimal + "deadline: 0s\n", "deadline", "0s is no deadline"},
 		{"retries negative", minimal + "retries: -1\n", "retries", "0 to 10"},
 		{"retries too many", minimal + "retries: 11\n", "retries", "0 to 10"},
 		{"retries fraction", minimal + "retries: 1.5\n", "retries", "whole number"},
@@ -119,6 +136,12 @@ func TestInvalid(t *testing.T) {
 		{"env reserved", minimal + "env: {DOCKET_JOB: a}\n", "env.DOCKET_JOB", "set by Docket"},
 		{"env value boolean", minimal + "env: {DEBUG: on}\n", "env.DEBUG", "quote it"},
 		{"env not a mapping", minimal + "env: [A]\n", "env", "mapping"},
+		{"env NUL", minimal + "env: {A: \"a\\0b\"}\n", "env.A", "NUL"},
+		{"env too long", minimal + "env: {BIG: " + strings.Repeat("x", 131070) + "}\n", "env.BIG", "at most 131071"},
+		{"label NUL", minimal + "labels: {team: \"a\\0b\"}\n", "labels.team", "NUL"},
+		{"label reserved in capitals", minimal + "labels: {Docket.dev/job: x}\n", "labels.Docket.dev/job", "label key"},
+		{"annotation NUL", minimal + "annotations: {owner: \"ana\\0\"}\n", "annotations.owner", "NUL"},
+		{"annotation reserved in capitals", minimal + "annotations: {Docket.dev/x: z}\n", "annotations.Docket.dev/x", "set by Docket"},
 		{"label key", minimal + "labels: {'bad key': x}\n", "labels.bad key", "label key"},
 		{"label value", minimal + "labels: {team: 'data science'}\n", "labels.team", "label value"},
 		{"label reserved", minimal + "labels: {docket.dev/job: x}\n", "labels.docket.dev/job", "set by Docket"},
@@ -180,21 +203,6 @@ func TestSplitDocuments(t *testing.T) {
 		if err != nil || spec.Name != want {
 			t.Errorf("document %d: name %q, err %v; want %q", i, spec.Name, err, want)
 		}
-	}
-}
-
-func TestRenderCommand(t *testing.T) {
-	t.Parallel()
-	got, err := RenderCommand(
-		[]string{"train", "--date={{ .ScheduledDate }}", "{{.RunID}}/{{.Attempt}}", "{{ .Job }}@{{ .ScheduledUnix }}", "plain {"},
-		TemplateData{RunID: "r1", Job: "j", Attempt: 2, ScheduledDate: "2026-11-23", ScheduledUnix: 42},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"train", "--date=2026-11-23", "r1/2", "j@42", "plain {"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("RenderCommand (-want +got):\n%s", diff)
 	}
 }
 

@@ -54,8 +54,8 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 		spec.Deadline = job.Duration(limits.DefaultDeadline)
 	}
 	checks := []func(job.Spec, Limits) error{
-		checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
-		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkMetadata, checkKubernetes,
+		checkNUL, checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
+		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {
@@ -88,14 +88,62 @@ func checkImage(s job.Spec, _ Limits) error {
 	return nil
 }
 
-func checkCommand(s job.Spec, _ Limits) error {
-	sample := TemplateData{
-		RunID: "01900000-0000-7000-8000-000000000000", Job: s.Name, Attempt: 1,
-		ScheduledTime: "2026-01-01T00:00:00Z", ScheduledDate: "2026-01-01", ScheduledUnix: 1767225600,
-	}
+// checkNUL refuses a NUL byte in any text of a definition: no program can be given one in
+// an argument or a variable, and Kubernetes refuses it in names and annotations.
+func checkNUL(s job.Spec, _ Limits) error {
+	type text struct{ field, value string }
+	texts := []text{{"name", s.Name}, {"image", s.Image}}
 	for i, arg := range s.Command {
-		if _, err := renderArg(arg, sample); err != nil {
-			return job.Invalid(fmt.Sprintf("command[%d]", i), "%s", err)
+		texts = append(texts, text{fmt.Sprintf("command[%d]", i), arg})
+	}
+	texts = append(texts, text{"cpu", s.CPU}, text{"memory", s.Memory}, text{"schedule", s.Schedule},
+		text{"timezone", s.Timezone}, text{"concurrency", string(s.Concurrency)}, text{"catchup", string(s.Catchup)})
+	for _, m := range []struct {
+		field  string
+		values map[string]string
+	}{{"env", s.Env}, {"labels", s.Labels}, {"annotations", s.Annotations}} {
+		for _, k := range slices.Sorted(maps.Keys(m.values)) {
+			texts = append(texts, text{m.field + "." + k, k + m.values[k]})
+		}
+	}
+	if k := s.Kubernetes; k != nil {
+		texts = append(texts, text{"kubernetes.namespace", k.Namespace})
+		for _, key := range slices.Sorted(maps.Keys(k.NodeSelector)) {
+			texts = append(texts, text{"kubernetes.node_selector." + key, key + k.NodeSelector[key]})
+		}
+		for i, t := range k.Tolerations {
+			texts = append(texts, text{fmt.Sprintf("kubernetes.tolerations[%d]", i), t})
+		}
+		texts = append(texts, text{"kubernetes.service_account", k.ServiceAccount}, text{"kubernetes.priority_class", k.PriorityClass})
+	}
+	for _, t := range texts {
+		if strings.ContainsRune(t.value, 0) {
+			return job.Invalid(strings.ReplaceAll(t.field, "\x00", `\0`), "contains a NUL byte, which no program can be given; remove it")
+		}
+	}
+	return nil
+}
+
+// Limits of what a run's process is given, as Linux counts them when it starts a program:
+// each argument and each environment entry (NAME=value) is at most 32 pages with its
+// terminating NUL (MAX_ARG_STRLEN), and all of them with a pointer each at most a quarter
+// of the stack limit (2 MiB with the usual 8 MiB); a definition may take half of that,
+// leaving the rest to the variables Docket and the server's host add.
+const (
+	maxArgBytes      = 32*4096 - 1
+	maxArgvEnvBytes  = 1 << 20
+	argOverheadBytes = 1 + 8 // the NUL and the pointer to it
+)
+
+func checkCommand(s job.Spec, _ Limits) error {
+	for i, arg := range s.Command {
+		field := fmt.Sprintf("command[%d]", i)
+		n, err := checkTemplate(arg)
+		if err != nil {
+			return job.Invalid(field, "%s", err)
+		}
+		if n > maxArgBytes {
+			return job.Invalid(field, "can be %d bytes when a run starts; an argument may be at most %d (Linux's limit): pass large data in a file instead", n, maxArgBytes)
 		}
 	}
 	if len(s.Command) > 0 && strings.TrimSpace(s.Command[0]) == "" {
@@ -104,9 +152,38 @@ func checkCommand(s job.Spec, _ Limits) error {
 	return nil
 }
 
+// checkExecSize refuses a command and env that together are more than a program can be
+// given; each part was checked on its own already.
+func checkExecSize(s job.Spec, _ Limits) error {
+	total := 0
+	for _, arg := range s.Command {
+		n, _ := checkTemplate(arg)
+		total += n + argOverheadBytes
+	}
+	field := "command"
+	for k, v := range s.Env {
+		total += len(k) + 1 + len(v) + argOverheadBytes
+		field = "env"
+	}
+	if total > maxArgvEnvBytes {
+		return job.Invalid(field, "the command and env together can be %d bytes when a run starts; the limit is %d: pass large data in a file instead", total, maxArgvEnvBytes)
+	}
+	return nil
+}
+
+// The most any executor can give one run: no node has more cores or memory, and larger
+// values overflow what container engines are told.
+var (
+	maxCPU    = resource.MustParse("100k")
+	maxMemory = resource.MustParse("1Pi")
+)
+
 func checkResources(s job.Spec, _ Limits) error {
-	for _, r := range []struct{ field, value, example string }{
-		{"cpu", s.CPU, `"500m" or "2"`}, {"memory", s.Memory, `"512Mi" or "4Gi"`},
+	for _, r := range []struct {
+		field, value, example string
+		max                   resource.Quantity
+	}{
+		{"cpu", s.CPU, `"500m" or "2"`, maxCPU}, {"memory", s.Memory, `"512Mi" or "4Gi"`, maxMemory},
 	} {
 		if r.value == "" {
 			return job.Invalid(r.field, "is required: a Kubernetes quantity such as %s", r.example)
@@ -118,14 +195,24 @@ func checkResources(s job.Spec, _ Limits) error {
 		if q.Sign() <= 0 {
 			return job.Invalid(r.field, "%q must be more than zero", r.value)
 		}
+		if q.Cmp(r.max) > 0 {
+			return job.Invalid(r.field, "%q is more than any executor can give one run; the most is %s", r.value, r.max.String())
+		}
 	}
 	return nil
 }
 
 func checkSchedule(s job.Spec, _ Limits) error {
 	if s.Schedule != "" {
-		if _, err := cron.Parse(s.Schedule); err != nil {
+		sched, err := cron.Parse(s.Schedule)
+		if err != nil {
 			return job.Invalid("schedule", "%s", err)
+		}
+		// Five years from the start of a leap year hold every day of every month and
+		// weekday, so a schedule that fires in none of them fires never (31 February).
+		if sched.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.UTC).IsZero() {
+			return job.Invalid("schedule", "%q never fires: no month has the day it names (February has at most 29 days; April, June, September and November 30); "+
+				"for the last day of a month, run on days 28-31 and check the date in the command", s.Schedule)
 		}
 	}
 	if s.Timezone == "Local" {
@@ -195,7 +282,9 @@ func ValidateEnv(field string, env map[string]string) error {
 		case strings.HasPrefix(strings.ToUpper(k), "DOCKET_"):
 			return job.Invalid(field+"."+k, "names starting with DOCKET_ are set by Docket for every run")
 		case strings.ContainsRune(env[k], 0):
-			return job.Invalid(field+"."+k, "contains a NUL byte")
+			return job.Invalid(field+"."+k, "contains a NUL byte, which no program can be given; remove it")
+		case len(k)+1+len(env[k]) > maxArgBytes:
+			return job.Invalid(field+"."+k, "is %d bytes with its name; a variable may be at most %d (Linux's limit): pass large data in a file instead", len(k)+1+len(env[k]), maxArgBytes)
 		}
 	}
 	return nil
@@ -207,7 +296,7 @@ func checkMetadata(s job.Spec, _ Limits) error {
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 			return job.Invalid(f, "%q is not a Kubernetes label key: %s", k, errs[0])
 		}
-		if strings.HasPrefix(k, reservedPrefix) {
+		if reserved(k) {
 			return job.Invalid(f, "keys under %s are set by Docket", reservedPrefix)
 		}
 		if errs := validation.IsValidLabelValue(s.Labels[k]); len(errs) > 0 {
@@ -220,7 +309,7 @@ func checkMetadata(s job.Spec, _ Limits) error {
 		if errs := validation.IsQualifiedName(strings.ToLower(k)); len(errs) > 0 {
 			return job.Invalid(f, "%q is not a Kubernetes annotation key: %s", k, errs[0])
 		}
-		if strings.HasPrefix(k, reservedPrefix) {
+		if reserved(k) {
 			return job.Invalid(f, "keys under %s are set by Docket", reservedPrefix)
 		}
 		total += len(k) + len(s.Annotations[k])
@@ -230,4 +319,10 @@ func checkMetadata(s job.Spec, _ Limits) error {
 		return job.Invalid("annotations", "total %d bytes; Kubernetes allows %d", total, limit)
 	}
 	return nil
+}
+
+// reserved says whether a label or annotation key is under Docket's prefix, in any case:
+// DNS names are case-insensitive, so Docket.dev/job is docket.dev/job.
+func reserved(key string) bool {
+	return strings.HasPrefix(strings.ToLower(key), reservedPrefix)
 }

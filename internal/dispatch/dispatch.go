@@ -36,6 +36,12 @@ type Adopter interface {
 	Adopt(ctx context.Context, x job.Execution, logged int64) (bool, error)
 }
 
+// Sweeper is an executor whose runs' processes may outlive a server that dies: Sweep kills
+// what is left of a run, so the retry of a recovered run never runs beside it.
+type Sweeper interface {
+	Sweep(ctx context.Context, runID string) error
+}
+
 // Reporter records updates about runs (the recorder).
 type Reporter interface {
 	Report(ctx context.Context, u job.Update) error

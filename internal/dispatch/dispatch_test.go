@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,6 +151,38 @@ func TestStartFailure(t *testing.T) {
 	}
 }
 
+// TestStoredBeforeSubstitutionsOnly dispatches a run of a definition stored before command
+// templates were limited to substitutions: it fails at once saying what to do, without
+// running its loop, and the run queued beside it starts in the same pass.
+func TestStoredBeforeSubstitutionsOnly(t *testing.T) {
+	t.Parallel()
+	d, st, ex := setup(t, 2)
+	ctx := context.Background()
+	legacy := job.Spec{Name: "legacy", Image: "busybox", CPU: "1", Memory: "1Gi",
+		Command: []string{"echo", "{{ range 3 }}x{{ end }}"}}
+	if _, _, err := st.DefinitionPut(ctx, legacy, t0); err != nil {
+		t.Fatal(err)
+	}
+	old := job.Run{ID: job.NewRunID(t0), Job: "legacy", Revision: 1, State: job.StateQueued, Attempt: 1,
+		NotBefore: t0, CreatedAt: t0, Trigger: job.TriggerAPI}
+	if _, _, err := st.RunCreate(ctx, old, job.Event{RunID: old.ID, Time: t0, State: job.StateQueued}); err != nil {
+		t.Fatal(err)
+	}
+	other := submit(t, st, job.Run{ID: job.NewRunID(t0.Add(time.Second))})
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.RunGet(ctx, old.ID)
+	want := `render command: command[1]: "{{ range 3 }}" is not a substitution`
+	if got.State != job.StateFailed || got.Reason != "StartFailed" || !strings.HasPrefix(got.Message, want) ||
+		!strings.HasSuffix(got.Message, "apply the job again with substitutions only") {
+		t.Errorf("run of the stored definition: %s %s %q; want failed StartFailed %q...", got.State, got.Reason, got.Message, want)
+	}
+	if len(ex.started) != 1 || ex.started[0].Run.ID != other.ID {
+		t.Errorf("started %v; want only %s", ex.started, other.ID)
+	}
+}
+
 func states(events []job.Event) []job.State {
 	var out []job.State
 	for _, ev := range events {
@@ -182,6 +215,67 @@ func TestRecover(t *testing.T) {
 	}
 	if b.State != job.StateFailed || b.Reason != "Interrupted" {
 		t.Errorf("running run after recovery: %s %s; want failed, Interrupted", b.State, b.Reason)
+	}
+}
+
+// sweeper is an executor whose runs' processes may outlive their server; it notes the
+// state each run it sweeps is in when swept.
+type sweeper struct {
+	executor
+	st    store.Store
+	swept map[string]job.State
+	fail  error
+}
+
+func (s *sweeper) Sweep(ctx context.Context, runID string) error {
+	r, err := s.st.RunGet(ctx, runID)
+	if err != nil {
+		return err
+	}
+	s.swept[runID] = r.State
+	return s.fail
+}
+
+// TestRecoverSweeps recovers a running and a cancelled run whose server died: what is
+// left of each is swept while the run is still active, before it is failed and retried;
+// a sweep that fails stops the recovery, and the run stays as it was.
+func TestRecoverSweeps(t *testing.T) {
+	t.Parallel()
+	d, st, _ := setup(t, 2)
+	ctx := context.Background()
+	sw := &sweeper{st: st, swept: map[string]job.State{}}
+	d.opts.Executor = sw
+	var runs []job.Run
+	for i := range 2 {
+		r := submit(t, st, job.Run{ID: job.NewRunID(t0.Add(time.Duration(i) * time.Second))})
+		for _, step := range [][2]job.State{{job.StateQueued, job.StateDispatched}, {job.StateDispatched, job.StatePending}, {job.StatePending, job.StateRunning}} {
+			if _, err := st.RunTransition(ctx, job.Transition{RunID: r.ID, From: step[0], To: step[1], Time: t0, ClaimedBy: "old"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runs = append(runs, r)
+	}
+	if _, err := st.RunRequestCancel(ctx, runs[1].ID, "ana"); err != nil {
+		t.Fatal(err)
+	}
+	dead := func(claimer string) bool { return claimer == "old" }
+
+	sw.fail = errors.New("EPERM")
+	if err := d.Recover(ctx, dead); err == nil || !strings.Contains(err.Error(), "EPERM") {
+		t.Errorf("Recover with a failing sweep: %v", err)
+	}
+	if r, _ := st.RunGet(ctx, runs[0].ID); r.State != job.StateRunning {
+		t.Errorf("a run whose sweep failed is %s; want it left running for the next recovery", r.State)
+	}
+	sw.fail = nil
+	if err := d.Recover(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"Interrupted", "Cancelled"} {
+		r, _ := st.RunGet(ctx, runs[i].ID)
+		if sw.swept[r.ID] != job.StateRunning || r.Reason != want {
+			t.Errorf("run %d: swept while %q, then %s %s; want swept while running, then %s", i, sw.swept[r.ID], r.State, r.Reason, want)
+		}
 	}
 }
 

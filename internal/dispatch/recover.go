@@ -14,8 +14,9 @@ import (
 // server a run was claimed by is gone. A dispatched run had not started (the executor
 // records the start), so it goes back to the queue and runs once. A pending or running run
 // whose work goes on without its server (a Kubernetes Job) is followed on by this server;
-// one that lost its process with its server is failed as interrupted, and its retry policy
-// decides whether it runs again; it is never started a second time under the same attempt.
+// one that lost its process with its server is failed as interrupted, what is left of its
+// processes killed first (a Sweeper executor), and its retry policy decides whether it runs
+// again; it is never started a second time under the same attempt.
 func (d *Dispatcher) Recover(ctx context.Context, dead func(claimer string) bool) error {
 	runs, err := d.unfinished(ctx)
 	if err != nil {
@@ -43,11 +44,16 @@ func (d *Dispatcher) settle(ctx context.Context, runs []job.Run, dead func(claim
 			}
 			log.Info("run requeued after its server stopped")
 		default:
-			if r.CancelledBy != "" {
-				d.report(ctx, job.Update{RunID: r.ID, State: job.StateCancelled, Reason: "Cancelled", Message: "cancelled by " + r.CancelledBy + "; its server stopped before the run was"})
+			if r.CancelledBy == "" && d.adopt(ctx, r, log) {
 				continue
 			}
-			if d.adopt(ctx, r, log) {
+			if s, ok := d.opts.Executor.(Sweeper); ok {
+				if err := s.Sweep(ctx, r.ID); err != nil {
+					return fmt.Errorf("end what is left of run %s: %w", r.ID, err)
+				}
+			}
+			if r.CancelledBy != "" {
+				d.report(ctx, job.Update{RunID: r.ID, State: job.StateCancelled, Reason: "Cancelled", Message: "cancelled by " + r.CancelledBy + "; its server stopped before the run was"})
 				continue
 			}
 			d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "Interrupted", Message: fmt.Sprintf("the docket server running it (%s) stopped during the run", r.ClaimedBy)})

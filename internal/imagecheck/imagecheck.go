@@ -2,12 +2,20 @@
 // naming an image that is not there is refused when it is applied rather than pending
 // forever at run time. A registry that cannot be asked (unreachable, or wanting
 // credentials Docket lacks) is only a warning: the image may well exist.
+//
+// Any host can be named as a registry, so what it answers is bounded (time, headers,
+// bodies) and never repeated: a warning says what happened (a status, a timeout), not
+// what the host said.
 package imagecheck
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -20,20 +28,27 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
+// maxAnswer bounds the bytes of one answer's headers and of its body that a check reads;
+// a registry's answers to the requests a check makes are far smaller.
+const maxAnswer = 64 << 10
+
 // Checker looks images up in their registries, remembering answers for a while.
 type Checker struct {
-	// Timeout bounds one lookup; default 5s.
+	// Timeout bounds one lookup, every request it makes included; default 5s.
 	Timeout time.Duration
 	// Remember is how long an answer is reused; default 5 minutes.
 	Remember time.Duration
+	// MaxAnswers bounds how many answers are remembered; default 1000.
+	MaxAnswers int
 	// Keychain gives registry credentials; default the Docker config's
 	// (~/.docker/config.json, DOCKER_CONFIG).
 	Keychain authn.Keychain
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 
-	mu      sync.Mutex
-	answers map[string]answer
+	mu        sync.Mutex
+	answers   map[string]answer
+	transport http.RoundTripper
 }
 
 type answer struct {
@@ -63,12 +78,38 @@ func (c *Checker) Check(ctx context.Context, image string) (warning string, err 
 
 	warning, err = c.lookup(ctx, image)
 	c.mu.Lock()
+	c.remember(image, answer{warning, err, now()}, remember)
+	c.mu.Unlock()
+	return warning, err
+}
+
+// remember keeps an answer, first making room: answers older than keep go, then, while
+// there are still too many, the oldest. The caller holds c.mu.
+func (c *Checker) remember(image string, a answer, keep time.Duration) {
+	limit := c.MaxAnswers
+	if limit <= 0 {
+		limit = 1000
+	}
 	if c.answers == nil {
 		c.answers = map[string]answer{}
 	}
-	c.answers[image] = answer{warning, err, now()}
-	c.mu.Unlock()
-	return warning, err
+	if _, ok := c.answers[image]; !ok && len(c.answers) >= limit {
+		for k, old := range c.answers {
+			if a.at.Sub(old.at) >= keep {
+				delete(c.answers, k)
+			}
+		}
+		for len(c.answers) >= limit {
+			oldest := ""
+			for k, old := range c.answers {
+				if oldest == "" || old.at.Before(c.answers[oldest].at) {
+					oldest = k
+				}
+			}
+			delete(c.answers, oldest)
+		}
+	}
+	c.answers[image] = a
 }
 
 func (c *Checker) lookup(ctx context.Context, image string) (string, error) {
@@ -86,13 +127,87 @@ func (c *Checker) lookup(ctx context.Context, image string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err = remote.Head(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain))
+	_, err = remote.Head(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain), remote.WithTransport(c.boundedTransport()))
 	var terr *transport.Error
-	switch {
-	case err == nil:
-		return "", nil
-	case errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound:
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
 		return "", job.Invalid("image", "%s not found: registry %s has no such image", image, ref.Context().RegistryStr())
 	}
-	return fmt.Sprintf("could not check that image %s exists: %v", image, err), nil
+	if err != nil {
+		return fmt.Sprintf("could not check that image %s exists: %s", image, why(err, ref.Context().RegistryStr(), timeout)), nil
+	}
+	return "", nil
+}
+
+// why says in Docket's words why a registry could not be asked: a status, a timeout, a
+// connection or certificate failure; never text the registry sent.
+func why(err error, registry string, timeout time.Duration) string {
+	var (
+		terr    *transport.Error
+		dnsErr  *net.DNSError
+		opErr   *net.OpError
+		certErr *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		netErr  net.Error
+	)
+	switch {
+	case errors.As(err, &terr):
+		s := fmt.Sprintf("registry %s answered %d %s", registry, terr.StatusCode, http.StatusText(terr.StatusCode))
+		if terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden {
+			s += "; the server has no credentials for it that it accepts (docker login as the server's user, or DOCKER_CONFIG)"
+		}
+		return s
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("registry %s did not answer within %s", registry, timeout)
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("the registry's host %s could not be resolved", registry)
+	case errors.As(err, &certErr) || errors.As(err, &unknown):
+		return fmt.Sprintf("registry %s's TLS certificate is not trusted", registry)
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return fmt.Sprintf("could not connect to registry %s", registry)
+	}
+	return fmt.Sprintf("registry %s did not answer as a registry does", registry)
+}
+
+// boundedTransport is the HTTP transport of every lookup: go-containerregistry's, with
+// each answer's headers and body cut at maxAnswer.
+func (c *Checker) boundedTransport() http.RoundTripper {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.transport == nil {
+		t := remote.DefaultTransport.(*http.Transport).Clone()
+		t.MaxResponseHeaderBytes = maxAnswer
+		c.transport = bounded{t}
+	}
+	return c.transport
+}
+
+// bounded cuts every answer's body at maxAnswer bytes: reading past it is an error.
+type bounded struct{ next http.RoundTripper }
+
+func (b bounded) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := b.next.RoundTrip(req)
+	if err == nil {
+		resp.Body = &cutBody{ReadCloser: resp.Body, left: maxAnswer}
+	}
+	return resp, err
+}
+
+// cutBody is a body that ends in an error after left bytes.
+type cutBody struct {
+	io.ReadCloser
+	left int64
+}
+
+var errTooLong = errors.New("the answer is longer than a registry's")
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errTooLong
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

@@ -3,8 +3,12 @@ package imagecheck
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,5 +62,68 @@ func TestCheck(t *testing.T) {
 	w, err := c.Check(ctx, gone)
 	if err != nil || !strings.Contains(w, "could not check that image "+gone+" exists") {
 		t.Errorf("an unreachable registry: warning %q, err %v", w, err)
+	}
+}
+
+// TestCheckHostileRegistry names hosts that answer as no registry should: a warning says
+// what happened and never what the host sent, an endless answer is cut, a host that never
+// answers costs the timeout, and the answers remembered stay bounded.
+func TestCheckHostileRegistry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const secret = "<html>internal admin page: password=hunter2</html>"
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		io.WriteString(w, secret)
+	}))
+	defer echo.Close()
+	var sent atomic.Int64
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		chunk := []byte(strings.Repeat("x", 32<<10))
+		for r.Context().Err() == nil && sent.Load() < 1<<30 {
+			n, err := w.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer endless.Close()
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer silent.Close()
+	host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+
+	c := &Checker{Timeout: 2 * time.Second, MaxAnswers: 3}
+	tests := []struct{ image, want string }{
+		{host(echo) + "/p:t", "could not check that image " + host(echo) + "/p:t exists: registry " + host(echo) + " answered 418 I'm a teapot"},
+		{host(endless) + "/p:t", "could not check that image " + host(endless) + "/p:t exists: registry " + host(endless) + " answered 418 I'm a teapot"},
+		{host(silent) + "/p:t", "could not check that image " + host(silent) + "/p:t exists: registry " + host(silent) + " did not answer within 2s"},
+	}
+	for _, tt := range tests {
+		w, err := c.Check(ctx, tt.image)
+		if err != nil || w != tt.want {
+			t.Errorf("Check(%s) = %q, %v; want the warning %q", tt.image, w, err, tt.want)
+		}
+	}
+	if n := sent.Load(); n > 16<<20 {
+		t.Errorf("the check read an endless answer on: the host sent %d bytes", n)
+	}
+
+	closed := httptest.NewServer(registry.New())
+	gone := host(closed)
+	closed.Close()
+	for i := range 10 {
+		c.Check(ctx, fmt.Sprintf("%s/p:%d", gone, i))
+	}
+	c.mu.Lock()
+	n := len(c.answers)
+	c.mu.Unlock()
+	if n > 3 {
+		t.Errorf("%d answers remembered; MaxAnswers is 3", n)
 	}
 }

@@ -21,8 +21,14 @@ type Report struct {
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
-// Merge returns r with a later report's parts laid over it.
-func (r Report) Merge(later Report) Report {
+// MaxReportMetrics is how many metrics one run may report, over all its reports: each is a
+// series on /metrics for as long as the run is its job's latest.
+const MaxReportMetrics = 100
+
+// Merge returns r with a later report's parts laid over it. It refuses a later report
+// whose new metric names would take the run past MaxReportMetrics; names reported before
+// may always be reported again.
+func (r Report) Merge(later Report) (Report, error) {
 	out := r
 	if len(later.Metrics) > 0 {
 		out.Metrics = make(map[string]float64, len(r.Metrics)+len(later.Metrics))
@@ -32,6 +38,10 @@ func (r Report) Merge(later Report) Report {
 		for k, v := range later.Metrics {
 			out.Metrics[k] = v
 		}
+		if n := len(out.Metrics); n > MaxReportMetrics && n > len(r.Metrics) {
+			return r, Invalid("metrics", "run %s reported %d metric names before, and %d new ones would make %d; a run reports at most %d: report the same names again, or fewer",
+				r.RunID, len(r.Metrics), n-len(r.Metrics), n, MaxReportMetrics)
+		}
 	}
 	if len(later.Result) > 0 {
 		out.Result = later.Result
@@ -40,5 +50,5 @@ func (r Report) Merge(later Report) Report {
 		out.Checkpoint = later.Checkpoint
 	}
 	out.UpdatedAt = later.UpdatedAt
-	return out
+	return out, nil
 }

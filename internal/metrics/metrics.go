@@ -7,6 +7,8 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -162,8 +164,10 @@ func (c *StoreCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for name, r := range reports {
-		for metric, v := range r.Metrics {
-			ch <- prometheus.MustNewConstMetric(c.reported, prometheus.GaugeValue, v, name, metric)
+		// A run reports at most job.MaxReportMetrics names; one that reported more before
+		// the limit was kept still gives its job no more series than that.
+		for _, metric := range slices.Sorted(maps.Keys(r.Metrics))[:min(len(r.Metrics), job.MaxReportMetrics)] {
+			ch <- prometheus.MustNewConstMetric(c.reported, prometheus.GaugeValue, r.Metrics[metric], name, metric)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -161,4 +162,42 @@ docket_runs{state="running"} 1
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}
+}
+
+// manyMetrics is a store whose one report holds more metrics than a run may now report,
+// as one stored before the limit could.
+type manyMetrics struct{ Store }
+
+func (manyMetrics) ReportLatest(context.Context) (map[string]job.Report, error) {
+	r := job.Report{Job: "chatty", Metrics: map[string]float64{}}
+	for i := range 3 * job.MaxReportMetrics {
+		r.Metrics[fmt.Sprintf("m%03d", i)] = float64(i)
+	}
+	return map[string]job.Report{"chatty": r}, nil
+}
+
+// TestStoreCollectorReportedPerJob checks that /metrics gives a job at most
+// job.MaxReportMetrics reported series, whatever its stored report holds.
+func TestStoreCollectorReportedPerJob(t *testing.T) {
+	t.Parallel()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "docket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewStoreCollector(manyMetrics{st}, slog.New(slog.DiscardHandler), time.Second))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "docket_run_reported" {
+			if n := len(f.GetMetric()); n != job.MaxReportMetrics {
+				t.Errorf("%d docket_run_reported series for one job; want %d", n, job.MaxReportMetrics)
+			}
+			return
+		}
+	}
+	t.Error("no docket_run_reported series")
 }

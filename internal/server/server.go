@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 // server is a Docket server, built and ready to run.
 type server struct {
 	st         store.Store
+	dataDir    *dataDirLock // held while the server runs on a SQLite data directory
 	ln         net.Listener
 	instance   string
 	exec       executor
@@ -104,11 +105,16 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	st, shared, err := openStore(ctx, cfg)
+	dataDir, err := claimDataDir(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{st: st, instance: instanceID()}
+	st, shared, err := openStore(ctx, cfg)
+	if err != nil {
+		dataDir.Close()
+		return nil, err
+	}
+	s := &server{st: st, dataDir: dataDir, instance: instanceID()}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -117,6 +123,9 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	// The listener comes first: runs are told where the API is (DOCKET_API).
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if err := dataDir.Listening(s.ln.Addr().String()); err != nil {
+		return nil, err
 	}
 	apiURL := cfg.APIURL
 	if apiURL == "" {
@@ -217,12 +226,13 @@ func (s *server) recover(ctx context.Context) error {
 	return s.disp.Recover(ctx, dead)
 }
 
-// close releases the listener and the store.
+// close releases the listener, the store and the data directory.
 func (s *server) close() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
 	s.st.Close()
+	s.dataDir.Close()
 }
 
 // executor is what the server needs of an executor.
@@ -230,6 +240,8 @@ type executor interface {
 	dispatch.Executor
 	Run(ctx context.Context) error
 }
+
+var _ dispatch.Sweeper = (*process.Executor)(nil)
 
 // openExecutor makes the executor the configuration names.
 func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, o owners, wake dispatch.Wake) (executor, error) {
@@ -242,6 +254,8 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			WorkDir:   filepath.Join(cfg.DataDir, "work"),
 			KillGrace: cfg.KillGrace,
 			Released:  wake.Ring,
+			// A keeper for each run that may go on at once waits for the next.
+			IdleKeepers: cfg.Parallelism,
 		}), nil
 	case "container":
 		engine, err := container.Connect(ctx)
@@ -336,7 +350,7 @@ func openStore(ctx context.Context, cfg Config) (store.Store, bool, error) {
 		if path == "" {
 			return nil, false, errors.New("database url sqlite:// names no file; use sqlite://PATH")
 		}
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		if err := os.MkdirAll(cfg.DataDir, dataDirMode); err != nil {
 			return nil, false, fmt.Errorf("create data dir: %w", err)
 		}
 		if err := checkWritable(path); err != nil {

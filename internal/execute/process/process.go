@@ -1,5 +1,6 @@
 // Package process is the executor of the embedded default: it runs a job's command as a
-// process on the server's host, watches it to the end, and reports each state change.
+// process on the server's host, under a keeper that holds every process of the run (see
+// keeper.go), watches it to the end, and reports each state change.
 // The image is recorded but not pulled, and cpu and memory are not enforced; each run's
 // events say so, so nobody mistakes a laptop run for an isolated one.
 package process
@@ -8,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -28,6 +30,11 @@ type Options struct {
 	WorkDir string
 	// KillGrace is how long a process has between SIGTERM and SIGKILL.
 	KillGrace time.Duration
+	// Keeper is the program that runs as each run's keeper: the docket binary, which
+	// runs Keep when given KeeperArg. Default: this process's own binary.
+	Keeper string
+	// IdleKeepers is how many keepers wait for the next run once theirs ended; default 8.
+	IdleKeepers int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Released, if set, is called each time the executor lets go of a run, so it has
@@ -41,6 +48,8 @@ type Executor struct {
 	rec  execute.Recorder
 	now  func() time.Time
 	runs execute.Set
+
+	keepers *pool
 }
 
 // New returns an Executor.
@@ -54,22 +63,42 @@ func New(opts Options) *Executor {
 	if opts.KillGrace <= 0 {
 		opts.KillGrace = 10 * time.Second
 	}
+	if opts.Keeper == "" {
+		opts.Keeper = "/proc/self/exe" // this binary, even when the file was replaced since
+	}
+	if opts.IdleKeepers <= 0 {
+		opts.IdleKeepers = 8
+	}
 	return &Executor{
-		opts: opts,
-		now:  opts.Now,
-		rec:  execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
-		runs: execute.Set{Released: opts.Released},
+		opts:    opts,
+		now:     opts.Now,
+		rec:     execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+		runs:    execute.Set{Released: opts.Released},
+		keepers: &pool{program: opts.Keeper, log: opts.Logger, grace: opts.KillGrace, max: opts.IdleKeepers, now: opts.Now},
 	}
 }
 
 // Running returns how many runs hold a process.
 func (e *Executor) Running() int { return e.runs.Len() }
 
-// Run blocks until ctx ends, then stops every process it holds (each run is recorded as
-// interrupted) and waits for their records to be written.
+// Run removes what runs of an earlier server left in the work directory and ends keepers
+// that waited too long for a run until ctx ends; then it stops every process it holds
+// (each run is recorded as interrupted) and waits for their records to be written.
 func (e *Executor) Run(ctx context.Context) error {
-	<-ctx.Done()
+	if err := e.sweepStale(); err != nil {
+		e.opts.Logger.Warn("clean the work directory", "err", err)
+	}
+	t := time.NewTicker(keeperIdle / 2)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-t.C:
+			e.keepers.prune()
+		case <-ctx.Done():
+		}
+	}
 	e.runs.Shutdown(execute.Interrupted)
+	e.keepers.close()
 	return nil
 }
 
@@ -99,41 +128,64 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}
 
-	cmd, dir, failure := e.command(x)
+	s, failure := e.command(x)
 	if failure != nil {
 		release()
 		e.rec.Final(ctx, *failure)
 		return nil
 	}
 	logw := e.opts.Logs.OpenLog(id)
-	cmd.Stdout, cmd.Stderr = logw, logw
-	if err := cmd.Start(); err != nil {
+	r, err := e.startCommand(s, logw)
+	if err != nil {
 		logw.Close()
-		os.RemoveAll(dir)
+		e.forget(id)
 		release()
 		code := 126
 		e.rec.Final(ctx, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: fmt.Sprintf("could not start %s: %v", x.Command[0], err), ExitCode: &code})
 		return nil
 	}
+	if err := e.record(id, r.k.pid()); err != nil {
+		e.opts.Logger.Warn("record a run's keeper; after a crash it ends the run on its own", "run_id", id, "err", err)
+	}
 	started := e.now()
 	host, _ := os.Hostname()
 	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: started, Reason: "Started",
-		Message: fmt.Sprintf("process %d started on %s with a %s deadline", cmd.Process.Pid, host, job.Duration(x.Deadline))})
+		Message: fmt.Sprintf("process %d started on %s with a %s deadline", r.pid, host, job.Duration(x.Deadline))})
 	go func() {
 		defer release()
-		u := e.wait(cmd, h, x)
+		u, reusable := e.wait(r, h, x)
+		// Every process of the run is gone, so its output ends at once.
+		<-r.output
 		logw.Close()
-		os.RemoveAll(dir)
+		e.forget(id)
+		e.keepers.put(r.k, reusable)
 		e.rec.Final(ctx, u)
 	}()
 	return nil
 }
 
-// command prepares x's process, or returns the update that fails the run.
-func (e *Executor) command(x job.Execution) (*exec.Cmd, string, *job.Update) {
+// startCommand starts s under a keeper; a keeper that cannot start it is not used again.
+func (e *Executor) startCommand(s spec, logw io.Writer) (*started, error) {
+	k, err := e.keepers.get()
+	if err != nil {
+		return nil, err
+	}
+	r, err := k.start(s, logw)
+	if err != nil {
+		e.keepers.put(k, false)
+		if r != nil {
+			<-r.output
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// command prepares what x's keeper runs, or returns the update that fails the run.
+func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 	id := x.Run.ID
-	fail := func(reason, msg string, code int) (*exec.Cmd, string, *job.Update) {
-		return nil, "", &job.Update{RunID: id, State: job.StateFailed, Reason: reason, Message: msg, ExitCode: &code}
+	fail := func(reason, msg string, code int) (spec, *job.Update) {
+		return spec{}, &job.Update{RunID: id, State: job.StateFailed, Reason: reason, Message: msg, ExitCode: &code}
 	}
 	if len(x.Command) == 0 {
 		return fail("NoCommand", "the definition has no command, and the process executor needs one to run", 127)
@@ -146,73 +198,55 @@ func (e *Executor) command(x job.Execution) (*exec.Cmd, string, *job.Update) {
 	if err != nil {
 		return fail("CommandNotFound", fmt.Sprintf("command not found: %s", x.Command[0]), 127)
 	}
-	dir := filepath.Join(e.opts.WorkDir, id)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir := e.workDir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail("StartFailed", fmt.Sprintf("could not create the working directory: %v", err), 126)
 	}
-	cmd := exec.Command(path, x.Command[1:]...)
-	cmd.Args[0] = x.Command[0]
-	cmd.Dir, cmd.Env = dir, env
-	// Its own process group, so a deadline or cancel stops the children too; and killed
-	// if the server dies, so no process outlives the record of its run.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = e.opts.KillGrace
-	return cmd, dir, nil
+	return spec{Path: path, Args: x.Command, Dir: dir, Env: env}, nil
 }
 
-// wait waits for the process, enforcing the deadline and stop requests, and returns the
-// run's final update.
-func (e *Executor) wait(cmd *exec.Cmd, h *execute.Handle, x job.Execution) job.Update {
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+// wait waits for the run's processes to end, enforcing the deadline and stop requests,
+// and returns the run's final update, and whether its keeper may take another run.
+func (e *Executor) wait(r *started, h *execute.Handle, x job.Execution) (job.Update, bool) {
 	deadline := time.NewTimer(x.Deadline)
 	defer deadline.Stop()
 	var why execute.Stop
-	select {
-	case err := <-done:
-		return e.exited(x.Run.ID, err)
-	case <-deadline.C:
-		why = execute.Deadline(x.Deadline)
-	case why = <-h.Stopped():
+	for waiting := true; waiting; {
+		select {
+		case m, ok := <-r.k.messages:
+			switch {
+			case !ok:
+				return e.exited(x.Run.ID, 0, errors.New("its keeper ended without the command's status")), false
+			case m.Status != nil:
+				return e.exited(x.Run.ID, syscall.WaitStatus(*m.Status), nil), true
+			}
+			r.k.warn(m)
+		case <-deadline.C:
+			why, waiting = execute.Deadline(x.Deadline), false
+		case why = <-h.Stopped():
+			waiting = false
+		}
 	}
-	e.terminate(cmd, done)
-	return job.Update{RunID: x.Run.ID, State: why.State, Time: e.now(), Reason: why.Reason, Message: why.Message}
+	reusable := r.stop(e.opts.KillGrace)
+	return job.Update{RunID: x.Run.ID, State: why.State, Time: e.now(), Reason: why.Reason, Message: why.Message}, reusable
 }
 
-// terminate sends SIGTERM to the process group, then SIGKILL after the grace.
-func (e *Executor) terminate(cmd *exec.Cmd, done <-chan error) {
-	pgid := -cmd.Process.Pid
-	syscall.Kill(pgid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(e.opts.KillGrace):
-		syscall.Kill(pgid, syscall.SIGKILL)
-		<-done
-	}
-	// Stray children that ignored SIGTERM go with the group.
-	syscall.Kill(pgid, syscall.SIGKILL)
-}
-
-// exited turns a process's exit into the run's final update.
-func (e *Executor) exited(id string, err error) job.Update {
+// exited turns the command's wait status into the run's final update.
+func (e *Executor) exited(id string, ws syscall.WaitStatus, lost error) job.Update {
 	u := job.Update{RunID: id, Time: e.now()}
-	var ee *exec.ExitError
 	switch {
-	case err == nil:
+	case lost != nil:
+		u.State, u.Reason, u.Message = job.StateFailed, "WaitFailed", fmt.Sprintf("lost track of the process: %v", lost)
+	case ws.Signaled():
+		code := 128 + int(ws.Signal())
+		u.State, u.Reason, u.ExitCode = job.StateFailed, "Signaled", &code
+		u.Message = fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+	case ws.ExitStatus() == 0:
 		code := 0
 		u.State, u.Reason, u.Message, u.ExitCode = job.StateSucceeded, "Completed", "exited with code 0", &code
-	case errors.As(err, &ee):
-		ws, _ := ee.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			code := 128 + int(ws.Signal())
-			u.State, u.Reason, u.ExitCode = job.StateFailed, "Signaled", &code
-			u.Message = fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
-			return u
-		}
-		code := ee.ExitCode()
-		u.State, u.Reason, u.Message, u.ExitCode = job.StateFailed, "ExitCode", fmt.Sprintf("exited with code %d", code), &code
 	default:
-		u.State, u.Reason, u.Message = job.StateFailed, "WaitFailed", fmt.Sprintf("lost track of the process: %v", err)
+		code := ws.ExitStatus()
+		u.State, u.Reason, u.Message, u.ExitCode = job.StateFailed, "ExitCode", fmt.Sprintf("exited with code %d", code), &code
 	}
 	return u
 }

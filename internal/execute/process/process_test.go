@@ -3,7 +3,13 @@ package process
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -11,6 +17,19 @@ import (
 	"docket.dev/docket/internal/execute/executetest"
 	"docket.dev/docket/internal/job"
 )
+
+// TestMain makes the test binary a keeper when an executor starts it as one, as the
+// docket binary is.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == KeeperArg {
+		if err := Keep(); err != nil {
+			fmt.Fprintln(os.Stderr, "keeper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func setup(t *testing.T) (*Executor, *executetest.Recorder) {
 	t.Helper()
@@ -150,5 +169,208 @@ func BenchmarkRun(b *testing.B) {
 		if u := rec.Finish(b, time.Minute); u.State != job.StateSucceeded {
 			b.Fatalf("run %s %s: %s", u.State, u.Reason, u.Message)
 		}
+	}
+}
+
+// alive lists those of the pids in file that still run.
+func alive(t *testing.T, file string) []int {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, f := range strings.Fields(string(data)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("%s: %q is not a pid", file, f)
+		}
+		if st, err := readStat(pid); err == nil && st.alive() {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestTreeKilled runs commands that leave processes behind, in and out of their process
+// group: whatever ends the run, nothing of it is left running.
+func TestTreeKilled(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		script string
+		stop   func(*Executor)
+		reason string
+	}{
+		{"exit leaves a child running", `sleep 300 & echo $! > "$PIDS"; exit 0`, nil, "Completed"},
+		{"deadline, a child in its own session", `setsid sleep 300 & echo $! > "$PIDS"; sleep 30`, nil, "DeadlineExceeded"},
+		{"deadline, an orphan that ignores SIGTERM in its own session",
+			`(setsid sh -c 'trap "" TERM; sleep 300 & echo $! >> "$PIDS"; sleep 300' &); trap "" TERM; sleep 30`, nil, "DeadlineExceeded"},
+		{"cancel, a double fork", `(sh -c 'sleep 300 & echo $! >> "$PIDS"; echo $$ >> "$PIDS"; sleep 300' &); sleep 30`,
+			func(e *Executor) { e.Cancel(context.Background(), "r1", "ana") }, "Cancelled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, rec := setup(t)
+			pids := filepath.Join(t.TempDir(), "pids")
+			x := execution("r1", 2*time.Second, "sh", "-c", tt.script)
+			x.Env["PIDS"] = pids
+			if tt.stop != nil {
+				x.Deadline = time.Minute
+			}
+			if err := e.Start(context.Background(), x); err != nil {
+				t.Fatal(err)
+			}
+			waitFile(t, pids)
+			if tt.stop != nil {
+				tt.stop(e)
+			}
+			u := rec.Finish(t, 20*time.Second)
+			if u.Reason != tt.reason {
+				t.Errorf("final update %s %s %q; want %s", u.State, u.Reason, u.Message, tt.reason)
+			}
+			if left := alive(t, pids); len(left) > 0 {
+				t.Errorf("processes %v of the run still run after it ended", left)
+				for _, pid := range left {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			if _, err := os.Stat(e.recordPath("r1")); !os.IsNotExist(err) {
+				t.Errorf("the keeper's record outlived the run: %v", err)
+			}
+		})
+	}
+}
+
+// waitFile waits until a run has written file.
+func waitFile(t *testing.T, file string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if data, err := os.ReadFile(file); err == nil && len(data) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run did not write %s", file)
+		}
+	}
+}
+
+// TestSweep is a crash as the next server sees it: a run's keeper that could not end the
+// run when its server died (it was stopped) is found by its record, and it and every
+// process under it are killed before the run is retried.
+func TestSweep(t *testing.T) {
+	t.Parallel()
+	e, rec := setup(t)
+	pids := filepath.Join(t.TempDir(), "pids")
+	x := execution("r1", time.Minute, "sh", "-c", `(setsid sleep 300 & echo $! >> "$PIDS") ; sleep 300 & echo $! >> "$PIDS"; echo $PPID >> "$PIDS"; exec sleep 301`)
+	x.Env["PIDS"] = pids
+	if err := e.Start(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, pids)
+	for len(strings.Fields(readFile(t, pids))) < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	keeper, ok := e.recorded("r1")
+	if !ok {
+		t.Fatal("no live keeper recorded for the run")
+	}
+	syscall.Kill(keeper, syscall.SIGSTOP)
+
+	// The next server: another executor on the same work directory.
+	next := New(Options{Reporter: rec, Logs: rec, WorkDir: e.opts.WorkDir, KillGrace: time.Second})
+	if err := next.Sweep(context.Background(), "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if left := alive(t, pids); len(left) > 0 {
+		t.Errorf("processes %v of the run still run after Sweep", left)
+	}
+	if _, err := os.Stat(e.workDir("r1")); !os.IsNotExist(err) {
+		t.Errorf("the run's working directory outlived Sweep: %v", err)
+	}
+	if _, ok := next.recorded("r1"); ok {
+		t.Error("the keeper is still recorded as running")
+	}
+	rec.Finish(t, 20*time.Second) // the first executor loses track of it
+}
+
+func readFile(t *testing.T, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestKeeperReused runs one run after another on one executor: the second runs under the
+// keeper of the first, once everything of the first is gone, and the executor's end ends
+// the waiting keeper.
+func TestKeeperReused(t *testing.T) {
+	t.Parallel()
+	e, rec := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- e.Run(ctx) }()
+	pids := filepath.Join(t.TempDir(), "pids")
+	var keepers []int
+	for i, script := range []string{`sleep 300 & echo $! >> "$PIDS"; echo $PPID > "$PIDS.keeper"; sleep 30`, `echo $PPID > "$PIDS.keeper"; cat "$PIDS"`} {
+		id := fmt.Sprintf("r%d", i)
+		x := execution(id, time.Second, "sh", "-c", script)
+		x.Env["PIDS"] = pids
+		if err := e.Start(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+		u := rec.Finish(t, 20*time.Second)
+		keeper, err := strconv.Atoi(strings.TrimSpace(readFile(t, pids+".keeper")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keepers = append(keepers, keeper)
+		if i == 1 && (u.Reason != "Completed" || rec.Log(id) != readFile(t, pids)) {
+			t.Errorf("the second run: %s %q, log %q", u.Reason, u.Message, rec.Log(id))
+		}
+	}
+	if keepers[0] != keepers[1] {
+		t.Errorf("the runs had keepers %v; want the second to reuse the first's", keepers)
+	}
+	if left := alive(t, pids); len(left) > 0 {
+		t.Errorf("processes %v of the first run still run", left)
+	}
+	cancel()
+	<-stopped
+	if st, err := readStat(keepers[0]); err == nil && st.alive() {
+		t.Errorf("keeper %d still runs after the executor stopped", keepers[0])
+	}
+}
+
+// TestDescendants lists a tree through the children files and by reading every process's
+// parent: both find the same processes.
+func TestDescendants(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("sh", "-c", "sleep 30 & sleep 30 & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		killTree(cmd.Process.Pid, true)
+		cmd.Wait()
+	}()
+	var byChildren, byScan []int
+	for deadline := time.Now().Add(10 * time.Second); len(byChildren) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if byChildren, err = descendants(cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byScan, err := descendantsByScan(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(byChildren)
+	slices.Sort(byScan)
+	if len(byChildren) != 2 || !slices.Equal(byChildren, byScan) {
+		t.Errorf("descendants = %v, by a scan of /proc %v; want the same two sleeps", byChildren, byScan)
 	}
 }

@@ -26,7 +26,9 @@ func (s *Store) ReportPut(ctx context.Context, r job.Report) (job.Report, error)
 		if err != nil {
 			return err
 		}
-		merged = have.Merge(r)
+		if merged, err = have.Merge(r); err != nil {
+			return err
+		}
 		metrics := []byte("{}")
 		if len(merged.Metrics) > 0 {
 			if metrics, err = json.Marshal(merged.Metrics); err != nil {

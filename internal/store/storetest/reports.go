@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -43,6 +44,26 @@ func testReports(t *testing.T, s store.Store) {
 	}
 	if diff := cmp.Diff(want, stored); diff != "" {
 		t.Errorf("ReportGet (-want +got):\n%s", diff)
+	}
+
+	// A run reports at most job.MaxReportMetrics names over all its reports; a report that
+	// would pass it changes nothing, and names reported before may be reported again.
+	many := create(t, s, q.run("rep", job.StateRunning))
+	names := map[string]float64{}
+	for i := range job.MaxReportMetrics {
+		names[fmt.Sprintf("m%d", i)] = float64(i)
+	}
+	report(job.Report{RunID: many.ID, Metrics: names, UpdatedAt: t0.Add(30 * time.Second)})
+	_, err = s.ReportPut(ctx, job.Report{RunID: many.ID, Metrics: map[string]float64{"m0": 5, "one_more": 1}, Checkpoint: json.RawMessage(`{"offset":1}`), UpdatedAt: t0.Add(40 * time.Second)})
+	var fe *job.FieldError
+	if !errors.As(err, &fe) || fe.Field != "metrics" {
+		t.Errorf("ReportPut past %d metrics: %v; want a field error on metrics", job.MaxReportMetrics, err)
+	}
+	if r, err := s.ReportGet(ctx, many.ID); err != nil || len(r.Metrics) != job.MaxReportMetrics || r.Metrics["m0"] != 0 || r.Checkpoint != nil {
+		t.Errorf("a refused report changed the stored one: %d metrics, m0 %v, checkpoint %s, %v", len(r.Metrics), r.Metrics["m0"], r.Checkpoint, err)
+	}
+	if r := report(job.Report{RunID: many.ID, Metrics: map[string]float64{"m0": 5}, UpdatedAt: t0.Add(50 * time.Second)}); r.Metrics["m0"] != 5 || len(r.Metrics) != job.MaxReportMetrics {
+		t.Errorf("reporting a name again at the limit: m0 %v, %d metrics", r.Metrics["m0"], len(r.Metrics))
 	}
 
 	// A run that reported nothing has an empty report; no run is not found; a finished run

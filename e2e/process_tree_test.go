@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"docket.dev/docket/internal/job"
+)
+
+// TestProcessTreeOnCrash kills the server with SIGKILL while a run's command runs with a
+// child it put in the background: nothing of the run may go on running, and its retry
+// must find nothing of the first attempt running when it starts. The run's keeper ends the
+// run's processes when its server dies, even when it was stopped then (the kernel wakes
+// it: its process group is orphaned). A keeper that cannot act (held here stopped) is
+// found by the restarted server, which kills it and all under it before the run
+// is retried.
+func TestProcessTreeOnCrash(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, storeFlags []string) {
+		for _, keeper := range []string{"running", "stopped", "held"} {
+			t.Run("keeper "+keeper, func(t *testing.T) {
+				testProcessTreeOnCrash(t, storeFlags, keeper)
+			})
+		}
+	})
+}
+
+func testProcessTreeOnCrash(t *testing.T, storeFlags []string, keeperState string) {
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	// The first attempt writes the pids of its background child, its command and its
+	// keeper; the retry writes which of them still run.
+	def := fmt.Sprintf(`name: tree
+image: busybox
+command: ["sh", "-c", "if [ \"$DOCKET_ATTEMPT\" = 2 ]; then for p in $(cat %[1]s); do if [ -e /proc/$p ] && ! grep -q ') Z ' /proc/$p/stat; then echo $p; fi; done > %[1]s.retry; exit 0; fi; sleep 300 & echo $! $$ $PPID > %[1]s; exec sleep 301"]
+cpu: 1
+memory: 64Mi
+retries: 1
+`, pids)
+	file := writeFile(t, dir, "tree.yaml", def)
+	flags := append(storeFlags, "--instance-ttl", "2s", "--retry-backoff", "200ms")
+	a := startServer(t, dir+"/data", flags...)
+	if _, errOut, code := a.cli("apply", "-f", file); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+	first := a.submit("tree")
+	var procs []int
+	waitFor(t, 20*time.Second, "the run to start its processes", func() bool {
+		data, _ := os.ReadFile(pids)
+		procs = nil
+		for _, f := range strings.Fields(string(data)) {
+			pid, _ := strconv.Atoi(f)
+			procs = append(procs, pid)
+		}
+		return len(procs) == 3
+	})
+	t.Cleanup(func() {
+		for _, pid := range procs {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	keeper := procs[2]
+	switch keeperState {
+	case "stopped":
+		if err := syscall.Kill(keeper, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		// Stopped before its server dies, or the kernel has no stopped process to wake.
+		waitFor(t, 10*time.Second, "the keeper to stop", func() bool { return procState(keeper) == 'T' })
+	case "held":
+		// Stopped, and kept stopped when its server dies: the kernel wakes the stopped
+		// members of a process group only when no member has a parent elsewhere in the
+		// session, and this test's process is the parent of a member it adds.
+		member := exec.Command("sleep", "300")
+		member.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: keeper}
+		if err := member.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			member.Process.Kill()
+			member.Wait()
+		})
+		if err := syscall.Kill(keeper, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the keeper to stop", func() bool { return procState(keeper) == 'T' })
+	}
+	a.Kill9()
+	if keeperState == "held" {
+		time.Sleep(time.Second)
+		if left := running(procs); len(left) != 3 {
+			t.Fatalf("with its keeper held, the run's processes %v should outlive the server; running: %v", procs, left)
+		}
+	} else {
+		waitFor(t, 10*time.Second, "the keeper to end the run's processes", func() bool { return len(running(procs)) == 0 })
+	}
+
+	b := startServer(t, dir+"/data", flags...)
+	var retry job.Run
+	waitFor(t, 30*time.Second, "the retry to end", func() bool {
+		for _, r := range b.allRuns("job=tree") {
+			if r.RetryOf == first.ID && r.State.Terminal() {
+				retry = r
+				return true
+			}
+		}
+		return false
+	})
+	if got := b.run(first.ID); got.Reason != "Interrupted" {
+		t.Errorf("the first attempt ended %s %s, want Interrupted", got.State, got.Reason)
+	}
+	seen, err := os.ReadFile(pids + ".retry")
+	if err != nil || retry.State != job.StateSucceeded {
+		t.Fatalf("the retry ended %s %s %q: %v", retry.State, retry.Reason, retry.Message, err)
+	}
+	if strings.TrimSpace(string(seen)) != "" {
+		t.Errorf("when the retry started, processes of the first attempt still ran: %s", seen)
+	}
+	if left := running(procs); len(left) > 0 {
+		t.Errorf("processes %v of the first attempt still run", left)
+	}
+}
+
+// procState is a process's state letter in /proc (R, S, T, Z...), or 0 when it is gone.
+func procState(pid int) byte {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if err != nil || i < 0 || i+2 >= len(s) {
+		return 0
+	}
+	return s[i+2]
+}
+
+// running lists those of pids that run (exist and are not zombies).
+func running(pids []int) []int {
+	var out []int
+	for _, pid := range pids {
+		if st := procState(pid); st != 0 && st != 'Z' {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
