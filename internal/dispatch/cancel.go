@@ -21,6 +21,13 @@ func (d *Dispatcher) Cancel(ctx context.Context, id, by string) (job.Run, error)
 		if run.State.Terminal() {
 			return run, fmt.Errorf("run %s already %s: %w", id, run.State, job.ErrConflict)
 		}
+		if run.Kind != job.KindRun {
+			// Its children stop: those that have not started at once, the others through
+			// the servers that hold them.
+			run, err := d.opts.Store.RunCancelGroup(ctx, id, by, d.now().UTC())
+			d.Wake()
+			return run, err
+		}
 		if run.State == job.StateQueued {
 			err := d.opts.Reporter.Report(ctx, job.Update{
 				RunID: id, From: job.StateQueued, State: job.StateCancelled, Time: d.now().UTC(),
@@ -47,4 +54,20 @@ func (d *Dispatcher) Cancel(ctx context.Context, id, by string) (job.Run, error)
 		return d.opts.Store.RunGet(ctx, id)
 	}
 	return job.Run{}, fmt.Errorf("cancel run %s: %w", id, job.ErrConflict)
+}
+
+// stopRequested asks the executor to stop the runs this server holds that someone asked
+// to cancel elsewhere: through another server, or a group whose cancel, or too many failed
+// tasks, stops its children. An executor that stops a run already ignores it.
+func (d *Dispatcher) stopRequested(ctx context.Context) error {
+	runs, err := d.opts.Store.RunCancelRequested(ctx, d.opts.Claimer)
+	if err != nil {
+		return fmt.Errorf("read cancel requests: %w", err)
+	}
+	for _, r := range runs {
+		if err := d.opts.Executor.Cancel(ctx, r.ID, r.CancelledBy); err != nil && !errors.Is(err, job.ErrNotFound) {
+			d.opts.Logger.Error("stop a run someone cancelled", "run_id", r.ID, "err", err)
+		}
+	}
+	return nil
 }

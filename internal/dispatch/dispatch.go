@@ -54,6 +54,8 @@ type Store interface {
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunTransition(ctx context.Context, t job.Transition) (job.Run, error)
 	RunRequestCancel(ctx context.Context, id, by string) (job.Run, error)
+	RunCancelGroup(ctx context.Context, id, by string, now time.Time) (job.Run, error)
+	RunCancelRequested(ctx context.Context, claimer string) ([]job.Run, error)
 	RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error)
 	LogSize(ctx context.Context, runID string) (int64, error)
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
@@ -145,8 +147,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // maxStarting caps how many claimed runs a dispatcher hands to its executor at once.
 const maxStarting = 16
 
-// Pass claims as many queued runs as the executor has room for and starts them.
+// Pass stops the runs it holds that someone asked to cancel, then claims as many queued
+// runs as the executor has room for and starts them.
 func (d *Dispatcher) Pass(ctx context.Context) error {
+	if err := d.stopRequested(ctx); err != nil {
+		return err
+	}
 	for ctx.Err() == nil {
 		free := d.opts.Parallelism - d.opts.Executor.Running()
 		if free <= 0 {
@@ -268,7 +274,8 @@ func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.
 		slot = *r.ScheduledTime
 	}
 	slot = slot.In(loc)
-	command, err := definition.RenderCommand(def.Command, definition.TemplateData{
+	spec := def.ForStep(r.Step) // a workflow's step runs its own fields over the job's
+	command, err := definition.RenderCommand(spec.Command, definition.TemplateData{
 		RunID:         r.ID,
 		Job:           r.Job,
 		Attempt:       r.Attempt,
@@ -280,7 +287,7 @@ func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.
 		return job.Execution{}, fmt.Errorf("render command: %w", err)
 	}
 	env := map[string]string{}
-	for k, v := range def.Env {
+	for k, v := range spec.Env {
 		env[k] = v
 	}
 	for k, v := range r.Env {
@@ -290,20 +297,30 @@ func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.
 	env["DOCKET_JOB"] = r.Job
 	env["DOCKET_SCHEDULED_TIME"] = slot.Format(time.RFC3339)
 	env["DOCKET_ATTEMPT"] = fmt.Sprint(r.Attempt)
-	deadline := time.Duration(def.Deadline)
+	if r.Parent != "" {
+		env["DOCKET_PARENT_RUN_ID"] = r.Parent
+	}
+	if r.Step != "" {
+		env["DOCKET_STEP"] = r.Step
+	}
+	if r.TaskIndex != nil {
+		env["DOCKET_TASK_INDEX"] = fmt.Sprint(*r.TaskIndex)
+		env["DOCKET_TASK_INPUT"] = r.Input
+	}
+	deadline := time.Duration(spec.Deadline)
 	if deadline <= 0 {
 		deadline = defaultDeadline
 	}
 	return job.Execution{
 		Run:         r,
-		Image:       def.Image,
+		Image:       spec.Image,
 		Command:     command,
 		Env:         env,
-		CPU:         def.CPU,
-		Memory:      def.Memory,
+		CPU:         spec.CPU,
+		Memory:      spec.Memory,
 		Deadline:    deadline,
-		Labels:      def.Labels,
-		Annotations: def.Annotations,
-		Kubernetes:  def.Kubernetes,
+		Labels:      spec.Labels,
+		Annotations: spec.Annotations,
+		Kubernetes:  spec.Kubernetes,
 	}, nil
 }

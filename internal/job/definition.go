@@ -57,6 +57,121 @@ type Spec struct {
 	// Kubernetes places the job's pods when the Kubernetes executor runs it; other
 	// executors ignore it.
 	Kubernetes *Kubernetes `json:"kubernetes,omitempty"`
+
+	// Steps make the job a workflow: each run of it is a group run whose children are the
+	// steps, each an ordinary run once the steps it needs have ended.
+	Steps []Step `json:"steps,omitempty"`
+	// Tasks makes the job an array: each run of it is a group run of Tasks children, one
+	// per index. A submission may ask for an array of any job.
+	Tasks int `json:"tasks,omitempty"`
+	// Parallelism caps the children of one of the job's group runs running at once; 0: no
+	// cap of its own.
+	Parallelism int `json:"parallelism,omitempty"`
+	// MaxFailed is how many failed tasks an array tolerates (see Group.MaxFailed).
+	MaxFailed *int `json:"max_failed,omitempty"`
+}
+
+// When says when a workflow step runs.
+type When string
+
+// The step conditions.
+const (
+	// WhenSucceeded runs a step once all the steps it needs succeeded (the default).
+	WhenSucceeded When = "succeeded"
+	// WhenAlways runs a step once the steps it needs have ended, however they ended:
+	// clean-up, notification.
+	WhenAlways When = "always"
+)
+
+// Step is one step of a workflow: a small definition of its own, whose unset fields are
+// the job's, and the steps it needs.
+type Step struct {
+	Name        string            `json:"name"`
+	Needs       []string          `json:"needs,omitempty"`
+	When        When              `json:"when,omitempty"`
+	Image       string            `json:"image,omitempty"`
+	Command     []string          `json:"command,omitempty"`
+	CPU         string            `json:"cpu,omitempty"`
+	Memory      string            `json:"memory,omitempty"`
+	Deadline    Duration          `json:"deadline,omitempty"`
+	Retries     *int              `json:"retries,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Kubernetes  *Kubernetes       `json:"kubernetes,omitempty"`
+}
+
+// Kind is what a run of the spec is: a workflow, an array, or a plain run.
+func (s Spec) Kind() Kind {
+	switch {
+	case len(s.Steps) > 0:
+		return KindWorkflow
+	case s.Tasks > 0:
+		return KindArray
+	}
+	return KindRun
+}
+
+// Step returns the step called name, and whether there is one.
+func (s Spec) Step(name string) (Step, bool) {
+	for _, st := range s.Steps {
+		if st.Name == name {
+			return st, true
+		}
+	}
+	return Step{}, false
+}
+
+// ForStep returns what a step of the job runs: the job's spec with the step's fields laid
+// over it (env, labels and annotations merged, the step's values winning), and no steps of
+// its own. An unknown step, or "", gives the job's spec.
+func (s Spec) ForStep(name string) Spec {
+	st, ok := s.Step(name)
+	if !ok {
+		return s
+	}
+	out := s
+	out.Steps, out.Tasks, out.Parallelism, out.MaxFailed = nil, 0, 0, nil
+	if st.Image != "" {
+		out.Image = st.Image
+	}
+	if st.Command != nil {
+		out.Command = st.Command
+	}
+	if st.CPU != "" {
+		out.CPU = st.CPU
+	}
+	if st.Memory != "" {
+		out.Memory = st.Memory
+	}
+	if st.Deadline != 0 {
+		out.Deadline = st.Deadline
+	}
+	if st.Retries != nil {
+		out.Retries = *st.Retries
+	}
+	out.Env = merged(s.Env, st.Env)
+	out.Labels = merged(s.Labels, st.Labels)
+	out.Annotations = merged(s.Annotations, st.Annotations)
+	if st.Kubernetes != nil {
+		out.Kubernetes = st.Kubernetes
+	}
+	return out
+}
+
+// merged returns base with over's entries laid over it; nil when both are empty.
+func merged(base, over map[string]string) map[string]string {
+	if len(over) == 0 {
+		return base
+	}
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
 }
 
 // Kubernetes is where and as whom a job's pods run on Kubernetes: a batch node pool, its

@@ -1,6 +1,9 @@
 package job
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Trigger says what created a run.
 type Trigger string
@@ -15,7 +18,40 @@ const (
 	TriggerAPI Trigger = "api"
 	// TriggerRetry runs are a later attempt of a failed run.
 	TriggerRetry Trigger = "retry"
+	// TriggerGroup runs are the children of a group run (a workflow's steps, an array's
+	// tasks), made with it.
+	TriggerGroup Trigger = "group"
 )
+
+// Kind says what a run does. A group run (a workflow or an array) runs nothing itself and
+// is never dispatched: its children, ordinary runs, do the work, and its state follows
+// theirs.
+type Kind string
+
+// The kinds of runs.
+const (
+	// KindRun is a run that executes the job's command.
+	KindRun Kind = ""
+	// KindWorkflow is a group run whose children are the job's steps.
+	KindWorkflow Kind = "workflow"
+	// KindArray is a group run whose children are tasks of the job, one per index.
+	KindArray Kind = "array"
+)
+
+// Group is what a group run keeps about its children: how many there are (steps or
+// tasks), how many have ended for good (with no retry to come) and how, and the limits it
+// puts on them.
+type Group struct {
+	Size      int `json:"size"`
+	Ended     int `json:"ended"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	// Parallelism caps the children running at once; 0: no cap of the group's own.
+	Parallelism int `json:"parallelism,omitempty"`
+	// MaxFailed, for an array, is how many failed tasks it tolerates: past it the rest are
+	// cancelled and the array fails. Nil: every task runs, and the array fails if any did.
+	MaxFailed *int `json:"max_failed,omitempty"`
+}
 
 // Run is one execution attempt of a job definition. The runs table is Docket's queue: a run
 // is created queued and moves through the states until it is terminal.
@@ -50,6 +86,38 @@ type Run struct {
 	Executor    string     `json:"executor,omitempty"`
 	ClaimedBy   string     `json:"claimed_by,omitempty"`
 	CancelledBy string     `json:"cancel_requested_by,omitempty"`
+
+	// Kind is KindRun for a run that executes, or the kind of a group run.
+	Kind Kind `json:"kind,omitempty"`
+	// Group is what a group run keeps of its children; nil for other runs.
+	Group *Group `json:"group,omitempty"`
+	// Parent is the group run this run is a child of.
+	Parent string `json:"parent_id,omitempty"`
+	// Step names the step a workflow's child runs; TaskIndex the task (from 0) of an
+	// array's child, and Input its input (a line, or the path of its file).
+	Step      string `json:"step,omitempty"`
+	TaskIndex *int   `json:"task_index,omitempty"`
+	Input     string `json:"input,omitempty"`
+	// Needs are the steps a workflow's child waits for. With Always it runs once they
+	// have ended, however they ended; without, only once they all succeeded.
+	Needs  []string `json:"needs,omitempty"`
+	Always bool     `json:"always,omitempty"`
+	// ResumedFrom is the group run a resumed group run takes up again; ReusedFrom is the
+	// earlier child whose success a child of the resumed run carries over.
+	ResumedFrom string `json:"resumed_from,omitempty"`
+	ReusedFrom  string `json:"reused_from,omitempty"`
+}
+
+// Key is what a child stands for in its group, the same over its attempts: its step, or
+// its task index; "" for a run that is no child.
+func (r Run) Key() string {
+	switch {
+	case r.Step != "":
+		return r.Step
+	case r.TaskIndex != nil:
+		return strconv.Itoa(*r.TaskIndex)
+	}
+	return ""
 }
 
 // Event records one thing that happened to a run: a state transition, or a notice such as

@@ -5,6 +5,9 @@ type State string
 
 // The run states, in the order a run normally passes through them.
 const (
+	// StateWaiting runs wait for the runs they need (a workflow's earlier steps) to end;
+	// they are then queued, or skipped when what they need failed.
+	StateWaiting State = "waiting"
 	// StateQueued runs wait in the queue (the runs table) for a dispatcher to claim them.
 	StateQueued State = "queued"
 	// StateDispatched runs were claimed by a dispatcher and handed to an executor.
@@ -20,16 +23,20 @@ const (
 	StateFailed State = "failed"
 	// StateCancelled runs were stopped on request.
 	StateCancelled State = "cancelled"
-	// StateSkipped is a slot that was not run, with the reason (suspended, concurrency,
-	// catch-up policy). A skipped run never started.
+	// StateSkipped is a run that was not run, with the reason (a slot while the job was
+	// suspended, concurrency, the catch-up policy; a step whose upstream failed). A
+	// skipped run never started.
 	StateSkipped State = "skipped"
 )
 
 // States lists every state, for validating user input such as a list filter.
 var States = []State{
-	StateQueued, StateDispatched, StatePending, StateRunning,
+	StateWaiting, StateQueued, StateDispatched, StatePending, StateRunning,
 	StateSucceeded, StateFailed, StateCancelled, StateSkipped,
 }
+
+// UnfinishedStates are the states of a run that has not ended: waiting, queued or active.
+var UnfinishedStates = []State{StateWaiting, StateQueued, StateDispatched, StatePending, StateRunning}
 
 // ActiveStates are the states of a run that holds, or is about to hold, compute.
 var ActiveStates = []State{StateDispatched, StatePending, StateRunning}
@@ -60,6 +67,7 @@ func (s State) Valid() bool {
 
 // transitions lists, for each non-terminal state, the states a run may move to next.
 var transitions = map[State][]State{
+	StateWaiting:    {StateQueued, StateSkipped, StateCancelled},
 	StateQueued:     {StateDispatched, StateCancelled, StateFailed},
 	StateDispatched: {StateQueued, StatePending, StateRunning, StateSucceeded, StateFailed, StateCancelled},
 	StatePending:    {StateRunning, StateSucceeded, StateFailed, StateCancelled},
@@ -86,4 +94,21 @@ func Preceding(to State) []State {
 		}
 	}
 	return from
+}
+
+// groupTransitions lists the moves of a group run (a workflow or an array), whose state
+// follows its children's: running once one of them has started, ended once all have.
+var groupTransitions = map[State][]State{
+	StateQueued:  {StateRunning, StateSucceeded, StateFailed, StateCancelled},
+	StateRunning: {StateSucceeded, StateFailed, StateCancelled},
+}
+
+// CanGroupTransition reports whether a group run may move from one state to another.
+func CanGroupTransition(from, to State) bool {
+	for _, s := range groupTransitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
 }

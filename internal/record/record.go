@@ -160,7 +160,8 @@ func (r *Recorder) retry(ctx context.Context, run job.Run, u job.Update) (*job.R
 	if err != nil {
 		return nil, fmt.Errorf("load revision %d of job %s: %w", run.Revision, run.Job, err)
 	}
-	if run.Attempt > def.Retries {
+	retries := def.ForStep(run.Step).Retries
+	if run.Attempt > retries {
 		return nil, nil
 	}
 	wait := Backoff(r.opts.RetryBackoff, run.Attempt)
@@ -178,7 +179,14 @@ func (r *Recorder) retry(ctx context.Context, run job.Run, u job.Update) (*job.R
 		NotBefore:     u.Time.Add(wait),
 		CreatedAt:     u.Time,
 		Reason:        "Retrying",
-		Message:       fmt.Sprintf("attempt %d of %d, retrying run %s after %s", run.Attempt+1, def.Retries+1, run.ID, job.Duration(wait)),
+		Message:       fmt.Sprintf("attempt %d of %d, retrying run %s after %s", run.Attempt+1, retries+1, run.ID, job.Duration(wait)),
+		// A group's child is retried as the same step or task of the same group.
+		Parent:    run.Parent,
+		Step:      run.Step,
+		TaskIndex: run.TaskIndex,
+		Input:     run.Input,
+		Needs:     run.Needs,
+		Always:    run.Always,
 	}, nil
 }
 

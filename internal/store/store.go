@@ -76,6 +76,10 @@ type Queue interface {
 	// key that the job already used, it stores nothing and returns the earlier run with
 	// created=false.
 	RunCreate(ctx context.Context, run job.Run, ev job.Event) (stored job.Run, created bool, err error)
+	// RunCreateGroup stores a new group run (a workflow or an array) with its children,
+	// and every one's first event, in one transaction; the idempotency key is the group
+	// run's, as in RunCreate.
+	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (stored job.Run, created bool, err error)
 	// RunGet returns one run.
 	RunGet(ctx context.Context, id string) (job.Run, error)
 	// RunList returns runs newest first, filtered, with a cursor for the next page ("" at
@@ -99,7 +103,10 @@ type Queue interface {
 	// another run of its job is active, and at most one exclusive run per job is claimed.
 	RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error)
 	// RunTransition applies a guarded state change and records its events (its own, then
-	// t.Notes); t.Then, if set, is created in the same transaction. It returns the run as
+	// t.Notes); t.Then, if set, is created in the same transaction. A change of a group's
+	// child applies the group rules in the same transaction (package group): the group
+	// starts with its first child, and a child's end for good releases or skips what waits
+	// for it and ends the group with its last child. It returns the run as
 	// the change left it, job.ErrConflict when the run is no longer in t.From (with t.From
 	// empty: in no state that may move to t.To), and job.ErrNotFound when there is no such
 	// run.
@@ -107,6 +114,14 @@ type Queue interface {
 	// RunRequestCancel records who asked to cancel an active run. It returns the run as
 	// stored; the caller then asks the executor to stop it.
 	RunRequestCancel(ctx context.Context, id, by string) (job.Run, error)
+	// RunCancelGroup asks a group run and its children to stop: queued children are
+	// cancelled and waiting ones skipped at once (except those that run always), active
+	// ones get a cancel request, and the group ends once all its children have. It
+	// returns job.ErrConflict for a run that ended or is no group run.
+	RunCancelGroup(ctx context.Context, id, by string, now time.Time) (job.Run, error)
+	// RunCancelRequested returns the active runs claimed by claimer that have a cancel
+	// request: the runs that server is to stop.
+	RunCancelRequested(ctx context.Context, claimer string) ([]job.Run, error)
 	// RunReclaim hands an active run (pending or running) from a server that is gone to
 	// another, which follows the run's work on from where it is (a Kubernetes Job outlives
 	// its server), and records ev. It returns job.ErrConflict, changing nothing, when the

@@ -54,7 +54,7 @@ func (s *Store) SlotsRecord(ctx context.Context, fence store.Fence, jobs []store
 			recorded = append(recorded, js.Job)
 			runs, events = append(runs, js.Runs...), append(events, js.Events...)
 		}
-		inserted, err := s.insertRuns(ctx, c, runs, onSlot)
+		inserted, err := s.insertGroups(ctx, c, runs, onSlot)
 		if err != nil {
 			return err
 		}
@@ -91,69 +91,41 @@ func (s *Store) RunUnfinished(ctx context.Context, jobs []string) (map[string][]
 // for). Where the dialect locks rows, it locks only the runs it reads.
 const claimScan = 1000
 
-// RunClaim moves due queued runs to dispatched, oldest first, honouring exclusive runs. It
-// reads the queue a page at a time, each page no larger than what is still to take, so a
-// claim costs what it takes, not what is queued. Where the dialect locks rows, queued rows
-// are read SKIP LOCKED, so concurrent claimers take different runs without waiting, and a
-// claimer takes the dialect's per-job lock for each job it claims for, without waiting: a
-// job another claimer is claiming for is left to the next pass. Under that lock an
-// exclusive run sees every committed claim of its job, so no two claimers start exclusive
-// runs of one job at once.
+// RunClaim moves due queued runs to dispatched, oldest first, honouring exclusive runs and
+// groups' parallelism. It reads the queue a page at a time, each page no larger than what
+// is still to take, so a claim costs what it takes, not what is queued. Where the dialect
+// locks rows, queued rows are read SKIP LOCKED, so concurrent claimers take different runs
+// without waiting, and a claimer takes the dialect's per-job lock for each job it claims
+// for, without waiting: a job another claimer is claiming for is left to the next pass.
+// Under that lock a claim sees every committed claim of its job, so no two claimers start
+// exclusive runs of one job at once, nor more children of a group than its parallelism.
+// Group runs are never claimed: their children are; a group whose child is claimed is
+// running.
 func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error) {
 	var claimed []job.Run
 	err := s.tx(ctx, func(c conn) error {
 		claimed = nil
-		var (
-			after      string
-			scanned    int
-			locked     = map[string]bool{} // jobs whose claim lock this transaction holds
-			claimedFor = map[string]bool{} // jobs with a run claimed in this transaction
-			skipJobs   []string            // jobs another claimer is claiming for
-			busyJobs   []string            // jobs whose exclusive runs must wait
-		)
+		a := admission{s: s, c: c, locked: map[string]bool{}, claimedFor: map[string]string{}, running: map[string]int{}, cap: map[string]int{}}
+		after, scanned := "", 0
 		for len(claimed) < limit && scanned < limit+claimScan {
 			want := limit - len(claimed)
-			q, args := `SELECT `+runColumns+` FROM runs WHERE state = 'queued' AND not_before <= ? AND id > ?`, []any{s.ts(now), after}
-			if len(skipJobs) > 0 {
-				list, jobs := in(skipJobs)
-				q, args = q+` AND job NOT IN `+list, append(args, jobs...)
-			}
-			if len(busyJobs) > 0 {
-				list, jobs := in(busyJobs)
-				q, args = q+` AND NOT (exclusive AND job IN `+list+`)`, append(args, jobs...)
-			}
-			page, err := all(ctx, c, scanRun, q+` ORDER BY id LIMIT ?`+s.d.SkipLocked(), append(args, want)...)
+			filter, args := a.filter()
+			page, err := all(ctx, c, scanRun, `SELECT `+runColumns+` FROM runs
+				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND id > ?`+filter+` ORDER BY id LIMIT ?`+s.d.SkipLocked(),
+				append(append([]any{s.ts(now), after}, args...), want)...)
 			if err != nil {
 				return err
 			}
 			for _, r := range page {
 				after = r.ID
-				if !locked[r.Job] {
-					ok, err := s.d.LockJob(ctx, c.q, r.Job)
-					if err != nil {
-						return err
-					}
-					if !ok {
-						skipJobs = append(skipJobs, r.Job)
-						continue
-					}
-					locked[r.Job] = true
+				ok, err := a.admit(ctx, r)
+				if err != nil {
+					return err
 				}
-				if r.Exclusive {
-					busy := claimedFor[r.Job]
-					if !busy {
-						if err := c.row(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE job = ? AND state IN `+activeStates+`)`, r.Job).Scan(&busy); err != nil {
-							return err
-						}
-					}
-					if busy {
-						busyJobs = append(busyJobs, r.Job)
-						continue
-					}
+				if ok {
+					r.State, r.ClaimedBy = job.StateDispatched, claimer
+					claimed = append(claimed, r)
 				}
-				claimedFor[r.Job] = true
-				r.State, r.ClaimedBy = job.StateDispatched, claimer
-				claimed = append(claimed, r)
 			}
 			scanned += len(page)
 			if len(page) < want {
@@ -165,20 +137,128 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 		}
 		ids := make([]string, len(claimed))
 		events := make([]job.Event, len(claimed))
+		var parents []string
 		for i, r := range claimed {
 			ids[i] = r.ID
 			events[i] = job.Event{RunID: r.ID, Time: now, State: job.StateDispatched, Reason: "Claimed", Message: "claimed by " + claimer}
+			if r.Parent != "" && !slices.Contains(parents, r.Parent) {
+				parents = append(parents, r.Parent)
+			}
 		}
 		list, args := in(ids)
 		if _, err := c.exec(ctx, `UPDATE runs SET state = 'dispatched', claimed_by = ? WHERE id IN `+list, append([]any{claimer}, args...)...); err != nil {
 			return err
 		}
-		return s.insertEvents(ctx, c, events)
+		if err := s.insertEvents(ctx, c, events); err != nil {
+			return err
+		}
+		return s.startGroups(ctx, c, parents, now)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim runs: %w", err)
 	}
 	return claimed, nil
+}
+
+// admission decides, within one claim's transaction, which queued runs may start, and
+// which to pass over in the pages still to read.
+type admission struct {
+	s *Store
+	c conn
+	// locked holds the jobs whose claim lock the transaction holds.
+	locked map[string]bool
+	// claimedFor holds, for each job with a run claimed in the transaction, the group it
+	// was claimed for: the run's parent, or the run itself.
+	claimedFor map[string]string
+	// running counts the active children of groups with a parallelism (cap), claimed ones
+	// included.
+	running, cap map[string]int
+	// Passed over: jobs another claimer is claiming for; jobs whose exclusive runs that
+	// are no children wait; groups whose exclusive children wait; groups at their
+	// parallelism.
+	skipJobs, busyJobs, busyGroups, fullGroups []string
+}
+
+// admit reports whether r may be claimed now, and counts it when so.
+func (a *admission) admit(ctx context.Context, r job.Run) (bool, error) {
+	if !a.locked[r.Job] {
+		ok, err := a.s.d.LockJob(ctx, a.c.q, r.Job)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			a.skipJobs = append(a.skipJobs, r.Job)
+			return false, nil
+		}
+		a.locked[r.Job] = true
+	}
+	groupOf := r.ID
+	if r.Parent != "" {
+		groupOf = r.Parent
+	}
+	if r.Exclusive {
+		// A group's children may run side by side; not beside another run of the job.
+		busy := a.claimedFor[r.Job] != "" && a.claimedFor[r.Job] != groupOf
+		if !busy {
+			if err := a.c.row(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE job = ? AND state IN `+activeStates+`
+				AND (parent_id IS NULL OR parent_id <> ?))`, r.Job, r.Parent).Scan(&busy); err != nil {
+				return false, err
+			}
+		}
+		if busy {
+			if r.Parent != "" {
+				a.busyGroups = append(a.busyGroups, r.Parent)
+			} else {
+				a.busyJobs = append(a.busyJobs, r.Job)
+			}
+			return false, nil
+		}
+	}
+	if r.Parent != "" {
+		limit, ok := a.cap[r.Parent]
+		if !ok {
+			if err := a.c.row(ctx, `SELECT parallelism FROM runs WHERE id = ?`, r.Parent).Scan(&limit); err != nil {
+				return false, err
+			}
+			a.cap[r.Parent] = limit
+			if limit > 0 {
+				n := 0
+				if err := a.c.row(ctx, `SELECT COUNT(*) FROM runs WHERE parent_id = ? AND state IN `+activeStates, r.Parent).Scan(&n); err != nil {
+					return false, err
+				}
+				a.running[r.Parent] = n
+			}
+		}
+		if limit > 0 && a.running[r.Parent] >= limit {
+			a.fullGroups = append(a.fullGroups, r.Parent)
+			return false, nil
+		}
+		a.running[r.Parent]++
+	}
+	a.claimedFor[r.Job] = groupOf
+	return true, nil
+}
+
+// filter is the SQL condition, with its arguments, that passes over what admit turned
+// away for good in this claim.
+func (a *admission) filter() (string, []any) {
+	var (
+		q    string
+		args []any
+	)
+	if len(a.skipJobs) > 0 {
+		list, jobs := in(a.skipJobs)
+		q, args = q+` AND job NOT IN `+list, append(args, jobs...)
+	}
+	if len(a.busyJobs) > 0 {
+		list, jobs := in(a.busyJobs)
+		q, args = q+` AND NOT (exclusive AND parent_id IS NULL AND job IN `+list+`)`, append(args, jobs...)
+	}
+	if groups := append(slices.Clone(a.fullGroups), a.busyGroups...); len(groups) > 0 {
+		list, ids := in(groups)
+		q, args = q+` AND (parent_id IS NULL OR parent_id NOT IN `+list+`)`, append(args, ids...)
+	}
+	return q, args
 }
 
 // RunTransition applies a guarded state change, its events, and t.Then, atomically, and
@@ -235,7 +315,13 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 			}
 			events = append(events, job.Event{RunID: t.Then.ID, Time: t.Time, State: t.Then.State, Reason: t.Then.Reason, Message: t.Then.Message})
 		}
-		return s.insertEvents(ctx, c, events)
+		if err := s.insertEvents(ctx, c, events); err != nil {
+			return err
+		}
+		if out.Parent == "" {
+			return nil
+		}
+		return s.settle(ctx, c, out, t.Then != nil, t.Time)
 	})
 	return out, err
 }

@@ -15,24 +15,47 @@ import (
 
 const runColumns = `id, job, revision, state, trigger, scheduled_time, attempt, retry_of, env, idempotency_key,
 	exclusive, not_before, created_at, started_at, finished_at, exit_code, reason, message, executor,
-	claimed_by, cancel_requested_by`
+	claimed_by, cancel_requested_by,
+	kind, parent_id, step, task_index, input, needs, always, resumed_from, reused_from,
+	group_size, group_ended, group_succeeded, group_failed, parallelism, max_failed`
 
 // runParams is how many columns runColumns names.
-const runParams = 21
+const runParams = 36
 
 func scanRun(row scanner) (job.Run, error) {
 	var (
-		r                 job.Run
-		retryOf, env, key sql.NullString
-		exit              sql.NullInt64
+		r                                           job.Run
+		retryOf, env, key                           sql.NullString
+		parent, step, input, needs, resumed, reused sql.NullString
+		exit, task, maxFailed                       sql.NullInt64
+		g                                           job.Group
 	)
 	err := row.Scan(&r.ID, &r.Job, &r.Revision, &r.State, &r.Trigger, nullTimeCol{&r.ScheduledTime}, &r.Attempt, &retryOf, &env, &key,
 		&r.Exclusive, timeCol{&r.NotBefore}, timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.FinishedAt},
-		&exit, &r.Reason, &r.Message, &r.Executor, &r.ClaimedBy, &r.CancelledBy)
+		&exit, &r.Reason, &r.Message, &r.Executor, &r.ClaimedBy, &r.CancelledBy,
+		&r.Kind, &parent, &step, &task, &input, &needs, &r.Always, &resumed, &reused,
+		&g.Size, &g.Ended, &g.Succeeded, &g.Failed, &g.Parallelism, &maxFailed)
 	if err != nil {
 		return r, err
 	}
 	r.RetryOf, r.IdempotencyKey = retryOf.String, key.String
+	r.Parent, r.Step, r.Input, r.ResumedFrom, r.ReusedFrom = parent.String, step.String, input.String, resumed.String, reused.String
+	if task.Valid {
+		i := int(task.Int64)
+		r.TaskIndex = &i
+	}
+	if needs.Valid {
+		if err := json.Unmarshal([]byte(needs.String), &r.Needs); err != nil {
+			return r, fmt.Errorf("decode needs of run %s: %w", r.ID, err)
+		}
+	}
+	if r.Kind != job.KindRun {
+		if maxFailed.Valid {
+			n := int(maxFailed.Int64)
+			g.MaxFailed = &n
+		}
+		r.Group = &g
+	}
 	if env.Valid {
 		if err := json.Unmarshal([]byte(env.String), &r.Env); err != nil {
 			return r, fmt.Errorf("decode env of run %s: %w", r.ID, err)
@@ -55,13 +78,32 @@ func (s *Store) runArgs(r job.Run) ([]any, error) {
 		}
 		env = string(b)
 	}
-	var exit any
-	if r.ExitCode != nil {
-		exit = *r.ExitCode
+	var needs any
+	if len(r.Needs) > 0 {
+		b, err := json.Marshal(r.Needs)
+		if err != nil {
+			return nil, err
+		}
+		needs = string(b)
+	}
+	var g job.Group
+	if r.Group != nil {
+		g = *r.Group
 	}
 	return []any{r.ID, r.Job, r.Revision, r.State, r.Trigger, s.tsPtr(r.ScheduledTime), r.Attempt, nullString(r.RetryOf), env,
 		nullString(r.IdempotencyKey), r.Exclusive, s.ts(r.NotBefore), s.ts(r.CreatedAt), s.tsPtr(r.StartedAt), s.tsPtr(r.FinishedAt),
-		exit, r.Reason, r.Message, r.Executor, r.ClaimedBy, r.CancelledBy}, nil
+		nullInt(r.ExitCode), r.Reason, r.Message, r.Executor, r.ClaimedBy, r.CancelledBy,
+		r.Kind, nullString(r.Parent), nullString(r.Step), nullInt(r.TaskIndex), nullString(r.Input), needs, r.Always,
+		nullString(r.ResumedFrom), nullString(r.ReusedFrom),
+		g.Size, g.Ended, g.Succeeded, g.Failed, g.Parallelism, nullInt(g.MaxFailed)}, nil
+}
+
+// nullInt stores a nil number as NULL.
+func nullInt(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // asStored returns r with its times as a later read returns them, so a caller holds what
@@ -80,7 +122,7 @@ func (s *Store) asStored(r job.Run) job.Run {
 // insertRuns inserts runs in as few statements as the databases' parameter limits allow
 // and returns the ids it inserted; onConflict is appended to each statement.
 func (s *Store) insertRuns(ctx context.Context, c conn, runs []job.Run, onConflict string) (map[string]bool, error) {
-	const perStatement = 1000 // 21 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535
+	const perStatement = 32766 / runParams // SQLite's limit on parameters (PostgreSQL's is 65,535)
 	inserted := make(map[string]bool, len(runs))
 	for chunk := range slices.Chunk(runs, perStatement) {
 		var q strings.Builder
@@ -130,6 +172,12 @@ const onIdempotencyKey = `ON CONFLICT (job, idempotency_key) WHERE idempotency_k
 
 // RunCreate stores a run, or returns the earlier run with the same idempotency key.
 func (s *Store) RunCreate(ctx context.Context, run job.Run, ev job.Event) (job.Run, bool, error) {
+	return s.RunCreateGroup(ctx, run, nil, []job.Event{ev})
+}
+
+// RunCreateGroup stores a run with its children and their first events, or returns the
+// earlier run with the same idempotency key.
+func (s *Store) RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (job.Run, bool, error) {
 	var (
 		stored  job.Run
 		created bool
@@ -144,8 +192,11 @@ func (s *Store) RunCreate(ctx context.Context, run job.Run, ev job.Event) (job.R
 			stored, err = scanRun(c.row(ctx, `SELECT `+runColumns+` FROM runs WHERE job = ? AND idempotency_key = ?`, run.Job, run.IdempotencyKey))
 			return err
 		}
+		if _, err := s.insertRuns(ctx, c, children, ""); err != nil {
+			return err
+		}
 		stored, created = s.asStored(run), true
-		return s.insertEvents(ctx, c, []job.Event{ev})
+		return s.insertEvents(ctx, c, events)
 	})
 	if err != nil {
 		return job.Run{}, false, fmt.Errorf("create run of %s: %w", run.Job, err)
