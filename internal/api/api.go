@@ -31,7 +31,7 @@ type Store interface {
 	store.Definitions
 	store.Events
 	store.Reports
-	RunCreate(ctx context.Context, run job.Run, ev job.Event) (job.Run, bool, error)
+	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (job.Run, bool, error)
 	RunGet(ctx context.Context, id string) (job.Run, error)
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/group"
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
 )
@@ -73,7 +74,10 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		Reason:         "Submitted",
 		Message:        fmt.Sprintf("queued on request (%s)", req.Trigger),
 	}
-	stored, created, err := a.opts.Store.RunCreate(r.Context(), run, job.Event{RunID: run.ID, Time: now, State: run.State, Reason: run.Reason, Message: run.Message})
+	// A workflow's or an array's run is a group run, made with its children.
+	children, events := group.Expand(&run, def.Spec, def.Tasks, nil)
+	events = append([]job.Event{{RunID: run.ID, Time: now, State: run.State, Reason: run.Reason, Message: run.Message}}, events...)
+	stored, created, err := a.opts.Store.RunCreateGroup(r.Context(), run, children, events)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return

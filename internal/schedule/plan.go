@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"docket.dev/docket/internal/group"
 	"docket.dev/docket/internal/job"
 )
 
@@ -70,16 +71,20 @@ func PlanSlots(def job.Definition, slots []time.Time, dropped bool, active []job
 			NotBefore:     now,
 			CreatedAt:     now,
 		}
+		var children []job.Run
+		var childEvents []job.Event
 		if run[i] {
 			r.State = job.StateQueued
 			r.Reason = "Scheduled"
 			r.Message = "queued for the slot at " + formatSlot(slot, loc)
+			// A workflow's or an array's slot is a group run, made with its children.
+			children, childEvents = group.Expand(&r, def.Spec, def.Tasks, nil)
 		} else {
 			finished := now
 			r.State, r.Reason, r.Message, r.FinishedAt = job.StateSkipped, skip[i].reason, skip[i].message, &finished
 		}
-		p.Runs = append(p.Runs, r)
-		p.Events = append(p.Events, job.Event{RunID: r.ID, Time: now, State: r.State, Reason: r.Reason, Message: r.Message})
+		p.Runs = append(append(p.Runs, r), children...)
+		p.Events = append(append(p.Events, job.Event{RunID: r.ID, Time: now, State: r.State, Reason: r.Reason, Message: r.Message}), childEvents...)
 	}
 	return p
 }

@@ -22,6 +22,7 @@ type Store interface {
 	DefinitionDue(ctx context.Context, now, afterDue time.Time, after string, limit int) ([]job.Definition, error)
 	RunUnfinished(ctx context.Context, jobs []string) (map[string][]job.Run, error)
 	SlotsRecord(ctx context.Context, fence store.Fence, jobs []store.Slots) ([]string, error)
+	GroupReconcile(ctx context.Context, now time.Time) (int, error)
 }
 
 // Canceller stops a run; the scheduler uses it for concurrency: replace.
@@ -70,6 +71,14 @@ func New(opts Options) *Scheduler {
 // Fence when one server owns the store). A failed pass is logged and retried at the next
 // tick; nothing is lost, because the cursor only moves with the runs it covers.
 func (s *Scheduler) Lead(ctx context.Context, fence store.Fence) error {
+	// A new leader settles group runs first: a safety net, since a child's end settles
+	// its group as it happens.
+	if n, err := s.opts.Store.GroupReconcile(ctx, s.now().UTC()); err != nil {
+		s.opts.Logger.Error("reconcile group runs", "err", err)
+	} else if n > 0 {
+		s.opts.Logger.Warn("group runs reconciled", "changed", n)
+		s.opts.Queued()
+	}
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
 	for {

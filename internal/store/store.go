@@ -119,6 +119,11 @@ type Queue interface {
 	// ones get a cancel request, and the group ends once all its children have. It
 	// returns job.ErrConflict for a run that ended or is no group run.
 	RunCancelGroup(ctx context.Context, id, by string, now time.Time) (job.Run, error)
+	// GroupReconcile settles every group run that has not ended from its children as
+	// they stand (counts, releases, its end), as each child's end would have; it returns
+	// how many group runs it changed. A safety net: ends settle their groups as they
+	// happen.
+	GroupReconcile(ctx context.Context, now time.Time) (int, error)
 	// RunCancelRequested returns the active runs claimed by claimer that have a cancel
 	// request: the runs that server is to stop.
 	RunCancelRequested(ctx context.Context, claimer string) ([]job.Run, error)

@@ -111,8 +111,11 @@ func (s *Store) cascade(ctx context.Context, c conn, parent *job.Run, overflowed
 			reason, msg = group.MaxFailed, "cancelled: "+why
 		}
 		for _, ch := range children {
+			if ch.Always {
+				continue // clean-up and notification run however the rest ended
+			}
 			switch {
-			case ch.State == job.StateQueued || ch.State == job.StateWaiting && !ch.Always:
+			case ch.State == job.StateQueued || ch.State == job.StateWaiting:
 				to := job.StateCancelled
 				if ch.State == job.StateWaiting {
 					to = job.StateSkipped
@@ -247,4 +250,56 @@ func (s *Store) RunCancelRequested(ctx context.Context, claimer string) ([]job.R
 	runs, err := all(ctx, s.conn(), scanRun, `SELECT `+runColumns+` FROM runs
 		WHERE state IN `+activeStates+` AND claimed_by = ? AND cancel_requested_by <> ''`, claimer)
 	return runs, s.translate(err)
+}
+
+// GroupReconcile settles every group run that has not ended from its children as they
+// stand: its counts are counted again, what its children's ends release or skip is
+// applied, and it ends if they all have. Each child's end settles its group in its own
+// transaction, so this finds nothing to do unless something went wrong; servers run it
+// when they start leading. It returns how many group runs it changed.
+func (s *Store) GroupReconcile(ctx context.Context, now time.Time) (int, error) {
+	ids, err := all(ctx, s.conn(), scanString, `SELECT id FROM runs WHERE kind <> '' AND state IN ('queued', 'running') ORDER BY id`)
+	if err != nil {
+		return 0, s.translate(err)
+	}
+	changed := 0
+	for _, id := range ids {
+		err := s.tx(ctx, func(c conn) error {
+			parent, err := scanRun(c.row(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`+s.d.LockRows(), id))
+			if err != nil || parent.State.Terminal() || parent.Group == nil {
+				return err
+			}
+			children, err := all(ctx, c, scanRun, `SELECT `+runColumns+` FROM runs WHERE parent_id = ?`, id)
+			if err != nil {
+				return err
+			}
+			before := *parent.Group
+			g := parent.Group
+			g.Ended, g.Succeeded, g.Failed = 0, 0, 0
+			for _, ch := range group.Latest(children) {
+				if ch.State.Terminal() {
+					group.Count(g, ch.State)
+				}
+			}
+			if err := s.cascade(ctx, c, &parent, false, now); err != nil {
+				return err
+			}
+			if *g == before {
+				return nil
+			}
+			changed++
+			if _, err := c.exec(ctx, `UPDATE runs SET group_ended = ?, group_succeeded = ?, group_failed = ? WHERE id = ?`,
+				g.Ended, g.Succeeded, g.Failed, id); err != nil {
+				return err
+			}
+			if g.Ended < g.Size {
+				return nil
+			}
+			return s.endGroup(ctx, c, parent, now)
+		})
+		if err != nil {
+			return changed, fmt.Errorf("reconcile group run %s: %w", id, err)
+		}
+	}
+	return changed, nil
 }

@@ -75,7 +75,7 @@ func (s *Store) RunUnfinished(ctx context.Context, jobs []string) (map[string][]
 	for chunk := range slices.Chunk(jobs, 500) {
 		list, args := in(chunk)
 		runs, err := all(ctx, s.conn(), scanRun, `SELECT `+runColumns+` FROM runs
-			WHERE job IN `+list+` AND state IN ('queued', 'dispatched', 'pending', 'running') ORDER BY id`, args...)
+			WHERE job IN `+list+` AND state IN ('waiting', 'queued', 'dispatched', 'pending', 'running') ORDER BY id`, args...)
 		if err != nil {
 			return nil, s.translate(err)
 		}
