@@ -204,7 +204,7 @@ func findRetry(runs []job.Run, id string) (job.Run, bool) {
 	return job.Run{}, false
 }
 
-func hasReason(events []job.Event, reason string) bool {
+func hasReason(events []job.Event, reason job.Reason) bool {
 	for _, ev := range events {
 		if ev.Reason == reason {
 			return true

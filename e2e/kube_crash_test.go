@@ -78,7 +78,7 @@ annotations: {kwok.docket.dev/run-for: %q}
 			}
 			var reasons []string
 			for _, ev := range srv.events(run.ID) {
-				reasons = append(reasons, ev.Reason)
+				reasons = append(reasons, string(ev.Reason))
 			}
 			if !slices.Contains(reasons, "Adopted") || slices.Contains(reasons, "Interrupted") || countOf(reasons, "Started") != 1 {
 				t.Errorf("events %v; want one Started and the run Adopted, not Interrupted", reasons)

@@ -60,7 +60,7 @@ annotations: {kwok.docket.dev/image: no-command}
 type attempt struct {
 	Attempt  int
 	States   []job.State
-	Reason   string
+	Reason   job.Reason
 	ExitCode int // -1 when the run has none
 	Log      string
 }

@@ -30,13 +30,13 @@ const (
 
 // Alert is one notification. Its JSON is the generic webhook's body.
 type Alert struct {
-	Kind    Kind      `json:"kind"`
-	Job     string    `json:"job"`
-	RunID   string    `json:"run_id,omitempty"`
-	State   job.State `json:"state,omitempty"`
-	Reason  string    `json:"reason,omitempty"`
-	Message string    `json:"message"`
-	Time    time.Time `json:"time"`
+	Kind    Kind       `json:"kind"`
+	Job     string     `json:"job"`
+	RunID   string     `json:"run_id,omitempty"`
+	State   job.State  `json:"state,omitempty"`
+	Reason  job.Reason `json:"reason,omitempty"`
+	Message string     `json:"message"`
+	Time    time.Time  `json:"time"`
 }
 
 // Text is the alert in one line, as a person reads it.
@@ -178,7 +178,7 @@ func (n *Notifier) post(ctx context.Context, target string, data []byte) error {
 
 // skippedAlerts are the reasons of skipped slots that are alerted: the slot should have run
 // and did not. A suspended job's slots are skipped on purpose.
-var skippedAlerts = map[string]bool{"Missed": true, "ConcurrencyForbid": true, "Replaced": true}
+var skippedAlerts = map[job.Reason]bool{job.ReasonMissed: true, job.ReasonConcurrencyForbid: true, job.ReasonReplaced: true}
 
 // RunEnded alerts on a run that failed for good: no retry is queued for it.
 func (n *Notifier) RunEnded(r job.Run, retry *job.Run) {
@@ -195,7 +195,10 @@ func (n *Notifier) RunEnded(r job.Run, retry *job.Run) {
 // SlotsRecorded alerts on scheduled slots recorded as skipped though they should have run,
 // one alert per job and reason however many slots a pass skipped.
 func (n *Notifier) SlotsRecorded(runs []job.Run) {
-	type key struct{ job, reason string }
+	type key struct {
+		job    string
+		reason job.Reason
+	}
 	var order []key
 	skipped := map[key][]job.Run{}
 	for _, r := range runs {

@@ -127,10 +127,10 @@ const maxRecent = 50
 
 // runSummary is a run as a job's strip of recent runs shows it.
 type runSummary struct {
-	ID        string    `json:"id"`
-	State     job.State `json:"state"`
-	CreatedAt time.Time `json:"created_at"`
-	Reason    string    `json:"reason,omitempty"`
+	ID        string     `json:"id"`
+	State     job.State  `json:"state"`
+	CreatedAt time.Time  `json:"created_at"`
+	Reason    job.Reason `json:"reason,omitempty"`
 }
 
 // listJobs lists the jobs by name: all of them, or a page (?limit=N&cursor=C) of those

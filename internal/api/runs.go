@@ -59,24 +59,12 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.now().UTC()
-	run := job.Run{
-		ID:             job.NewRunID(now),
-		Job:            def.Name,
-		Revision:       def.Revision,
-		State:          job.StateQueued,
-		Trigger:        req.Trigger,
-		Attempt:        1,
-		Env:            req.Env,
-		IdempotencyKey: key,
-		Exclusive:      def.Concurrency == job.ConcurrencyForbid,
-		NotBefore:      now,
-		CreatedAt:      now,
-		Reason:         "Submitted",
-		Message:        fmt.Sprintf("queued on request (%s)", req.Trigger),
-	}
+	run := job.NewRun(def.Name, def.Revision, req.Trigger, now)
+	run.Env, run.IdempotencyKey, run.Exclusive = req.Env, key, def.Concurrency == job.ConcurrencyForbid
+	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (%s)", req.Trigger)
 	// A workflow's or an array's run is a group run, made with its children.
 	children, events := group.Expand(&run, def.Spec, def.Tasks, nil)
-	events = append([]job.Event{{RunID: run.ID, Time: now, State: run.State, Reason: run.Reason, Message: run.Message}}, events...)
+	events = append([]job.Event{run.FirstEvent()}, events...)
 	stored, created, err := a.opts.Store.RunCreateGroup(r.Context(), run, children, events)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)

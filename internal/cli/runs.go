@@ -337,7 +337,7 @@ func describeRun(e *env, ctx context.Context, id string) error {
 		row("Exit code", fmt.Sprint(*r.ExitCode))
 	}
 	if r.Reason != "" {
-		row("Reason", r.Reason+": "+r.Message)
+		row("Reason", string(r.Reason)+": "+r.Message)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

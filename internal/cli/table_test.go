@@ -17,7 +17,7 @@ import (
 
 func TestNodeOf(t *testing.T) {
 	t.Parallel()
-	ev := func(reason, msg string) job.Event { return job.Event{Reason: reason, Message: msg} }
+	ev := func(reason job.Reason, msg string) job.Event { return job.Event{Reason: reason, Message: msg} }
 	tests := []struct {
 		name   string
 		events []job.Event

@@ -31,7 +31,7 @@ func (d *Dispatcher) Cancel(ctx context.Context, id, by string) (job.Run, error)
 		if run.State == job.StateQueued {
 			err := d.opts.Reporter.Report(ctx, job.Update{
 				RunID: id, From: job.StateQueued, State: job.StateCancelled, Time: d.now().UTC(),
-				Reason: "Cancelled", Message: "cancelled by " + by + " before it started",
+				Reason: job.ReasonCancelled, Message: "cancelled by " + by + " before it started",
 			})
 			if errors.Is(err, job.ErrConflict) {
 				continue // claimed meanwhile: cancel it as an active run

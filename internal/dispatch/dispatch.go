@@ -80,7 +80,7 @@ type Options struct {
 	Now func() time.Time
 	// Failed, if set, is told the reason of each claimed run that did not start:
 	// StartFailed (failed at once) or NotStarted (back in the queue).
-	Failed func(reason string)
+	Failed func(reason job.Reason)
 	// RunEnv, if set, gives variables each run gets besides the env contract: where and
 	// with which token it reports (DOCKET_API, DOCKET_TOKEN).
 	RunEnv func(runID string) map[string]string
@@ -116,7 +116,7 @@ func New(opts Options) *Dispatcher {
 		opts.Now = time.Now
 	}
 	if opts.Failed == nil {
-		opts.Failed = func(string) {}
+		opts.Failed = func(job.Reason) {}
 	}
 	if opts.Wake == nil {
 		opts.Wake = NewWake()
@@ -198,15 +198,15 @@ func (d *Dispatcher) start(ctx context.Context, r job.Run) bool {
 	x, err := d.resolve(ctx, r)
 	if err != nil {
 		log.Warn("run not started", "err", err)
-		d.opts.Failed("StartFailed")
-		d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()})
+		d.opts.Failed(job.ReasonStartFailed)
+		d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()})
 		return true
 	}
 	if err := d.opts.Executor.Start(ctx, x); err != nil {
 		// The executor did not take the run (it is shutting down, or could not record
 		// the start): nothing ran, so the run goes back to the queue.
 		log.Warn("run not started; back to the queue", "err", err)
-		d.opts.Failed("NotStarted")
+		d.opts.Failed(job.ReasonNotStarted)
 		d.requeue(ctx, r, err)
 		return false
 	}
@@ -229,7 +229,7 @@ func (d *Dispatcher) requeue(ctx context.Context, r job.Run, why error) {
 	for {
 		_, err := d.opts.Store.RunTransition(ctx, job.Transition{
 			RunID: r.ID, From: job.StateDispatched, To: job.StateQueued, Time: d.now().UTC(),
-			Reason: "NotStarted", Message: "not started, back in the queue: " + why.Error(),
+			Reason: job.ReasonNotStarted, Message: "not started, back in the queue: " + why.Error(),
 		})
 		if err == nil || errors.Is(err, job.ErrConflict) || time.Now().After(giveUp) {
 			if err != nil {

@@ -271,7 +271,7 @@ func TestRecoverSweeps(t *testing.T) {
 	if err := d.Recover(ctx, dead); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []string{"Interrupted", "Cancelled"} {
+	for i, want := range []job.Reason{job.ReasonInterrupted, job.ReasonCancelled} {
 		r, _ := st.RunGet(ctx, runs[i].ID)
 		if sw.swept[r.ID] != job.StateRunning || r.Reason != want {
 			t.Errorf("run %d: swept while %q, then %s %s; want swept while running, then %s", i, sw.swept[r.ID], r.State, r.Reason, want)

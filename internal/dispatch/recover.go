@@ -37,7 +37,7 @@ func (d *Dispatcher) settle(ctx context.Context, runs []job.Run, dead func(claim
 		case job.StateDispatched:
 			_, err := d.opts.Store.RunTransition(ctx, job.Transition{
 				RunID: r.ID, From: r.State, To: job.StateQueued, Time: now,
-				Reason: "Requeued", Message: fmt.Sprintf("the server that claimed the run (%s) stopped before it started, so it was put back in the queue", r.ClaimedBy),
+				Reason: job.ReasonRequeued, Message: fmt.Sprintf("the server that claimed the run (%s) stopped before it started, so it was put back in the queue", r.ClaimedBy),
 			})
 			if err != nil {
 				return fmt.Errorf("requeue run %s: %w", r.ID, err)
@@ -53,10 +53,10 @@ func (d *Dispatcher) settle(ctx context.Context, runs []job.Run, dead func(claim
 				}
 			}
 			if r.CancelledBy != "" {
-				d.report(ctx, job.Update{RunID: r.ID, State: job.StateCancelled, Reason: "Cancelled", Message: "cancelled by " + r.CancelledBy + "; its server stopped before the run was"})
+				d.report(ctx, job.Update{RunID: r.ID, State: job.StateCancelled, Reason: job.ReasonCancelled, Message: "cancelled by " + r.CancelledBy + "; its server stopped before the run was"})
 				continue
 			}
-			d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: "Interrupted", Message: fmt.Sprintf("the docket server running it (%s) stopped during the run", r.ClaimedBy)})
+			d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: job.ReasonInterrupted, Message: fmt.Sprintf("the docket server running it (%s) stopped during the run", r.ClaimedBy)})
 			log.Warn("run interrupted by its server stopping")
 		}
 	}
@@ -77,7 +77,7 @@ func (d *Dispatcher) adopt(ctx context.Context, r job.Run, log *slog.Logger) boo
 		return false
 	}
 	_, err = d.opts.Store.RunReclaim(ctx, r.ID, r.ClaimedBy, d.opts.Claimer, job.Event{
-		RunID: r.ID, Time: d.now().UTC(), State: r.State, Reason: "Adopted",
+		RunID: r.ID, Time: d.now().UTC(), State: r.State, Reason: job.ReasonAdopted,
 		Message: fmt.Sprintf("the server that started the run (%s) stopped; %s follows it on", r.ClaimedBy, d.opts.Claimer),
 	})
 	switch {

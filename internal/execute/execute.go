@@ -29,12 +29,12 @@ type LogOpener interface {
 // Stop says why a run is being stopped and what it is recorded as.
 type Stop struct {
 	State   job.State
-	Reason  string
+	Reason  job.Reason
 	Message string
 }
 
 // Interrupted is the stop of every run an executor holds when the server shuts down.
-var Interrupted = Stop{job.StateFailed, "Interrupted", "the docket server stopped during the run"}
+var Interrupted = Stop{job.StateFailed, job.ReasonInterrupted, "the docket server stopped during the run"}
 
 // Released is the stop of a run whose work goes on without its server (a Kubernetes Job):
 // the executor lets go of it and records nothing, and the server that starts next follows
@@ -43,7 +43,7 @@ var Released = Stop{Reason: "Released", Message: "the docket server stopped; the
 
 // Deadline is the stop of a run that outlived its deadline.
 func Deadline(d time.Duration) Stop {
-	return Stop{job.StateFailed, "DeadlineExceeded", fmt.Sprintf("exceeded its %s deadline", job.Duration(d))}
+	return Stop{job.StateFailed, job.ReasonDeadlineExceeded, fmt.Sprintf("exceeded its %s deadline", job.Duration(d))}
 }
 
 // Handle is one run held by an executor. Its Stopped channel delivers the first stop asked
@@ -132,7 +132,7 @@ func (s *Set) Stop(runID string, why Stop) error {
 
 // Cancel asks a held run to stop and be recorded as cancelled by by.
 func (s *Set) Cancel(runID, by string) error {
-	return s.Stop(runID, Stop{job.StateCancelled, "Cancelled", "cancelled by " + by})
+	return s.Stop(runID, Stop{job.StateCancelled, job.ReasonCancelled, "cancelled by " + by})
 }
 
 // Shutdown refuses new runs, asks every held run to stop with why, and waits until all
@@ -147,20 +147,21 @@ func (s *Set) Shutdown(why Stop) {
 	s.wg.Wait()
 }
 
-// Recorder reports updates for an executor, stamping them with its clock.
-type Recorder struct {
+// Updater passes an executor's updates on to the recorder (the Reporter), stamped with the
+// executor's clock, and keeps trying to record a run's end while the store is unreachable.
+type Updater struct {
 	Reporter Reporter
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
 
 // Report records u, stamped with the current time when it carries none.
-func (r Recorder) Report(ctx context.Context, u job.Update) error {
+func (up Updater) Report(ctx context.Context, u job.Update) error {
 	if u.Time.IsZero() {
-		u.Time = r.Now()
+		u.Time = up.Now()
 	}
 	u.Time = u.Time.UTC()
-	return r.Reporter.Report(ctx, u)
+	return up.Reporter.Report(ctx, u)
 }
 
 // FinalPatience is how long Final keeps trying to record a run's end while the store is
@@ -171,31 +172,31 @@ const FinalPatience = time.Minute
 // must still be written, so it is reported without cancellation, and retried with backoff
 // for up to FinalPatience while the store fails. A conflict (the run is no longer active)
 // is not retried. What still fails is logged.
-func (r Recorder) Final(ctx context.Context, u job.Update) {
+func (up Updater) Final(ctx context.Context, u job.Update) {
 	ctx = context.WithoutCancel(ctx)
 	if u.Time.IsZero() {
-		u.Time = r.Now()
+		u.Time = up.Now()
 	}
 	wait, giveUp := 100*time.Millisecond, time.Now().Add(FinalPatience)
 	for {
-		err := r.Report(ctx, u)
+		err := up.Report(ctx, u)
 		if err == nil {
 			return
 		}
 		if errors.Is(err, job.ErrConflict) || errors.Is(err, job.ErrNotFound) || time.Now().After(giveUp) {
-			r.Logger.Error("record run end", "run_id", u.RunID, "state", u.State, "err", err)
+			up.Logger.Error("record run end", "run_id", u.RunID, "state", u.State, "err", err)
 			return
 		}
-		r.Logger.Warn("record run end; retrying", "run_id", u.RunID, "state", u.State, "err", err, "retry_in", wait)
+		up.Logger.Warn("record run end; retrying", "run_id", u.RunID, "state", u.State, "err", err, "retry_in", wait)
 		time.Sleep(wait)
 		wait = min(2*wait, 5*time.Second)
 	}
 }
 
 // Notice records an event that leaves the run's state as it is; failures are logged.
-func (r Recorder) Notice(ctx context.Context, runID, reason, msg string) {
-	if err := r.Report(ctx, job.Update{RunID: runID, Reason: reason, Message: msg}); err != nil {
-		r.Logger.Warn("record notice", "run_id", runID, "reason", reason, "err", err)
+func (up Updater) Notice(ctx context.Context, runID string, reason job.Reason, msg string) {
+	if err := up.Report(ctx, job.Update{RunID: runID, Reason: reason, Message: msg}); err != nil {
+		up.Logger.Warn("record notice", "run_id", runID, "reason", reason, "err", err)
 	}
 }
 
@@ -207,11 +208,11 @@ func CouldNotStart(x job.Execution, msg string) job.Update {
 	if len(x.Command) > 0 && (strings.Contains(msg, "executable file") && strings.Contains(msg, "not found") ||
 		strings.Contains(msg, "no such file or directory")) {
 		code := 127
-		return job.Update{RunID: x.Run.ID, State: job.StateFailed, Reason: "CommandNotFound", ExitCode: &code,
+		return job.Update{RunID: x.Run.ID, State: job.StateFailed, Reason: job.ReasonCommandNotFound, ExitCode: &code,
 			Message: fmt.Sprintf("command not found in image %s: %s", x.Image, x.Command[0])}
 	}
 	code := 126
-	return job.Update{RunID: x.Run.ID, State: job.StateFailed, Reason: "StartFailed", ExitCode: &code,
+	return job.Update{RunID: x.Run.ID, State: job.StateFailed, Reason: job.ReasonStartFailed, ExitCode: &code,
 		Message: fmt.Sprintf("could not start the container: %s", msg)}
 }
 
@@ -222,12 +223,12 @@ func Exited(id string, code int, oomKilled bool, memory string) job.Update {
 	u := job.Update{RunID: id, ExitCode: &code}
 	switch {
 	case code == 0:
-		u.State, u.Reason, u.Message = job.StateSucceeded, "Completed", "exited with code 0"
+		u.State, u.Reason, u.Message = job.StateSucceeded, job.ReasonCompleted, "exited with code 0"
 	case oomKilled || code == 137 && memory != "":
-		u.State, u.Reason = job.StateFailed, "OOMKilled"
+		u.State, u.Reason = job.StateFailed, job.ReasonOOMKilled
 		u.Message = fmt.Sprintf("killed by the kernel for using more than its memory limit of %s (exit code 137)", memory)
 	case code > 128 && code <= 128+31:
-		u.State, u.Reason = job.StateFailed, "Signaled"
+		u.State, u.Reason = job.StateFailed, job.ReasonSignaled
 		u.Message = fmt.Sprintf("killed by signal %d (exit code %d)", code-128, code)
 	default:
 		u.State, u.Reason, u.Message = job.StateFailed, "ExitCode", fmt.Sprintf("exited with code %d", code)

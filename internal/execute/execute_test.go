@@ -59,12 +59,13 @@ func TestSet(t *testing.T) {
 func TestExited(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name           string
-		code           int
-		oom            bool
-		memory         string
-		state          job.State
-		reason, prefix string
+		name   string
+		code   int
+		oom    bool
+		memory string
+		state  job.State
+		reason job.Reason
+		prefix string
 	}{
 		{"success", 0, false, "64Mi", job.StateSucceeded, "Completed", "exited with code 0"},
 		{"exit code", 3, false, "64Mi", job.StateFailed, "ExitCode", "exited with code 3"},
@@ -91,7 +92,7 @@ func TestCouldNotStart(t *testing.T) {
 		name    string
 		x       job.Execution
 		msg     string
-		reason  string
+		reason  job.Reason
 		code    int
 		message string
 	}{

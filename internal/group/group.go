@@ -14,23 +14,11 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-// Reasons of the changes the rules make.
-const (
-	// UpstreamFailed skips a child whose needs did not all succeed.
-	UpstreamFailed = "UpstreamFailed"
-	// Released queues a waiting child whose needs have ended.
-	Released = "Released"
-	// Cancelled skips a waiting child of a group someone cancelled.
-	Cancelled = "Cancelled"
-	// MaxFailed cancels the rest of an array once more tasks failed than it tolerates.
-	MaxFailed = "MaxFailed"
-)
-
 // Change is a guarded state change of one child that the rules decided.
 type Change struct {
 	RunID    string
 	From, To job.State
-	Reason   string
+	Reason   job.Reason
 	Message  string
 }
 
@@ -58,7 +46,7 @@ func Release(latest map[string]job.Run, by string) []Change {
 			continue
 		}
 		if by != "" && !c.Always {
-			out = append(out, Change{RunID: c.ID, From: job.StateWaiting, To: job.StateSkipped, Reason: Cancelled,
+			out = append(out, Change{RunID: c.ID, From: job.StateWaiting, To: job.StateSkipped, Reason: job.ReasonCancelled,
 				Message: "not run: the workflow was cancelled by " + by})
 			continue
 		}
@@ -81,9 +69,9 @@ func Release(latest map[string]job.Run, by string) []Change {
 			} else if blocker != "" {
 				msg = "its needs ended (" + blocker + "), and it runs always"
 			}
-			out = append(out, Change{RunID: c.ID, From: job.StateWaiting, To: job.StateQueued, Reason: Released, Message: "queued: " + msg})
+			out = append(out, Change{RunID: c.ID, From: job.StateWaiting, To: job.StateQueued, Reason: job.ReasonReady, Message: "queued: " + msg})
 		default:
-			out = append(out, Change{RunID: c.ID, From: job.StateWaiting, To: job.StateSkipped, Reason: UpstreamFailed, Message: "not run: " + blocker})
+			out = append(out, Change{RunID: c.ID, From: job.StateWaiting, To: job.StateSkipped, Reason: job.ReasonUpstreamFailed, Message: "not run: " + blocker})
 		}
 	}
 	return out
@@ -131,14 +119,14 @@ func Overflowing(g job.Group) bool {
 // cancelled it; succeeded when every child succeeded (or, for an array, no more failed
 // than it tolerates); failed otherwise. failed holds some of the children that failed
 // for good, for the message (which names them and why).
-func Outcome(parent job.Run, failed []job.Run) (job.State, string, string) {
+func Outcome(parent job.Run, failed []job.Run) (job.State, job.Reason, string) {
 	g := *parent.Group
 	summary := Summary(parent.Kind, g)
 	switch {
 	case parent.CancelledBy != "":
-		return job.StateCancelled, "Cancelled", "cancelled by " + parent.CancelledBy + "; " + summary
+		return job.StateCancelled, job.ReasonCancelled, "cancelled by " + parent.CancelledBy + "; " + summary
 	case g.Succeeded == g.Size, parent.Kind == job.KindArray && g.MaxFailed != nil && g.Failed <= *g.MaxFailed && g.Succeeded+g.Failed == g.Size:
-		return job.StateSucceeded, "Completed", summary
+		return job.StateSucceeded, job.ReasonCompleted, summary
 	}
 	var why []string
 	for _, f := range failed {
@@ -151,9 +139,9 @@ func Outcome(parent job.Run, failed []job.Run) (job.State, string, string) {
 			msg += fmt.Sprintf("; and %d more", g.Failed-len(why))
 		}
 	}
-	reason := "StepFailed"
+	reason := job.ReasonStepFailed
 	if parent.Kind == job.KindArray {
-		reason = "TasksFailed"
+		reason = job.ReasonTasksFailed
 	}
 	return job.StateFailed, reason, msg
 }
@@ -213,19 +201,18 @@ func Expand(parent *job.Run, spec job.Spec, tasks int, inputs []string) ([]job.R
 	parent.Kind = kind
 	parent.Group = &job.Group{Size: size, Parallelism: spec.Parallelism, MaxFailed: spec.MaxFailed}
 	now := parent.CreatedAt
-	child := func(state job.State, reason, msg string) job.Run {
-		return job.Run{
-			ID: job.NewRunID(now), Job: parent.Job, Revision: parent.Revision, State: state, Trigger: job.TriggerGroup,
-			ScheduledTime: parent.ScheduledTime, Attempt: 1, Env: parent.Env, Exclusive: parent.Exclusive,
-			NotBefore: now, CreatedAt: now, Reason: reason, Message: msg, Parent: parent.ID,
-		}
+	child := func(state job.State, reason job.Reason, msg string) job.Run {
+		c := job.NewRun(parent.Job, parent.Revision, job.TriggerGroup, now)
+		c.State, c.Reason, c.Message = state, reason, msg
+		c.ScheduledTime, c.Env, c.Exclusive, c.Parent = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID
+		return c
 	}
 	var runs []job.Run
 	if kind == job.KindWorkflow {
 		for _, st := range spec.Steps {
-			state, reason, msg := InitialState(st.Needs), "Queued", "step "+st.Name+" of workflow run "+parent.ID+": it needs no other step"
+			state, reason, msg := InitialState(st.Needs), job.ReasonQueued, "step "+st.Name+" of workflow run "+parent.ID+": it needs no other step"
 			if state == job.StateWaiting {
-				reason, msg = "Waiting", "step "+st.Name+" of workflow run "+parent.ID+": waiting for "+strings.Join(st.Needs, ", ")
+				reason, msg = job.ReasonWaiting, "step "+st.Name+" of workflow run "+parent.ID+": waiting for "+strings.Join(st.Needs, ", ")
 			}
 			c := child(state, reason, msg)
 			c.Step, c.Needs, c.Always = st.Name, st.Needs, st.When == job.WhenAlways
@@ -233,7 +220,7 @@ func Expand(parent *job.Run, spec job.Spec, tasks int, inputs []string) ([]job.R
 		}
 	} else {
 		for i := range size {
-			c := child(job.StateQueued, "Queued", fmt.Sprintf("task %d of %d of array run %s", i, size, parent.ID))
+			c := child(job.StateQueued, job.ReasonQueued, fmt.Sprintf("task %d of %d of array run %s", i, size, parent.ID))
 			c.TaskIndex = &i
 			if i < len(inputs) {
 				c.Input = inputs[i]
@@ -243,7 +230,7 @@ func Expand(parent *job.Run, spec job.Spec, tasks int, inputs []string) ([]job.R
 	}
 	events := make([]job.Event, len(runs))
 	for i, r := range runs {
-		events[i] = job.Event{RunID: r.ID, Time: now, State: r.State, Reason: r.Reason, Message: r.Message}
+		events[i] = r.FirstEvent()
 	}
 	return runs, events
 }

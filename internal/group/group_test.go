@@ -79,7 +79,11 @@ func TestRelease(t *testing.T) {
 		}
 		return latest
 	}
-	type change struct{ Step, To, Reason, Message string }
+	type change struct {
+		Step, To string
+		Reason   job.Reason
+		Message  string
+	}
 	tests := []struct {
 		name   string
 		states map[string]job.State
@@ -88,23 +92,23 @@ func TestRelease(t *testing.T) {
 	}{
 		{"nothing ended", map[string]job.State{"extract": job.StateRunning}, "", nil},
 		{"a need succeeded", map[string]job.State{"extract": job.StateSucceeded}, "",
-			[]change{{"train", "queued", Released, "queued: its needs succeeded"}}},
+			[]change{{"train", "queued", job.ReasonReady, "queued: its needs succeeded"}}},
 		{"one of two needs ended", map[string]job.State{"extract": job.StateSucceeded, "train": job.StateSucceeded,
 			"evaluate-a": job.StateSucceeded, "evaluate-b": job.StateRunning}, "", nil},
 		{"a need failed", map[string]job.State{"extract": job.StateSucceeded, "train": job.StateFailed}, "", []change{
-			{"evaluate-a", "skipped", UpstreamFailed, "not run: step train failed"},
-			{"evaluate-b", "skipped", UpstreamFailed, "not run: step train failed"}}},
+			{"evaluate-a", "skipped", job.ReasonUpstreamFailed, "not run: step train failed"},
+			{"evaluate-b", "skipped", job.ReasonUpstreamFailed, "not run: step train failed"}}},
 		{"always runs after a failure", map[string]job.State{"extract": job.StateSucceeded, "train": job.StateSucceeded,
 			"evaluate-a": job.StateSucceeded, "evaluate-b": job.StateSucceeded, "publish": job.StateCancelled}, "",
-			[]change{{"notify", "queued", Released, "queued: its needs ended (step publish was cancelled), and it runs always"}}},
+			[]change{{"notify", "queued", job.ReasonReady, "queued: its needs ended (step publish was cancelled), and it runs always"}}},
 		{"a need skipped", map[string]job.State{"extract": job.StateSucceeded, "train": job.StateSucceeded,
 			"evaluate-a": job.StateSkipped, "evaluate-b": job.StateSucceeded}, "",
-			[]change{{"publish", "skipped", UpstreamFailed, "not run: step evaluate-a was skipped"}}},
+			[]change{{"publish", "skipped", job.ReasonUpstreamFailed, "not run: step evaluate-a was skipped"}}},
 		{"cancelled", map[string]job.State{"extract": job.StateRunning}, "ana", []change{
-			{"evaluate-a", "skipped", Cancelled, "not run: the workflow was cancelled by ana"},
-			{"evaluate-b", "skipped", Cancelled, "not run: the workflow was cancelled by ana"},
-			{"publish", "skipped", Cancelled, "not run: the workflow was cancelled by ana"},
-			{"train", "skipped", Cancelled, "not run: the workflow was cancelled by ana"}}},
+			{"evaluate-a", "skipped", job.ReasonCancelled, "not run: the workflow was cancelled by ana"},
+			{"evaluate-b", "skipped", job.ReasonCancelled, "not run: the workflow was cancelled by ana"},
+			{"publish", "skipped", job.ReasonCancelled, "not run: the workflow was cancelled by ana"},
+			{"train", "skipped", job.ReasonCancelled, "not run: the workflow was cancelled by ana"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,7 +143,7 @@ func TestOutcome(t *testing.T) {
 		by      string
 		failed  []job.Run
 		state   job.State
-		reason  string
+		reason  job.Reason
 		message string
 	}{
 		{"all succeeded", job.KindWorkflow, job.Group{Size: 3, Ended: 3, Succeeded: 3}, "", nil,

@@ -32,7 +32,7 @@ type Update struct {
 	From     State
 	State    State
 	Time     time.Time
-	Reason   string
+	Reason   Reason
 	Message  string
 	ExitCode *int
 	// Notes go with the state change, recorded in the same transaction after it.

@@ -81,7 +81,7 @@ type Run struct {
 	StartedAt   *time.Time `json:"started_at,omitempty"`
 	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 	ExitCode    *int       `json:"exit_code,omitempty"`
-	Reason      string     `json:"reason,omitempty"`
+	Reason      Reason     `json:"reason,omitempty"`
 	Message     string     `json:"message,omitempty"`
 	Executor    string     `json:"executor,omitempty"`
 	ClaimedBy   string     `json:"claimed_by,omitempty"`
@@ -127,7 +127,7 @@ type Event struct {
 	RunID   string    `json:"run_id"`
 	Time    time.Time `json:"time"`
 	State   State     `json:"state"`
-	Reason  string    `json:"reason"`
+	Reason  Reason    `json:"reason"`
 	Message string    `json:"message"`
 }
 
@@ -141,7 +141,7 @@ type Transition struct {
 	Time  time.Time
 	// Reason is a short CamelCase word (Started, ExitCode, DeadlineExceeded); Message is the
 	// sentence a person reads.
-	Reason  string
+	Reason  Reason
 	Message string
 	// ExitCode is recorded when the executor knows it.
 	ExitCode *int
@@ -156,7 +156,7 @@ type Transition struct {
 // Note is a notice that goes with a state change: an event that leaves the state as the
 // change left it ("the image was not pulled").
 type Note struct {
-	Reason  string
+	Reason  Reason
 	Message string
 }
 
@@ -167,4 +167,26 @@ func (t Transition) Events() []Event {
 		evs = append(evs, Event{RunID: t.RunID, Time: t.Time, State: t.To, Reason: n.Reason, Message: n.Message})
 	}
 	return evs
+}
+
+// NewRun returns the first attempt of a run of a job's revision, made at now by trigger:
+// queued and due at once. The caller sets what differs (its state, reason and message, a
+// slot, a key) and stores it with the event FirstEvent returns.
+func NewRun(name string, revision int, trigger Trigger, now time.Time) Run {
+	return Run{ID: NewRunID(now), Job: name, Revision: revision, State: StateQueued, Trigger: trigger, Attempt: 1, NotBefore: now, CreatedAt: now}
+}
+
+// FirstEvent is the event that records a run's creation, in the state it was made in.
+func (r Run) FirstEvent() Event {
+	return Event{RunID: r.ID, Time: r.CreatedAt, State: r.State, Reason: r.Reason, Message: r.Message}
+}
+
+// NextAttempt returns the run that retries r, made at now and queued until notBefore: the
+// same job, revision, slot, env and key in its group (step or task), one attempt on.
+func (r Run) NextAttempt(now, notBefore time.Time) Run {
+	next := NewRun(r.Job, r.Revision, TriggerRetry, now)
+	next.ScheduledTime, next.Attempt, next.RetryOf, next.NotBefore = r.ScheduledTime, r.Attempt+1, r.ID, notBefore
+	next.Env, next.Exclusive = r.Env, r.Exclusive
+	next.Parent, next.Step, next.TaskIndex, next.Input, next.Needs, next.Always = r.Parent, r.Step, r.TaskIndex, r.Input, r.Needs, r.Always
+	return next
 }

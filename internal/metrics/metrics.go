@@ -54,8 +54,8 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.runsFinished, m.runDuration, m.scheduleLag, m.slotsSkipped, m.dispatchErrors)
 	// The dispatch reasons exist from the start, so a rate over them is never absent.
-	for _, reason := range []string{"StartFailed", "NotStarted"} {
-		m.dispatchErrors.WithLabelValues(reason)
+	for _, reason := range []job.Reason{job.ReasonStartFailed, job.ReasonNotStarted} {
+		m.dispatchErrors.WithLabelValues(string(reason))
 	}
 	return m
 }
@@ -66,7 +66,7 @@ func (m *Metrics) Transitioned(r job.Run) {
 	case r.State == job.StateRunning && r.Attempt == 1 && r.ScheduledTime != nil && r.StartedAt != nil:
 		m.scheduleLag.Observe(max(0, r.StartedAt.Sub(*r.ScheduledTime).Seconds()))
 	case r.State.Terminal() && r.State != job.StateSkipped:
-		m.runsFinished.WithLabelValues(r.Job, string(r.State), r.Reason).Inc()
+		m.runsFinished.WithLabelValues(r.Job, string(r.State), string(r.Reason)).Inc()
 		if r.StartedAt != nil && r.FinishedAt != nil {
 			m.runDuration.WithLabelValues(string(r.State)).Observe(r.FinishedAt.Sub(*r.StartedAt).Seconds())
 		}
@@ -77,14 +77,14 @@ func (m *Metrics) Transitioned(r job.Run) {
 func (m *Metrics) SlotsRecorded(runs []job.Run) {
 	for _, r := range runs {
 		if r.State == job.StateSkipped {
-			m.slotsSkipped.WithLabelValues(r.Job, r.Reason).Inc()
+			m.slotsSkipped.WithLabelValues(r.Job, string(r.Reason)).Inc()
 		}
 	}
 }
 
 // DispatchFailed records a claimed run that did not start, with the run's reason.
-func (m *Metrics) DispatchFailed(reason string) {
-	m.dispatchErrors.WithLabelValues(reason).Inc()
+func (m *Metrics) DispatchFailed(reason job.Reason) {
+	m.dispatchErrors.WithLabelValues(string(reason)).Inc()
 }
 
 // Store is what the store collector reads.

@@ -57,7 +57,7 @@ func (p *Pusher) Run(ctx context.Context) error {
 
 // push replaces the job's group on the gateway with r's outcome.
 func (p *Pusher) push(ctx context.Context, r job.Run) error {
-	labels := prometheus.Labels{"state": string(r.State), "reason": r.Reason, "run_id": r.ID}
+	labels := prometheus.Labels{"state": string(r.State), "reason": string(r.Reason), "run_id": r.ID}
 	gauge := func(name, help string, v float64) prometheus.Collector {
 		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels})
 		g.Set(v)

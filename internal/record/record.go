@@ -40,9 +40,6 @@ type Options struct {
 // MaxRetryBackoff caps the wait between attempts.
 const MaxRetryBackoff = 10 * time.Minute
 
-// permanent lists the failure reasons a retry cannot mend.
-var permanent = map[string]bool{"NoCommand": true, "CommandNotFound": true, "StartFailed": true}
-
 // Recorder records what happens to runs.
 type Recorder struct {
 	opts Options
@@ -153,7 +150,7 @@ func settled(run job.Run, u job.Update) error {
 // retry returns the run that retries a failed one, or nil when no attempt is left or the
 // failure is one a retry cannot mend.
 func (r *Recorder) retry(ctx context.Context, run job.Run, u job.Update) (*job.Run, error) {
-	if permanent[u.Reason] || run.CancelledBy != "" {
+	if u.Reason.Permanent() || run.CancelledBy != "" {
 		return nil, nil
 	}
 	def, err := r.opts.Store.DefinitionRevision(ctx, run.Job, run.Revision)
@@ -165,29 +162,10 @@ func (r *Recorder) retry(ctx context.Context, run job.Run, u job.Update) (*job.R
 		return nil, nil
 	}
 	wait := Backoff(r.opts.RetryBackoff, run.Attempt)
-	return &job.Run{
-		ID:            job.NewRunID(u.Time),
-		Job:           run.Job,
-		Revision:      run.Revision,
-		State:         job.StateQueued,
-		Trigger:       job.TriggerRetry,
-		ScheduledTime: run.ScheduledTime,
-		Attempt:       run.Attempt + 1,
-		RetryOf:       run.ID,
-		Env:           run.Env,
-		Exclusive:     run.Exclusive,
-		NotBefore:     u.Time.Add(wait),
-		CreatedAt:     u.Time,
-		Reason:        "Retrying",
-		Message:       fmt.Sprintf("attempt %d of %d, retrying run %s after %s", run.Attempt+1, retries+1, run.ID, job.Duration(wait)),
-		// A group's child is retried as the same step or task of the same group.
-		Parent:    run.Parent,
-		Step:      run.Step,
-		TaskIndex: run.TaskIndex,
-		Input:     run.Input,
-		Needs:     run.Needs,
-		Always:    run.Always,
-	}, nil
+	next := run.NextAttempt(u.Time, u.Time.Add(wait))
+	next.Reason = job.ReasonRetrying
+	next.Message = fmt.Sprintf("attempt %d of %d, retrying run %s after %s", run.Attempt+1, retries+1, run.ID, job.Duration(wait))
+	return &next, nil
 }
 
 // Backoff is the wait before the retry of the given attempt: base, doubling with each

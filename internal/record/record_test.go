@@ -59,7 +59,7 @@ func TestFailureRetries(t *testing.T) {
 		name      string
 		retries   int
 		attempt   int
-		reason    string
+		reason    job.Reason
 		wantRetry bool
 		wantWait  time.Duration
 	}{

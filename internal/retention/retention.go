@@ -126,7 +126,7 @@ func (j *Janitor) Pass(ctx context.Context) (Pruned, error) {
 	if j.Policy.Logs > 0 && (j.Policy.Runs == 0 || j.Policy.Logs < j.Policy.Runs) {
 		note := job.Event{
 			Time:    t,
-			Reason:  "LogsExpired",
+			Reason:  job.ReasonLogsExpired,
 			Message: fmt.Sprintf("its output was removed %s after it finished, as the server's log retention says", words(j.Policy.Logs)),
 		}
 		for {

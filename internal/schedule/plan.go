@@ -44,38 +44,29 @@ func PlanSlots(def job.Definition, slots []time.Time, dropped bool, active []job
 		onTime := now.Sub(slot) <= grace
 		switch {
 		case def.Suspended:
-			skip[i] = reason{"Suspended", "the job is suspended"}
+			skip[i] = reason{job.ReasonSuspended, "the job is suspended"}
 		case onTime:
 			run[i] = true
 		case def.Catchup == job.CatchupNone:
-			skip[i] = reason{"Missed", "the slot was missed while the scheduler was not running, and catchup is none"}
+			skip[i] = reason{job.ReasonMissed, "the slot was missed while the scheduler was not running, and catchup is none"}
 		case def.Catchup == job.CatchupAll && latest-i >= job.MaxCatchup:
-			skip[i] = reason{"Missed", fmt.Sprintf("the slot was missed, and catchup all runs only the latest %d missed slots", job.MaxCatchup)}
+			skip[i] = reason{job.ReasonMissed, fmt.Sprintf("the slot was missed, and catchup all runs only the latest %d missed slots", job.MaxCatchup)}
 		case def.Catchup == job.CatchupAll || i == latest:
 			run[i] = true
 		default:
-			skip[i] = reason{"Missed", fmt.Sprintf("the slot was missed, and catchup latest runs only the slot at %s", formatSlot(slots[latest], loc))}
+			skip[i] = reason{job.ReasonMissed, fmt.Sprintf("the slot was missed, and catchup latest runs only the slot at %s", formatSlot(slots[latest], loc))}
 		}
 	}
 	applyConcurrency(def, loc, slots, run, skip, active, &p)
 
 	for i, slot := range slots {
-		r := job.Run{
-			ID:            job.NewRunID(now),
-			Job:           def.Name,
-			Revision:      def.Revision,
-			Trigger:       job.TriggerSchedule,
-			ScheduledTime: &slot,
-			Attempt:       1,
-			Exclusive:     def.Concurrency == job.ConcurrencyForbid,
-			NotBefore:     now,
-			CreatedAt:     now,
-		}
+		r := job.NewRun(def.Name, def.Revision, job.TriggerSchedule, now)
+		r.ScheduledTime, r.Exclusive = &slot, def.Concurrency == job.ConcurrencyForbid
 		var children []job.Run
 		var childEvents []job.Event
 		if run[i] {
 			r.State = job.StateQueued
-			r.Reason = "Scheduled"
+			r.Reason = job.ReasonScheduled
 			r.Message = "queued for the slot at " + formatSlot(slot, loc)
 			// A workflow's or an array's slot is a group run, made with its children.
 			children, childEvents = group.Expand(&r, def.Spec, def.Tasks, nil)
@@ -84,13 +75,16 @@ func PlanSlots(def job.Definition, slots []time.Time, dropped bool, active []job
 			r.State, r.Reason, r.Message, r.FinishedAt = job.StateSkipped, skip[i].reason, skip[i].message, &finished
 		}
 		p.Runs = append(append(p.Runs, r), children...)
-		p.Events = append(append(p.Events, job.Event{RunID: r.ID, Time: now, State: r.State, Reason: r.Reason, Message: r.Message}), childEvents...)
+		p.Events = append(append(p.Events, r.FirstEvent()), childEvents...)
 	}
 	return p
 }
 
 // reason is why a slot was skipped.
-type reason struct{ reason, message string }
+type reason struct {
+	reason  job.Reason
+	message string
+}
 
 // applyConcurrency turns slots that would run into skipped ones where the job's concurrency
 // policy says so, and lists the runs to cancel for concurrency: replace.
@@ -105,7 +99,7 @@ func applyConcurrency(def job.Definition, loc *time.Location, slots []time.Time,
 		msg := fmt.Sprintf("run %s was still %s, and concurrency is forbid", active[0].ID, active[0].State)
 		for i := range run {
 			if run[i] {
-				run[i], skip[i] = false, reason{"ConcurrencyForbid", msg}
+				run[i], skip[i] = false, reason{job.ReasonConcurrencyForbid, msg}
 			}
 		}
 	case job.ConcurrencyReplace:
@@ -120,7 +114,7 @@ func applyConcurrency(def job.Definition, loc *time.Location, slots []time.Time,
 		}
 		for i := range run[:last] {
 			if run[i] {
-				run[i], skip[i] = false, reason{"Replaced", "replaced by the slot at " + formatSlot(slots[last], loc) + ", and concurrency is replace"}
+				run[i], skip[i] = false, reason{job.ReasonReplaced, "replaced by the slot at " + formatSlot(slots[last], loc) + ", and concurrency is replace"}
 			}
 		}
 		for _, r := range active {

@@ -13,7 +13,7 @@ import (
 type outcome struct {
 	Slot   string
 	State  job.State
-	Reason string
+	Reason job.Reason
 }
 
 func outcomes(p Plan) []outcome {

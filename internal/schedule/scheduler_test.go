@@ -59,7 +59,7 @@ func slotStates(t *testing.T, st store.Store) []string {
 	}
 	var out []string
 	for _, r := range runs {
-		out = append(out, r.ScheduledTime.Format("15:04")+" "+string(r.State)+" "+r.Reason)
+		out = append(out, r.ScheduledTime.Format("15:04")+" "+string(r.State)+" "+string(r.Reason))
 	}
 	sort.Strings(out)
 	return out

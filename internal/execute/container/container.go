@@ -58,7 +58,7 @@ type Options struct {
 type Executor struct {
 	opts   Options
 	engine *client.Client
-	rec    execute.Recorder
+	rec    execute.Updater
 	now    func() time.Time
 	runs   execute.Set
 }
@@ -84,7 +84,7 @@ func New(opts Options) *Executor {
 		opts:   opts,
 		engine: opts.Engine,
 		now:    opts.Now,
-		rec:    execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+		rec:    execute.Updater{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
 		runs:   execute.Set{Released: opts.Released},
 	}
 }
@@ -131,7 +131,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	}
 	// Pending is recorded before the container exists: after a crash, a pending run is
 	// known to have maybe started and is never started again under the same attempt.
-	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting", Message: "starting a container from image " + x.Image}); err != nil {
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting, Message: "starting a container from image " + x.Image}); err != nil {
 		e.runs.Release(id)
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}
@@ -161,7 +161,7 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, x job.Execution) 
 	select {
 	case err := <-pulled:
 		if err != nil {
-			return job.Update{RunID: id, State: job.StateFailed, Reason: "ImagePullFailed", Message: fmt.Sprintf("could not pull image %s: %v", x.Image, err)}
+			return job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonImagePullFailed, Message: fmt.Sprintf("could not pull image %s: %v", x.Image, err)}
 		}
 	case <-deadline.C:
 		why = execute.Deadline(x.Deadline)
@@ -175,11 +175,11 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, x job.Execution) 
 
 	cfg, host, err := containerConfig(x, e.opts.Network)
 	if err != nil {
-		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+		return job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}
 	}
 	created, err := e.engine.ContainerCreate(ctx, client.ContainerCreateOptions{Name: Name(id), Config: cfg, HostConfig: host})
 	if err != nil {
-		return job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: fmt.Sprintf("could not create the container: %v", err)}
+		return job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: fmt.Sprintf("could not create the container: %v", err)}
 	}
 	cid := created.ID
 	defer e.remove(ctx, id, cid)
@@ -190,7 +190,7 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, x job.Execution) 
 	if _, err := e.engine.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
 		return execute.CouldNotStart(x, err.Error())
 	}
-	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Reason: "Started",
+	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Reason: job.ReasonStarted,
 		Message: fmt.Sprintf("container %s (%.12s) started with a %s deadline", Name(id), cid, job.Duration(x.Deadline))})
 
 	// Once started, the container is running or has exited already; waiting for
@@ -203,7 +203,7 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, x job.Execution) 
 		logs.finish(ctx)
 		return e.exited(ctx, id, cid, res.StatusCode, x.Memory)
 	case err := <-waited.Error:
-		return job.Update{RunID: id, State: job.StateFailed, Reason: "WaitFailed", Message: fmt.Sprintf("lost track of the container: %v", err)}
+		return job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonWaitFailed, Message: fmt.Sprintf("lost track of the container: %v", err)}
 	case <-deadline.C:
 		why = execute.Deadline(x.Deadline)
 	case why = <-h.Stopped():

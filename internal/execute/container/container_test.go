@@ -94,7 +94,7 @@ func TestOutcomes(t *testing.T) {
 		command []string
 		memory  string
 		state   job.State
-		reason  string
+		reason  job.Reason
 		message string
 		code    int // -1: no exit code
 		log     string
@@ -264,7 +264,7 @@ func TestStops(t *testing.T) {
 		command []string
 		stop    func(*Executor, string, context.CancelFunc)
 		state   job.State
-		reason  string
+		reason  job.Reason
 		message string
 	}{
 		{"deadline", []string{"testjob", "sleep", "60s"}, nil, job.StateFailed, "DeadlineExceeded", "exceeded its 3s deadline"},

@@ -126,9 +126,9 @@ func (r *Recorder) Updates(runID string) []job.Update {
 func (r *Recorder) Reasons(runID string) []string {
 	var out []string
 	for _, u := range r.Updates(runID) {
-		out = append(out, u.Reason)
+		out = append(out, string(u.Reason))
 		for _, n := range u.Notes {
-			out = append(out, n.Reason)
+			out = append(out, string(n.Reason))
 		}
 	}
 	return out

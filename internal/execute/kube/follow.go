@@ -112,7 +112,7 @@ func (f *follower) finished(ctx context.Context, j *batchv1.Job, pod *corev1.Pod
 			if t := terminated(pod); t != nil {
 				return f.ended(t), true
 			}
-			return job.Update{RunID: id, State: job.StateFailed, Reason: c.Reason,
+			return job.Update{RunID: id, State: job.StateFailed, Reason: job.Reason(c.Reason),
 				Message: fmt.Sprintf("the Job failed: %s", c.Message)}, true
 		}
 	}
@@ -143,7 +143,7 @@ func (f *follower) ended(t *corev1.ContainerStateTerminated) job.Update {
 	if neverStarted(t) {
 		return execute.CouldNotStart(f.x, t.Message)
 	}
-	return execute.Exited(f.x.Run.ID, int(t.ExitCode), t.Reason == "OOMKilled", f.x.Memory)
+	return execute.Exited(f.x.Run.ID, int(t.ExitCode), t.Reason == string(job.ReasonOOMKilled), f.x.Memory)
 }
 
 // neverStarted says whether a terminated container was one the runtime could not start.
@@ -206,7 +206,7 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 		}
 		if now.Sub(f.unschedSince) >= f.e.opts.PendingBudget {
 			f.e.delete(ctx, f.sp.name, f.name)
-			return job.Update{RunID: id, State: job.StateFailed, Reason: "Unschedulable",
+			return job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonUnschedulable,
 				Message: fmt.Sprintf("no node could take the pod for %s: %s", job.Duration(f.e.opts.PendingBudget), c.Message)}, true
 		}
 		return job.Update{}, false
@@ -228,11 +228,11 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 			}
 			if !f.noticedPullOn {
 				f.noticedPullOn = true
-				f.e.rec.Notice(ctx, id, w.Reason, fmt.Sprintf("image %s cannot be pulled yet: %s", f.x.Image, w.Message))
+				f.e.rec.Notice(ctx, id, job.Reason(w.Reason), fmt.Sprintf("image %s cannot be pulled yet: %s", f.x.Image, w.Message))
 			}
 			if now.Sub(f.pullSince) >= f.e.opts.PullGrace {
 				f.e.delete(ctx, f.sp.name, f.name)
-				return job.Update{RunID: id, State: job.StateFailed, Reason: "ImagePullFailed",
+				return job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonImagePullFailed,
 					Message: fmt.Sprintf("image %s could not be pulled for %s: %s", f.x.Image, job.Duration(f.e.opts.PullGrace), w.Message)}, true
 			}
 			return job.Update{}, false
@@ -259,7 +259,7 @@ func (f *follower) started(ctx context.Context, pod *corev1.Pod, at time.Time, m
 	switch {
 	case !f.running:
 		f.running = true
-		f.e.rec.Report(ctx, job.Update{RunID: f.x.Run.ID, State: job.StateRunning, Time: at, Reason: "Started", Message: msg})
+		f.e.rec.Report(ctx, job.Update{RunID: f.x.Run.ID, State: job.StateRunning, Time: at, Reason: job.ReasonStarted, Message: msg})
 	case !first:
 		f.e.rec.Notice(ctx, f.x.Run.ID, "Restarted", msg)
 	}

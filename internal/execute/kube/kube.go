@@ -94,7 +94,7 @@ type PodDefaults struct {
 // Executor runs jobs as Kubernetes Jobs.
 type Executor struct {
 	opts   Options
-	rec    execute.Recorder
+	rec    execute.Updater
 	now    func() time.Time
 	runs   execute.Set
 	spaces map[string]*space      // by namespace name
@@ -140,7 +140,7 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	e := &Executor{
 		opts:   opts,
 		now:    opts.Now,
-		rec:    execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+		rec:    execute.Updater{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
 		runs:   execute.Set{Released: opts.Released},
 		wakers: map[string]chan struct{}{},
 		spaces: map[string]*space{},
@@ -277,7 +277,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	if sp, err := e.space(x.Kubernetes); err == nil {
 		ns = sp.name
 	}
-	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting",
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting,
 		Message: fmt.Sprintf("creating Job %s in namespace %s", Name(id), ns)}); err != nil {
 		e.runs.Release(id)
 		return fmt.Errorf("mark run %s pending: %w", id, err)
@@ -285,14 +285,14 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	e.hold(ctx, h, x, func(ctx context.Context) (*follower, job.Update) {
 		sp, err := e.space(x.Kubernetes)
 		if err != nil {
-			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}
 		}
 		spec, err := jobFor(x, sp.name, e.opts.Pod)
 		if err != nil {
-			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}
 		}
 		if err := e.create(ctx, spec); err != nil {
-			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: err.Error()}
+			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}
 		}
 		return &follower{e: e, sp: sp, x: x, name: spec.Name, created: e.now()}, job.Update{}
 	})

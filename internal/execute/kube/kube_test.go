@@ -120,7 +120,7 @@ func TestOutcomes(t *testing.T) {
 		name        string
 		annotations map[string]string
 		state       job.State
-		reason      string
+		reason      job.Reason
 		exit        int
 		message     string
 	}{
@@ -307,7 +307,7 @@ func TestGuardRails(t *testing.T) {
 		name        string
 		cpu         string
 		annotations map[string]string
-		reason      string
+		reason      job.Reason
 		message     []string
 	}{
 		{"image cannot be pulled", "100m", map[string]string{"kwok.docket.dev/image": "pull-fail"}, "ImagePullFailed",

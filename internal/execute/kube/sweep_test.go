@@ -126,7 +126,7 @@ func TestReapWithoutJobController(t *testing.T) {
 	}
 	plane.Stop(t, "kube-controller-manager")
 
-	want := map[string]string{succeeded.Run.ID: "Completed", failed.Run.ID: "ExitCode", kept.Run.ID: "Completed"}
+	want := map[string]job.Reason{succeeded.Run.ID: "Completed", failed.Run.ID: "ExitCode", kept.Run.ID: "Completed"}
 	for range ended {
 		u := f.rec.Finish(t, time.Minute)
 		if want[u.RunID] != u.Reason {

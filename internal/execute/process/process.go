@@ -45,7 +45,7 @@ type Options struct {
 // Executor runs jobs as local processes.
 type Executor struct {
 	opts Options
-	rec  execute.Recorder
+	rec  execute.Updater
 	now  func() time.Time
 	runs execute.Set
 
@@ -72,7 +72,7 @@ func New(opts Options) *Executor {
 	return &Executor{
 		opts:    opts,
 		now:     opts.Now,
-		rec:     execute.Recorder{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
+		rec:     execute.Updater{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
 		runs:    execute.Set{Released: opts.Released},
 		keepers: &pool{program: opts.Keeper, log: opts.Logger, grace: opts.KillGrace, max: opts.IdleKeepers, now: opts.Now},
 	}
@@ -120,9 +120,9 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 
 	// Pending is recorded before the process exists: after a crash, a pending run is
 	// known to have maybe started and is never started again under the same attempt.
-	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: "Starting", Message: "starting a local process", Notes: []job.Note{
-		{Reason: "ImageNotUsed", Message: fmt.Sprintf("the process executor runs the command on this host; image %s is recorded, not pulled", x.Image)},
-		{Reason: "ResourcesNotEnforced", Message: fmt.Sprintf("the process executor does not enforce cpu %s or memory %s", x.CPU, x.Memory)},
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting, Message: "starting a local process", Notes: []job.Note{
+		{Reason: job.ReasonImageNotUsed, Message: fmt.Sprintf("the process executor runs the command on this host; image %s is recorded, not pulled", x.Image)},
+		{Reason: job.ReasonResourcesNotEnforced, Message: fmt.Sprintf("the process executor does not enforce cpu %s or memory %s", x.CPU, x.Memory)},
 	}}); err != nil {
 		release()
 		return fmt.Errorf("mark run %s pending: %w", id, err)
@@ -141,7 +141,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		e.forget(id)
 		release()
 		code := 126
-		e.rec.Final(ctx, job.Update{RunID: id, State: job.StateFailed, Reason: "StartFailed", Message: fmt.Sprintf("could not start %s: %v", x.Command[0], err), ExitCode: &code})
+		e.rec.Final(ctx, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: fmt.Sprintf("could not start %s: %v", x.Command[0], err), ExitCode: &code})
 		return nil
 	}
 	if err := e.record(id, r.k.pid()); err != nil {
@@ -149,7 +149,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	}
 	started := e.now()
 	host, _ := os.Hostname()
-	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: started, Reason: "Started",
+	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: started, Reason: job.ReasonStarted,
 		Message: fmt.Sprintf("process %d started on %s with a %s deadline", r.pid, host, job.Duration(x.Deadline))})
 	go func() {
 		defer release()
@@ -184,11 +184,11 @@ func (e *Executor) startCommand(s spec, logw io.Writer) (*started, error) {
 // command prepares what x's keeper runs, or returns the update that fails the run.
 func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 	id := x.Run.ID
-	fail := func(reason, msg string, code int) (spec, *job.Update) {
+	fail := func(reason job.Reason, msg string, code int) (spec, *job.Update) {
 		return spec{}, &job.Update{RunID: id, State: job.StateFailed, Reason: reason, Message: msg, ExitCode: &code}
 	}
 	if len(x.Command) == 0 {
-		return fail("NoCommand", "the definition has no command, and the process executor needs one to run", 127)
+		return fail(job.ReasonNoCommand, "the definition has no command, and the process executor needs one to run", 127)
 	}
 	env := baseEnv()
 	for k, v := range x.Env {
@@ -196,11 +196,11 @@ func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 	}
 	path, err := lookPath(x.Command[0], x.Env["PATH"])
 	if err != nil {
-		return fail("CommandNotFound", fmt.Sprintf("command not found: %s", x.Command[0]), 127)
+		return fail(job.ReasonCommandNotFound, fmt.Sprintf("command not found: %s", x.Command[0]), 127)
 	}
 	dir := e.workDir(id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fail("StartFailed", fmt.Sprintf("could not create the working directory: %v", err), 126)
+		return fail(job.ReasonStartFailed, fmt.Sprintf("could not create the working directory: %v", err), 126)
 	}
 	return spec{Path: path, Args: x.Command, Dir: dir, Env: env}, nil
 }
@@ -239,11 +239,11 @@ func (e *Executor) exited(id string, ws syscall.WaitStatus, lost error) job.Upda
 		u.State, u.Reason, u.Message = job.StateFailed, "WaitFailed", fmt.Sprintf("lost track of the process: %v", lost)
 	case ws.Signaled():
 		code := 128 + int(ws.Signal())
-		u.State, u.Reason, u.ExitCode = job.StateFailed, "Signaled", &code
+		u.State, u.Reason, u.ExitCode = job.StateFailed, job.ReasonSignaled, &code
 		u.Message = fmt.Sprintf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
 	case ws.ExitStatus() == 0:
 		code := 0
-		u.State, u.Reason, u.Message, u.ExitCode = job.StateSucceeded, "Completed", "exited with code 0", &code
+		u.State, u.Reason, u.Message, u.ExitCode = job.StateSucceeded, job.ReasonCompleted, "exited with code 0", &code
 	default:
 		code := ws.ExitStatus()
 		u.State, u.Reason, u.Message, u.ExitCode = job.StateFailed, "ExitCode", fmt.Sprintf("exited with code %d", code), &code

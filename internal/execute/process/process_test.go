@@ -52,7 +52,7 @@ func TestOutcomes(t *testing.T) {
 		name    string
 		command []string
 		state   job.State
-		reason  string
+		reason  job.Reason
 		message string
 		code    int
 		log     string
@@ -93,7 +93,7 @@ func TestStops(t *testing.T) {
 		command []string
 		stop    func(*Executor, context.CancelFunc)
 		state   job.State
-		reason  string
+		reason  job.Reason
 		message string
 	}{
 		{"deadline", []string{"sleep", "30"}, nil, job.StateFailed, "DeadlineExceeded", "exceeded its 1s deadline"},
@@ -200,7 +200,7 @@ func TestTreeKilled(t *testing.T) {
 		name   string
 		script string
 		stop   func(*Executor)
-		reason string
+		reason job.Reason
 	}{
 		{"exit leaves a child running", `sleep 300 & echo $! > "$PIDS"; exit 0`, nil, "Completed"},
 		{"deadline, a child in its own session", `setsid sleep 300 & echo $! > "$PIDS"; sleep 30`, nil, "DeadlineExceeded"},

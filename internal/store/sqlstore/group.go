@@ -105,10 +105,10 @@ func (s *Store) cascade(ctx context.Context, c conn, parent *job.Run, overflowed
 	}
 	if overflowed || parent.CancelledBy != "" {
 		why := parent.CancelledBy
-		reason, msg := group.Cancelled, "cancelled: the group was cancelled by "+why
+		reason, msg := job.ReasonCancelled, "cancelled: the group was cancelled by "+why
 		if overflowed {
 			why = fmt.Sprintf("the array (more than %d of its tasks failed)", *parent.Group.MaxFailed)
-			reason, msg = group.MaxFailed, "cancelled: "+why
+			reason, msg = job.ReasonMaxFailed, "cancelled: "+why
 		}
 		for _, ch := range children {
 			if ch.Always {

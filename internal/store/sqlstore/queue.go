@@ -140,7 +140,7 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 		var parents []string
 		for i, r := range claimed {
 			ids[i] = r.ID
-			events[i] = job.Event{RunID: r.ID, Time: now, State: job.StateDispatched, Reason: "Claimed", Message: "claimed by " + claimer}
+			events[i] = job.Event{RunID: r.ID, Time: now, State: job.StateDispatched, Reason: job.ReasonClaimed, Message: "claimed by " + claimer}
 			if r.Parent != "" && !slices.Contains(parents, r.Parent) {
 				parents = append(parents, r.Parent)
 			}

@@ -128,7 +128,7 @@ func testGroupWorkflow(t *testing.T, s store.Store) {
 		t.Fatalf("after train failed, claimed (-want +got):\n%s", diff)
 	}
 	evs, _ := s.EventList(context.Background(), got[0].ID)
-	if evs[1].Reason != group.Released {
+	if evs[1].Reason != job.ReasonReady {
 		t.Errorf("notify's events %+v; want it released", evs)
 	}
 	end(t, s, got[0], job.StateSucceeded, nil)

@@ -112,7 +112,7 @@ func testReports(t *testing.T, s store.Store) {
 	}
 
 	// A run's report goes with the run.
-	if _, err := s.RunTransition(ctx, job.Transition{RunID: r1.ID, From: job.StateRunning, To: job.StateSucceeded, Time: t0.Add(time.Hour), Reason: "Completed"}); err != nil {
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: r1.ID, From: job.StateRunning, To: job.StateSucceeded, Time: t0.Add(time.Hour), Reason: job.ReasonCompleted}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.RunPrune(ctx, t0.Add(1000*time.Hour), 0, 100); err != nil {
@@ -142,7 +142,7 @@ func testRunReclaim(t *testing.T, s store.Store) {
 	r := q.run("adopt", job.StateRunning)
 	r.ClaimedBy = "server-a"
 	r = create(t, s, r)
-	ev := job.Event{RunID: r.ID, Time: t0.Add(time.Minute), State: job.StateRunning, Reason: "Adopted", Message: "followed on by server-b"}
+	ev := job.Event{RunID: r.ID, Time: t0.Add(time.Minute), State: job.StateRunning, Reason: job.ReasonAdopted, Message: "followed on by server-b"}
 	got, err := s.RunReclaim(ctx, r.ID, "server-a", "server-b", ev)
 	if err != nil || got.ClaimedBy != "server-b" || got.State != job.StateRunning {
 		t.Fatalf("RunReclaim = %+v, %v", got, err)

@@ -111,7 +111,7 @@ func testLogPrune(t *testing.T, s store.Store) {
 	}
 	r5 := q.finished(t, s, "logs", 5)
 
-	note := job.Event{Time: t0.Add(100 * time.Hour), Reason: "LogsExpired", Message: "output removed"}
+	note := job.Event{Time: t0.Add(100 * time.Hour), Reason: job.ReasonLogsExpired, Message: "output removed"}
 	step := func(cursor string, before time.Time, want int) string {
 		t.Helper()
 		next, n, err := s.LogPrune(ctx, cursor, before, 2, note)

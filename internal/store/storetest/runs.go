@@ -22,7 +22,7 @@ func slotRuns(jobName string, slots ...time.Time) ([]job.Run, []job.Event) {
 		slot := slot
 		r := job.Run{
 			ID: job.NewRunID(slot), Job: jobName, Revision: 1, State: job.StateQueued, Trigger: job.TriggerSchedule,
-			ScheduledTime: &slot, Attempt: 1, NotBefore: slot, CreatedAt: slot, Reason: "Scheduled", Message: "slot " + slot.Format(time.RFC3339),
+			ScheduledTime: &slot, Attempt: 1, NotBefore: slot, CreatedAt: slot, Reason: job.ReasonScheduled, Message: "slot " + slot.Format(time.RFC3339),
 		}
 		runs = append(runs, r)
 		events = append(events, firstEvent(r))
@@ -352,7 +352,7 @@ func testRunClaimExclusive(t *testing.T, s store.Store) {
 		t.Errorf("claimed %v while the job's runs are active", got)
 	}
 	for _, r := range []job.Run{x1, free} {
-		if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: "Completed"}); err != nil {
+		if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: job.ReasonCompleted}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -395,7 +395,7 @@ func testRunClaimExclusiveConcurrent(t *testing.T, s store.Store) {
 		if len(got) != 1 {
 			t.Fatalf("round %d: %d exclusive runs of one job claimed at once; want 1", round, len(got))
 		}
-		if _, err := s.RunTransition(ctx, job.Transition{RunID: got[0].ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: "Completed"}); err != nil {
+		if _, err := s.RunTransition(ctx, job.Transition{RunID: got[0].ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: job.ReasonCompleted}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -449,8 +449,8 @@ func testRunTransition(t *testing.T, s store.Store) {
 	r := create(t, s, q.run("life", job.StateQueued))
 	claimIDs(t, s, "w", t0.Add(time.Minute), 1)
 	steps := []job.Transition{
-		{RunID: r.ID, From: job.StateDispatched, To: job.StatePending, Time: t0.Add(2 * time.Minute), Reason: "Starting", Message: "starting"},
-		{RunID: r.ID, From: job.StatePending, To: job.StateRunning, Time: t0.Add(3 * time.Minute), Reason: "Started", Message: "pid 42"},
+		{RunID: r.ID, From: job.StateDispatched, To: job.StatePending, Time: t0.Add(2 * time.Minute), Reason: job.ReasonStarting, Message: "starting"},
+		{RunID: r.ID, From: job.StatePending, To: job.StateRunning, Time: t0.Add(3 * time.Minute), Reason: job.ReasonStarted, Message: "pid 42"},
 	}
 	for _, st := range steps {
 		if _, err := s.RunTransition(ctx, st); err != nil {
@@ -459,7 +459,7 @@ func testRunTransition(t *testing.T, s store.Store) {
 	}
 	code := 3
 	got, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateRunning, To: job.StateFailed, Time: t0.Add(4 * time.Minute),
-		Reason: "ExitCode", Message: "exited with code 3", ExitCode: &code})
+		Reason: job.ReasonExitCode, Message: "exited with code 3", ExitCode: &code})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +468,7 @@ func testRunTransition(t *testing.T, s store.Store) {
 		t.Errorf("after failing: %+v", got)
 	}
 	// The guard: a transition from a state the run has left changes nothing.
-	_, err = s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateRunning, To: job.StateSucceeded, Time: t0.Add(5 * time.Minute), Reason: "Completed"})
+	_, err = s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateRunning, To: job.StateSucceeded, Time: t0.Add(5 * time.Minute), Reason: job.ReasonCompleted})
 	if !errors.Is(err, job.ErrConflict) {
 		t.Errorf("stale transition: err %v, want ErrConflict", err)
 	}
@@ -485,7 +485,7 @@ func testRunTransition(t *testing.T, s store.Store) {
 	// Requeueing a dispatched run releases its claim.
 	r2 := create(t, s, q.run("life", job.StateQueued))
 	claimIDs(t, s, "w", t0.Add(time.Minute), 1)
-	back, err := s.RunTransition(ctx, job.Transition{RunID: r2.ID, From: job.StateDispatched, To: job.StateQueued, Time: t0, Reason: "Requeued"})
+	back, err := s.RunTransition(ctx, job.Transition{RunID: r2.ID, From: job.StateDispatched, To: job.StateQueued, Time: t0, Reason: job.ReasonRequeued})
 	if err != nil || back.ClaimedBy != "" || back.State != job.StateQueued {
 		t.Errorf("requeue: %+v err %v", back, err)
 	}
@@ -508,7 +508,7 @@ func testRunTransitionThenAtomic(t *testing.T, s store.Store) {
 	}
 	a := failing()
 	then := retryOf(a)
-	if _, err := s.RunTransition(ctx, job.Transition{RunID: a.ID, From: job.StateDispatched, To: job.StateFailed, Time: t0, Reason: "ExitCode", Then: then}); err != nil {
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: a.ID, From: job.StateDispatched, To: job.StateFailed, Time: t0, Reason: job.ReasonExitCode, Then: then}); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, s, then.ID); got.RetryOf != a.ID || got.Attempt != 2 || got.State != job.StateQueued {
@@ -518,7 +518,7 @@ func testRunTransitionThenAtomic(t *testing.T, s store.Store) {
 	b := failing()
 	dup := retryOf(b)
 	dup.RetryOf = a.ID
-	_, err := s.RunTransition(ctx, job.Transition{RunID: b.ID, From: job.StateDispatched, To: job.StateFailed, Time: t0, Reason: "ExitCode", Then: dup})
+	_, err := s.RunTransition(ctx, job.Transition{RunID: b.ID, From: job.StateDispatched, To: job.StateFailed, Time: t0, Reason: job.ReasonExitCode, Then: dup})
 	if !errors.Is(err, job.ErrConflict) {
 		t.Fatalf("duplicate retry: err %v, want ErrConflict", err)
 	}
@@ -541,7 +541,7 @@ func testRunRequestCancel(t *testing.T, s store.Store) {
 	if got, _ := s.RunRequestCancel(ctx, r.ID, "bo@laptop"); got.CancelledBy != "ana@laptop" {
 		t.Errorf("second request replaced the first requester: %q", got.CancelledBy)
 	}
-	if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateQueued, To: job.StateCancelled, Time: t0, Reason: "Cancelled"}); err != nil {
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateQueued, To: job.StateCancelled, Time: t0, Reason: job.ReasonCancelled}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.RunRequestCancel(ctx, r.ID, "ana@laptop"); !errors.Is(err, job.ErrConflict) {
@@ -556,7 +556,7 @@ func testEvents(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	var q seq
 	r := create(t, s, q.run("ev", job.StateQueued))
-	notice := job.Event{RunID: r.ID, Time: t0.Add(time.Second), State: job.StateQueued, Reason: "ImageNotUsed", Message: "the process executor does not pull images"}
+	notice := job.Event{RunID: r.ID, Time: t0.Add(time.Second), State: job.StateQueued, Reason: job.ReasonImageNotUsed, Message: "the process executor does not pull images"}
 	if err := s.EventAppend(ctx, notice); err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func testEvents(t *testing.T, s store.Store) {
 	}
 	var reasons []string
 	for _, ev := range evs {
-		reasons = append(reasons, ev.Reason)
+		reasons = append(reasons, string(ev.Reason))
 		if ev.ID == 0 || ev.RunID != r.ID {
 			t.Errorf("event %+v lacks its id or run", ev)
 		}

@@ -95,7 +95,7 @@ func (q *seq) run(jobName string, state job.State) job.Run {
 	created := t0.Add(time.Duration(q.n) * time.Millisecond)
 	return job.Run{
 		ID: job.NewRunID(created), Job: jobName, Revision: 1, State: state, Trigger: job.TriggerAPI,
-		Attempt: 1, NotBefore: created, CreatedAt: created, Reason: "Submitted", Message: "queued on request",
+		Attempt: 1, NotBefore: created, CreatedAt: created, Reason: job.ReasonSubmitted, Message: "queued on request",
 	}
 }
 
