@@ -36,6 +36,7 @@ type Store interface {
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
 	RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error)
+	RunSeries(ctx context.Context, f store.SeriesFilter) ([]store.RunPoint, error)
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
 }
 
@@ -144,6 +145,7 @@ func (a *API) routes() {
 	m.HandleFunc("POST /api/v1/jobs/{name}/suspend", a.guard(auth.Editor, a.suspendJob(true)))
 	m.HandleFunc("POST /api/v1/jobs/{name}/resume", a.guard(auth.Editor, a.suspendJob(false)))
 	m.HandleFunc("POST /api/v1/jobs/{name}/runs", a.guard(auth.Editor, a.submitRun))
+	m.HandleFunc("GET /api/v1/jobs/{name}/series", a.guard(auth.Viewer, a.jobSeries))
 	m.HandleFunc("GET /api/v1/runs", a.guard(auth.Viewer, a.listRuns))
 	m.HandleFunc("GET /api/v1/runs/{id}", a.guard(auth.Viewer, a.getRun))
 	m.HandleFunc("GET /api/v1/runs/{id}/events", a.guard(auth.Viewer, a.runEvents))
