@@ -152,6 +152,7 @@ func (a *API) routes() {
 	m.HandleFunc("POST /api/v1/runs/{id}/report", a.runGuard(auth.Editor, a.postReport))
 	m.HandleFunc("GET /api/v1/runs/{id}/report", a.runGuard(auth.Viewer, a.getReport))
 	m.HandleFunc("GET /api/v1/runs/{id}/checkpoint", a.runGuard(auth.Viewer, a.getCheckpoint))
+	m.HandleFunc("GET /api/v1/runs/{id}/steps/{step}/result", a.runGuard(auth.Viewer, a.getStepResult))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -286,3 +286,17 @@ func (c *Client) Checkpoint(ctx context.Context, runID string) (checkpoint json.
 	}
 	return out.Checkpoint, out.RunID, err == nil, err
 }
+
+// StepResult returns the result step reported in the workflow of run runID (a step of it,
+// or the workflow run itself); found is false when the step has none (yet).
+func (c *Client) StepResult(ctx context.Context, runID, step string) (result json.RawMessage, found bool, err error) {
+	var out struct {
+		Result json.RawMessage `json:"result"`
+	}
+	status, err := c.do(ctx, http.MethodGet, "/api/v1/runs/"+url.PathEscape(runID)+"/steps/"+url.PathEscape(step)+"/result", nil, nil, &out)
+	var ae *Error
+	if status == http.StatusNotFound && errors.As(err, &ae) && ae.Code == "no_result" {
+		return nil, false, nil
+	}
+	return out.Result, err == nil, err
+}

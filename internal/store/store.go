@@ -8,6 +8,7 @@
 package store
 
 import (
+	"encoding/json"
 	"context"
 	"time"
 
@@ -176,6 +177,10 @@ type Reports interface {
 	// ReportLatest returns, for every job that is not deleted, the report with metrics
 	// of its run that reported last, by job name.
 	ReportLatest(ctx context.Context) (map[string]job.Report, error)
+	// ReportStepResults returns the results the steps of a workflow run reported, by
+	// step: of each step's run that succeeded (one carried over by a resume included).
+	// A step that reported no result is not in it.
+	ReportStepResults(ctx context.Context, parent string) (map[string]json.RawMessage, error)
 }
 
 // Cluster is what the servers sharing a store keep in it about themselves: who is alive,
