@@ -8,8 +8,8 @@
 package store
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"time"
 
 	"docket.dev/docket/internal/job"
