@@ -58,6 +58,10 @@ type Definitions interface {
 	DefinitionSuspend(ctx context.Context, name string, suspended bool, now time.Time) (job.Definition, error)
 }
 
+// ResumePlan decides the new group run that resumes old, from old's children (every
+// attempt); an error stores nothing and is returned as it is.
+type ResumePlan func(old job.Run, children []job.Run) (parent job.Run, runs []job.Run, events []job.Event, err error)
+
 // Queue is the runs table: how runs are made, claimed, moved from state to state, read
 // and, once old, deleted.
 type Queue interface {
@@ -120,6 +124,13 @@ type Queue interface {
 	// ones get a cancel request, and the group ends once all its children have. It
 	// returns job.ErrConflict for a run that ended or is no group run.
 	RunCancelGroup(ctx context.Context, id, by string, now time.Time) (job.Run, error)
+	// RunResume makes a new group run that takes up the ended group run id again
+	// (docket retry): plan, given id's run and all its children's attempts, returns the
+	// new group run, its children and their first events (group.Resume), which are stored
+	// with the reports of the children carried over (ReusedFrom), in one transaction. It
+	// returns job.ErrConflict for a run that is no group run, has not ended, or that a
+	// resume still running takes up already; job.ErrNotFound when there is no such run.
+	RunResume(ctx context.Context, id string, plan ResumePlan) (job.Run, error)
 	// GroupReconcile settles every group run that has not ended from its children as
 	// they stand (counts, releases, its end), as each child's end would have; it returns
 	// how many group runs it changed. A safety net: ends settle their groups as they

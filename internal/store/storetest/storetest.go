@@ -29,6 +29,7 @@ func Run(t *testing.T, open Open) {
 		"GroupCancel":             testGroupCancel,
 		"GroupExclusive":          testGroupExclusive,
 		"GroupConcurrentEnds":     testGroupConcurrentEnds,
+		"GroupResume":             testGroupResume,
 		"SlotsRecordBatch":        testSlotsRecordBatch,
 		"SlotsRecord":             testSlotsRecord,
 		"SlotsRecordConcurrent":   testSlotsRecordConcurrent,
