@@ -1,11 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"docket.dev/docket/internal/group"
 	"docket.dev/docket/internal/job"
 )
 
@@ -44,4 +47,73 @@ func (a *API) getStepResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, r, http.StatusOK, map[string]any{"run_id": parent, "step": step, "result": res})
+}
+
+// retryRequest is the optional body of POST /api/v1/runs/{id}/retry.
+type retryRequest struct {
+	From string `json:"from,omitempty"`
+}
+
+// retryShape describes a retry request for decodeBody's errors.
+var retryShape = bodyShape{name: "a retry request", fields: "from", want: map[string]string{"from": "a step name"}}
+
+// retryRun resumes an ended workflow or array run as a new group run (docket retry):
+// what succeeded is carried over, the rest runs again; with from, that step and what
+// follows it run again whatever they did.
+func (a *API) retryRun(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req retryRequest
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeBody(body, &req, retryShape); err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+	}
+	if req.From != "" && (len(req.From) > validation.DNS1123LabelMaxLength || len(validation.IsDNS1123Label(req.From)) > 0) {
+		writeError(w, r, a.opts.Logger, invalid("from", "is not a step name: lowercase letters, digits and '-', at most 63"))
+		return
+	}
+	if err := a.mayChangeRun(r.Context(), id); err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	now := a.now().UTC()
+	run, err := a.opts.Store.RunResume(r.Context(), id, func(old job.Run, children []job.Run) (job.Run, []job.Run, []job.Event, error) {
+		var again map[string]bool
+		if req.From != "" {
+			if old.Kind != job.KindWorkflow {
+				return job.Run{}, nil, nil, invalid("from", fmt.Sprintf("run %s is an array run, which has no steps; leave from out", id))
+			}
+			if _, ok := group.Latest(children)[req.From]; !ok {
+				return job.Run{}, nil, nil, invalid("from", fmt.Sprintf("run %s has no step %q", id, req.From))
+			}
+			again = group.Downstream(children, req.From)
+		}
+		parent, runs, events := group.Resume(old, children, again, now)
+		if parent.Group.Succeeded == parent.Group.Size {
+			return job.Run{}, nil, nil, &statusError{status: http.StatusConflict, code: "conflict", field: "from",
+				msg: fmt.Sprintf("every %s of run %s succeeded, so there is nothing to run again; name a step to run again from", strings.TrimSuffix(nounOf(old.Kind), "s"), id)}
+		}
+		return parent, runs, events, nil
+	})
+	if err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	a.opts.Logger.Info("run resumed", "run_id", run.ID, "resumed_from", id, "job", run.Job)
+	a.opts.Queued()
+	writeJSON(w, r, http.StatusCreated, run)
+}
+
+// nounOf names a group's children: steps or tasks.
+func nounOf(kind job.Kind) string {
+	if kind == job.KindArray {
+		return "tasks"
+	}
+	return "steps"
 }

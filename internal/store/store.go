@@ -264,6 +264,10 @@ type Fence struct {
 type RunFilter struct {
 	Job    string
 	States []job.State
+	// Parent selects the children of a group run (every attempt of each).
+	Parent string
+	// TopLevel selects the runs that are no group's children: a workflow is one run.
+	TopLevel bool
 	// Limit caps the page size; 0 means DefaultLimit.
 	Limit int
 	// Cursor continues a previous page.

@@ -225,6 +225,12 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 		list, states := in(f.States)
 		q, args = q+` AND state IN `+list, append(args, states...)
 	}
+	if f.Parent != "" {
+		q, args = q+` AND parent_id = ?`, append(args, f.Parent)
+	}
+	if f.TopLevel {
+		q += ` AND parent_id IS NULL`
+	}
 	if f.Cursor != "" {
 		q, args = q+` AND id < ?`, append(args, f.Cursor)
 	}
