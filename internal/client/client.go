@@ -66,8 +66,8 @@ type RunFilter struct {
 	// Parent lists a group run's children; TopLevel only runs that are no children.
 	Parent   string
 	TopLevel bool
-	Limit  int
-	Cursor string
+	Limit    int
+	Cursor   string
 }
 
 // do sends a request and decodes a JSON answer into out (when not nil).
