@@ -79,7 +79,9 @@ func TestWorkflowProcess(t *testing.T) {
 	}
 
 	// Bad retries are refused, naming the field.
-	var e struct{ Error struct{ Field, Message string } }
+	var e struct {
+		Error struct{ Field, Message string }
+	}
 	if status := srv.api("POST", "/api/v1/runs/"+first.ID+"/retry", `{"from": "trian"}`, &e); status != 400 || e.Error.Field != "from" {
 		t.Errorf("retry from an unknown step: %d %+v", status, e)
 	}
