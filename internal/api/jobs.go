@@ -95,6 +95,10 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	if err := a.checkTriggers(r.Context(), spec); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	var warnings []string
 	if a.opts.Images != nil {
 		warning, err := a.opts.Images.Check(r.Context(), spec.Image)

@@ -2,12 +2,14 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/group"
 	"docket.dev/docket/internal/job"
 )
@@ -116,4 +118,21 @@ func nounOf(kind job.Kind) string {
 		return "tasks"
 	}
 	return "steps"
+}
+
+// checkTriggers checks a definition's after against the stored jobs: each exists, and
+// no cycle of triggers goes through it.
+func (a *API) checkTriggers(ctx context.Context, spec job.Spec) error {
+	if len(spec.After) == 0 {
+		return nil
+	}
+	defs, err := a.opts.Store.DefinitionList(ctx)
+	if err != nil {
+		return err
+	}
+	byName := make(map[string]job.Spec, len(defs))
+	for _, d := range defs {
+		byName[d.Name] = d.Spec
+	}
+	return definition.CheckTriggers(spec, byName)
 }

@@ -25,7 +25,7 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "expect_success_within", "env", "labels", "annotations",
-	"kubernetes", "steps", "parallelism",
+	"kubernetes", "steps", "parallelism", "after",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.
@@ -89,7 +89,7 @@ func Decode(data []byte) (job.Spec, error) {
 		"expect_success_within": &spec.ExpectSuccessWithin,
 		"labels":                &spec.Labels, "annotations": &spec.Annotations,
 		"kubernetes": &spec.Kubernetes,
-		"steps":      &spec.Steps, "parallelism": &spec.Parallelism,
+		"steps":      &spec.Steps, "parallelism": &spec.Parallelism, "after": &spec.After,
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -163,6 +163,8 @@ func decodeField(field string, raw json.RawMessage, target any) error {
 		return decodeKubernetes(field, raw, t)
 	case *[]job.Step:
 		return decodeSteps(field, raw, t)
+	case *[]job.After:
+		return decodeAfter(field, raw, t)
 	case *int:
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {

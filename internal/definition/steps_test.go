@@ -116,6 +116,13 @@ func TestStepsInvalid(t *testing.T) {
 		{"job command naming no step", minimal + "command: ['{{ .Steps.z.Result.x }}']\nsteps:\n  - {name: a}\n", "command[0]", "names no value"},
 		{"parallelism without steps", minimal + "parallelism: 2\n", "parallelism", "neither"},
 		{"parallelism negative", base + "  - {name: a}\nparallelism: -1\n", "parallelism", "out of range"},
+		{"after not a list", minimal + "after: load\n", "after", "must be a list"},
+		{"after unknown field", minimal + "after: [{job: load, when: succeeded}]\n", "after[0].when", "job and on"},
+		{"after without a job", minimal + "after: [{on: failed}]\n", "after[0].job", "required"},
+		{"after a bad name", minimal + "after: [{job: Load_1}]\n", "after[0].job", "not a job name"},
+		{"after itself", minimal + "after: [{job: nightly}]\n", "after[0].job", "cycle of triggers (nightly -> nightly)"},
+		{"after twice", minimal + "after: [{job: load}, {job: load, on: failed}]\n", "after[1].job", `names "load" twice`},
+		{"after on", minimal + "after: [{job: load, on: done}]\n", "after[0].on", "succeeded (the default), failed or finished"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,5 +155,35 @@ func TestRenderStepResults(t *testing.T) {
 	want := []string{"--data=s3://b/2026-11-23", "1200", "true", `{"a":[1,2]}`, "[]", "0.93x", ""}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("RenderCommand (-want +got):\n%s", diff)
+	}
+}
+
+func TestCheckTriggers(t *testing.T) {
+	t.Parallel()
+	defs := map[string]job.Spec{
+		"load":   {Name: "load"},
+		"report": {Name: "report", After: []job.After{{Job: "train"}}},
+		"audit":  {Name: "audit", After: []job.After{{Job: "report", On: job.OnFinished}}},
+	}
+	tests := []struct {
+		name  string
+		after []job.After
+		field string
+		msg   string
+	}{
+		{"known", []job.After{{Job: "load"}}, "", ""},
+		{"unknown with a suggestion", []job.After{{Job: "laod"}}, "after[0].job", `no job "laod"; did you mean "load"?`},
+		{"unknown", []job.After{{Job: "load"}, {Job: "publish"}}, "after[1].job", `no job "publish"; apply it first`},
+		{"cycle", []job.After{{Job: "load"}, {Job: "audit"}}, "after", "the triggers form a cycle: train -> report -> audit -> train"},
+	}
+	for _, tt := range tests {
+		err := CheckTriggers(job.Spec{Name: "train", After: tt.after}, defs)
+		var fe *job.FieldError
+		switch {
+		case tt.field == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(fe.Message, tt.msg)):
+			t.Errorf("%s: %v; want field %s saying %q", tt.name, err, tt.field, tt.msg)
+		}
 	}
 }

@@ -197,7 +197,12 @@ func (s *Store) endGroup(ctx context.Context, c conn, parent job.Run, now time.T
 	if err != nil || n == 0 {
 		return err
 	}
-	return s.insertEvents(ctx, c, []job.Event{{RunID: parent.ID, Time: now, State: state, Reason: reason, Message: msg}})
+	if err := s.insertEvents(ctx, c, []job.Event{{RunID: parent.ID, Time: now, State: state, Reason: reason, Message: msg}}); err != nil {
+		return err
+	}
+	ended := parent
+	ended.State = state
+	return s.fire(ctx, c, ended, now)
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

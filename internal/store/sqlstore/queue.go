@@ -319,7 +319,10 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 			return err
 		}
 		if out.Parent == "" {
-			return nil
+			if t.Then != nil {
+				return nil // not over: its retry is queued
+			}
+			return s.fire(ctx, c, out, t.Time)
 		}
 		return s.settle(ctx, c, out, t.Then != nil, t.Time)
 	})

@@ -1,0 +1,108 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// triggered lists the runs of name started by triggers, oldest first, as "KEY STATE".
+func triggered(t *testing.T, s store.Store, name string) []string {
+	t.Helper()
+	runs, _, err := s.RunList(context.Background(), store.RunFilter{Job: name, Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, r := range runs {
+		if r.Trigger == job.TriggerAfter {
+			out = append(out, fmt.Sprintf("%s %s", r.IdempotencyKey, r.State))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runOnce makes a run of name, claims it and ends it in state to, with no retry.
+func runOnce(t *testing.T, s store.Store, q *seq, name string, to job.State) job.Run {
+	t.Helper()
+	r := create(t, s, q.run(name, job.StateQueued))
+	got := claimKeys(t, s, 10)
+	if len(got) != 1 || got[0].ID != r.ID {
+		t.Fatalf("claimed %d runs; want the run of %s", len(got), name)
+	}
+	end(t, s, got[0], to, nil)
+	return r
+}
+
+// testTriggers: a run's end fires the jobs that run after its job, in its transaction,
+// once per end (the firing key), and a job that runs after two waits for an end of each.
+func testTriggers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	put(t, s, spec("load"), t0)
+	train := spec("train")
+	train.After = []job.After{{Job: "load"}}
+	put(t, s, train, t0)
+	audit := spec("audit")
+	audit.After = []job.After{{Job: "load", On: job.OnFinished}, {Job: "train"}}
+	put(t, s, audit, t0)
+
+	load1 := runOnce(t, s, &q, "load", job.StateSucceeded)
+	if diff := cmp.Diff([]string{"after:" + load1.ID + " queued"}, triggered(t, s, "train")); diff != "" {
+		t.Fatalf("train after load succeeded (-want +got):\n%s", diff)
+	}
+	if got := triggered(t, s, "audit"); len(got) != 0 {
+		t.Errorf("audit fired before train ended: %v", got)
+	}
+	trainRun := claimKeys(t, s, 10)
+	end(t, s, trainRun[0], job.StateSucceeded, nil)
+	if diff := cmp.Diff([]string{"after:" + trainRun[0].ID + " queued"}, triggered(t, s, "audit")); diff != "" {
+		t.Errorf("audit once load and train ended (-want +got):\n%s", diff)
+	}
+	claimKeys(t, s, 10) // audit's run, out of the way
+
+	// A failure fires a trigger on finished, not one on succeeded.
+	load2 := runOnce(t, s, &q, "load", job.StateFailed)
+	if got := triggered(t, s, "train"); len(got) != 1 {
+		t.Errorf("train fired on a failed load: %v", got)
+	}
+	// An end the store holds but no firing does (written by a version without triggers,
+	// say) is fired by the reconcile pass, once.
+	done := q.run("load", job.StateSucceeded)
+	finished := t0.Add(time.Second)
+	done.FinishedAt = &finished
+	create(t, s, done)
+	for i, want := range []int{1, 0} {
+		n, err := s.TriggerReconcile(ctx, t0.Add(time.Minute))
+		if err != nil || n != want {
+			t.Errorf("reconcile pass %d started %d runs (err %v); want %d", i, n, err, want)
+		}
+	}
+	want := []string{"after:" + done.ID + " queued", "after:" + load1.ID + " succeeded"}
+	sort.Strings(want)
+	if diff := cmp.Diff(want, triggered(t, s, "train")); diff != "" {
+		t.Errorf("train (-want +got):\n%s", diff)
+	}
+	// audit has load's two later ends waiting, and no new end of train: it waits.
+	if got := triggered(t, s, "audit"); len(got) != 1 {
+		t.Errorf("audit fired without a new end of train: %v (load %s failed)", got, load2.ID)
+	}
+	// A job applied again without after stops waiting.
+	audit.After = nil
+	put(t, s, audit, t0)
+	train2 := claimKeys(t, s, 10)
+	for _, r := range train2 {
+		end(t, s, r, job.StateSucceeded, nil)
+	}
+	if got := triggered(t, s, "audit"); len(got) != 1 {
+		t.Errorf("audit, no longer after anything, fired: %v", got)
+	}
+}
