@@ -90,6 +90,8 @@ type Queue interface {
 	// RunList returns runs newest first, filtered, with a cursor for the next page ("" at
 	// the end).
 	RunList(ctx context.Context, f RunFilter) ([]job.Run, string, error)
+	// RunLatest, RunRecent and RunEnds read a job's own runs: a workflow's or an
+	// array's run, not its children.
 	// RunLatest returns the newest run of every job that is not deleted, by job name, among
 	// the runs in one of states (any state when none is given); jobs without such a run are
 	// absent.
