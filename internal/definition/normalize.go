@@ -30,11 +30,13 @@ type Limits struct {
 	MaxDeadline time.Duration
 	// MaxRetries is the most retries a definition may ask for.
 	MaxRetries int
+	// MaxSteps is the most steps a workflow may have.
+	MaxSteps int
 }
 
 // DefaultLimits returns the limits a server uses unless configured otherwise.
 func DefaultLimits() Limits {
-	return Limits{DefaultDeadline: time.Hour, MaxDeadline: 24 * time.Hour, MaxRetries: 10}
+	return Limits{DefaultDeadline: time.Hour, MaxDeadline: 24 * time.Hour, MaxRetries: 10, MaxSteps: DefaultMaxSteps}
 }
 
 // Normalize checks every field of spec and fills in the defaults (timezone UTC,

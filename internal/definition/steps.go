@@ -13,9 +13,13 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-// MaxSteps is the most steps a workflow may have: a workflow is a small graph of
-// containers, and each of its runs makes one child run per step at once.
-const MaxSteps = 100
+// DefaultMaxSteps is the most steps a workflow may have unless the server says otherwise
+// (Limits.MaxSteps): a workflow is a small graph of containers, and each of its runs
+// makes one child run per step at once. StepsCeiling bounds what a server may allow.
+const (
+	DefaultMaxSteps = 100
+	StepsCeiling    = 10000
+)
 
 // stepFields are the fields of a workflow's step, in reference order.
 var stepFields = []string{
@@ -29,8 +33,8 @@ func decodeSteps(field string, raw json.RawMessage, out *[]job.Step) error {
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return job.Invalid(field, "must be a list of steps, such as [{name: extract, command: [...]}]")
 	}
-	if len(items) > MaxSteps {
-		return job.Invalid(field, "has %d steps; a workflow has at most %d", len(items), MaxSteps)
+	if len(items) > StepsCeiling {
+		return job.Invalid(field, "has %d steps; a workflow has at most %d", len(items), StepsCeiling)
 	}
 	steps := make([]job.Step, len(items))
 	for i, item := range items {
@@ -96,14 +100,18 @@ func checkSteps(s job.Spec, l Limits) error {
 		}
 		return nil
 	}
-	if len(s.Steps) > MaxSteps {
-		return job.Invalid("steps", "has %d steps; a workflow has at most %d", len(s.Steps), MaxSteps)
+	max := l.MaxSteps
+	if max <= 0 {
+		max = DefaultMaxSteps
+	}
+	if max = min(max, StepsCeiling); len(s.Steps) > max {
+		return job.Invalid("steps", "has %d steps; a workflow has at most %d on this server", len(s.Steps), max)
 	}
 	if s.Tasks > 0 {
 		return job.Invalid("tasks", "a workflow's run cannot also be an array; leave tasks or steps out")
 	}
-	if s.Parallelism < 0 || s.Parallelism > MaxSteps {
-		return job.Invalid("parallelism", "%d is out of range; use 0 (no cap) to %d", s.Parallelism, MaxSteps)
+	if s.Parallelism < 0 || s.Parallelism > len(s.Steps) {
+		return job.Invalid("parallelism", "%d is out of range; use 0 (no cap) to %d, the number of steps", s.Parallelism, len(s.Steps))
 	}
 	index := make(map[string]int, len(s.Steps))
 	names := make([]string, len(s.Steps))

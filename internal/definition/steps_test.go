@@ -76,7 +76,7 @@ func TestStepsInvalid(t *testing.T) {
 	t.Parallel()
 	const base = minimal + "command: [run]\nsteps:\n"
 	many := base
-	for i := range MaxSteps + 1 {
+	for i := range DefaultMaxSteps + 1 {
 		many += fmt.Sprintf("  - {name: s%d}\n", i)
 	}
 	tests := []struct {
