@@ -59,16 +59,19 @@ func TestWorkflowCrash(t *testing.T) {
 			}
 			wf := servers[0].submit("wide")
 			for _, layer := range []string{"s1-", "s3-"} {
-				// Kill a server while steps of the layer run.
+				// Kill a server while it runs steps of the layer.
+				victim := -1
 				waitFor(t, 60*time.Second, "steps of layer "+layer+" to run", func() bool {
 					for _, r := range servers[0].allRuns("parent=" + wf.ID + "&state=running") {
-						if strings.HasPrefix(r.Step, layer) {
-							return true
+						for i, srv := range servers {
+							if strings.HasPrefix(r.Step, layer) && strings.Contains(r.ClaimedBy, fmt.Sprintf("-%d-", srv.cmd.Process.Pid)) {
+								victim = i
+								return true
+							}
 						}
 					}
 					return false
 				})
-				victim := replicas - 1
 				servers[victim].Kill9()
 				if replicas == 1 {
 					time.Sleep(500 * time.Millisecond)
