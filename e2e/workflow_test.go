@@ -146,3 +146,25 @@ func ledger(t *testing.T, dir string) string {
 	}
 	return strings.Join(strings.Fields(string(data)), " ")
 }
+
+// TestLocalWorkflow runs a workflow from a file on this machine, with no server: the
+// steps run in order, a step's result reaches the next one's command, an always step runs
+// after a failure, and the exit code says the workflow failed.
+func TestLocalWorkflow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := writeFile(t, dir, "wf.yaml", `name: local-pipe
+image: busybox
+cpu: 100m
+memory: 32Mi
+steps:
+  - {name: extract, command: ["sh", "-c", "docket report --result '{\"path\": \"/x\"}' >/dev/null"]}
+  - {name: train, needs: [extract], command: ["sh", "-c", "echo train on {{ .Steps.extract.Result.path }}; exit 4"]}
+  - {name: notify, needs: [train], when: always, command: ["echo", "notified"]}
+`)
+	pathEnv := "PATH=" + filepath.Dir(binary) + string(os.PathListSeparator) + os.Getenv("PATH")
+	stdout, stderr, code := docket(t, []string{pathEnv}, "run", "-f", file, "--local", "--executor", "process")
+	if code == 0 || !strings.Contains(stdout, "==> step train (failed) <==\ntrain on /x\n") || !strings.Contains(stdout, "notified") {
+		t.Errorf("run --local: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}

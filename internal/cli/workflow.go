@@ -226,3 +226,26 @@ func stepRun(ctx context.Context, c *client.Client, id, step string) (job.Run, e
 	}
 	return ch, nil
 }
+
+// stepLogs prints the output of each step of a workflow run that ran, in the order the
+// steps were made, each under a line naming it.
+func stepLogs(ctx context.Context, e *env, c *client.Client, id string) error {
+	children, err := c.Children(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, ch := range children {
+		if ch.StartedAt == nil || ch.ReusedFrom != "" {
+			continue
+		}
+		what := childName(ch)
+		if ch.Attempt > 1 {
+			what += fmt.Sprintf(", attempt %d", ch.Attempt)
+		}
+		fmt.Fprintf(e.stdout, "==> %s (%s) <==\n", what, ch.State)
+		if _, err := c.Logs(ctx, ch.ID, 0, false, e.stdout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
