@@ -99,7 +99,11 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	var warnings []string
+	warnings, err := a.checkSteps(r.Context(), spec)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	if a.opts.Images != nil {
 		warning, err := a.opts.Images.Check(r.Context(), spec.Image)
 		if err != nil {

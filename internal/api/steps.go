@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -135,4 +136,44 @@ func (a *API) checkTriggers(ctx context.Context, spec job.Spec) error {
 		byName[d.Name] = d.Spec
 	}
 	return definition.CheckTriggers(spec, byName)
+}
+
+// checkSteps holds each step of a workflow that sets its own resources, placement or
+// image to what the job's own fields are held to at apply: its requests fit a node, its
+// image exists. Errors name the step's field (steps[1].cpu); warnings say which step.
+func (a *API) checkSteps(ctx context.Context, spec job.Spec) ([]string, error) {
+	var warnings []string
+	for i, st := range spec.Steps {
+		prefix := fmt.Sprintf("steps[%d].", i)
+		if st.CPU != "" || st.Memory != "" || st.Kubernetes != nil {
+			if err := a.admit(ctx, spec.ForStep(st.Name)); err != nil {
+				return nil, stepField(prefix, err)
+			}
+		}
+		if a.opts.Images != nil && st.Image != "" && st.Image != spec.Image {
+			warning, err := a.opts.Images.Check(ctx, st.Image)
+			if err != nil {
+				return nil, stepField(prefix, err)
+			}
+			if warning != "" {
+				warnings = append(warnings, "step "+st.Name+": "+warning)
+			}
+		}
+	}
+	return warnings, nil
+}
+
+// stepField names a step's field in an error about the spec a step's runs get.
+func stepField(prefix string, err error) error {
+	var fe *job.FieldError
+	if errors.As(err, &fe) && fe.Field != "" {
+		return job.Invalid(prefix+fe.Field, "%s", fe.Message)
+	}
+	var se *statusError
+	if errors.As(err, &se) && se.field != "" {
+		out := *se
+		out.field = prefix + se.field
+		return &out
+	}
+	return err
 }
