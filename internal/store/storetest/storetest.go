@@ -31,6 +31,7 @@ func Run(t *testing.T, open Open) {
 		"GroupConcurrentEnds":     testGroupConcurrentEnds,
 		"GroupResume":             testGroupResume,
 		"Triggers":                testTriggers,
+		"TriggersConcurrent":      testTriggersConcurrent,
 		"SlotsRecordBatch":        testSlotsRecordBatch,
 		"SlotsRecord":             testSlotsRecord,
 		"SlotsRecordConcurrent":   testSlotsRecordConcurrent,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,5 +105,37 @@ func testTriggers(t *testing.T, s store.Store) {
 	}
 	if got := triggered(t, s, "audit"); len(got) != 1 {
 		t.Errorf("audit, no longer after anything, fired: %v", got)
+	}
+}
+
+// testTriggersConcurrent ends runs of the two jobs a job runs after at the same moment,
+// as two servers would: the job fires once, whatever the interleaving.
+func testTriggersConcurrent(t *testing.T, s store.Store) {
+	for round := range 5 {
+		var q seq
+		a, b, c := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round), fmt.Sprintf("c%d", round)
+		put(t, s, spec(a), t0)
+		put(t, s, spec(b), t0)
+		down := spec(c)
+		down.After = []job.After{{Job: a}, {Job: b}}
+		put(t, s, down, t0)
+		create(t, s, q.run(a, job.StateQueued))
+		create(t, s, q.run(b, job.StateQueued))
+		got := claimKeys(t, s, 10)
+		if len(got) != 2 {
+			t.Fatalf("round %d: claimed %d runs; want a's and b's", round, len(got))
+		}
+		var wg sync.WaitGroup
+		for _, r := range got {
+			wg.Go(func() { end(t, s, r, job.StateSucceeded, nil) })
+		}
+		wg.Wait()
+		if n, err := s.TriggerReconcile(context.Background(), t0); err != nil || n != 0 {
+			t.Errorf("round %d: reconcile started %d runs (err %v); the ends should have fired already", round, n, err)
+		}
+		if fired := triggered(t, s, c); len(fired) != 1 {
+			t.Errorf("round %d: %s fired %v; want once", round, c, fired)
+		}
+		claimKeys(t, s, 10) // c's run, out of the way
 	}
 }
