@@ -106,6 +106,27 @@ func testTriggers(t *testing.T, s store.Store) {
 	if got := triggered(t, s, "audit"); len(got) != 1 {
 		t.Errorf("audit, no longer after anything, fired: %v", got)
 	}
+
+	// A workflow's end fires what runs after it (its steps' ends do not); a fired
+	// workflow is made with its steps.
+	flow := spec("flow")
+	flow.Steps = []job.Step{{Name: "only"}}
+	report := spec("report")
+	report.After = []job.After{{Job: "flow", On: job.OnFailed}}
+	report.Steps = []job.Step{{Name: "a"}, {Name: "b", Needs: []string{"a"}}}
+	put(t, s, report, t0)
+	wf, _ := createGroup(t, s, &q, flow, 0)
+	step := claimKeys(t, s, 10)
+	if len(step) != 1 || step[0].Parent != wf.ID {
+		t.Fatalf("claimed %v; want the workflow's step", keys(step))
+	}
+	end(t, s, step[0], job.StateFailed, nil)
+	if diff := cmp.Diff([]string{"after:" + wf.ID + " queued"}, triggered(t, s, "report")); diff != "" {
+		t.Fatalf("report after the workflow failed (-want +got):\n%s", diff)
+	}
+	if got := keys(claimKeys(t, s, 10)); !cmp.Equal(got, []string{"a"}) {
+		t.Errorf("the fired workflow's first claim: %v; want its step a", got)
+	}
 }
 
 // testTriggersConcurrent ends runs of the two jobs a job runs after at the same moment,
