@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -166,5 +167,41 @@ steps:
 	stdout, stderr, code := docket(t, []string{pathEnv}, "run", "-f", file, "--local", "--executor", "process")
 	if code == 0 || !strings.Contains(stdout, "==> step train (failed) <==\ntrain on /x\n") || !strings.Contains(stdout, "notified") {
 		t.Errorf("run --local: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// TestWorkflowCancel cancels a running workflow with docket cancel: the running step is
+// stopped, the waiting one skipped, and the always step still runs.
+func TestWorkflowCancel(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "data"), "--executor", "process", "--kill-grace", "1s")
+	file := writeFile(t, dir, "wf.yaml", `name: stoppable
+image: busybox
+cpu: 100m
+memory: 32Mi
+steps:
+  - {name: slow, command: ["sleep", "60"]}
+  - {name: next, needs: [slow], command: ["true"]}
+  - {name: cleanup, needs: [next], when: always, command: ["echo", "cleaned"]}
+`)
+	if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
+		t.Fatalf("apply: %s", stderr)
+	}
+	wf := srv.submit("stoppable")
+	waitFor(t, 30*time.Second, "step slow to run", func() bool {
+		return stepsOf(t, srv, wf.ID)["slow"].State == job.StateRunning
+	})
+	if out, stderr, code := srv.cli("cancel", wf.ID); code != 0 {
+		t.Fatalf("cancel: %s%s", out, stderr)
+	}
+	final := srv.waitTerminal(wf.ID, 30*time.Second)
+	want := map[string]string{"slow": "cancelled Cancelled", "next": "skipped Cancelled", "cleanup": "succeeded Completed"}
+	steps := stepsOf(t, srv, wf.ID)
+	if diff := cmp.Diff(want, stepStatesOf(steps)); diff != "" || final.State != job.StateCancelled {
+		t.Errorf("workflow %s (%s); steps (-want +got):\n%s", final.State, final.Message, diff)
+	}
+	if log := srv.logs(steps["cleanup"].ID); log != "cleaned\n" {
+		t.Errorf("cleanup's output %q", log)
 	}
 }
