@@ -56,7 +56,7 @@ func TestWebUIWorkflow(t *testing.T) {
 	var hash string
 	if err := step(t, ctx,
 		chromedp.Click(`#workflow-graph a[data-step="train"] rect`, chromedp.ByQuery),
-		chromedp.WaitVisible(`h1 .badge[data-state="failed"]`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('.sub') && document.querySelector('.sub').textContent.includes('step train of')`, nil),
 		chromedp.Evaluate(`location.hash`, &hash),
 		chromedp.Text(`.sub`, &trainState, chromedp.ByQuery),
 	); err != nil {

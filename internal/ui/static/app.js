@@ -4,8 +4,8 @@
 "use strict";
 
 const main = document.getElementById("main");
-const ACTIVE = ["queued", "dispatched", "pending", "running"];
-const STATES = ["queued", "dispatched", "pending", "running", "succeeded", "failed", "cancelled", "skipped"];
+const ACTIVE = ["waiting", "queued", "dispatched", "pending", "running"];
+const STATES = ["waiting", "queued", "dispatched", "pending", "running", "succeeded", "failed", "cancelled", "skipped"];
 let me = { role: "viewer" };
 let cleanup = []; // stops the current page's timers and streams
 
@@ -306,7 +306,7 @@ async function jobPage(name) {
     runsTable(runs));
   let drawn = "";
   const draw = async () => {
-    const { runs: list } = await api("GET", `/runs?job=${encodeURIComponent(name)}&limit=20`);
+    const { runs: list } = await api("GET", `/runs?job=${encodeURIComponent(name)}&limit=20&top=true`);
     if (!runs.isConnected) return;
     const seen = JSON.stringify(list);
     if (seen !== drawn) fillRuns(runs, list, false);
@@ -371,6 +371,7 @@ async function runsPage(params) {
   const query = new URLSearchParams();
   if (job) query.set("job", job);
   if (state) query.set("state", state);
+  query.set("top", "true"); // a workflow is one run; its page shows its steps
   let shown = 50, drawn = "";
   const draw = async () => {
     query.set("limit", String(shown));
