@@ -11,9 +11,10 @@ import (
 
 const triggerJobs = `name: load
 image: busybox
-command: ["sh", "-c", "echo loaded"]
+command: ["sh", "-c", "sleep 1; echo loaded"]
 cpu: 100m
 memory: 32Mi
+retries: 1
 ---
 name: publish
 image: busybox
@@ -23,9 +24,10 @@ memory: 32Mi
 after: [{job: load, on: succeeded}]
 `
 
-// TestTriggersAcrossRestart: three successful runs of an upstream job, one of them after
-// the server restarted, fire the downstream job three times, once each; a trigger on an
-// unknown job and a cycle of triggers are refused at apply, naming the field.
+// TestTriggersAcrossRestart: three successful runs of an upstream job fire the downstream
+// job three times, once each, though the server is killed (SIGKILL) while the third runs
+// (it is interrupted, and its retry's success is what fires); a trigger on an unknown job
+// and a cycle of triggers are refused at apply, naming the field.
 func TestTriggersAcrossRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -56,9 +58,13 @@ func TestTriggersAcrossRestart(t *testing.T) {
 	}
 	runLoad(srv)
 	runLoad(srv)
-	srv.Stop()
-	srv = startServer(t, data, "--executor", "process")
-	runLoad(srv)
+	third := srv.submit("load")
+	waitFor(t, 30*time.Second, "the third load to run", func() bool { return srv.run(third.ID).State == job.StateRunning })
+	srv.Kill9()
+	srv = startServer(t, data, "--executor", "process", "--retry-backoff", "100ms")
+	if r := srv.waitTerminal(third.ID, 30*time.Second); r.Reason != job.ReasonInterrupted {
+		t.Errorf("the third load ended %s %s; want it interrupted by the kill", r.State, r.Reason)
+	}
 	var fired []job.Run
 	waitFor(t, 30*time.Second, "publish to run three times", func() bool {
 		fired = srv.allRuns("job=publish")
@@ -79,9 +85,14 @@ func TestTriggersAcrossRestart(t *testing.T) {
 		}
 		keys[r.IdempotencyKey] = true
 	}
-	loads := srv.allRuns("job=load")
-	if len(fired) != 3 || len(keys) != 3 || len(loads) != 3 {
-		t.Errorf("%d runs of load fired %d runs of publish (%d keys); want 3 of each, once per end", len(loads), len(fired), len(keys))
+	succeeded := 0
+	for _, r := range srv.allRuns("job=load") {
+		if r.State == job.StateSucceeded {
+			succeeded++
+		}
+	}
+	if len(fired) != 3 || len(keys) != 3 || succeeded != 3 {
+		t.Errorf("%d successful runs of load fired %d runs of publish (%d keys); want 3 of each, once per success", succeeded, len(fired), len(keys))
 	}
 	if evs := srv.events(fired[len(fired)-1].ID); len(evs) == 0 || evs[0].Reason != job.ReasonTriggered || !strings.Contains(evs[0].Message, "of job load succeeded") {
 		t.Errorf("the first event of a fired run: %+v", evs)

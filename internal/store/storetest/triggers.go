@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -105,6 +106,18 @@ func testTriggers(t *testing.T, s store.Store) {
 	}
 	if got := triggered(t, s, "audit"); len(got) != 1 {
 		t.Errorf("audit, no longer after anything, fired: %v", got)
+	}
+
+	// A suspended job records its firing as a skipped run.
+	if _, err := s.DefinitionSuspend(ctx, "train", true, t0); err != nil {
+		t.Fatal(err)
+	}
+	load3 := runOnce(t, s, &q, "load", job.StateSucceeded)
+	if got := triggered(t, s, "train"); !slices.Contains(got, "after:"+load3.ID+" skipped") {
+		t.Errorf("suspended train after load succeeded: %v; want a skipped run", got)
+	}
+	if _, err := s.DefinitionSuspend(ctx, "train", false, t0); err != nil {
+		t.Fatal(err)
 	}
 
 	// A workflow's end fires what runs after it (its steps' ends do not); a fired
