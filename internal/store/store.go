@@ -138,8 +138,8 @@ type Queue interface {
 	// how many group runs it changed. A safety net: ends settle their groups as they
 	// happen.
 	GroupReconcile(ctx context.Context, now time.Time) (int, error)
-	// TriggerReconcile fires what the ends of upstream runs should have fired and did
-	// not (see Definition.After): each end is recorded, and fires, in the transaction
+	// TriggerReconcile fires what the ends of upstream runs in the last week should have
+	// fired and did not (see Spec.After): each end is recorded, and fires, in the transaction
 	// that makes it, so this is a safety net servers run when they start leading. It
 	// returns how many runs it started.
 	TriggerReconcile(ctx context.Context, now time.Time) (int, error)

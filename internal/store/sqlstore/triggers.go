@@ -144,22 +144,27 @@ func (s *Store) fireJob(ctx context.Context, c conn, name, key, cause string, no
 	return inserted, err
 }
 
-// triggerScan caps how many unrecorded ends one reconcile pass records.
-const triggerScan = 1000
+// triggerScan caps how many unrecorded ends one reconcile pass records, and
+// triggerLookback how far back it looks: each end fires in its own transaction, so the
+// pass is a safety net, and a long history is not read again at every start.
+const (
+	triggerScan     = 1000
+	triggerLookback = 7 * 24 * time.Hour
+)
 
 // TriggerReconcile records the qualifying ends of upstream runs that no firing holds yet
-// (since each trigger was defined), and fires the jobs whose ends are all there. Each
+// (since each trigger was defined, in the last week), and fires the jobs whose ends are all there. Each
 // end fires in the transaction that makes it, so this finds nothing to do unless
 // something went wrong; servers run it when they start leading. It returns how many runs
 // it started.
 func (s *Store) TriggerReconcile(ctx context.Context, now time.Time) (int, error) {
 	ended, err := all(ctx, s.conn(), scanRun, `SELECT `+prefixed("r", runColumns)+` FROM triggers t
 		JOIN definitions d ON d.name = t.job AND d.deleted_at IS NULL
-		JOIN runs r ON r.job = t.upstream AND r.parent_id IS NULL AND r.finished_at >= t.created_at
+		JOIN runs r ON r.job = t.upstream AND r.parent_id IS NULL AND r.finished_at >= t.created_at AND r.finished_at >= ?
 			AND (r.state = t.on_state OR t.on_state = 'finished' AND r.state IN ('succeeded', 'failed', 'cancelled'))
 		WHERE NOT EXISTS (SELECT 1 FROM trigger_firings f WHERE f.job = t.job AND f.upstream_run = r.id)
 			AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.retry_of = r.id)
-		ORDER BY r.id LIMIT ?`, triggerScan)
+		ORDER BY r.id LIMIT ?`, s.ts(now.Add(-triggerLookback)), triggerScan)
 	if err != nil {
 		return 0, s.translate(err)
 	}
