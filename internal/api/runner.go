@@ -33,7 +33,19 @@ func (a *API) runnerMay(r *http.Request, tok auth.Token) error {
 		}
 		return nil
 	case "GET /api/v1/runs":
-		if job := r.URL.Query().Get("job"); !tok.MayRun(job) {
+		q := r.URL.Query()
+		if parent := q.Get("parent"); parent != "" && q.Get("job") == "" {
+			// The steps of a workflow run of one of its jobs (docket run --wait).
+			run, err := a.opts.Store.RunGet(r.Context(), parent)
+			if err != nil {
+				return runErr(parent, err)
+			}
+			if !tok.MayRun(run.Job) {
+				return forbid(fmt.Sprintf("run %s is of job %q", run.ID, run.Job))
+			}
+			return nil
+		}
+		if !tok.MayRun(q.Get("job")) {
 			return forbid("it lists only runs of its jobs: add ?job=NAME")
 		}
 		return nil

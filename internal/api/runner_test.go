@@ -46,6 +46,8 @@ func TestRunnerToken(t *testing.T) {
 		{"reads its run", "GET", "/api/v1/runs/" + mine.ID, "", 200, mine.ID},
 		{"reads its run's events", "GET", "/api/v1/runs/" + mine.ID + "/events", "", 200, ""},
 		{"lists its job's runs", "GET", "/api/v1/runs?job=nightly", "", 200, mine.ID},
+		{"lists the children of its run", "GET", "/api/v1/runs?parent=" + mine.ID, "", 200, `"runs":[]`},
+		{"cannot list another job's children", "GET", "/api/v1/runs?parent=" + other.ID, "", 403, `is of job \"ledger\"`},
 		{"knows who it is", "GET", "/api/v1/whoami", "", 200, `"jobs":["nightly"]`},
 		{"cannot run another job", "POST", "/api/v1/jobs/ledger/runs", "", 403, `may not reach job \"ledger\"`},
 		{"cannot read another job", "GET", "/api/v1/jobs/ledger", "", 403, "may not reach"},
