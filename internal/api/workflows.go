@@ -1,5 +1,9 @@
 package api
 
+// Workflows over HTTP: the result a step reads of another, resuming an ended workflow (or
+// array) run, and the apply-time checks of steps and triggers that need the store or the
+// executor.
+
 import (
 	"bytes"
 	"context"
