@@ -32,6 +32,7 @@ type Store interface {
 	store.Events
 	store.Reports
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (job.Run, bool, error)
+	RunResume(ctx context.Context, id string, plan store.ResumePlan) (job.Run, error)
 	RunGet(ctx context.Context, id string) (job.Run, error)
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
@@ -149,9 +150,11 @@ func (a *API) routes() {
 	m.HandleFunc("GET /api/v1/runs/{id}/events", a.guard(auth.Viewer, a.runEvents))
 	m.HandleFunc("GET /api/v1/runs/{id}/logs", a.guard(auth.Viewer, a.runLogs))
 	m.HandleFunc("POST /api/v1/runs/{id}/cancel", a.guard(auth.Editor, a.cancelRun))
+	m.HandleFunc("POST /api/v1/runs/{id}/retry", a.guard(auth.Editor, a.retryRun))
 	m.HandleFunc("POST /api/v1/runs/{id}/report", a.runGuard(auth.Editor, a.postReport))
 	m.HandleFunc("GET /api/v1/runs/{id}/report", a.runGuard(auth.Viewer, a.getReport))
 	m.HandleFunc("GET /api/v1/runs/{id}/checkpoint", a.runGuard(auth.Viewer, a.getCheckpoint))
+	m.HandleFunc("GET /api/v1/runs/{id}/steps/{step}/result", a.runGuard(auth.Viewer, a.getStepResult))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})
