@@ -32,6 +32,7 @@ type Store interface {
 	store.Events
 	store.Reports
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (job.Run, bool, error)
+	RunResume(ctx context.Context, id string, plan store.ResumePlan) (job.Run, error)
 	RunGet(ctx context.Context, id string) (job.Run, error)
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)

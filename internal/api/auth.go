@@ -89,7 +89,7 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, _ := r.Context().Value(tokenKey{}).(auth.Token)
-	writeJSON(w, r, http.StatusOK, whoamiView{Auth: true, Name: tok.Name, Role: tok.Role.String(), Teams: tok.Teams})
+	writeJSON(w, r, http.StatusOK, whoamiView{Auth: true, Name: tok.Name, Role: tok.Role.String(), Teams: tok.Teams, Jobs: tok.Jobs})
 }
 
 // bearer returns the token of an Authorization header of the Bearer scheme, whose name
@@ -169,7 +169,12 @@ func (a *API) guardTyped(role auth.Role, anyWithToken bool, h http.HandlerFunc) 
 				msg: "the API token is not one this server knows"})
 			return
 		}
-		if tok.Role < role {
+		if tok.Role == auth.Runner {
+			if err := a.runnerMay(r, tok); err != nil {
+				writeError(w, r, a.opts.Logger, err)
+				return
+			}
+		} else if tok.Role < role {
 			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusForbidden, code: "forbidden",
 				msg: fmt.Sprintf("token %q has the role %s; %s %s needs %s", tok.Name, tok.Role, r.Method, r.URL.Path, role)})
 			return

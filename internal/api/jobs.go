@@ -95,7 +95,15 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	var warnings []string
+	if err := a.checkTriggers(r.Context(), spec); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	warnings, err := a.checkSteps(r.Context(), spec)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	if a.opts.Images != nil {
 		warning, err := a.opts.Images.Check(r.Context(), spec.Image)
 		if err != nil {

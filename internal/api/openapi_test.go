@@ -224,6 +224,8 @@ func TestOpenAPIExamples(t *testing.T) {
 		{"GET", "/api/v1/runs/{id}/report", "", "", 200},
 		{"GET", "/api/v1/runs/{id}/checkpoint", "", "", 200},
 		{"POST", "/api/v1/runs/" + running.ID + "/cancel", "", "", 200},
+		{"GET", "/api/v1/runs/{id}/steps/extract/result", "", "", 404},
+		{"POST", "/api/v1/runs/" + running.ID + "/retry", "", "", 409},
 		{"GET", "/api/v1/whoami", "", "", 200},
 		{"GET", "/api/v1/openapi.json", "", "", 200},
 		{"DELETE", "/api/v1/jobs/gone", "", "", 204},

@@ -16,7 +16,7 @@ import (
 
 // Limits of what a run reports (and job.MaxReportMetrics, over all of a run's reports).
 const (
-	maxResult     = 64 << 10
+	maxResult     = job.MaxResultBytes
 	maxCheckpoint = 512 << 10
 )
 

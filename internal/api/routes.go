@@ -83,6 +83,13 @@ type (
 		Name  string   `json:"name,omitempty"`
 		Role  string   `json:"role"`
 		Teams []string `json:"teams,omitempty"`
+		// Jobs are the only jobs a runner token may submit and read.
+		Jobs []string `json:"jobs,omitempty"`
+	}
+	stepResultView struct {
+		RunID  string          `json:"run_id"`
+		Step   string          `json:"step"`
+		Result json.RawMessage `json:"result"`
 	}
 	checkpointView struct {
 		RunID      string          `json:"run_id"`
@@ -150,6 +157,11 @@ func (a *API) endpoints() []endpoint {
 			summary: "What a run reported", returns: typeOf[job.Report]()}},
 		{"GET", "/api/v1/runs/{id}/checkpoint", byRunOrRole, auth.Viewer, a.getCheckpoint, opDoc{
 			summary: "The newest checkpoint of a run or of the attempts before it", returns: typeOf[checkpointView]()}},
+		{"POST", "/api/v1/runs/{id}/retry", byRole, auth.Editor, a.retryRun, opDoc{
+			summary: "Resume an ended workflow or array run as a new run: what succeeded is carried over, the rest (with from, that step and what follows) runs again",
+			body:    typeOf[retryRequest](), bodyOptional: true, statuses: statuses(201), returns: run}},
+		{"GET", "/api/v1/runs/{id}/steps/{step}/result", byRunOrRole, auth.Viewer, a.getStepResult, opDoc{
+			summary: "The result a step of the run's workflow reported", returns: typeOf[stepResultView]()}},
 		{"GET", "/api/v1/whoami", byRole, auth.Viewer, a.whoami, opDoc{
 			summary: "Who the request's token is and what it may do", returns: typeOf[whoamiView]()}},
 		{"GET", "/api/v1/openapi.json", byRole, auth.Viewer, a.openAPIDocument, opDoc{

@@ -117,7 +117,11 @@ func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error)
 
 func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.RunFilter{Job: q.Get("job"), Cursor: q.Get("cursor")}
+	f := store.RunFilter{Job: q.Get("job"), Cursor: q.Get("cursor"), Parent: q.Get("parent"), TopLevel: q.Get("top") == "true"}
+	if len(f.Parent) > maxIdempotencyKey {
+		writeError(w, r, a.opts.Logger, invalid("parent", "is not a run id"))
+		return
+	}
 	if s := q.Get("state"); s != "" {
 		for _, st := range strings.Split(s, ",") {
 			st := job.State(strings.TrimSpace(st))

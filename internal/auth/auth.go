@@ -20,15 +20,18 @@ import (
 type Role int
 
 const (
+	// Runner submits runs of the jobs its token names, and reads those jobs and their
+	// runs, and nothing else: a CI system's webhook. It is below every other role.
+	Runner Role = iota + 1
 	// Viewer reads jobs, runs, events and logs.
-	Viewer Role = iota + 1
+	Viewer
 	// Editor also applies jobs, starts, cancels, suspends and resumes them.
 	Editor
 	// Admin also deletes jobs.
 	Admin
 )
 
-var roleNames = map[Role]string{Viewer: "viewer", Editor: "editor", Admin: "admin"}
+var roleNames = map[Role]string{Runner: "runner", Viewer: "viewer", Editor: "editor", Admin: "admin"}
 
 func (r Role) String() string { return roleNames[r] }
 
@@ -39,7 +42,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return 0, fmt.Errorf("%q is not a role; use viewer, editor or admin", s)
+	return 0, fmt.Errorf("%q is not a role; use runner, viewer, editor or admin", s)
 }
 
 // TeamLabel is the job label that names the team a job belongs to.
@@ -51,7 +54,12 @@ type Token struct {
 	Name  string
 	Role  Role
 	Teams []string
+	// Jobs are the jobs a runner token may run and read.
+	Jobs []string
 }
+
+// MayRun reports whether a runner token names the job.
+func (t Token) MayRun(name string) bool { return t.Role == Runner && slices.Contains(t.Jobs, name) }
 
 // CheckTeam says what is wrong with a team name, which must be a label value.
 func CheckTeam(team string) error {
@@ -80,6 +88,7 @@ type file struct {
 		Role   string   `json:"role"`
 		SHA256 string   `json:"sha256"`
 		Teams  []string `json:"teams"`
+		Jobs   []string `json:"jobs"`
 	} `json:"tokens"`
 }
 
@@ -90,6 +99,10 @@ type file struct {
 //	    role: editor
 //	    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 //	    teams: [data-science]   # optional: changes only jobs labelled team: data-science
+//	  - name: ci
+//	    role: runner
+//	    sha256: ...
+//	    jobs: [nightly-pipeline] # a runner submits and reads runs of these jobs only
 //
 // Errors name the entry and field that is wrong.
 func Parse(data []byte) (*Tokens, error) {
@@ -124,7 +137,18 @@ func Parse(data []byte) (*Tokens, error) {
 				return nil, fmt.Errorf("%s.teams[%d]: %w", where, j, err)
 			}
 		}
-		byHash[[sha256.Size]byte(raw)] = Token{Name: e.Name, Role: role, Teams: e.Teams}
+		switch {
+		case role == Runner && len(e.Jobs) == 0:
+			return nil, fmt.Errorf("%s.jobs: a runner token names the jobs it may run (docket token new --role runner --job NAME)", where)
+		case role != Runner && len(e.Jobs) > 0:
+			return nil, fmt.Errorf("%s.jobs: only a runner token is limited to jobs; a %s token reaches every job", where, role)
+		}
+		for j, name := range e.Jobs {
+			if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+				return nil, fmt.Errorf("%s.jobs[%d]: %q is not a job name", where, j, name)
+			}
+		}
+		byHash[[sha256.Size]byte(raw)] = Token{Name: e.Name, Role: role, Teams: e.Teams, Jobs: e.Jobs}
 	}
 	t := &Tokens{}
 	t.byHash.Store(&byHash)

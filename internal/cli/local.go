@@ -9,6 +9,7 @@ import (
 
 	"docket.dev/docket/internal/client"
 	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/server"
 )
 
@@ -77,7 +78,15 @@ func (l localRun) run(ctx context.Context, e *env) error {
 	if e.structured() {
 		progress = &env{stdout: e.stderr, stderr: e.stderr, output: e.output}
 	}
-	final, err := waitRun(ctx, progress, c, run, true)
+	var final job.Run
+	if run.Group != nil {
+		final, err = waitGroup(ctx, progress, c, run)
+		if err == nil {
+			err = stepLogs(ctx, progress, c, run.ID)
+		}
+	} else {
+		final, err = waitRun(ctx, progress, c, run, true)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// The deferred shutdown stops the run; it is recorded as interrupted.

@@ -19,13 +19,15 @@ func reportCmd(e *env) *cobra.Command {
 		runID, result, checkpoint string
 		metrics                   []string
 		getCheckpoint             bool
+		getResult                 string
 	)
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "From inside a run: report metrics, a result or a checkpoint, or read the checkpoint back",
 		Long: `Run from inside a job, report tells Docket about the run: metrics (numbers by name,
 shown on the run and exported on /metrics as docket_run_reported), a small JSON result,
-and a checkpoint that a retry of the run reads back with --get-checkpoint to resume.
+and a checkpoint that a retry of the run reads back with --get-checkpoint to resume. A step of
+a workflow reads the result of a step it needs with --get-result STEP.
 
 Every run gets DOCKET_API (where the server is), DOCKET_TOKEN (a token that reports on this
 run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
@@ -36,7 +38,8 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
   docket report --result '{"auc": 0.91, "model": "s3://models/2026-11-23"}'
   docket report --result @result.json
   docket report --checkpoint '{"offset": 50000}'
-  offset=$(docket report --get-checkpoint | jq -r '.offset // 0')`,
+  offset=$(docket report --get-checkpoint | jq -r '.offset // 0')
+  data=$(docket report --get-result extract | jq -r .path)   # in a later step of a workflow`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runID == "" {
@@ -48,6 +51,22 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 				}
 			}
 			c := e.client()
+			if getResult != "" {
+				if len(metrics) > 0 || result != "" || checkpoint != "" || getCheckpoint {
+					return usageError{errors.New("--get-result reads; give it alone")}
+				}
+				doc, found, err := c.StepResult(cmd.Context(), runID, getResult)
+				switch {
+				case err != nil:
+					return err
+				case !found:
+					return fmt.Errorf("step %s of the workflow of run %s has no result: it has not succeeded, or reported none", getResult, runID)
+				case e.structured():
+					return e.print(map[string]any{"step": getResult, "result": doc})
+				}
+				fmt.Fprintf(e.stdout, "%s\n", oneLine(doc))
+				return nil
+			}
 			if getCheckpoint {
 				if len(metrics) > 0 || result != "" || checkpoint != "" {
 					return usageError{errors.New("--get-checkpoint reads; give it alone")}
@@ -111,6 +130,7 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 	f.StringVar(&result, "result", "", "the run's result: a JSON document, or @FILE")
 	f.StringVar(&checkpoint, "checkpoint", "", "a checkpoint to resume from: a JSON document, or @FILE")
 	f.BoolVar(&getCheckpoint, "get-checkpoint", false, "print the newest checkpoint of this run or the attempts before it")
+	f.StringVar(&getResult, "get-result", "", "print the result STEP of this run's workflow reported (a step it needs)")
 	return cmd
 }
 

@@ -29,7 +29,8 @@ func runCmd(e *env) *cobra.Command {
 		Use:   "run NAME | run [NAME] -f FILE --local",
 		Short: "Start a run of a job now, on the server or on this machine",
 		Long: `Start a run of a job now. With --wait, show its progress until it finishes (following
-retries) and exit with a non-zero code if it failed: the job's exit code when it has one.
+retries; for a workflow, every step's) and exit with a non-zero code if it failed: the
+job's exit code when it has one.
 
 With -f FILE --local, run a job from a definition file right here, with no server: in a
 container (--executor container, the default) on the Docker or Podman engine that
@@ -90,7 +91,12 @@ its exit code. NAME picks the job when the file defines several.`,
 				return nil
 			}
 			fmt.Fprintf(e.stderr, "run %s of %s submitted\n", run.ID, run.Job)
-			final, err := waitRun(ctx, e, c, run, showLogs)
+			var final job.Run
+			if run.Group != nil {
+				final, err = waitGroup(ctx, e, c, run)
+			} else {
+				final, err = waitRun(ctx, e, c, run, showLogs)
+			}
 			if err != nil {
 				return err
 			}
@@ -208,6 +214,7 @@ func runsCmd(e *env) *cobra.Command {
 		f      client.RunFilter
 		states string
 		watch  bool
+		every  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "runs",
@@ -217,17 +224,22 @@ Kubernetes node its pod ran on (read from each run's events, about 25 runs a sec
 
 --watch (-w) keeps the list current until Ctrl-C: on a terminal the table is redrawn in
 place every second; otherwise (piped, or with -o json or yaml) the list is printed once and
-then each run again whenever it appears or changes state.`,
+then each run again whenever it appears or changes state.
+
+A workflow (or array) run is one line with its progress ("3/6 steps succeeded, 2 to go; 1
+running"); --all lists each step's run as well, and --parent ID the steps of one.`,
 		Example: `  docket runs
   docket runs --job nightly-train --state failed,cancelled
   docket runs -o wide
   docket runs --job nightly-train -w
-  docket runs --limit 200 -o yaml`,
+  docket runs --limit 200 -o yaml
+  docket runs --parent 019ab2c4-...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if states != "" {
 				f.States = strings.Split(states, ",")
 			}
+			f.TopLevel = !every && f.Parent == ""
 			if watch {
 				if f.Cursor != "" {
 					return usageError{errors.New("--watch shows the newest runs; it takes no --cursor")}
@@ -255,6 +267,9 @@ then each run again whenever it appears or changes state.`,
 			if err := t.lookupNodes(ctx, runs); err != nil {
 				return err
 			}
+			if err := t.lookupGroups(ctx, runs); err != nil {
+				return err
+			}
 			tw := e.table()
 			fmt.Fprint(tw, t.header())
 			for _, r := range runs {
@@ -275,6 +290,8 @@ then each run again whenever it appears or changes state.`,
 	fl.IntVar(&f.Limit, "limit", 0, "page size (default 50, at most 1000)")
 	fl.StringVar(&f.Cursor, "cursor", "", "continue from a previous page")
 	fl.BoolVarP(&watch, "watch", "w", false, "keep the list current until Ctrl-C (redrawn in place on a terminal)")
+	fl.BoolVar(&every, "all", false, "list the runs of workflows' steps and arrays' tasks too")
+	fl.StringVar(&f.Parent, "parent", "", "only the step (or task) runs of this workflow (or array) run")
 	return cmd
 }
 
@@ -310,8 +327,18 @@ func describeRun(e *env, ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	var children []job.Run
+	if r.Group != nil {
+		if children, err = c.Children(ctx, id); err != nil {
+			return err
+		}
+	}
 	if e.structured() {
-		return e.print(map[string]any{"run": r, "events": events, "report": rep})
+		out := map[string]any{"run": r, "events": events, "report": rep}
+		if r.Group != nil {
+			out["children"] = children
+		}
+		return e.print(out)
 	}
 	tw := e.table()
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
@@ -322,6 +349,15 @@ func describeRun(e *env, ctx context.Context, id string) error {
 	row("Attempt", fmt.Sprint(r.Attempt))
 	if r.RetryOf != "" {
 		row("Retry of", r.RetryOf)
+	}
+	if r.Parent != "" {
+		row("Part of", fmt.Sprintf("%s run %s (%s)", map[bool]string{true: "array", false: "workflow"}[r.TaskIndex != nil], r.Parent, childName(r)))
+	}
+	if r.ResumedFrom != "" {
+		row("Resumes", r.ResumedFrom)
+	}
+	if r.ReusedFrom != "" {
+		row("Reuses", r.ReusedFrom+" (carried over; its output is that run's)")
 	}
 	if r.ScheduledTime != nil {
 		row("Scheduled", r.ScheduledTime.Format(time.RFC3339))
@@ -343,6 +379,9 @@ func describeRun(e *env, ctx context.Context, id string) error {
 		return err
 	}
 	e.printReport(rep.Metrics, rep.Result)
+	if r.Group != nil {
+		describeGroup(e.stdout, r, children)
+	}
 	fmt.Fprintln(e.stdout, "\nEvents:")
 	tw = e.table()
 	for _, ev := range events {
@@ -352,13 +391,23 @@ func describeRun(e *env, ctx context.Context, id string) error {
 }
 
 func logsCmd(e *env) *cobra.Command {
-	var follow bool
+	var (
+		follow bool
+		step   string
+	)
 	cmd := &cobra.Command{
 		Use:     "logs RUN_ID",
 		Short:   "Print a run's output (stdout and stderr)",
-		Example: "  docket logs 019ab2c4-...\n  docket logs 019ab2c4-... -f",
+		Example: "  docket logs 019ab2c4-...\n  docket logs 019ab2c4-... -f\n  docket logs WORKFLOW_RUN_ID --step train",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if step != "" {
+				r, err := stepRun(cmd.Context(), e.client(), args[0], step)
+				if err != nil {
+					return err
+				}
+				args = []string{r.ID}
+			}
 			var w io.Writer = e.stdout
 			if e.structured() {
 				var b strings.Builder
@@ -373,6 +422,7 @@ func logsCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the run finishes")
+	cmd.Flags().StringVar(&step, "step", "", "print the output of this step of the workflow run (its newest attempt)")
 	return cmd
 }
 

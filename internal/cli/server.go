@@ -130,6 +130,7 @@ priority_class).`,
 	f.IntVar(&cfg.Parallelism, "parallelism", cfg.Parallelism, "most runs executing at once on this server (with --executor kubernetes: 1000 unless given)")
 	f.DurationVar(&cfg.DefaultDeadline, "default-deadline", cfg.DefaultDeadline, "deadline of jobs that set none")
 	f.DurationVar(&cfg.MaxDeadline, "max-deadline", cfg.MaxDeadline, "longest deadline a job may set")
+	f.IntVar(&cfg.MaxSteps, "max-steps", cfg.MaxSteps, fmt.Sprintf("most steps a workflow may have (each of its runs makes one run per step at once; at most %d)", definition.StepsCeiling))
 	f.DurationVar(&cfg.RetryBackoff, "retry-backoff", cfg.RetryBackoff, "wait before the first retry; doubles per attempt up to 10m")
 	f.DurationVar(&cfg.KillGrace, "kill-grace", cfg.KillGrace, "time between SIGTERM and SIGKILL when a run is stopped")
 	f.DurationVar(&cfg.ScheduleInterval, "schedule-interval", cfg.ScheduleInterval, "how often the scheduler looks for due slots")

@@ -25,6 +25,8 @@ type runTable struct {
 	// nodes caches what the runs' events said of their node; a settled entry (a node
 	// found, or a finished run) is not asked again.
 	nodes map[string]runNode
+	// children holds the children of the active group runs shown, for their summary.
+	children map[string][]job.Run
 	// pace keeps the events read for nodes well under the server's default rate limit
 	// for a token (50 requests a second), so a long wide listing is slow, not refused.
 	pace *rate.Limiter
@@ -36,7 +38,7 @@ type runNode struct {
 }
 
 func newRunTable(e *env, c *client.Client) *runTable {
-	return &runTable{c: c, wide: e.wide(), now: time.Now, nodes: map[string]runNode{}, pace: rate.NewLimiter(25, 25)}
+	return &runTable{c: c, wide: e.wide(), now: time.Now, nodes: map[string]runNode{}, children: map[string][]job.Run{}, pace: rate.NewLimiter(25, 25)}
 }
 
 // header is the table's first line.
@@ -55,11 +57,34 @@ func (t *runTable) row(r job.Run) string {
 		sched = r.ScheduledTime.Local().Format("2006-01-02 15:04:05")
 	}
 	s := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s", r.ID, r.Job, r.State, r.Trigger, r.Attempt, sched,
-		r.CreatedAt.Local().Format("2006-01-02 15:04:05"), r.Reason)
+		r.CreatedAt.Local().Format("2006-01-02 15:04:05"), reasonText(r, t.children[r.ID]))
 	if t.wide {
 		s += fmt.Sprintf("\t%s\t%s\t%s", runDuration(r, t.now()), exitText(r), orDash(t.nodes[r.ID].name))
 	}
 	return s + "\n"
+}
+
+// reasonText is a run's reason, and a group run's progress after it.
+func reasonText(r job.Run, children []job.Run) string {
+	if r.Group == nil {
+		return string(r.Reason)
+	}
+	return fmt.Sprintf("%s (%s)", r.Reason, groupSummary(r, children))
+}
+
+// lookupGroups reads the children of the active group runs among runs, for how many run.
+func (t *runTable) lookupGroups(ctx context.Context, runs []job.Run) error {
+	for _, r := range runs {
+		if r.Group == nil || r.State.Terminal() {
+			continue
+		}
+		children, err := t.c.Children(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		t.children[r.ID] = children
+	}
+	return nil
 }
 
 // runDuration is how long a run ran, or has been running.

@@ -19,19 +19,23 @@ func tokenCmd(e *env) *cobra.Command {
 with a name (who acts) and a role: viewer (reads), editor (also applies, runs, cancels,
 suspends and resumes jobs) or admin (also deletes jobs). The file keeps each token's
 SHA-256, not the token. A token given --team changes only the jobs labelled with one of
-its teams (labels: {team: NAME}); it still reads every job. The docket command sends the token in DOCKET_TOKEN (or the
+its teams (labels: {team: NAME}); it still reads every job. A runner token (--role runner
+--job NAME) only submits runs of the jobs it names and reads those jobs and their runs: a
+CI system posts to POST /api/v1/jobs/NAME/runs with it and an Idempotency-Key. The docket command sends the token in DOCKET_TOKEN (or the
 token: line of its config file).`,
 	}
 	var (
 		name, role string
 		teams      []string
+		jobs       []string
 	)
 	newCmd := &cobra.Command{
 		Use:   "new --name NAME --role ROLE [--team TEAM]...",
 		Short: "Make a new random token and its tokens file entry",
 		Example: `  docket token new --name ana --role editor
   docket token new --name ana --role admin --team data-science
-  docket token new --name ci --role viewer -o json`,
+  docket token new --name ci --role viewer -o json
+  docket token new --name ci --role runner --job nightly-pipeline`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" {
@@ -46,6 +50,12 @@ token: line of its config file).`,
 					return usageError{fmt.Errorf("--team: %w", err)}
 				}
 			}
+			switch {
+			case r == auth.Runner && len(jobs) == 0:
+				return usageError{errors.New("--job is required with --role runner: the jobs the token may run")}
+			case r != auth.Runner && len(jobs) > 0:
+				return usageError{errors.New("--job limits a runner token; give --role runner")}
+			}
 			secret, err := auth.New()
 			if err != nil {
 				return err
@@ -54,8 +64,11 @@ token: line of its config file).`,
 			if len(teams) > 0 {
 				entry = fmt.Sprintf("{name: %s, role: %s, teams: [%s], sha256: %s}", name, r, strings.Join(teams, ", "), auth.Hash(secret))
 			}
+			if len(jobs) > 0 {
+				entry = fmt.Sprintf("{name: %s, role: %s, jobs: [%s], sha256: %s}", name, r, strings.Join(jobs, ", "), auth.Hash(secret))
+			}
 			if e.structured() {
-				return e.print(map[string]any{"name": name, "role": r.String(), "teams": teams, "token": secret, "sha256": auth.Hash(secret)})
+				return e.print(map[string]any{"name": name, "role": r.String(), "teams": teams, "jobs": jobs, "token": secret, "sha256": auth.Hash(secret)})
 			}
 			fmt.Fprintf(e.stdout, "token for %s (shown once; give it to them, e.g. as DOCKET_TOKEN):\n  %s\n", name, secret)
 			fmt.Fprintf(e.stdout, "entry for the server's tokens file (under tokens:):\n  - %s\n", entry)
@@ -63,7 +76,8 @@ token: line of its config file).`,
 		},
 	}
 	newCmd.Flags().StringVar(&name, "name", "", "who the token acts as; shown as the actor of what it does")
-	newCmd.Flags().StringVar(&role, "role", "viewer", "viewer, editor or admin")
+	newCmd.Flags().StringVar(&role, "role", "viewer", "runner, viewer, editor or admin")
+	newCmd.Flags().StringSliceVar(&jobs, "job", nil, "with --role runner: a job the token may run and read (repeat for several)")
 	newCmd.Flags().StringSliceVar(&teams, "team", nil, "limit the token to changing jobs labelled team: TEAM (repeat or comma-separate for several)")
 	hashCmd := &cobra.Command{
 		Use:     "hash",

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,8 +63,11 @@ type RunRequest struct {
 type RunFilter struct {
 	Job    string
 	States []string
-	Limit  int
-	Cursor string
+	// Parent lists a group run's children; TopLevel only runs that are no children.
+	Parent   string
+	TopLevel bool
+	Limit    int
+	Cursor   string
 }
 
 // do sends a request and decodes a JSON answer into out (when not nil).
@@ -190,6 +194,12 @@ func (c *Client) Runs(ctx context.Context, f RunFilter) ([]job.Run, string, erro
 	if f.Cursor != "" {
 		q.Set("cursor", f.Cursor)
 	}
+	if f.Parent != "" {
+		q.Set("parent", f.Parent)
+	}
+	if f.TopLevel {
+		q.Set("top", "true")
+	}
 	var out struct {
 		Runs []job.Run `json:"runs"`
 		Next string    `json:"next_cursor"`
@@ -223,6 +233,41 @@ func (c *Client) Cancel(ctx context.Context, id string) (job.Run, error) {
 	}
 	_, err := c.do(ctx, http.MethodPost, "/api/v1/runs/"+url.PathEscape(id)+"/cancel", header, nil, &r)
 	return r, err
+}
+
+// Retry resumes an ended workflow or array run as a new run: what succeeded is carried
+// over, the rest runs again; from names a step to run again with all that follows it.
+func (c *Client) Retry(ctx context.Context, id, from string) (job.Run, error) {
+	var r job.Run
+	var body io.Reader
+	if from != "" {
+		b, err := json.Marshal(map[string]string{"from": from})
+		if err != nil {
+			return r, err
+		}
+		body = bytes.NewReader(b)
+	}
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/runs/"+url.PathEscape(id)+"/retry", http.Header{"Content-Type": {"application/json"}}, body, &r)
+	return r, err
+}
+
+// Children returns every child run of a group run (each attempt), oldest first.
+func (c *Client) Children(ctx context.Context, id string) ([]job.Run, error) {
+	var out []job.Run
+	f := RunFilter{Parent: id, Limit: 1000}
+	for {
+		page, next, err := c.Runs(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // Logs copies a run's log from offset to w; with follow it keeps copying until the run
@@ -285,4 +330,18 @@ func (c *Client) Checkpoint(ctx context.Context, runID string) (checkpoint json.
 		return nil, "", false, nil
 	}
 	return out.Checkpoint, out.RunID, err == nil, err
+}
+
+// StepResult returns the result step reported in the workflow of run runID (a step of it,
+// or the workflow run itself); found is false when the step has none (yet).
+func (c *Client) StepResult(ctx context.Context, runID, step string) (result json.RawMessage, found bool, err error) {
+	var out struct {
+		Result json.RawMessage `json:"result"`
+	}
+	status, err := c.do(ctx, http.MethodGet, "/api/v1/runs/"+url.PathEscape(runID)+"/steps/"+url.PathEscape(step)+"/result", nil, nil, &out)
+	var ae *Error
+	if status == http.StatusNotFound && errors.As(err, &ae) && ae.Code == "no_result" {
+		return nil, false, nil
+	}
+	return out.Result, err == nil, err
 }

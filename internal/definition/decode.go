@@ -25,7 +25,7 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "expect_success_within", "env", "labels", "annotations",
-	"kubernetes",
+	"kubernetes", "steps", "parallelism", "after",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.
@@ -89,6 +89,7 @@ func Decode(data []byte) (job.Spec, error) {
 		"expect_success_within": &spec.ExpectSuccessWithin,
 		"labels":                &spec.Labels, "annotations": &spec.Annotations,
 		"kubernetes": &spec.Kubernetes,
+		"steps":      &spec.Steps, "parallelism": &spec.Parallelism, "after": &spec.After,
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -160,6 +161,10 @@ func decodeField(field string, raw json.RawMessage, target any) error {
 		return nil
 	case **job.Kubernetes:
 		return decodeKubernetes(field, raw, t)
+	case *[]job.Step:
+		return decodeSteps(field, raw, t)
+	case *[]job.After:
+		return decodeAfter(field, raw, t)
 	case *int:
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {

@@ -30,11 +30,13 @@ type Limits struct {
 	MaxDeadline time.Duration
 	// MaxRetries is the most retries a definition may ask for.
 	MaxRetries int
+	// MaxSteps is the most steps a workflow may have.
+	MaxSteps int
 }
 
 // DefaultLimits returns the limits a server uses unless configured otherwise.
 func DefaultLimits() Limits {
-	return Limits{DefaultDeadline: time.Hour, MaxDeadline: 24 * time.Hour, MaxRetries: 10}
+	return Limits{DefaultDeadline: time.Hour, MaxDeadline: 24 * time.Hour, MaxRetries: 10, MaxSteps: DefaultMaxSteps}
 }
 
 // Normalize checks every field of spec and fills in the defaults (timezone UTC,
@@ -56,6 +58,7 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 	checks := []func(job.Spec, Limits) error{
 		checkNUL, checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
 		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
+		checkSteps, checkAfter,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {
@@ -135,10 +138,24 @@ const (
 	argOverheadBytes = 1 + 8 // the NUL and the pointer to it
 )
 
-func checkCommand(s job.Spec, _ Limits) error {
+func checkCommand(s job.Spec, _ Limits) error { return checkCommandIn(s, jobScope(s)) }
+
+// jobScope is what the job's own command may name: a workflow's command is every step's
+// unless the step sets its own, so it may name any step's result here; each step's
+// check then holds it to the steps upstream of it.
+func jobScope(s job.Spec) Scope {
+	names := make([]string, 0, len(s.Steps))
+	for _, st := range s.Steps {
+		names = append(names, st.Name)
+	}
+	return stepsScope(names)
+}
+
+// checkCommandIn checks a command's arguments against what its templates may name.
+func checkCommandIn(s job.Spec, scope Scope) error {
 	for i, arg := range s.Command {
 		field := fmt.Sprintf("command[%d]", i)
-		n, err := checkTemplate(arg)
+		n, err := checkTemplate(arg, scope)
 		if err != nil {
 			return job.Invalid(field, "%s", err)
 		}
@@ -156,8 +173,9 @@ func checkCommand(s job.Spec, _ Limits) error {
 // given; each part was checked on its own already.
 func checkExecSize(s job.Spec, _ Limits) error {
 	total := 0
+	scope := jobScope(s)
 	for _, arg := range s.Command {
-		n, _ := checkTemplate(arg)
+		n, _ := checkTemplate(arg, scope)
 		total += n + argOverheadBytes
 	}
 	field := "command"

@@ -1,11 +1,14 @@
 package definition
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+
+	"docket.dev/docket/internal/job"
 )
 
 // Templates in a command are substitutions only: {{ .Name }} is replaced by a value Docket
@@ -23,6 +26,9 @@ type TemplateData struct {
 	ScheduledTime string // RFC 3339 in the job's zone
 	ScheduledDate string // YYYY-MM-DD in the job's zone
 	ScheduledUnix int64
+	// Steps are the results the steps of a workflow reported, by step: what
+	// {{ .Steps.extract.Result.path }} reads. A step that reported none renders as "".
+	Steps map[string]json.RawMessage
 }
 
 // values are the data's substitutions by path.
@@ -45,6 +51,9 @@ type Var struct {
 	MaxLen int
 	// Fields are the names below this one; empty for a value.
 	Fields Scope
+	// Open values take any path below them as well (a step's reported result, whose
+	// fields are known only when it reports): {{ .Steps.extract.Result.path }}.
+	Open bool
 }
 
 // runScope is what every run's command may name.
@@ -171,7 +180,7 @@ func scanPath(s string) (Path, int) {
 	i := 0
 	for i < len(s) && s[i] == '.' {
 		j := i + 1
-		for j < len(s) && (isLetter(s[j]) || j > i+1 && s[j] >= '0' && s[j] <= '9') {
+		for j < len(s) && (isLetter(s[j]) || j > i+1 && (s[j] >= '0' && s[j] <= '9' || s[j] == '-' && j+1 < len(s) && isAlnum(s[j+1]))) {
 			j++
 		}
 		if j == i+1 {
@@ -184,6 +193,10 @@ func scanPath(s string) (Path, int) {
 }
 
 func isLetter(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// isAlnum says whether c may follow a '-' inside a name: step names are DNS labels
+// (evaluate-a), and a '-' before "}}" is the trim marker, not part of the name.
+func isAlnum(c byte) bool { return isLetter(c) || c >= '0' && c <= '9' }
 
 // scanString reads a Go string literal, quoted or raw, from the start of s and returns its
 // value and length.
@@ -267,6 +280,8 @@ func (s Scope) lookup(p Path) (Var, error) {
 			return Var{}, fmt.Errorf("{{ %s }} names no value; below %s are %s", at, Path(p[:i]), level.names(p[:i]))
 		}
 		switch {
+		case v.Open:
+			return v, nil
 		case len(v.Fields) == 0 && i < len(p)-1:
 			return Var{}, fmt.Errorf("{{ %s }}: %s is a value with nothing below it; write {{ %[2]s }}", p, Path(p[:i+1]))
 		case len(v.Fields) > 0 && i == len(p)-1:
@@ -292,20 +307,36 @@ func (s Scope) names(prefix Path) string {
 // Render writes the template with each substitution's value, by its path's parts joined
 // with dots ("ScheduledDate"); a checked template names only paths values has.
 func (t Template) Render(values map[string]string) string {
+	return t.render(func(p Path) string { return values[strings.Join(p, ".")] })
+}
+
+// render writes the template with each substitution's value as value gives it.
+func (t Template) render(value func(Path) string) string {
 	var b strings.Builder
 	for _, p := range t.pieces {
 		if p.path == nil {
 			b.WriteString(p.text)
 		} else {
-			b.WriteString(values[strings.Join(p.path, ".")])
+			b.WriteString(value(p.path))
 		}
 	}
 	return b.String()
 }
 
-// checkTemplate parses and checks one command argument against the run scope and returns
-// the most text it renders as.
-func checkTemplate(arg string) (int, error) {
+// Paths returns the paths the template substitutes, in order.
+func (t Template) Paths() []Path {
+	var out []Path
+	for _, p := range t.pieces {
+		if p.path != nil {
+			out = append(out, p.path)
+		}
+	}
+	return out
+}
+
+// checkTemplate parses and checks one command argument against scope and returns the
+// most text it renders as.
+func checkTemplate(arg string, scope Scope) (int, error) {
 	if !strings.Contains(arg, "{{") {
 		return len(arg), nil
 	}
@@ -313,7 +344,22 @@ func checkTemplate(arg string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return t.Check(runScope)
+	return t.Check(scope)
+}
+
+// stepsScope is what the command of a workflow's step may name: the run's values and the
+// results of the steps given (those upstream of it).
+func stepsScope(steps []string) Scope {
+	if len(steps) == 0 {
+		return runScope
+	}
+	scope := maps.Clone(runScope)
+	below := Scope{}
+	for _, st := range steps {
+		below[st] = Var{Fields: Scope{"Result": {Open: true, MaxLen: job.MaxResultBytes}}}
+	}
+	scope["Steps"] = Var{Fields: below}
+	return scope
 }
 
 // RenderCommand renders each argument of command for one run. Every argument was checked
@@ -321,6 +367,17 @@ func checkTemplate(arg string) (int, error) {
 // templates were limited to substitutions and must be applied again.
 func RenderCommand(command []string, data TemplateData) ([]string, error) {
 	values := data.values()
+	scope := runScope
+	if data.Steps != nil {
+		scope = maps.Clone(runScope)
+		scope["Steps"] = Var{Open: true}
+	}
+	value := func(p Path) string {
+		if len(p) >= 3 && p[0] == "Steps" && p[2] == "Result" {
+			return resultAt(data.Steps[p[1]], p[3:])
+		}
+		return values[strings.Join(p, ".")]
+	}
 	out := make([]string, len(command))
 	for i, arg := range command {
 		if !strings.Contains(arg, "{{") {
@@ -329,12 +386,48 @@ func RenderCommand(command []string, data TemplateData) ([]string, error) {
 		}
 		t, err := ParseTemplate(arg)
 		if err == nil {
-			_, err = t.Check(runScope)
+			_, err = t.Check(scope)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("command[%d]: %w; apply the job again with substitutions only", i, err)
 		}
-		out[i] = t.Render(values)
+		out[i] = t.render(value)
 	}
 	return out, nil
+}
+
+// resultAt renders the value at path in a reported result: a string as it is, a number
+// or a boolean as JSON writes it, a mapping or a list as compact JSON; "" for null, or
+// where the result has nothing at path.
+func resultAt(result json.RawMessage, path Path) string {
+	if len(result) == 0 {
+		return ""
+	}
+	var v any
+	d := json.NewDecoder(strings.NewReader(string(result)))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return ""
+	}
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		if v, ok = m[k]; !ok {
+			return ""
+		}
+	}
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		return fmt.Sprint(x)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }

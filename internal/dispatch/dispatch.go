@@ -7,6 +7,7 @@ package dispatch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,6 +60,7 @@ type Store interface {
 	RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error)
 	LogSize(ctx context.Context, runID string) (int64, error)
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
+	ReportStepResults(ctx context.Context, parent string) (map[string]json.RawMessage, error)
 }
 
 // Options configures a Dispatcher.
@@ -257,7 +259,14 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 	if err != nil {
 		return job.Execution{}, fmt.Errorf("load revision %d of job %s: %w", r.Revision, r.Job, err)
 	}
-	x, err := Resolve(def, r, d.opts.DefaultDeadline)
+	var results map[string]json.RawMessage
+	if r.Step != "" && len(r.Needs) > 0 {
+		// A step's command may read the results of the steps before it.
+		if results, err = d.opts.Store.ReportStepResults(ctx, r.Parent); err != nil {
+			return job.Execution{}, fmt.Errorf("read the results of the steps before step %s: %w", r.Step, err)
+		}
+	}
+	x, err := Resolve(def, r, results, d.opts.DefaultDeadline)
 	if err == nil && d.opts.RunEnv != nil {
 		maps.Copy(x.Env, d.opts.RunEnv(r.ID))
 	}
@@ -267,7 +276,9 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 // Resolve turns a run of def into the execution an executor runs: the command with its
 // templates rendered, the env contract (DOCKET_RUN_ID, DOCKET_JOB, DOCKET_SCHEDULED_TIME,
 // DOCKET_ATTEMPT) under the definition's env and the run's overrides, and the deadline.
-func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.Execution, error) {
+// A workflow's step gets its own fields over the job's, and results are the results of
+// the steps before it, by step, for its command's templates.
+func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, defaultDeadline time.Duration) (job.Execution, error) {
 	loc := def.Location()
 	slot := r.CreatedAt
 	if r.ScheduledTime != nil {
@@ -282,6 +293,7 @@ func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.
 		ScheduledTime: slot.Format(time.RFC3339),
 		ScheduledDate: slot.Format(time.DateOnly),
 		ScheduledUnix: slot.Unix(),
+		Steps:         results,
 	})
 	if err != nil {
 		return job.Execution{}, fmt.Errorf("render command: %w", err)

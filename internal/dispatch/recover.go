@@ -29,8 +29,8 @@ func (d *Dispatcher) Recover(ctx context.Context, dead func(claimer string) bool
 func (d *Dispatcher) settle(ctx context.Context, runs []job.Run, dead func(claimer string) bool) error {
 	now := d.now().UTC()
 	for _, r := range runs {
-		if !dead(r.ClaimedBy) {
-			continue
+		if r.Kind != job.KindRun || !dead(r.ClaimedBy) {
+			continue // a group run is never claimed: its children are, and they end it
 		}
 		log := d.opts.Logger.With("run_id", r.ID, "job", r.Job, "state", r.State, "claimed_by", r.ClaimedBy)
 		switch r.State {

@@ -69,6 +69,9 @@ type Spec struct {
 	Parallelism int `json:"parallelism,omitempty"`
 	// MaxFailed is how many failed tasks an array tolerates (see Group.MaxFailed).
 	MaxFailed *int `json:"max_failed,omitempty"`
+	// After runs the job when runs of other jobs end: with several entries, once each
+	// has a new qualifying end since the job last fired.
+	After []After `json:"after,omitempty"`
 }
 
 // When says when a workflow step runs.
@@ -131,7 +134,7 @@ func (s Spec) ForStep(name string) Spec {
 		return s
 	}
 	out := s
-	out.Steps, out.Tasks, out.Parallelism, out.MaxFailed = nil, 0, 0, nil
+	out.Steps, out.Tasks, out.Parallelism, out.MaxFailed, out.After = nil, 0, 0, nil, nil
 	if st.Image != "" {
 		out.Image = st.Image
 	}

@@ -25,6 +25,13 @@ const (
 	ReasonRequeued Reason = "Requeued"
 	// ReasonNotStarted: claimed, but the executor did not take it; queued again.
 	ReasonNotStarted Reason = "NotStarted"
+	// ReasonResumed: a group run that takes up an ended one again (docket retry).
+	ReasonResumed Reason = "Resumed"
+	// ReasonReused: a child of a resumed group run carried over from the run it resumes,
+	// where it succeeded; it does not run again.
+	ReasonReused Reason = "Reused"
+	// ReasonTriggered: queued because a run of a job it runs after ended (a trigger).
+	ReasonTriggered Reason = "Triggered"
 )
 
 // Why a slot or a child was not run (a skipped run).

@@ -21,6 +21,10 @@ type Report struct {
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
+// MaxResultBytes is the largest result a run may report: what a later step's command
+// may be given of it, through {{ .Steps.STEP.Result }}, is bounded by it.
+const MaxResultBytes = 64 << 10
+
 // MaxReportMetrics is how many metrics one run may report, over all its reports: each is a
 // series on /metrics for as long as the run is its job's latest.
 const MaxReportMetrics = 100

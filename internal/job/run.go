@@ -21,6 +21,8 @@ const (
 	// TriggerGroup runs are the children of a group run (a workflow's steps, an array's
 	// tasks), made with it.
 	TriggerGroup Trigger = "group"
+	// TriggerAfter runs were started because runs of the jobs they run after ended.
+	TriggerAfter Trigger = "after"
 )
 
 // Kind says what a run does. A group run (a workflow or an array) runs nothing itself and

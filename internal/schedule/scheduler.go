@@ -23,6 +23,7 @@ type Store interface {
 	RunUnfinished(ctx context.Context, jobs []string) (map[string][]job.Run, error)
 	SlotsRecord(ctx context.Context, fence store.Fence, jobs []store.Slots) ([]string, error)
 	GroupReconcile(ctx context.Context, now time.Time) (int, error)
+	TriggerReconcile(ctx context.Context, now time.Time) (int, error)
 }
 
 // Canceller stops a run; the scheduler uses it for concurrency: replace.
@@ -77,6 +78,13 @@ func (s *Scheduler) Lead(ctx context.Context, fence store.Fence) error {
 		s.opts.Logger.Error("reconcile group runs", "err", err)
 	} else if n > 0 {
 		s.opts.Logger.Warn("group runs reconciled", "changed", n)
+		s.opts.Queued()
+	}
+	// And fires what ends of upstream runs should have fired (a safety net too).
+	if n, err := s.opts.Store.TriggerReconcile(ctx, s.now().UTC()); err != nil {
+		s.opts.Logger.Error("reconcile triggers", "err", err)
+	} else if n > 0 {
+		s.opts.Logger.Warn("triggers reconciled", "started", n)
 		s.opts.Queued()
 	}
 	t := time.NewTicker(s.opts.Interval)

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"docket.dev/docket/internal/alert"
+	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/retention"
 )
 
@@ -35,6 +36,8 @@ type Config struct {
 	// DefaultDeadline applies to definitions that set none; MaxDeadline bounds them.
 	DefaultDeadline time.Duration
 	MaxDeadline     time.Duration
+	// MaxSteps is the most steps a workflow may have.
+	MaxSteps int
 	// RetryBackoff is the wait before the first retry; it doubles per attempt, up to 10m.
 	RetryBackoff time.Duration
 	// KillGrace is the time between SIGTERM and SIGKILL when a run is stopped.
@@ -123,6 +126,7 @@ func DefaultConfig() Config {
 		Parallelism:      8,
 		DefaultDeadline:  time.Hour,
 		MaxDeadline:      24 * time.Hour,
+		MaxSteps:         definition.DefaultMaxSteps,
 		RetryBackoff:     10 * time.Second,
 		KillGrace:        10 * time.Second,
 		ScheduleInterval: time.Second,

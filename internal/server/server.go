@@ -166,7 +166,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		},
 	})
 	limits := definition.DefaultLimits()
-	limits.DefaultDeadline, limits.MaxDeadline = cfg.DefaultDeadline, cfg.MaxDeadline
+	limits.DefaultDeadline, limits.MaxDeadline, limits.MaxSteps = cfg.DefaultDeadline, cfg.MaxDeadline, cfg.MaxSteps
 	s.api = api.New(api.Options{
 		Store:          st,
 		Canceller:      s.disp,

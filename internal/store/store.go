@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"docket.dev/docket/internal/job"
@@ -57,6 +58,10 @@ type Definitions interface {
 	DefinitionSuspend(ctx context.Context, name string, suspended bool, now time.Time) (job.Definition, error)
 }
 
+// ResumePlan decides the new group run that resumes old, from old's children (every
+// attempt); an error stores nothing and is returned as it is.
+type ResumePlan func(old job.Run, children []job.Run) (parent job.Run, runs []job.Run, events []job.Event, err error)
+
 // Queue is the runs table: how runs are made, claimed, moved from state to state, read
 // and, once old, deleted.
 type Queue interface {
@@ -85,6 +90,8 @@ type Queue interface {
 	// RunList returns runs newest first, filtered, with a cursor for the next page ("" at
 	// the end).
 	RunList(ctx context.Context, f RunFilter) ([]job.Run, string, error)
+	// RunLatest, RunRecent and RunEnds read a job's own runs: a workflow's or an
+	// array's run, not its children.
 	// RunLatest returns the newest run of every job that is not deleted, by job name, among
 	// the runs in one of states (any state when none is given); jobs without such a run are
 	// absent.
@@ -124,11 +131,23 @@ type Queue interface {
 	// ones get a cancel request, and the group ends once all its children have. It
 	// returns job.ErrConflict for a run that ended or is no group run.
 	RunCancelGroup(ctx context.Context, id, by string, now time.Time) (job.Run, error)
+	// RunResume makes a new group run that takes up the ended group run id again
+	// (docket retry): plan, given id's run and all its children's attempts, returns the
+	// new group run, its children and their first events (group.Resume), which are stored
+	// with the reports of the children carried over (ReusedFrom), in one transaction. It
+	// returns job.ErrConflict for a run that is no group run, has not ended, or that a
+	// resume still running takes up already; job.ErrNotFound when there is no such run.
+	RunResume(ctx context.Context, id string, plan ResumePlan) (job.Run, error)
 	// GroupReconcile settles every group run that has not ended from its children as
 	// they stand (counts, releases, its end), as each child's end would have; it returns
 	// how many group runs it changed. A safety net: ends settle their groups as they
 	// happen.
 	GroupReconcile(ctx context.Context, now time.Time) (int, error)
+	// TriggerReconcile fires what the ends of upstream runs in the last week should have
+	// fired and did not (see Spec.After): each end is recorded, and fires, in the transaction
+	// that makes it, so this is a safety net servers run when they start leading. It
+	// returns how many runs it started.
+	TriggerReconcile(ctx context.Context, now time.Time) (int, error)
 	// RunCancelRequested returns the active runs claimed by claimer that have a cancel
 	// request: the runs that server is to stop.
 	RunCancelRequested(ctx context.Context, claimer string) ([]job.Run, error)
@@ -181,6 +200,10 @@ type Reports interface {
 	// ReportLatest returns, for every job that is not deleted, the report with metrics
 	// of its run that reported last, by job name.
 	ReportLatest(ctx context.Context) (map[string]job.Report, error)
+	// ReportStepResults returns the results the steps of a workflow run reported, by
+	// step: of each step's run that succeeded (one carried over by a resume included).
+	// A step that reported no result is not in it.
+	ReportStepResults(ctx context.Context, parent string) (map[string]json.RawMessage, error)
 }
 
 // Cluster is what the servers sharing a store keep in it about themselves: who is alive,
@@ -253,6 +276,10 @@ type Fence struct {
 type RunFilter struct {
 	Job    string
 	States []job.State
+	// Parent selects the children of a group run (every attempt of each).
+	Parent string
+	// TopLevel selects the runs that are no group's children: a workflow is one run.
+	TopLevel bool
 	// Limit caps the page size; 0 means DefaultLimit.
 	Limit int
 	// Cursor continues a previous page.

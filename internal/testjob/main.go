@@ -10,6 +10,8 @@
 //	testjob alloc MIB            allocate and touch MIB mebibytes, then exit 0
 //	testjob spin DURATION N      keep N goroutines busy for DURATION and print the cores used
 //	testjob report NAME=VALUE... post metrics to the run's report ($DOCKET_API, $DOCKET_TOKEN)
+//	testjob result KEY=VALUE...  post a result document of strings to the run's report
+//	testjob echo ARGS...         print the arguments, one a line
 package main
 
 import (
@@ -96,6 +98,17 @@ func main() {
 		spin(d, n)
 	case "report":
 		report(os.Args[2:])
+	case "result":
+		result := map[string]string{}
+		for _, kv := range os.Args[2:] {
+			k, v, _ := strings.Cut(kv, "=")
+			result[k] = v
+		}
+		post(map[string]any{"result": result})
+	case "echo":
+		for _, a := range os.Args[2:] {
+			fmt.Println(a)
+		}
 	default:
 		fail("testjob: unknown subcommand " + os.Args[1])
 	}
@@ -132,7 +145,13 @@ func report(args []string) {
 		}
 		metrics[name] = v
 	}
-	body, _ := json.Marshal(map[string]any{"metrics": metrics})
+	post(map[string]any{"metrics": metrics})
+	fmt.Printf("reported %d metrics to %s\n", len(metrics), os.Getenv("DOCKET_API"))
+}
+
+// post sends a report to the run's report endpoint.
+func post(doc map[string]any) {
+	body, _ := json.Marshal(doc)
 	url := os.Getenv("DOCKET_API") + "/api/v1/runs/" + os.Getenv("DOCKET_RUN_ID") + "/report"
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -148,7 +167,6 @@ func report(args []string) {
 	if resp.StatusCode != http.StatusOK {
 		fail(fmt.Sprintf("POST %s: %s %s", url, resp.Status, answer))
 	}
-	fmt.Printf("reported %d metrics to %s\n", len(metrics), os.Getenv("DOCKET_API"))
 }
 
 func duration(s string) time.Duration {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"docket.dev/docket/internal/group"
@@ -99,11 +100,11 @@ func (s *Store) settle(ctx context.Context, c conn, child job.Run, retried bool,
 // that failed too often, or a group someone cancelled, has its queued children cancelled
 // and its active ones asked to stop. Each child that ends here is counted in parent.
 func (s *Store) cascade(ctx context.Context, c conn, parent *job.Run, overflowed bool, now time.Time) error {
-	children, err := all(ctx, c, scanRun, `SELECT `+runColumns+` FROM runs WHERE parent_id = ? AND state IN ('waiting', 'queued', 'dispatched', 'pending', 'running')`, parent.ID)
-	if err != nil {
-		return err
-	}
 	if overflowed || parent.CancelledBy != "" {
+		children, err := all(ctx, c, scanRun, `SELECT `+runColumns+` FROM runs WHERE parent_id = ? AND state IN ('waiting', 'queued', 'dispatched', 'pending', 'running')`, parent.ID)
+		if err != nil {
+			return err
+		}
 		why := parent.CancelledBy
 		reason, msg := job.ReasonCancelled, "cancelled: the group was cancelled by "+why
 		if overflowed {
@@ -132,6 +133,22 @@ func (s *Store) cascade(ctx context.Context, c conn, parent *job.Run, overflowed
 		}
 	}
 	if parent.Kind != job.KindWorkflow {
+		return nil
+	}
+	// A waiting step is released once all its needs have ended for good: while fewer
+	// children have ended than any waiting step needs, nothing can be, and the group's
+	// steps need not be read (each end of a wide fan-in would read them all).
+	var needed []int
+	if err := func() error {
+		rows, err := all(ctx, c, scanString, `SELECT COALESCE(needs, '') FROM runs WHERE parent_id = ? AND state = 'waiting'`, parent.ID)
+		for _, n := range rows {
+			needed = append(needed, strings.Count(n, ",")+1)
+		}
+		return err
+	}(); err != nil {
+		return err
+	}
+	if len(needed) == 0 || parent.CancelledBy == "" && slices.Min(needed) > parent.Group.Ended {
 		return nil
 	}
 	// Release needs every step's newest attempt, ended ones included.
@@ -197,7 +214,12 @@ func (s *Store) endGroup(ctx context.Context, c conn, parent job.Run, now time.T
 	if err != nil || n == 0 {
 		return err
 	}
-	return s.insertEvents(ctx, c, []job.Event{{RunID: parent.ID, Time: now, State: state, Reason: reason, Message: msg}})
+	if err := s.insertEvents(ctx, c, []job.Event{{RunID: parent.ID, Time: now, State: state, Reason: reason, Message: msg}}); err != nil {
+		return err
+	}
+	ended := parent
+	ended.State = state
+	return s.fire(ctx, c, ended, now)
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -47,7 +47,7 @@ func (s *Store) RunRecent(ctx context.Context, jobs []string, n int) (map[string
 		parts := make([]string, len(chunk))
 		args := make([]any, 0, 2*len(chunk))
 		for i, name := range chunk {
-			parts[i] = `SELECT * FROM (SELECT ` + runColumns + ` FROM runs WHERE job = ? ORDER BY id DESC LIMIT ?) AS j` + strconv.Itoa(i)
+			parts[i] = `SELECT * FROM (SELECT ` + runColumns + ` FROM runs WHERE job = ? AND parent_id IS NULL ORDER BY id DESC LIMIT ?) AS j` + strconv.Itoa(i)
 			args = append(args, name, n)
 		}
 		runs, err := all(ctx, s.conn(), scanRun, strings.Join(parts, " UNION ALL "), args...)

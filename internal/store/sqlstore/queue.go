@@ -201,7 +201,7 @@ func (a *admission) admit(ctx context.Context, r job.Run) (bool, error) {
 		busy := a.claimedFor[r.Job] != "" && a.claimedFor[r.Job] != groupOf
 		if !busy {
 			if err := a.c.row(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE job = ? AND state IN `+activeStates+`
-				AND (parent_id IS NULL OR parent_id <> ?))`, r.Job, r.Parent).Scan(&busy); err != nil {
+				AND id <> ? AND (parent_id IS NULL OR parent_id <> ?))`, r.Job, r.Parent, r.Parent).Scan(&busy); err != nil {
 				return false, err
 			}
 		}
@@ -319,7 +319,10 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 			return err
 		}
 		if out.Parent == "" {
-			return nil
+			if t.Then != nil {
+				return nil // not over: its retry is queued
+			}
+			return s.fire(ctx, c, out, t.Time)
 		}
 		return s.settle(ctx, c, out, t.Then != nil, t.Time)
 	})

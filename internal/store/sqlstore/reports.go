@@ -77,6 +77,28 @@ func (s *Store) ReportLatest(ctx context.Context) (map[string]job.Report, error)
 	return out, nil
 }
 
+// ReportStepResults returns the results of a workflow run's steps that succeeded.
+func (s *Store) ReportStepResults(ctx context.Context, parent string) (map[string]json.RawMessage, error) {
+	type stepResult struct {
+		step   string
+		result string
+	}
+	rows, err := all(ctx, s.conn(), func(sc scanner) (stepResult, error) {
+		var r stepResult
+		err := sc.Scan(&r.step, &r.result)
+		return r, err
+	}, `SELECT r.step, rr.result FROM runs r JOIN run_reports rr ON rr.run_id = r.id
+		WHERE r.parent_id = ? AND r.state = 'succeeded' AND r.step IS NOT NULL AND rr.result IS NOT NULL`, parent)
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	out := make(map[string]json.RawMessage, len(rows))
+	for _, r := range rows {
+		out[r.step] = json.RawMessage(r.result)
+	}
+	return out, nil
+}
+
 // reportGet reads a run's report row; none is an empty report.
 func reportGet(ctx context.Context, c conn, runID string) (job.Report, error) {
 	r, err := scanReport(c.row(ctx, `SELECT run_id, '', metrics, result, checkpoint, updated_at FROM run_reports WHERE run_id = ?`, runID))

@@ -225,6 +225,12 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 		list, states := in(f.States)
 		q, args = q+` AND state IN `+list, append(args, states...)
 	}
+	if f.Parent != "" {
+		q, args = q+` AND parent_id = ?`, append(args, f.Parent)
+	}
+	if f.TopLevel {
+		q += ` AND parent_id IS NULL`
+	}
 	if f.Cursor != "" {
 		q, args = q+` AND id < ?`, append(args, f.Cursor)
 	}
@@ -250,7 +256,7 @@ func (s *Store) RunLatest(ctx context.Context, states ...job.State) (map[string]
 		filter = ` AND r.state IN ` + list
 	}
 	runs, err := all(ctx, s.conn(), scanRun, `SELECT `+runColumns+` FROM runs WHERE id IN (
-		SELECT (SELECT r.id FROM runs r WHERE r.job = d.name`+filter+` ORDER BY r.id DESC LIMIT 1)
+		SELECT (SELECT r.id FROM runs r WHERE r.job = d.name AND r.parent_id IS NULL`+filter+` ORDER BY r.id DESC LIMIT 1)
 		FROM definitions d WHERE d.deleted_at IS NULL)`, args...)
 	if err != nil {
 		return nil, s.translate(err)
@@ -272,14 +278,14 @@ func (s *Store) RunEnds(ctx context.Context) (map[string]store.JobEnds, error) {
 		finished  *time.Time
 		succeeded *time.Time
 	}
-	const newestFinished = `FROM runs r WHERE r.job = d.name AND r.state IN ('succeeded', 'failed', 'cancelled') ORDER BY r.id DESC LIMIT 1`
+	const newestFinished = `FROM runs r WHERE r.job = d.name AND r.parent_id IS NULL AND r.state IN ('succeeded', 'failed', 'cancelled') ORDER BY r.id DESC LIMIT 1`
 	rows, err := all(ctx, s.conn(), func(row scanner) (end, error) {
 		var e end
 		return e, row.Scan(&e.name, &e.state, nullTimeCol{&e.finished}, nullTimeCol{&e.succeeded})
 	}, `SELECT d.name,
 		(SELECT r.state `+newestFinished+`),
 		(SELECT r.finished_at `+newestFinished+`),
-		(SELECT r.finished_at FROM runs r WHERE r.job = d.name AND r.state = 'succeeded' ORDER BY r.id DESC LIMIT 1)
+		(SELECT r.finished_at FROM runs r WHERE r.job = d.name AND r.parent_id IS NULL AND r.state = 'succeeded' ORDER BY r.id DESC LIMIT 1)
 	FROM definitions d WHERE d.deleted_at IS NULL`)
 	if err != nil {
 		return nil, s.translate(err)

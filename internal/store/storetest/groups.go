@@ -241,22 +241,28 @@ func testGroupCancel(t *testing.T, s store.Store) {
 	}
 }
 
-// testGroupExclusive: the steps of one run of a forbid job run side by side; another run
-// of the job waits until the first has ended.
+// testGroupExclusive: the steps of one run of a forbid job run side by side, a step
+// released once its group runs included; another run of the job waits until the first
+// has ended.
 func testGroupExclusive(t *testing.T, s store.Store) {
 	var q seq
 	sp := spec("solo-wf")
 	sp.Concurrency = job.ConcurrencyForbid
-	sp.Steps = []job.Step{{Name: "a"}, {Name: "b"}}
+	sp.Steps = []job.Step{{Name: "a"}, {Name: "b"}, {Name: "c", Needs: []string{"a"}}}
 	first, _ := createGroup(t, s, &q, sp, 0)
 	second, _ := createGroup(t, s, &q, sp, 0)
 	got := claimKeys(t, s, 10)
 	if len(got) != 2 || got[0].Parent != first.ID || got[1].Parent != first.ID {
-		t.Fatalf("claimed %+v; want both steps of the first run", got)
+		t.Fatalf("claimed %+v; want steps a and b of the first run", got)
 	}
 	for _, r := range got {
 		end(t, s, r, job.StateSucceeded, nil)
 	}
+	got = claimKeys(t, s, 10)
+	if len(got) != 1 || got[0].Parent != first.ID || got[0].Step != "c" {
+		t.Fatalf("claimed %v once a ended (its group running); want step c of the first run", keys(got))
+	}
+	end(t, s, got[0], job.StateSucceeded, nil)
 	got = claimKeys(t, s, 10)
 	if len(got) != 2 || got[0].Parent != second.ID {
 		t.Errorf("claimed %v after the first run ended; want the second run's steps", keys(got))

@@ -4,8 +4,8 @@
 "use strict";
 
 const main = document.getElementById("main");
-const ACTIVE = ["queued", "dispatched", "pending", "running"];
-const STATES = ["queued", "dispatched", "pending", "running", "succeeded", "failed", "cancelled", "skipped"];
+const ACTIVE = ["waiting", "queued", "dispatched", "pending", "running"];
+const STATES = ["waiting", "queued", "dispatched", "pending", "running", "succeeded", "failed", "cancelled", "skipped"];
 let me = { role: "viewer" };
 let cleanup = []; // stops the current page's timers and streams
 
@@ -308,7 +308,7 @@ async function jobPage(name) {
     runsTable(runs));
   let drawn = "";
   const draw = async () => {
-    const { runs: list } = await api("GET", `/runs?job=${encodeURIComponent(name)}&limit=20`);
+    const { runs: list } = await api("GET", `/runs?job=${encodeURIComponent(name)}&limit=20&top=true`);
     if (!runs.isConnected) return;
     const seen = JSON.stringify(list);
     if (seen !== drawn) fillRuns(runs, list, false);
@@ -374,6 +374,7 @@ async function runsPage(params) {
   const query = new URLSearchParams();
   if (job) query.set("job", job);
   if (state) query.set("state", state);
+  query.set("top", "true"); // a workflow is one run; its page shows its steps
   let shown = 50, drawn = "";
   const draw = async () => {
     query.set("limit", String(shown));
@@ -400,26 +401,30 @@ async function runPage(id) {
   const facts = el("div", { class: "grid", id: "run-facts" });
   const timeline = el("ol", { class: "timeline", id: "timeline" });
   const report = el("div", { id: "report" });
+  const steps = el("div", { id: "steps" });
   const log = el("pre", { class: "log", id: "log" });
   const live = el("span", { class: "live", id: "log-live" });
-  main.replaceChildren(head, facts, report, el("div", { class: "columns" },
+  main.replaceChildren(head, facts, report, steps, el("div", { class: "columns" },
     el("section", {}, el("h2", {}, "Timeline"), timeline),
     el("section", {}, el("div", { class: "log-head" }, el("h2", {}, "Log"), live), log)));
 
   let drawn = "";
   const draw = async () => {
-    const [r, { events }, rep] = await Promise.all([
-      api("GET", "/runs/" + id), api("GET", `/runs/${id}/events`), api("GET", `/runs/${id}/report`)]);
+    const [r, { events }, rep, children] = await Promise.all([
+      api("GET", "/runs/" + id), api("GET", `/runs/${id}/events`), api("GET", `/runs/${id}/report`),
+      run.kind === "workflow" ? api("GET", `/runs?parent=${encodeURIComponent(id)}&limit=1000`).then(p => p.runs) : null]);
     const ended = !ACTIVE.includes(r.state);
     if (!head.isConnected) return true; // the page was left meanwhile
     // Redraw only what changed, so the Cancel button is not replaced under the pointer.
-    const seen = JSON.stringify([r, events, rep]);
+    const seen = JSON.stringify([r, events, rep, children]);
     if (seen === drawn) return ended;
     drawn = seen;
     head.replaceChildren(
       el("h1", {}, "Run ", el("span", { class: "mono" }, r.id), " ", badge(r.state)),
       el("p", { class: "sub" }, "of ", el("a", { href: "#/jobs/" + encodeURIComponent(r.job) }, r.job), ` (revision ${r.revision})`,
-        r.retry_of ? [", retrying ", runLink(r.retry_of)] : ""),
+        r.retry_of ? [", retrying ", runLink(r.retry_of)] : "", r.resumed_from ? [", resuming ", runLink(r.resumed_from)] : "",
+        r.parent_id ? [r.step ? ", step " : ", task ", el("strong", {}, r.step || String(r.task_index)), " of ", runLink(r.parent_id)] : "",
+        r.reused_from ? [", carried over from ", runLink(r.reused_from)] : ""),
       !ended && may("editor") ? el("div", { class: "actions" }, el("button", { class: "danger", "data-action": "cancel", onclick: () => cancelRun(r, draw) }, "Cancel run")) : "",
       r.reason && ended ? el("div", { class: "reason" + (r.state === "succeeded" ? " ok" : ""), id: "run-reason" },
         el("strong", {}, r.reason), r.message ? ": " + r.message : "") : "");
@@ -436,6 +441,8 @@ async function runPage(id) {
       el("h2", {}, "Reported by the job"),
       el("div", { class: "grid" }, metrics.map(([k, v]) => el("div", {}, el("span", {}, k), String(v))),
         rep.result ? el("div", {}, el("span", {}, "result"), el("code", {}, JSON.stringify(rep.result))) : "")) : "");
+    steps.replaceChildren(children ? el("div", {}, el("h2", {}, "Steps ", el("span", { class: "muted" }, r.message || "")),
+      el("div", { class: "graph-wrap" }, workflowGraph(children))) : "");
     timeline.replaceChildren(...events.map((ev, i) => {
       const notice = i > 0 && ev.state === events[i - 1].state;
       return el("li", { class: notice ? "notice" : "" },

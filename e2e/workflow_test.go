@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/group"
+	"docket.dev/docket/internal/job"
+)
+
+// workflowFile is the reference pipeline with sh -c steps. Each step appends its name
+// to a ledger; extract reports a result that train's command reads through a template
+// and through docket report --get-result; train fails on its first run (no marker yet).
+// %[1]s is the test's directory.
+const workflowFile = `name: pipeline
+image: busybox
+cpu: 500m
+memory: 64Mi
+deadline: 1m
+steps:
+  - name: extract
+    command: ["sh", "-c", "echo extract >> %[1]s/ledger; docket report --result '{\"path\": \"/data/{{ .ScheduledDate }}\"}'"]
+  - name: train
+    needs: [extract]
+    command: ["sh", "-c", "echo train >> %[1]s/ledger; echo data={{ .Steps.extract.Result.path }}; echo got=$(docket report --get-result extract); if [ ! -f %[1]s/marker ]; then touch %[1]s/marker; echo no marker; exit 3; fi"]
+  - {name: evaluate-a, needs: [train], command: ["sh", "-c", "echo evaluate-a >> %[1]s/ledger"]}
+  - {name: evaluate-b, needs: [train], command: ["sh", "-c", "echo evaluate-b >> %[1]s/ledger"]}
+  - {name: publish, needs: [evaluate-a, evaluate-b], command: ["sh", "-c", "echo publish >> %[1]s/ledger"]}
+  - {name: notify, needs: [publish], when: always, command: ["sh", "-c", "echo notify >> %[1]s/ledger"]}
+`
+
+// TestWorkflowProcess runs the pipeline on the process executor: train fails, what
+// needs it is skipped but notify runs, and the workflow fails; docket retry carries
+// extract over (with its result) and runs train and what follows again.
+func TestWorkflowProcess(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pathEnv := "PATH=" + filepath.Dir(binary) + string(os.PathListSeparator) + os.Getenv("PATH")
+	srv := startServerEnv(t, []string{pathEnv}, filepath.Join(dir, "data"), "--executor", "process")
+	file := writeFile(t, dir, "pipeline.yaml", fmt.Sprintf(workflowFile, dir))
+	if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
+		t.Fatalf("apply: %s", stderr)
+	}
+
+	stdout, stderr, code := srv.cli("run", "pipeline", "--wait", "-o", "json")
+	var first job.Run
+	if err := json.Unmarshal([]byte(stdout), &first); err != nil || code == 0 || first.State != job.StateFailed || first.Reason != job.ReasonStepFailed {
+		t.Fatalf("run --wait: exit %d, run %+v (%v)\nstderr:\n%s", code, first, err, stderr)
+	}
+	if !strings.Contains(stderr, "step train") || !strings.Contains(stderr, "UpstreamFailed") {
+		t.Errorf("run --wait did not follow the steps:\n%s", stderr)
+	}
+	want := map[string]string{"extract": "succeeded Completed", "train": "failed ExitCode", "evaluate-a": "skipped UpstreamFailed",
+		"evaluate-b": "skipped UpstreamFailed", "publish": "skipped UpstreamFailed", "notify": "succeeded Completed"}
+	steps := stepsOf(t, srv, first.ID)
+	if diff := cmp.Diff(want, stepStatesOf(steps)); diff != "" {
+		t.Errorf("steps of the first run (-want +got):\n%s", diff)
+	}
+	trainLog := srv.logs(steps["train"].ID)
+	date := first.CreatedAt.UTC().Format("2006-01-02")
+	if !strings.Contains(trainLog, "data=/data/"+date+"\n") || !strings.Contains(trainLog, `got={"path":"/data/`+date+`"}`) {
+		t.Errorf("train did not get extract's result:\n%s", trainLog)
+	}
+	if got := ledger(t, dir); got != "extract train notify" {
+		t.Errorf("ran %q; want extract train notify", got)
+	}
+	tree, _, _ := srv.cli("describe", "run", first.ID)
+	if !strings.Contains(tree, "  - extract  succeeded") || !strings.Contains(tree, "    - train  failed  ExitCode") {
+		t.Errorf("describe run does not draw the steps:\n%s", tree)
+	}
+	if out, _, _ := srv.cli("runs"); strings.Count(out, "\n") != 2 || !strings.Contains(out, "2/6 steps succeeded, 1 failed") {
+		t.Errorf("docket runs: want the workflow as one line with its progress:\n%s", out)
+	}
+
+	// Bad retries are refused, naming the field.
+	var e struct {
+		Error struct{ Field, Message string }
+	}
+	if status := srv.api("POST", "/api/v1/runs/"+first.ID+"/retry", `{"from": "trian"}`, &e); status != 400 || e.Error.Field != "from" {
+		t.Errorf("retry from an unknown step: %d %+v", status, e)
+	}
+	if status := srv.api("POST", "/api/v1/runs/"+steps["train"].ID+"/retry", ``, &e); status != 409 {
+		t.Errorf("retry of a step's run: %d %+v", status, e)
+	}
+
+	stdout, stderr, code = srv.cli("retry", first.ID, "--wait", "-o", "json")
+	var resumed job.Run
+	if err := json.Unmarshal([]byte(stdout), &resumed); err != nil || code != 0 || resumed.State != job.StateSucceeded || resumed.ResumedFrom != first.ID {
+		t.Fatalf("retry --wait: exit %d, run %+v (%v)\nstderr:\n%s", code, resumed, err, stderr)
+	}
+	again := stepsOf(t, srv, resumed.ID)
+	want = map[string]string{"extract": "succeeded Reused", "train": "succeeded Completed", "evaluate-a": "succeeded Completed",
+		"evaluate-b": "succeeded Completed", "publish": "succeeded Completed", "notify": "succeeded Completed"}
+	if diff := cmp.Diff(want, stepStatesOf(again)); diff != "" {
+		t.Errorf("steps of the resumed run (-want +got):\n%s", diff)
+	}
+	if again["extract"].ReusedFrom != steps["extract"].ID {
+		t.Errorf("extract reuses %q; want %s", again["extract"].ReusedFrom, steps["extract"].ID)
+	}
+	if got := ledger(t, dir); got != "extract train notify train evaluate-a evaluate-b publish notify" &&
+		got != "extract train notify train evaluate-b evaluate-a publish notify" {
+		t.Errorf("ran %q; want train and what follows it again, not extract", got)
+	}
+	if log := srv.logs(again["train"].ID); !strings.Contains(log, "data=/data/"+date+"\n") {
+		t.Errorf("the resumed train did not get extract's carried-over result:\n%s", log)
+	}
+	// The old run is as it was.
+	if diff := cmp.Diff(stepStatesOf(steps), stepStatesOf(stepsOf(t, srv, first.ID))); diff != "" {
+		t.Errorf("the resumed run changed (-before +after):\n%s", diff)
+	}
+	if out, _, code := srv.cli("logs", resumed.ID, "--step", "train"); code != 0 || !strings.Contains(out, "got={") {
+		t.Errorf("logs --step train: exit %d\n%s", code, out)
+	}
+	var res struct{ Result json.RawMessage }
+	if status := srv.api("GET", "/api/v1/runs/"+again["train"].ID+"/steps/extract/result", "", &res); status != 200 || !strings.Contains(string(res.Result), date) {
+		t.Errorf("extract's result read from train's run: %d %s", status, res.Result)
+	}
+}
+
+// stepsOf returns the newest attempt of every step of a workflow run, by step.
+func stepsOf(t *testing.T, srv *server, id string) map[string]job.Run {
+	t.Helper()
+	return group.Latest(srv.allRuns("parent=" + id))
+}
+
+func stepStatesOf(steps map[string]job.Run) map[string]string {
+	out := map[string]string{}
+	for k, r := range steps {
+		out[k] = string(r.State) + " " + string(r.Reason)
+	}
+	return out
+}
+
+// ledger is what the steps wrote to the test's ledger, one word a line, as one line.
+func ledger(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(strings.Fields(string(data)), " ")
+}
+
+// TestLocalWorkflow runs a workflow from a file on this machine, with no server: the
+// steps run in order, a step's result reaches the next one's command, an always step runs
+// after a failure, and the exit code says the workflow failed.
+func TestLocalWorkflow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := writeFile(t, dir, "wf.yaml", `name: local-pipe
+image: busybox
+cpu: 100m
+memory: 32Mi
+steps:
+  - {name: extract, command: ["sh", "-c", "docket report --result '{\"path\": \"/x\"}' >/dev/null"]}
+  - {name: train, needs: [extract], command: ["sh", "-c", "echo train on {{ .Steps.extract.Result.path }}; exit 4"]}
+  - {name: notify, needs: [train], when: always, command: ["echo", "notified"]}
+`)
+	pathEnv := "PATH=" + filepath.Dir(binary) + string(os.PathListSeparator) + os.Getenv("PATH")
+	stdout, stderr, code := docket(t, []string{pathEnv}, "run", "-f", file, "--local", "--executor", "process")
+	if code == 0 || !strings.Contains(stdout, "==> step train (failed) <==\ntrain on /x\n") || !strings.Contains(stdout, "notified") {
+		t.Errorf("run --local: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// TestWorkflowCancel cancels a running workflow with docket cancel: the running step is
+// stopped, the waiting one skipped, and the always step still runs.
+func TestWorkflowCancel(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServer(t, filepath.Join(dir, "data"), "--executor", "process", "--kill-grace", "1s")
+	file := writeFile(t, dir, "wf.yaml", `name: stoppable
+image: busybox
+cpu: 100m
+memory: 32Mi
+steps:
+  - {name: slow, command: ["sleep", "60"]}
+  - {name: next, needs: [slow], command: ["true"]}
+  - {name: cleanup, needs: [next], when: always, command: ["echo", "cleaned"]}
+`)
+	if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
+		t.Fatalf("apply: %s", stderr)
+	}
+	wf := srv.submit("stoppable")
+	waitFor(t, 30*time.Second, "step slow to run", func() bool {
+		return stepsOf(t, srv, wf.ID)["slow"].State == job.StateRunning
+	})
+	if out, stderr, code := srv.cli("cancel", wf.ID); code != 0 {
+		t.Fatalf("cancel: %s%s", out, stderr)
+	}
+	final := srv.waitTerminal(wf.ID, 30*time.Second)
+	want := map[string]string{"slow": "cancelled Cancelled", "next": "skipped Cancelled", "cleanup": "succeeded Completed"}
+	steps := stepsOf(t, srv, wf.ID)
+	if diff := cmp.Diff(want, stepStatesOf(steps)); diff != "" || final.State != job.StateCancelled {
+		t.Errorf("workflow %s (%s); steps (-want +got):\n%s", final.State, final.Message, diff)
+	}
+	if log := srv.logs(steps["cleanup"].ID); log != "cleaned\n" {
+		t.Errorf("cleanup's output %q", log)
+	}
+}

@@ -1,0 +1,56 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"docket.dev/docket/internal/auth"
+)
+
+// runnerMay says whether a runner token may make request r: submit a run of one of its
+// jobs (POST /api/v1/jobs/{name}/runs, with an Idempotency-Key as CI systems send), read
+// one of its jobs, or read a run of one (its events, log, report and steps' results).
+// Everything else is forbidden, whatever the route's role.
+func (a *API) runnerMay(r *http.Request, tok auth.Token) error {
+	forbid := func(why string) error {
+		return &statusError{status: http.StatusForbidden, code: "forbidden",
+			msg: fmt.Sprintf("token %q is a runner of %v; %s", tok.Name, tok.Jobs, why)}
+	}
+	switch r.Pattern {
+	case "POST /api/v1/jobs/{name}/runs", "GET /api/v1/jobs/{name}":
+		if !tok.MayRun(r.PathValue("name")) {
+			return forbid(fmt.Sprintf("it may not reach job %q", r.PathValue("name")))
+		}
+		return nil
+	case "GET /api/v1/runs/{id}", "GET /api/v1/runs/{id}/events", "GET /api/v1/runs/{id}/logs",
+		"GET /api/v1/runs/{id}/report", "GET /api/v1/runs/{id}/steps/{step}/result":
+		run, err := a.opts.Store.RunGet(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return runErr(r.PathValue("id"), err)
+		}
+		if !tok.MayRun(run.Job) {
+			return forbid(fmt.Sprintf("run %s is of job %q", run.ID, run.Job))
+		}
+		return nil
+	case "GET /api/v1/runs":
+		q := r.URL.Query()
+		if parent := q.Get("parent"); parent != "" && q.Get("job") == "" {
+			// The steps of a workflow run of one of its jobs (docket run --wait).
+			run, err := a.opts.Store.RunGet(r.Context(), parent)
+			if err != nil {
+				return runErr(parent, err)
+			}
+			if !tok.MayRun(run.Job) {
+				return forbid(fmt.Sprintf("run %s is of job %q", run.ID, run.Job))
+			}
+			return nil
+		}
+		if !tok.MayRun(q.Get("job")) {
+			return forbid("it lists only runs of its jobs: add ?job=NAME")
+		}
+		return nil
+	case "GET /api/v1/whoami":
+		return nil
+	}
+	return forbid(fmt.Sprintf("it submits and reads runs of those jobs only, not %s %s", r.Method, r.URL.Path))
+}

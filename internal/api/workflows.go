@@ -1,0 +1,183 @@
+package api
+
+// Workflows over HTTP: the result a step reads of another, resuming an ended workflow (or
+// array) run, and the apply-time checks of steps and triggers that need the store or the
+// executor.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/group"
+	"docket.dev/docket/internal/job"
+)
+
+// getStepResult returns the result a step of the asking run's workflow reported: what
+// `docket report --get-result STEP` prints inside a later step. The run's own token, or
+// a viewer's, may read it.
+func (a *API) getStepResult(w http.ResponseWriter, r *http.Request) {
+	id, step := r.PathValue("id"), r.PathValue("step")
+	if len(step) > validation.DNS1123LabelMaxLength || len(validation.IsDNS1123Label(step)) > 0 {
+		writeError(w, r, a.opts.Logger, invalid("step", "is not a step name: lowercase letters, digits and '-', at most 63"))
+		return
+	}
+	run, err := a.opts.Store.RunGet(r.Context(), id)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	parent := run.Parent
+	if run.Kind == job.KindWorkflow {
+		parent = run.ID // a workflow run reads its own steps' results
+	}
+	if parent == "" || run.Step == "" && run.Kind != job.KindWorkflow {
+		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_a_step",
+			msg: fmt.Sprintf("run %s is no step of a workflow, so it has no steps' results to read", id)})
+		return
+	}
+	results, err := a.opts.Store.ReportStepResults(r.Context(), parent)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	res, ok := results[step]
+	if !ok {
+		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "no_result",
+			msg: fmt.Sprintf("step %s of workflow run %s has no result: it has not succeeded, reported none, or is no step of it", step, parent)})
+		return
+	}
+	writeJSON(w, r, http.StatusOK, stepResultView{RunID: parent, Step: step, Result: res})
+}
+
+// retryRequest is the optional body of POST /api/v1/runs/{id}/retry.
+type retryRequest struct {
+	From string `json:"from,omitempty"`
+}
+
+// retryShape describes a retry request for decodeBody's errors.
+var retryShape = bodyShape{name: "a retry request", fields: "from", want: map[string]string{"from": "a step name"}}
+
+// retryRun resumes an ended workflow or array run as a new group run (docket retry):
+// what succeeded is carried over, the rest runs again; with from, that step and what
+// follows it run again whatever they did.
+func (a *API) retryRun(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req retryRequest
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeBody(body, &req, retryShape); err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+	}
+	if req.From != "" && (len(req.From) > validation.DNS1123LabelMaxLength || len(validation.IsDNS1123Label(req.From)) > 0) {
+		writeError(w, r, a.opts.Logger, invalid("from", "is not a step name: lowercase letters, digits and '-', at most 63"))
+		return
+	}
+	if err := a.mayChangeRun(r.Context(), id); err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	now := a.now().UTC()
+	run, err := a.opts.Store.RunResume(r.Context(), id, func(old job.Run, children []job.Run) (job.Run, []job.Run, []job.Event, error) {
+		var again map[string]bool
+		if req.From != "" {
+			if old.Kind != job.KindWorkflow {
+				return job.Run{}, nil, nil, invalid("from", fmt.Sprintf("run %s is an array run, which has no steps; leave from out", id))
+			}
+			if _, ok := group.Latest(children)[req.From]; !ok {
+				return job.Run{}, nil, nil, invalid("from", fmt.Sprintf("run %s has no step %q", id, req.From))
+			}
+			again = group.Downstream(children, req.From)
+		}
+		parent, runs, events := group.Resume(old, children, again, now)
+		if parent.Group.Succeeded == parent.Group.Size {
+			return job.Run{}, nil, nil, &statusError{status: http.StatusConflict, code: "conflict", field: "from",
+				msg: fmt.Sprintf("every %s of run %s succeeded, so there is nothing to run again; name a step to run again from", strings.TrimSuffix(nounOf(old.Kind), "s"), id)}
+		}
+		return parent, runs, events, nil
+	})
+	if err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	a.opts.Logger.Info("run resumed", "run_id", run.ID, "resumed_from", id, "job", run.Job)
+	a.opts.Queued()
+	writeJSON(w, r, http.StatusCreated, run)
+}
+
+// nounOf names a group's children: steps or tasks.
+func nounOf(kind job.Kind) string {
+	if kind == job.KindArray {
+		return "tasks"
+	}
+	return "steps"
+}
+
+// checkTriggers checks a definition's after against the stored jobs: each exists, and
+// no cycle of triggers goes through it.
+func (a *API) checkTriggers(ctx context.Context, spec job.Spec) error {
+	if len(spec.After) == 0 {
+		return nil
+	}
+	defs, err := a.opts.Store.DefinitionList(ctx)
+	if err != nil {
+		return err
+	}
+	byName := make(map[string]job.Spec, len(defs))
+	for _, d := range defs {
+		byName[d.Name] = d.Spec
+	}
+	return definition.CheckTriggers(spec, byName)
+}
+
+// checkSteps holds each step of a workflow that sets its own resources, placement or
+// image to what the job's own fields are held to at apply: its requests fit a node, its
+// image exists. Errors name the step's field (steps[1].cpu); warnings say which step.
+func (a *API) checkSteps(ctx context.Context, spec job.Spec) ([]string, error) {
+	var warnings []string
+	for i, st := range spec.Steps {
+		prefix := fmt.Sprintf("steps[%d].", i)
+		if st.CPU != "" || st.Memory != "" || st.Kubernetes != nil {
+			if err := a.admit(ctx, spec.ForStep(st.Name)); err != nil {
+				return nil, stepField(prefix, err)
+			}
+		}
+		if a.opts.Images != nil && st.Image != "" && st.Image != spec.Image {
+			warning, err := a.opts.Images.Check(ctx, st.Image)
+			if err != nil {
+				return nil, stepField(prefix, err)
+			}
+			if warning != "" {
+				warnings = append(warnings, "step "+st.Name+": "+warning)
+			}
+		}
+	}
+	return warnings, nil
+}
+
+// stepField names a step's field in an error about the spec a step's runs get.
+func stepField(prefix string, err error) error {
+	var fe *job.FieldError
+	if errors.As(err, &fe) && fe.Field != "" {
+		return job.Invalid(prefix+fe.Field, "%s", fe.Message)
+	}
+	var se *statusError
+	if errors.As(err, &se) && se.field != "" {
+		out := *se
+		out.field = prefix + se.field
+		return &out
+	}
+	return err
+}

@@ -1,0 +1,79 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const workflowJob = goodJob + `steps:
+  - {name: extract}
+  - {name: train, needs: [extract], cpu: "4", command: ["python", "train.py", "{{ .Steps.extract.Result.path }}"]}
+`
+
+// TestWorkflowApply: a workflow is stored; a bad one is refused with the field named and
+// nothing stored changed, a step's own resources held to what the nodes have.
+func TestWorkflowApply(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.api.opts.Admission = &smallCluster{maxCPU: 8}
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", workflowJob); status != 201 {
+		t.Fatalf("apply a workflow: %d %s", status, body)
+	}
+	before := f.snapshot(t)
+	for _, tt := range []struct{ body, field, msg string }{
+		{strings.Replace(workflowJob, `cpu: "4"`, `cpu: "64"`, 1), "steps[1].cpu", "the largest node has cpu 8"},
+		{strings.Replace(workflowJob, "needs: [extract]", "needs: [extrct]", 1), "steps[1].needs[0]", `did you mean \"extract\"?`},
+		{strings.Replace(workflowJob, "{{ .Steps.extract.Result.path }}", "{{ .Steps.train.Result.path }}", 1), "steps[1].command[2]", "its own result"},
+		{goodJob + "after: [{job: nightly-load}]\n", "after[0].job", `no job \"nightly-load\"`},
+	} {
+		status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", tt.body)
+		if status != 400 || !strings.Contains(string(body), `"field":"`+tt.field+`"`) || !strings.Contains(string(body), tt.msg) {
+			t.Errorf("apply: %d %s; want 400 naming %s with %q", status, body, tt.field, tt.msg)
+		}
+	}
+	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
+		t.Errorf("refused applies changed the store (-before +after):\n%s", diff)
+	}
+}
+
+// TestRetryRequests checks the bad inputs of POST /runs/{id}/retry and of a step's
+// result: each refused naming what is wrong, nothing made.
+func TestRetryRequests(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", workflowJob); status != 201 {
+		t.Fatalf("apply: %d %s", status, body)
+	}
+	_, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "", "")
+	var wf struct{ ID string }
+	json.Unmarshal(body, &wf)
+	before := f.snapshot(t)
+	for _, tt := range []struct {
+		path, body string
+		status     int
+		msg        string
+	}{
+		{"/api/v1/runs/" + wf.ID + "/retry", "", 409, "resume it once it has ended"},
+		{"/api/v1/runs/" + wf.ID + "/retry", `{"form": "train"}`, 400, "form"},
+		{"/api/v1/runs/" + wf.ID + "/retry", `{"from": "Train!"}`, 400, `"field":"from"`},
+		{"/api/v1/runs/" + wf.ID + "/retry", `{"from": "` + strings.Repeat("a", 64) + `"}`, 400, `"field":"from"`},
+		{"/api/v1/runs/01900000-0000-7000-8000-000000000000/retry", "", 404, "not found"},
+	} {
+		status, body := f.call(t, "POST", tt.path, "application/json", tt.body)
+		if status != tt.status || !strings.Contains(string(body), tt.msg) {
+			t.Errorf("POST %s %s: %d %s; want %d with %q", tt.path, tt.body, status, body, tt.status, tt.msg)
+		}
+	}
+	if status, body := f.call(t, "GET", "/api/v1/runs/"+wf.ID+"/steps/extract/result", "", ""); status != 404 || !strings.Contains(string(body), "no_result") {
+		t.Errorf("the result of a step that has not run: %d %s", status, body)
+	}
+	if status, body := f.call(t, "GET", "/api/v1/runs/"+wf.ID+"/steps/Bad_Step/result", "", ""); status != 400 || !strings.Contains(string(body), `"field":"step"`) {
+		t.Errorf("a bad step name: %d %s", status, body)
+	}
+	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
+		t.Errorf("refused retries changed the store (-before +after):\n%s", diff)
+	}
+}

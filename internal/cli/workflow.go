@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/group"
+	"docket.dev/docket/internal/job"
+)
+
+func retryCmd(e *env) *cobra.Command {
+	var (
+		from string
+		wait bool
+	)
+	cmd := &cobra.Command{
+		Use:   "retry RUN_ID",
+		Short: "Resume an ended workflow or array run: run again what did not succeed",
+		Long: `Resume an ended workflow (or array) run as a new run linked to it (resumed_from): steps
+that succeeded are carried over with their results (state succeeded, reason Reused, a link
+to the step run they reuse); the others, and every step that needs one of them, run again.
+--from STEP runs that step and everything downstream of it again, even if it succeeded.
+The old run and its history stay as they were. A run still running is refused: cancel it,
+or wait for it to end.`,
+		Example: `  docket retry 019ab2c4-...
+  docket retry 019ab2c4-... --from train
+  docket retry 019ab2c4-... --wait`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c := e.client()
+			run, err := c.Retry(ctx, args[0], from)
+			if err != nil {
+				return err
+			}
+			if !wait {
+				if e.structured() {
+					return e.print(run)
+				}
+				fmt.Fprintf(e.stdout, "run %s of %s resumes run %s: %s\n", run.ID, run.Job, args[0], strings.TrimPrefix(run.Message, "resumes "+string(run.Kind)+" run "+args[0]+": "))
+				return nil
+			}
+			fmt.Fprintf(e.stderr, "run %s of %s resumes run %s\n", run.ID, run.Job, args[0])
+			final, err := waitGroup(ctx, e, c, run)
+			if err != nil {
+				return err
+			}
+			if e.structured() {
+				if err := e.print(final); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintln(e.stdout, summary(final))
+			}
+			return runExit(final)
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "run this step and all that follows it again, even if it succeeded")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the new run to finish, showing each step's progress")
+	return cmd
+}
+
+// waitGroup follows a workflow or array run to its end, printing each child's changes of
+// state to stderr as they are seen.
+func waitGroup(ctx context.Context, e *env, c *client.Client, run job.Run) (job.Run, error) {
+	seen := map[string]job.State{}
+	for {
+		cur, err := c.Run(ctx, run.ID)
+		if err != nil {
+			return run, err
+		}
+		run = cur
+		children, err := c.Children(ctx, run.ID)
+		if err != nil {
+			return run, err
+		}
+		for _, ch := range children {
+			if seen[ch.ID] == ch.State {
+				continue
+			}
+			seen[ch.ID] = ch.State
+			what := childName(ch)
+			if ch.Attempt > 1 {
+				what += fmt.Sprintf(" (attempt %d)", ch.Attempt)
+			}
+			fmt.Fprintf(e.stderr, "  %s  %-22s %-10s %s: %s\n", time.Now().Format("15:04:05"), what, ch.State, ch.Reason, ch.Message)
+		}
+		if run.State.Terminal() {
+			return run, nil
+		}
+		select {
+		case <-ctx.Done():
+			return run, fmt.Errorf("stopped waiting; run %s is %s and goes on (docket cancel %s stops it)", run.ID, run.State, run.ID)
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// childName is how the CLI names a group's child: "step train", "task 7".
+func childName(r job.Run) string {
+	if r.TaskIndex != nil {
+		return "task " + r.Key()
+	}
+	return "step " + r.Step
+}
+
+// groupSummary is a group run's progress in words, with its children running when
+// known: "3/6 steps succeeded, 1 failed, 2 to go; 1 running".
+func groupSummary(r job.Run, children []job.Run) string {
+	if r.Group == nil {
+		return ""
+	}
+	s := group.Summary(r.Kind, *r.Group)
+	running := 0
+	for _, ch := range group.Latest(children) {
+		if ch.State.Active() {
+			running++
+		}
+	}
+	if running > 0 {
+		s += fmt.Sprintf("; %d running", running)
+	}
+	return s
+}
+
+// describeGroup prints a group run's children as a tree in the order they run: each
+// step under the steps it needs (a step needed by several is shown under the first, and
+// named under the others), with its state, reason and run id.
+func describeGroup(w io.Writer, r job.Run, children []job.Run) {
+	latest := group.Latest(children)
+	attempts := map[string]int{}
+	for _, ch := range children {
+		attempts[ch.Key()]++
+	}
+	fmt.Fprintf(w, "\n%s (%s):\n", map[job.Kind]string{job.KindWorkflow: "Steps", job.KindArray: "Tasks"}[r.Kind], groupSummary(r, children))
+	order := slices.Clone(children)
+	slices.SortStableFunc(order, func(a, b job.Run) int { return strings.Compare(a.ID, b.ID) })
+	var keys []string
+	for _, ch := range order {
+		if !slices.Contains(keys, ch.Key()) {
+			keys = append(keys, ch.Key())
+		}
+	}
+	line := func(prefix, k string) {
+		ch := latest[k]
+		more := ""
+		if n := attempts[k]; n > 1 {
+			more = fmt.Sprintf(", attempt %d", n)
+		}
+		if ch.ReusedFrom != "" {
+			more += ", reuses " + ch.ReusedFrom
+		}
+		fmt.Fprintf(w, "%s%s  %s  %s: %s  (run %s%s)\n", prefix, k, ch.State, ch.Reason, ch.Message, ch.ID, more)
+	}
+	if r.Kind != job.KindWorkflow {
+		for _, k := range keys {
+			line("  ", k)
+		}
+		return
+	}
+	shown := map[string]bool{}
+	var walk func(k, indent string)
+	walk = func(k, indent string) {
+		shown[k] = true
+		line(indent+"- ", k)
+		for _, next := range keys {
+			if !slices.Contains(latest[next].Needs, k) {
+				continue
+			}
+			if shown[next] {
+				fmt.Fprintf(w, "%s  - %s (shown above)\n", indent, next)
+				continue
+			}
+			// A step shows under the last of its needs, once all of them are shown.
+			ready := true
+			for _, n := range latest[next].Needs {
+				ready = ready && shown[n]
+			}
+			if ready {
+				walk(next, indent+"  ")
+			}
+		}
+	}
+	for _, k := range keys {
+		if len(latest[k].Needs) == 0 {
+			walk(k, "  ")
+		}
+	}
+}
+
+// stepRun finds the run of a step (its newest attempt) among a workflow run's children.
+func stepRun(ctx context.Context, c *client.Client, id, step string) (job.Run, error) {
+	r, err := c.Run(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	parent := r.ID
+	if r.Kind != job.KindWorkflow {
+		if r.Parent == "" {
+			return r, usageError{fmt.Errorf("--step: run %s is no workflow run", id)}
+		}
+		parent = r.Parent // a step's run names its workflow too
+	}
+	children, err := c.Children(ctx, parent)
+	if err != nil {
+		return r, err
+	}
+	ch, ok := group.Latest(children)[step]
+	if !ok {
+		var names []string
+		for k := range group.Latest(children) {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		return r, usageError{fmt.Errorf("--step: workflow run %s has no step %q; its steps are %s", parent, step, strings.Join(names, ", "))}
+	}
+	if ch.ReusedFrom != "" {
+		return c.Run(ctx, ch.ReusedFrom) // carried over: its output is the original's
+	}
+	return ch, nil
+}
+
+// stepLogs prints the output of each step of a workflow run that ran, in the order the
+// steps were made, each under a line naming it.
+func stepLogs(ctx context.Context, e *env, c *client.Client, id string) error {
+	children, err := c.Children(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, ch := range children {
+		if ch.StartedAt == nil || ch.ReusedFrom != "" {
+			continue
+		}
+		what := childName(ch)
+		if ch.Attempt > 1 {
+			what += fmt.Sprintf(", attempt %d", ch.Attempt)
+		}
+		fmt.Fprintf(e.stdout, "==> %s (%s) <==\n", what, ch.State)
+		if _, err := c.Logs(ctx, ch.ID, 0, false, e.stdout); err != nil {
+			return err
+		}
+	}
+	return nil
+}

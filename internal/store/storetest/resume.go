@@ -1,0 +1,106 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/group"
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// resumePlan is what `docket retry` asks the store for: group.Resume, from a step.
+func resumePlan(from string) store.ResumePlan {
+	return func(old job.Run, children []job.Run) (job.Run, []job.Run, []job.Event, error) {
+		var again map[string]bool
+		if from != "" {
+			again = group.Downstream(children, from)
+		}
+		p, runs, evs := group.Resume(old, children, again, t0)
+		return p, runs, evs, nil
+	}
+}
+
+// testGroupResume resumes a workflow whose train step failed: a running workflow is
+// refused; the new run carries extract over with its result, runs train and what
+// follows again, and leaves the old run as it was; a second resume while the first
+// runs is refused.
+func testGroupResume(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	old, _ := createGroup(t, s, &q, pipeline("resumed"), 0)
+	got := claimKeys(t, s, 10)
+	if _, err := s.RunResume(ctx, old.ID, resumePlan("")); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("resume of a running workflow: %v; want a conflict", err)
+	}
+	if _, err := s.ReportPut(ctx, job.Report{RunID: got[0].ID, Result: json.RawMessage(`{"path":"/data/1"}`), UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	end(t, s, got[0], job.StateSucceeded, nil)
+	train := claimKeys(t, s, 10)[0]
+	end(t, s, train, job.StateFailed, nil)
+	end(t, s, claimKeys(t, s, 10)[0], job.StateSucceeded, nil) // notify
+	before := stepStates(t, s, old)
+
+	resumed, err := s.RunResume(ctx, old.ID, resumePlan(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.ResumedFrom != old.ID || resumed.State != job.StateQueued || resumed.Kind != job.KindWorkflow {
+		t.Errorf("resumed run %+v", resumed)
+	}
+	want := []string{"evaluate-a waiting", "evaluate-b waiting", "extract succeeded", "group queued 1/6 ended, 1 succeeded, 0 failed",
+		"notify waiting", "publish waiting", "train queued"}
+	if diff := cmp.Diff(want, stepStates(t, s, resumed)); diff != "" {
+		t.Errorf("resumed run (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, stepStates(t, s, old)); diff != "" {
+		t.Errorf("the old run changed (-before +after):\n%s", diff)
+	}
+	results, err := s.ReportStepResults(ctx, resumed.ID)
+	if err != nil || string(results["extract"]) != `{"path":"/data/1"}` {
+		t.Errorf("results of the resumed run: %s, %v; want extract's carried over", results, err)
+	}
+	if _, err := s.RunResume(ctx, old.ID, resumePlan("")); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("a second resume while the first runs: %v; want a conflict", err)
+	}
+	// The resumed run goes on as a new one: train, then what follows.
+	got = claimKeys(t, s, 10)
+	if diff := cmp.Diff([]string{"train"}, keys(got)); diff != "" {
+		t.Fatalf("resumed run claimed (-want +got):\n%s", diff)
+	}
+	for _, step := range [][]string{{"train"}, {"evaluate-a", "evaluate-b"}, {"publish"}, {"notify"}} {
+		if step[0] != "train" {
+			got = claimKeys(t, s, 10)
+		}
+		if diff := cmp.Diff(step, keys(got)); diff != "" {
+			t.Fatalf("claimed (-want +got):\n%s", diff)
+		}
+		for _, r := range got {
+			end(t, s, r, job.StateSucceeded, nil)
+		}
+	}
+	if p := mustGet(t, s, resumed.ID); p.State != job.StateSucceeded {
+		t.Errorf("resumed run ended %s: %s", p.State, p.Message)
+	}
+	// From a step of a run that succeeded: that step and what follows run again.
+	again, err := s.RunResume(ctx, resumed.ID, resumePlan("publish"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"evaluate-a succeeded", "evaluate-b succeeded", "extract succeeded", "group queued 4/6 ended, 4 succeeded, 0 failed",
+		"notify waiting", "publish queued", "train succeeded"}
+	if diff := cmp.Diff(want, stepStates(t, s, again)); diff != "" {
+		t.Errorf("resumed from publish (-want +got):\n%s", diff)
+	}
+	if _, err := s.RunResume(ctx, got[0].ID, resumePlan("")); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("resume of a step: %v; want a conflict", err)
+	}
+	if _, err := s.RunResume(ctx, "01900000-0000-7000-8000-00000000dead", resumePlan("")); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("resume of no run: %v; want not found", err)
+	}
+}

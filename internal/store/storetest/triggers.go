@@ -1,0 +1,175 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// triggered lists the runs of name started by triggers, oldest first, as "KEY STATE".
+func triggered(t *testing.T, s store.Store, name string) []string {
+	t.Helper()
+	runs, _, err := s.RunList(context.Background(), store.RunFilter{Job: name, Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, r := range runs {
+		if r.Trigger == job.TriggerAfter {
+			out = append(out, fmt.Sprintf("%s %s", r.IdempotencyKey, r.State))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runOnce makes a run of name, claims it and ends it in state to, with no retry.
+func runOnce(t *testing.T, s store.Store, q *seq, name string, to job.State) job.Run {
+	t.Helper()
+	r := create(t, s, q.run(name, job.StateQueued))
+	got := claimKeys(t, s, 10)
+	if len(got) != 1 || got[0].ID != r.ID {
+		t.Fatalf("claimed %d runs; want the run of %s", len(got), name)
+	}
+	end(t, s, got[0], to, nil)
+	return r
+}
+
+// testTriggers: a run's end fires the jobs that run after its job, in its transaction,
+// once per end (the firing key), and a job that runs after two waits for an end of each.
+func testTriggers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	put(t, s, spec("load"), t0)
+	train := spec("train")
+	train.After = []job.After{{Job: "load"}}
+	put(t, s, train, t0)
+	audit := spec("audit")
+	audit.After = []job.After{{Job: "load", On: job.OnFinished}, {Job: "train"}}
+	put(t, s, audit, t0)
+
+	load1 := runOnce(t, s, &q, "load", job.StateSucceeded)
+	if diff := cmp.Diff([]string{"after:" + load1.ID + " queued"}, triggered(t, s, "train")); diff != "" {
+		t.Fatalf("train after load succeeded (-want +got):\n%s", diff)
+	}
+	if got := triggered(t, s, "audit"); len(got) != 0 {
+		t.Errorf("audit fired before train ended: %v", got)
+	}
+	trainRun := claimKeys(t, s, 10)
+	end(t, s, trainRun[0], job.StateSucceeded, nil)
+	if diff := cmp.Diff([]string{"after:" + trainRun[0].ID + " queued"}, triggered(t, s, "audit")); diff != "" {
+		t.Errorf("audit once load and train ended (-want +got):\n%s", diff)
+	}
+	claimKeys(t, s, 10) // audit's run, out of the way
+
+	// A failure fires a trigger on finished, not one on succeeded.
+	load2 := runOnce(t, s, &q, "load", job.StateFailed)
+	if got := triggered(t, s, "train"); len(got) != 1 {
+		t.Errorf("train fired on a failed load: %v", got)
+	}
+	// An end the store holds but no firing does (written by a version without triggers,
+	// say) is fired by the reconcile pass, once.
+	done := q.run("load", job.StateSucceeded)
+	finished := t0.Add(time.Second)
+	done.FinishedAt = &finished
+	create(t, s, done)
+	for i, want := range []int{1, 0} {
+		n, err := s.TriggerReconcile(ctx, t0.Add(time.Minute))
+		if err != nil || n != want {
+			t.Errorf("reconcile pass %d started %d runs (err %v); want %d", i, n, err, want)
+		}
+	}
+	want := []string{"after:" + done.ID + " queued", "after:" + load1.ID + " succeeded"}
+	sort.Strings(want)
+	if diff := cmp.Diff(want, triggered(t, s, "train")); diff != "" {
+		t.Errorf("train (-want +got):\n%s", diff)
+	}
+	// audit has load's two later ends waiting, and no new end of train: it waits.
+	if got := triggered(t, s, "audit"); len(got) != 1 {
+		t.Errorf("audit fired without a new end of train: %v (load %s failed)", got, load2.ID)
+	}
+	// A job applied again without after stops waiting.
+	audit.After = nil
+	put(t, s, audit, t0)
+	train2 := claimKeys(t, s, 10)
+	for _, r := range train2 {
+		end(t, s, r, job.StateSucceeded, nil)
+	}
+	if got := triggered(t, s, "audit"); len(got) != 1 {
+		t.Errorf("audit, no longer after anything, fired: %v", got)
+	}
+
+	// A suspended job records its firing as a skipped run.
+	if _, err := s.DefinitionSuspend(ctx, "train", true, t0); err != nil {
+		t.Fatal(err)
+	}
+	load3 := runOnce(t, s, &q, "load", job.StateSucceeded)
+	if got := triggered(t, s, "train"); !slices.Contains(got, "after:"+load3.ID+" skipped") {
+		t.Errorf("suspended train after load succeeded: %v; want a skipped run", got)
+	}
+	if _, err := s.DefinitionSuspend(ctx, "train", false, t0); err != nil {
+		t.Fatal(err)
+	}
+
+	// A workflow's end fires what runs after it (its steps' ends do not); a fired
+	// workflow is made with its steps.
+	flow := spec("flow")
+	flow.Steps = []job.Step{{Name: "only"}}
+	report := spec("report")
+	report.After = []job.After{{Job: "flow", On: job.OnFailed}}
+	report.Steps = []job.Step{{Name: "a"}, {Name: "b", Needs: []string{"a"}}}
+	put(t, s, report, t0)
+	wf, _ := createGroup(t, s, &q, flow, 0)
+	step := claimKeys(t, s, 10)
+	if len(step) != 1 || step[0].Parent != wf.ID {
+		t.Fatalf("claimed %v; want the workflow's step", keys(step))
+	}
+	end(t, s, step[0], job.StateFailed, nil)
+	if diff := cmp.Diff([]string{"after:" + wf.ID + " queued"}, triggered(t, s, "report")); diff != "" {
+		t.Fatalf("report after the workflow failed (-want +got):\n%s", diff)
+	}
+	if got := keys(claimKeys(t, s, 10)); !cmp.Equal(got, []string{"a"}) {
+		t.Errorf("the fired workflow's first claim: %v; want its step a", got)
+	}
+}
+
+// testTriggersConcurrent ends runs of the two jobs a job runs after at the same moment,
+// as two servers would: the job fires once, whatever the interleaving.
+func testTriggersConcurrent(t *testing.T, s store.Store) {
+	for round := range 5 {
+		var q seq
+		a, b, c := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round), fmt.Sprintf("c%d", round)
+		put(t, s, spec(a), t0)
+		put(t, s, spec(b), t0)
+		down := spec(c)
+		down.After = []job.After{{Job: a}, {Job: b}}
+		put(t, s, down, t0)
+		create(t, s, q.run(a, job.StateQueued))
+		create(t, s, q.run(b, job.StateQueued))
+		got := claimKeys(t, s, 10)
+		if len(got) != 2 {
+			t.Fatalf("round %d: claimed %d runs; want a's and b's", round, len(got))
+		}
+		var wg sync.WaitGroup
+		for _, r := range got {
+			wg.Go(func() { end(t, s, r, job.StateSucceeded, nil) })
+		}
+		wg.Wait()
+		if n, err := s.TriggerReconcile(context.Background(), t0); err != nil || n != 0 {
+			t.Errorf("round %d: reconcile started %d runs (err %v); the ends should have fired already", round, n, err)
+		}
+		if fired := triggered(t, s, c); len(fired) != 1 {
+			t.Errorf("round %d: %s fired %v; want once", round, c, fired)
+		}
+		claimKeys(t, s, 10) // c's run, out of the way
+	}
+}
