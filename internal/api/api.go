@@ -37,6 +37,7 @@ type Store interface {
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
 	RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error)
+	RunSeries(ctx context.Context, f store.SeriesFilter) ([]store.RunPoint, error)
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
 }
 
@@ -94,9 +95,10 @@ type API struct {
 	opts        Options
 	now         func() time.Time
 	ready       atomic.Bool
-	mux         *http.ServeMux
+	mux         *routeMux
 	limits      *limiters
 	crossOrigin *http.CrossOriginProtection
+	openAPICache
 	// logWriteTimeout is how long a log's reader may take to take one chunk.
 	logWriteTimeout time.Duration
 }
@@ -120,7 +122,7 @@ func New(opts Options) *API {
 		hosts = append(hosts, h)
 	}
 	opts.Hosts = hosts
-	a := &API{opts: opts, now: opts.Now, mux: http.NewServeMux(), crossOrigin: http.NewCrossOriginProtection(), logWriteTimeout: time.Minute,
+	a := &API{opts: opts, now: opts.Now, mux: &routeMux{ServeMux: http.NewServeMux()}, crossOrigin: http.NewCrossOriginProtection(), logWriteTimeout: time.Minute,
 		limits: &limiters{every: rate.Limit(opts.RateLimit), burst: int(2 * opts.RateLimit), byKey: map[string]*rate.Limiter{}}}
 	a.routes()
 	return a
@@ -137,49 +139,49 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) routes() {
-	m := a.mux
-	m.HandleFunc("PUT /api/v1/jobs/{name}", a.guard(auth.Editor, a.putJob))
-	m.HandleFunc("GET /api/v1/jobs", a.guard(auth.Viewer, a.listJobs))
-	m.HandleFunc("GET /api/v1/jobs/{name}", a.guard(auth.Viewer, a.getJob))
-	m.HandleFunc("DELETE /api/v1/jobs/{name}", a.guard(auth.Admin, a.deleteJob))
-	m.HandleFunc("POST /api/v1/jobs/{name}/suspend", a.guard(auth.Editor, a.suspendJob(true)))
-	m.HandleFunc("POST /api/v1/jobs/{name}/resume", a.guard(auth.Editor, a.suspendJob(false)))
-	m.HandleFunc("POST /api/v1/jobs/{name}/runs", a.guard(auth.Editor, a.submitRun))
-	m.HandleFunc("GET /api/v1/runs", a.guard(auth.Viewer, a.listRuns))
-	m.HandleFunc("GET /api/v1/runs/{id}", a.guard(auth.Viewer, a.getRun))
-	m.HandleFunc("GET /api/v1/runs/{id}/events", a.guard(auth.Viewer, a.runEvents))
-	m.HandleFunc("GET /api/v1/runs/{id}/logs", a.guard(auth.Viewer, a.runLogs))
-	m.HandleFunc("POST /api/v1/runs/{id}/cancel", a.guard(auth.Editor, a.cancelRun))
-	m.HandleFunc("POST /api/v1/runs/{id}/retry", a.guard(auth.Editor, a.retryRun))
-	m.HandleFunc("POST /api/v1/runs/{id}/report", a.runGuard(auth.Editor, a.postReport))
-	m.HandleFunc("GET /api/v1/runs/{id}/report", a.runGuard(auth.Viewer, a.getReport))
-	m.HandleFunc("GET /api/v1/runs/{id}/checkpoint", a.runGuard(auth.Viewer, a.getCheckpoint))
-	m.HandleFunc("GET /api/v1/runs/{id}/steps/{step}/result", a.runGuard(auth.Viewer, a.getStepResult))
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	m.HandleFunc("GET /readyz", a.readyz)
-	if a.opts.MetricsHandler != nil {
-		m.Handle("GET /metrics", a.opts.MetricsHandler)
+	for _, e := range a.endpoints() {
+		a.mux.HandleFunc(e.method+" "+e.path, a.handler(e))
 	}
-	m.HandleFunc("GET /api/v1/whoami", a.guard(auth.Viewer, a.whoami))
+	// The web UI's pages, and a JSON 404 for the rest of /api/: no part of the API.
 	if a.opts.UI != nil {
-		m.Handle("GET /{$}", a.opts.UI)
-		m.Handle("GET /ui/", a.opts.UI)
+		a.mux.Handle("GET /{$}", a.opts.UI)
+		a.mux.Handle("GET /ui/", a.opts.UI)
 	}
-	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_found", msg: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
 }
 
+// routeMux is the API's ServeMux, keeping the patterns registered on it, so a test can
+// check that every route served is described.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// Handle registers h for pattern.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// HandleFunc registers h for pattern.
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, http.StatusOK, statusView{Status: "ok"})
+}
+
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if !a.ready.Load() {
-		writeJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+		writeJSON(w, r, http.StatusServiceUnavailable, statusView{Status: "starting"})
 		return
 	}
 	if _, err := a.opts.Store.DefinitionList(r.Context()); err != nil {
-		writeJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+		writeJSON(w, r, http.StatusServiceUnavailable, statusView{Status: "store unavailable"})
 		return
 	}
-	writeJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, r, http.StatusOK, statusView{Status: "ready"})
 }

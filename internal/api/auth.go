@@ -85,11 +85,11 @@ func (a *API) mayChangeJob(ctx context.Context, name string, revision int) error
 // offers only the actions it may take. Without tokens everyone may do everything.
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 	if a.opts.Tokens == nil {
-		writeJSON(w, r, http.StatusOK, map[string]any{"auth": false, "role": auth.Admin.String()})
+		writeJSON(w, r, http.StatusOK, whoamiView{Auth: false, Role: auth.Admin.String()})
 		return
 	}
 	tok, _ := r.Context().Value(tokenKey{}).(auth.Token)
-	writeJSON(w, r, http.StatusOK, map[string]any{"auth": true, "name": tok.Name, "role": tok.Role.String(), "teams": tok.Teams, "jobs": tok.Jobs})
+	writeJSON(w, r, http.StatusOK, whoamiView{Auth: true, Name: tok.Name, Role: tok.Role.String(), Teams: tok.Teams, Jobs: tok.Jobs})
 }
 
 // bearer returns the token of an Authorization header of the Bearer scheme, whose name

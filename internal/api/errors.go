@@ -22,11 +22,15 @@ func (e *statusError) Error() string { return e.msg }
 
 // errorBody is the JSON shape of every error response.
 type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field,omitempty"`
-	} `json:"error"`
+	Error errorDetail `json:"error"`
+}
+
+// errorDetail says what went wrong: a short code (invalid, not_found, conflict, ...), a
+// sentence, and the field at fault when there is one.
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
 }
 
 // writeError maps err to a status and writes the error body. It is the one place where

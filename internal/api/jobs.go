@@ -194,11 +194,7 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 		views = append(views, v)
 	}
-	body := map[string]any{"jobs": views}
-	if next != "" {
-		body["next_cursor"] = next
-	}
-	writeJSON(w, r, http.StatusOK, body)
+	writeJSON(w, r, http.StatusOK, jobList{Jobs: views, NextCursor: next})
 }
 
 // lastRun returns a job's newest run, or nil before its first.

@@ -176,7 +176,7 @@ func (a *API) getCheckpoint(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(rep.Checkpoint) > 0 {
-			writeJSON(w, r, http.StatusOK, map[string]any{"run_id": at, "checkpoint": rep.Checkpoint, "updated_at": rep.UpdatedAt})
+			writeJSON(w, r, http.StatusOK, checkpointView{RunID: at, Checkpoint: rep.Checkpoint, UpdatedAt: rep.UpdatedAt})
 			return
 		}
 		run, err := a.opts.Store.RunGet(r.Context(), at)

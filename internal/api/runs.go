@@ -148,11 +148,7 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
 	if runs == nil {
 		runs = []job.Run{}
 	}
-	body := map[string]any{"runs": runs}
-	if next != "" {
-		body["next_cursor"] = next
-	}
-	writeJSON(w, r, http.StatusOK, body)
+	writeJSON(w, r, http.StatusOK, runList{Runs: runs, NextCursor: next})
 }
 
 // stateNames lists the run states for an error message.
@@ -187,7 +183,7 @@ func (a *API) runEvents(w http.ResponseWriter, r *http.Request) {
 	if events == nil {
 		events = []job.Event{}
 	}
-	writeJSON(w, r, http.StatusOK, map[string]any{"events": events})
+	writeJSON(w, r, http.StatusOK, eventList{Events: events})
 }
 
 func (a *API) cancelRun(w http.ResponseWriter, r *http.Request) {

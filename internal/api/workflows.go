@@ -53,7 +53,7 @@ func (a *API) getStepResult(w http.ResponseWriter, r *http.Request) {
 			msg: fmt.Sprintf("step %s of workflow run %s has no result: it has not succeeded, reported none, or is no step of it", step, parent)})
 		return
 	}
-	writeJSON(w, r, http.StatusOK, map[string]any{"run_id": parent, "step": step, "result": res})
+	writeJSON(w, r, http.StatusOK, stepResultView{RunID: parent, Step: step, Result: res})
 }
 
 // retryRequest is the optional body of POST /api/v1/runs/{id}/retry.

@@ -47,3 +47,11 @@ func nextIDClock(ms, fresh uint64) (uint64, uint64) {
 	}
 	return idClock.ms, idClock.seq
 }
+
+// RunIDFloor returns the least id a run made at t or later can have: ids begin with their
+// creation time in milliseconds, so a window of time is a range of ids (and of an index
+// over them).
+func RunIDFloor(t time.Time) string {
+	h := hex.EncodeToString(binary.BigEndian.AppendUint64(nil, uint64(t.UnixMilli())<<16))[:12]
+	return h[0:8] + "-" + h[8:12] + "-0000-0000-000000000000"
+}

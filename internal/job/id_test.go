@@ -36,3 +36,25 @@ func TestNewRunIDSameMillisecond(t *testing.T) {
 		prev = id
 	}
 }
+
+func TestRunIDFloor(t *testing.T) {
+	t.Parallel()
+	at := time.UnixMilli(0x019ab2c3d4e5)
+	if got, want := RunIDFloor(at), "019ab2c3-d4e5-0000-0000-000000000000"; got != want {
+		t.Errorf("RunIDFloor(%s) = %s; want %s", at, got, want)
+	}
+	// Ids of that millisecond sort at or above the floor, those of the one before below.
+	for _, tt := range []struct {
+		id    string
+		above bool
+	}{
+		{"019ab2c3-d4e5-7000-8000-000000000000", true},
+		{"019ab2c3-d4e5-7fff-bfff-ffffffffffff", true},
+		{"019ab2c3-d4e6-7000-8000-000000000000", true},
+		{"019ab2c3-d4e4-7fff-bfff-ffffffffffff", false},
+	} {
+		if got := tt.id >= RunIDFloor(at); got != tt.above {
+			t.Errorf("%s >= floor %s: %v; want %v", tt.id, RunIDFloor(at), got, tt.above)
+		}
+	}
+}

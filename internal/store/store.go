@@ -99,6 +99,11 @@ type Queue interface {
 	// RunRecent returns the newest n runs of each of jobs, newest first, by job name; jobs
 	// without runs are absent.
 	RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error)
+	// RunSeries returns a job's runs that are no group's child (group runs among them),
+	// newest first, each with the metrics it reported: the points of the job's charts. It
+	// reads at most f.Limit runs (capped at MaxLimit), through an index, however many runs
+	// the job has had.
+	RunSeries(ctx context.Context, f SeriesFilter) ([]RunPoint, error)
 	// RunEnds returns, for every job that is not deleted and has a finished run, when its
 	// newest finished run ended and how, and when its newest successful run ended: what
 	// RunLatest tells of the runs' ends, without reading whole runs.
@@ -279,6 +284,21 @@ type RunFilter struct {
 	Limit int
 	// Cursor continues a previous page.
 	Cursor string
+}
+
+// SeriesFilter selects a job's runs for RunSeries.
+type SeriesFilter struct {
+	Job string
+	// Since and Until bound when the runs were made, [Since, Until); zero is no bound.
+	Since, Until time.Time
+	// Limit caps how many runs are read; 0 means DefaultLimit.
+	Limit int
+}
+
+// RunPoint is a run with the metrics it reported (none when it reported none).
+type RunPoint struct {
+	Run     job.Run
+	Metrics map[string]float64
 }
 
 // DefinitionFilter selects jobs for DefinitionPage. Zero values select everything.

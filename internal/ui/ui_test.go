@@ -17,6 +17,8 @@ func TestHandler(t *testing.T) {
 		status                      int
 	}{
 		{"/", "text/html", `<script src="/ui/app.js" defer></script>`, 200},
+		{"/", "text/html", `<script src="/ui/charts.js" defer></script>`, 200},
+		{"/ui/charts.js", "javascript", "function jobCharts(", 200},
 		{"/ui/app.js", "javascript", "function route()", 200},
 		{"/ui/app.css", "text/css", ".badge", 200},
 		{"/ui/missing.js", "", "", 404},

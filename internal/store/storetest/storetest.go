@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 		"RunList":                 testRunList,
 		"RunLatest":               testRunLatest,
 		"RunRecent":               testRunRecent,
+		"RunSeries":               testRunSeries,
 		"DefinitionPage":          testDefinitionPage,
 		"RunEnds":                 testRunEnds,
 		"RunClaim":                testRunClaim,

@@ -295,6 +295,7 @@ async function jobPage(name) {
     ["Concurrency", job.concurrency], ["Revision", String(job.revision)],
   ];
   const runs = el("tbody");
+  const charts = jobCharts(name);
   main.replaceChildren(
     el("h1", {}, job.name, " ", job.suspended ? el("span", { class: "badge s-skipped" }, "suspended") : ""),
     el("p", { class: "sub" }, job.suspended ? "Suspended: slots are recorded as skipped." :
@@ -302,6 +303,7 @@ async function jobPage(name) {
     jobActions(job, refresh),
     el("h2", {}, "Definition"),
     el("div", { class: "grid" }, fields.map(([k, v]) => el("div", {}, el("span", {}, k), v))),
+    charts.section,
     el("h2", {}, "Runs ", el("a", { href: "#/runs?job=" + encodeURIComponent(name), class: "muted" }, "(all)")),
     runsTable(runs));
   let drawn = "";
@@ -313,8 +315,9 @@ async function jobPage(name) {
     else refreshTimes();
     drawn = seen;
   };
-  await draw();
+  await Promise.all([draw(), charts.draw()]);
   every(3000, () => draw().catch(e => toast(e.message, true)));
+  every(15000, () => charts.draw().catch(e => toast(e.message, true)));
 }
 
 function runsTable(tbody, withJob) {

@@ -4,14 +4,7 @@
 // linked to its run, and an arrow from each need to the step that needs it. The page
 // draws the SVG itself; nothing a user wrote is put in it but as text.
 
-const SVG = "http://www.w3.org/2000/svg";
-
-function svg(tag, attrs, ...children) {
-  const n = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs || {})) n.setAttribute(k, v);
-  for (const c of children) n.append(c);
-  return n;
-}
+// svg, which builds an SVG element, comes from charts.js (loaded first).
 
 // latestSteps keeps each step's newest attempt, in the order the steps were made.
 function latestSteps(children) {
