@@ -37,6 +37,7 @@ type Store interface {
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
 	RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error)
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
+	store.Results
 }
 
 // Options configures the API.
@@ -152,6 +153,7 @@ func (a *API) routes() {
 	m.HandleFunc("POST /api/v1/runs/{id}/report", a.runGuard(auth.Editor, a.postReport))
 	m.HandleFunc("GET /api/v1/runs/{id}/report", a.runGuard(auth.Viewer, a.getReport))
 	m.HandleFunc("GET /api/v1/runs/{id}/checkpoint", a.runGuard(auth.Viewer, a.getCheckpoint))
+	m.HandleFunc("GET /api/v1/runs/{id}/results", a.guard(auth.Viewer, a.getResults))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})

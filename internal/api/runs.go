@@ -20,11 +20,18 @@ import (
 type submitRequest struct {
 	Env     map[string]string `json:"env,omitempty"`
 	Trigger job.Trigger       `json:"trigger,omitempty"`
+	// Tasks, Inputs (one task each), Parallelism and MaxFailed make the run an array, or
+	// change the one its job makes (arrays.go).
+	Tasks       int      `json:"tasks,omitempty"`
+	Inputs      []string `json:"inputs,omitempty"`
+	Parallelism int      `json:"parallelism,omitempty"`
+	MaxFailed   *int     `json:"max_failed,omitempty"`
 }
 
 // submitShape describes a run request for decodeBody's errors.
-var submitShape = bodyShape{name: "a run request", fields: "env and trigger",
-	want: map[string]string{"env": "a mapping of names to strings", "trigger": "a string"}}
+var submitShape = bodyShape{name: "a run request", fields: "env, trigger, tasks, inputs, parallelism and max_failed",
+	want: map[string]string{"env": "a mapping of names to strings", "trigger": "a string", "tasks": "a whole number",
+		"inputs": "a list of strings", "parallelism": "a whole number", "max_failed": "a whole number"}}
 
 // maxIdempotencyKey caps the Idempotency-Key header's length, and maxUser X-Docket-User's.
 const (
@@ -58,12 +65,17 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	if len(def.Steps) > 0 && (req.Tasks > 0 || len(req.Inputs) > 0) {
+		writeError(w, r, a.opts.Logger, invalid("tasks", fmt.Sprintf("job %s is a workflow (it has steps); only a job without steps runs as an array", name)))
+		return
+	}
 	now := a.now().UTC()
 	run := job.NewRun(def.Name, def.Revision, req.Trigger, now)
 	run.Env, run.IdempotencyKey, run.Exclusive = req.Env, key, def.Concurrency == job.ConcurrencyForbid
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (%s)", req.Trigger)
 	// A workflow's or an array's run is a group run, made with its children.
-	children, events := group.Expand(&run, def.Spec, def.Tasks, nil)
+	spec, tasks := req.applyArray(def.Spec)
+	children, events := group.Expand(&run, spec, tasks, req.Inputs)
 	events = append([]job.Event{run.FirstEvent()}, events...)
 	stored, created, err := a.opts.Store.RunCreateGroup(r.Context(), run, children, events)
 	if err != nil {
@@ -89,7 +101,7 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 // decodeSubmit reads the optional submit body strictly and checks it.
 func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error) {
 	req := submitRequest{Trigger: job.TriggerAPI}
-	body, err := readBody(w, r)
+	body, err := readBodyUpTo(w, r, maxSubmitBody)
 	if err != nil {
 		return req, err
 	}
@@ -108,7 +120,7 @@ func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error)
 	if err := definition.ValidateEnv("env", req.Env); err != nil {
 		return req, err
 	}
-	return req, nil
+	return req, req.checkArray()
 }
 
 func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {

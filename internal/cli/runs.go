@@ -24,6 +24,7 @@ func runCmd(e *env) *cobra.Command {
 		wait, showLogs bool
 		local          localRun
 		isLocal        bool
+		array          arrayFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME | run [NAME] -f FILE --local",
@@ -41,6 +42,8 @@ its exit code. NAME picks the job when the file defines several.`,
 		Example: `  docket run nightly-train
   docket run nightly-train --wait --logs
   docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23
+  docket run score --array 100 --parallelism 10
+  docket run score --each-line shards.txt --max-failed 2 --wait --results > results.jsonl
   docket run -f train.yaml --local
   docket run nightly-train -f jobs.yaml --local --executor process --env MODE=quick`,
 		Args: cobra.MaximumNArgs(1),
@@ -52,6 +55,9 @@ its exit code. NAME picks the job when the file defines several.`,
 					return usageError{fmt.Errorf("--env %q: write KEY=VALUE", kv)}
 				}
 				req.Env[k] = v
+			}
+			if err := array.apply(&req, cmd.InOrStdin()); err != nil {
+				return err
 			}
 			if isLocal || local.file != "" {
 				if !isLocal {
@@ -65,6 +71,9 @@ its exit code. NAME picks the job when the file defines several.`,
 				}
 				if len(args) == 1 {
 					local.name = args[0]
+				}
+				if req.Tasks > 0 || len(req.Inputs) > 0 {
+					return usageError{errors.New("--local runs the job once; an array (--array, --each-line) runs on a server: docket apply -f FILE, then docket run NAME --array N")}
 				}
 				local.req = req
 				return local.run(cmd.Context(), e)
@@ -90,9 +99,20 @@ its exit code. NAME picks the job when the file defines several.`,
 				return nil
 			}
 			fmt.Fprintf(e.stderr, "run %s of %s submitted\n", run.ID, run.Job)
-			final, err := waitRun(ctx, e, c, run, showLogs)
+			var final job.Run
+			if run.Kind == job.KindArray {
+				final, err = waitArray(ctx, e, c, run)
+			} else {
+				final, err = waitRun(ctx, e, c, run, showLogs)
+			}
 			if err != nil {
 				return err
+			}
+			if array.results && run.Kind == job.KindArray {
+				if err := printResults(ctx, e, c, run.ID, false); err != nil {
+					return err
+				}
+				return runExit(final)
 			}
 			if e.structured() {
 				if err := e.print(final); err != nil {
@@ -112,6 +132,7 @@ its exit code. NAME picks the job when the file defines several.`,
 	f.StringVarP(&local.file, "file", "f", "", "with --local, the definition file to run (\"-\" reads stdin)")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
 	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman: DOCKER_HOST, else their usual sockets) or process")
+	array.add(f)
 	f.StringVar(&local.network, "container-network", "", "with --local --executor container: none, host, bridge or a network name")
 	return cmd
 }

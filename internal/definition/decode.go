@@ -23,7 +23,7 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "expect_success_within", "env", "labels", "annotations",
-	"kubernetes",
+	"kubernetes", "tasks", "parallelism", "max_failed",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.
@@ -84,6 +84,7 @@ func Decode(data []byte) (job.Spec, error) {
 		"expect_success_within": &spec.ExpectSuccessWithin,
 		"labels":                &spec.Labels, "annotations": &spec.Annotations,
 		"kubernetes": &spec.Kubernetes,
+		"tasks":      &spec.Tasks, "parallelism": &spec.Parallelism, "max_failed": &spec.MaxFailed,
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -155,6 +156,13 @@ func decodeField(field string, raw json.RawMessage, target any) error {
 		return nil
 	case **job.Kubernetes:
 		return decodeKubernetes(field, raw, t)
+	case **int:
+		var n int
+		if err := decodeField(field, raw, &n); err != nil {
+			return err
+		}
+		*t = &n
+		return nil
 	case *int:
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {

@@ -258,15 +258,29 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 		return job.Execution{}, fmt.Errorf("load revision %d of job %s: %w", r.Revision, r.Job, err)
 	}
 	x, err := Resolve(def, r, d.opts.DefaultDeadline)
-	if err == nil && d.opts.RunEnv != nil {
+	if err != nil {
+		return x, err
+	}
+	if r.TaskIndex != nil && r.Parent != "" {
+		// A task learns the size of its array from the array run.
+		parent, err := d.opts.Store.RunGet(ctx, r.Parent)
+		if err != nil {
+			return job.Execution{}, fmt.Errorf("load array run %s: %w", r.Parent, err)
+		}
+		if parent.Group != nil {
+			x.Env["DOCKET_TASK_COUNT"] = fmt.Sprint(parent.Group.Size)
+		}
+	}
+	if d.opts.RunEnv != nil {
 		maps.Copy(x.Env, d.opts.RunEnv(r.ID))
 	}
-	return x, err
+	return x, nil
 }
 
 // Resolve turns a run of def into the execution an executor runs: the command with its
 // templates rendered, the env contract (DOCKET_RUN_ID, DOCKET_JOB, DOCKET_SCHEDULED_TIME,
-// DOCKET_ATTEMPT) under the definition's env and the run's overrides, and the deadline.
+// DOCKET_ATTEMPT; a task's DOCKET_TASK_INDEX and DOCKET_TASK_INPUT, the dispatcher adding
+// DOCKET_TASK_COUNT) under the definition's env and the run's overrides, and the deadline.
 func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.Execution, error) {
 	loc := def.Location()
 	slot := r.CreatedAt

@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"docket.dev/docket/internal/job"
@@ -23,6 +24,7 @@ type Store interface {
 	Events
 	Logs
 	Reports
+	Results
 	Cluster
 	// Close releases the database.
 	Close() error
@@ -176,6 +178,25 @@ type Reports interface {
 	// ReportLatest returns, for every job that is not deleted, the report with metrics
 	// of its run that reported last, by job name.
 	ReportLatest(ctx context.Context) (map[string]job.Report, error)
+}
+
+// Results are what an array's tasks came to, read in index order for docket results and
+// the web UI.
+type Results interface {
+	// TaskResults returns up to limit tasks of the array run parent whose index is more
+	// than after (-1 starts at the first), in index order: each task's newest attempt with
+	// the result it reported.
+	TaskResults(ctx context.Context, parent string, after, limit int) ([]TaskResult, error)
+	// GroupStates counts the children of a group run in each state they are in, each
+	// attempt counted (a retried task's failed attempt too).
+	GroupStates(ctx context.Context, parent string) (map[job.State]int, error)
+}
+
+// TaskResult is one task of an array as docket results shows it: its newest attempt and
+// the result that attempt reported (nil: none).
+type TaskResult struct {
+	Run    job.Run
+	Result json.RawMessage
 }
 
 // Cluster is what the servers sharing a store keep in it about themselves: who is alive,

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Open) {
 		"GroupCancel":             testGroupCancel,
 		"GroupExclusive":          testGroupExclusive,
 		"GroupConcurrentEnds":     testGroupConcurrentEnds,
+		"TaskResults":             testTaskResults,
 		"SlotsRecordBatch":        testSlotsRecordBatch,
 		"SlotsRecord":             testSlotsRecord,
 		"SlotsRecordConcurrent":   testSlotsRecordConcurrent,
