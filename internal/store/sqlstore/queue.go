@@ -197,11 +197,12 @@ func (a *admission) admit(ctx context.Context, r job.Run) (bool, error) {
 		groupOf = r.Parent
 	}
 	if r.Exclusive {
-		// A group's children may run side by side; not beside another run of the job.
+		// A group's children may run side by side (and beside their group run, which runs
+		// nothing); not beside another run of the job.
 		busy := a.claimedFor[r.Job] != "" && a.claimedFor[r.Job] != groupOf
 		if !busy {
 			if err := a.c.row(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE job = ? AND state IN `+activeStates+`
-				AND (parent_id IS NULL OR parent_id <> ?))`, r.Job, r.Parent).Scan(&busy); err != nil {
+				AND (parent_id IS NULL OR parent_id <> ?) AND id <> ?)`, r.Job, r.Parent, r.Parent).Scan(&busy); err != nil {
 				return false, err
 			}
 		}

@@ -72,3 +72,20 @@ func testTaskResults(t *testing.T, s store.Store) {
 		t.Errorf("results of no run: %v, %v; want none", none, err)
 	}
 }
+
+// testGroupExclusiveLater: the tasks of an exclusive job's array are claimed after the
+// array has started (its parallelism let only one go first): the array run itself, which
+// runs nothing, does not hold its own tasks back.
+func testGroupExclusiveLater(t *testing.T, s store.Store) {
+	var q seq
+	sp := spec("solo-arr")
+	sp.Concurrency, sp.Parallelism = job.ConcurrencyForbid, 1
+	createGroup(t, s, &q, sp, 2)
+	for i := range 2 {
+		got := claimKeys(t, s, 10)
+		if diff := cmp.Diff([]string{fmt.Sprint(i)}, keys(got)); diff != "" {
+			t.Fatalf("claim %d (-want +got):\n%s", i, diff)
+		}
+		end(t, s, got[0], job.StateSucceeded, nil)
+	}
+}
