@@ -30,6 +30,7 @@ func Run(t *testing.T, open Open) {
 		"GroupExclusive":          testGroupExclusive,
 		"GroupConcurrentEnds":     testGroupConcurrentEnds,
 		"TaskResults":             testTaskResults,
+		"Blobs":                   testBlobs,
 		"GroupExclusiveLater":     testGroupExclusiveLater,
 		"SlotsRecordBatch":        testSlotsRecordBatch,
 		"SlotsRecord":             testSlotsRecord,
