@@ -38,6 +38,7 @@ type Store interface {
 	RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error)
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
 	store.Results
+	store.Blobs
 }
 
 // Options configures the API.
@@ -69,6 +70,9 @@ type Options struct {
 	// A server without tokens answers only requests addressed to these (against DNS
 	// rebinding); with tokens, the Host is checked only when some are given.
 	Hosts []string
+	// MaxInputFile and MaxInputRun cap an input file and all the input files of a run;
+	// 0: DefaultMaxInputs.
+	MaxInputFile, MaxInputRun int64
 	// Images, when set, refuses definitions whose image the registry says does not
 	// exist (executors that pull images).
 	Images Images
@@ -154,6 +158,10 @@ func (a *API) routes() {
 	m.HandleFunc("GET /api/v1/runs/{id}/report", a.runGuard(auth.Viewer, a.getReport))
 	m.HandleFunc("GET /api/v1/runs/{id}/checkpoint", a.runGuard(auth.Viewer, a.getCheckpoint))
 	m.HandleFunc("GET /api/v1/runs/{id}/results", a.guard(auth.Viewer, a.getResults))
+	m.HandleFunc("HEAD /api/v1/blobs/{sha256}", a.guard(auth.Viewer, a.headBlob))
+	m.HandleFunc("GET /api/v1/blobs/{sha256}", a.guard(auth.Viewer, a.getBlob))
+	m.HandleFunc("PUT /api/v1/blobs/{sha256}", a.guard(auth.Editor, a.putBlob))
+	m.HandleFunc("GET /api/v1/runs/{id}/files", a.guard(auth.Viewer, a.getRunFiles))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 )
 
 // maxSubmitBody caps a run submission: an array of job.MaxTasks inputs of a few hundred
@@ -17,6 +20,12 @@ const maxSubmitBody = 8 << 20
 func (a submitRequest) checkArray() error {
 	if a.Tasks < 0 {
 		return invalid("tasks", fmt.Sprintf("%d is out of range; an array has 1 to %d tasks", a.Tasks, job.MaxTasks))
+	}
+	if len(a.TaskFiles) > 0 && (a.Tasks > 0 || len(a.Inputs) > 0) {
+		return invalid("task_files", "make one task per file; give them without tasks or inputs")
+	}
+	if len(a.TaskFiles) > job.MaxTasks {
+		return invalid("task_files", fmt.Sprintf("holds %d files; an array has at most %d tasks", len(a.TaskFiles), job.MaxTasks))
 	}
 	if len(a.Inputs) > job.MaxTasks {
 		return invalid("inputs", fmt.Sprintf("holds %d inputs; an array has at most %d tasks", len(a.Inputs), job.MaxTasks))
@@ -33,7 +42,7 @@ func (a submitRequest) checkArray() error {
 			return invalid(field, "contains a NUL byte, which no program can be given")
 		}
 	}
-	tasks := max(a.Tasks, len(a.Inputs))
+	tasks := max(a.Tasks, len(a.Inputs), len(a.TaskFiles))
 	return definition.CheckArray("", tasks, a.Parallelism, a.MaxFailed)
 }
 
@@ -47,8 +56,36 @@ func (a submitRequest) applyArray(spec job.Spec) (job.Spec, int) {
 		spec.MaxFailed = a.MaxFailed
 	}
 	tasks := spec.Tasks
-	if a.Tasks > 0 || len(a.Inputs) > 0 {
-		tasks = a.Tasks
+	if a.Tasks > 0 || len(a.Inputs) > 0 || len(a.TaskFiles) > 0 {
+		tasks = max(a.Tasks, len(a.TaskFiles))
 	}
 	return spec, tasks
+}
+
+// taskInputs are the inputs of the tasks: the lines given, or each task's file's path.
+func (a submitRequest) taskInputs() []string {
+	if len(a.TaskFiles) == 0 {
+		return a.Inputs
+	}
+	out := make([]string, len(a.TaskFiles))
+	for i, f := range a.TaskFiles {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// putInputs records the submission's files: the shared ones on the run (the array run
+// of tasks), each task file on its task.
+func (a *API) putInputs(ctx context.Context, run job.Run, children []job.Run, req submitRequest, now time.Time) error {
+	if len(req.Files) > 0 {
+		if err := a.opts.Store.RunFilesPut(ctx, run.ID, store.FileInput, req.Files, now); err != nil {
+			return err
+		}
+	}
+	for i, f := range req.TaskFiles {
+		if err := a.opts.Store.RunFilesPut(ctx, children[i].ID, store.FileInput, []job.File{f}, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -16,6 +16,9 @@ import (
 // bodyTypes are the media types a request body may be sent as.
 var bodyTypes = map[string]bool{
 	"application/json": true, "application/yaml": true, "application/x-yaml": true, "text/yaml": true,
+	// A blob's bytes; a page of another site cannot send this type without asking first
+	// either, and JSON routes decode their body as JSON whatever it says.
+	"application/octet-stream": true,
 }
 
 // checkType refuses a write whose body is not declared as JSON or YAML (415). A web page

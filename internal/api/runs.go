@@ -26,12 +26,18 @@ type submitRequest struct {
 	Inputs      []string `json:"inputs,omitempty"`
 	Parallelism int      `json:"parallelism,omitempty"`
 	MaxFailed   *int     `json:"max_failed,omitempty"`
+	// Files are input files (uploaded blobs) placed in the run's working directory, or in
+	// every task's; TaskFiles make an array of one task per file, each placed for its
+	// task, whose input is its path.
+	Files     []job.File `json:"files,omitempty"`
+	TaskFiles []job.File `json:"task_files,omitempty"`
 }
 
 // submitShape describes a run request for decodeBody's errors.
 var submitShape = bodyShape{name: "a run request", fields: "env, trigger, tasks, inputs, parallelism and max_failed",
 	want: map[string]string{"env": "a mapping of names to strings", "trigger": "a string", "tasks": "a whole number",
-		"inputs": "a list of strings", "parallelism": "a whole number", "max_failed": "a whole number"}}
+		"inputs": "a list of strings", "parallelism": "a whole number", "max_failed": "a whole number",
+		"files": "a list of files ({path, sha256, size, mode})", "task_files": "a list of files ({path, sha256, size, mode})"}}
 
 // maxIdempotencyKey caps the Idempotency-Key header's length, and maxUser X-Docket-User's.
 const (
@@ -73,14 +79,29 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	seen, total := map[string]bool{}, int64(0)
+	if err := a.checkFiles(r.Context(), "files", req.Files, seen, &total); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	if err := a.checkFiles(r.Context(), "task_files", req.TaskFiles, map[string]bool{}, &total); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	now := a.now().UTC()
 	run := job.NewRun(def.Name, def.Revision, req.Trigger, now)
 	run.Env, run.IdempotencyKey, run.Exclusive = req.Env, key, def.Concurrency == job.ConcurrencyForbid
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (%s)", req.Trigger)
 	// A workflow's or an array's run is a group run, made with its children.
 	spec, tasks := req.applyArray(def.Spec)
-	children, events := group.Expand(&run, spec, tasks, req.Inputs)
+	children, events := group.Expand(&run, spec, tasks, req.taskInputs())
 	events = append([]job.Event{run.FirstEvent()}, events...)
+	// The files are recorded first: a crash before the run is made leaves only rows that
+	// name no run.
+	if err := a.putInputs(r.Context(), run, children, req, now); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	stored, created, err := a.opts.Store.RunCreateGroup(r.Context(), run, children, events)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)

@@ -59,6 +59,7 @@ type Store interface {
 	RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error)
 	LogSize(ctx context.Context, runID string) (int64, error)
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
+	RunFiles(ctx context.Context, runID, kind string) ([]job.File, error)
 }
 
 // Options configures a Dispatcher.
@@ -270,6 +271,9 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 		if parent.Group != nil {
 			x.Env["DOCKET_TASK_COUNT"] = fmt.Sprint(parent.Group.Size)
 		}
+	}
+	if x.Inputs, err = store.InputsOf(ctx, d.opts.Store, r); err != nil {
+		return job.Execution{}, fmt.Errorf("list input files: %w", err)
 	}
 	if d.opts.RunEnv != nil {
 		maps.Copy(x.Env, d.opts.RunEnv(r.ID))

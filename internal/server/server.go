@@ -147,7 +147,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	if shared {
 		s.owners.peers = &dispatch.Peers{Store: st, Self: s.instance, TTL: cfg.InstanceTTL, Now: time.Now}
 	}
-	if s.exec, err = openExecutor(ctx, cfg, rec, logs, s.owners, wake); err != nil {
+	if s.exec, err = openExecutor(ctx, cfg, rec, logs, s.owners, wake, st); err != nil {
 		return nil, err
 	}
 	s.disp = dispatch.New(dispatch.Options{
@@ -244,7 +244,7 @@ type executor interface {
 var _ dispatch.Sweeper = (*process.Executor)(nil)
 
 // openExecutor makes the executor the configuration names.
-func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, o owners, wake dispatch.Wake) (executor, error) {
+func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, o owners, wake dispatch.Wake, blobs execute.BlobReader) (executor, error) {
 	switch cfg.Executor {
 	case "process":
 		return process.New(process.Options{
@@ -254,6 +254,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			WorkDir:   filepath.Join(cfg.DataDir, "work"),
 			KillGrace: cfg.KillGrace,
 			Released:  wake.Ring,
+			Blobs:     blobs,
 			// A keeper for each run that may go on at once waits for the next.
 			IdleKeepers: cfg.Parallelism,
 		}), nil
