@@ -25,6 +25,7 @@ func runCmd(e *env) *cobra.Command {
 		local          localRun
 		isLocal        bool
 		array          arrayFlags
+		inputs         inputFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME | run [NAME] -f FILE --local",
@@ -42,6 +43,8 @@ its exit code. NAME picks the job when the file defines several.`,
 		Example: `  docket run nightly-train
   docket run nightly-train --wait --logs
   docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23
+  docket run score --file model.pkl --dir ./src
+  docket run score --each-file ./shards/ --wait
   docket run score --array 100 --parallelism 10
   docket run score --each-line shards.txt --max-failed 2 --wait --results > results.jsonl
   docket run -f train.yaml --local
@@ -59,6 +62,17 @@ its exit code. NAME picks the job when the file defines several.`,
 			if err := array.apply(&req, cmd.InOrStdin()); err != nil {
 				return err
 			}
+			// -f/--file is the definition file with --local, else a file sent with the run.
+			if isLocal {
+				if len(inputs.files) > 1 {
+					return usageError{errors.New("--local runs one definition file: give -f FILE once")}
+				}
+				if len(inputs.files) == 1 {
+					local.file, inputs.files = inputs.files[0], nil
+				}
+			} else if len(args) == 0 && len(inputs.files) > 0 {
+				local.file = inputs.files[0]
+			}
 			if isLocal || local.file != "" {
 				if !isLocal {
 					return usageError{errors.New("-f FILE runs a definition file on this machine and needs --local; to run on a server, docket apply -f FILE, then docket run NAME")}
@@ -72,6 +86,9 @@ its exit code. NAME picks the job when the file defines several.`,
 				if len(args) == 1 {
 					local.name = args[0]
 				}
+				if len(inputs.files)+len(inputs.dirs) > 0 || inputs.eachFile != "" {
+					return usageError{errors.New("--local runs the job here, where its files are already; --file, --dir and --each-file send files to a server")}
+				}
 				if req.Tasks > 0 || len(req.Inputs) > 0 {
 					return usageError{errors.New("--local runs the job once; an array (--array, --each-line) runs on a server: docket apply -f FILE, then docket run NAME --array N")}
 				}
@@ -83,6 +100,17 @@ its exit code. NAME picks the job when the file defines several.`,
 			}
 			ctx := cmd.Context()
 			c := e.client()
+			shared, tasks, err := inputs.collect()
+			if err != nil {
+				return err
+			}
+			if len(tasks) > 0 && (req.Tasks > 0 || len(req.Inputs) > 0) {
+				return usageError{errors.New("--each-file makes one task per file; give it without --array or --each-line")}
+			}
+			if err := sendFiles(ctx, e, c, append(shared, tasks...)); err != nil {
+				return err
+			}
+			req.Files, req.TaskFiles = filesOf(shared), filesOf(tasks)
 			run, created, err := c.SubmitRun(ctx, args[0], req, idempotencyKey)
 			if err != nil {
 				return err
@@ -129,10 +157,10 @@ its exit code. NAME picks the job when the file defines several.`,
 	f.StringVar(&idempotencyKey, "idempotency-key", "", "submit at most once per key: a repeat returns the first run")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
-	f.StringVarP(&local.file, "file", "f", "", "with --local, the definition file to run (\"-\" reads stdin)")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
 	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman: DOCKER_HOST, else their usual sockets) or process")
 	array.add(f)
+	inputs.add(f)
 	f.StringVar(&local.network, "container-network", "", "with --local --executor container: none, host, bridge or a network name")
 	return cmd
 }

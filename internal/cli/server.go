@@ -141,6 +141,8 @@ priority_class).`,
 	f.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "serve an open API on a non-loopback address (anyone who can connect may change jobs)")
 	f.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second each API token may make")
 	f.Int64Var(&cfg.LogLimit, "log-limit", cfg.LogLimit, "bytes kept of one run's log")
+	f.Int64Var(&cfg.MaxInputFile, "max-input-file", cfg.MaxInputFile, "bytes an uploaded input file may have")
+	f.Int64Var(&cfg.MaxRunInputs, "max-run-inputs", cfg.MaxRunInputs, "bytes all the input files of one run may have")
 	f.Var(days{&cfg.Retention.Runs}, "retain-runs", "how long finished runs are kept, with their events and logs (e.g. 90d, 36h; 0 keeps them forever)")
 	f.Var(days{&cfg.Retention.Logs}, "retain-logs", "how long finished runs' logs are kept (0: as long as the run)")
 	f.IntVar(&cfg.Retention.Keep, "retain-per-job", cfg.Retention.Keep, "newest finished runs of each job kept however old")

@@ -61,6 +61,9 @@ type RunRequest struct {
 	Inputs      []string `json:"inputs,omitempty"`
 	Parallelism int      `json:"parallelism,omitempty"`
 	MaxFailed   *int     `json:"max_failed,omitempty"`
+	// Files are uploaded input files; TaskFiles make one task per file.
+	Files     []job.File `json:"files,omitempty"`
+	TaskFiles []job.File `json:"task_files,omitempty"`
 }
 
 // RunFilter selects runs to list.

@@ -71,6 +71,9 @@ type Config struct {
 	APIURL string
 	// LogLimit caps the bytes kept of one run's log.
 	LogLimit int64
+	// MaxInputFile and MaxRunInputs cap an uploaded input file and all the input files of
+	// one run.
+	MaxInputFile, MaxRunInputs int64
 	// Retention is how long finished runs and their logs are kept; RetentionInterval is
 	// how often it is applied.
 	Retention         retention.Policy
@@ -131,6 +134,8 @@ func DefaultConfig() Config {
 		InstanceTTL:      15 * time.Second,
 		RateLimit:        50,
 		LogLimit:         10 << 20,
+		MaxInputFile:     256 << 20,
+		MaxRunInputs:     256 << 20,
 		Retention: retention.Policy{
 			Runs: 90 * 24 * time.Hour,
 			Logs: 30 * 24 * time.Hour,

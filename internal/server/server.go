@@ -168,6 +168,8 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	limits := definition.DefaultLimits()
 	limits.DefaultDeadline, limits.MaxDeadline = cfg.DefaultDeadline, cfg.MaxDeadline
 	s.api = api.New(api.Options{
+		MaxInputFile:   cfg.MaxInputFile,
+		MaxInputRun:    cfg.MaxRunInputs,
 		Store:          st,
 		Canceller:      s.disp,
 		Logger:         log,
