@@ -274,6 +274,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			Network:   cfg.ContainerNetwork,
 			Orphaned:  o.orphaned,
 			Released:  wake.Ring,
+			Blobs:     blobs,
 		}), nil
 	case "kubernetes":
 		client, err := kubeClient(cfg.Kube)
