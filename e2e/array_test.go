@@ -19,6 +19,7 @@ import (
 const taskScript = `m="$MARKS/$DOCKET_TASK_INDEX"
 case "$DOCKET_TASK_INPUT" in *fail*) if [ ! -e "$m" ]; then touch "$m"; exit 3; fi;; esac
 "$BIN" report --result "{\"line\": \"$DOCKET_TASK_INPUT\", \"index\": $DOCKET_TASK_INDEX, \"count\": $DOCKET_TASK_COUNT}"
+if [ "$DOCKET_TASK_INDEX" = 5 ]; then echo "rows of $DOCKET_TASK_INPUT" > out.txt; "$BIN" report --file out.txt; fi
 `
 
 // TestArrayEachLine runs an array of 20 tasks, one per line of a file, on the process
@@ -65,11 +66,15 @@ func TestArrayEachLine(t *testing.T) {
 				State   string
 				Result  json.RawMessage
 				Attempt int
+				Files   []struct{ Path string }
 			}
 			if err := json.Unmarshal([]byte(l), &r); err != nil {
 				t.Fatalf("%s: line %q: %v", what, l, err)
 			}
 			got = append(got, fmt.Sprintf("%d %s %s %s", r.Index, r.Input, r.State, r.Result))
+			if wantFiles := map[bool]int{true: 1, false: 0}[r.Index == 5]; len(r.Files) != wantFiles {
+				t.Errorf("%s: task %d has files %v; want %d", what, r.Index, r.Files, wantFiles)
+			}
 			if wantAttempt := map[bool]int{true: 2, false: 1}[strings.Contains(r.Input, "fail")]; r.Attempt != wantAttempt {
 				t.Errorf("%s: task %d ran %d attempts; want %d", what, r.Index, r.Attempt, wantAttempt)
 			}
@@ -85,6 +90,13 @@ func TestArrayEachLine(t *testing.T) {
 		t.Fatalf("results: exit %d %s", code, errOut)
 	}
 	check("docket results", out)
+	download := filepath.Join(dir, "out")
+	if _, errOut, code := s.cli("results", id, "--download", download); code != 0 {
+		t.Fatalf("results --download: exit %d %s", code, errOut)
+	}
+	if data, err := os.ReadFile(filepath.Join(download, "5", "out.txt")); err != nil || string(data) != "rows of shard-05.csv\n" {
+		t.Errorf("task 5's output file: %q %v", data, err)
+	}
 	if r := s.run(id); r.State != job.StateSucceeded || r.Group == nil || r.Group.Succeeded != 20 {
 		t.Errorf("array run: %+v", r)
 	}

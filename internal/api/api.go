@@ -162,6 +162,7 @@ func (a *API) routes() {
 	m.HandleFunc("GET /api/v1/blobs/{sha256}", a.guard(auth.Viewer, a.getBlob))
 	m.HandleFunc("PUT /api/v1/blobs/{sha256}", a.guard(auth.Editor, a.putBlob))
 	m.HandleFunc("GET /api/v1/runs/{id}/files", a.guard(auth.Viewer, a.getRunFiles))
+	m.HandleFunc("PUT /api/v1/runs/{id}/outputs", a.runGuard(auth.Editor, a.putOutput))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -68,7 +68,6 @@ func setBlobHeaders(w http.ResponseWriter, b store.Blob) {
 // mismatch is refused and what arrived dropped. A blob the server has is not received
 // again (200 at once).
 func (a *API) putBlob(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	sha, err := blobName(r)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
@@ -84,32 +83,43 @@ func (a *API) putBlob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	b, ok := a.receiveBlob(w, r, sha, size, offset)
+	if ok {
+		setBlobHeaders(w, b)
+		writeJSON(w, r, http.StatusOK, b)
+	}
+}
+
+// receiveBlob stores the request's body as a blob's bytes from offset, checking the
+// whole against its name once all have arrived. It answers the request itself when it
+// fails (ok false).
+func (a *API) receiveBlob(w http.ResponseWriter, r *http.Request, sha string, size, offset int64) (b store.Blob, ok bool) {
+	ctx := r.Context()
 	if limit := a.maxInputFile(); size > limit {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusRequestEntityTooLarge, code: "too_large", field: "size",
 			msg: fmt.Sprintf("blob %s is %d bytes; a file may be at most %d bytes on this server (--max-input-file)", sha, size, limit)})
-		return
+		return b, false
 	}
-	b, err := a.opts.Store.BlobBegin(ctx, sha, size, a.now().UTC())
+	var err error
+	b, err = a.opts.Store.BlobBegin(ctx, sha, size, a.now().UTC())
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
-		return
+		return b, false
 	}
 	if b.Complete {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, blobChunk))
-		setBlobHeaders(w, b)
-		writeJSON(w, r, http.StatusOK, b)
-		return
+		return b, true
 	}
 	if offset != b.Received {
 		setBlobHeaders(w, b)
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusConflict, code: "offset", field: "offset",
 			msg: fmt.Sprintf("blob %s has received %d bytes; send the rest from offset %d", sha, b.Received, b.Received)})
-		return
+		return b, false
 	}
 	h := sha256.New()
 	if err := a.hashStored(ctx, sha, b.Received, h); err != nil {
 		writeError(w, r, a.opts.Logger, err)
-		return
+		return b, false
 	}
 	body := http.MaxBytesReader(w, r.Body, size-offset)
 	buf := make([]byte, blobChunk)
@@ -119,7 +129,7 @@ func (a *API) putBlob(w http.ResponseWriter, r *http.Request) {
 			h.Write(buf[:n])
 			if b.Received, err = a.opts.Store.BlobAppend(ctx, sha, b.Received, buf[:n]); err != nil {
 				writeError(w, r, a.opts.Logger, err)
-				return
+				return b, false
 			}
 		}
 		if rerr != nil {
@@ -127,26 +137,25 @@ func (a *API) putBlob(w http.ResponseWriter, r *http.Request) {
 				break // the rest comes in another request, from b.Received
 			}
 			writeError(w, r, a.opts.Logger, rerr)
-			return
+			return b, false
 		}
 	}
 	if b.Received == size {
 		if got := hex.EncodeToString(h.Sum(nil)); got != sha {
 			if err := a.opts.Store.BlobDiscard(ctx, sha); err != nil {
 				writeError(w, r, a.opts.Logger, err)
-				return
+				return b, false
 			}
 			writeError(w, r, a.opts.Logger, invalid("sha256", fmt.Sprintf("the %d bytes sent have the SHA-256 %s, not %s; they were dropped", size, got, sha)))
-			return
+			return b, false
 		}
 		if err := a.opts.Store.BlobSeal(ctx, sha); err != nil {
 			writeError(w, r, a.opts.Logger, err)
-			return
+			return b, false
 		}
 		b.Complete = true
 	}
-	setBlobHeaders(w, b)
-	writeJSON(w, r, http.StatusOK, b)
+	return b, true
 }
 
 // hashStored feeds the first n stored bytes of a blob to h, chunk by chunk (a resumed

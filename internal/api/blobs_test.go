@@ -98,3 +98,30 @@ func TestBlobUpload(t *testing.T) {
 		t.Errorf("stored files %v", files)
 	}
 }
+
+// TestOutputRefused: an output file is kept only for an active run, under a safe path.
+func TestOutputRefused(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if code, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); code != 201 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	_, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{}`)
+	var run struct{ ID string }
+	if err := json.Unmarshal(body, &run); err != nil {
+		t.Fatal(err)
+	}
+	sha := shaOf("x")
+	for _, tc := range []struct {
+		path string
+		code int
+	}{{"../out.txt", 400}, {"/out.txt", 400}, {"out.txt", 409}} {
+		code, body := f.call(t, "PUT", fmt.Sprintf("/api/v1/runs/%s/outputs?path=%s&sha256=%s&size=1", run.ID, tc.path, sha), "application/octet-stream", "x")
+		if code != tc.code {
+			t.Errorf("output %s: %d %s; want %d", tc.path, code, body, tc.code)
+		}
+	}
+	if _, err := f.store.BlobStat(t.Context(), sha); err == nil {
+		t.Errorf("a refused output file was stored")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 )
 
 // TaskResult is one task of an array as GET /runs/{id}/results shows it: its index and
@@ -100,7 +101,12 @@ func (a *API) getResults(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, t := range tasks {
-			tr := TaskResult{Index: *t.Run.TaskIndex, Input: t.Run.Input, State: t.Run.State, ExitCode: t.Run.ExitCode, Result: t.Result,
+			files, err := a.opts.Store.RunFiles(ctx, t.Run.ID, store.FileOutput)
+			if err != nil {
+				writeError(w, r, a.opts.Logger, err)
+				return
+			}
+			tr := TaskResult{Files: files, Index: *t.Run.TaskIndex, Input: t.Run.Input, State: t.Run.State, ExitCode: t.Run.ExitCode, Result: t.Result,
 				RunID: t.Run.ID, Attempt: t.Run.Attempt}
 			if tr.Files == nil {
 				tr.Files = []job.File{}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -156,7 +158,7 @@ const resultsEvery = time.Second
 // printResults writes an array's tasks as JSON lines (YAML documents with -o yaml) in
 // index order; with follow it waits for each task to end before writing it, until all
 // have.
-func printResults(ctx context.Context, e *env, c *client.Client, runID string, follow bool) error {
+func printResults(ctx context.Context, e *env, c *client.Client, runID string, follow bool, download string) error {
 	after := -1
 	for {
 		page, err := c.Results(ctx, runID, after, 500)
@@ -171,6 +173,11 @@ func printResults(ctx context.Context, e *env, c *client.Client, runID string, f
 			}
 			if err := e.printLine(t); err != nil {
 				return err
+			}
+			if download != "" {
+				if err := downloadFiles(ctx, c, download, t); err != nil {
+					return err
+				}
 			}
 			after = t.Index
 		}
@@ -204,22 +211,54 @@ func (e *env) printLine(v any) error {
 }
 
 func resultsCmd(e *env) *cobra.Command {
-	var follow bool
+	var (
+		follow   bool
+		download string
+	)
 	cmd := &cobra.Command{
 		Use:   "results RUN_ID",
 		Short: "Print each task of an array run as a JSON line, in index order",
 		Long: `Print each task of an array run as one JSON line, in index order:
 {"index", "input", "state", "exit_code", "result", "files", "run_id", "attempt"}, where
 result is what the task reported (docket report --result) and the state is its newest
-attempt's. With --follow, wait for each task to end before printing it, until all have.`,
+attempt's. With --follow, wait for each task to end before printing it, until all have.
+With --download DIR, each task's output files (docket report --file) are written to
+DIR/INDEX/NAME.`,
 		Example: `  docket results 019ab2c4-...
   docket results 019ab2c4-... --follow > results.jsonl
+  docket results 019ab2c4-... --download ./out
   docket results 019ab2c4-... | jq -r 'select(.state == "failed") | .index'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return printResults(cmd.Context(), e, e.client(), args[0], follow)
+			return printResults(cmd.Context(), e, e.client(), args[0], follow, download)
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "wait for each task to end, until the array has")
+	cmd.Flags().StringVar(&download, "download", "", "write each task's output files to DIR/INDEX/NAME")
 	return cmd
+}
+
+// downloadFiles writes a task's output files under dir/INDEX/.
+func downloadFiles(ctx context.Context, c *client.Client, dir string, t client.TaskResult) error {
+	for _, f := range t.Files {
+		if err := checkRunPath(f.Path); err != nil {
+			return fmt.Errorf("task %d: output file %w", t.Index, err)
+		}
+		dst := filepath.Join(dir, strconv.Itoa(t.Index), filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		out, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		_, err = c.DownloadBlob(ctx, f.SHA256, out)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("download %s of task %d: %w", f.Path, t.Index, err)
+		}
+	}
+	return nil
 }

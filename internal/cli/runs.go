@@ -137,7 +137,7 @@ its exit code. NAME picks the job when the file defines several.`,
 				return err
 			}
 			if array.results && run.Kind == job.KindArray {
-				if err := printResults(ctx, e, c, run.ID, false); err != nil {
+				if err := printResults(ctx, e, c, run.ID, false, ""); err != nil {
 					return err
 				}
 				return runExit(final)

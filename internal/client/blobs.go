@@ -67,3 +67,67 @@ func (c *Client) UploadFile(ctx context.Context, path string, f job.File) (int64
 	}
 	return f.Size - from, nil
 }
+
+// UploadOutput keeps the file at path with a running run as its output file f (docket
+// report --file), sending from where the server's copy of its content ends.
+func (c *Client) UploadOutput(ctx context.Context, runID, path string, f job.File) error {
+	var from int64
+	for range 2 {
+		q := url.Values{"path": {f.Path}, "sha256": {f.SHA256}, "size": {strconv.FormatInt(f.Size, 10)}, "offset": {strconv.FormatInt(from, 10)}}
+		status, received, err := c.putFrom(ctx, "/api/v1/runs/"+url.PathEscape(runID)+"/outputs?"+q.Encode(), path, from, f.Size)
+		if status != http.StatusConflict || received < 0 {
+			return err
+		}
+		from = received // the server has part of it: resume there
+	}
+	return fmt.Errorf("upload %s: the server's copy kept moving", path)
+}
+
+// putFrom PUTs the file's bytes from offset; on a 409 it returns what the server says it
+// has received.
+func (c *Client) putFrom(ctx context.Context, target, path string, from, size int64) (int, int64, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return 0, -1, err
+	}
+	defer file.Close()
+	if _, err := file.Seek(from, io.SeekStart); err != nil {
+		return 0, -1, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+target, io.LimitReader(file, size-from))
+	if err != nil {
+		return 0, -1, err
+	}
+	req.ContentLength = size - from
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.send(req)
+	if err != nil {
+		return 0, -1, fmt.Errorf("upload %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		received := int64(-1)
+		if h := resp.Header.Get("Docket-Blob-Received"); h != "" {
+			received, _ = strconv.ParseInt(h, 10, 64)
+		}
+		return resp.StatusCode, received, fmt.Errorf("upload %s: %w", path, decodeError(resp))
+	}
+	return resp.StatusCode, -1, nil
+}
+
+// DownloadBlob writes a blob's content to w.
+func (c *Client) DownloadBlob(ctx context.Context, sha string, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/blobs/"+url.PathEscape(sha), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot reach the docket server at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return 0, decodeError(resp)
+	}
+	return io.Copy(w, resp.Body)
+}
