@@ -29,7 +29,9 @@ func (d *Dispatcher) Recover(ctx context.Context, dead func(claimer string) bool
 func (d *Dispatcher) settle(ctx context.Context, runs []job.Run, dead func(claimer string) bool) error {
 	now := d.now().UTC()
 	for _, r := range runs {
-		if !dead(r.ClaimedBy) {
+		// A group run runs nothing and is claimed by nobody: its children are recovered,
+		// and their ends end it.
+		if r.Kind != job.KindRun || !dead(r.ClaimedBy) {
 			continue
 		}
 		log := d.opts.Logger.With("run_id", r.ID, "job", r.Job, "state", r.State, "claimed_by", r.ClaimedBy)
