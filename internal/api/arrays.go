@@ -77,15 +77,15 @@ func (a submitRequest) taskInputs() []string {
 // putInputs records the submission's files: the shared ones on the run (the array run
 // of tasks), each task file on its task.
 func (a *API) putInputs(ctx context.Context, run job.Run, children []job.Run, req submitRequest, now time.Time) error {
+	files := map[string][]job.File{}
 	if len(req.Files) > 0 {
-		if err := a.opts.Store.RunFilesPut(ctx, run.ID, store.FileInput, req.Files, now); err != nil {
-			return err
-		}
+		files[run.ID] = req.Files
 	}
 	for i, f := range req.TaskFiles {
-		if err := a.opts.Store.RunFilesPut(ctx, children[i].ID, store.FileInput, []job.File{f}, now); err != nil {
-			return err
-		}
+		files[children[i].ID] = []job.File{f}
 	}
-	return nil
+	if len(files) == 0 {
+		return nil
+	}
+	return a.opts.Store.RunFilesPut(ctx, store.FileInput, files, now)
 }

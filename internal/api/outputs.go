@@ -66,7 +66,7 @@ func (a *API) putOutput(w http.ResponseWriter, r *http.Request) {
 	}
 	if b.Complete {
 		f := job.File{Path: p, SHA256: sha, Size: size, Mode: 0o644}
-		if err := a.opts.Store.RunFilesPut(ctx, id, store.FileOutput, []job.File{f}, a.now().UTC()); err != nil {
+		if err := a.opts.Store.RunFilesPut(ctx, store.FileOutput, map[string][]job.File{id: {f}}, a.now().UTC()); err != nil {
 			writeError(w, r, a.opts.Logger, err)
 			return
 		}

@@ -100,13 +100,17 @@ func (a *API) getResults(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, a.opts.Logger, err)
 			return
 		}
+		ids := make([]string, len(tasks))
+		for i, t := range tasks {
+			ids[i] = t.Run.ID
+		}
+		files, err := a.opts.Store.RunFilesOf(ctx, store.FileOutput, ids)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
 		for _, t := range tasks {
-			files, err := a.opts.Store.RunFiles(ctx, t.Run.ID, store.FileOutput)
-			if err != nil {
-				writeError(w, r, a.opts.Logger, err)
-				return
-			}
-			tr := TaskResult{Files: files, Index: *t.Run.TaskIndex, Input: t.Run.Input, State: t.Run.State, ExitCode: t.Run.ExitCode, Result: t.Result,
+			tr := TaskResult{Files: files[t.Run.ID], Index: *t.Run.TaskIndex, Input: t.Run.Input, State: t.Run.State, ExitCode: t.Run.ExitCode, Result: t.Result,
 				RunID: t.Run.ID, Attempt: t.Run.Attempt}
 			if tr.Files == nil {
 				tr.Files = []job.File{}

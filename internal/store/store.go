@@ -222,11 +222,14 @@ type Blobs interface {
 	// BlobPrune deletes up to limit blobs that no run's file refers to, begun before
 	// before (an upload in progress is left alone), and returns how many it deleted.
 	BlobPrune(ctx context.Context, before time.Time, limit int) (int, error)
-	// RunFilesPut records files of a run, of kind input or output; a path recorded
-	// before is replaced.
-	RunFilesPut(ctx context.Context, runID, kind string, files []job.File, now time.Time) error
+	// RunFilesPut records files of kind (input or output) of runs (by run id), in one
+	// transaction; a path recorded before is replaced.
+	RunFilesPut(ctx context.Context, kind string, files map[string][]job.File, now time.Time) error
 	// RunFiles returns a run's files of kind, by path.
 	RunFiles(ctx context.Context, runID, kind string) ([]job.File, error)
+	// RunFilesOf returns the files of kind of each of runs that has any, by run id (a
+	// page of an array's tasks).
+	RunFilesOf(ctx context.Context, kind string, runs []string) (map[string][]job.File, error)
 }
 
 // Blob is how a blob stands: its size, the bytes stored so far, and whether they were

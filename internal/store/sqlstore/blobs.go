@@ -110,30 +110,67 @@ func (s *Store) BlobPrune(ctx context.Context, before time.Time, limit int) (int
 	return deleted, nil
 }
 
-// RunFilesPut upserts a run's files.
-func (s *Store) RunFilesPut(ctx context.Context, runID, kind string, files []job.File, now time.Time) error {
+// RunFilesPut upserts runs' files.
+func (s *Store) RunFilesPut(ctx context.Context, kind string, files map[string][]job.File, now time.Time) error {
 	return s.tx(ctx, func(c conn) error {
-		for _, f := range files {
-			if _, err := c.exec(ctx, `INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mode = excluded.mode`,
-				runID, kind, f.Path, f.SHA256, f.Size, int64(f.Mode), s.ts(now)); err != nil {
-				return err
+		for runID, fs := range files {
+			for _, f := range fs {
+				if _, err := c.exec(ctx, `INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+					ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mode = excluded.mode`,
+					runID, kind, f.Path, f.SHA256, f.Size, int64(f.Mode), s.ts(now)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
 }
 
+// fileColumns are what scanFile reads, the run's id first.
+const fileColumns = `run_id, path, sha256, size, mode`
+
+type runFile struct {
+	run  string
+	file job.File
+}
+
+func scanFile(row scanner) (runFile, error) {
+	var (
+		rf   runFile
+		mode int64
+	)
+	err := row.Scan(&rf.run, &rf.file.Path, &rf.file.SHA256, &rf.file.Size, &mode)
+	rf.file.Mode = uint32(mode)
+	return rf, err
+}
+
 // RunFiles reads a run's files of kind.
 func (s *Store) RunFiles(ctx context.Context, runID, kind string) ([]job.File, error) {
-	files, err := all(ctx, s.conn(), func(row scanner) (job.File, error) {
-		var (
-			f    job.File
-			mode int64
-		)
-		err := row.Scan(&f.Path, &f.SHA256, &f.Size, &mode)
-		f.Mode = uint32(mode)
-		return f, err
-	}, `SELECT path, sha256, size, mode FROM run_files WHERE run_id = ? AND kind = ? ORDER BY path`, runID, kind)
-	return files, s.translate(err)
+	rows, err := all(ctx, s.conn(), scanFile, `SELECT `+fileColumns+` FROM run_files WHERE run_id = ? AND kind = ? ORDER BY path`, runID, kind)
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	files := make([]job.File, len(rows))
+	for i, rf := range rows {
+		files[i] = rf.file
+	}
+	return files, nil
+}
+
+// RunFilesOf reads the files of kind of several runs in one query.
+func (s *Store) RunFilesOf(ctx context.Context, kind string, runs []string) (map[string][]job.File, error) {
+	out := map[string][]job.File{}
+	if len(runs) == 0 {
+		return out, nil
+	}
+	list, args := in(runs)
+	rows, err := all(ctx, s.conn(), scanFile, `SELECT `+fileColumns+` FROM run_files WHERE kind = ? AND run_id IN `+list+` ORDER BY run_id, path`,
+		append([]any{kind}, args...)...)
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	for _, rf := range rows {
+		out[rf.run] = append(out[rf.run], rf.file)
+	}
+	return out, nil
 }

@@ -83,7 +83,7 @@ func testBlobs(t *testing.T, s store.Store) {
 	}
 
 	files := []job.File{{Path: "src/main.py", SHA256: sha, Size: 10, Mode: 0o644}}
-	if err := s.RunFilesPut(ctx, "run-1", store.FileInput, files, t0); err != nil {
+	if err := s.RunFilesPut(ctx, store.FileInput, map[string][]job.File{"run-1": files, "run-2": files[:1]}, t0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.RunFiles(ctx, "run-1", store.FileInput)
@@ -92,6 +92,13 @@ func testBlobs(t *testing.T, s store.Store) {
 	}
 	if diff := cmp.Diff(files, got); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	of, err := s.RunFilesOf(ctx, store.FileInput, []string{"run-1", "run-2", "run-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string][]job.File{"run-1": files, "run-2": files}, of); diff != "" {
+		t.Errorf("files of several runs (-want +got):\n%s", diff)
 	}
 	if none, _ := s.RunFiles(ctx, "run-1", store.FileOutput); len(none) != 0 {
 		t.Errorf("outputs: %v; want none", none)
