@@ -283,6 +283,10 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}
 	e.hold(ctx, h, x, func(ctx context.Context) (*follower, job.Update) {
+		if len(x.Inputs) > 0 {
+			// No init container fetches them yet: a run must not start without its files.
+			return nil, execute.InputsUnavailable(id, x.Inputs[0], fmt.Errorf("the Kubernetes executor does not place input files yet; run it on the process or container executor"))
+		}
 		sp, err := e.space(x.Kubernetes)
 		if err != nil {
 			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}
