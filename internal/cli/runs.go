@@ -65,7 +65,7 @@ its exit code. NAME picks the job when the file defines several.`,
 			// -f/--file is the definition file with --local, else a file sent with the run.
 			if isLocal {
 				if len(inputs.files) > 1 {
-					return usageError{errors.New("--local runs one definition file: give -f FILE once")}
+					return usageError{errors.New("with --local, -f FILE names the definition file; send other files with --dir")}
 				}
 				if len(inputs.files) == 1 {
 					local.file, inputs.files = inputs.files[0], nil
@@ -86,13 +86,7 @@ its exit code. NAME picks the job when the file defines several.`,
 				if len(args) == 1 {
 					local.name = args[0]
 				}
-				if len(inputs.files)+len(inputs.dirs) > 0 || inputs.eachFile != "" {
-					return usageError{errors.New("--local runs the job here, where its files are already; --file, --dir and --each-file send files to a server")}
-				}
-				if req.Tasks > 0 || len(req.Inputs) > 0 {
-					return usageError{errors.New("--local runs the job once; an array (--array, --each-line) runs on a server: docket apply -f FILE, then docket run NAME --array N")}
-				}
-				local.req = req
+				local.req, local.inputs = req, inputs
 				return local.run(cmd.Context(), e)
 			}
 			if len(args) == 0 {
