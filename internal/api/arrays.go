@@ -89,3 +89,12 @@ func (a *API) putInputs(ctx context.Context, run job.Run, children []job.Run, re
 	}
 	return a.opts.Store.RunFilesPut(ctx, store.FileInput, files, now)
 }
+
+// sameGroup reports whether a stored run and the one a repeated request would make are
+// alike as groups: both plain runs, or groups of the same kind and size.
+func sameGroup(stored, made job.Run) bool {
+	if (stored.Group == nil) != (made.Group == nil) {
+		return false
+	}
+	return stored.Group == nil || stored.Kind == made.Kind && stored.Group.Size == made.Group.Size
+}

@@ -109,3 +109,24 @@ func TestSubmitArrayRefused(t *testing.T) {
 		t.Errorf("results of a plain run: %d %s; want 409", code, body)
 	}
 }
+
+// TestArrayIdempotency: a key used again with another array is a conflict, not the first
+// run returned as if it were what was asked.
+func TestArrayIdempotency(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if code, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); code != 201 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	if code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"tasks": 3}`, "Idempotency-Key", "k1"); code != 201 {
+		t.Fatalf("first: %d %s", code, body)
+	}
+	if code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"tasks": 3}`, "Idempotency-Key", "k1"); code != 200 {
+		t.Errorf("same again: %d %s; want 200", code, body)
+	}
+	for _, body := range []string{`{"tasks": 4}`, `{}`} {
+		if code, out := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", body, "Idempotency-Key", "k1"); code != http.StatusConflict {
+			t.Errorf("%s with the same key: %d %s; want 409", body, code, out)
+		}
+	}
+}

@@ -109,9 +109,9 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	}
 	// A key names one request: used again with other parameters, it is a mistake that
 	// returning the first run would hide (Stripe answers the same).
-	if !created && (stored.Trigger != req.Trigger || !maps.Equal(stored.Env, req.Env)) {
+	if !created && (stored.Trigger != req.Trigger || !maps.Equal(stored.Env, req.Env) || !sameGroup(stored, run)) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusConflict, code: "conflict", field: "Idempotency-Key",
-			msg: fmt.Sprintf("Idempotency-Key %q was used for run %s of job %s with another request (its env or trigger differ); send a new key for a new request", key, stored.ID, name)})
+			msg: fmt.Sprintf("Idempotency-Key %q was used for run %s of job %s with another request (its env, trigger or array differ); send a new key for a new request", key, stored.ID, name)})
 		return
 	}
 	status := http.StatusOK
