@@ -161,7 +161,8 @@ func (a *API) routes() {
 	m.HandleFunc("HEAD /api/v1/blobs/{sha256}", a.guard(auth.Viewer, a.headBlob))
 	m.HandleFunc("GET /api/v1/blobs/{sha256}", a.guard(auth.Viewer, a.getBlob))
 	m.HandleFunc("PUT /api/v1/blobs/{sha256}", a.guard(auth.Editor, a.putBlob))
-	m.HandleFunc("GET /api/v1/runs/{id}/files", a.guard(auth.Viewer, a.getRunFiles))
+	m.HandleFunc("GET /api/v1/runs/{id}/files", a.runGuard(auth.Viewer, a.getRunFiles))
+	m.HandleFunc("GET /api/v1/runs/{id}/inputs/{sha256}", a.runGuard(auth.Viewer, a.getRunInput))
 	m.HandleFunc("PUT /api/v1/runs/{id}/outputs", a.runGuard(auth.Editor, a.putOutput))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})

@@ -106,3 +106,31 @@ func (a *API) getRunFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, r, http.StatusOK, RunFiles{Inputs: inputs, Outputs: outputs})
 }
+
+// getRunInput streams one of a run's input files, by its blob's name: what docket inputs
+// fetch reads with the run's own token, which reaches only that run's files.
+func (a *API) getRunInput(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	sha, err := blobName(r)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	run, err := a.opts.Store.RunGet(r.Context(), id)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, runErr(id, err))
+		return
+	}
+	inputs, err := store.InputsOf(r.Context(), a.opts.Store, run)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	for _, f := range inputs {
+		if f.SHA256 == sha {
+			a.serveBlob(w, r, sha)
+			return
+		}
+	}
+	writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("run %s has no input file %s", id, sha)})
+}

@@ -127,6 +127,7 @@ priority_class).`,
 	f.StringArrayVar(&tolerations, "toleration", nil, "kubernetes executor: a taint every run's pod tolerates, KEY=VALUE:EFFECT, KEY:EFFECT or KEY; repeatable")
 	f.StringVar(&cfg.Kube.ServiceAccountName, "service-account", "", "kubernetes executor: service account of the runs' pods")
 	f.StringVar(&cfg.Kube.PriorityClassName, "priority-class", "", "kubernetes executor: priority class of the runs' pods")
+	f.StringVar(&cfg.Kube.HelperImage, "helper-image", "docket", "kubernetes executor: Docket's own image (as deploy/kubernetes names it), run as an init container that fetches a run's input files")
 	f.IntVar(&cfg.Parallelism, "parallelism", cfg.Parallelism, "most runs executing at once on this server (with --executor kubernetes: 1000 unless given)")
 	f.DurationVar(&cfg.DefaultDeadline, "default-deadline", cfg.DefaultDeadline, "deadline of jobs that set none")
 	f.DurationVar(&cfg.MaxDeadline, "max-deadline", cfg.MaxDeadline, "longest deadline a job may set")

@@ -131,3 +131,30 @@ func (c *Client) DownloadBlob(ctx context.Context, sha string, w io.Writer) (int
 	}
 	return io.Copy(w, resp.Body)
 }
+
+// RunFiles returns a run's input and output files.
+func (c *Client) RunFiles(ctx context.Context, runID string) (inputs, outputs []job.File, err error) {
+	var out struct {
+		Inputs  []job.File `json:"inputs"`
+		Outputs []job.File `json:"outputs"`
+	}
+	_, err = c.do(ctx, http.MethodGet, "/api/v1/runs/"+url.PathEscape(runID)+"/files", nil, nil, &out)
+	return out.Inputs, out.Outputs, err
+}
+
+// RunInput writes one of a run's input files to w (the run's own token may read it).
+func (c *Client) RunInput(ctx context.Context, runID, sha string, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/runs/"+url.PathEscape(runID)+"/inputs/"+url.PathEscape(sha), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot reach the docket server at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return 0, decodeError(resp)
+	}
+	return io.Copy(w, resp.Body)
+}

@@ -93,6 +93,9 @@ type Config struct {
 
 // KubeConfig is how the Kubernetes executor reaches the cluster and shapes its Jobs.
 type KubeConfig struct {
+	// HelperImage is Docket's own image, run as an init container to fetch a run's input
+	// files into its pod.
+	HelperImage string
 	// Kubeconfig is a kubeconfig file; "" uses the in-cluster service account when the
 	// server runs in a pod, else KUBECONFIG or ~/.kube/config.
 	Kubeconfig string

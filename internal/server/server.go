@@ -287,6 +287,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			Pod: kube.PodDefaults{
 				NodeSelector: k.NodeSelector, Tolerations: k.Tolerations,
 				ServiceAccountName: k.ServiceAccountName, PriorityClassName: k.PriorityClassName,
+				HelperImage: k.HelperImage,
 			},
 			PullGrace: k.PullGrace, PendingBudget: k.PendingBudget, Retention: k.Retention,
 			Abandoned: o.abandoned, Released: wake.Ring,
