@@ -55,7 +55,7 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 	}
 	checks := []func(job.Spec, Limits) error{
 		checkNUL, checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
-		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
+		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes, checkParams, checkQueue,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {
@@ -63,6 +63,35 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// checkQueue checks the names of the queues the job and its steps name; whether each
+// exists is the store's to say.
+func checkQueue(s job.Spec, _ Limits) error {
+	for i, q := range append([]string{s.Queue}, stepQueueNames(s)...) {
+		field := "queue"
+		if i > 0 {
+			field = fmt.Sprintf("steps[%d].queue", i-1)
+		}
+		if q != "" && !ValidQueueName(q) {
+			return job.Invalid(field, "%q is not a queue name: use lowercase letters, digits and '-', at most %d", q, MaxNameLength)
+		}
+	}
+	return nil
+}
+
+func stepQueueNames(s job.Spec) []string {
+	out := make([]string, len(s.Steps))
+	for i, st := range s.Steps {
+		out[i] = st.Queue
+	}
+	return out
+}
+
+// ValidQueueName says whether name may name a queue: a DNS-1123 label of at most
+// MaxNameLength characters, as a job's name.
+func ValidQueueName(name string) bool {
+	return len(name) <= MaxNameLength && len(validation.IsDNS1123Label(name)) == 0
 }
 
 func checkName(s job.Spec, _ Limits) error {
@@ -138,7 +167,7 @@ const (
 func checkCommand(s job.Spec, _ Limits) error {
 	for i, arg := range s.Command {
 		field := fmt.Sprintf("command[%d]", i)
-		n, err := checkTemplate(arg)
+		n, err := checkTemplate(arg, s.Params)
 		if err != nil {
 			return job.Invalid(field, "%s", err)
 		}
@@ -157,7 +186,7 @@ func checkCommand(s job.Spec, _ Limits) error {
 func checkExecSize(s job.Spec, _ Limits) error {
 	total := 0
 	for _, arg := range s.Command {
-		n, _ := checkTemplate(arg)
+		n, _ := checkTemplate(arg, s.Params)
 		total += n + argOverheadBytes
 	}
 	field := "command"

@@ -23,15 +23,19 @@ type TemplateData struct {
 	ScheduledTime string // RFC 3339 in the job's zone
 	ScheduledDate string // YYYY-MM-DD in the job's zone
 	ScheduledUnix int64
+	// Params are the run's params, by name.
+	Params map[string]string
 }
 
 // values are the data's substitutions by path.
 func (d TemplateData) values() map[string]string {
-	return map[string]string{
+	v := map[string]string{
 		"RunID": d.RunID, "Job": d.Job, "Attempt": strconv.Itoa(d.Attempt),
 		"ScheduledTime": d.ScheduledTime, "ScheduledDate": d.ScheduledDate,
 		"ScheduledUnix": strconv.FormatInt(d.ScheduledUnix, 10),
 	}
+	maps.Copy(v, paramValues(d.Params))
+	return v
 }
 
 // Scope is what a template may name, by the first part of a path. A Var with Fields
@@ -303,9 +307,9 @@ func (t Template) Render(values map[string]string) string {
 	return b.String()
 }
 
-// checkTemplate parses and checks one command argument against the run scope and returns
-// the most text it renders as.
-func checkTemplate(arg string) (int, error) {
+// checkTemplate parses and checks one command argument against the scope of a job with
+// params and returns the most text it renders as.
+func checkTemplate(arg string, params map[string]string) (int, error) {
 	if !strings.Contains(arg, "{{") {
 		return len(arg), nil
 	}
@@ -313,7 +317,7 @@ func checkTemplate(arg string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return t.Check(runScope)
+	return t.Check(scopeFor(params))
 }
 
 // RenderCommand renders each argument of command for one run. Every argument was checked
@@ -329,7 +333,7 @@ func RenderCommand(command []string, data TemplateData) ([]string, error) {
 		}
 		t, err := ParseTemplate(arg)
 		if err == nil {
-			_, err = t.Check(runScope)
+			_, err = t.Check(scopeFor(data.Params))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("command[%d]: %w; apply the job again with substitutions only", i, err)

@@ -52,7 +52,7 @@ func TestTemplateMessages(t *testing.T) {
 		{"{{" + strings.Repeat("x", 1000) + "}}", `"{{xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"... is not a substitution`},
 	}
 	for _, tt := range tests {
-		_, err := checkTemplate(tt.arg)
+		_, err := checkTemplate(tt.arg, nil)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("checkTemplate(%q) = %v, want a message starting %q", tt.arg, err, tt.want)
 		}

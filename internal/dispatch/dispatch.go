@@ -266,7 +266,8 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 
 // Resolve turns a run of def into the execution an executor runs: the command with its
 // templates rendered, the env contract (DOCKET_RUN_ID, DOCKET_JOB, DOCKET_SCHEDULED_TIME,
-// DOCKET_ATTEMPT) under the definition's env and the run's overrides, and the deadline.
+// DOCKET_ATTEMPT, DOCKET_PARAM_NAME for each param) under the definition's env and the
+// run's overrides, and the deadline.
 func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.Execution, error) {
 	loc := def.Location()
 	slot := r.CreatedAt
@@ -282,6 +283,7 @@ func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.
 		ScheduledTime: slot.Format(time.RFC3339),
 		ScheduledDate: slot.Format(time.DateOnly),
 		ScheduledUnix: slot.Unix(),
+		Params:        r.Params,
 	})
 	if err != nil {
 		return job.Execution{}, fmt.Errorf("render command: %w", err)
@@ -292,6 +294,9 @@ func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.
 	}
 	for k, v := range r.Env {
 		env[k] = v
+	}
+	for k, v := range r.Params {
+		env[definition.ParamEnv(k)] = v
 	}
 	env["DOCKET_RUN_ID"] = r.ID
 	env["DOCKET_JOB"] = r.Job

@@ -84,6 +84,19 @@ func (dialect) LockJob(ctx context.Context, q sqlstore.Querier, name string) (bo
 	return ok, err
 }
 
+// LockQueue takes the queue's advisory lock for the transaction, in a key space of its
+// own (two keys, where LockJob's is one).
+func (dialect) LockQueue(ctx context.Context, q sqlstore.Querier, name string, wait bool) (bool, error) {
+	if wait {
+		var ok bool
+		err := q.QueryRowContext(ctx, `SELECT true FROM pg_advisory_xact_lock(1685021543, hashtext(current_schema() || '/' || $1))`, name).Scan(&ok)
+		return ok, err
+	}
+	var ok bool
+	err := q.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(1685021543, hashtext(current_schema() || '/' || $1))`, name).Scan(&ok)
+	return ok, err
+}
+
 func (dialect) Unique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation

@@ -88,7 +88,10 @@ func (s *Store) DefinitionPut(ctx context.Context, spec job.Spec, now time.Time)
 		default:
 			_, err = c.exec(ctx, `UPDATE definitions SET revision = ?, updated_at = ? WHERE name = ?`, rev+1, s.ts(now), spec.Name)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.nameQueues(ctx, c, spec)
 	})
 	if err != nil {
 		return job.Definition{}, false, fmt.Errorf("put job %s: %w", spec.Name, err)

@@ -43,6 +43,10 @@ type Dialect interface {
 	// the transaction q is in ends, and reports whether it got it. A database with one
 	// writer always gets it.
 	LockJob(ctx context.Context, q Querier, name string) (bool, error)
+	// LockQueue takes a lock on claiming runs of one queue that lasts until the
+	// transaction q is in ends, waiting for it when wait is set, and reports whether it
+	// got it. A database with one writer always gets it.
+	LockQueue(ctx context.Context, q Querier, name string, wait bool) (bool, error)
 	// Unique reports whether err is a unique-constraint violation.
 	Unique(err error) bool
 	// Migrations holds the dialect's numbered .sql files at its root.
