@@ -29,6 +29,7 @@ type Canceller interface {
 // and logs what it reads and submits.
 type Store interface {
 	store.Definitions
+	store.Queues
 	store.Events
 	store.Reports
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (job.Run, bool, error)
@@ -144,6 +145,10 @@ func (a *API) routes() {
 	m.HandleFunc("POST /api/v1/jobs/{name}/suspend", a.guard(auth.Editor, a.suspendJob(true)))
 	m.HandleFunc("POST /api/v1/jobs/{name}/resume", a.guard(auth.Editor, a.suspendJob(false)))
 	m.HandleFunc("POST /api/v1/jobs/{name}/runs", a.guard(auth.Editor, a.submitRun))
+	m.HandleFunc("PUT /api/v1/queues/{name}", a.guard(auth.Admin, a.putQueue))
+	m.HandleFunc("GET /api/v1/queues", a.guard(auth.Viewer, a.listQueues))
+	m.HandleFunc("GET /api/v1/queues/{name}", a.guard(auth.Viewer, a.getQueue))
+	m.HandleFunc("DELETE /api/v1/queues/{name}", a.guard(auth.Admin, a.deleteQueue))
 	m.HandleFunc("GET /api/v1/runs", a.guard(auth.Viewer, a.listRuns))
 	m.HandleFunc("GET /api/v1/runs/{id}", a.guard(auth.Viewer, a.getRun))
 	m.HandleFunc("GET /api/v1/runs/{id}/events", a.guard(auth.Viewer, a.runEvents))

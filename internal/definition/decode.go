@@ -23,7 +23,7 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "expect_success_within", "env", "labels", "annotations",
-	"kubernetes",
+	"kubernetes", "queue", "params",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.
@@ -83,7 +83,7 @@ func Decode(data []byte) (job.Spec, error) {
 		"deadline": &spec.Deadline, "retries": &spec.Retries, "env": &spec.Env,
 		"expect_success_within": &spec.ExpectSuccessWithin,
 		"labels":                &spec.Labels, "annotations": &spec.Annotations,
-		"kubernetes": &spec.Kubernetes,
+		"kubernetes": &spec.Kubernetes, "queue": &spec.Queue, "params": &spec.Params,
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {

@@ -54,8 +54,8 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 		spec.Deadline = job.Duration(limits.DefaultDeadline)
 	}
 	checks := []func(job.Spec, Limits) error{
-		checkNUL, checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
-		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes, checkParams, checkQueue,
+		checkNUL, checkName, checkImage, checkParams, checkCommand, checkResources, checkSchedule, checkPolicies,
+		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes, checkQueue,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {
