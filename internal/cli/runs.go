@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +21,9 @@ const pollEvery = 300 * time.Millisecond
 
 func runCmd(e *env) *cobra.Command {
 	var (
-		envs           []string
+		envs, params   []string
+		queue          string
+		priority       int
 		idempotencyKey string
 		wait, showLogs bool
 		local          localRun
@@ -41,6 +45,8 @@ its exit code. NAME picks the job when the file defines several.`,
 		Example: `  docket run nightly-train
   docket run nightly-train --wait --logs
   docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23
+  docket run train --param lr=0.1 --param date=2026-11-23 --priority 900
+  docket run train --queue gpu-spare
   docket run -f train.yaml --local
   docket run nightly-train -f jobs.yaml --local --executor process --env MODE=quick`,
 		Args: cobra.MaximumNArgs(1),
@@ -52,6 +58,17 @@ its exit code. NAME picks the job when the file defines several.`,
 					return usageError{fmt.Errorf("--env %q: write KEY=VALUE", kv)}
 				}
 				req.Env[k] = v
+			}
+			req.Queue, req.Priority = queue, priority
+			for _, kv := range params {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("--param %q: write NAME=VALUE", kv)}
+				}
+				if req.Params == nil {
+					req.Params = map[string]string{}
+				}
+				req.Params[k] = v
 			}
 			if isLocal || local.file != "" {
 				if !isLocal {
@@ -107,6 +124,9 @@ its exit code. NAME picks the job when the file defines several.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&envs, "env", nil, "set an environment variable for this run, KEY=VALUE (repeatable)")
 	f.StringVar(&idempotencyKey, "idempotency-key", "", "submit at most once per key: a repeat returns the first run")
+	f.StringArrayVar(&params, "param", nil, "set one of the job's params for this run, NAME=VALUE (repeatable)")
+	f.StringVar(&queue, "queue", "", "admit the run through this queue instead of its job's")
+	f.IntVar(&priority, "priority", 0, "the run's priority in its queue, 0-1000 (higher starts first)")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
 	f.StringVarP(&local.file, "file", "f", "", "with --local, the definition file to run (\"-\" reads stdin)")
@@ -338,6 +358,17 @@ func describeRun(e *env, ctx context.Context, id string) error {
 	}
 	if r.Reason != "" {
 		row("Reason", string(r.Reason)+": "+r.Message)
+	}
+	queue := r.Queue
+	if queue == "" {
+		queue = "default"
+	}
+	row("Queue", fmt.Sprintf("%s (priority %d)", queue, r.Priority))
+	for _, k := range slices.Sorted(maps.Keys(r.Params)) {
+		row("Param", k+"="+r.Params[k])
+	}
+	if r.WaitingFor != "" {
+		row("Waiting for", r.WaitingFor)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
