@@ -206,6 +206,10 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, runErr(r.PathValue("id"), err))
 		return
 	}
+	if run, err = a.withWaitingFor(r.Context(), run); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	writeJSON(w, r, http.StatusOK, run)
 }
 

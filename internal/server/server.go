@@ -138,7 +138,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewStoreCollector(st, log, 10*time.Second))
+		metrics.NewStoreCollector(st, log, 10*time.Second), metrics.NewQueueCollector(st, log, 10*time.Second))
 	obs := newObservers(cfg, metrics.New(reg))
 	wake := dispatch.NewWake()
 	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake.Ring, Transitioned: obs.transitioned})

@@ -102,7 +102,8 @@ type Queue interface {
 	// RunClaim moves up to limit queued runs whose NotBefore has come to dispatched, by
 	// their queue's priority, then their own, then oldest first, marking them as claimed by
 	// claimer. An exclusive run is not claimed while another run of its job is active, and
-	// at most one exclusive run per job is claimed. A named queue's runs are claimed only
+	// at most one exclusive run per job is claimed; a suspended job's runs are not claimed
+	// until it is resumed. A named queue's runs are claimed only
 	// while it has fewer than MaxRunning active and its start rate allows, counted with
 	// every claimer sharing the store.
 	RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error)

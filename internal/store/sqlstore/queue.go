@@ -101,7 +101,7 @@ const claimScan = 1000
 // Under that lock a claim sees every committed claim of its job, so no two claimers start
 // exclusive runs of one job at once, nor more children of a group than its parallelism.
 // Group runs are never claimed: their children are; a group whose child is claimed is
-// running. A queue's limits are counted under the dialect's lock on the queue, taken the
+// running. A suspended job's queued runs wait until it is resumed. A queue's limits are counted under the dialect's lock on the queue, taken the
 // same way: its active runs as committed, and its start rate's token bucket, which the
 // claim writes back; a queue another claimer is claiming from is left to the next pass.
 func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error) {
@@ -115,9 +115,10 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 			want := limit - len(claimed)
 			filter, args := a.filter()
 			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order FROM runs
-				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND (claim_order, id) > (?, ?)`+filter+`
+				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND (claim_order, id) > (?, ?)
+				AND job NOT IN (SELECT name FROM definitions WHERE suspended = ?)`+filter+`
 				ORDER BY claim_order, id LIMIT ?`+s.d.SkipLocked(),
-				append(append([]any{s.ts(now), afterOrder, after}, args...), want)...)
+				append(append([]any{s.ts(now), afterOrder, after, true}, args...), want)...)
 			if err != nil {
 				return err
 			}

@@ -275,3 +275,24 @@ func testQueueRate(t *testing.T, s store.Store) {
 		t.Errorf("%d runs claimed after an idle hour; want the burst, 2", n)
 	}
 }
+
+// testQueueSuspended holds a suspended job's queued runs until it is resumed.
+func testQueueSuspended(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, spec("held"), t0)
+	if _, err := s.DefinitionSuspend(ctx, "held", true, t0); err != nil {
+		t.Fatal(err)
+	}
+	var q seq
+	held := q.queued(t, s, "held", "", 0)
+	other := q.queued(t, s, "other", "", 0)
+	if diff := gocmp.Diff([]string{other.ID}, claimIDs(t, s, "w", t0.Add(time.Minute), 10)); diff != "" {
+		t.Errorf("claim beside a suspended job (-want +got):\n%s", diff)
+	}
+	if _, err := s.DefinitionSuspend(ctx, "held", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff([]string{held.ID}, claimIDs(t, s, "w", t0.Add(time.Minute), 10)); diff != "" {
+		t.Errorf("claim once the job is resumed (-want +got):\n%s", diff)
+	}
+}

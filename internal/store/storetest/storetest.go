@@ -60,6 +60,7 @@ func Run(t *testing.T, open Open) {
 		"QueueMaxRunning":         testQueueMaxRunning,
 		"QueuePriority":           testQueuePriority,
 		"QueueRate":               testQueueRate,
+		"QueueSuspended":          testQueueSuspended,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
