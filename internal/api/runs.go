@@ -66,6 +66,10 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	if err := definition.CheckRunEnv(def.Spec, req.Env); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	run, err := a.newRun(r.Context(), def, req)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)

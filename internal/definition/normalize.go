@@ -194,10 +194,28 @@ func checkExecSize(s job.Spec, _ Limits) error {
 		total += len(k) + 1 + len(v) + argOverheadBytes
 		field = "env"
 	}
+	for k := range s.Params { // each reaches the run as DOCKET_PARAM_NAME too
+		total += len(ParamEnv(k)) + 1 + MaxParamValueBytes + argOverheadBytes
+	}
 	if total > maxArgvEnvBytes {
 		return job.Invalid(field, "the command and env together can be %d bytes when a run starts; the limit is %d: pass large data in a file instead", total, maxArgvEnvBytes)
 	}
 	return nil
+}
+
+// CheckRunEnv refuses env given to one run that, added to its definition's command and env,
+// is more than a program can be given; each variable was checked on its own already.
+func CheckRunEnv(s job.Spec, env map[string]string) error {
+	if len(env) == 0 {
+		return nil
+	}
+	merged := maps.Clone(s.Env)
+	if merged == nil {
+		merged = make(map[string]string, len(env))
+	}
+	maps.Copy(merged, env)
+	s.Env = merged
+	return checkExecSize(s, Limits{})
 }
 
 // The most any executor can give one run: no node has more cores or memory, and larger
