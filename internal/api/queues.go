@@ -40,6 +40,15 @@ func (a *API) putQueue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	if dry, err := dryRun(r); err != nil || dry {
+		if err == nil {
+			err = a.dryRunQueue(w, r, q)
+		}
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+		}
+		return
+	}
 	stored, changed, err := a.opts.Store.QueuePut(r.Context(), q, a.now().UTC())
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
@@ -98,6 +107,22 @@ func (a *API) deleteQueue(w http.ResponseWriter, r *http.Request) {
 	}
 	a.opts.Logger.Info("queue deleted", "queue", name)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// dryRunQueue answers what putting q would do, storing nothing.
+func (a *API) dryRunQueue(w http.ResponseWriter, r *http.Request, q job.Queue) error {
+	cur, err := a.opts.Store.QueueGet(r.Context(), q.Name)
+	change := "created"
+	switch {
+	case err == nil && cur.MaxRunning == q.MaxRunning && cur.MaxStartsPerSecond == q.MaxStartsPerSecond && cur.Priority == q.Priority:
+		change, q = "unchanged", cur
+	case err == nil:
+		change, q.CreatedAt, q.UpdatedAt = "changed", cur.CreatedAt, a.now().UTC()
+	case !errors.Is(err, job.ErrNotFound):
+		return err
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{"queue": q, "changed": change != "unchanged", "dry_run": true, "change": change})
+	return nil
 }
 
 // notTeamScoped refuses a token limited to some teams' jobs: a queue is shared by all.

@@ -111,3 +111,57 @@ func TestQueues(t *testing.T) {
 		t.Errorf("queues after bad requests: %+v, %v; want gpu alone", qs, err)
 	}
 }
+
+// TestDryRun applies, submits and sets queues with ?dry_run=true: each answer says what
+// would happen, and nothing stored changes.
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.call(t, "PUT", "/api/v1/queues/gpu", "application/json", `{"max_running": 2}`)
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); status != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", status, body)
+	}
+	before := f.snapshot(t)
+	queuesBefore, _ := f.store.QueueList(context.Background())
+	var v struct {
+		DryRun   bool     `json:"dry_run"`
+		Change   string   `json:"change"`
+		Diff     []string `json:"diff"`
+		Revision int      `json:"revision"`
+		NextRuns []string `json:"next_runs"`
+	}
+	check := func(path, body, change string, diff []string, revision int) {
+		t.Helper()
+		status, got := f.call(t, "PUT", path, "application/yaml", body)
+		v.Diff = nil
+		if err := json.Unmarshal(got, &v); err != nil || status != http.StatusOK {
+			t.Fatalf("PUT %s: %d %s", path, status, got)
+		}
+		if !v.DryRun || v.Change != change || !cmp.Equal(diff, v.Diff) || v.Revision != revision || len(v.NextRuns) != 3 {
+			t.Errorf("PUT %s: %s; want change %s, diff %q, revision %d, 3 next runs", path, got, change, diff, revision)
+		}
+	}
+	check("/api/v1/jobs/nightly?dry_run=true", goodJob, "unchanged", nil, 1)
+	check("/api/v1/jobs/nightly?dry_run=true", strings.Replace(goodJob, "retries: 2", "retries: 3\nqueue: gpu", 1), "changed",
+		[]string{`queue: (none) -> "gpu"`, "retries: 2 -> 3"}, 2)
+	check("/api/v1/jobs/other?dry_run=true", strings.Replace(goodJob, "name: nightly", "name: other", 1), "created", nil, 1)
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly?dry_run=true", "application/yaml", goodJob+"queue: absent\n"); status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"queue"`) {
+		t.Errorf("dry run naming no queue: %d %s", status, body)
+	}
+	if status, body := f.call(t, "PUT", "/api/v1/queues/gpu?dry_run=true", "application/json", `{"max_running": 3}`); status != http.StatusOK || !strings.Contains(string(body), `"change":"changed"`) {
+		t.Errorf("queue dry run: %d %s", status, body)
+	}
+	status, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=true", "application/json", `{"priority": 7}`)
+	if status != http.StatusOK || !strings.Contains(string(body), `"dry_run":true`) || !strings.Contains(string(body), `"priority":7`) {
+		t.Errorf("submit dry run: %d %s", status, body)
+	}
+	if status, _ := f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=maybe", "application/json", ""); status != http.StatusBadRequest {
+		t.Errorf("dry_run=maybe: %d, want 400", status)
+	}
+	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
+		t.Errorf("dry runs changed what is stored (-before +after):\n%s", diff)
+	}
+	if queuesAfter, _ := f.store.QueueList(context.Background()); !cmp.Equal(queuesBefore, queuesAfter) {
+		t.Errorf("dry runs changed the queues: %+v, then %+v", queuesBefore, queuesAfter)
+	}
+}

@@ -42,6 +42,11 @@ const (
 
 func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	dry, err := dryRun(r)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	req, err := decodeSubmit(w, r)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
@@ -77,6 +82,10 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	}
 	run.IdempotencyKey = key
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (%s)", req.Trigger)
+	if dry {
+		a.previewRun(w, r, def, run)
+		return
+	}
 	// A workflow's or an array's run is a group run, made with its children.
 	children, events := group.Expand(&run, def.Spec, def.Tasks, nil)
 	events = append([]job.Event{run.FirstEvent()}, events...)

@@ -150,6 +150,9 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	if s.exec, err = openExecutor(ctx, cfg, rec, logs, s.owners, wake); err != nil {
 		return nil, err
 	}
+	runEnv := func(runID string) map[string]string {
+		return map[string]string{"DOCKET_API": apiURL, "DOCKET_TOKEN": runTokens.For(runID)}
+	}
 	s.disp = dispatch.New(dispatch.Options{
 		Store:           st,
 		Executor:        s.exec,
@@ -161,9 +164,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		DefaultDeadline: cfg.DefaultDeadline,
 		Failed:          obs.metrics.DispatchFailed,
 		Wake:            wake,
-		RunEnv: func(runID string) map[string]string {
-			return map[string]string{"DOCKET_API": apiURL, "DOCKET_TOKEN": runTokens.For(runID)}
-		},
+		RunEnv:          runEnv,
 	})
 	limits := definition.DefaultLimits()
 	limits.DefaultDeadline, limits.MaxDeadline = cfg.DefaultDeadline, cfg.MaxDeadline
@@ -181,6 +182,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		RunTokens:      runTokens,
 		Images:         images(cfg),
 		Hosts:          publicHosts(cfg),
+		Previewer:      previewer{exec: s.exec, defaultDeadline: cfg.DefaultDeadline, runEnv: runEnv},
 	})
 
 	c := &s.components
