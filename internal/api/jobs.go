@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"docket.dev/docket/internal/cron"
@@ -119,7 +121,12 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 	}
 	now := a.now().UTC()
 	if dry {
-		v, err := a.dryRunJob(r.Context(), spec, now)
+		assumed, err := assumedQueues(r)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		v, err := a.dryRunJob(r.Context(), spec, now, assumed)
 		if err != nil {
 			writeError(w, r, a.opts.Logger, err)
 			return
@@ -270,10 +277,35 @@ func (a *API) suspendJob(suspend bool) http.HandlerFunc {
 	}
 }
 
+// maxAssumedQueues bounds ?assume_queues=.
+const maxAssumedQueues = 100
+
+// assumedQueues reads ?assume_queues=a,b: queues a dry run counts as existing (those a
+// file being applied sets before its jobs).
+func assumedQueues(r *http.Request) ([]string, error) {
+	s := r.URL.Query().Get("assume_queues")
+	if s == "" {
+		return nil, nil
+	}
+	names := strings.Split(s, ",")
+	if len(names) > maxAssumedQueues {
+		return nil, invalid("assume_queues", fmt.Sprintf("names %d queues; at most %d", len(names), maxAssumedQueues))
+	}
+	for _, n := range names {
+		if !definition.ValidQueueName(n) {
+			return nil, invalid("assume_queues", fmt.Sprintf("%q is not a queue name", n))
+		}
+	}
+	return names, nil
+}
+
 // dryRunJob says what applying spec would do, storing nothing: the store's own refusals
 // (a queue that does not exist) are checked here, the rest were checked by the caller.
-func (a *API) dryRunJob(ctx context.Context, spec job.Spec, now time.Time) (jobView, error) {
+func (a *API) dryRunJob(ctx context.Context, spec job.Spec, now time.Time, assumed []string) (jobView, error) {
 	for _, q := range spec.Queues() {
+		if slices.Contains(assumed, q) {
+			continue
+		}
 		if _, err := a.opts.Store.QueueGet(ctx, q); errors.Is(err, job.ErrNotFound) {
 			return jobView{}, job.Invalid("queue", "queue %q does not exist; create it first (docket queues set %s --max-running N)", q, q)
 		} else if err != nil {

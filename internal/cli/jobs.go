@@ -19,14 +19,22 @@ import (
 )
 
 func applyCmd(e *env) *cobra.Command {
-	var file string
+	var (
+		file string
+		dry  bool
+	)
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
+		Use:   "apply -f FILE [--dry-run]",
 		Short: "Create or update jobs from a YAML or JSON file",
 		Long: `Create or update the jobs defined in FILE (one job per YAML document; "-" reads
 stdin). An unchanged definition is left as it is; a changed one becomes a new revision.
-A document with kind: Queue sets a queue; the file's queues are set before its jobs.`,
+A document with kind: Queue sets a queue; the file's queues are set before its jobs.
+
+With --dry-run the server checks every document as apply would (images, capacity,
+templates, queues) and says what would change, storing nothing: per job created,
+unchanged or changed with the fields that change, and its next 3 runs.`,
 		Example: `  docket apply -f examples/hello.yaml
+  docket apply -f jobs.yaml --dry-run
   cat jobs.yaml | docket apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -40,6 +48,9 @@ A document with kind: Queue sets a queue; the file's queues are set before its j
 			docs := definition.SplitDocuments(data)
 			if len(docs) == 0 {
 				return fmt.Errorf("%s holds no job definition", file)
+			}
+			if dry {
+				return dryApply(cmd.Context(), e, file, docs)
 			}
 			var (
 				applied []client.Job
@@ -104,6 +115,7 @@ A document with kind: Queue sets a queue; the file's queues are set before its j
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "definition file, or - for stdin")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "check on the server and show what would change, storing nothing")
 	return cmd
 }
 

@@ -26,6 +26,7 @@ func runCmd(e *env) *cobra.Command {
 		priority       int
 		idempotencyKey string
 		wait, showLogs bool
+		dry            bool
 		local          localRun
 		isLocal        bool
 	)
@@ -41,12 +42,19 @@ DOCKER_HOST names, else on the first that answers of Docker's socket, rootful Po
 rootless Podman's ($XDG_RUNTIME_DIR/podman/podman.sock); or as a plain process
 (--executor process). Docket validates the file, runs the
 job once with its env contract, deadline and retries, streams its output, and exits with
-its exit code. NAME picks the job when the file defines several.`,
+its exit code. NAME picks the job when the file defines several.
+
+With --dry-run, the server checks the request and shows what the run would be, storing
+and starting nothing: its queue and priority, its params, the rendered command and env,
+and on the Kubernetes executor the batch/v1 Job it would create (-o yaml prints that Job
+alone, for kubectl; -o json prints everything).`,
 		Example: `  docket run nightly-train
   docket run nightly-train --wait --logs
   docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23
   docket run train --param lr=0.1 --param date=2026-11-23 --priority 900
   docket run train --queue gpu-spare
+  docket run train --param lr=0.1 --dry-run
+  docket run train --dry-run -o yaml | kubectl apply --dry-run=server -f -
   docket run -f train.yaml --local
   docket run nightly-train -f jobs.yaml --local --executor process --env MODE=quick`,
 		Args: cobra.MaximumNArgs(1),
@@ -91,6 +99,9 @@ its exit code. NAME picks the job when the file defines several.`,
 			}
 			ctx := cmd.Context()
 			c := e.client()
+			if dry {
+				return previewRun(ctx, e, c, args[0], req)
+			}
 			run, created, err := c.SubmitRun(ctx, args[0], req, idempotencyKey)
 			if err != nil {
 				return err
@@ -127,6 +138,7 @@ its exit code. NAME picks the job when the file defines several.`,
 	f.StringArrayVar(&params, "param", nil, "set one of the job's params for this run, NAME=VALUE (repeatable)")
 	f.StringVar(&queue, "queue", "", "admit the run through this queue instead of its job's")
 	f.IntVar(&priority, "priority", 0, "the run's priority in its queue, 0-1000 (higher starts first)")
+	f.BoolVar(&dry, "dry-run", false, "show what the run would be (command, env, queue; on Kubernetes the Job; -o yaml prints the Job alone) without running it")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
 	f.StringVarP(&local.file, "file", "f", "", "with --local, the definition file to run (\"-\" reads stdin)")
