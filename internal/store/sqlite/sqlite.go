@@ -54,9 +54,8 @@ func (dialect) LockRows() string                                                
 func (dialect) SkipLocked() string                                              { return "" }
 func (dialect) LockJob(context.Context, sqlstore.Querier, string) (bool, error) { return true, nil }
 
-func (dialect) LockQueue(context.Context, sqlstore.Querier, string, bool) (bool, error) {
-	return true, nil
-}
+func (dialect) LockQueue(context.Context, sqlstore.Querier, string) error { return nil }
+func (dialect) TryLockQueue() string                                    { return "1" }
 
 func (dialect) Unique(err error) bool {
 	var se *sqlite.Error

@@ -2,24 +2,26 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"docket.dev/docket/internal/job"
 )
 
-// claimable is a queued run with its place in the claim's order.
+// claimable is a queued run with its place in the claim's order and whether the claim
+// got its queue's lock.
 type claimable struct {
 	job.Run
-	order int
+	order  int
+	locked bool
 }
 
 func scanClaimable(row scanner) (claimable, error) {
 	var c claimable
-	var order int
-	r, err := scanRun(extraScanner{row, []any{&order}})
-	c.Run, c.order = r, order
+	r, err := scanRun(extraScanner{row, []any{&c.order, &c.locked}})
+	c.Run = r
 	return c, err
 }
 
@@ -31,10 +33,9 @@ type extraScanner struct {
 
 func (e extraScanner) Scan(dest ...any) error { return e.row.Scan(append(dest, e.more...)...) }
 
-// queueRoom is what one claim counted of a named queue: its limits, its active runs and
-// the starts its rate allows, each claimed run taken off.
+// queueRoom is what one claim counted of a named queue it holds the lock of: its
+// limits, its active runs and the starts its rate allows, each claimed run taken off.
 type queueRoom struct {
-	name string
 	// limited is false for a queue that is not defined (deleted while its runs wait):
 	// it limits nothing.
 	limited bool
@@ -46,79 +47,106 @@ type queueRoom struct {
 
 // full reports whether the queue has no room for one more run.
 func (q *queueRoom) full() bool {
-	if !q.limited {
-		return false
-	}
-	return q.q.MaxRunning > 0 && q.running >= q.q.MaxRunning ||
-		q.q.MaxStartsPerSecond > 0 && q.tokens < 1
+	return q.limited && (q.q.MaxRunning > 0 && q.running >= q.q.MaxRunning ||
+		q.q.MaxStartsPerSecond > 0 && q.tokens < 1)
 }
 
 // take counts a claimed run.
 func (q *queueRoom) take() {
-	if q == nil {
-		return
-	}
 	q.running++
 	q.tokens--
 	q.taken++
 }
 
-// room returns the room of the named queue, locking and counting it on first use, or
-// nil when the queue is full or another claimer holds it (it is then passed over for the
-// rest of the claim).
-func (a *admission) room(ctx context.Context, name string) (*queueRoom, error) {
-	if name == job.DefaultQueue {
-		return &queueRoom{}, nil
-	}
-	room, ok := a.queues[name]
-	if !ok {
-		// The first queue's lock is waited for, so claimers take its runs in turn, in
-		// priority order; the others' only taken when free (a claimer that waits holds
-		// no queue lock, so no two wait on each other).
-		got, err := a.s.d.LockQueue(ctx, a.c.q, name, len(a.queues) == 0)
-		if err != nil {
-			return nil, err
+// lockQueues settles, for the named queues of a page the claim has not met yet, whether
+// it holds their locks, and reads what those hold, in one statement. A queue whose lock
+// the page's statement did not get is waited for when the claim holds no queue lock yet,
+// and passed over otherwise.
+func (a *admission) lockQueues(ctx context.Context, page []claimable) error {
+	var held []string
+	for _, cr := range page {
+		name := cr.Queue
+		if name == job.DefaultQueue || a.queues[name] != nil || slices.Contains(a.fullQueues, name) || slices.Contains(held, name) {
+			continue
 		}
-		if !got {
-			a.fullQueues = append(a.fullQueues, name)
-			return nil, nil
-		}
-		room = &queueRoom{name: name, limited: true}
-		var at *time.Time
-		err = a.c.row(ctx, `SELECT max_running, max_starts_per_second, tokens, tokens_at FROM queues WHERE name = ?`, name).
-			Scan(&room.q.MaxRunning, &room.q.MaxStartsPerSecond, &room.tokens, nullTimeCol{&at})
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			room.limited = false
-		case err != nil:
-			return nil, err
-		default:
-			room.tokens = refill(room.q, room.tokens, at, a.now)
-			if room.q.MaxRunning > 0 {
-				if err := a.c.row(ctx, `SELECT COUNT(*) FROM runs WHERE queue = ? AND state IN `+activeStates, name).Scan(&room.running); err != nil {
-					return nil, err
-				}
+		if !cr.locked {
+			if len(a.queues) > 0 || len(held) > 0 {
+				a.fullQueues = append(a.fullQueues, name)
+				continue
+			}
+			if err := a.s.d.LockQueue(ctx, a.c.q, name); err != nil {
+				return err
 			}
 		}
-		a.queues[name] = room
+		held = append(held, name)
 	}
-	if room.full() {
-		a.fullQueues = append(a.fullQueues, name)
-		return nil, nil
+	if len(held) == 0 {
+		return nil
 	}
-	return room, nil
+	for _, name := range held {
+		a.queues[name] = &queueRoom{}
+	}
+	list, args := in(held)
+	rows, err := a.c.rows(ctx, `SELECT q.name, q.max_running, q.max_starts_per_second, q.tokens, q.tokens_at,
+		CASE WHEN q.max_running > 0 THEN (SELECT COUNT(*) FROM runs r WHERE r.queue = q.name AND r.queue <> '' AND r.state IN `+activeStates+`) ELSE 0 END
+		FROM queues q WHERE q.name IN `+list, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			room queueRoom
+			at   *time.Time
+		)
+		if err := rows.Scan(&room.q.Name, &room.q.MaxRunning, &room.q.MaxStartsPerSecond, &room.tokens, nullTimeCol{&at}, &room.running); err != nil {
+			return err
+		}
+		room.limited, room.tokens = true, refill(room.q, room.tokens, at, a.now)
+		a.queues[room.q.Name] = &room
+	}
+	return rows.Err()
 }
 
-// spend writes back the token buckets of the rate-limited queues the claim took from.
+// room returns the room of the named queue, or nil when the claim passes it over (full,
+// or another claimer holds it) for the rest of the claim.
+func (a *admission) room(name string) *queueRoom {
+	if name == job.DefaultQueue {
+		return &queueRoom{}
+	}
+	room := a.queues[name]
+	if room == nil {
+		return nil
+	}
+	if room.full() {
+		if !slices.Contains(a.fullQueues, name) {
+			a.fullQueues = append(a.fullQueues, name)
+		}
+		return nil
+	}
+	return room
+}
+
+// spend writes back, in one statement, the token buckets of the rate-limited queues the
+// claim took from.
 func (a *admission) spend(ctx context.Context) error {
-	for _, room := range a.queues {
+	var (
+		cases strings.Builder
+		args  []any
+		names []any
+	)
+	for name, room := range a.queues {
 		if !room.limited || room.q.MaxStartsPerSecond == 0 || room.taken == 0 {
 			continue
 		}
-		if _, err := a.c.exec(ctx, `UPDATE queues SET tokens = ?, tokens_at = ? WHERE name = ?`,
-			room.tokens, a.s.ts(a.now), room.name); err != nil {
-			return err
-		}
+		cases.WriteString(" WHEN ? THEN CAST(? AS DOUBLE PRECISION)")
+		args, names = append(args, name, room.tokens), append(names, name)
 	}
-	return nil
+	if len(names) == 0 {
+		return nil
+	}
+	list := rowParams(len(names))
+	_, err := a.c.exec(ctx, fmt.Sprintf(`UPDATE queues SET tokens = CASE name%s END, tokens_at = ? WHERE name IN %s`, cases.String(), list),
+		append(append(args, a.s.ts(a.now)), names...)...)
+	return err
 }

@@ -101,9 +101,14 @@ const claimScan = 1000
 // Under that lock a claim sees every committed claim of its job, so no two claimers start
 // exclusive runs of one job at once, nor more children of a group than its parallelism.
 // Group runs are never claimed: their children are; a group whose child is claimed is
-// running. A suspended job's queued runs wait until it is resumed. A queue's limits are counted under the dialect's lock on the queue, taken the
-// same way: its active runs as committed, and its start rate's token bucket, which the
-// claim writes back; a queue another claimer is claiming from is left to the next pass.
+// running. A suspended job's queued runs wait until it is resumed.
+//
+// A queue's limits are counted under the dialect's lock on the queue, tried in the
+// statement that reads a page (so its count, read after, sees every committed claim):
+// its active runs, and its start rate's token bucket, which the claim writes back. A
+// claimer holding no queue lock waits for the first it did not get, so the claimers of
+// one queue take its runs in turn, in order; one holding a queue lock passes the others
+// over (one that waits holds none, so no two wait on each other).
 func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error) {
 	var claimed []job.Run
 	err := s.tx(ctx, func(c conn) error {
@@ -114,12 +119,15 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 		for len(claimed) < limit && scanned < limit+claimScan {
 			want := limit - len(claimed)
 			filter, args := a.filter()
-			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order FROM runs
+			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order, `+s.d.TryLockQueue()+` FROM runs
 				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND (claim_order, id) > (?, ?)
-				AND job NOT IN (SELECT name FROM definitions WHERE suspended = ?)`+filter+`
+				AND job NOT IN (SELECT name FROM definitions WHERE suspended)`+filter+`
 				ORDER BY claim_order, id LIMIT ?`+s.d.SkipLocked(),
-				append(append([]any{s.ts(now), afterOrder, after, true}, args...), want)...)
+				append(append([]any{s.ts(now), afterOrder, after}, args...), want)...)
 			if err != nil {
+				return err
+			}
+			if err := a.lockQueues(ctx, page); err != nil {
 				return err
 			}
 			for _, cr := range page {
@@ -195,9 +203,9 @@ type admission struct {
 // admit reports whether r may be claimed now, and counts it when so. The queue comes
 // first: claimers of one queue wait for it in turn, so they seldom meet on a job's lock.
 func (a *admission) admit(ctx context.Context, r job.Run) (bool, error) {
-	room, err := a.room(ctx, r.Queue)
-	if err != nil || room == nil {
-		return false, err
+	room := a.room(r.Queue)
+	if room == nil {
+		return false, nil
 	}
 	if !a.locked[r.Job] {
 		ok, err := a.s.d.LockJob(ctx, a.c.q, r.Job)
