@@ -55,7 +55,7 @@ func (dialect) SkipLocked() string                                              
 func (dialect) LockJob(context.Context, sqlstore.Querier, string) (bool, error) { return true, nil }
 
 func (dialect) LockQueue(context.Context, sqlstore.Querier, string) error { return nil }
-func (dialect) TryLockQueue() string                                    { return "1" }
+func (dialect) TryLockQueue() string                                      { return "1" }
 
 func (dialect) Unique(err error) bool {
 	var se *sqlite.Error
