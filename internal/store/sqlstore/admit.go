@@ -86,10 +86,12 @@ func (a *admission) lockQueues(ctx context.Context, page []claimable) error {
 	for _, name := range held {
 		a.queues[name] = &queueRoom{}
 	}
+	// One walk of the runs' (queue, state) index counts every queue's active runs.
 	list, args := in(held)
-	rows, err := a.c.rows(ctx, `SELECT q.name, q.max_running, q.max_starts_per_second, q.tokens, q.tokens_at,
-		CASE WHEN q.max_running > 0 THEN (SELECT COUNT(*) FROM runs r WHERE r.queue = q.name AND r.queue <> '' AND r.state IN `+activeStates+`) ELSE 0 END
-		FROM queues q WHERE q.name IN `+list, args...)
+	rows, err := a.c.rows(ctx, `SELECT q.name, q.max_running, q.max_starts_per_second, q.tokens, q.tokens_at, COALESCE(c.n, 0)
+		FROM queues q LEFT JOIN (SELECT queue, COUNT(*) AS n FROM runs
+			WHERE queue IN `+list+` AND queue <> '' AND state IN `+activeStates+` GROUP BY queue) c ON c.queue = q.name
+		WHERE q.name IN `+list, append(args, args...)...)
 	if err != nil {
 		return err
 	}
