@@ -182,6 +182,16 @@ func TestQueues(t *testing.T) {
 		}
 	})
 
+	t.Run("set keeps what it is not told", func(t *testing.T) {
+		out, errOut, code := s.cli("queues", "set", "two", "--priority", "5")
+		if code != 0 || !strings.Contains(out, "queue two set (max running 2, max starts/s -, priority 5)") {
+			t.Errorf("queues set --priority: exit %d %s%s", code, out, errOut)
+		}
+		if _, errOut, code := s.cli("queues", "delete", "two"); code == 0 || !strings.Contains(errOut, "sleeper") {
+			t.Errorf("deleting a queue a job names: exit %d %s", code, errOut)
+		}
+	})
+
 	t.Run("dry run", func(t *testing.T) {
 		before := len(s.allRuns(""))
 		changed := writeFile(t, dir, "changed.yaml", strings.Replace(queuesFile, `command: ["sleep", "1"]
@@ -195,7 +205,8 @@ concurrency: allow
 queue: two`, 1))
 		out, errOut, code := s.cli("apply", "-f", changed, "--dry-run")
 		if code != 0 || !strings.Contains(out, "job sleeper: changed (revision 2)") || !strings.Contains(out, `command: ["sleep","1"] -> ["sleep","2"]`) ||
-			!strings.Contains(out, "job echo: unchanged") || !strings.Contains(out, "queue two: unchanged") {
+			!strings.Contains(out, "job echo: unchanged") || !strings.Contains(out, "queue one: unchanged") ||
+			!strings.Contains(out, "queue two: changed (max running 2, max starts/s -, priority 0)") { // set to priority 5 above
 			t.Errorf("apply --dry-run: exit %d\n%s%s", code, out, errOut)
 		}
 		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--dry-run")

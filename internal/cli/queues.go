@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -67,18 +68,38 @@ func queueSetCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set NAME [--max-running N] [--max-starts-per-second R] [--priority P]",
 		Short: "Create a queue or change its limits and priority",
-		Long: `Create a queue, or set its limits and priority (a flag left out is 0: no cap, lowest
-priority). New limits hold from the next claim; lowering one stops no run that runs.`,
+		Long: `Create a queue, or change its limits and priority: a flag left out keeps the queue's
+value (0 for a new queue: no cap, lowest priority). New limits hold from the next claim;
+lowering one stops no run that runs.`,
 		Example: `  docket queues set gpu --max-running 4 --priority 10
   docket queues set apiserver --max-starts-per-second 5`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Name = args[0]
+			c := e.client()
+			cur, err := c.Queue(cmd.Context(), q.Name)
+			var ae *client.Error
+			switch {
+			case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+			case err != nil:
+				return err
+			default:
+				f := cmd.Flags()
+				if !f.Changed("max-running") {
+					q.MaxRunning = cur.MaxRunning
+				}
+				if !f.Changed("max-starts-per-second") {
+					q.MaxStartsPerSecond = cur.MaxStartsPerSecond
+				}
+				if !f.Changed("priority") {
+					q.Priority = cur.Priority
+				}
+			}
 			doc, err := json.Marshal(map[string]any{"max_running": q.MaxRunning, "max_starts_per_second": q.MaxStartsPerSecond, "priority": q.Priority})
 			if err != nil {
 				return err
 			}
-			got, err := e.client().ApplyQueue(cmd.Context(), q.Name, doc)
+			got, err := c.ApplyQueue(cmd.Context(), q.Name, doc)
 			if err != nil {
 				return err
 			}

@@ -48,3 +48,10 @@ func (c *Client) DeleteQueue(ctx context.Context, name string) error {
 	_, err := c.do(ctx, http.MethodDelete, "/api/v1/queues/"+url.PathEscape(name), nil, nil, nil)
 	return err
 }
+
+// Queue returns one queue with its counts.
+func (c *Client) Queue(ctx context.Context, name string) (Queue, error) {
+	var q Queue
+	_, err := c.do(ctx, http.MethodGet, "/api/v1/queues/"+url.PathEscape(name), nil, nil, &q)
+	return q, err
+}
