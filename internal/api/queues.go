@@ -69,7 +69,7 @@ func (a *API) getQueue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, queueErr(r.PathValue("name"), err))
 		return
 	}
-	stats, err := a.opts.Store.QueueStats(r.Context())
+	stats, err := a.opts.Store.QueueStats(r.Context(), q.Name)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return

@@ -102,7 +102,7 @@ func (a *API) waitFactsOf(ctx context.Context, r job.Run) (waitFacts, error) {
 			f.suspended = true
 			return f, nil
 		}
-		stats, err := a.opts.Store.QueueStats(ctx)
+		stats, err := a.opts.Store.QueueStats(ctx, r.Queue)
 		if err != nil {
 			return f, err
 		}

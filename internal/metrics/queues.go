@@ -13,7 +13,7 @@ import (
 // QueueStore is what the queue collector reads.
 type QueueStore interface {
 	QueueList(ctx context.Context) ([]job.Queue, error)
-	QueueStats(ctx context.Context) (map[string]job.QueueStats, error)
+	QueueStats(ctx context.Context, names ...string) (map[string]job.QueueStats, error)
 }
 
 // QueueCollector reports each queue's active and queued runs and its limit at each

@@ -158,8 +158,9 @@ type Queues interface {
 	// name it.
 	QueueDelete(ctx context.Context, name string) error
 	// QueueStats counts the active and queued runs of each queue that has any, the
-	// default queue's under job.DefaultQueue.
-	QueueStats(ctx context.Context) (map[string]job.QueueStats, error)
+	// default queue's under job.DefaultQueue; of the named queues only, when names are
+	// given.
+	QueueStats(ctx context.Context, names ...string) (map[string]job.QueueStats, error)
 	// QueueTokens returns how many starts the queue's rate allows at now.
 	QueueTokens(ctx context.Context, name string, now time.Time) (float64, error)
 }

@@ -102,9 +102,15 @@ func (s *Store) QueueDelete(ctx context.Context, name string) error {
 	}))
 }
 
-// QueueStats counts each queue's active and queued runs; the default queue's are under
-// job.DefaultQueue.
-func (s *Store) QueueStats(ctx context.Context) (map[string]job.QueueStats, error) {
+// QueueStats counts each queue's active and queued runs (of the named ones only, when
+// names are given); the default queue's are under job.DefaultQueue.
+func (s *Store) QueueStats(ctx context.Context, names ...string) (map[string]job.QueueStats, error) {
+	filter, args := "", []any{}
+	if len(names) > 0 {
+		var list string
+		list, args = in(names)
+		filter = ` AND queue IN ` + list
+	}
 	type count struct {
 		queue string
 		state job.State
@@ -113,7 +119,7 @@ func (s *Store) QueueStats(ctx context.Context) (map[string]job.QueueStats, erro
 	rows, err := all(ctx, s.conn(), func(row scanner) (count, error) {
 		var c count
 		return c, row.Scan(&c.queue, &c.state, &c.n)
-	}, `SELECT queue, state, COUNT(*) FROM runs WHERE state IN ('queued', 'dispatched', 'pending', 'running') AND kind = '' GROUP BY queue, state`)
+	}, `SELECT queue, state, COUNT(*) FROM runs WHERE state IN ('queued', 'dispatched', 'pending', 'running') AND kind = ''`+filter+` GROUP BY queue, state`, args...)
 	if err != nil {
 		return nil, s.translate(err)
 	}

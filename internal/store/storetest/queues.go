@@ -94,6 +94,10 @@ func testQueues(t *testing.T, s store.Store) {
 	if diff := gocmp.Diff(want, stats); diff != "" {
 		t.Errorf("QueueStats (-want +got):\n%s", diff)
 	}
+	stats, err = s.QueueStats(ctx, "etl")
+	if diff := gocmp.Diff(map[string]job.QueueStats{"etl": {Running: 1, Queued: 1}}, stats); err != nil || diff != "" {
+		t.Errorf("QueueStats(etl): %v (-want +got):\n%s", err, diff)
+	}
 }
 
 // testQueueMaxRunning claims from six claimers at once, as replicas do: however the claims
