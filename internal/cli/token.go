@@ -25,13 +25,15 @@ token: line of its config file).`,
 	var (
 		name, role string
 		teams      []string
+		aws        bool
 	)
 	newCmd := &cobra.Command{
-		Use:   "new --name NAME --role ROLE [--team TEAM]...",
+		Use:   "new --name NAME --role ROLE [--team TEAM]... [--aws]",
 		Short: "Make a new random token and its tokens file entry",
 		Example: `  docket token new --name ana --role editor
   docket token new --name ana --role admin --team data-science
-  docket token new --name ci --role viewer -o json`,
+  docket token new --name ci --role viewer -o json
+  docket token new --name ana --role editor --aws   # an AWS key pair for aws batch`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" {
@@ -45,6 +47,9 @@ token: line of its config file).`,
 				if err := auth.CheckTeam(team); err != nil {
 					return usageError{fmt.Errorf("--team: %w", err)}
 				}
+			}
+			if aws {
+				return printAWSKey(e, name, r, teams)
 			}
 			secret, err := auth.New()
 			if err != nil {
@@ -64,6 +69,7 @@ token: line of its config file).`,
 	}
 	newCmd.Flags().StringVar(&name, "name", "", "who the token acts as; shown as the actor of what it does")
 	newCmd.Flags().StringVar(&role, "role", "viewer", "viewer, editor or admin")
+	newCmd.Flags().BoolVar(&aws, "aws", false, "make an AWS access key pair for the AWS Batch face (aws batch, boto3) instead of a bearer token")
 	newCmd.Flags().StringSliceVar(&teams, "team", nil, "limit the token to changing jobs labelled team: TEAM (repeat or comma-separate for several)")
 	hashCmd := &cobra.Command{
 		Use:     "hash",
@@ -85,4 +91,25 @@ token: line of its config file).`,
 	}
 	cmd.AddCommand(newCmd, hashCmd)
 	return cmd
+}
+
+// printAWSKey makes an AWS key pair acting as a token, and its tokens file entry. The
+// entry holds the secret itself: SigV4 needs it to check a signature.
+func printAWSKey(e *env, name string, r auth.Role, teams []string) error {
+	id, secret, err := auth.NewAWSKey()
+	if err != nil {
+		return err
+	}
+	teamPart := ""
+	if len(teams) > 0 {
+		teamPart = fmt.Sprintf(", teams: [%s]", strings.Join(teams, ", "))
+	}
+	entry := fmt.Sprintf("{name: %s, role: %s%s, aws_access_key_id: %s, aws_secret_access_key: %q}", name, r, teamPart, id, secret)
+	if e.structured() {
+		return e.print(map[string]any{"name": name, "role": r.String(), "teams": teams, "aws_access_key_id": id, "aws_secret_access_key": secret})
+	}
+	fmt.Fprintf(e.stdout, "AWS key pair for %s (shown once; give it to them):\n", name)
+	fmt.Fprintf(e.stdout, "  AWS_ACCESS_KEY_ID=%s\n  AWS_SECRET_ACCESS_KEY=%s\n", id, secret)
+	fmt.Fprintf(e.stdout, "entry for the server's tokens file (under tokens:; it holds the secret, so keep the file private):\n  - %s\n", entry)
+	return nil
 }
