@@ -204,7 +204,7 @@ func Expand(parent *job.Run, spec job.Spec, tasks int, inputs []string) ([]job.R
 	child := func(state job.State, reason job.Reason, msg string) job.Run {
 		c := job.NewRun(parent.Job, parent.Revision, job.TriggerGroup, now)
 		c.State, c.Reason, c.Message = state, reason, msg
-		c.ScheduledTime, c.Env, c.Exclusive, c.Parent = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID
+		c.ScheduledTime, c.Env, c.Exclusive, c.Parent, c.Overrides = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID, parent.Overrides
 		return c
 	}
 	var runs []job.Run

@@ -157,7 +157,7 @@ func (r *Recorder) retry(ctx context.Context, run job.Run, u job.Update) (*job.R
 	if err != nil {
 		return nil, fmt.Errorf("load revision %d of job %s: %w", run.Revision, run.Job, err)
 	}
-	retries := def.ForStep(run.Step).Retries
+	retries := run.Overrides.Apply(def.ForStep(run.Step)).Retries
 	if run.Attempt > retries {
 		return nil, nil
 	}

@@ -82,6 +82,11 @@ type Queue interface {
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (stored job.Run, created bool, err error)
 	// RunGet returns one run.
 	RunGet(ctx context.Context, id string) (job.Run, error)
+	// RunAttempts returns run id and every attempt that retried it after, in order: one
+	// job of the AWS Batch face, whose id is its first attempt's.
+	RunAttempts(ctx context.Context, id string) ([]job.Run, error)
+	// RunTask returns the first attempt of task index of array run parent.
+	RunTask(ctx context.Context, parent string, index int) (job.Run, error)
 	// RunList returns runs newest first, filtered, with a cursor for the next page ("" at
 	// the end).
 	RunList(ctx context.Context, f RunFilter) ([]job.Run, string, error)
@@ -246,7 +251,9 @@ type Fence struct {
 
 // RunFilter selects runs for RunList. Zero values select everything.
 type RunFilter struct {
-	Job    string
+	Job string
+	// Parent selects the children of a group run.
+	Parent string
 	States []job.State
 	// Limit caps the page size; 0 means DefaultLimit.
 	Limit int

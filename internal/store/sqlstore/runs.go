@@ -17,15 +17,15 @@ const runColumns = `id, job, revision, state, trigger, scheduled_time, attempt, 
 	exclusive, not_before, created_at, started_at, finished_at, exit_code, reason, message, executor,
 	claimed_by, cancel_requested_by,
 	kind, parent_id, step, task_index, input, needs, always, resumed_from, reused_from,
-	group_size, group_ended, group_succeeded, group_failed, parallelism, max_failed`
+	group_size, group_ended, group_succeeded, group_failed, parallelism, max_failed, overrides`
 
 // runParams is how many columns runColumns names.
-const runParams = 36
+const runParams = 37
 
 func scanRun(row scanner) (job.Run, error) {
 	var (
 		r                                           job.Run
-		retryOf, env, key                           sql.NullString
+		retryOf, env, key, overrides                sql.NullString
 		parent, step, input, needs, resumed, reused sql.NullString
 		exit, task, maxFailed                       sql.NullInt64
 		g                                           job.Group
@@ -34,7 +34,7 @@ func scanRun(row scanner) (job.Run, error) {
 		&r.Exclusive, timeCol{&r.NotBefore}, timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.FinishedAt},
 		&exit, &r.Reason, &r.Message, &r.Executor, &r.ClaimedBy, &r.CancelledBy,
 		&r.Kind, &parent, &step, &task, &input, &needs, &r.Always, &resumed, &reused,
-		&g.Size, &g.Ended, &g.Succeeded, &g.Failed, &g.Parallelism, &maxFailed)
+		&g.Size, &g.Ended, &g.Succeeded, &g.Failed, &g.Parallelism, &maxFailed, &overrides)
 	if err != nil {
 		return r, err
 	}
@@ -59,6 +59,11 @@ func scanRun(row scanner) (job.Run, error) {
 	if env.Valid {
 		if err := json.Unmarshal([]byte(env.String), &r.Env); err != nil {
 			return r, fmt.Errorf("decode env of run %s: %w", r.ID, err)
+		}
+	}
+	if overrides.Valid {
+		if err := json.Unmarshal([]byte(overrides.String), &r.Overrides); err != nil {
+			return r, fmt.Errorf("decode overrides of run %s: %w", r.ID, err)
 		}
 	}
 	if exit.Valid {
@@ -86,6 +91,14 @@ func (s *Store) runArgs(r job.Run) ([]any, error) {
 		}
 		needs = string(b)
 	}
+	var overrides any
+	if r.Overrides != nil {
+		b, err := json.Marshal(r.Overrides)
+		if err != nil {
+			return nil, err
+		}
+		overrides = string(b)
+	}
 	var g job.Group
 	if r.Group != nil {
 		g = *r.Group
@@ -95,7 +108,7 @@ func (s *Store) runArgs(r job.Run) ([]any, error) {
 		nullInt(r.ExitCode), r.Reason, r.Message, r.Executor, r.ClaimedBy, r.CancelledBy,
 		r.Kind, nullString(r.Parent), nullString(r.Step), nullInt(r.TaskIndex), nullString(r.Input), needs, r.Always,
 		nullString(r.ResumedFrom), nullString(r.ReusedFrom),
-		g.Size, g.Ended, g.Succeeded, g.Failed, g.Parallelism, nullInt(g.MaxFailed)}, nil
+		g.Size, g.Ended, g.Succeeded, g.Failed, g.Parallelism, nullInt(g.MaxFailed), overrides}, nil
 }
 
 // nullInt stores a nil number as NULL.
@@ -220,6 +233,9 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 	q, args := `SELECT `+runColumns+` FROM runs WHERE 1 = 1`, []any{}
 	if f.Job != "" {
 		q, args = q+` AND job = ?`, append(args, f.Job)
+	}
+	if f.Parent != "" {
+		q, args = q+` AND parent_id = ?`, append(args, f.Parent)
 	}
 	if len(f.States) > 0 {
 		list, states := in(f.States)

@@ -56,6 +56,7 @@ func Run(t *testing.T, open Open) {
 		"Settings":                testSettings,
 		"RunReclaim":              testRunReclaim,
 		"LogSize":                 testLogSize,
+		"RunAttempts":             testRunAttempts,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
