@@ -71,6 +71,9 @@ type Options struct {
 	// Images, when set, refuses definitions whose image the registry says does not
 	// exist (executors that pull images).
 	Images Images
+	// AWS, when set, serves the AWS Batch face: /v1/ and the CloudWatch Logs calls
+	// (POST /), past the same host and origin checks; it checks signatures itself.
+	AWS http.Handler
 }
 
 // Images looks an image up in its registry: an error (a field error on image) when it
@@ -163,6 +166,10 @@ func (a *API) routes() {
 	if a.opts.UI != nil {
 		m.Handle("GET /{$}", a.opts.UI)
 		m.Handle("GET /ui/", a.opts.UI)
+	}
+	if a.opts.AWS != nil {
+		m.Handle("/v1/", a.opts.AWS)
+		m.Handle("POST /{$}", a.opts.AWS)
 	}
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_found", msg: "no such endpoint: " + r.Method + " " + r.URL.Path})

@@ -27,6 +27,7 @@ import (
 
 	"docket.dev/docket/internal/alert"
 	"docket.dev/docket/internal/api"
+	"docket.dev/docket/internal/awsbatch"
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/dispatch"
@@ -181,6 +182,10 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		RunTokens:      runTokens,
 		Images:         images(cfg),
 		Hosts:          publicHosts(cfg),
+		AWS: awsbatch.New(awsbatch.Options{
+			Store: st, Canceller: s.disp, Logger: log, Limits: limits, Admission: admission(s.exec),
+			Tokens: tokens, RateLimit: cfg.RateLimit, Queued: wake.Ring, Executor: cfg.Executor,
+		}),
 	})
 
 	c := &s.components
