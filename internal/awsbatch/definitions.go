@@ -283,13 +283,13 @@ func (h *Handler) jobDefinition(def job.Definition, status string) map[string]an
 		c["memory"] = mib
 	}
 	out := map[string]any{
-		"jobDefinitionName":   def.Name,
-		"jobDefinitionArn":    h.definitionARN(def.Name, def.Revision),
-		"revision":            def.Revision,
-		"status":              status,
-		"type":                "container",
-		"containerProperties": c,
-		"retryStrategy":       map[string]any{"attempts": def.Retries + 1},
+		"jobDefinitionName":    def.Name,
+		"jobDefinitionArn":     h.definitionARN(def.Name, def.Revision),
+		"revision":             def.Revision,
+		"status":               status,
+		"type":                 "container",
+		"containerProperties":  c,
+		"retryStrategy":        map[string]any{"attempts": def.Retries + 1},
 		"platformCapabilities": []string{"EC2"},
 	}
 	if def.Deadline > 0 {

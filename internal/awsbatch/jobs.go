@@ -192,19 +192,19 @@ func (h *Handler) detail(ctx context.Context, cache revisions, j awsJob) map[str
 		container["logStreamName"] = logStream(last)
 	}
 	d := map[string]any{
-		"jobName":       jobName(first),
-		"jobId":         j.id,
-		"jobArn":        h.jobARN(j.id),
-		"jobQueue":      h.queueARN(queueOf(first)),
-		"status":        st,
-		"statusReason":  last.Message,
-		"createdAt":     first.CreatedAt.UnixMilli(),
-		"jobDefinition": h.definitionARN(first.Job, first.Revision),
-		"container":     container,
-		"retryStrategy": map[string]any{"attempts": spec.Retries + 1},
-		"dependsOn":     []any{},
-		"isCancelled":   last.State == job.StateCancelled && last.StartedAt == nil,
-		"isTerminated":  last.CancelledBy != "" && last.StartedAt != nil,
+		"jobName":              jobName(first),
+		"jobId":                j.id,
+		"jobArn":               h.jobARN(j.id),
+		"jobQueue":             h.queueARN(queueOf(first)),
+		"status":               st,
+		"statusReason":         last.Message,
+		"createdAt":            first.CreatedAt.UnixMilli(),
+		"jobDefinition":        h.definitionARN(first.Job, first.Revision),
+		"container":            container,
+		"retryStrategy":        map[string]any{"attempts": spec.Retries + 1},
+		"dependsOn":            []any{},
+		"isCancelled":          last.State == job.StateCancelled && last.StartedAt == nil,
+		"isTerminated":         last.CancelledBy != "" && last.StartedAt != nil,
 		"platformCapabilities": []string{"EC2"},
 	}
 	if p := definitionParams(spec); len(p) > 0 {

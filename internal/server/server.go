@@ -27,8 +27,8 @@ import (
 
 	"docket.dev/docket/internal/alert"
 	"docket.dev/docket/internal/api"
-	"docket.dev/docket/internal/awsbatch"
 	"docket.dev/docket/internal/auth"
+	"docket.dev/docket/internal/awsbatch"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/dispatch"
 	"docket.dev/docket/internal/execute"
