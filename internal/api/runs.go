@@ -58,6 +58,10 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	if err := definition.CheckRunEnv(def.Spec, req.Env); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	now := a.now().UTC()
 	run := job.NewRun(def.Name, def.Revision, req.Trigger, now)
 	run.Env, run.IdempotencyKey, run.Exclusive = req.Env, key, def.Concurrency == job.ConcurrencyForbid

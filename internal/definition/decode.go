@@ -7,12 +7,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
+	yamlv3 "gopkg.in/yaml.v3"
 	"sigs.k8s.io/yaml"
 
 	"docket.dev/docket/internal/job"
@@ -67,6 +69,9 @@ func Decode(data []byte) (job.Spec, error) {
 	case 1:
 	default:
 		return spec, job.Invalid("", "the body holds %d YAML documents; send one job definition at a time", len(docs))
+	}
+	if err := wholeDocument(data); err != nil {
+		return spec, err
 	}
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
@@ -261,4 +266,20 @@ func distance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// wholeDocument refuses text after the end of the one document data holds. A flow
+// mapping ({...}, and so JSON) ends at its closing brace, and the YAML to JSON conversion
+// would drop whatever follows it without a word: `{"name": "x"}` then `schedule: "@daily"`
+// on the next line would store a job without its schedule.
+func wholeDocument(data []byte) error {
+	d := yamlv3.NewDecoder(bytes.NewReader(data))
+	var doc yamlv3.Node
+	if err := d.Decode(&doc); err != nil {
+		return nil // the conversion below says what is wrong, naming the line
+	}
+	if err := d.Decode(&doc); err != io.EOF {
+		return job.Invalid("", "text follows the end of the definition: a definition written as {...} (or JSON) must hold all its fields inside the braces")
+	}
+	return nil
 }

@@ -82,6 +82,8 @@ func TestInvalid(t *testing.T) {
 		{"broken yaml", "name: [a\n", "", "not valid YAML"},
 		{"two documents", minimal + "---\n" + minimal, "", "2 YAML documents"},
 		{"duplicate key", minimal + "name: other\n", "", "not valid YAML"},
+		{"yaml after a flow mapping", `{name: nightly, image: alpine, cpu: "1", memory: 1Gi}` + "\nschedule: '@daily'\n", "", "text follows the end"},
+		{"yaml after json", `{"name": "nightly", "image": "alpine", "cpu": "1", "memory": "1Gi"}` + "\nschedule: '@daily'\n", "", "text follows the end"},
 		{"unknown field with a suggestion", minimal + "schedul: '@daily'\n", "schedul", `did you mean "schedule"`},
 		{"unknown field", minimal + "gpu: 1\n", "gpu", "not a field"},
 		{"name missing", "image: a\ncpu: 1\nmemory: 1Gi\n", "name", "required"},

@@ -171,6 +171,21 @@ func checkExecSize(s job.Spec, _ Limits) error {
 	return nil
 }
 
+// CheckRunEnv refuses env given to one run that, added to its definition's command and env,
+// is more than a program can be given; each variable was checked on its own already.
+func CheckRunEnv(s job.Spec, env map[string]string) error {
+	if len(env) == 0 {
+		return nil
+	}
+	merged := maps.Clone(s.Env)
+	if merged == nil {
+		merged = make(map[string]string, len(env))
+	}
+	maps.Copy(merged, env)
+	s.Env = merged
+	return checkExecSize(s, Limits{})
+}
+
 // The most any executor can give one run: no node has more cores or memory, and larger
 // values overflow what container engines are told.
 var (
