@@ -169,7 +169,7 @@ func (a *API) routes() {
 	}
 	if a.opts.AWS != nil {
 		m.Handle("/v1/", a.opts.AWS)
-		m.Handle("POST /{$}", a.opts.AWS)
+		m.Handle("/{$}", a.opts.AWS) // GET / is the UI
 	}
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_found", msg: "no such endpoint: " + r.Method + " " + r.URL.Path})
