@@ -106,6 +106,11 @@ type Run struct {
 	// earlier child whose success a child of the resumed run carries over.
 	ResumedFrom string `json:"resumed_from,omitempty"`
 	ReusedFrom  string `json:"reused_from,omitempty"`
+	// WaitsFor are the runs (first attempts; a job of several attempts counts as its
+	// newest) this run waits for, in state waiting, before it is queued: dependencies
+	// between separate submissions. It is skipped once one of them has ended otherwise
+	// than succeeded.
+	WaitsFor []string `json:"waits_for,omitempty"`
 	// Overrides are what the submission changed of the revision for this run (and its
 	// attempts and children); nil for a run of the revision as it is.
 	Overrides *Overrides `json:"overrides,omitempty"`

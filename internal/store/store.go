@@ -78,7 +78,9 @@ type Queue interface {
 	RunCreate(ctx context.Context, run job.Run, ev job.Event) (stored job.Run, created bool, err error)
 	// RunCreateGroup stores a new group run (a workflow or an array) with its children,
 	// and every one's first event, in one transaction; the idempotency key is the group
-	// run's, as in RunCreate.
+	// run's, as in RunCreate. A run (or child) created waiting for other runs (WaitsFor)
+	// is queued or skipped in the same transaction when those have ended already; later,
+	// the transaction that ends the last of them does it (RunTransition).
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (stored job.Run, created bool, err error)
 	// RunGet returns one run.
 	RunGet(ctx context.Context, id string) (job.Run, error)
@@ -111,7 +113,9 @@ type Queue interface {
 	// t.Notes); t.Then, if set, is created in the same transaction. A change of a group's
 	// child applies the group rules in the same transaction (package group): the group
 	// starts with its first child, and a child's end for good releases or skips what waits
-	// for it and ends the group with its last child. It returns the run as
+	// for it and ends the group with its last child.
+	// A run's end for good (no retry) also queues or skips, as group.ReleaseWaiter
+	// decides, the runs waiting for it (WaitsFor), and what their skips end in turn. It returns the run as
 	// the change left it, job.ErrConflict when the run is no longer in t.From (with t.From
 	// empty: in no state that may move to t.To), and job.ErrNotFound when there is no such
 	// run.
@@ -126,8 +130,9 @@ type Queue interface {
 	RunCancelGroup(ctx context.Context, id, by string, now time.Time) (job.Run, error)
 	// GroupReconcile settles every group run that has not ended from its children as
 	// they stand (counts, releases, its end), as each child's end would have; it returns
-	// how many group runs it changed. A safety net: ends settle their groups as they
-	// happen.
+	// how many group runs it changed; then it settles every run waiting for other runs
+	// (WaitsFor) the same way, counting those too. A safety net: ends settle their groups
+	// and release their waiters as they happen.
 	GroupReconcile(ctx context.Context, now time.Time) (int, error)
 	// RunCancelRequested returns the active runs claimed by claimer that have a cancel
 	// request: the runs that server is to stop.

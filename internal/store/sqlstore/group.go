@@ -181,7 +181,13 @@ func (s *Store) changeChild(ctx context.Context, c conn, parent *job.Run, ch gro
 	if ch.To.Terminal() {
 		group.Count(parent.Group, ch.To)
 	}
-	return s.insertEvents(ctx, c, []job.Event{{RunID: ch.RunID, Time: now, State: ch.To, Reason: ch.Reason, Message: ch.Message}})
+	if err := s.insertEvents(ctx, c, []job.Event{{RunID: ch.RunID, Time: now, State: ch.To, Reason: ch.Reason, Message: ch.Message}}); err != nil {
+		return err
+	}
+	if !ch.To.Terminal() {
+		return nil
+	}
+	return s.releaseWaiters(ctx, c, job.Run{ID: ch.RunID, State: ch.To}, now)
 }
 
 // endGroup ends a group run whose children have all ended, as the rules say.
@@ -197,7 +203,11 @@ func (s *Store) endGroup(ctx context.Context, c conn, parent job.Run, now time.T
 	if err != nil || n == 0 {
 		return err
 	}
-	return s.insertEvents(ctx, c, []job.Event{{RunID: parent.ID, Time: now, State: state, Reason: reason, Message: msg}})
+	if err := s.insertEvents(ctx, c, []job.Event{{RunID: parent.ID, Time: now, State: state, Reason: reason, Message: msg}}); err != nil {
+		return err
+	}
+	parent.State = state
+	return s.releaseWaiters(ctx, c, parent, now)
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
@@ -301,5 +311,6 @@ func (s *Store) GroupReconcile(ctx context.Context, now time.Time) (int, error) 
 			return changed, fmt.Errorf("reconcile group run %s: %w", id, err)
 		}
 	}
-	return changed, nil
+	waiters, err := s.reconcileWaiters(ctx, now)
+	return changed + waiters, err
 }

@@ -57,6 +57,7 @@ func Run(t *testing.T, open Open) {
 		"RunReclaim":              testRunReclaim,
 		"LogSize":                 testLogSize,
 		"RunAttempts":             testRunAttempts,
+		"RunWaits":                testRunWaits,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
