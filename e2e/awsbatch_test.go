@@ -334,3 +334,72 @@ func TestAWSBatchKeys(t *testing.T) {
 		t.Errorf("unsigned with tokens: exit %d %s", code, errOut)
 	}
 }
+
+// TestAWSBatchDependsOn: dependsOn between submissions through the CLI: a job waits
+// PENDING for the one it depends on and runs once it succeeded; a failed dependency fails
+// the dependent, and what depends on that; N_TO_N pairs two arrays' children, SEQUENTIAL
+// runs an array's children one after the other; a PENDING job can be cancelled.
+func TestAWSBatchDependsOn(t *testing.T) {
+	t.Parallel()
+	needAWS(t)
+	s := startServer(t, t.TempDir()+"/data", "--parallelism", "4")
+	aws := awsClient{t: t, url: s.URL, id: "AKIDEXAMPLE", secret: "x"}
+	aws.ok(nil, "batch", "register-job-definition", "--job-definition-name", "step", "--type", "container",
+		"--container-properties", `{"image":"busybox","vcpus":1,"memory":64,"command":["sh","-c","echo step"]}`)
+	cmd := func(c string) string { return `{"command":["sh","-c",` + strconvQuote(c) + `]}` }
+
+	// The CLI takes about a second a call: first runs long enough for the next four.
+	first := aws.submit("--job-name", "first", "--job-definition", "step", "--container-overrides", cmd("sleep 6"))
+	second := aws.submit("--job-name", "second", "--job-definition", "step", "--depends-on", "jobId="+first)
+	cancelled := aws.submit("--job-name", "cancelled", "--job-definition", "step", "--depends-on", "jobId="+first)
+	aws.ok(nil, "batch", "cancel-job", "--job-id", cancelled, "--reason", "not needed")
+	if j := aws.describe(second); j.Status != "PENDING" {
+		t.Errorf("a job whose dependency runs: %s", j.Status)
+	}
+	bad := aws.submit("--job-name", "bad", "--job-definition", "step", "--container-overrides", cmd("exit 1"))
+	after := aws.submit("--job-name", "after-bad", "--job-definition", "step", "--depends-on", "jobId="+bad)
+	afterAfter := aws.submit("--job-name", "after-after", "--job-definition", "step", "--depends-on", "jobId="+after)
+
+	j := aws.waitStatus(second, "SUCCEEDED", "FAILED")
+	f := aws.describe(first)
+	if j.Status != "SUCCEEDED" || j.StartedAt < f.StoppedAt {
+		t.Errorf("the dependent started at %d, its dependency stopped at %d: %+v", j.StartedAt, f.StoppedAt, j)
+	}
+	for _, id := range []string{after, afterAfter} {
+		if j := aws.waitStatus(id, "SUCCEEDED", "FAILED"); j.Status != "FAILED" || !strings.Contains(j.StatusReason, "depends on") || len(j.Attempts) != 0 {
+			t.Errorf("a job depending on a failed one: %+v", j)
+		}
+	}
+	if j := aws.waitStatus(cancelled, "FAILED"); !j.IsCancelled {
+		t.Errorf("a PENDING job cancelled: %+v", j)
+	}
+
+	// N_TO_N: child i of b waits for child i of a. SEQUENTIAL: c's children in turn.
+	a := aws.submit("--job-name", "a", "--job-definition", "step", "--array-properties", "size=2",
+		"--container-overrides", cmd(`[ "$AWS_BATCH_JOB_ARRAY_INDEX" = 1 ] && exit 1; exit 0`))
+	b := aws.submit("--job-name", "b", "--job-definition", "step", "--array-properties", "size=2", "--depends-on", "jobId="+a+",type=N_TO_N")
+	c := aws.submit("--job-name", "c", "--job-definition", "step", "--array-properties", "size=3", "--depends-on", "type=SEQUENTIAL",
+		"--container-overrides", cmd("sleep 0.3"))
+	aws.waitStatus(b, "SUCCEEDED", "FAILED")
+	if b0, b1 := aws.describe(b+":0"), aws.describe(b+":1"); b0.Status != "SUCCEEDED" || b1.Status != "FAILED" || !strings.Contains(b1.StatusReason, "depends on") {
+		t.Errorf("b's children: %s, %s %q", b0.Status, b1.Status, b1.StatusReason)
+	}
+	aws.waitStatus(c, "SUCCEEDED", "FAILED")
+	prev := aws.describe(c + ":0")
+	for i := 1; i < 3; i++ {
+		cur := aws.describe(c + ":" + string(rune('0'+i)))
+		if cur.Status != "SUCCEEDED" || cur.StartedAt < prev.StoppedAt {
+			t.Errorf("SEQUENTIAL child %d started at %d, child %d stopped at %d", i, cur.StartedAt, i-1, prev.StoppedAt)
+		}
+		prev = cur
+	}
+	_, errOut, code := aws.run("batch", "submit-job", "--job-queue", "default", "--job-name", "x", "--job-definition", "step", "--depends-on", "jobId="+first+",type=N_TO_N")
+	if code != 254 || !strings.Contains(errOut, "N_TO_N dependencies are for array jobs") {
+		t.Errorf("N_TO_N on a plain job: exit %d %s", code, errOut)
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

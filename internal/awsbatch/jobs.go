@@ -359,3 +359,12 @@ func (h *Handler) stop(ctx context.Context, body []byte, started bool) (any, err
 	h.opts.Logger.Info("run cancel requested", "run_id", last.ID, "by", by, "face", "aws")
 	return struct{}{}, nil
 }
+
+// dependsOnOf lists the runs a job waits (or waited) for, as AWS's dependsOn.
+func dependsOnOf(r job.Run) []map[string]string {
+	out := make([]map[string]string, 0, len(r.WaitsFor))
+	for _, id := range r.WaitsFor {
+		out = append(out, map[string]string{"jobId": id})
+	}
+	return out
+}

@@ -102,8 +102,9 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 		}
 		tasks = n
 	}
-	if len(req.DependsOn) > 0 {
-		return nil, clientErr("dependsOn: is not supported yet by this server")
+	deps, err := h.dependencies(ctx, req.DependsOn, tasks, len(def.Steps) > 0)
+	if err != nil {
+		return nil, err
 	}
 	key, _ := ctx.Value(idemKey{}).(string)
 	now := h.now().UTC()
@@ -112,8 +113,14 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 	run.Env, run.Overrides, run.IdempotencyKey = env, over, key
 	run.Exclusive = def.Concurrency == job.ConcurrencyForbid
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (aws batch submit-job %s%s)", req.JobName, by(ctx))
-	children, events := group.Expand(&run, def.Spec, tasks, nil)
-	events = append([]job.Event{run.FirstEvent()}, events...)
+	children, _ := group.Expand(&run, def.Spec, tasks, nil)
+	if err := deps.apply(ctx, h, &run, children); err != nil {
+		return nil, err
+	}
+	events := []job.Event{run.FirstEvent()}
+	for _, c := range children {
+		events = append(events, c.FirstEvent())
+	}
 	stored, created, err := h.opts.Store.RunCreateGroup(ctx, run, children, events)
 	if err != nil {
 		return nil, err

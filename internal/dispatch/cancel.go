@@ -28,9 +28,9 @@ func (d *Dispatcher) Cancel(ctx context.Context, id, by string) (job.Run, error)
 			d.Wake()
 			return run, err
 		}
-		if run.State == job.StateQueued {
+		if run.State == job.StateQueued || run.State == job.StateWaiting {
 			err := d.opts.Reporter.Report(ctx, job.Update{
-				RunID: id, From: job.StateQueued, State: job.StateCancelled, Time: d.now().UTC(),
+				RunID: id, From: run.State, State: job.StateCancelled, Time: d.now().UTC(),
 				Reason: job.ReasonCancelled, Message: "cancelled by " + by + " before it started",
 			})
 			if errors.Is(err, job.ErrConflict) {
