@@ -177,6 +177,10 @@ func TestAWSBatchCLI(t *testing.T) {
 		if len(logs.Events) != 1 || logs.Events[0].Message != "hello ana attempt=1 queue=default" {
 			t.Errorf("get-log-events: %+v", logs.Events)
 		}
+		if out, errOut, code := aws.run("logs", "tail", "/aws/batch/job", "--log-stream-names", j.Container.LogStreamName, "--since", "1h"); code != 0 ||
+			!strings.Contains(out, j.Container.LogStreamName+" hello ana attempt=1 queue=default") {
+			t.Errorf("logs tail: exit %d %s %s", code, out, errOut)
+		}
 
 		// Two attempts of a failing command, then FAILED.
 		failing := aws.submit("--job-name", "flaky", "--job-definition", "greet:1", "--retry-strategy", "attempts=2",
@@ -213,8 +217,8 @@ func TestAWSBatchCLI(t *testing.T) {
 		// A timeout is kept as the run's deadline; cancel and terminate. Two sleepers fill
 		// the server's two slots, so a third waits RUNNABLE.
 		sleeper := aws.submit("--job-name", "sleeper", "--job-definition", "greet:1", "--timeout", "attemptDurationSeconds=60",
-			"--container-overrides", `{"command":["sleep","30"]}`)
-		other := aws.submit("--job-name", "sleeper-2", "--job-definition", "greet:1", "--container-overrides", `{"command":["sleep","30"]}`)
+			"--container-overrides", `{"command":["sleep","300"]}`)
+		other := aws.submit("--job-name", "sleeper-2", "--job-definition", "greet:1", "--container-overrides", `{"command":["sleep","300"]}`)
 		aws.waitStatus(sleeper, "RUNNING")
 		aws.waitStatus(other, "RUNNING")
 		if j := aws.describe(sleeper); j.Timeout.AttemptDurationSeconds != 60 {
