@@ -164,7 +164,7 @@ func queueOf(r job.Run) string {
 func logStream(r job.Run) string { return r.Job + "/default/" + r.ID }
 
 // detail is a job as DescribeJobs answers it.
-func (h *Handler) detail(ctx context.Context, cache revisions, j awsJob) map[string]any {
+func (h *Handler) detail(ctx context.Context, cache revisions, budget *int, j awsJob) map[string]any {
 	first, last := j.first(), j.last()
 	spec := h.spec(ctx, cache, last)
 	st := status(last)
@@ -237,27 +237,35 @@ func (h *Handler) detail(ctx context.Context, cache revisions, j awsJob) map[str
 	d["attempts"] = attempts
 	switch {
 	case first.Kind == job.KindArray && first.Group != nil:
-		d["arrayProperties"] = map[string]any{"size": first.Group.Size, "statusSummary": h.summary(ctx, first.ID)}
+		d["arrayProperties"] = map[string]any{"size": first.Group.Size, "statusSummary": h.summary(ctx, first, budget)}
 	case first.TaskIndex != nil && first.Parent != "":
 		d["arrayProperties"] = map[string]any{"index": *first.TaskIndex}
 	}
 	return d
 }
 
-// maxSummary caps the children read for an array's statusSummary.
+// maxSummary caps the children one request reads for arrays' statusSummary; past it a
+// summary is made from the group's counters.
 const maxSummary = 10 * store.MaxLimit
 
-// summary counts an array's children by AWS status (each task's newest attempt).
-func (h *Handler) summary(ctx context.Context, parent string) map[string]int {
+// summary counts an array's children by AWS status (each task's newest attempt), reading
+// them while budget lasts; then from the group's counters (the rest counted PENDING).
+func (h *Handler) summary(ctx context.Context, parent job.Run, budget *int) map[string]int {
 	out := map[string]int{}
+	g := parent.Group
+	if *budget < g.Size {
+		out["SUCCEEDED"], out["FAILED"], out["PENDING"] = g.Succeeded, g.Failed, g.Size-g.Succeeded-g.Failed
+		return out
+	}
 	var all []job.Run
 	cursor := ""
 	for len(all) < maxSummary {
-		page, next, err := h.opts.Store.RunList(ctx, store.RunFilter{Parent: parent, Limit: store.MaxLimit, Cursor: cursor})
+		page, next, err := h.opts.Store.RunList(ctx, store.RunFilter{Parent: parent.ID, Limit: store.MaxLimit, Cursor: cursor})
 		if err != nil {
 			break
 		}
 		all = append(all, page...)
+		*budget -= len(page)
 		if next == "" {
 			break
 		}
@@ -282,7 +290,7 @@ func (h *Handler) describeJobs(ctx context.Context, body []byte) (any, error) {
 	if len(req.Jobs) == 0 || len(req.Jobs) > 100 {
 		return nil, clientErr("jobs: %d ids given; give 1 to 100", len(req.Jobs))
 	}
-	cache := revisions{}
+	cache, budget := revisions{}, 2*maxSummary
 	out := []map[string]any{}
 	for _, id := range req.Jobs {
 		j, err := h.lookup(ctx, id)
@@ -292,7 +300,7 @@ func (h *Handler) describeJobs(ctx context.Context, body []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, h.detail(ctx, cache, j))
+		out = append(out, h.detail(ctx, cache, &budget, j))
 	}
 	return map[string]any{"jobs": out}, nil
 }

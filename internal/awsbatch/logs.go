@@ -88,17 +88,17 @@ type logEvent struct {
 // readLines reads whole lines of a run's log from offset, at most logChunk bytes and
 // limit lines; the last line without a newline counts only once the run has ended. It
 // returns the lines, the offset after them and whether more may follow them now.
-func (h *Handler) readLines(ctx context.Context, run job.Run, offset int64, limit int) ([]logEvent, int64, bool, error) {
-	data, err := h.opts.Store.LogRead(ctx, run.ID, offset, logChunk)
+func (h *Handler) readLines(ctx context.Context, run job.Run, offset int64, limit, size int) ([]logEvent, int64, bool, error) {
+	data, err := h.opts.Store.LogRead(ctx, run.ID, offset, size)
 	if err != nil {
 		return nil, offset, false, err
 	}
-	full := len(data) == logChunk
+	full := len(data) == size
 	var out []logEvent
 	pos := offset
 	for len(data) > 0 && len(out) < limit {
 		line, rest, found := bytes.Cut(data, []byte("\n"))
-		if !found && !(run.State.Terminal() && len(data) < logChunk) {
+		if !found && !(run.State.Terminal() && !full) {
 			break
 		}
 		out = append(out, logEvent{offset: pos, message: string(line)})
@@ -183,7 +183,7 @@ func (h *Handler) getLogEvents(ctx context.Context, body []byte) (any, error) {
 			start += int64(i)
 		}
 	}
-	lines, end, _, err := h.readLines(ctx, run, start, limit)
+	lines, end, _, err := h.readLines(ctx, run, start, limit, logChunk)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +250,12 @@ func (h *Handler) filterLogEvents(ctx context.Context, body []byte) (any, error)
 	events := []map[string]any{}
 	searched := []map[string]any{}
 	next := ""
+	budget := logChunk // bytes read by one call, over all its streams
 	for ; stream < len(req.LogStreamNames); stream, offset = stream+1, 0 {
+		if budget <= 0 {
+			next = tokenPrefix + encodeCursor(fmt.Sprintf("%d/%d", stream, 0))
+			break
+		}
 		name := req.LogStreamNames[stream]
 		run, err := h.streamRun(ctx, logGroup, name)
 		if err != nil {
@@ -261,10 +266,11 @@ func (h *Handler) filterLogEvents(ctx context.Context, body []byte) (any, error)
 			searched = append(searched, map[string]any{"logStreamName": name, "searchedCompletely": true})
 			continue
 		}
-		lines, end, more, err := h.readLines(ctx, run, offset, limit-len(events))
+		lines, end, more, err := h.readLines(ctx, run, offset, limit-len(events), budget)
 		if err != nil {
 			return nil, err
 		}
+		budget -= int(end - offset)
 		for _, l := range lines {
 			if !holdsAll(l.message, terms) {
 				continue
