@@ -78,6 +78,27 @@ func TestAWSBatchSDK(t *testing.T) {
 		t.Errorf("FilterLogEvents: %+v, %v", filtered, err)
 	}
 
+	// evaluateOnExit: exit code 3 ends the job at its first attempt, whatever attempts allow.
+	sub, err := bc.SubmitJob(ctx, &batch.SubmitJobInput{JobName: aws.String("rules"), JobQueue: aws.String("default"), JobDefinition: aws.String("sdk"),
+		ContainerOverrides: &types.ContainerOverrides{Command: []string{"sh", "-c", "exit 3"}},
+		RetryStrategy: &types.RetryStrategy{Attempts: aws.Int32(3), EvaluateOnExit: []types.EvaluateOnExit{
+			{OnExitCode: aws.String("3"), Action: types.RetryActionExit}, {OnReason: aws.String("*"), Action: types.RetryActionRetry}}}})
+	if err != nil {
+		t.Fatalf("SubmitJob with evaluateOnExit: %v", err)
+	}
+	var ruled types.JobDetail
+	waitFor(t, 30*time.Second, "the job with retry rules to end", func() bool {
+		out, err := bc.DescribeJobs(ctx, &batch.DescribeJobsInput{Jobs: []string{aws.ToString(sub.JobId)}})
+		if err != nil || len(out.Jobs) != 1 {
+			t.Fatalf("DescribeJobs: %v", err)
+		}
+		ruled = out.Jobs[0]
+		return ruled.Status == types.JobStatusFailed || ruled.Status == types.JobStatusSucceeded
+	})
+	if ruled.Status != types.JobStatusFailed || len(ruled.Attempts) != 1 || len(ruled.RetryStrategy.EvaluateOnExit) != 3 {
+		t.Errorf("a job whose rule says exit: %s, %d attempts, rules %+v", ruled.Status, len(ruled.Attempts), ruled.RetryStrategy)
+	}
+
 	// The paginator goes through pages of 2 and ends.
 	p := batch.NewListJobsPaginator(bc, &batch.ListJobsInput{JobQueue: aws.String("default"), JobStatus: types.JobStatusSucceeded, MaxResults: aws.Int32(2)})
 	seen, pages := map[string]bool{}, 0

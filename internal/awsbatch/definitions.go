@@ -51,8 +51,41 @@ type containerProperties struct {
 }
 
 type retryStrategy struct {
-	Attempts       *int            `json:"attempts,omitempty"`
-	EvaluateOnExit json.RawMessage `json:"evaluateOnExit,omitempty"`
+	Attempts       *int       `json:"attempts,omitempty"`
+	EvaluateOnExit []exitRule `json:"evaluateOnExit,omitempty"`
+}
+
+// exitRule is one of evaluateOnExit's entries: a Docket retry rule.
+type exitRule struct {
+	OnStatusReason string `json:"onStatusReason,omitempty"`
+	OnReason       string `json:"onReason,omitempty"`
+	OnExitCode     string `json:"onExitCode,omitempty"`
+	Action         string `json:"action"`
+}
+
+// retryRules turns evaluateOnExit into Docket's retry rules (onStatusReason matches the
+// failure's sentence, onReason its reason, onExitCode its exit code).
+func retryRules(field string, in []exitRule) ([]job.RetryRule, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := make([]job.RetryRule, 0, len(in))
+	for _, r := range in {
+		out = append(out, job.RetryRule{ExitCode: r.OnExitCode, Reason: r.OnReason, Message: r.OnStatusReason, Action: job.RetryAction(strings.ToLower(r.Action))})
+	}
+	if err := definition.ValidateRetryOn(field, out); err != nil {
+		return nil, clientErr("%v", err)
+	}
+	return out, nil
+}
+
+// exitRules are retry rules as evaluateOnExit entries.
+func exitRules(rules []job.RetryRule) []exitRule {
+	out := make([]exitRule, 0, len(rules))
+	for _, r := range rules {
+		out = append(out, exitRule{OnStatusReason: r.Message, OnReason: r.Reason, OnExitCode: r.ExitCode, Action: strings.ToUpper(string(r.Action))})
+	}
+	return out
 }
 
 type jobTimeout struct {
@@ -118,7 +151,7 @@ func (h *Handler) registerJobDefinition(ctx context.Context, body []byte) (any, 
 		return nil, err
 	}
 	if req.RetryStrategy != nil {
-		if err := unsupported(map[string]json.RawMessage{"retryStrategy.evaluateOnExit": req.RetryStrategy.EvaluateOnExit}); err != nil {
+		if spec.RetryOn, err = retryRules("retryStrategy.evaluateOnExit", req.RetryStrategy.EvaluateOnExit); err != nil {
 			return nil, err
 		}
 		if n := req.RetryStrategy.Attempts; n != nil {
@@ -289,7 +322,7 @@ func (h *Handler) jobDefinition(def job.Definition, status string) map[string]an
 		"status":               status,
 		"type":                 "container",
 		"containerProperties":  c,
-		"retryStrategy":        map[string]any{"attempts": def.Retries + 1},
+		"retryStrategy":        retryStrategyOf(def.Spec),
 		"platformCapabilities": []string{"EC2"},
 	}
 	if def.Deadline > 0 {
@@ -523,4 +556,13 @@ func (h *Handler) deregisterJobDefinition(ctx context.Context, body []byte) (any
 	}
 	h.opts.Logger.Info("job deleted", "job", name, "face", "aws")
 	return struct{}{}, nil
+}
+
+// retryStrategyOf is a spec's retries and retry rules as AWS's retryStrategy.
+func retryStrategyOf(spec job.Spec) map[string]any {
+	rs := map[string]any{"attempts": spec.Retries + 1}
+	if len(spec.RetryOn) > 0 {
+		rs["evaluateOnExit"] = exitRules(spec.RetryOn)
+	}
+	return rs
 }

@@ -201,7 +201,7 @@ func (h *Handler) detail(ctx context.Context, cache revisions, budget *int, j aw
 		"createdAt":            first.CreatedAt.UnixMilli(),
 		"jobDefinition":        h.definitionARN(first.Job, first.Revision),
 		"container":            container,
-		"retryStrategy":        map[string]any{"attempts": spec.Retries + 1},
+		"retryStrategy":        retryStrategyOf(spec),
 		"dependsOn":            []any{},
 		"isCancelled":          last.State == job.StateCancelled && last.StartedAt == nil,
 		"isTerminated":         last.CancelledBy != "" && last.StartedAt != nil,

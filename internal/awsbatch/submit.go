@@ -192,9 +192,16 @@ func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrid
 		}
 		over.Command = substituted
 	}
+	// A job killed by its timeout is not retried, as in AWS Batch; then the submission's
+	// rules, or the definition's.
+	rules := def.RetryOn
 	if rs := req.RetryStrategy; rs != nil {
-		if err := unsupported(map[string]json.RawMessage{"retryStrategy.evaluateOnExit": rs.EvaluateOnExit}); err != nil {
+		given, err := retryRules("retryStrategy.evaluateOnExit", rs.EvaluateOnExit)
+		if err != nil {
 			return nil, nil, err
+		}
+		if given != nil {
+			rules = given
 		}
 		if n := rs.Attempts; n != nil {
 			if *n < 1 || *n > h.opts.Limits.MaxRetries+1 {
@@ -204,6 +211,7 @@ func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrid
 			over.Retries = &retries
 		}
 	}
+	over.RetryOn = append([]job.RetryRule{{Reason: string(job.ReasonDeadlineExceeded), Action: job.RetryActionExit}}, rules...)
 	if t := req.Timeout; t != nil && t.AttemptDurationSeconds != nil {
 		d := time.Duration(*t.AttemptDurationSeconds) * time.Second
 		if *t.AttemptDurationSeconds < 60 || (h.opts.Limits.MaxDeadline > 0 && d > h.opts.Limits.MaxDeadline) {

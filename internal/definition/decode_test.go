@@ -250,3 +250,29 @@ func TestDecodeEmptyKubernetes(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryOn(t *testing.T) {
+	t.Parallel()
+	spec, err := Decode([]byte("name: r\nimage: busybox\ncpu: 1\nmemory: 1Gi\nretries: 2\nretry_on:\n  - {exit_code: \"137\", action: retry}\n  - {reason: DeadlineExceeded, action: exit}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Normalize(spec, DefaultLimits()); err != nil || len(spec.RetryOn) != 2 || spec.RetryOn[1].Action != job.RetryActionExit {
+		t.Fatalf("retry_on: %+v, %v", spec.RetryOn, err)
+	}
+	for body, want := range map[string]string{
+		"retry_on: [{exit_code: \"1\", action: maybe}]":  "retry_on[0].action",
+		"retry_on: [{action: exit}]":                     "needs at least one",
+		"retry_on: [{exit_code: \"1*2\", action: exit}]": "only at its end",
+		"retry_on: [{exit_code: abc, action: exit}]":     "not an exit code",
+		"retry_on: [{code: \"1\", action: exit}]":        "retry_on",
+	} {
+		spec, err := Decode([]byte("name: r\nimage: busybox\ncpu: 1\nmemory: 1Gi\n" + body + "\n"))
+		if err == nil {
+			_, err = Normalize(spec, DefaultLimits())
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want an error with %q", body, err, want)
+		}
+	}
+}

@@ -48,6 +48,9 @@ type Spec struct {
 	Catchup     Catchup     `json:"catchup,omitempty"`
 	Deadline    Duration    `json:"deadline,omitempty"`
 	Retries     int         `json:"retries,omitempty"`
+	// RetryOn are rules that decide by how an attempt failed whether it is retried (the
+	// first that matches; none: retried).
+	RetryOn []RetryRule `json:"retry_on,omitempty"`
 	// ExpectSuccessWithin is the dead man's switch: when no run of the job has succeeded
 	// for this long, the server alerts. Zero turns it off.
 	ExpectSuccessWithin Duration          `json:"expect_success_within,omitempty"`

@@ -127,8 +127,9 @@ type Overrides struct {
 	Memory  string   `json:"memory,omitempty"`
 	// Deadline is per attempt, as the spec's.
 	Deadline Duration `json:"deadline,omitempty"`
-	// Retries, when set, replaces the spec's retries.
-	Retries *int `json:"retries,omitempty"`
+	// Retries, when set, replaces the spec's retries, and RetryOn its retry rules.
+	Retries *int        `json:"retries,omitempty"`
+	RetryOn []RetryRule `json:"retry_on,omitempty"`
 }
 
 // Apply returns spec with the overrides laid over it.
@@ -150,6 +151,9 @@ func (o *Overrides) Apply(spec Spec) Spec {
 	}
 	if o.Retries != nil {
 		spec.Retries = *o.Retries
+	}
+	if o.RetryOn != nil {
+		spec.RetryOn = o.RetryOn
 	}
 	return spec
 }
