@@ -122,6 +122,9 @@ var ops = map[string]op{
 	"terminatejob":                {auth.Editor, (*Handler).terminateJob},
 	"describecomputeenvironments": {auth.Viewer, (*Handler).describeComputeEnvironments},
 	"describejobqueues":           {auth.Viewer, (*Handler).describeJobQueues},
+	"createjobqueue":              {auth.Editor, (*Handler).changeJobQueue},
+	"updatejobqueue":              {auth.Editor, (*Handler).changeJobQueue},
+	"deletejobqueue":              {auth.Admin, (*Handler).changeJobQueue},
 }
 
 // ServeHTTP answers /v1/OPERATION (restJson1) and POST / with X-Amz-Target (the Logs

@@ -305,3 +305,9 @@ func (h *Handler) describeComputeEnvironments(_ context.Context, body []byte) (a
 	}
 	return map[string]any{"computeEnvironments": out}, nil
 }
+
+// changeJobQueue answers CreateJobQueue, UpdateJobQueue and DeleteJobQueue: this server
+// has one queue, which they cannot change.
+func (h *Handler) changeJobQueue(_ context.Context, _ []byte) (any, error) {
+	return nil, clientErr("job queues: this server has one queue, %s, which cannot be created, changed or deleted; submit to it", defaultQueue)
+}
