@@ -133,6 +133,13 @@ func TestIdempotencyKey(t *testing.T) {
 	if s3, c := submit(`{"jobName":"other","jobQueue":"default","jobDefinition":"x"}`); s3 != 400 || !strings.Contains(c["message"].(string), "Idempotency-Key") {
 		t.Fatalf("the key with another request: %d %v", s3, c)
 	}
+	// The same by a tag, for clients that cannot add a header.
+	tagged := `{"jobName":"t","jobQueue":"default","jobDefinition":"x","tags":{"docket:idempotency-key":"k2"}}`
+	_, _, c := call(h, post("/v1/submitjob", tagged))
+	_, _, d := call(h, post("/v1/submitjob", tagged))
+	if c["jobId"] == nil || c["jobId"] != d["jobId"] || c["jobId"] == a["jobId"] {
+		t.Fatalf("the tagged request twice: %v, %v", c, d)
+	}
 }
 
 func TestSignatureRequiredWithTokens(t *testing.T) {

@@ -40,6 +40,7 @@ type submitRequest struct {
 	ContainerOverrides *containerOverrides `json:"containerOverrides"`
 	RetryStrategy      *retryStrategy      `json:"retryStrategy"`
 	Timeout            *jobTimeout         `json:"timeout"`
+	Tags               map[string]string   `json:"tags"`
 	NodeOverrides      json.RawMessage     `json:"nodeOverrides"`
 	EksOverrides       json.RawMessage     `json:"eksPropertiesOverride"`
 	EcsOverrides       json.RawMessage     `json:"ecsPropertiesOverride"`
@@ -53,6 +54,9 @@ const maxArraySize = 10000
 
 // idemKey carries the request's Idempotency-Key header to the operation.
 type idemKey struct{}
+
+// idempotencyTag is the SubmitJob tag that works as an Idempotency-Key header.
+const idempotencyTag = "docket:idempotency-key"
 
 // submitJob makes a run of the definition's revision: an array run with arrayProperties,
 // the submission's overrides (command with Ref:: parameters substituted, resources,
@@ -106,7 +110,15 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The Idempotency-Key header, or a tag of that name for clients that cannot add
+	// headers (boto3, the CLI): the same request again answers the same job.
 	key, _ := ctx.Value(idemKey{}).(string)
+	if tag, ok := req.Tags[idempotencyTag]; ok && key == "" {
+		if len(tag) == 0 || len(tag) > 255 {
+			return nil, clientErr("tags.%s: must be 1 to 255 characters", idempotencyTag)
+		}
+		key = tag
+	}
 	now := h.now().UTC()
 	run := job.NewRun(def.Name, def.Revision, job.TriggerAPI, now)
 	env["AWS_BATCH_JOB_ID"], env["AWS_BATCH_JQ_NAME"], env["AWS_BATCH_CE_NAME"] = run.ID, queue, h.ceName()
