@@ -279,7 +279,7 @@ func TestAWSBatchCLI(t *testing.T) {
 		}
 		_, errOut, code = aws.run("batch", "register-job-definition", "--job-definition-name", "gpu", "--type", "container", "--container-properties",
 			`{"image":"busybox","vcpus":1,"memory":64,"resourceRequirements":[{"type":"GPU","value":"1"}]}`)
-		if code != 254 || !strings.Contains(errOut, "GPU is not supported") {
+		if code != 254 || !strings.Contains(errOut, "gpu: asks for 1 GPUs, but this server's executor cannot give GPUs") {
 			t.Errorf("a GPU: exit %d %s", code, errOut)
 		}
 		_, errOut, code = aws.run("logs", "get-log-events", "--log-group-name", "/aws/batch/job", "--log-stream-name", "greet/default/nope")

@@ -139,11 +139,14 @@ func (h *Handler) registerJobDefinition(ctx context.Context, body []byte) (any, 
 		return nil, err
 	}
 	spec := job.Spec{Name: req.JobDefinitionName, Image: c.Image, Command: c.Command, Concurrency: job.ConcurrencyAllow}
-	cpu, memory, err := resources("containerProperties", c.Vcpus, c.Memory, c.ResourceRequirements)
+	cpu, memory, gpu, err := resources("containerProperties", c.Vcpus, c.Memory, c.ResourceRequirements)
 	if err != nil {
 		return nil, err
 	}
 	spec.CPU, spec.Memory = cpu, memory
+	if gpu != nil {
+		spec.GPU = *gpu
+	}
 	if spec.CPU == "" || spec.Memory == "" {
 		return nil, clientErr("containerProperties: give vcpus and memory (MiB), or resourceRequirements VCPU and MEMORY")
 	}
@@ -217,22 +220,23 @@ func (h *Handler) mayChangeJob(ctx context.Context, name string) error {
 }
 
 // resources turns AWS's vcpus, memory (MiB) and resourceRequirements into Docket's cpu
-// and memory quantities. A GPU is refused: Docket's definitions have no GPU request.
-func resources(field string, vcpus, memory *int, reqs []resourceRequirement) (cpu, mem string, err error) {
+// and memory quantities and whole GPUs (nil when not given). Whether the executor can
+// give GPUs is its admission's to say.
+func resources(field string, vcpus, memory *int, reqs []resourceRequirement) (cpu, mem string, gpu *int, err error) {
 	if vcpus != nil {
 		if *vcpus <= 0 {
-			return "", "", clientErr("%s.vcpus: %d is not a positive number", field, *vcpus)
+			return "", "", nil, clientErr("%s.vcpus: %d is not a positive number", field, *vcpus)
 		}
 		cpu = strconv.Itoa(*vcpus)
 	}
 	if memory != nil {
 		if *memory <= 0 {
-			return "", "", clientErr("%s.memory: %d is not a positive number of MiB", field, *memory)
+			return "", "", nil, clientErr("%s.memory: %d is not a positive number of MiB", field, *memory)
 		}
 		mem = fmt.Sprintf("%dMi", *memory)
 	}
 	if len(reqs) > 10 {
-		return "", "", clientErr("%s.resourceRequirements: %d given; at most 10", field, len(reqs))
+		return "", "", nil, clientErr("%s.resourceRequirements: %d given; at most 10", field, len(reqs))
 	}
 	for i, r := range reqs {
 		f := fmt.Sprintf("%s.resourceRequirements[%d]", field, i)
@@ -240,22 +244,26 @@ func resources(field string, vcpus, memory *int, reqs []resourceRequirement) (cp
 		case "VCPU":
 			q, err := resource.ParseQuantity(r.Value)
 			if err != nil || q.Sign() <= 0 {
-				return "", "", clientErr("%s.value: %q is not a positive number of vCPUs", f, truncate(r.Value, 40))
+				return "", "", nil, clientErr("%s.value: %q is not a positive number of vCPUs", f, truncate(r.Value, 40))
 			}
 			cpu = r.Value
 		case "MEMORY":
 			n, err := strconv.Atoi(r.Value)
 			if err != nil || n <= 0 {
-				return "", "", clientErr("%s.value: %q is not a positive number of MiB", f, truncate(r.Value, 40))
+				return "", "", nil, clientErr("%s.value: %q is not a positive number of MiB", f, truncate(r.Value, 40))
 			}
 			mem = fmt.Sprintf("%dMi", n)
 		case "GPU":
-			return "", "", clientErr("%s: GPU is not supported: Docket's job definitions have no GPU request, so no executor of this server can give one", f)
+			n, err := strconv.Atoi(r.Value)
+			if err != nil || n < 0 || n > definition.MaxGPU {
+				return "", "", nil, clientErr("%s.value: %q is not a whole number of GPUs from 0 to %d", f, truncate(r.Value, 40), definition.MaxGPU)
+			}
+			gpu = &n
 		default:
-			return "", "", clientErr("%s.type: %q is not VCPU, MEMORY or GPU", f, truncate(r.Type, 40))
+			return "", "", nil, clientErr("%s.type: %q is not VCPU, MEMORY or GPU", f, truncate(r.Type, 40))
 		}
 	}
-	return cpu, mem, nil
+	return cpu, mem, gpu, nil
 }
 
 // envOf turns AWS's environment list into Docket's env, refusing names given twice.
@@ -305,7 +313,7 @@ func parseDefinition(field, s string) (string, int, error) {
 
 // jobDefinition is a Docket revision as AWS describes a job definition.
 func (h *Handler) jobDefinition(def job.Definition, status string) map[string]any {
-	c := map[string]any{"image": def.Image, "resourceRequirements": requirementsOf(def.CPU, def.Memory)}
+	c := map[string]any{"image": def.Image, "resourceRequirements": requirementsOf(def.Spec)}
 	if len(def.Command) > 0 {
 		c["command"] = def.Command
 	}
@@ -346,8 +354,12 @@ func definitionParams(spec job.Spec) map[string]string {
 	return p
 }
 
-func requirementsOf(cpu, memory string) []resourceRequirement {
+func requirementsOf(spec job.Spec) []resourceRequirement {
 	var out []resourceRequirement
+	cpu, memory := spec.CPU, spec.Memory
+	if spec.GPU > 0 {
+		out = append(out, resourceRequirement{Type: "GPU", Value: strconv.Itoa(spec.GPU)})
+	}
 	if q, err := resource.ParseQuantity(cpu); err == nil {
 		out = append(out, resourceRequirement{Type: "VCPU", Value: strconv.FormatFloat(q.AsApproximateFloat64(), 'f', -1, 64)})
 	}

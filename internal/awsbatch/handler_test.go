@@ -18,6 +18,16 @@ import (
 	"docket.dev/docket/internal/store/sqlite"
 )
 
+// noGPU admits what the process executor can run: anything but GPUs.
+type noGPU struct{}
+
+func (noGPU) Admit(_ context.Context, spec job.Spec) error {
+	if spec.GPU > 0 {
+		return job.Invalid("gpu", "this server's executor cannot give GPUs")
+	}
+	return nil
+}
+
 type nopCanceller struct{}
 
 func (nopCanceller) Cancel(context.Context, string, string) (job.Run, error) { return job.Run{}, nil }
@@ -31,7 +41,7 @@ func setup(t *testing.T, tokens *auth.Tokens) *Handler {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return New(Options{Store: st, Canceller: nopCanceller{}, Limits: definition.DefaultLimits(), Tokens: tokens, Now: func() time.Time { return testNow }})
+	return New(Options{Store: st, Canceller: nopCanceller{}, Limits: definition.DefaultLimits(), Tokens: tokens, Admission: noGPU{}, Now: func() time.Time { return testNow }})
 }
 
 // call serves one request and returns the status, the error type header and the body.
@@ -80,7 +90,7 @@ func TestErrorsAreAWSJSON(t *testing.T) {
 		{"too deep", post("/v1/describejobs", strings.Repeat("[", 40)+strings.Repeat("]", 40)), 400, "ClientException", "nests"},
 		{"unsupported feature", post("/v1/registerjobdefinition", `{"jobDefinitionName":"x","type":"container","eksProperties":{"podProperties":{}}}`), 400, "ClientException", "eksProperties: is not supported"},
 		{"multinode", post("/v1/registerjobdefinition", `{"jobDefinitionName":"x","type":"multinode"}`), 400, "ClientException", "multinode"},
-		{"GPU", post("/v1/registerjobdefinition", `{"jobDefinitionName":"x","type":"container","containerProperties":{"image":"a","vcpus":1,"memory":8,"resourceRequirements":[{"type":"GPU","value":"1"}]}}`), 400, "ClientException", "GPU is not supported"},
+		{"GPU", post("/v1/registerjobdefinition", `{"jobDefinitionName":"x","type":"container","containerProperties":{"image":"a","vcpus":1,"memory":8,"resourceRequirements":[{"type":"GPU","value":"1"}]}}`), 400, "ClientException", "cannot give GPUs"},
 		{"bad name", post("/v1/registerjobdefinition", `{"jobDefinitionName":"Not_A_Label","type":"container","containerProperties":{"image":"a","vcpus":1,"memory":8}}`), 400, "ClientException", "name"},
 		{"bad token", post("/v1/listjobs", `{"jobQueue":"default","nextToken":"nope"}`), 400, "ClientException", "nextToken"},
 		{"unknown logs operation", func() *http.Request {

@@ -168,7 +168,7 @@ func (h *Handler) detail(ctx context.Context, cache revisions, budget *int, j aw
 	first, last := j.first(), j.last()
 	spec := h.spec(ctx, cache, last)
 	st := status(last)
-	container := map[string]any{"image": spec.Image, "resourceRequirements": requirementsOf(spec.CPU, spec.Memory)}
+	container := map[string]any{"image": spec.Image, "resourceRequirements": requirementsOf(spec)}
 	if len(spec.Command) > 0 {
 		container["command"] = spec.Command
 	}

@@ -95,6 +95,12 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What the executor can run is judged with the submission's resources.
+	if h.opts.Admission != nil {
+		if err := h.opts.Admission.Admit(ctx, over.Apply(def.Spec)); err != nil {
+			return nil, err
+		}
+	}
 	tasks := def.Tasks
 	if req.ArrayProperties != nil {
 		n := req.ArrayProperties.Size
@@ -173,11 +179,11 @@ func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrid
 		if c.Command != nil {
 			command = c.Command
 		}
-		cpu, memory, err := resources("containerOverrides", c.Vcpus, c.Memory, c.ResourceRequirements)
+		cpu, memory, gpu, err := resources("containerOverrides", c.Vcpus, c.Memory, c.ResourceRequirements)
 		if err != nil {
 			return nil, nil, err
 		}
-		over.CPU, over.Memory = cpu, memory
+		over.CPU, over.Memory, over.GPU = cpu, memory, gpu
 		e, err := envOf("containerOverrides.environment", c.Environment)
 		if err != nil {
 			return nil, nil, err

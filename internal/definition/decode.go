@@ -23,7 +23,7 @@ import (
 // fieldOrder lists a definition's fields in the order the reference documents them; the
 // first invalid one in this order is the one reported.
 var fieldOrder = []string{
-	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
+	"name", "image", "command", "cpu", "memory", "gpu", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "retry_on", "expect_success_within", "env", "labels", "annotations",
 	"kubernetes",
 }
@@ -83,7 +83,7 @@ func Decode(data []byte) (job.Spec, error) {
 	}
 	targets := map[string]any{
 		"name": &spec.Name, "image": &spec.Image, "command": &spec.Command,
-		"cpu": &spec.CPU, "memory": &spec.Memory, "schedule": &spec.Schedule,
+		"cpu": &spec.CPU, "memory": &spec.Memory, "gpu": &spec.GPU, "schedule": &spec.Schedule,
 		"timezone": &spec.Timezone, "concurrency": &spec.Concurrency, "catchup": &spec.Catchup,
 		"deadline": &spec.Deadline, "retries": &spec.Retries, "retry_on": &spec.RetryOn, "env": &spec.Env,
 		"expect_success_within": &spec.ExpectSuccessWithin,

@@ -54,7 +54,7 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 		spec.Deadline = job.Duration(limits.DefaultDeadline)
 	}
 	checks := []func(job.Spec, Limits) error{
-		checkNUL, checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
+		checkNUL, checkName, checkImage, checkCommand, checkResources, checkGPU, checkSchedule, checkPolicies,
 		checkDeadline, checkRetries, checkRetryOn, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
 	}
 	for _, check := range checks {
@@ -373,6 +373,16 @@ func ValidateRetryOn(field string, rules []job.RetryRule) error {
 				return job.Invalid(f+"."+name, "%q is not an exit code (digits, with * at its end)", p)
 			}
 		}
+	}
+	return nil
+}
+
+// MaxGPU bounds a definition's gpu.
+const MaxGPU = 64
+
+func checkGPU(s job.Spec, _ Limits) error {
+	if s.GPU < 0 || s.GPU > MaxGPU {
+		return job.Invalid("gpu", "%d is out of range; use 0 to %d whole GPUs", s.GPU, MaxGPU)
 	}
 	return nil
 }

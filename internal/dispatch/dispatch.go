@@ -327,6 +327,7 @@ func Resolve(def job.Definition, r job.Run, defaultDeadline time.Duration) (job.
 		Env:         env,
 		CPU:         spec.CPU,
 		Memory:      spec.Memory,
+		GPU:         spec.GPU,
 		Deadline:    deadline,
 		Labels:      spec.Labels,
 		Annotations: spec.Annotations,

@@ -125,6 +125,7 @@ type Overrides struct {
 	Command []string `json:"command,omitempty"`
 	CPU     string   `json:"cpu,omitempty"`
 	Memory  string   `json:"memory,omitempty"`
+	GPU     *int     `json:"gpu,omitempty"`
 	// Deadline is per attempt, as the spec's.
 	Deadline Duration `json:"deadline,omitempty"`
 	// Retries, when set, replaces the spec's retries, and RetryOn its retry rules.
@@ -145,6 +146,9 @@ func (o *Overrides) Apply(spec Spec) Spec {
 	}
 	if o.Memory != "" {
 		spec.Memory = o.Memory
+	}
+	if o.GPU != nil {
+		spec.GPU = *o.GPU
 	}
 	if o.Deadline != 0 {
 		spec.Deadline = o.Deadline
