@@ -115,7 +115,7 @@ scan:
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range runs {
+		for i, r := range runs {
 			scanned++
 			f.Cursor = r.ID
 			j, err := h.jobOf(ctx, r)
@@ -129,7 +129,9 @@ scan:
 			seen[j.id] = true
 			out = append(out, h.summaryOf(ctx, j))
 			if len(out) == limit {
-				next = r.ID
+				if i < len(runs)-1 || cursor != "" {
+					next = r.ID // there are more runs to read
+				}
 				break scan
 			}
 		}
