@@ -34,7 +34,7 @@ func (nopCanceller) Cancel(context.Context, string, string) (job.Run, error) { r
 
 var testNow = time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
 
-func setup(t *testing.T, tokens *auth.Tokens) *Handler {
+func setup(t testing.TB, tokens *auth.Tokens) *Handler {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "docket.db"))
 	if err != nil {
