@@ -99,6 +99,7 @@ type registerRequest struct {
 	ContainerProperties *containerProperties `json:"containerProperties"`
 	RetryStrategy       *retryStrategy       `json:"retryStrategy"`
 	Timeout             *jobTimeout          `json:"timeout"`
+	Tags                map[string]string    `json:"tags"`
 	NodeProperties      json.RawMessage      `json:"nodeProperties"`
 	EksProperties       json.RawMessage      `json:"eksProperties"`
 	EcsProperties       json.RawMessage      `json:"ecsProperties"`
@@ -177,12 +178,21 @@ func (h *Handler) registerJobDefinition(ctx context.Context, body []byte) (any, 
 		b, _ := json.Marshal(req.Parameters)
 		spec.Annotations = map[string]string{paramsAnnotation: string(b)}
 	}
+	// The tag team is the job's team label (docs: API tokens); other tags are not kept.
+	if team, ok := req.Tags[auth.TeamLabel]; ok {
+		spec.Labels = map[string]string{auth.TeamLabel: team}
+	}
 	spec, err = definition.Normalize(spec, h.opts.Limits)
 	if err != nil {
 		return nil, err
 	}
+	// A team's key may neither take another team's job nor give its own away.
 	if err := h.mayChangeJob(ctx, spec.Name); err != nil {
 		return nil, err
+	}
+	if tok := token(ctx); !tok.MayChange(spec.Labels[auth.TeamLabel]) {
+		return nil, &apiError{status: 403, typ: "AccessDeniedException",
+			msg: fmt.Sprintf("%s may register only job definitions tagged team: %s (--tags team=NAME)", tok.Name, strings.Join(tok.Teams, ", "))}
 	}
 	if h.opts.Admission != nil {
 		if err := h.opts.Admission.Admit(ctx, spec); err != nil {
@@ -197,21 +207,21 @@ func (h *Handler) registerJobDefinition(ctx context.Context, body []byte) (any, 
 	return map[string]any{"jobDefinitionName": def.Name, "jobDefinitionArn": h.definitionARN(def.Name, def.Revision), "revision": def.Revision}, nil
 }
 
-// mayChangeJob refuses a token limited to some teams a job of another team (a new job
-// has no team label, which such a token may not make either).
+// mayChangeJob refuses a token limited to some teams a job of another team. A job that is
+// not there passes: what a registration would make is checked on its own.
 func (h *Handler) mayChangeJob(ctx context.Context, name string) error {
 	tok := token(ctx)
 	if len(tok.Teams) == 0 {
 		return nil
 	}
 	def, err := h.opts.Store.DefinitionGet(ctx, name)
-	team := ""
 	switch {
-	case err == nil:
-		team = def.Labels[auth.TeamLabel]
-	case !errors.Is(err, job.ErrNotFound):
+	case errors.Is(err, job.ErrNotFound):
+		return nil
+	case err != nil:
 		return err
 	}
+	team := def.Labels[auth.TeamLabel]
 	if tok.MayChange(team) {
 		return nil
 	}

@@ -194,3 +194,33 @@ func TestSignatureRequiredWithTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestTeams: a key limited to a team registers only definitions tagged with its team,
+// and submits only its team's jobs.
+func TestTeams(t *testing.T) {
+	t.Parallel()
+	id, secret, _ := auth.NewAWSKey()
+	toks, err := auth.Parse([]byte("tokens:\n  - {name: ds, role: editor, teams: [ds], aws_access_key_id: " + id + ", aws_secret_access_key: \"" + secret + "\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := setup(t, toks)
+	def := func(tags string) string {
+		return `{"jobDefinitionName":"x","type":"container","containerProperties":{"image":"a","vcpus":1,"memory":8}` + tags + `}`
+	}
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+	}{
+		{"untagged", "/v1/registerjobdefinition", def(""), 403},
+		{"another team", "/v1/registerjobdefinition", def(`,"tags":{"team":"web"}`), 403},
+		{"its team", "/v1/registerjobdefinition", def(`,"tags":{"team":"ds"}`), 200},
+		{"giving it away", "/v1/registerjobdefinition", def(`,"tags":{"team":"web"}`), 403},
+		{"submit", "/v1/submitjob", `{"jobName":"j","jobQueue":"default","jobDefinition":"x"}`, 200},
+	} {
+		status, typ, out := call(h, signedPost(tc.path, tc.body, id, secret, testNow))
+		if status != tc.status || (status == 403) != (typ == "AccessDeniedException") {
+			t.Errorf("%s: %d %s %v; want %d", tc.name, status, typ, out, tc.status)
+		}
+	}
+}
