@@ -8,6 +8,7 @@ import (
 	"maps"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -204,7 +205,7 @@ func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrid
 	}
 	maps.Copy(params, req.Parameters)
 	substituted := substitute(command, params)
-	if !slicesEqual(substituted, def.Command) {
+	if !slices.Equal(substituted, def.Command) {
 		if _, err := definition.RenderCommand(substituted, definition.TemplateData{}); err != nil {
 			return nil, nil, clientErr("containerOverrides.command: %v", err)
 		}
@@ -256,16 +257,4 @@ func substitute(command []string, params map[string]string) []string {
 		out[i] = arg
 	}
 	return out
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
