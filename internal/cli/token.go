@@ -20,7 +20,11 @@ with a name (who acts) and a role: viewer (reads), editor (also applies, runs, c
 suspends and resumes jobs) or admin (also deletes jobs). The file keeps each token's
 SHA-256, not the token. A token given --team changes only the jobs labelled with one of
 its teams (labels: {team: NAME}); it still reads every job. The docket command sends the token in DOCKET_TOKEN (or the
-token: line of its config file).`,
+token: line of its config file).
+
+With --aws, token new makes an AWS access key pair instead, for the AWS Batch face (aws
+batch, boto3, the AWS SDKs sign their requests with it). SigV4 needs the secret itself on
+the server, so that entry holds it: keep the tokens file private.`,
 	}
 	var (
 		name, role string
