@@ -8,7 +8,7 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-// Cancel cancels a run for `by`. A queued run is cancelled at once; an active one is marked
+// Cancel cancels a run for `by`. A queued or waiting run is cancelled at once; an active one is marked
 // and its executor asked to stop it, and the executor reports it cancelled. A run that
 // has already finished is a job.ErrConflict. A cancel that reaches an active run before
 // its executor holds it is passed on by start, once the executor does.
