@@ -94,14 +94,7 @@ func (l localRun) run(ctx context.Context, e *env) error {
 		}
 		return err
 	}
-	if e.structured() {
-		if err := e.print(final); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintln(e.stderr, summary(final))
-	}
-	return runExit(final)
+	return e.ended(final, e.stderr)
 }
 
 // pick returns the document of the job to run and its name: the only job in the file, or

@@ -100,14 +100,7 @@ its exit code. NAME picks the job when the file defines several.`,
 			if err != nil {
 				return err
 			}
-			if e.structured() {
-				if err := e.print(final); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintln(e.stdout, summary(final))
-			}
-			return runExit(final)
+			return e.ended(final, e.stdout)
 		},
 	}
 	f := cmd.Flags()
@@ -194,6 +187,19 @@ func summary(r job.Run) string {
 		s += ": " + r.Message
 	}
 	return s
+}
+
+// ended prints a waited-for run as it ended (the whole run with -o json or yaml, else its
+// summary to w) and returns runExit's answer.
+func (e *env) ended(final job.Run, w io.Writer) error {
+	if e.structured() {
+		if err := e.print(final); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(w, summary(final))
+	}
+	return runExit(final)
 }
 
 // runExit is the exit code of docket run --wait: 0 when the run succeeded, the job's exit

@@ -52,14 +52,7 @@ or wait for it to end.`,
 			if err != nil {
 				return err
 			}
-			if e.structured() {
-				if err := e.print(final); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintln(e.stdout, summary(final))
-			}
-			return runExit(final)
+			return e.ended(final, e.stdout)
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "run this step and all that follows it again, even if it succeeded")
