@@ -99,7 +99,8 @@ func TestResumeArray(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
 	max := 1
-	old := job.Run{ID: "a", Job: "score", State: job.StateQueued, CreatedAt: now, Attempt: 1}
+	old := job.Run{ID: "a", Job: "score", State: job.StateQueued, CreatedAt: now, Attempt: 1,
+		Overrides: &job.Overrides{Command: []string{"score", "--fast"}}}
 	tasks, _ := Expand(&old, job.Spec{Name: "score", MaxFailed: &max}, 4, nil)
 	old.State = job.StateFailed
 	for i, s := range []job.State{job.StateSucceeded, job.StateFailed, job.StateSucceeded, job.StateCancelled} {
@@ -115,5 +116,10 @@ func TestResumeArray(t *testing.T) {
 	}
 	if parent.Kind != job.KindArray || *parent.Group.MaxFailed != 1 || parent.Group.Succeeded != 2 {
 		t.Errorf("parent group %+v", parent.Group)
+	}
+	// A submission's overrides (the AWS Batch face's containerOverrides) hold for the
+	// resumed run and its tasks as for the first.
+	if parent.Overrides != old.Overrides || runs[1].Overrides != old.Overrides {
+		t.Errorf("overrides of the resumed run %v and task %v; want %v", parent.Overrides, runs[1].Overrides, old.Overrides)
 	}
 }

@@ -17,15 +17,15 @@ const runColumns = `id, job, revision, state, trigger, scheduled_time, attempt, 
 	exclusive, not_before, created_at, started_at, finished_at, exit_code, reason, message, executor,
 	claimed_by, cancel_requested_by,
 	kind, parent_id, step, task_index, input, needs, always, resumed_from, reused_from,
-	group_size, group_ended, group_succeeded, group_failed, parallelism, max_failed`
+	group_size, group_ended, group_succeeded, group_failed, parallelism, max_failed, overrides, waits_for`
 
 // runParams is how many columns runColumns names.
-const runParams = 36
+const runParams = 38
 
 func scanRun(row scanner) (job.Run, error) {
 	var (
 		r                                           job.Run
-		retryOf, env, key                           sql.NullString
+		retryOf, env, key, overrides, waitsFor      sql.NullString
 		parent, step, input, needs, resumed, reused sql.NullString
 		exit, task, maxFailed                       sql.NullInt64
 		g                                           job.Group
@@ -34,7 +34,7 @@ func scanRun(row scanner) (job.Run, error) {
 		&r.Exclusive, timeCol{&r.NotBefore}, timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.FinishedAt},
 		&exit, &r.Reason, &r.Message, &r.Executor, &r.ClaimedBy, &r.CancelledBy,
 		&r.Kind, &parent, &step, &task, &input, &needs, &r.Always, &resumed, &reused,
-		&g.Size, &g.Ended, &g.Succeeded, &g.Failed, &g.Parallelism, &maxFailed)
+		&g.Size, &g.Ended, &g.Succeeded, &g.Failed, &g.Parallelism, &maxFailed, &overrides, &waitsFor)
 	if err != nil {
 		return r, err
 	}
@@ -59,6 +59,16 @@ func scanRun(row scanner) (job.Run, error) {
 	if env.Valid {
 		if err := json.Unmarshal([]byte(env.String), &r.Env); err != nil {
 			return r, fmt.Errorf("decode env of run %s: %w", r.ID, err)
+		}
+	}
+	if waitsFor.Valid {
+		if err := json.Unmarshal([]byte(waitsFor.String), &r.WaitsFor); err != nil {
+			return r, fmt.Errorf("decode waits_for of run %s: %w", r.ID, err)
+		}
+	}
+	if overrides.Valid {
+		if err := json.Unmarshal([]byte(overrides.String), &r.Overrides); err != nil {
+			return r, fmt.Errorf("decode overrides of run %s: %w", r.ID, err)
 		}
 	}
 	if exit.Valid {
@@ -86,6 +96,22 @@ func (s *Store) runArgs(r job.Run) ([]any, error) {
 		}
 		needs = string(b)
 	}
+	var overrides any
+	if r.Overrides != nil {
+		b, err := json.Marshal(r.Overrides)
+		if err != nil {
+			return nil, err
+		}
+		overrides = string(b)
+	}
+	var waitsFor any
+	if len(r.WaitsFor) > 0 {
+		b, err := json.Marshal(r.WaitsFor)
+		if err != nil {
+			return nil, err
+		}
+		waitsFor = string(b)
+	}
 	var g job.Group
 	if r.Group != nil {
 		g = *r.Group
@@ -95,7 +121,7 @@ func (s *Store) runArgs(r job.Run) ([]any, error) {
 		nullInt(r.ExitCode), r.Reason, r.Message, r.Executor, r.ClaimedBy, r.CancelledBy,
 		r.Kind, nullString(r.Parent), nullString(r.Step), nullInt(r.TaskIndex), nullString(r.Input), needs, r.Always,
 		nullString(r.ResumedFrom), nullString(r.ReusedFrom),
-		g.Size, g.Ended, g.Succeeded, g.Failed, g.Parallelism, nullInt(g.MaxFailed)}, nil
+		g.Size, g.Ended, g.Succeeded, g.Failed, g.Parallelism, nullInt(g.MaxFailed), overrides, waitsFor}, nil
 }
 
 // nullInt stores a nil number as NULL.
@@ -148,7 +174,7 @@ func (s *Store) insertRuns(ctx context.Context, c conn, runs []job.Run, onConfli
 			inserted[id] = true
 		}
 	}
-	return inserted, nil
+	return inserted, s.insertWaits(ctx, c, runs, inserted)
 }
 
 // insertRun inserts one run; it reports false when onConflict kept it out.
@@ -196,7 +222,17 @@ func (s *Store) RunCreateGroup(ctx context.Context, run job.Run, children []job.
 			return err
 		}
 		stored, created = s.asStored(run), true
-		return s.insertEvents(ctx, c, events)
+		if err := s.insertEvents(ctx, c, events); err != nil {
+			return err
+		}
+		// What they wait for may have ended already.
+		if err := s.resolveNew(ctx, c, append([]job.Run{run}, children...), run.CreatedAt); err != nil {
+			return err
+		}
+		if len(run.WaitsFor) > 0 {
+			stored, err = getRun(ctx, c, run.ID)
+		}
+		return err
 	})
 	if err != nil {
 		return job.Run{}, false, fmt.Errorf("create run of %s: %w", run.Job, err)

@@ -60,6 +60,8 @@ func Run(t *testing.T, open Open) {
 		"Settings":                testSettings,
 		"RunReclaim":              testRunReclaim,
 		"LogSize":                 testLogSize,
+		"RunAttempts":             testRunAttempts,
+		"RunWaits":                testRunWaits,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
