@@ -224,3 +224,31 @@ func TestTeams(t *testing.T) {
 		}
 	}
 }
+
+// TestRegisterSameBody: registering a body identical to the latest revision answers that
+// revision; a changed body makes the next one, and the first body again a third.
+func TestRegisterSameBody(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	register := func(body string) any {
+		t.Helper()
+		status, typ, out := call(h, post("/v1/registerjobdefinition", body))
+		if status != 200 {
+			t.Fatalf("register: %d %s %v", status, typ, out)
+		}
+		return out["revision"]
+	}
+	one := `{"jobDefinitionName": "same", "type": "container", "parameters": {"w": "x"}, "retryStrategy": {"attempts": 2},
+		"containerProperties": {"image": "busybox", "vcpus": 1, "memory": 64, "command": ["echo", "Ref::w"]}}`
+	// The CLI's separators and escapes differ from the SDK's: the same definition.
+	oneCompact := strings.NewReplacer("\n\t\t", "", ": ", ":", ", ", ",").Replace(one)
+	two := strings.Replace(one, `"memory": 64`, `"memory": 128`, 1)
+	for i, tc := range []struct {
+		body string
+		want float64
+	}{{one, 1}, {one, 1}, {oneCompact, 1}, {two, 2}, {two, 2}, {one, 3}} {
+		if got := register(tc.body); got != tc.want {
+			t.Errorf("registration %d: revision %v; want %v", i, got, tc.want)
+		}
+	}
+}
