@@ -29,6 +29,7 @@ type Canceller interface {
 // and logs what it reads and submits.
 type Store interface {
 	store.Definitions
+	store.Queues
 	store.Events
 	store.Reports
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (job.Run, bool, error)
@@ -76,6 +77,9 @@ type Options struct {
 	// AWS, when set, serves the AWS Batch face: /v1/ and the CloudWatch Logs calls
 	// (POST /), past the same host and origin checks; it checks signatures itself.
 	AWS http.Handler
+	// Previewer, when set, shows what a dry-run submission would run (the rendered
+	// command, the env, the Kubernetes Job).
+	Previewer Previewer
 }
 
 // Images looks an image up in its registry: an error (a field error on image) when it

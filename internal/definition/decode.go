@@ -25,7 +25,7 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "gpu", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "retry_on", "expect_success_within", "env", "labels",
-	"annotations", "kubernetes", "steps", "parallelism", "after",
+	"annotations", "kubernetes", "steps", "parallelism", "after", "queue", "params",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.
@@ -90,6 +90,7 @@ func Decode(data []byte) (job.Spec, error) {
 		"labels":                &spec.Labels, "annotations": &spec.Annotations,
 		"kubernetes": &spec.Kubernetes,
 		"steps":      &spec.Steps, "parallelism": &spec.Parallelism, "after": &spec.After,
+		"queue": &spec.Queue, "params": &spec.Params,
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {

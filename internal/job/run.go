@@ -116,6 +116,18 @@ type Run struct {
 	// Overrides are what the submission changed of the revision for this run (and its
 	// attempts and children); nil for a run of the revision as it is.
 	Overrides *Overrides `json:"overrides,omitempty"`
+
+	// Queue is the queue the run is admitted through (DefaultQueue: none named).
+	Queue string `json:"queue,omitempty"`
+	// Priority orders the run within its queue's priority, highest first (0 to
+	// MaxPriority).
+	Priority int `json:"priority,omitempty"`
+	// Params are the values of the definition's params the run runs with, defaults
+	// included.
+	Params map[string]string `json:"params,omitempty"`
+	// WaitingFor says, for a run that is not moving, what it waits for; computed when the
+	// run is read, never stored.
+	WaitingFor string `json:"waiting_for,omitempty"`
 }
 
 // Overrides are a submission's changes to what its run executes, laid over the revision's
@@ -238,11 +250,12 @@ func (r Run) FirstEvent() Event {
 }
 
 // NextAttempt returns the run that retries r, made at now and queued until notBefore: the
-// same job, revision, slot, env and key in its group (step or task), one attempt on.
+// same job, revision, slot, env, queue, priority, params and key in its group (step or task), one attempt on.
 func (r Run) NextAttempt(now, notBefore time.Time) Run {
 	next := NewRun(r.Job, r.Revision, TriggerRetry, now)
 	next.ScheduledTime, next.Attempt, next.RetryOf, next.NotBefore = r.ScheduledTime, r.Attempt+1, r.ID, notBefore
 	next.Env, next.Exclusive, next.Overrides = r.Env, r.Exclusive, r.Overrides
+	next.Queue, next.Priority, next.Params = r.Queue, r.Priority, r.Params
 	next.Parent, next.Step, next.TaskIndex, next.Input, next.Needs, next.Always = r.Parent, r.Step, r.TaskIndex, r.Input, r.Needs, r.Always
 	return next
 }

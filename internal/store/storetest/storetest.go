@@ -62,6 +62,11 @@ func Run(t *testing.T, open Open) {
 		"LogSize":                 testLogSize,
 		"RunAttempts":             testRunAttempts,
 		"RunWaits":                testRunWaits,
+		"Queues":                  testQueues,
+		"QueueMaxRunning":         testQueueMaxRunning,
+		"QueuePriority":           testQueuePriority,
+		"QueueRate":               testQueueRate,
+		"QueueSuspended":          testQueueSuspended,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
