@@ -24,6 +24,8 @@ func runCmd(e *env) *cobra.Command {
 		wait, showLogs bool
 		local          localRun
 		isLocal        bool
+		array          arrayFlags
+		inputs         inputFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME | run [NAME] -f FILE --local",
@@ -42,6 +44,10 @@ its exit code. NAME picks the job when the file defines several.`,
 		Example: `  docket run nightly-train
   docket run nightly-train --wait --logs
   docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23
+  docket run score --file model.pkl --dir ./src
+  docket run score --each-file ./shards/ --wait
+  docket run score --array 100 --parallelism 10
+  docket run score --each-line shards.txt --max-failed 2 --wait --results > results.jsonl
   docket run -f train.yaml --local
   docket run nightly-train -f jobs.yaml --local --executor process --env MODE=quick`,
 		Args: cobra.MaximumNArgs(1),
@@ -53,6 +59,20 @@ its exit code. NAME picks the job when the file defines several.`,
 					return usageError{fmt.Errorf("--env %q: write KEY=VALUE", kv)}
 				}
 				req.Env[k] = v
+			}
+			if err := array.apply(&req, cmd.InOrStdin()); err != nil {
+				return err
+			}
+			// -f/--file is the definition file with --local, else a file sent with the run.
+			if isLocal {
+				if len(inputs.files) > 1 {
+					return usageError{errors.New("with --local, -f FILE names the definition file; send other files with --dir")}
+				}
+				if len(inputs.files) == 1 {
+					local.file, inputs.files = inputs.files[0], nil
+				}
+			} else if len(args) == 0 && len(inputs.files) > 0 {
+				local.file = inputs.files[0]
 			}
 			if isLocal || local.file != "" {
 				if !isLocal {
@@ -67,7 +87,7 @@ its exit code. NAME picks the job when the file defines several.`,
 				if len(args) == 1 {
 					local.name = args[0]
 				}
-				local.req = req
+				local.req, local.inputs = req, inputs
 				return local.run(cmd.Context(), e)
 			}
 			if len(args) == 0 {
@@ -75,6 +95,17 @@ its exit code. NAME picks the job when the file defines several.`,
 			}
 			ctx := cmd.Context()
 			c := e.client()
+			shared, tasks, err := inputs.collect()
+			if err != nil {
+				return err
+			}
+			if len(tasks) > 0 && (req.Tasks > 0 || len(req.Inputs) > 0) {
+				return usageError{errors.New("--each-file makes one task per file; give it without --array or --each-line")}
+			}
+			if err := sendFiles(ctx, e, c, append(shared, tasks...)); err != nil {
+				return err
+			}
+			req.Files, req.TaskFiles = filesOf(shared), filesOf(tasks)
 			run, created, err := c.SubmitRun(ctx, args[0], req, idempotencyKey)
 			if err != nil {
 				return err
@@ -92,13 +123,22 @@ its exit code. NAME picks the job when the file defines several.`,
 			}
 			fmt.Fprintf(e.stderr, "run %s of %s submitted\n", run.ID, run.Job)
 			var final job.Run
-			if run.Group != nil {
+			switch {
+			case run.Kind == job.KindArray:
+				final, err = waitArray(ctx, e, c, run)
+			case run.Group != nil:
 				final, err = waitGroup(ctx, e, c, run)
-			} else {
+			default:
 				final, err = waitRun(ctx, e, c, run, showLogs)
 			}
 			if err != nil {
 				return err
+			}
+			if array.results && run.Kind == job.KindArray {
+				if err := printResults(ctx, e, c, run.ID, false, ""); err != nil {
+					return err
+				}
+				return runExit(final)
 			}
 			return e.ended(final, e.stdout)
 		},
@@ -108,9 +148,10 @@ its exit code. NAME picks the job when the file defines several.`,
 	f.StringVar(&idempotencyKey, "idempotency-key", "", "submit at most once per key: a repeat returns the first run")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
-	f.StringVarP(&local.file, "file", "f", "", "with --local, the definition file to run (\"-\" reads stdin)")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
 	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman: DOCKER_HOST, else their usual sockets) or process")
+	array.add(f)
+	inputs.add(f)
 	f.StringVar(&local.network, "container-network", "", "with --local --executor container: none, host, bridge or a network name")
 	return cmd
 }

@@ -57,6 +57,14 @@ type Job struct {
 type RunRequest struct {
 	Env     map[string]string `json:"env,omitempty"`
 	Trigger job.Trigger       `json:"trigger,omitempty"`
+	// Tasks, Inputs (one task each), Parallelism and MaxFailed make the run an array.
+	Tasks       int      `json:"tasks,omitempty"`
+	Inputs      []string `json:"inputs,omitempty"`
+	Parallelism int      `json:"parallelism,omitempty"`
+	MaxFailed   *int     `json:"max_failed,omitempty"`
+	// Files are uploaded input files; TaskFiles make one task per file.
+	Files     []job.File `json:"files,omitempty"`
+	TaskFiles []job.File `json:"task_files,omitempty"`
 }
 
 // RunFilter selects runs to list.

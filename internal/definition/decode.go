@@ -25,7 +25,7 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "expect_success_within", "env", "labels", "annotations",
-	"kubernetes", "steps", "parallelism", "after",
+	"kubernetes", "steps", "tasks", "parallelism", "max_failed", "after",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.
@@ -89,7 +89,8 @@ func Decode(data []byte) (job.Spec, error) {
 		"expect_success_within": &spec.ExpectSuccessWithin,
 		"labels":                &spec.Labels, "annotations": &spec.Annotations,
 		"kubernetes": &spec.Kubernetes,
-		"steps":      &spec.Steps, "parallelism": &spec.Parallelism, "after": &spec.After,
+		"steps":      &spec.Steps, "tasks": &spec.Tasks, "parallelism": &spec.Parallelism,
+		"max_failed": &spec.MaxFailed, "after": &spec.After,
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -165,6 +166,13 @@ func decodeField(field string, raw json.RawMessage, target any) error {
 		return decodeSteps(field, raw, t)
 	case *[]job.After:
 		return decodeAfter(field, raw, t)
+	case **int:
+		var n int
+		if err := decodeField(field, raw, &n); err != nil {
+			return err
+		}
+		*t = &n
+		return nil
 	case *int:
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {

@@ -58,7 +58,7 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 	checks := []func(job.Spec, Limits) error{
 		checkNUL, checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
 		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
-		checkSteps, checkAfter,
+		checkSteps, checkAfter, checkArray,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {

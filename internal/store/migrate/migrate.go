@@ -51,9 +51,11 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 	return out, nil
 }
 
-// Apply brings db up to the newest migration and returns the versions it applied. A
-// database newer than the migrations (a downgrade) is an error: the older binary must not
-// write to a schema it does not know.
+// Apply brings db up to the newest migration and returns the versions it applied: every
+// migration not yet recorded, in order, so one numbered below the newest applied (a
+// branch's migration landing after a later one) is applied too. A database newer than the
+// migrations (a downgrade) is an error: the older binary must not write to a schema it does
+// not know.
 func Apply(ctx context.Context, db *sql.DB, migrations []Migration) ([]int, error) {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY,
@@ -61,16 +63,16 @@ func Apply(ctx context.Context, db *sql.DB, migrations []Migration) ([]int, erro
 	)`); err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var current int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return nil, fmt.Errorf("read schema version: %w", err)
+	done, current, err := recorded(ctx, db)
+	if err != nil {
+		return nil, err
 	}
 	if n := len(migrations); n > 0 && current > migrations[n-1].Version {
 		return nil, fmt.Errorf("the database is at schema version %d, newer than this binary's %d; run a newer docket", current, migrations[n-1].Version)
 	}
 	var applied []int
 	for _, m := range migrations {
-		if m.Version <= current {
+		if done[m.Version] {
 			continue
 		}
 		if err := applyOne(ctx, db, m); err != nil {
@@ -79,6 +81,27 @@ func Apply(ctx context.Context, db *sql.DB, migrations []Migration) ([]int, erro
 		applied = append(applied, m.Version)
 	}
 	return applied, nil
+}
+
+// recorded returns the versions applied to db and the newest of them.
+func recorded(ctx context.Context, db *sql.DB) (map[int]bool, int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read schema versions: %w", err)
+	}
+	defer rows.Close()
+	done, newest := map[int]bool{}, 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, 0, fmt.Errorf("read schema versions: %w", err)
+		}
+		done[v], newest = true, max(newest, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("read schema versions: %w", err)
+	}
+	return done, newest, nil
 }
 
 func applyOne(ctx context.Context, db *sql.DB, m Migration) error {
