@@ -29,6 +29,7 @@ type Canceller interface {
 // and logs what it reads and submits.
 type Store interface {
 	store.Definitions
+	store.Queues
 	store.Events
 	store.Reports
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (job.Run, bool, error)
@@ -78,6 +79,9 @@ type Options struct {
 	// Images, when set, refuses definitions whose image the registry says does not
 	// exist (executors that pull images).
 	Images Images
+	// Previewer, when set, shows what a dry-run submission would run (the rendered
+	// command, the env, the Kubernetes Job).
+	Previewer Previewer
 }
 
 // Images looks an image up in its registry: an error (a field error on image) when it

@@ -65,6 +65,12 @@ func TestAuth(t *testing.T) {
 		{"editor runs", "editor", "POST", "/api/v1/jobs/nightly/runs", "", 201, ""},
 		{"editor cannot delete", "editor", "DELETE", "/api/v1/jobs/nightly", "", 403, "needs admin"},
 		{"admin deletes", "admin", "DELETE", "/api/v1/jobs/nightly", "", 204, ""},
+		{"editor cannot set a queue", "editor", "PUT", "/api/v1/queues/gpu", "max_running: 2\n", 403, "needs admin"},
+		{"admin sets a queue", "admin", "PUT", "/api/v1/queues/gpu", "max_running: 2\n", 201, ""},
+		{"viewer lists queues", "viewer", "GET", "/api/v1/queues", "", 200, ""},
+		{"queues need a token", "", "GET", "/api/v1/queues", "", 401, "this server needs an API token"},
+		{"editor cannot delete a queue", "editor", "DELETE", "/api/v1/queues/gpu", "", 403, "needs admin"},
+		{"admin deletes a queue", "admin", "DELETE", "/api/v1/queues/gpu", "", 204, ""},
 		{"health needs no token", "", "GET", "/healthz", "", 200, ""},
 	}
 	for _, tt := range tests {
@@ -135,6 +141,9 @@ func TestAuthTeams(t *testing.T) {
 		{"the other team suspends its job", "fin-bot", "POST", "/api/v1/jobs/ledger/suspend", "", 200, ""},
 		{"the other team cancels its run", "fin-bot", "POST", "/api/v1/runs/" + finRun.ID + "/cancel", "", 200, ""},
 		{"ana deletes her team's job", "ana", "DELETE", "/api/v1/jobs/nightly", "", 204, ""},
+		{"a team's admin cannot set a queue all teams share", "ana", "PUT", "/api/v1/queues/gpu", "max_running: 2\n", 403, "which all teams share"},
+		{"an admin of no team sets a queue", "ops", "PUT", "/api/v1/queues/gpu", "max_running: 2\n", 201, ""},
+		{"a team's admin cannot delete a queue", "ana", "DELETE", "/api/v1/queues/gpu", "", 403, "which all teams share"},
 	}
 	for _, tt := range tests {
 		status, body := f.call(t, tt.method, tt.path, "application/yaml", tt.body, as(tt.who)...)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"docket.dev/docket/internal/cron"
@@ -27,6 +29,12 @@ type jobView struct {
 	// Warnings are what applying found doubtful but did not refuse (an image whose
 	// registry could not be asked).
 	Warnings []string `json:"warnings,omitempty"`
+	// DryRun answers a PUT ?dry_run=true: what applying would do (Change: created,
+	// changed or unchanged; Diff: the fields that change, "field: old -> new"), nothing
+	// stored.
+	DryRun bool     `json:"dry_run,omitempty"`
+	Change string   `json:"change,omitempty"`
+	Diff   []string `json:"diff,omitempty"`
 }
 
 // viewOf is a job as the API shows it, with its next n fire times.
@@ -61,6 +69,11 @@ func nextRuns(def job.Definition, now time.Time, n int) []time.Time {
 
 func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	dry, err := dryRun(r)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	body, err := readBody(w, r)
 	if err == nil {
 		err = checkOneJSON(body)
@@ -115,6 +128,21 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := a.now().UTC()
+	if dry {
+		assumed, err := assumedQueues(r)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		v, err := a.dryRunJob(r.Context(), spec, now, assumed)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		v.Warnings = warnings
+		writeJSON(w, r, http.StatusOK, v)
+		return
+	}
 	def, changed, err := a.opts.Store.DefinitionPut(r.Context(), spec, now)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
@@ -251,6 +279,65 @@ func (a *API) suspendJob(suspend bool) http.HandlerFunc {
 		a.opts.Logger.Info("job suspended", "job", name, "suspended", suspend)
 		writeJSON(w, r, http.StatusOK, viewOf(def, a.now(), 5))
 	}
+}
+
+// maxAssumedQueues bounds ?assume_queues=.
+const maxAssumedQueues = 100
+
+// assumedQueues reads ?assume_queues=a,b: queues a dry run counts as existing (those a
+// file being applied sets before its jobs).
+func assumedQueues(r *http.Request) ([]string, error) {
+	s := r.URL.Query().Get("assume_queues")
+	if s == "" {
+		return nil, nil
+	}
+	names := strings.Split(s, ",")
+	if len(names) > maxAssumedQueues {
+		return nil, invalid("assume_queues", fmt.Sprintf("names %d queues; at most %d", len(names), maxAssumedQueues))
+	}
+	for _, n := range names {
+		if !definition.ValidQueueName(n) {
+			return nil, invalid("assume_queues", fmt.Sprintf("%q is not a queue name", n))
+		}
+	}
+	return names, nil
+}
+
+// dryRunJob says what applying spec would do, storing nothing: the store's own refusals
+// (a queue that does not exist) are checked here, the rest were checked by the caller.
+func (a *API) dryRunJob(ctx context.Context, spec job.Spec, now time.Time, assumed []string) (jobView, error) {
+	for _, q := range spec.Queues() {
+		if slices.Contains(assumed, q) {
+			continue
+		}
+		if _, err := a.opts.Store.QueueGet(ctx, q); errors.Is(err, job.ErrNotFound) {
+			return jobView{}, job.Invalid("queue", "queue %q does not exist; create it first (docket queues set %s --max-running N)", q, q)
+		} else if err != nil {
+			return jobView{}, err
+		}
+	}
+	cur, err := a.opts.Store.DefinitionGet(ctx, spec.Name)
+	switch {
+	case errors.Is(err, job.ErrNotFound):
+		v := viewOf(job.Definition{Spec: spec, Revision: 1, CreatedAt: now, UpdatedAt: now}, now, 3)
+		v.DryRun, v.Change = true, "created"
+		return v, nil
+	case err != nil:
+		return jobView{}, err
+	}
+	diff, err := specDiff(cur.Spec, spec)
+	if err != nil {
+		return jobView{}, err
+	}
+	next := cur
+	next.Spec, next.UpdatedAt = spec, now
+	change := "unchanged"
+	if len(diff) > 0 {
+		change, next.Revision = "changed", cur.Revision+1
+	}
+	v := viewOf(next, now, 3)
+	v.DryRun, v.Change, v.Diff = true, change, diff
+	return v, nil
 }
 
 // admit asks the executor whether it can run a job with this spec, when it can tell.

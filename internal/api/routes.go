@@ -64,6 +64,9 @@ func query(name, typ, desc string) param { return param{in: "query", name: name,
 func header(name, desc string) param {
 	return param{in: "header", name: name, typ: "string", desc: desc}
 }
+func dryRunParam(what string) param {
+	return query("dry_run", "boolean", "store nothing; answer "+what+" instead")
+}
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 func repeated(p param) param      { p.repeated = true; return p }
 func statuses(codes ...int) []int { return codes }
@@ -113,6 +116,7 @@ func (a *API) endpoints() []endpoint {
 	eps := []endpoint{
 		{"PUT", "/api/v1/jobs/{name}", byRole, auth.Editor, a.putJob, opDoc{
 			summary: "Create or update a job: 201 when a new revision was stored, 200 when nothing changed",
+			params:  []param{dryRunParam("what would change (created, unchanged or the changed fields) and the next runs")},
 			body:    typeOf[job.Spec](), bodyYAML: true, statuses: statuses(200, 201), returns: jobView}},
 		{"GET", "/api/v1/jobs", byRole, auth.Viewer, a.listJobs, opDoc{
 			summary: "List the jobs by name, all or a page, with their newest runs",
@@ -129,14 +133,25 @@ func (a *API) endpoints() []endpoint {
 			summary: "Resume a job's schedule", returns: jobView}},
 		{"POST", "/api/v1/jobs/{name}/runs", byRole, auth.Editor, a.submitRun, opDoc{
 			summary: "Start a run now: 201 with the new run, 200 with the first run of a repeated Idempotency-Key",
-			params:  []param{header("Idempotency-Key", "makes a repeated request return the first run (UTF-8, at most 200 bytes)")},
-			body:    typeOf[submitRequest](), bodyOptional: true, statuses: statuses(201, 200), returns: run}},
+			params: []param{header("Idempotency-Key", "makes a repeated request return the first run (UTF-8, at most 200 bytes)"),
+				dryRunParam("the run as it would be stored and what it would run: command, env, queue and the executor's manifest")},
+			body: typeOf[submitRequest](), bodyOptional: true, statuses: statuses(201, 200), returns: run}},
 		{"GET", "/api/v1/jobs/{name}/series", byRole, auth.Viewer, a.jobSeries, opDoc{
 			summary: "A job's newest runs with duration, schedule lag and reported metrics, oldest first: what its charts draw",
 			params: []param{query("limit", "integer", "how many runs, 1 to 999 (default 100)"),
 				query("since", "date-time", "runs made at or after this time"), query("until", "date-time", "runs made before this time"),
 				repeated(query("metric", "string", "a metric to chart (up to 20); default: the 20 most runs reported"))},
 			returns: typeOf[seriesView]()}},
+		{"PUT", "/api/v1/queues/{name}", byRole, auth.Admin, a.putQueue, opDoc{
+			summary: "Create or change a queue's limits and priority: 201 when it changed, 200 when not; it takes effect at once",
+			params:  []param{dryRunParam("what would change")},
+			body:    typeOf[job.Queue](), bodyYAML: true, statuses: statuses(200, 201), returns: typeOf[queueApplied]()}},
+		{"GET", "/api/v1/queues", byRole, auth.Viewer, a.listQueues, opDoc{
+			summary: "The queues by name with their running and queued counts, and the default queue's", returns: typeOf[queueList]()}},
+		{"GET", "/api/v1/queues/{name}", byRole, auth.Viewer, a.getQueue, opDoc{
+			summary: "One queue with its running and queued counts", returns: typeOf[queueView]()}},
+		{"DELETE", "/api/v1/queues/{name}", byRole, auth.Admin, a.deleteQueue, opDoc{
+			summary: "Delete a queue no job names (409 naming the jobs that do)", statuses: statuses(204)}},
 		{"GET", "/api/v1/runs", byRole, auth.Viewer, a.listRuns, opDoc{
 			summary: "List runs, newest first, a page at a time",
 			params: append([]param{query("job", "string", "only this job's runs"),

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -20,6 +21,12 @@ import (
 type submitRequest struct {
 	Env     map[string]string `json:"env,omitempty"`
 	Trigger job.Trigger       `json:"trigger,omitempty"`
+	// Queue, when set, admits the run through this queue instead of its job's.
+	Queue string `json:"queue,omitempty"`
+	// Priority orders the run within its queue (0 to 1000, highest first).
+	Priority int `json:"priority,omitempty"`
+	// Params set the job's params for this run.
+	Params map[string]string `json:"params,omitempty"`
 	// Tasks, Inputs (one task each), Parallelism and MaxFailed make the run an array, or
 	// change the one its job makes (arrays.go).
 	Tasks       int      `json:"tasks,omitempty"`
@@ -34,9 +41,10 @@ type submitRequest struct {
 }
 
 // submitShape describes a run request for decodeBody's errors.
-var submitShape = bodyShape{name: "a run request", fields: "env, trigger, tasks, inputs, parallelism and max_failed",
-	want: map[string]string{"env": "a mapping of names to strings", "trigger": "a string", "tasks": "a whole number",
-		"inputs": "a list of strings", "parallelism": "a whole number", "max_failed": "a whole number",
+var submitShape = bodyShape{name: "a run request", fields: "env, trigger, queue, priority, params, tasks, inputs, parallelism, max_failed, files and task_files",
+	want: map[string]string{"env": "a mapping of names to strings", "trigger": "a string", "queue": "a string",
+		"priority": "a whole number from 0 to 1000", "params": "a mapping of names to strings",
+		"tasks": "a whole number", "inputs": "a list of strings", "parallelism": "a whole number", "max_failed": "a whole number",
 		"files": "a list of files ({path, sha256, size, mode})", "task_files": "a list of files ({path, sha256, size, mode})"}}
 
 // maxIdempotencyKey caps the Idempotency-Key header's length, and maxUser X-Docket-User's.
@@ -47,6 +55,11 @@ const (
 
 func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	dry, err := dryRun(r)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	req, err := decodeSubmit(w, r)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
@@ -88,17 +101,24 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	now := a.now().UTC()
-	run := job.NewRun(def.Name, def.Revision, req.Trigger, now)
-	run.Env, run.IdempotencyKey, run.Exclusive = req.Env, key, def.Concurrency == job.ConcurrencyForbid
+	run, err := a.newRun(r.Context(), def, req)
+	if err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	run.IdempotencyKey = key
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (%s)", req.Trigger)
+	if dry {
+		a.previewRun(w, r, def, run)
+		return
+	}
 	// A workflow's or an array's run is a group run, made with its children.
 	spec, tasks := req.applyArray(def.Spec)
 	children, events := group.Expand(&run, spec, tasks, req.taskInputs())
 	events = append([]job.Event{run.FirstEvent()}, events...)
 	// The files are recorded first: a crash before the run is made leaves only rows that
 	// name no run.
-	if err := a.putInputs(r.Context(), run, children, req, now); err != nil {
+	if err := a.putInputs(r.Context(), run, children, req, run.CreatedAt); err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
@@ -109,9 +129,10 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	}
 	// A key names one request: used again with other parameters, it is a mistake that
 	// returning the first run would hide (Stripe answers the same).
-	if !created && (stored.Trigger != req.Trigger || !maps.Equal(stored.Env, req.Env) || !sameGroup(stored, run)) {
+	if !created && (stored.Trigger != req.Trigger || !maps.Equal(stored.Env, req.Env) || !sameGroup(stored, run) ||
+		stored.Queue != run.Queue || stored.Priority != run.Priority || !maps.Equal(stored.Params, run.Params)) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusConflict, code: "conflict", field: "Idempotency-Key",
-			msg: fmt.Sprintf("Idempotency-Key %q was used for run %s of job %s with another request (its env, trigger or array differ); send a new key for a new request", key, stored.ID, name)})
+			msg: fmt.Sprintf("Idempotency-Key %q was used for run %s of job %s with another request (its env, trigger, queue, priority, params or array differ); send a new key for a new request", key, stored.ID, name)})
 		return
 	}
 	status := http.StatusOK
@@ -145,7 +166,39 @@ func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error)
 	if err := definition.ValidateEnv("env", req.Env); err != nil {
 		return req, err
 	}
+	if req.Priority < 0 || req.Priority > job.MaxPriority {
+		return req, invalid("priority", fmt.Sprintf("%d is not a number from 0 to %d", req.Priority, job.MaxPriority))
+	}
+	if req.Queue != "" && !definition.ValidQueueName(req.Queue) {
+		return req, invalid("queue", fmt.Sprintf("%q is not a queue name", req.Queue))
+	}
 	return req, req.checkArray()
+}
+
+// newRun is the run a request makes of def, queued now: its queue (the request's, or
+// the job's, which must exist), priority and params (the job's defaults under the
+// request's values).
+func (a *API) newRun(ctx context.Context, def job.Definition, req submitRequest) (job.Run, error) {
+	params, err := definition.ResolveParams("params", def.Params, req.Params)
+	if err != nil {
+		return job.Run{}, err
+	}
+	queue := def.Queue
+	if req.Queue != "" {
+		queue = req.Queue
+	}
+	if queue != job.DefaultQueue {
+		if _, err := a.opts.Store.QueueGet(ctx, queue); errors.Is(err, job.ErrNotFound) {
+			return job.Run{}, invalid("queue", fmt.Sprintf("queue %q does not exist; create it first (docket queues set %s --max-running N)", queue, queue))
+		} else if err != nil {
+			return job.Run{}, err
+		}
+	}
+	now := a.now().UTC()
+	run := job.NewRun(def.Name, def.Revision, req.Trigger, now)
+	run.Env, run.Exclusive = req.Env, def.Concurrency == job.ConcurrencyForbid
+	run.Queue, run.Priority, run.Params = queue, req.Priority, params
+	return run, nil
 }
 
 func (a *API) listRuns(w http.ResponseWriter, r *http.Request) {
@@ -197,6 +250,10 @@ func (a *API) getRun(w http.ResponseWriter, r *http.Request) {
 	run, err := a.opts.Store.RunGet(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, a.opts.Logger, runErr(r.PathValue("id"), err))
+		return
+	}
+	if run, err = a.withWaitingFor(r.Context(), run); err != nil {
+		writeError(w, r, a.opts.Logger, err)
 		return
 	}
 	writeJSON(w, r, http.StatusOK, run)

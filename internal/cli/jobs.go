@@ -19,13 +19,22 @@ import (
 )
 
 func applyCmd(e *env) *cobra.Command {
-	var file string
+	var (
+		file string
+		dry  bool
+	)
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
+		Use:   "apply -f FILE [--dry-run]",
 		Short: "Create or update jobs from a YAML or JSON file",
 		Long: `Create or update the jobs defined in FILE (one job per YAML document; "-" reads
-stdin). An unchanged definition is left as it is; a changed one becomes a new revision.`,
+stdin). An unchanged definition is left as it is; a changed one becomes a new revision.
+A document with kind: Queue sets a queue; the file's queues are set before its jobs.
+
+With --dry-run the server checks every document as apply would (images, capacity,
+templates, queues) and says what would change, storing nothing: per job created,
+unchanged or changed with the fields that change, and its next 3 runs.`,
 		Example: `  docket apply -f examples/hello.yaml
+  docket apply -f jobs.yaml --dry-run
   cat jobs.yaml | docket apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -40,12 +49,42 @@ stdin). An unchanged definition is left as it is; a changed one becomes a new re
 			if len(docs) == 0 {
 				return fmt.Errorf("%s holds no job definition", file)
 			}
-			var applied []client.Job
-			for i, doc := range docs {
-				where := file
+			if dry {
+				return dryApply(cmd.Context(), e, file, docs)
+			}
+			var (
+				applied []client.Job
+				queues  []client.AppliedQueue
+			)
+			where := func(i int) string {
 				if len(docs) > 1 {
-					where = fmt.Sprintf("%s (document %d)", file, i+1)
+					return fmt.Sprintf("%s (document %d)", file, i+1)
 				}
+				return file
+			}
+			// Queues first: the file's jobs may name them.
+			for i, doc := range docs {
+				if definition.KindOf(doc) != definition.KindQueue {
+					continue
+				}
+				q, err := definition.DecodeQueue(doc, "")
+				if err != nil {
+					return fmt.Errorf("%s: %s", where(i), describeError(err))
+				}
+				got, err := e.client().ApplyQueue(cmd.Context(), q.Name, doc)
+				if err != nil {
+					return fmt.Errorf("%s: %s", where(i), describeError(err))
+				}
+				queues = append(queues, got)
+				if !e.structured() {
+					fmt.Fprintln(e.stdout, queueLine(got))
+				}
+			}
+			for i, doc := range docs {
+				if definition.KindOf(doc) == definition.KindQueue {
+					continue
+				}
+				where := where(i)
 				spec, err := definition.Decode(doc)
 				if err != nil {
 					return fmt.Errorf("%s: %w", where, err)
@@ -66,12 +105,17 @@ stdin). An unchanged definition is left as it is; a changed one becomes a new re
 				}
 			}
 			if e.structured() {
-				return e.print(map[string]any{"jobs": applied})
+				out := map[string]any{"jobs": applied}
+				if len(queues) > 0 {
+					out["queues"] = queues
+				}
+				return e.print(out)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "definition file, or - for stdin")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "check on the server and show what would change, storing nothing")
 	return cmd
 }
 
@@ -203,6 +247,16 @@ func describeJob(e *env, cmd *cobra.Command, name string) error {
 	row("Policies", fmt.Sprintf("concurrency %s, catchup %s, deadline %s, retries %d", j.Concurrency, j.Catchup, j.Deadline, j.Retries))
 	for _, k := range slices.Sorted(maps.Keys(j.Env)) {
 		row("Env", k+"="+j.Env[k])
+	}
+	if j.Queue != "" {
+		row("Queue", j.Queue)
+	}
+	for _, k := range slices.Sorted(maps.Keys(j.Params)) {
+		v := j.Params[k]
+		if v == "" {
+			v = "(required)"
+		}
+		row("Param", k+"="+v)
 	}
 	for _, t := range j.NextRuns {
 		row("Next run", t.Format(time.RFC3339))

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,9 +21,12 @@ const pollEvery = 300 * time.Millisecond
 
 func runCmd(e *env) *cobra.Command {
 	var (
-		envs           []string
+		envs, params   []string
+		queue          string
+		priority       int
 		idempotencyKey string
 		wait, showLogs bool
+		dry            bool
 		local          localRun
 		isLocal        bool
 		array          arrayFlags
@@ -40,7 +45,12 @@ DOCKER_HOST names, else on the first that answers of Docker's socket, rootful Po
 rootless Podman's ($XDG_RUNTIME_DIR/podman/podman.sock); or as a plain process
 (--executor process). Docket validates the file, runs the
 job once with its env contract, deadline and retries, streams its output, and exits with
-its exit code. NAME picks the job when the file defines several.`,
+its exit code. NAME picks the job when the file defines several.
+
+With --dry-run, the server checks the request and shows what the run would be, storing
+and starting nothing: its queue and priority, its params, the rendered command and env,
+and on the Kubernetes executor the batch/v1 Job it would create (-o yaml prints that Job
+alone, for kubectl; -o json prints everything).`,
 		Example: `  docket run nightly-train
   docket run nightly-train --wait --logs
   docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23
@@ -48,6 +58,10 @@ its exit code. NAME picks the job when the file defines several.`,
   docket run score --each-file ./shards/ --wait
   docket run score --array 100 --parallelism 10
   docket run score --each-line shards.txt --max-failed 2 --wait --results > results.jsonl
+  docket run train --param lr=0.1 --param date=2026-11-23 --priority 900
+  docket run train --queue gpu-spare
+  docket run train --param lr=0.1 --dry-run
+  docket run train --dry-run -o yaml | kubectl apply --dry-run=server -f -
   docket run -f train.yaml --local
   docket run nightly-train -f jobs.yaml --local --executor process --env MODE=quick`,
 		Args: cobra.MaximumNArgs(1),
@@ -59,6 +73,17 @@ its exit code. NAME picks the job when the file defines several.`,
 					return usageError{fmt.Errorf("--env %q: write KEY=VALUE", kv)}
 				}
 				req.Env[k] = v
+			}
+			req.Queue, req.Priority = queue, priority
+			for _, kv := range params {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("--param %q: write NAME=VALUE", kv)}
+				}
+				if req.Params == nil {
+					req.Params = map[string]string{}
+				}
+				req.Params[k] = v
 			}
 			if err := array.apply(&req, cmd.InOrStdin()); err != nil {
 				return err
@@ -95,6 +120,9 @@ its exit code. NAME picks the job when the file defines several.`,
 			}
 			ctx := cmd.Context()
 			c := e.client()
+			if dry {
+				return previewRun(ctx, e, c, args[0], req)
+			}
 			shared, tasks, err := inputs.collect()
 			if err != nil {
 				return err
@@ -146,6 +174,10 @@ its exit code. NAME picks the job when the file defines several.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&envs, "env", nil, "set an environment variable for this run, KEY=VALUE (repeatable)")
 	f.StringVar(&idempotencyKey, "idempotency-key", "", "submit at most once per key: a repeat returns the first run")
+	f.StringArrayVar(&params, "param", nil, "set one of the job's params for this run, NAME=VALUE (repeatable)")
+	f.StringVar(&queue, "queue", "", "admit the run through this queue instead of its job's")
+	f.IntVar(&priority, "priority", 0, "the run's priority in its queue, 0-1000 (higher starts first)")
+	f.BoolVar(&dry, "dry-run", false, "show what the run would be (command, env, queue; on Kubernetes the Job; -o yaml prints the Job alone) without running it")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
@@ -421,6 +453,17 @@ func describeRun(e *env, ctx context.Context, id string) error {
 	}
 	if r.Reason != "" {
 		row("Reason", string(r.Reason)+": "+r.Message)
+	}
+	queue := r.Queue
+	if queue == "" {
+		queue = "default"
+	}
+	row("Queue", fmt.Sprintf("%s (the run's priority in it: %d)", queue, r.Priority))
+	for _, k := range slices.Sorted(maps.Keys(r.Params)) {
+		row("Param", k+"="+r.Params[k])
+	}
+	if r.WaitingFor != "" {
+		row("Waiting for", r.WaitingFor)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

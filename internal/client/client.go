@@ -57,6 +57,11 @@ type Job struct {
 type RunRequest struct {
 	Env     map[string]string `json:"env,omitempty"`
 	Trigger job.Trigger       `json:"trigger,omitempty"`
+	// Queue, Priority and Params set the run's queue (instead of its job's), its priority
+	// in the queue (0-1000) and the job's params.
+	Queue    string            `json:"queue,omitempty"`
+	Priority int               `json:"priority,omitempty"`
+	Params   map[string]string `json:"params,omitempty"`
 	// Tasks, Inputs (one task each), Parallelism and MaxFailed make the run an array.
 	Tasks       int      `json:"tasks,omitempty"`
 	Inputs      []string `json:"inputs,omitempty"`

@@ -25,7 +25,7 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "expect_success_within", "env", "labels", "annotations",
-	"kubernetes", "steps", "tasks", "parallelism", "max_failed", "after",
+	"kubernetes", "steps", "tasks", "parallelism", "max_failed", "after", "queue", "params",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.
@@ -91,6 +91,7 @@ func Decode(data []byte) (job.Spec, error) {
 		"kubernetes": &spec.Kubernetes,
 		"steps":      &spec.Steps, "tasks": &spec.Tasks, "parallelism": &spec.Parallelism,
 		"max_failed": &spec.MaxFailed, "after": &spec.After,
+		"queue": &spec.Queue, "params": &spec.Params,
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {

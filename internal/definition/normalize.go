@@ -56,9 +56,9 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 		spec.Deadline = job.Duration(limits.DefaultDeadline)
 	}
 	checks := []func(job.Spec, Limits) error{
-		checkNUL, checkName, checkImage, checkCommand, checkResources, checkSchedule, checkPolicies,
+		checkNUL, checkName, checkImage, checkParams, checkCommand, checkResources, checkSchedule, checkPolicies,
 		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
-		checkSteps, checkAfter, checkArray,
+		checkQueue, checkSteps, checkAfter, checkArray,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {
@@ -66,6 +66,35 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// checkQueue checks the names of the queues the job and its steps name; whether each
+// exists is the store's to say.
+func checkQueue(s job.Spec, _ Limits) error {
+	for i, q := range append([]string{s.Queue}, stepQueueNames(s)...) {
+		field := "queue"
+		if i > 0 {
+			field = fmt.Sprintf("steps[%d].queue", i-1)
+		}
+		if q != "" && !ValidQueueName(q) {
+			return job.Invalid(field, "%q is not a queue name: use lowercase letters, digits and '-', at most %d", q, MaxNameLength)
+		}
+	}
+	return nil
+}
+
+func stepQueueNames(s job.Spec) []string {
+	out := make([]string, len(s.Steps))
+	for i, st := range s.Steps {
+		out[i] = st.Queue
+	}
+	return out
+}
+
+// ValidQueueName says whether name may name a queue: a DNS-1123 label of at most
+// MaxNameLength characters, as a job's name.
+func ValidQueueName(name string) bool {
+	return len(name) <= MaxNameLength && len(validation.IsDNS1123Label(name)) == 0
 }
 
 func checkName(s job.Spec, _ Limits) error {
@@ -140,15 +169,15 @@ const (
 
 func checkCommand(s job.Spec, _ Limits) error { return checkCommandIn(s, jobScope(s)) }
 
-// jobScope is what the job's own command may name: a workflow's command is every step's
-// unless the step sets its own, so it may name any step's result here; each step's
+// jobScope is what the job's own command may name: its params, and, as a workflow's
+// command is every step's unless the step sets its own, any step's result; each step's
 // check then holds it to the steps upstream of it.
 func jobScope(s job.Spec) Scope {
 	names := make([]string, 0, len(s.Steps))
 	for _, st := range s.Steps {
 		names = append(names, st.Name)
 	}
-	return stepsScope(names)
+	return withParams(stepsScope(names), s.Params)
 }
 
 // checkCommandIn checks a command's arguments against what its templates may name.
@@ -182,6 +211,9 @@ func checkExecSize(s job.Spec, _ Limits) error {
 	for k, v := range s.Env {
 		total += len(k) + 1 + len(v) + argOverheadBytes
 		field = "env"
+	}
+	for k := range s.Params { // each reaches the run as DOCKET_PARAM_NAME too
+		total += len(ParamEnv(k)) + 1 + MaxParamValueBytes + argOverheadBytes
 	}
 	if total > maxArgvEnvBytes {
 		return job.Invalid(field, "the command and env together can be %d bytes when a run starts; the limit is %d: pass large data in a file instead", total, maxArgvEnvBytes)

@@ -220,7 +220,7 @@ func checkStepCommand(s job.Spec, step string, up []string) error {
 			}
 		}
 	}
-	return checkCommandIn(s, stepsScope(up))
+	return checkCommandIn(s, withParams(stepsScope(up), s.Params))
 }
 
 // stepSets says whether a step sets a field itself rather than taking the job's.

@@ -29,15 +29,19 @@ type TemplateData struct {
 	// Steps are the results the steps of a workflow reported, by step: what
 	// {{ .Steps.extract.Result.path }} reads. A step that reported none renders as "".
 	Steps map[string]json.RawMessage
+	// Params are the run's params, by name.
+	Params map[string]string
 }
 
 // values are the data's substitutions by path.
 func (d TemplateData) values() map[string]string {
-	return map[string]string{
+	v := map[string]string{
 		"RunID": d.RunID, "Job": d.Job, "Attempt": strconv.Itoa(d.Attempt),
 		"ScheduledTime": d.ScheduledTime, "ScheduledDate": d.ScheduledDate,
 		"ScheduledUnix": strconv.FormatInt(d.ScheduledUnix, 10),
 	}
+	maps.Copy(v, paramValues(d.Params))
+	return v
 }
 
 // Scope is what a template may name, by the first part of a path. A Var with Fields
@@ -372,6 +376,7 @@ func RenderCommand(command []string, data TemplateData) ([]string, error) {
 		scope = maps.Clone(runScope)
 		scope["Steps"] = Var{Open: true}
 	}
+	scope = withParams(scope, data.Params)
 	value := func(p Path) string {
 		if len(p) >= 3 && p[0] == "Steps" && p[2] == "Result" {
 			return resultAt(data.Steps[p[1]], p[3:])

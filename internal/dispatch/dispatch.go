@@ -292,10 +292,11 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 
 // Resolve turns a run of def into the execution an executor runs: the command with its
 // templates rendered, the env contract (DOCKET_RUN_ID, DOCKET_JOB, DOCKET_SCHEDULED_TIME,
-// DOCKET_ATTEMPT; a task's DOCKET_TASK_INDEX and DOCKET_TASK_INPUT, the dispatcher adding
-// DOCKET_TASK_COUNT) under the definition's env and the run's overrides, and the deadline.
-// A workflow's step gets its own fields over the job's, and results are the results of
-// the steps before it, by step, for its command's templates.
+// DOCKET_ATTEMPT, DOCKET_PARAM_NAME for each param; a task's DOCKET_TASK_INDEX and
+// DOCKET_TASK_INPUT, the dispatcher adding DOCKET_TASK_COUNT) under the definition's env
+// and the run's overrides, and the deadline. A workflow's step gets its own fields over the
+// job's, and results are the results of the steps before it, by step, for its command's
+// templates.
 func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, defaultDeadline time.Duration) (job.Execution, error) {
 	loc := def.Location()
 	slot := r.CreatedAt
@@ -312,6 +313,7 @@ func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, 
 		ScheduledDate: slot.Format(time.DateOnly),
 		ScheduledUnix: slot.Unix(),
 		Steps:         results,
+		Params:        r.Params,
 	})
 	if err != nil {
 		return job.Execution{}, fmt.Errorf("render command: %w", err)
@@ -322,6 +324,9 @@ func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, 
 	}
 	for k, v := range r.Env {
 		env[k] = v
+	}
+	for k, v := range r.Params {
+		env[definition.ParamEnv(k)] = v
 	}
 	env["DOCKET_RUN_ID"] = r.ID
 	env["DOCKET_JOB"] = r.Job

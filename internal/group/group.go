@@ -205,6 +205,7 @@ func Expand(parent *job.Run, spec job.Spec, tasks int, inputs []string) ([]job.R
 		c := job.NewRun(parent.Job, parent.Revision, job.TriggerGroup, now)
 		c.State, c.Reason, c.Message = state, reason, msg
 		c.ScheduledTime, c.Env, c.Exclusive, c.Parent = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID
+		c.Queue, c.Priority, c.Params = parent.Queue, parent.Priority, parent.Params
 		return c
 	}
 	var runs []job.Run
@@ -216,6 +217,9 @@ func Expand(parent *job.Run, spec job.Spec, tasks int, inputs []string) ([]job.R
 			}
 			c := child(state, reason, msg)
 			c.Step, c.Needs, c.Always = st.Name, st.Needs, st.When == job.WhenAlways
+			if st.Queue != "" {
+				c.Queue = st.Queue // a step may run in a queue of its own
+			}
 			runs = append(runs, c)
 		}
 	} else {

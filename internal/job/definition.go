@@ -72,6 +72,12 @@ type Spec struct {
 	// After runs the job when runs of other jobs end: with several entries, once each
 	// has a new qualifying end since the job last fired.
 	After []After `json:"after,omitempty"`
+	// Queue names the queue the job's runs are admitted through; "" is the default queue.
+	Queue string `json:"queue,omitempty"`
+	// Params are the job's named arguments with their defaults; an empty default means a
+	// run must set it. Templates read them as {{ .Params.NAME }}; runs get them as env
+	// DOCKET_PARAM_NAME.
+	Params map[string]string `json:"params,omitempty"`
 }
 
 // When says when a workflow step runs.
@@ -102,6 +108,36 @@ type Step struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Kubernetes  *Kubernetes       `json:"kubernetes,omitempty"`
+	// Queue, when set, is the step's own queue instead of its run's.
+	Queue string `json:"queue,omitempty"`
+}
+
+// Queues returns the queues the job names, its own and its steps', without repeats.
+func (s Spec) Queues() []string {
+	var out []string
+	for _, q := range append([]string{s.Queue}, stepQueues(s.Steps)...) {
+		if q != "" && !contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func stepQueues(steps []Step) []string {
+	out := make([]string, len(steps))
+	for i, st := range steps {
+		out[i] = st.Queue
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Kind is what a run of the spec is: a workflow, an array, or a plain run.
@@ -158,6 +194,9 @@ func (s Spec) ForStep(name string) Spec {
 	out.Annotations = merged(s.Annotations, st.Annotations)
 	if st.Kubernetes != nil {
 		out.Kubernetes = st.Kubernetes
+	}
+	if st.Queue != "" {
+		out.Queue = st.Queue
 	}
 	return out
 }

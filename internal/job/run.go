@@ -108,6 +108,18 @@ type Run struct {
 	// earlier child whose success a child of the resumed run carries over.
 	ResumedFrom string `json:"resumed_from,omitempty"`
 	ReusedFrom  string `json:"reused_from,omitempty"`
+
+	// Queue is the queue the run is admitted through (DefaultQueue: none named).
+	Queue string `json:"queue,omitempty"`
+	// Priority orders the run within its queue's priority, highest first (0 to
+	// MaxPriority).
+	Priority int `json:"priority,omitempty"`
+	// Params are the values of the definition's params the run runs with, defaults
+	// included.
+	Params map[string]string `json:"params,omitempty"`
+	// WaitingFor says, for a run that is not moving, what it waits for; computed when the
+	// run is read, never stored.
+	WaitingFor string `json:"waiting_for,omitempty"`
 }
 
 // Key is what a child stands for in its group, the same over its attempts: its step, or
@@ -184,11 +196,12 @@ func (r Run) FirstEvent() Event {
 }
 
 // NextAttempt returns the run that retries r, made at now and queued until notBefore: the
-// same job, revision, slot, env and key in its group (step or task), one attempt on.
+// same job, revision, slot, env, queue, priority, params and key in its group (step or task), one attempt on.
 func (r Run) NextAttempt(now, notBefore time.Time) Run {
 	next := NewRun(r.Job, r.Revision, TriggerRetry, now)
 	next.ScheduledTime, next.Attempt, next.RetryOf, next.NotBefore = r.ScheduledTime, r.Attempt+1, r.ID, notBefore
 	next.Env, next.Exclusive = r.Env, r.Exclusive
+	next.Queue, next.Priority, next.Params = r.Queue, r.Priority, r.Params
 	next.Parent, next.Step, next.TaskIndex, next.Input, next.Needs, next.Always = r.Parent, r.Step, r.TaskIndex, r.Input, r.Needs, r.Always
 	return next
 }

@@ -30,7 +30,8 @@ type Options struct {
 	RetryBackoff time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Queued is called when a retry was queued, to wake the dispatcher.
+	// Queued is called when a retry was queued, or a run of a named queue ended, to wake
+	// the dispatcher.
 	Queued func()
 	// Transitioned, if set, is told each run as it stands after a state change recorded
 	// here, with the run queued to retry it, if any.
@@ -87,6 +88,7 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 			return fmt.Errorf("record update: %w", err)
 		}
 		r.opts.Transitioned(stored, nil)
+		r.freed(stored)
 		return nil
 	}
 	// A failure's retry depends on the run (its attempt, a cancel request): read it, and
@@ -116,10 +118,20 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		r.opts.Transitioned(stored, t.Then)
 		if t.Then != nil {
 			r.opts.Queued()
+		} else {
+			r.freed(stored)
 		}
 		return nil
 	}
 	return fmt.Errorf("record update of run %s: %w", u.RunID, job.ErrConflict)
+}
+
+// freed wakes the dispatcher when a run of a named queue ended: the queue may have room
+// for the next of its runs now, rather than at the dispatcher's next tick.
+func (r *Recorder) freed(run job.Run) {
+	if run.Queue != job.DefaultQueue && run.State.Terminal() {
+		r.opts.Queued()
+	}
 }
 
 // unchanged decides about a state change the store did not apply, from the run as it now

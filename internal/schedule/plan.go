@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/group"
 	"docket.dev/docket/internal/job"
 )
@@ -62,6 +63,7 @@ func PlanSlots(def job.Definition, slots []time.Time, dropped bool, active []job
 	for i, slot := range slots {
 		r := job.NewRun(def.Name, def.Revision, job.TriggerSchedule, now)
 		r.ScheduledTime, r.Exclusive = &slot, def.Concurrency == job.ConcurrencyForbid
+		r.Queue, r.Params = def.Queue, definition.Defaults(def.Params)
 		var children []job.Run
 		var childEvents []job.Event
 		if run[i] {

@@ -138,7 +138,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewStoreCollector(st, log, 10*time.Second))
+		metrics.NewStoreCollector(st, log, 10*time.Second), metrics.NewQueueCollector(st, log, 10*time.Second))
 	obs := newObservers(cfg, metrics.New(reg))
 	wake := dispatch.NewWake()
 	rec := record.New(record.Options{Store: st, Logger: log, RetryBackoff: cfg.RetryBackoff, Queued: wake.Ring, Transitioned: obs.transitioned})
@@ -149,6 +149,9 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	}
 	if s.exec, err = openExecutor(ctx, cfg, rec, logs, s.owners, wake, st); err != nil {
 		return nil, err
+	}
+	runEnv := func(runID string) map[string]string {
+		return map[string]string{"DOCKET_API": apiURL, "DOCKET_TOKEN": runTokens.For(runID)}
 	}
 	s.disp = dispatch.New(dispatch.Options{
 		Store:           st,
@@ -161,9 +164,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		DefaultDeadline: cfg.DefaultDeadline,
 		Failed:          obs.metrics.DispatchFailed,
 		Wake:            wake,
-		RunEnv: func(runID string) map[string]string {
-			return map[string]string{"DOCKET_API": apiURL, "DOCKET_TOKEN": runTokens.For(runID)}
-		},
+		RunEnv:          runEnv,
 	})
 	limits := definition.DefaultLimits()
 	limits.DefaultDeadline, limits.MaxDeadline, limits.MaxSteps = cfg.DefaultDeadline, cfg.MaxDeadline, cfg.MaxSteps
@@ -183,6 +184,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		RunTokens:      runTokens,
 		Images:         images(cfg),
 		Hosts:          publicHosts(cfg),
+		Previewer:      previewer{exec: s.exec, defaultDeadline: cfg.DefaultDeadline, runEnv: runEnv},
 	})
 
 	c := &s.components

@@ -21,6 +21,7 @@ import (
 type Store interface {
 	Definitions
 	Queue
+	Queues
 	Events
 	Logs
 	Reports
@@ -112,9 +113,13 @@ type Queue interface {
 	RunEnds(ctx context.Context) (map[string]JobEnds, error)
 	// RunCount returns how many runs are in each of states.
 	RunCount(ctx context.Context, states ...job.State) (map[job.State]int, error)
-	// RunClaim moves up to limit queued runs whose NotBefore has come to dispatched, oldest
-	// first, marking them as claimed by claimer. An exclusive run is not claimed while
-	// another run of its job is active, and at most one exclusive run per job is claimed.
+	// RunClaim moves up to limit queued runs whose NotBefore has come to dispatched, by
+	// their queue's priority, then their own, then oldest first, marking them as claimed by
+	// claimer. An exclusive run is not claimed while another run of its job is active, and
+	// at most one exclusive run per job is claimed; a suspended job's runs are not claimed
+	// until it is resumed. A named queue's runs are claimed only
+	// while it has fewer than MaxRunning active and its start rate allows, counted with
+	// every claimer sharing the store.
 	RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error)
 	// RunTransition applies a guarded state change and records its events (its own, then
 	// t.Notes); t.Then, if set, is created in the same transaction. A change of a group's
@@ -163,6 +168,27 @@ type Queue interface {
 	// job, however old. It returns how many it deleted; fewer than limit means nothing
 	// more is due.
 	RunPrune(ctx context.Context, before time.Time, keep, limit int) (int, error)
+}
+
+// Queues are the named admission rules runs are claimed under (package job's Queue).
+type Queues interface {
+	// QueuePut creates a queue or changes it, and reports whether anything changed. A new
+	// priority reorders the queue's runs still to be claimed at once; new limits hold
+	// from the next claim, and a lower one never stops active runs.
+	QueuePut(ctx context.Context, q job.Queue, now time.Time) (job.Queue, bool, error)
+	// QueueGet returns one queue, or job.ErrNotFound.
+	QueueGet(ctx context.Context, name string) (job.Queue, error)
+	// QueueList returns every queue by name.
+	QueueList(ctx context.Context) ([]job.Queue, error)
+	// QueueDelete deletes a queue; job.ErrConflict, naming them, while live definitions
+	// name it.
+	QueueDelete(ctx context.Context, name string) error
+	// QueueStats counts the active and queued runs of each queue that has any, the
+	// default queue's under job.DefaultQueue; of the named queues only, when names are
+	// given.
+	QueueStats(ctx context.Context, names ...string) (map[string]job.QueueStats, error)
+	// QueueTokens returns how many starts the queue's rate allows at now.
+	QueueTokens(ctx context.Context, name string, now time.Time) (float64, error)
 }
 
 // Events are what happened to each run, in order.

@@ -52,10 +52,10 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 }
 
 // Apply brings db up to the newest migration and returns the versions it applied: every
-// migration not yet recorded, in order, so one numbered below the newest applied (a
-// branch's migration landing after a later one) is applied too. A database newer than the
-// migrations (a downgrade) is an error: the older binary must not write to a schema it does
-// not know.
+// migration not recorded yet, in order, so one numbered below the newest applied (a
+// feature's migration that landed after a later one) is applied too. A database newer
+// than the migrations (a downgrade) is an error: the older binary must not write to a
+// schema it does not know.
 func Apply(ctx context.Context, db *sql.DB, migrations []Migration) ([]int, error) {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY,

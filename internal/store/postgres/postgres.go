@@ -84,6 +84,22 @@ func (dialect) LockJob(ctx context.Context, q sqlstore.Querier, name string) (bo
 	return ok, err
 }
 
+// queueLockKey is the first key of the queues' advisory locks: a key space apart from
+// the jobs' (LockJob's one-key locks).
+const queueLockKey = "1685021543"
+
+// LockQueue takes the queue's advisory lock for the transaction, waiting for it.
+func (dialect) LockQueue(ctx context.Context, q sqlstore.Querier, name string) error {
+	var ok bool
+	return q.QueryRowContext(ctx, `SELECT true FROM pg_advisory_xact_lock(`+queueLockKey+`, hashtext(current_schema() || '/' || $1))`, name).Scan(&ok)
+}
+
+// TryLockQueue takes the advisory lock of each claimed row's queue, in the statement
+// that reads the rows.
+func (dialect) TryLockQueue() string {
+	return `CASE WHEN queue = '' THEN true ELSE pg_try_advisory_xact_lock(` + queueLockKey + `, hashtext(current_schema() || '/' || queue)) END`
+}
+
 func (dialect) Unique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation

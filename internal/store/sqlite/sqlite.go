@@ -54,6 +54,9 @@ func (dialect) LockRows() string                                                
 func (dialect) SkipLocked() string                                              { return "" }
 func (dialect) LockJob(context.Context, sqlstore.Querier, string) (bool, error) { return true, nil }
 
+func (dialect) LockQueue(context.Context, sqlstore.Querier, string) error { return nil }
+func (dialect) TryLockQueue() string                                      { return "1" }
+
 func (dialect) Unique(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)

@@ -26,21 +26,51 @@ func BenchmarkClaim(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer st.Close()
-			benchmarkClaim(b, st, queued)
+			benchmarkClaim(b, st, queued, 0, 8)
 		})
 		b.Run(fmt.Sprintf("postgres/queued=%d", queued), func(b *testing.B) {
-			benchmarkClaim(b, pgtest.Open(b), queued)
+			benchmarkClaim(b, pgtest.Open(b), queued, 0, 8)
 		})
 	}
 }
 
-func benchmarkClaim(b *testing.B, st store.Store, queued int) {
+// BenchmarkClaimQueues is BenchmarkClaim with the runs spread over 50 named queues, each
+// with a max_running and a start rate (neither reached), and priorities, beside the
+// default queue alone (queues=0): what the limit checks cost, for claims of 8 runs and
+// of 64.
+func BenchmarkClaimQueues(b *testing.B) {
+	for _, take := range []int{8, 64} {
+		for _, queues := range []int{0, 50} {
+			name := fmt.Sprintf("queued=100000/take=%d/queues=%d", take, queues)
+			b.Run("sqlite/"+name, func(b *testing.B) {
+				st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "docket.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				benchmarkClaim(b, st, 100_000, queues, take)
+			})
+			b.Run("postgres/"+name, func(b *testing.B) {
+				benchmarkClaim(b, pgtest.Open(b), 100_000, queues, take)
+			})
+		}
+	}
+}
+
+func benchmarkClaim(b *testing.B, st store.Store, queued, queues, take int) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	spec := job.Spec{Name: "q", Image: "busybox", Command: []string{"true"}, CPU: "1", Memory: "1Gi", Timezone: "UTC"}
 	if _, _, err := st.DefinitionPut(ctx, spec, t0); err != nil {
 		b.Fatal(err)
 	}
+	for i := range queues {
+		q := job.Queue{Name: fmt.Sprintf("q%d", i), MaxRunning: 1_000_000, MaxStartsPerSecond: 10_000, Priority: i % 3}
+		if _, _, err := st.QueuePut(ctx, q, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	next := 0
 	// The queue stays at its size: each claim's runs are replaced by as many new ones.
 	add := func(n int) {
 		runs := make([]job.Run, n)
@@ -48,6 +78,9 @@ func benchmarkClaim(b *testing.B, st store.Store, queued int) {
 		for i := range runs {
 			runs[i] = job.Run{ID: job.NewRunID(t0), Job: "q", Revision: 1, State: job.StateQueued, Trigger: job.TriggerAPI,
 				Attempt: 1, NotBefore: t0, CreatedAt: t0, Reason: "Submitted"}
+			if queues > 0 {
+				runs[i].Queue, next = fmt.Sprintf("q%d", next%queues), next+1
+			}
 			events[i] = job.Event{RunID: runs[i].ID, Time: t0, State: job.StateQueued, Reason: "Submitted"}
 		}
 		d, err := st.DefinitionGet(ctx, "q")
@@ -68,9 +101,9 @@ func benchmarkClaim(b *testing.B, st store.Store, queued int) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		claimed, err := st.RunClaim(ctx, "bench", t0.Add(time.Minute), 8)
-		if err != nil || len(claimed) != 8 {
-			b.Fatalf("claimed %d runs, err %v; want 8", len(claimed), err)
+		claimed, err := st.RunClaim(ctx, "bench", t0.Add(time.Minute), take)
+		if err != nil || len(claimed) != take {
+			b.Fatalf("claimed %d runs, err %v; want %d", len(claimed), err, take)
 		}
 		b.StopTimer()
 		for _, r := range claimed {

@@ -91,7 +91,10 @@ func (s *Store) DefinitionPut(ctx context.Context, spec job.Spec, now time.Time)
 		if err != nil {
 			return err
 		}
-		return s.putTriggers(ctx, c, spec, now)
+		if err := s.putTriggers(ctx, c, spec, now); err != nil {
+			return err
+		}
+		return s.nameQueues(ctx, c, spec)
 	})
 	if err != nil {
 		return job.Definition{}, false, fmt.Errorf("put job %s: %w", spec.Name, err)

@@ -91,8 +91,9 @@ func (s *Store) RunUnfinished(ctx context.Context, jobs []string) (map[string][]
 // for). Where the dialect locks rows, it locks only the runs it reads.
 const claimScan = 1000
 
-// RunClaim moves due queued runs to dispatched, oldest first, honouring exclusive runs and
-// groups' parallelism. It reads the queue a page at a time, each page no larger than what
+// RunClaim moves due queued runs to dispatched in the claim's order (the queue's priority,
+// then the run's, then oldest first), honouring exclusive runs, groups' parallelism and
+// queues' limits. It reads the queue a page at a time, each page no larger than what
 // is still to take, so a claim costs what it takes, not what is queued. Where the dialect
 // locks rows, queued rows are read SKIP LOCKED, so concurrent claimers take different runs
 // without waiting, and a claimer takes the dialect's per-job lock for each job it claims
@@ -100,24 +101,38 @@ const claimScan = 1000
 // Under that lock a claim sees every committed claim of its job, so no two claimers start
 // exclusive runs of one job at once, nor more children of a group than its parallelism.
 // Group runs are never claimed: their children are; a group whose child is claimed is
-// running.
+// running. A suspended job's queued runs wait until it is resumed.
+//
+// A queue's limits are counted under the dialect's lock on the queue, tried in the
+// statement that reads a page (so its count, read after, sees every committed claim):
+// its active runs, and its start rate's token bucket, which the claim writes back. A
+// claimer holding no queue lock waits for the first it did not get, so the claimers of
+// one queue take its runs in turn, in order; one holding a queue lock passes the others
+// over (one that waits holds none, so no two wait on each other).
 func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, limit int) ([]job.Run, error) {
 	var claimed []job.Run
 	err := s.tx(ctx, func(c conn) error {
 		claimed = nil
-		a := admission{s: s, c: c, locked: map[string]bool{}, claimedFor: map[string]string{}, running: map[string]int{}, cap: map[string]int{}}
-		after, scanned := "", 0
+		a := admission{s: s, c: c, now: now, locked: map[string]bool{}, claimedFor: map[string]string{}, running: map[string]int{}, cap: map[string]int{},
+			queues: map[string]*queueRoom{}}
+		afterOrder, after, scanned := -1, "", 0
 		for len(claimed) < limit && scanned < limit+claimScan {
 			want := limit - len(claimed)
 			filter, args := a.filter()
-			page, err := all(ctx, c, scanRun, `SELECT `+runColumns+` FROM runs
-				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND id > ?`+filter+` ORDER BY id LIMIT ?`+s.d.SkipLocked(),
-				append(append([]any{s.ts(now), after}, args...), want)...)
+			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order, `+s.d.TryLockQueue()+` FROM runs
+				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND (claim_order, id) > (?, ?)
+				AND job NOT IN (SELECT name FROM definitions WHERE suspended)`+filter+`
+				ORDER BY claim_order, id LIMIT ?`+s.d.SkipLocked(),
+				append(append([]any{s.ts(now), afterOrder, after}, args...), want)...)
 			if err != nil {
 				return err
 			}
-			for _, r := range page {
-				after = r.ID
+			if err := a.lockQueues(ctx, page); err != nil {
+				return err
+			}
+			for _, cr := range page {
+				r := cr.Run
+				afterOrder, after = cr.order, r.ID
 				ok, err := a.admit(ctx, r)
 				if err != nil {
 					return err
@@ -134,6 +149,9 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 		}
 		if len(claimed) == 0 {
 			return nil
+		}
+		if err := a.spend(ctx); err != nil {
+			return err
 		}
 		ids := make([]string, len(claimed))
 		events := make([]job.Event, len(claimed))
@@ -175,12 +193,20 @@ type admission struct {
 	running, cap map[string]int
 	// Passed over: jobs another claimer is claiming for; jobs whose exclusive runs that
 	// are no children wait; groups whose exclusive children wait; groups at their
-	// parallelism.
-	skipJobs, busyJobs, busyGroups, fullGroups []string
+	// parallelism; queues another claimer is claiming from, or at one of their limits.
+	skipJobs, busyJobs, busyGroups, fullGroups, fullQueues []string
+	now                                                    time.Time
+	// queues holds what the transaction counted of each named queue it claims from.
+	queues map[string]*queueRoom
 }
 
-// admit reports whether r may be claimed now, and counts it when so.
+// admit reports whether r may be claimed now, and counts it when so. The queue comes
+// first: claimers of one queue wait for it in turn, so they seldom meet on a job's lock.
 func (a *admission) admit(ctx context.Context, r job.Run) (bool, error) {
+	room := a.room(r.Queue)
+	if room == nil {
+		return false, nil
+	}
 	if !a.locked[r.Job] {
 		ok, err := a.s.d.LockJob(ctx, a.c.q, r.Job)
 		if err != nil {
@@ -229,12 +255,15 @@ func (a *admission) admit(ctx context.Context, r job.Run) (bool, error) {
 				a.running[r.Parent] = n
 			}
 		}
-		if limit > 0 && a.running[r.Parent] >= limit {
-			a.fullGroups = append(a.fullGroups, r.Parent)
-			return false, nil
-		}
+	}
+	if limit := a.cap[r.Parent]; r.Parent != "" && limit > 0 && a.running[r.Parent] >= limit {
+		a.fullGroups = append(a.fullGroups, r.Parent)
+		return false, nil
+	}
+	if r.Parent != "" {
 		a.running[r.Parent]++
 	}
+	room.take()
 	a.claimedFor[r.Job] = groupOf
 	return true, nil
 }
@@ -257,6 +286,10 @@ func (a *admission) filter() (string, []any) {
 	if groups := append(slices.Clone(a.fullGroups), a.busyGroups...); len(groups) > 0 {
 		list, ids := in(groups)
 		q, args = q+` AND (parent_id IS NULL OR parent_id NOT IN `+list+`)`, append(args, ids...)
+	}
+	if len(a.fullQueues) > 0 {
+		list, names := in(a.fullQueues)
+		q, args = q+` AND queue NOT IN `+list, append(args, names...)
 	}
 	return q, args
 }

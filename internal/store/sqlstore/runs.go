@@ -17,15 +17,16 @@ const runColumns = `id, job, revision, state, trigger, scheduled_time, attempt, 
 	exclusive, not_before, created_at, started_at, finished_at, exit_code, reason, message, executor,
 	claimed_by, cancel_requested_by,
 	kind, parent_id, step, task_index, input, needs, always, resumed_from, reused_from,
-	group_size, group_ended, group_succeeded, group_failed, parallelism, max_failed`
+	group_size, group_ended, group_succeeded, group_failed, parallelism, max_failed,
+	queue, priority, params`
 
 // runParams is how many columns runColumns names.
-const runParams = 36
+const runParams = 39
 
 func scanRun(row scanner) (job.Run, error) {
 	var (
 		r                                           job.Run
-		retryOf, env, key                           sql.NullString
+		retryOf, env, key, params                   sql.NullString
 		parent, step, input, needs, resumed, reused sql.NullString
 		exit, task, maxFailed                       sql.NullInt64
 		g                                           job.Group
@@ -34,7 +35,8 @@ func scanRun(row scanner) (job.Run, error) {
 		&r.Exclusive, timeCol{&r.NotBefore}, timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.FinishedAt},
 		&exit, &r.Reason, &r.Message, &r.Executor, &r.ClaimedBy, &r.CancelledBy,
 		&r.Kind, &parent, &step, &task, &input, &needs, &r.Always, &resumed, &reused,
-		&g.Size, &g.Ended, &g.Succeeded, &g.Failed, &g.Parallelism, &maxFailed)
+		&g.Size, &g.Ended, &g.Succeeded, &g.Failed, &g.Parallelism, &maxFailed,
+		&r.Queue, &r.Priority, &params)
 	if err != nil {
 		return r, err
 	}
@@ -59,6 +61,11 @@ func scanRun(row scanner) (job.Run, error) {
 	if env.Valid {
 		if err := json.Unmarshal([]byte(env.String), &r.Env); err != nil {
 			return r, fmt.Errorf("decode env of run %s: %w", r.ID, err)
+		}
+	}
+	if params.Valid {
+		if err := json.Unmarshal([]byte(params.String), &r.Params); err != nil {
+			return r, fmt.Errorf("decode params of run %s: %w", r.ID, err)
 		}
 	}
 	if exit.Valid {
@@ -86,6 +93,14 @@ func (s *Store) runArgs(r job.Run) ([]any, error) {
 		}
 		needs = string(b)
 	}
+	var params any
+	if len(r.Params) > 0 {
+		b, err := json.Marshal(r.Params)
+		if err != nil {
+			return nil, err
+		}
+		params = string(b)
+	}
 	var g job.Group
 	if r.Group != nil {
 		g = *r.Group
@@ -95,7 +110,8 @@ func (s *Store) runArgs(r job.Run) ([]any, error) {
 		nullInt(r.ExitCode), r.Reason, r.Message, r.Executor, r.ClaimedBy, r.CancelledBy,
 		r.Kind, nullString(r.Parent), nullString(r.Step), nullInt(r.TaskIndex), nullString(r.Input), needs, r.Always,
 		nullString(r.ResumedFrom), nullString(r.ReusedFrom),
-		g.Size, g.Ended, g.Succeeded, g.Failed, g.Parallelism, nullInt(g.MaxFailed)}, nil
+		g.Size, g.Ended, g.Succeeded, g.Failed, g.Parallelism, nullInt(g.MaxFailed),
+		r.Queue, r.Priority, params}, nil
 }
 
 // nullInt stores a nil number as NULL.
@@ -120,14 +136,19 @@ func (s *Store) asStored(r job.Run) job.Run {
 }
 
 // insertRuns inserts runs in as few statements as the databases' parameter limits allow
-// and returns the ids it inserted; onConflict is appended to each statement.
+// and returns the ids it inserted; onConflict is appended to each statement. Each run
+// takes its place in the claim's order from its queue's priority and its own.
 func (s *Store) insertRuns(ctx context.Context, c conn, runs []job.Run, onConflict string) (map[string]bool, error) {
-	const perStatement = 32766 / runParams // SQLite's limit on parameters (PostgreSQL's is 65,535)
+	const perStatement = 32766 / (runParams + 1) // SQLite's limit on parameters (PostgreSQL's is 65,535)
 	inserted := make(map[string]bool, len(runs))
+	priorities, err := s.queuePriorities(ctx, c, runs)
+	if err != nil {
+		return nil, err
+	}
 	for chunk := range slices.Chunk(runs, perStatement) {
 		var q strings.Builder
-		q.WriteString(`INSERT INTO runs (` + runColumns + `) VALUES `)
-		args := make([]any, 0, len(chunk)*runParams)
+		q.WriteString(`INSERT INTO runs (` + runColumns + `, claim_order) VALUES `)
+		args := make([]any, 0, len(chunk)*(runParams+1))
 		for i, r := range chunk {
 			ra, err := s.runArgs(r)
 			if err != nil {
@@ -136,8 +157,8 @@ func (s *Store) insertRuns(ctx context.Context, c conn, runs []job.Run, onConfli
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString(rowParams(runParams))
-			args = append(args, ra...)
+			q.WriteString(rowParams(runParams + 1))
+			args = append(append(args, ra...), job.ClaimOrder(priorities[r.Queue], r.Priority))
 		}
 		q.WriteString(" " + onConflict + " RETURNING id")
 		ids, err := all(ctx, c, scanString, q.String(), args...)

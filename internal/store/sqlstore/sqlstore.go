@@ -43,6 +43,13 @@ type Dialect interface {
 	// the transaction q is in ends, and reports whether it got it. A database with one
 	// writer always gets it.
 	LockJob(ctx context.Context, q Querier, name string) (bool, error)
+	// LockQueue takes, waiting for it, a lock on claiming runs of one queue that lasts
+	// until the transaction q is in ends. A database with one writer has it at once.
+	LockQueue(ctx context.Context, q Querier, name string) error
+	// TryLockQueue is a column expression that takes LockQueue's lock on the queue named
+	// by the column queue, without waiting, and is true when it got it ("TRUE" where one
+	// writer holds the whole database). The default queue ('') is not locked.
+	TryLockQueue() string
 	// Unique reports whether err is a unique-constraint violation.
 	Unique(err error) bool
 	// Migrations holds the dialect's numbered .sql files at its root.

@@ -64,6 +64,11 @@ func Run(t *testing.T, open Open) {
 		"Settings":                testSettings,
 		"RunReclaim":              testRunReclaim,
 		"LogSize":                 testLogSize,
+		"Queues":                  testQueues,
+		"QueueMaxRunning":         testQueueMaxRunning,
+		"QueuePriority":           testQueuePriority,
+		"QueueRate":               testQueueRate,
+		"QueueSuspended":          testQueueSuspended,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -431,7 +431,8 @@ async function runPage(id) {
         r.reused_from ? [", carried over from ", runLink(r.reused_from)] : ""),
       !ended && may("editor") ? el("div", { class: "actions" }, el("button", { class: "danger", "data-action": "cancel", onclick: () => cancelRun(r, draw) }, "Cancel run")) : "",
       r.reason && ended ? el("div", { class: "reason" + (r.state === "succeeded" ? " ok" : ""), id: "run-reason" },
-        el("strong", {}, r.reason), r.message ? ": " + r.message : "") : "");
+        el("strong", {}, r.reason), r.message ? ": " + r.message : "") : "",
+      r.waiting_for ? el("div", { class: "reason", id: "run-waiting" }, el("strong", {}, "Waiting for"), ": " + r.waiting_for) : "");
     const resources = job && job.revision === r.revision ? `cpu ${job.cpu}, memory ${job.memory}` : job ? `cpu ${job.cpu}, memory ${job.memory} (current revision ${job.revision})` : "";
     facts.replaceChildren(...[
       ["Trigger", r.trigger], ["Attempt", String(r.attempt)],
@@ -439,6 +440,8 @@ async function runPage(id) {
       ["Created", when(r.created_at)], ["Started", when(r.started_at)], ["Finished", when(r.finished_at)],
       ["Duration", duration(r)], ["Exit code", r.exit_code === undefined ? "" : String(r.exit_code)],
       ["Resources", resources],
+      ["Queue", `${r.queue || "default"} (priority ${r.priority || 0})`],
+      ["Params", Object.entries(r.params || {}).map(([k, v]) => `${k}=${v}`).join(", ")],
     ].map(([k, v]) => el("div", {}, el("span", {}, k), v || el("span", { class: "muted" }, "—"))));
     group.replaceChildren(res ? arraySection(res) : "");
     files.replaceChildren(filesSection(fl));

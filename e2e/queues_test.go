@@ -1,0 +1,326 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"docket.dev/docket/internal/execute/kube/kubetest"
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store/postgres/pgtest"
+)
+
+const queuesFile = `kind: Queue
+name: two
+max_running: 2
+---
+kind: Queue
+name: one
+max_running: 1
+---
+kind: Queue
+name: slow
+max_starts_per_second: 0.2
+---
+name: sleeper
+image: busybox
+command: ["sleep", "1"]
+cpu: 100m
+memory: 16Mi
+concurrency: allow
+queue: two
+---
+name: single
+image: busybox
+command: ["sleep", "1"]
+cpu: 100m
+memory: 16Mi
+concurrency: allow
+queue: one
+---
+name: quick
+image: busybox
+command: ["true"]
+cpu: 100m
+memory: 16Mi
+concurrency: allow
+queue: slow
+---
+name: echo
+image: busybox
+command: ["sh", "-c", "echo lr={{ .Params.lr }} env=$DOCKET_PARAM_LR date={{ .Params.date }}"]
+cpu: 100m
+memory: 16Mi
+concurrency: allow
+params: {lr: "0.01", date: ""}
+`
+
+// sampleActive polls the API until stop is closed and returns the most runs of job it
+// saw active (dispatched, pending or running) at once.
+func sampleActive(s *server, query string, stop <-chan struct{}) <-chan int {
+	out := make(chan int, 1)
+	go func() {
+		most := 0
+		for {
+			select {
+			case <-stop:
+				out <- most
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			var page struct{ Runs []job.Run }
+			s.api("GET", "/api/v1/runs?limit=1000&state=dispatched,pending,running&"+query, "", &page)
+			most = max(most, len(page.Runs))
+		}
+	}()
+	return out
+}
+
+// TestQueues runs jobs through queues on a real server: a queue of 2 never has more than
+// 2 runs active however many are queued; a high-priority run submitted last starts
+// before the low ones still queued; a run not moving says why; params reach the command
+// and the env; dry runs store nothing.
+func TestQueues(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, filepath.Join(dir, "data"), "--executor", "process", "--parallelism", "8", "--retry-backoff", "1m")
+	file := writeFile(t, dir, "queues.yaml", queuesFile)
+	if out, errOut, code := s.cli("apply", "-f", file); code != 0 || !strings.Contains(out, "queue two set") {
+		t.Fatalf("apply: exit %d %s %s", code, out, errOut)
+	}
+
+	t.Run("max_running", func(t *testing.T) {
+		stop := make(chan struct{})
+		most := sampleActive(s, "job=sleeper", stop)
+		var runs []job.Run
+		for range 10 {
+			runs = append(runs, s.submit("sleeper"))
+		}
+		waitFor(t, 10*time.Second, "a run waiting for the full queue to say so", func() bool {
+			return s.run(runs[9].ID).WaitingFor == "queue two is full (2 of 2 running)"
+		})
+		out, _, code := s.cli("queues")
+		if code != 0 || !strings.Contains(out, "two") {
+			t.Errorf("docket queues: exit %d\n%s", code, out)
+		}
+		for _, r := range runs {
+			if got := s.waitTerminal(r.ID, 30*time.Second); got.State != job.StateSucceeded {
+				t.Errorf("run %s %s: %s", r.ID, got.State, got.Message)
+			}
+		}
+		close(stop)
+		if n := <-most; n > 2 || n == 0 {
+			t.Errorf("at most %d runs of queue two were seen active at once; want 2", n)
+		}
+	})
+
+	t.Run("priority", func(t *testing.T) {
+		var low []job.Run
+		for range 4 {
+			low = append(low, s.submit("single"))
+		}
+		var high job.Run
+		if status := s.api("POST", "/api/v1/jobs/single/runs", `{"priority": 900}`, &high); status != 201 {
+			t.Fatalf("submit with priority: %d", status)
+		}
+		high = s.waitTerminal(high.ID, 30*time.Second)
+		for _, r := range low {
+			r = s.waitTerminal(r.ID, 30*time.Second)
+			if r.StartedAt.Before(*high.StartedAt) && r.ID != low[0].ID {
+				t.Errorf("low-priority run %s started at %v, before the high-priority one at %v", r.ID, r.StartedAt, high.StartedAt)
+			}
+		}
+	})
+
+	t.Run("waiting_for", func(t *testing.T) {
+		first, second := s.submit("quick"), s.submit("quick")
+		s.waitTerminal(first.ID, 10*time.Second)
+		if got := s.run(second.ID); got.State == job.StateQueued && got.WaitingFor != "queue slow is rate limited (0.2 starts a second)" {
+			t.Errorf("the second run of a queue of 0.2 starts a second waits for %q", got.WaitingFor)
+		}
+		if _, errOut, code := s.cli("suspend", "echo"); code != 0 {
+			t.Fatalf("suspend: %s", errOut)
+		}
+		var held job.Run
+		s.api("POST", "/api/v1/jobs/echo/runs", `{"params": {"date": "2026-11-23"}}`, &held)
+		time.Sleep(500 * time.Millisecond)
+		if got := s.run(held.ID); got.State != job.StateQueued || got.WaitingFor != "job is suspended" {
+			t.Errorf("a run of a suspended job: %s, waiting for %q", got.State, got.WaitingFor)
+		}
+		if out, _, _ := s.cli("describe", "run", held.ID); !strings.Contains(out, "job is suspended") {
+			t.Errorf("describe run does not say what the run waits for:\n%s", out)
+		}
+		if _, errOut, code := s.cli("resume", "echo"); code != 0 {
+			t.Fatalf("resume: %s", errOut)
+		}
+		s.waitTerminal(held.ID, 10*time.Second)
+	})
+
+	t.Run("params", func(t *testing.T) {
+		out, errOut, code := s.cli("run", "echo", "--param", "lr=0.1", "--param", "date=2026-11-23", "-o", "json")
+		if code != 0 {
+			t.Fatalf("run: exit %d %s", code, errOut)
+		}
+		id := between(out, `"id": "`, `"`)
+		r := s.waitTerminal(id, 10*time.Second)
+		if r.State != job.StateSucceeded || r.Params["lr"] != "0.1" {
+			t.Fatalf("run: %s, params %v", r.State, r.Params)
+		}
+		if got, want := s.logs(id), "lr=0.1 env=0.1 date=2026-11-23\n"; got != want {
+			t.Errorf("the job saw %q; want %q", got, want)
+		}
+		if _, errOut, code := s.cli("run", "echo", "--param", "epochs=3"); code == 0 || !strings.Contains(errOut, "epochs") {
+			t.Errorf("an unknown param: exit %d %s", code, errOut)
+		}
+		if _, errOut, code := s.cli("run", "echo"); code == 0 || !strings.Contains(errOut, "date") {
+			t.Errorf("a missing param: exit %d %s", code, errOut)
+		}
+	})
+
+	t.Run("set keeps what it is not told", func(t *testing.T) {
+		out, errOut, code := s.cli("queues", "set", "two", "--priority", "5")
+		if code != 0 || !strings.Contains(out, "queue two set (max running 2, max starts/s -, priority 5)") {
+			t.Errorf("queues set --priority: exit %d %s%s", code, out, errOut)
+		}
+		if _, errOut, code := s.cli("queues", "delete", "two"); code == 0 || !strings.Contains(errOut, "sleeper") {
+			t.Errorf("deleting a queue a job names: exit %d %s", code, errOut)
+		}
+	})
+
+	t.Run("dry run", func(t *testing.T) {
+		before := len(s.allRuns(""))
+		changed := writeFile(t, dir, "changed.yaml", strings.Replace(queuesFile, `command: ["sleep", "1"]
+cpu: 100m
+memory: 16Mi
+concurrency: allow
+queue: two`, `command: ["sleep", "2"]
+cpu: 100m
+memory: 16Mi
+concurrency: allow
+queue: two`, 1))
+		out, errOut, code := s.cli("apply", "-f", changed, "--dry-run")
+		if code != 0 || !strings.Contains(out, "job sleeper: changed (revision 2)") || !strings.Contains(out, `command: ["sleep","1"] -> ["sleep","2"]`) ||
+			!strings.Contains(out, "job echo: unchanged") || !strings.Contains(out, "queue one: unchanged") ||
+			!strings.Contains(out, "queue two: changed (max running 2, max starts/s -, priority 0)") { // set to priority 5 above
+			t.Errorf("apply --dry-run: exit %d\n%s%s", code, out, errOut)
+		}
+		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--dry-run")
+		if code != 0 || !strings.Contains(out, "lr=0.01 env=$DOCKET_PARAM_LR date=2026-11-23") || !strings.Contains(out, "DOCKET_PARAM_LR=0.01") {
+			t.Errorf("run --dry-run: exit %d\n%s%s", code, out, errOut)
+		}
+		var def struct{ Revision int }
+		s.api("GET", "/api/v1/jobs/sleeper", "", &def)
+		if after := len(s.allRuns("")); after != before || def.Revision != 1 {
+			t.Errorf("dry runs stored something: %d runs, then %d; sleeper at revision %d", before, after, def.Revision)
+		}
+	})
+}
+
+// between returns the text of s between the first before and the after that follows it.
+func between(s, before, after string) string {
+	_, rest, _ := strings.Cut(s, before)
+	v, _, _ := strings.Cut(rest, after)
+	return v
+}
+
+// TestQueueReplicas runs two servers on one PostgreSQL database: a queue's max_running
+// holds across them.
+func TestQueueReplicas(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	flags := []string{"--database-url", url, "--executor", "process", "--parallelism", "4"}
+	a := startServer(t, filepath.Join(dir, "a"), flags...)
+	b := startServer(t, filepath.Join(dir, "b"), flags...)
+	file := writeFile(t, dir, "q.yaml", queuesFile)
+	if _, errOut, code := a.cli("apply", "-f", file); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+	stop := make(chan struct{})
+	most := sampleActive(a, "job=sleeper", stop)
+	var (
+		runs []job.Run
+		mu   sync.Mutex
+	)
+	for i := range 8 {
+		srv := []*server{a, b}[i%2]
+		r := srv.submit("sleeper")
+		mu.Lock()
+		runs = append(runs, r)
+		mu.Unlock()
+	}
+	claimers := map[string]bool{}
+	for _, r := range runs {
+		got := a.waitTerminal(r.ID, 30*time.Second)
+		if got.State != job.StateSucceeded {
+			t.Errorf("run %s %s: %s", r.ID, got.State, got.Message)
+		}
+		claimers[got.ClaimedBy] = true
+	}
+	close(stop)
+	if n := <-most; n > 2 || n == 0 {
+		t.Errorf("at most %d runs of queue two were seen active at once across two servers; want 2", n)
+	}
+	t.Logf("runs claimed by %d servers", len(claimers))
+}
+
+// kubectl returns the kubectl of the test control plane's binaries, or skips.
+func kubectl(t *testing.T) string {
+	dir := os.Getenv("DOCKET_KUBE_BIN")
+	if dir == "" {
+		cache := os.Getenv("DOCKET_KUBE_CACHE")
+		if cache == "" {
+			home, _ := os.UserHomeDir()
+			cache = filepath.Join(home, ".cache", "docket", "kube-v1.33.13")
+		}
+		dir = filepath.Join(cache, "bin")
+	}
+	path := filepath.Join(dir, "kubectl")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("no kubectl in %s (set DOCKET_KUBE_BIN; scripts/kube build prints it)", dir)
+	}
+	return path
+}
+
+// TestRunDryRunKube prints the Job a run would create on the Kubernetes executor and has
+// the test control plane's API server check it (kubectl apply --dry-run=server).
+func TestRunDryRunKube(t *testing.T) {
+	t.Parallel()
+	kc := kubectl(t)
+	client := kubetest.Client(t)
+	namespace := kubetest.Namespace(t, client)
+	file := writeFile(t, t.TempDir(), "train.yaml", `name: train
+image: registry.example.com/ds/train:1.4.2
+command: ["python", "train.py", "--lr", "{{ .Params.lr }}"]
+cpu: 500m
+memory: 64Mi
+params: {lr: "0.01"}
+`)
+	srv := startServer(t, t.TempDir(), "--executor", "kubernetes", "--kubeconfig", os.Getenv("DOCKET_TEST_KUBECONFIG"), "--namespace", namespace)
+	if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
+		t.Fatalf("apply: %s", stderr)
+	}
+	manifest, errOut, code := srv.cli("run", "train", "--param", "lr=0.1", "--dry-run", "-o", "yaml")
+	if code != 0 || !strings.Contains(manifest, "kind: Job") || !strings.Contains(manifest, "- \"0.1\"") {
+		t.Fatalf("run --dry-run -o yaml: exit %d\n%s%s", code, manifest, errOut)
+	}
+	cmd := exec.Command(kc, "--kubeconfig", os.Getenv("DOCKET_TEST_KUBECONFIG"), "apply", "--dry-run=server", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "(server dry run)") {
+		t.Fatalf("kubectl apply --dry-run=server: %v\n%s\nmanifest:\n%s", err, out.String(), manifest)
+	}
+	if runs := srv.allRuns(""); len(runs) != 0 {
+		t.Errorf("a dry run stored %d runs", len(runs))
+	}
+	jobs, err := exec.Command(kc, "--kubeconfig", os.Getenv("DOCKET_TEST_KUBECONFIG"), "get", "jobs", "-n", namespace, "-o", "name").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(jobs)) != 0 {
+		t.Errorf("Jobs in the namespace after a dry run: %s %v", jobs, err)
+	}
+}

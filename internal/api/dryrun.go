@@ -1,0 +1,119 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"docket.dev/docket/internal/job"
+)
+
+// Preview is what a run would be, made without storing or starting it: the execution the
+// dispatcher would hand its executor and, on the Kubernetes executor, the Job it would
+// create.
+type Preview struct {
+	Image    string            `json:"image"`
+	Command  []string          `json:"command"`
+	Env      map[string]string `json:"env"`
+	CPU      string            `json:"cpu"`
+	Memory   string            `json:"memory"`
+	Deadline job.Duration      `json:"deadline"`
+	// Manifest is the batch/v1 Job, on the Kubernetes executor.
+	Manifest any `json:"manifest,omitempty"`
+}
+
+// Previewer resolves a run that is not stored into what it would run (the server's
+// dispatcher and executor).
+type Previewer interface {
+	Preview(ctx context.Context, def job.Definition, run job.Run) (Preview, error)
+}
+
+// dryRun reads the ?dry_run= flag.
+func dryRun(r *http.Request) (bool, error) {
+	s := r.URL.Query().Get("dry_run")
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, invalid("dry_run", fmt.Sprintf("%q is not true or false", s))
+	}
+	return b, nil
+}
+
+// runPreview is the answer to a dry-run submission.
+type runPreview struct {
+	DryRun bool    `json:"dry_run"`
+	Run    job.Run `json:"run"`
+	Preview
+}
+
+// previewRun answers a dry-run submission: the run as it would be stored (queue,
+// priority, params) and what it would run; nothing is stored.
+func (a *API) previewRun(w http.ResponseWriter, r *http.Request, def job.Definition, run job.Run) {
+	out := runPreview{DryRun: true, Run: run}
+	if a.opts.Previewer != nil {
+		p, err := a.opts.Previewer.Preview(r.Context(), def, run)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		out.Preview = p
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+// maxDiffValue caps how much of a field's value a dry run's diff shows.
+const maxDiffValue = 120
+
+// specDiff lists the fields that differ between two specs, as "field: old -> new", in
+// the order of the fields' names.
+func specDiff(old, new job.Spec) ([]string, error) {
+	a, err := fields(old)
+	if err != nil {
+		return nil, err
+	}
+	b, err := fields(new)
+	if err != nil {
+		return nil, err
+	}
+	keys := slices.Sorted(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var diff []string
+	for _, k := range keys {
+		if string(a[k]) != string(b[k]) {
+			diff = append(diff, fmt.Sprintf("%s: %s -> %s", k, short(a[k]), short(b[k])))
+		}
+	}
+	return diff, nil
+}
+
+// fields is a spec's fields as JSON values by name.
+func fields(s job.Spec) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	return m, json.Unmarshal(b, &m)
+}
+
+// short is a JSON value as a diff shows it: (none) when absent, cut when long.
+func short(v json.RawMessage) string {
+	if v == nil {
+		return "(none)"
+	}
+	if len(v) > maxDiffValue {
+		return string(v[:maxDiffValue]) + "..."
+	}
+	return string(v)
+}

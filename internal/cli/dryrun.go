@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/definition"
+)
+
+// previewRun prints what a run of name would be, from the server's dry run.
+func previewRun(ctx context.Context, e *env, c *client.Client, name string, req client.RunRequest) error {
+	p, err := c.PreviewRun(ctx, name, req)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.output == outputYAML && len(p.Manifest) > 0:
+		// The Job alone: what kubectl apply takes.
+		out, err := yamlOf(p.Manifest)
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(out)
+		return err
+	case e.structured():
+		return e.print(p)
+	}
+	tw := e.table()
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("Job", fmt.Sprintf("%s (revision %d)", p.Run.Job, p.Run.Revision))
+	queue := p.Run.Queue
+	if queue == "" {
+		queue = "default"
+	}
+	row("Queue", fmt.Sprintf("%s (the run's priority in it: %d)", queue, p.Run.Priority))
+	for _, k := range slices.Sorted(maps.Keys(p.Run.Params)) {
+		row("Param", k+"="+p.Run.Params[k])
+	}
+	row("Image", p.Image)
+	row("Command", strings.Join(quoteArgs(p.Command), " "))
+	row("Resources", fmt.Sprintf("cpu %s, memory %s, deadline %s", p.CPU, p.Memory, p.Deadline))
+	for _, k := range slices.Sorted(maps.Keys(p.Env)) {
+		row("Env", k+"="+p.Env[k])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(p.Manifest) > 0 {
+		out, err := yamlOf(p.Manifest)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "\nKubernetes Job (docket run %s --dry-run -o yaml prints it alone):\n%s", name, out)
+	}
+	fmt.Fprintln(e.stderr, "dry run: nothing was stored or started")
+	return nil
+}
+
+// quoteArgs quotes the arguments a shell would split.
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// dryApply shows what applying docs would do, from the server's dry runs; the file's
+// queues count as existing for its jobs.
+func dryApply(ctx context.Context, e *env, file string, docs [][]byte) error {
+	c := e.client()
+	where := func(i int) string {
+		if len(docs) > 1 {
+			return fmt.Sprintf("%s (document %d)", file, i+1)
+		}
+		return file
+	}
+	var (
+		queues []client.DryQueue
+		jobs   []client.DryJob
+		names  []string
+	)
+	for i, doc := range docs {
+		if definition.KindOf(doc) != definition.KindQueue {
+			continue
+		}
+		q, err := definition.DecodeQueue(doc, "")
+		if err != nil {
+			return fmt.Errorf("%s: %s", where(i), describeError(err))
+		}
+		got, err := c.DryApplyQueue(ctx, q.Name, doc)
+		if err != nil {
+			return fmt.Errorf("%s: %s", where(i), describeError(err))
+		}
+		queues, names = append(queues, got), append(names, q.Name)
+	}
+	for i, doc := range docs {
+		if definition.KindOf(doc) == definition.KindQueue {
+			continue
+		}
+		spec, err := definition.Decode(doc)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where(i), err)
+		}
+		if spec.Name == "" {
+			return fmt.Errorf("%s: name: is required", where(i))
+		}
+		got, err := c.DryApplyJob(ctx, spec.Name, doc, names...)
+		if err != nil {
+			return fmt.Errorf("%s: %s", where(i), describeError(err))
+		}
+		jobs = append(jobs, got)
+	}
+	if e.structured() {
+		return e.print(map[string]any{"dry_run": true, "queues": queues, "jobs": jobs})
+	}
+	for _, q := range queues {
+		fmt.Fprintf(e.stdout, "queue %s: %s (max running %s, max starts/s %s, priority %d)\n", q.Queue.Name, q.Change,
+			limitText(float64(q.Queue.MaxRunning)), limitText(q.Queue.MaxStartsPerSecond), q.Queue.Priority)
+	}
+	for _, j := range jobs {
+		line := fmt.Sprintf("job %s: %s", j.Name, j.Change)
+		if j.Change == "changed" {
+			line += fmt.Sprintf(" (revision %d)", j.Revision)
+		}
+		fmt.Fprintln(e.stdout, line)
+		for _, d := range j.Diff {
+			fmt.Fprintln(e.stdout, "  "+d)
+		}
+		for _, t := range j.NextRuns {
+			fmt.Fprintln(e.stdout, "  next run "+t.Format(time.RFC3339))
+		}
+	}
+	fmt.Fprintln(e.stderr, "dry run: nothing was stored")
+	return nil
+}

@@ -1,0 +1,22 @@
+package kube
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+
+	"docket.dev/docket/internal/job"
+)
+
+// Manifest returns the batch/v1 Job the executor would create for x, without creating
+// it: what a dry run shows, and what `kubectl apply --dry-run=server` takes.
+func (e *Executor) Manifest(x job.Execution) (*batchv1.Job, error) {
+	sp, err := e.space(x.Kubernetes)
+	if err != nil {
+		return nil, err
+	}
+	j, err := jobFor(x, sp.name, e.opts.Pod)
+	if err != nil {
+		return nil, err
+	}
+	j.APIVersion, j.Kind = "batch/v1", "Job"
+	return j, nil
+}

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+	"maps"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+
+	"docket.dev/docket/internal/api"
+	"docket.dev/docket/internal/dispatch"
+	"docket.dev/docket/internal/job"
+)
+
+// manifester is an executor that can show the object it would create for a run (the
+// Kubernetes executor's Job).
+type manifester interface {
+	Manifest(x job.Execution) (*batchv1.Job, error)
+}
+
+// previewer shows what a run would run, as the dispatcher would resolve it and the
+// executor would start it, without doing either.
+type previewer struct {
+	exec            executor
+	defaultDeadline time.Duration
+	runEnv          func(runID string) map[string]string
+}
+
+var _ api.Previewer = previewer{}
+
+// tokenShown stands for the run token in a preview: a run that is not stored gets none.
+const tokenShown = "(issued when the run starts)"
+
+func (p previewer) Preview(_ context.Context, def job.Definition, run job.Run) (api.Preview, error) {
+	x, err := dispatch.Resolve(def, run, nil, p.defaultDeadline)
+	if err != nil {
+		return api.Preview{}, err
+	}
+	env := p.runEnv(run.ID)
+	if _, ok := env["DOCKET_TOKEN"]; ok {
+		env["DOCKET_TOKEN"] = tokenShown
+	}
+	maps.Copy(x.Env, env)
+	out := api.Preview{Image: x.Image, Command: x.Command, Env: x.Env, CPU: x.CPU, Memory: x.Memory, Deadline: job.Duration(x.Deadline)}
+	if m, ok := p.exec.(manifester); ok {
+		j, err := m.Manifest(x)
+		if err != nil {
+			return api.Preview{}, err
+		}
+		out.Manifest = j
+	}
+	return out, nil
+}
