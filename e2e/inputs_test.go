@@ -25,7 +25,7 @@ test ! -e src/.git
 `
 
 // TestInputs sends a small project (--dir, honouring its .gitignore, never its .git), a
-// CSV (--file) and a folder of shards (--each-file) with runs on the process executor,
+// CSV (--file) and a folder of shards in folders (--each-file) with runs on the process executor,
 // which find them in their working directory; content the server has is not sent again,
 // and a symlink out of the folder is refused before anything is sent.
 func TestInputs(t *testing.T) {
@@ -70,15 +70,24 @@ func TestInputs(t *testing.T) {
 		t.Errorf("second run sent again: exit %d\n%s", code, errOut)
 	}
 
+	// Files in the folders below --each-file's make tasks too, placed at their paths.
+	sub := map[int]string{0: "", 1: "2026/", 2: "2026/11/"}
 	for i := range 3 {
-		writeFile(t, shards, fmt.Sprintf("part-%d.csv", i), strings.Repeat("x\n", i+1))
+		if err := os.MkdirAll(filepath.Join(shards, sub[i]), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(shards, sub[i]), fmt.Sprintf("part-%d.csv", i), strings.Repeat("x\n", i+1))
 	}
+	writeFile(t, shards, ".DS_Store", "not a task")
 	out, errOut, code = s.cli("run", "read", "--each-file", shards, "--wait", "--results")
 	if code != 0 {
 		t.Fatalf("each-file: exit %d\n%s\n%s", code, out, errOut)
 	}
+	if n := strings.Count(out, "\n"); n != 3 {
+		t.Errorf("each-file: %d tasks; want 3:\n%s", n, out)
+	}
 	for i := range 3 {
-		if want := fmt.Sprintf(`"result":{"file":"shards/part-%d.csv","rows":%d}`, i, i+1); !strings.Contains(out, want) {
+		if want := fmt.Sprintf(`"result":{"file":"shards/%spart-%d.csv","rows":%d}`, sub[i], i, i+1); !strings.Contains(out, want) {
 			t.Errorf("results lack %s:\n%s", want, out)
 		}
 	}

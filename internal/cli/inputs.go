@@ -30,7 +30,7 @@ type inputFlags struct {
 func (in *inputFlags) add(f *pflag.FlagSet) {
 	f.StringArrayVarP(&in.files, "file", "f", nil, "send a file; it is in the run's working directory ($DOCKET_INPUTS) under its name (repeatable); with --local, the definition file to run (\"-\" reads stdin)")
 	f.StringArrayVar(&in.dirs, "dir", nil, "send a folder (honouring its .gitignore and .docketignore, never .git) under its name (repeatable)")
-	f.StringVar(&in.eachFile, "each-file", "", "run one task per file of DIR, its file placed for it; DOCKET_TASK_INPUT is its path")
+	f.StringVar(&in.eachFile, "each-file", "", "run one task per file of DIR and the folders below it (at most 8 down), its file placed for it; DOCKET_TASK_INPUT is its path")
 }
 
 // localFile is a file to send: where it is here, and what the run sees.
@@ -57,25 +57,8 @@ func (in inputFlags) collect() (shared, tasks []localFile, err error) {
 		shared = append(shared, files...)
 	}
 	if in.eachFile != "" {
-		entries, err := os.ReadDir(in.eachFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--each-file: %w", err)
-		}
-		for _, e := range entries {
-			if !e.Type().IsRegular() {
-				continue
-			}
-			if len(tasks) == job.MaxTasks {
-				return nil, nil, fmt.Errorf("--each-file %s: more than %d files; an array has at most %d tasks", in.eachFile, job.MaxTasks, job.MaxTasks)
-			}
-			lf, err := describeFile(filepath.Join(in.eachFile, e.Name()), path.Join(filepath.Base(filepath.Clean(in.eachFile)), e.Name()))
-			if err != nil {
-				return nil, nil, err
-			}
-			tasks = append(tasks, lf)
-		}
-		if len(tasks) == 0 {
-			return nil, nil, fmt.Errorf("--each-file %s: no files; an array needs at least one task", in.eachFile)
+		if tasks, err = eachFiles(in.eachFile, defaultEachFile); err != nil {
+			return nil, nil, err
 		}
 	}
 	return shared, tasks, nil
