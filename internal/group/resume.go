@@ -15,12 +15,14 @@ import (
 // runs again (state succeeded, reason Reused, a link to the run it reuses, its exit code
 // and times), or run again as a new first attempt. A child run again whose needs are all carried over is queued at once;
 // the others wait, as in a new run. The new group run is linked to old (ResumedFrom),
-// counts what it carries over as ended, and is queued. old's own rows stay as they were.
+// counts what it carries over as ended, and is queued; it and its children keep the
+// queues, priority and params old and its children had. old's own rows stay as they were.
 // It returns the new group run, its children and their first events (the group's first).
 func Resume(old job.Run, children []job.Run, again map[string]bool, now time.Time) (job.Run, []job.Run, []job.Event) {
 	parent := job.NewRun(old.Job, old.Revision, job.TriggerRetry, now)
 	parent.Kind, parent.ScheduledTime, parent.Env, parent.Exclusive = old.Kind, old.ScheduledTime, old.Env, old.Exclusive
 	parent.Attempt, parent.ResumedFrom = old.Attempt+1, old.ID
+	parent.Queue, parent.Priority, parent.Params = old.Queue, old.Priority, old.Params
 	g := job.Group{Size: old.Group.Size, Parallelism: old.Group.Parallelism, MaxFailed: old.Group.MaxFailed}
 	latest := Latest(children)
 	first := map[string]string{} // the id of each child's first attempt: the order it was made in
@@ -45,6 +47,7 @@ func Resume(old job.Run, children []job.Run, again map[string]bool, now time.Tim
 		c := job.NewRun(old.Job, old.Revision, job.TriggerGroup, now)
 		c.ScheduledTime, c.Env, c.Exclusive, c.Parent = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID
 		c.Step, c.TaskIndex, c.Input, c.Needs, c.Always = was.Step, was.TaskIndex, was.Input, was.Needs, was.Always
+		c.Queue, c.Priority, c.Params = was.Queue, was.Priority, was.Params // a step may have a queue of its own
 		who := name(old.Kind, was)
 		switch {
 		case !rerun[k]:
