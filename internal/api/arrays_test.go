@@ -1,13 +1,18 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/job"
 )
 
 // TestSubmitArray: a submission makes an array of any job, by count or one task per
@@ -128,5 +133,51 @@ func TestArrayIdempotency(t *testing.T) {
 		if code, out := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", body, "Idempotency-Key", "k1"); code != http.StatusConflict {
 			t.Errorf("%s with the same key: %d %s; want 409", body, code, out)
 		}
+	}
+}
+
+// TestRetryArraySucceeded: resuming an array whose tasks all succeeded is a conflict that
+// says so, naming no step; one with a failed task is resumed, that task run again.
+func TestRetryArraySucceeded(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	if code, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); code != 201 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	submit := func() string {
+		t.Helper()
+		code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"tasks": 2}`)
+		var run job.Run
+		if err := json.Unmarshal(body, &run); code != 201 || err != nil {
+			t.Fatalf("submit: %d %s", code, body)
+		}
+		return run.ID
+	}
+	finish := func(states ...job.State) {
+		t.Helper()
+		tasks, err := f.store.RunClaim(ctx, "w", f.now.Add(time.Minute), 10)
+		if err != nil || len(tasks) != len(states) {
+			t.Fatalf("claimed %d tasks, %v; want %d", len(tasks), err, len(states))
+		}
+		slices.SortFunc(tasks, func(a, b job.Run) int { return *a.TaskIndex - *b.TaskIndex })
+		for i, r := range tasks {
+			if _, err := f.store.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateDispatched, To: states[i], Time: f.now, Reason: "Done"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ok := submit()
+	finish(job.StateSucceeded, job.StateSucceeded)
+	code, body := f.call(t, "POST", "/api/v1/runs/"+ok+"/retry", "", "")
+	if code != 409 || !strings.Contains(string(body), "every task of array run "+ok+" succeeded") || strings.Contains(string(body), `"field"`) {
+		t.Errorf("retry of an array that succeeded: %d %s; want 409 saying every task succeeded", code, body)
+	}
+	failed := submit()
+	finish(job.StateSucceeded, job.StateFailed)
+	code, body = f.call(t, "POST", "/api/v1/runs/"+failed+"/retry", "", "")
+	var resumed job.Run
+	if err := json.Unmarshal(body, &resumed); code != 201 || err != nil || resumed.ResumedFrom != failed || resumed.Group == nil || resumed.Group.Succeeded != 1 {
+		t.Errorf("retry of an array with a failed task: %d %s", code, body)
 	}
 }
