@@ -183,6 +183,16 @@ function cancelRun(run, after) {
     () => { toast(`Cancel requested for ${short(run.id)}`); if (after) after(); });
 }
 
+// retryRun resumes an ended workflow or array run (POST /runs/{id}/retry) and shows the new
+// run: what succeeded is carried over, the rest runs again (an array's tasks by index).
+function retryRun(run) {
+  const what = run.kind === "array" ? `the tasks of array run ${short(run.id)} that did not succeed again, each with its index` :
+    `workflow run ${short(run.id)} again from the steps that did not succeed`;
+  return act(`Run ${what}? What succeeded is carried over.`, "Run again",
+    () => api("POST", `/runs/${run.id}/retry`),
+    next => { toast(`Run ${short(next.id)} resumes ${short(run.id)}`); location.hash = "#/runs/" + next.id; });
+}
+
 function jobActions(job, refresh) {
   if (!may("editor")) return "";
   return el("div", { class: "actions" },
@@ -430,6 +440,9 @@ async function runPage(id) {
         r.parent_id ? [r.step ? ", step " : ", task ", el("strong", {}, r.step || String(r.task_index)), " of ", runLink(r.parent_id)] : "",
         r.reused_from ? [", carried over from ", runLink(r.reused_from)] : ""),
       !ended && may("editor") ? el("div", { class: "actions" }, el("button", { class: "danger", "data-action": "cancel", onclick: () => cancelRun(r, draw) }, "Cancel run")) : "",
+      // An array may have succeeded with failed tasks it tolerated (max_failed).
+      ended && r.group && r.group.succeeded < r.group.size && may("editor") ? el("div", { class: "actions" },
+        el("button", { class: "primary", "data-action": "retry", onclick: () => retryRun(r) }, r.kind === "array" ? "Run failed tasks again" : "Resume")) : "",
       r.reason && ended ? el("div", { class: "reason" + (r.state === "succeeded" ? " ok" : ""), id: "run-reason" },
         el("strong", {}, r.reason), r.message ? ": " + r.message : "") : "",
       r.waiting_for ? el("div", { class: "reason", id: "run-waiting" }, el("strong", {}, "Waiting for"), ": " + r.waiting_for) : "");
