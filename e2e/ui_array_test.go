@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -63,11 +64,14 @@ memory: 64Mi
 	if n := pixels(img, failedRed); n < 50 {
 		t.Errorf("the array's screenshot shows no failed task (%d red pixels)", n)
 	}
+	// Task 2's cell links to its own run's page.
+	var href string
+	if err := step(t, ctx, chromedp.AttributeValue(`#task-grid a[data-index="2"]`, "href", &href, nil, chromedp.ByQuery)); err != nil {
+		t.Fatalf("task 2's link: %v", err)
+	}
 	if err := step(t, ctx,
-		chromedp.Click(`#task-grid a[data-index="2"]`, chromedp.ByQuery),
-		// One poll of the document as it is: a wait for a node could hold one of the page
-		// the click leaves, which never becomes visible again.
-		chromedp.Poll(`!document.querySelector("h1").textContent.includes("`+id+`") && document.querySelector("#timeline li") !== null`, nil, everyTick),
+		chromedp.Navigate(s.URL+"/"+href),
+		evalUntil(`!document.querySelector("h1").textContent.includes("`+id+`") && document.querySelector("#timeline li") !== null`),
 		chromedp.Text("h1", &title, chromedp.ByQuery),
 	); err != nil {
 		t.Fatalf("open task 2: %v", err)
@@ -103,4 +107,23 @@ memory: 64Mi
 	if !strings.Contains(inputs, "notes.txt") {
 		t.Errorf("the new run's input files read %q; want notes.txt", inputs)
 	}
+}
+
+// evalUntil evaluates a JavaScript condition from the test, again and again, until it
+// holds (or the step's time is up): unlike a poll run inside the page, it sees the page
+// as it is at each try, however busy the browser is.
+func evalUntil(cond string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		for {
+			var ok bool
+			if err := chromedp.Evaluate("Boolean("+cond+")", &ok).Do(ctx); err == nil && ok {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
 }
