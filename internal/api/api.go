@@ -79,6 +79,9 @@ type Options struct {
 	// Images, when set, refuses definitions whose image the registry says does not
 	// exist (executors that pull images).
 	Images Images
+	// AWS, when set, serves the AWS Batch face: /v1/ and the CloudWatch Logs calls
+	// (POST /), past the same host and origin checks; it checks signatures itself.
+	AWS http.Handler
 	// Previewer, when set, shows what a dry-run submission would run (the rendered
 	// command, the env, the Kubernetes Job).
 	Previewer Previewer
@@ -155,6 +158,12 @@ func (a *API) routes() {
 	if a.opts.UI != nil {
 		a.mux.Handle("GET /{$}", a.opts.UI)
 		a.mux.Handle("GET /ui/", a.opts.UI)
+	}
+	// The AWS Batch face (/v1/<operation>) and its CloudWatch Logs endpoint (POST /, JSON
+	// 1.1 with X-Amz-Target) speak AWS's protocol, not this API's: no rows of the table.
+	if a.opts.AWS != nil {
+		a.mux.Handle("/v1/", a.opts.AWS)
+		a.mux.Handle("/{$}", a.opts.AWS) // GET / is the UI
 	}
 	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_found", msg: "no such endpoint: " + r.Method + " " + r.URL.Path})

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"docket.dev/docket/internal/job"
 )
@@ -59,6 +60,17 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status >= 500 {
 		log.Error("request", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if awsRequest(r) {
+		// A request to the AWS Batch face refused before it got there (host, origin) is
+		// answered as AWS clients read errors.
+		typ := "ClientException"
+		if status >= 500 {
+			typ = "ServerException"
+		}
+		w.Header().Set("X-Amzn-ErrorType", typ)
+		writeJSON(w, r, status, map[string]string{"__type": typ, "message": body.Error.Message})
+		return
+	}
 	writeJSON(w, r, status, body)
 }
 
@@ -93,4 +105,10 @@ func pretty(r *http.Request) bool {
 // invalid returns a 400 error naming a field.
 func invalid(field, msg string) error {
 	return &statusError{status: http.StatusBadRequest, code: "invalid", field: field, msg: field + ": " + msg}
+}
+
+// awsRequest reports whether a request is for the AWS Batch face: /v1/..., or the
+// CloudWatch Logs calls at / (X-Amz-Target).
+func awsRequest(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/" && r.Header.Get("X-Amz-Target") != ""
 }

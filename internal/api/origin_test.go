@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -125,5 +126,30 @@ func TestFrontWrites(t *testing.T) {
 		if status, body := f.call(t, tt.method, tt.path, tt.contentType, tt.body, tt.header...); status != tt.status {
 			t.Errorf("%s: %d %s; want %d", tt.name, status, body, tt.status)
 		}
+	}
+}
+
+// TestAWSPathsRefusedAsAWS: a request for the AWS Batch face that the host check refuses
+// is answered as AWS clients read errors.
+func TestAWSPathsRefusedAsAWS(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/submitjob", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "attacker.example"
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusMisdirectedRequest || resp.Header.Get("X-Amzn-ErrorType") != "ClientException" || !strings.Contains(body["message"], "attacker.example") {
+		t.Errorf("%d %s %v", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), body)
 	}
 }

@@ -5,6 +5,7 @@ package auth
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -79,6 +80,17 @@ func (t Token) MayChange(team string) bool {
 // (Replace), so a changed tokens file takes effect without a restart.
 type Tokens struct {
 	byHash atomic.Pointer[map[[sha256.Size]byte]Token]
+	// byKey holds the AWS access keys (SigV4 needs the secret itself, see AWSKey).
+	byKey atomic.Pointer[map[string]AWSKey]
+}
+
+// AWSKey is an AWS access key pair that acts as a token, for the AWS Batch face. SigV4 is
+// symmetric: the server computes each request's signature itself, so it must hold the
+// secret, not a hash of it; a tokens file with AWS keys is as secret as the keys.
+type AWSKey struct {
+	Token
+	ID     string
+	Secret string
 }
 
 // file is the tokens file's shape.
@@ -89,6 +101,10 @@ type file struct {
 		SHA256 string   `json:"sha256"`
 		Teams  []string `json:"teams"`
 		Jobs   []string `json:"jobs"`
+		// AWSAccessKeyID and AWSSecretAccessKey are an AWS key pair acting as the token
+		// (the AWS Batch face); an entry may have them instead of sha256.
+		AWSAccessKeyID     string `json:"aws_access_key_id"`
+		AWSSecretAccessKey string `json:"aws_secret_access_key"`
 	} `json:"tokens"`
 }
 
@@ -103,6 +119,10 @@ type file struct {
 //	    role: runner
 //	    sha256: ...
 //	    jobs: [nightly-pipeline] # a runner submits and reads runs of these jobs only
+//	  - name: ana-aws           # an AWS key pair for the AWS Batch face (SigV4)
+//	    role: editor
+//	    aws_access_key_id: AKDK...
+//	    aws_secret_access_key: ...
 //
 // Errors name the entry and field that is wrong.
 func Parse(data []byte) (*Tokens, error) {
@@ -114,6 +134,7 @@ func Parse(data []byte) (*Tokens, error) {
 		return nil, fmt.Errorf("tokens file: tokens: is empty; add at least one token (docket token new --name NAME --role ROLE)")
 	}
 	byHash := map[[sha256.Size]byte]Token{}
+	byKey := map[string]AWSKey{}
 	names := map[string]bool{}
 	for i, e := range f.Tokens {
 		where := fmt.Sprintf("tokens file: tokens[%d]", i)
@@ -127,10 +148,6 @@ func Parse(data []byte) (*Tokens, error) {
 		role, err := ParseRole(e.Role)
 		if err != nil {
 			return nil, fmt.Errorf("%s.role: %w", where, err)
-		}
-		raw, err := hex.DecodeString(e.SHA256)
-		if err != nil || len(raw) != sha256.Size {
-			return nil, fmt.Errorf("%s.sha256: must be the 64 hex digits of the token's SHA-256 (docket token hash)", where)
 		}
 		for j, team := range e.Teams {
 			if err := CheckTeam(team); err != nil {
@@ -148,10 +165,32 @@ func Parse(data []byte) (*Tokens, error) {
 				return nil, fmt.Errorf("%s.jobs[%d]: %q is not a job name", where, j, name)
 			}
 		}
-		byHash[[sha256.Size]byte(raw)] = Token{Name: e.Name, Role: role, Teams: e.Teams, Jobs: e.Jobs}
+		tok := Token{Name: e.Name, Role: role, Teams: e.Teams, Jobs: e.Jobs}
+		if e.AWSAccessKeyID != "" || e.AWSSecretAccessKey != "" {
+			switch {
+			case role == Runner:
+				return nil, fmt.Errorf("%s.aws_access_key_id: a runner token posts to Docket's own API; an AWS key pair is a viewer, editor or admin", where)
+			case !validKeyID(e.AWSAccessKeyID):
+				return nil, fmt.Errorf("%s.aws_access_key_id: must be 16 to 128 letters and digits (docket token new --aws makes one)", where)
+			case len(e.AWSSecretAccessKey) < 20 || len(e.AWSSecretAccessKey) > 128:
+				return nil, fmt.Errorf("%s.aws_secret_access_key: must be 20 to 128 characters (docket token new --aws makes one)", where)
+			case byKey[e.AWSAccessKeyID].ID != "":
+				return nil, fmt.Errorf("%s.aws_access_key_id: %q is used twice", where, e.AWSAccessKeyID)
+			}
+			byKey[e.AWSAccessKeyID] = AWSKey{Token: tok, ID: e.AWSAccessKeyID, Secret: e.AWSSecretAccessKey}
+			if e.SHA256 == "" {
+				continue
+			}
+		}
+		raw, err := hex.DecodeString(e.SHA256)
+		if err != nil || len(raw) != sha256.Size {
+			return nil, fmt.Errorf("%s.sha256: must be the 64 hex digits of the token's SHA-256 (docket token hash)", where)
+		}
+		byHash[[sha256.Size]byte(raw)] = tok
 	}
 	t := &Tokens{}
 	t.byHash.Store(&byHash)
+	t.byKey.Store(&byKey)
 	return t, nil
 }
 
@@ -161,11 +200,55 @@ func (t *Tokens) Lookup(secret string) (Token, bool) {
 	return tok, ok
 }
 
-// Len is how many tokens there are.
-func (t *Tokens) Len() int { return len(*t.byHash.Load()) }
+// LookupAWS returns the AWS key pair with this access key id.
+func (t *Tokens) LookupAWS(id string) (AWSKey, bool) {
+	m := t.byKey.Load()
+	if m == nil {
+		return AWSKey{}, false
+	}
+	k, ok := (*m)[id]
+	return k, ok
+}
+
+// Len is how many tokens there are (AWS key pairs included).
+func (t *Tokens) Len() int {
+	n := len(*t.byHash.Load())
+	if m := t.byKey.Load(); m != nil {
+		n += len(*m)
+	}
+	return n
+}
 
 // Replace makes t accept next's tokens, and only those, from now on.
-func (t *Tokens) Replace(next *Tokens) { t.byHash.Store(next.byHash.Load()) }
+func (t *Tokens) Replace(next *Tokens) {
+	t.byHash.Store(next.byHash.Load())
+	t.byKey.Store(next.byKey.Load())
+}
+
+// validKeyID reports whether id looks like an access key id: 16 to 128 letters and digits.
+func validKeyID(id string) bool {
+	if len(id) < 16 || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewAWSKey returns a new random AWS key pair: an access key id of 20 upper-case letters
+// and digits beginning AKDK (80 random bits), and a 40-character secret (240 bits).
+func NewAWSKey() (id, secret string, err error) {
+	var b [40]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	id = "AKDK" + base32.StdEncoding.EncodeToString(b[:10])
+	secret = base64.StdEncoding.EncodeToString(b[10:])
+	return id, secret, nil
+}
 
 // Hash returns the hex SHA-256 of a token, as the tokens file keeps it.
 func Hash(secret string) string {

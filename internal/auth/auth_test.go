@@ -61,3 +61,37 @@ func TestMayChange(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAWSKeys(t *testing.T) {
+	t.Parallel()
+	id, secret, err := NewAWSKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(id) != 20 || len(secret) != 40 {
+		t.Fatalf("NewAWSKey = %q, %q; want 20 and 40 characters", id, secret)
+	}
+	toks, err := Parse([]byte("tokens:\n  - {name: ana, role: editor, teams: [ds], aws_access_key_id: " + id + ", aws_secret_access_key: \"" + secret + "\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := toks.LookupAWS(id)
+	if !ok || k.Secret != secret || k.Name != "ana" || k.Role != Editor || len(k.Teams) != 1 {
+		t.Fatalf("LookupAWS(%q) = %+v, %v", id, k, ok)
+	}
+	if _, ok := toks.LookupAWS("AKDKNOTTHEREATALL"); ok {
+		t.Fatal("an unknown key was found")
+	}
+	if toks.Len() != 1 {
+		t.Fatalf("Len = %d; want 1", toks.Len())
+	}
+	for _, bad := range []string{
+		"tokens:\n  - {name: a, role: editor, aws_access_key_id: short, aws_secret_access_key: \"" + secret + "\"}\n",
+		"tokens:\n  - {name: a, role: editor, aws_access_key_id: " + id + ", aws_secret_access_key: tiny}\n",
+		"tokens:\n  - {name: a, role: editor}\n",
+	} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("Parse(%q) took it", bad)
+		}
+	}
+}

@@ -23,9 +23,9 @@ import (
 // fieldOrder lists a definition's fields in the order the reference documents them; the
 // first invalid one in this order is the one reported.
 var fieldOrder = []string{
-	"name", "image", "command", "cpu", "memory", "schedule", "timezone", "concurrency",
-	"catchup", "deadline", "retries", "expect_success_within", "env", "labels", "annotations",
-	"kubernetes", "steps", "tasks", "parallelism", "max_failed", "after", "queue", "params",
+	"name", "image", "command", "cpu", "memory", "gpu", "schedule", "timezone", "concurrency",
+	"catchup", "deadline", "retries", "retry_on", "expect_success_within", "env", "labels",
+	"annotations", "kubernetes", "steps", "tasks", "parallelism", "max_failed", "after", "queue", "params",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.
@@ -83,9 +83,9 @@ func Decode(data []byte) (job.Spec, error) {
 	}
 	targets := map[string]any{
 		"name": &spec.Name, "image": &spec.Image, "command": &spec.Command,
-		"cpu": &spec.CPU, "memory": &spec.Memory, "schedule": &spec.Schedule,
+		"cpu": &spec.CPU, "memory": &spec.Memory, "gpu": &spec.GPU, "schedule": &spec.Schedule,
 		"timezone": &spec.Timezone, "concurrency": &spec.Concurrency, "catchup": &spec.Catchup,
-		"deadline": &spec.Deadline, "retries": &spec.Retries, "env": &spec.Env,
+		"deadline": &spec.Deadline, "retries": &spec.Retries, "retry_on": &spec.RetryOn, "env": &spec.Env,
 		"expect_success_within": &spec.ExpectSuccessWithin,
 		"labels":                &spec.Labels, "annotations": &spec.Annotations,
 		"kubernetes": &spec.Kubernetes,
@@ -167,6 +167,13 @@ func decodeField(field string, raw json.RawMessage, target any) error {
 		return decodeSteps(field, raw, t)
 	case *[]job.After:
 		return decodeAfter(field, raw, t)
+	case *[]job.RetryRule:
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(t); err != nil {
+			return job.Invalid(field, "must be a list of rules such as {exit_code: \"137\", action: exit} (fields exit_code, reason, message, action): %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return nil
 	case **int:
 		var n int
 		if err := decodeField(field, raw, &n); err != nil {

@@ -85,7 +85,8 @@ func TestInvalid(t *testing.T) {
 		{"yaml after a flow mapping", `{name: nightly, image: alpine, cpu: "1", memory: 1Gi}` + "\nschedule: '@daily'\n", "", "text follows the end"},
 		{"yaml after json", `{"name": "nightly", "image": "alpine", "cpu": "1", "memory": "1Gi"}` + "\nschedule: '@daily'\n", "", "text follows the end"},
 		{"unknown field with a suggestion", minimal + "schedul: '@daily'\n", "schedul", `did you mean "schedule"`},
-		{"unknown field", minimal + "gpu: 1\n", "gpu", "not a field"},
+		{"unknown field", minimal + "gpus: 1\n", "gpus", "not a field"},
+		{"gpu out of range", minimal + "gpu: 65\n", "gpu", "out of range"},
 		{"name missing", "image: a\ncpu: 1\nmemory: 1Gi\n", "name", "required"},
 		{"name uppercase", strings.Replace(minimal, "nightly", "Nightly", 1), "name", "not a valid name"},
 		{"name too long", strings.Replace(minimal, "nightly", strings.Repeat("a", 53), 1), "name", "limit is 52"},
@@ -247,6 +248,32 @@ func TestDecodeEmptyKubernetes(t *testing.T) {
 		spec, err := Decode([]byte(minimal + in))
 		if err != nil || spec.Kubernetes != nil {
 			t.Errorf("Decode(%q) = %+v, %v; want no kubernetes block", in, spec.Kubernetes, err)
+		}
+	}
+}
+
+func TestRetryOn(t *testing.T) {
+	t.Parallel()
+	spec, err := Decode([]byte("name: r\nimage: busybox\ncpu: 1\nmemory: 1Gi\nretries: 2\nretry_on:\n  - {exit_code: \"137\", action: retry}\n  - {reason: DeadlineExceeded, action: exit}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Normalize(spec, DefaultLimits()); err != nil || len(spec.RetryOn) != 2 || spec.RetryOn[1].Action != job.RetryActionExit {
+		t.Fatalf("retry_on: %+v, %v", spec.RetryOn, err)
+	}
+	for body, want := range map[string]string{
+		"retry_on: [{exit_code: \"1\", action: maybe}]":  "retry_on[0].action",
+		"retry_on: [{action: exit}]":                     "needs at least one",
+		"retry_on: [{exit_code: \"1*2\", action: exit}]": "only at its end",
+		"retry_on: [{exit_code: abc, action: exit}]":     "not an exit code",
+		"retry_on: [{code: \"1\", action: exit}]":        "retry_on",
+	} {
+		spec, err := Decode([]byte("name: r\nimage: busybox\ncpu: 1\nmemory: 1Gi\n" + body + "\n"))
+		if err == nil {
+			_, err = Normalize(spec, DefaultLimits())
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want an error with %q", body, err, want)
 		}
 	}
 }

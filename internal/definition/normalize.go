@@ -56,9 +56,9 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 		spec.Deadline = job.Duration(limits.DefaultDeadline)
 	}
 	checks := []func(job.Spec, Limits) error{
-		checkNUL, checkName, checkImage, checkParams, checkCommand, checkResources, checkSchedule, checkPolicies,
-		checkDeadline, checkRetries, checkExpectSuccess, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
-		checkQueue, checkSteps, checkAfter, checkArray,
+		checkNUL, checkName, checkImage, checkParams, checkCommand, checkResources, checkGPU, checkSchedule,
+		checkPolicies, checkDeadline, checkRetries, checkRetryOn, checkExpectSuccess, checkEnv, checkExecSize,
+		checkMetadata, checkKubernetes, checkQueue, checkSteps, checkAfter, checkArray,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {
@@ -390,4 +390,49 @@ func checkMetadata(s job.Spec, _ Limits) error {
 // DNS names are case-insensitive, so Docket.dev/job is docket.dev/job.
 func reserved(key string) bool {
 	return strings.HasPrefix(strings.ToLower(key), reservedPrefix)
+}
+
+func checkRetryOn(s job.Spec, _ Limits) error { return ValidateRetryOn("retry_on", s.RetryOn) }
+
+// ValidateRetryOn checks retry rules: at most job.MaxRetryRules, each with an action
+// (retry or exit) and at least one condition, patterns of at most 512 printable
+// characters with * only at their end, exit codes digits.
+func ValidateRetryOn(field string, rules []job.RetryRule) error {
+	if len(rules) > job.MaxRetryRules {
+		return job.Invalid(field, "has %d rules; at most %d", len(rules), job.MaxRetryRules)
+	}
+	for i, r := range rules {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if r.Action != job.RetryActionRetry && r.Action != job.RetryActionExit {
+			return job.Invalid(f+".action", "%q is not retry or exit", r.Action)
+		}
+		if r.ExitCode == "" && r.Reason == "" && r.Message == "" {
+			return job.Invalid(f, "needs at least one of exit_code, reason and message")
+		}
+		for _, c := range []struct{ name, p string }{{"exit_code", r.ExitCode}, {"reason", r.Reason}, {"message", r.Message}} {
+			name, p := c.name, c.p
+			body := strings.TrimSuffix(p, "*")
+			switch {
+			case len(p) > 512:
+				return job.Invalid(f+"."+name, "is %d characters; at most 512", len(p))
+			case strings.Contains(body, "*"):
+				return job.Invalid(f+"."+name, "%q may hold * only at its end", p)
+			case strings.ContainsFunc(p, func(c rune) bool { return c < ' ' || c == 0x7f }):
+				return job.Invalid(f+"."+name, "holds a control character")
+			case name == "exit_code" && strings.Trim(body, "0123456789") != "":
+				return job.Invalid(f+"."+name, "%q is not an exit code (digits, with * at its end)", p)
+			}
+		}
+	}
+	return nil
+}
+
+// MaxGPU bounds a definition's gpu.
+const MaxGPU = 64
+
+func checkGPU(s job.Spec, _ Limits) error {
+	if s.GPU < 0 || s.GPU > MaxGPU {
+		return job.Invalid("gpu", "%d is out of range; use 0 to %d whole GPUs", s.GPU, MaxGPU)
+	}
+	return nil
 }

@@ -8,7 +8,7 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-// Cancel cancels a run for `by`. A queued run is cancelled at once; an active one is marked
+// Cancel cancels a run for `by`. A queued or waiting run is cancelled at once; an active one is marked
 // and its executor asked to stop it, and the executor reports it cancelled. A run that
 // has already finished is a job.ErrConflict. A cancel that reaches an active run before
 // its executor holds it is passed on by start, once the executor does.
@@ -28,9 +28,9 @@ func (d *Dispatcher) Cancel(ctx context.Context, id, by string) (job.Run, error)
 			d.Wake()
 			return run, err
 		}
-		if run.State == job.StateQueued {
+		if run.State == job.StateQueued || run.State == job.StateWaiting {
 			err := d.opts.Reporter.Report(ctx, job.Update{
-				RunID: id, From: job.StateQueued, State: job.StateCancelled, Time: d.now().UTC(),
+				RunID: id, From: run.State, State: job.StateCancelled, Time: d.now().UTC(),
 				Reason: job.ReasonCancelled, Message: "cancelled by " + by + " before it started",
 			})
 			if errors.Is(err, job.ErrConflict) {

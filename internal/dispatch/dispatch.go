@@ -304,7 +304,7 @@ func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, 
 		slot = *r.ScheduledTime
 	}
 	slot = slot.In(loc)
-	spec := def.ForStep(r.Step) // a workflow's step runs its own fields over the job's
+	spec := r.Overrides.Apply(def.ForStep(r.Step)) // a workflow's step runs its own fields over the job's, a submission's over both
 	command, err := definition.RenderCommand(spec.Command, definition.TemplateData{
 		RunID:         r.ID,
 		Job:           r.Job,
@@ -342,6 +342,15 @@ func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, 
 		env["DOCKET_TASK_INDEX"] = fmt.Sprint(*r.TaskIndex)
 		env["DOCKET_TASK_INPUT"] = r.Input
 	}
+	// A job submitted through the AWS Batch face (it carries AWS_BATCH_JOB_ID) also gets
+	// the variables AWS Batch gives each attempt.
+	if id, ok := r.Env["AWS_BATCH_JOB_ID"]; ok {
+		env["AWS_BATCH_JOB_ATTEMPT"] = fmt.Sprint(r.Attempt)
+		if r.TaskIndex != nil {
+			env["AWS_BATCH_JOB_ARRAY_INDEX"] = fmt.Sprint(*r.TaskIndex)
+			env["AWS_BATCH_JOB_ID"] = fmt.Sprintf("%s:%d", id, *r.TaskIndex)
+		}
+	}
 	deadline := time.Duration(spec.Deadline)
 	if deadline <= 0 {
 		deadline = defaultDeadline
@@ -353,6 +362,7 @@ func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, 
 		Env:         env,
 		CPU:         spec.CPU,
 		Memory:      spec.Memory,
+		GPU:         spec.GPU,
 		Deadline:    deadline,
 		Labels:      spec.Labels,
 		Annotations: spec.Annotations,

@@ -50,16 +50,7 @@ func Release(latest map[string]job.Run, by string) []Change {
 				Message: "not run: the workflow was cancelled by " + by})
 			continue
 		}
-		ended, blocker := true, ""
-		for _, need := range c.Needs {
-			n, ok := latest[need]
-			switch {
-			case !ok || !n.State.Terminal():
-				ended = false
-			case n.State != job.StateSucceeded && blocker == "":
-				blocker = describe(need, n)
-			}
-		}
+		ended, blocker := weigh(c.Needs, latest, "step ", false)
 		switch {
 		case !ended:
 		case blocker == "" || c.Always:
@@ -77,16 +68,39 @@ func Release(latest map[string]job.Run, by string) []Change {
 	return out
 }
 
-// describe says how a step that did not succeed ended: "step train failed".
-func describe(step string, r job.Run) string {
+// weigh looks at the newest attempt of each of needs, named by prefix+key ("step train",
+// "run 01J..."): ended is false while one has not ended, and blocker names the first
+// that ended otherwise than succeeded ("step train failed"). A need not in newest has
+// not started yet (a step), or, with goneBlocks, is gone and blocks (a run waited for
+// across submissions). A workflow's step needs and a run's waits for other runs are both
+// decided here.
+func weigh(needs []string, newest map[string]job.Run, prefix string, goneBlocks bool) (ended bool, blocker string) {
+	ended = true
+	for _, need := range needs {
+		n, ok := newest[need]
+		switch {
+		case !ok && goneBlocks:
+			if blocker == "" {
+				blocker = prefix + need + " is gone"
+			}
+		case !ok || !n.State.Terminal():
+			ended = false
+		case n.State != job.StateSucceeded && blocker == "":
+			blocker = prefix + need + " " + endedHow(n)
+		}
+	}
+	return ended, blocker
+}
+
+// endedHow says how a run that did not succeed ended: "failed", "was cancelled".
+func endedHow(r job.Run) string {
 	switch r.State {
 	case job.StateFailed:
-		return "step " + step + " failed"
+		return "failed"
 	case job.StateCancelled:
-		return "step " + step + " was cancelled"
-	default:
-		return "step " + step + " was " + string(r.State)
+		return "was cancelled"
 	}
+	return "was " + string(r.State)
 }
 
 // InitialState is the state a new child of a workflow starts in: queued when it needs no
@@ -204,7 +218,7 @@ func Expand(parent *job.Run, spec job.Spec, tasks int, inputs []string) ([]job.R
 	child := func(state job.State, reason job.Reason, msg string) job.Run {
 		c := job.NewRun(parent.Job, parent.Revision, job.TriggerGroup, now)
 		c.State, c.Reason, c.Message = state, reason, msg
-		c.ScheduledTime, c.Env, c.Exclusive, c.Parent = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID
+		c.ScheduledTime, c.Env, c.Exclusive, c.Parent, c.Overrides = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID, parent.Overrides
 		c.Queue, c.Priority, c.Params = parent.Queue, parent.Priority, parent.Params
 		return c
 	}

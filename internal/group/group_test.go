@@ -1,6 +1,7 @@
 package group
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -190,3 +191,29 @@ func TestOverflowing(t *testing.T) {
 }
 
 func ptr(i int) *int { return &i }
+
+func TestReleaseWaiter(t *testing.T) {
+	t.Parallel()
+	w := job.Run{ID: "w", State: job.StateWaiting, WaitsFor: []string{"a", "b"}}
+	run := func(id string, s job.State) job.Run { return job.Run{ID: id, State: s} }
+	for _, tc := range []struct {
+		name   string
+		newest map[string]job.Run
+		to     job.State
+		msg    string
+	}{
+		{"both succeeded", map[string]job.Run{"a": run("a", job.StateSucceeded), "b": run("b2", job.StateSucceeded)}, job.StateQueued, "succeeded (a, b)"},
+		{"one running", map[string]job.Run{"a": run("a", job.StateSucceeded), "b": run("b", job.StateRunning)}, "", ""},
+		{"one failed, one running", map[string]job.Run{"a": run("a", job.StateRunning), "b": run("b", job.StateFailed)}, job.StateSkipped, "depends on run b failed"},
+		{"one cancelled", map[string]job.Run{"a": run("a", job.StateCancelled), "b": run("b", job.StateSucceeded)}, job.StateSkipped, "run a was cancelled"},
+		{"one gone", map[string]job.Run{"a": run("a", job.StateSucceeded)}, job.StateSkipped, "run b is gone"},
+	} {
+		ch, ok := ReleaseWaiter(w, tc.newest)
+		if ok != (tc.to != "") || ch.To != tc.to || !strings.Contains(ch.Message, tc.msg) {
+			t.Errorf("%s: %+v, %v; want %q with %q", tc.name, ch, ok, tc.to, tc.msg)
+		}
+	}
+	if _, ok := ReleaseWaiter(job.Run{State: job.StateQueued, WaitsFor: []string{"a"}}, nil); ok {
+		t.Error("a run that no longer waits was changed")
+	}
+}

@@ -21,7 +21,7 @@ import (
 func Resume(old job.Run, children []job.Run, again map[string]bool, now time.Time) (job.Run, []job.Run, []job.Event) {
 	parent := job.NewRun(old.Job, old.Revision, job.TriggerRetry, now)
 	parent.Kind, parent.ScheduledTime, parent.Env, parent.Exclusive = old.Kind, old.ScheduledTime, old.Env, old.Exclusive
-	parent.Attempt, parent.ResumedFrom = old.Attempt+1, old.ID
+	parent.Attempt, parent.ResumedFrom, parent.Overrides = old.Attempt+1, old.ID, old.Overrides
 	parent.Queue, parent.Priority, parent.Params = old.Queue, old.Priority, old.Params
 	g := job.Group{Size: old.Group.Size, Parallelism: old.Group.Parallelism, MaxFailed: old.Group.MaxFailed}
 	latest := Latest(children)
@@ -45,7 +45,8 @@ func Resume(old job.Run, children []job.Run, again map[string]bool, now time.Tim
 	for _, k := range keys {
 		was := latest[k]
 		c := job.NewRun(old.Job, old.Revision, job.TriggerGroup, now)
-		c.ScheduledTime, c.Env, c.Exclusive, c.Parent = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID
+		c.ScheduledTime, c.Env, c.Exclusive, c.Parent, c.Overrides = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID, parent.Overrides
+		c.Queue, c.Priority, c.Params = parent.Queue, parent.Priority, parent.Params
 		c.Step, c.TaskIndex, c.Input, c.Needs, c.Always = was.Step, was.TaskIndex, was.Input, was.Needs, was.Always
 		c.Queue, c.Priority, c.Params = was.Queue, was.Priority, was.Params // a step may have a queue of its own
 		who := name(old.Kind, was)

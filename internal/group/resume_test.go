@@ -99,7 +99,8 @@ func TestResumeArray(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
 	max := 1
-	old := job.Run{ID: "a", Job: "score", State: job.StateQueued, CreatedAt: now, Attempt: 1}
+	old := job.Run{ID: "a", Job: "score", State: job.StateQueued, CreatedAt: now, Attempt: 1,
+		Overrides: &job.Overrides{Command: []string{"score", "--fast"}}, Queue: "gpu", Priority: 7, Params: map[string]string{"day": "mon"}}
 	tasks, _ := Expand(&old, job.Spec{Name: "score", MaxFailed: &max}, 4, nil)
 	old.State = job.StateFailed
 	for i, s := range []job.State{job.StateSucceeded, job.StateFailed, job.StateSucceeded, job.StateCancelled} {
@@ -115,6 +116,13 @@ func TestResumeArray(t *testing.T) {
 	}
 	if parent.Kind != job.KindArray || *parent.Group.MaxFailed != 1 || parent.Group.Succeeded != 2 {
 		t.Errorf("parent group %+v", parent.Group)
+	}
+	// A submission's overrides (the AWS Batch face's containerOverrides), queue, priority
+	// and params hold for the resumed run and its tasks as for the first.
+	for _, r := range []job.Run{parent, runs[1]} {
+		if r.Overrides != old.Overrides || r.Queue != "gpu" || r.Priority != 7 || r.Params["day"] != "mon" {
+			t.Errorf("run %s of the resumed array: overrides %v, queue %q, priority %d, params %v", r.Key(), r.Overrides, r.Queue, r.Priority, r.Params)
+		}
 	}
 }
 

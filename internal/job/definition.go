@@ -37,17 +37,23 @@ const MaxCatchup = 100
 // Spec is what a user writes: the job definition's fields, as stored in each revision.
 // Field names in JSON and YAML are snake_case.
 type Spec struct {
-	Name        string      `json:"name"`
-	Image       string      `json:"image"`
-	Command     []string    `json:"command,omitempty"`
-	CPU         string      `json:"cpu"`
-	Memory      string      `json:"memory"`
+	Name    string   `json:"name"`
+	Image   string   `json:"image"`
+	Command []string `json:"command,omitempty"`
+	CPU     string   `json:"cpu"`
+	Memory  string   `json:"memory"`
+	// GPU is how many whole GPUs a run needs (nvidia.com/gpu on Kubernetes); executors
+	// that cannot give them refuse the definition.
+	GPU         int         `json:"gpu,omitempty"`
 	Schedule    string      `json:"schedule,omitempty"`
 	Timezone    string      `json:"timezone,omitempty"`
 	Concurrency Concurrency `json:"concurrency,omitempty"`
 	Catchup     Catchup     `json:"catchup,omitempty"`
 	Deadline    Duration    `json:"deadline,omitempty"`
 	Retries     int         `json:"retries,omitempty"`
+	// RetryOn are rules that decide by how an attempt failed whether it is retried (the
+	// first that matches; none: retried).
+	RetryOn []RetryRule `json:"retry_on,omitempty"`
 	// ExpectSuccessWithin is the dead man's switch: when no run of the job has succeeded
 	// for this long, the server alerts. Zero turns it off.
 	ExpectSuccessWithin Duration          `json:"expect_success_within,omitempty"`

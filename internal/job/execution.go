@@ -14,6 +14,7 @@ type Execution struct {
 	Env         map[string]string
 	CPU         string
 	Memory      string
+	GPU         int
 	Deadline    time.Duration
 	Labels      map[string]string
 	Annotations map[string]string

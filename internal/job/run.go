@@ -108,6 +108,14 @@ type Run struct {
 	// earlier child whose success a child of the resumed run carries over.
 	ResumedFrom string `json:"resumed_from,omitempty"`
 	ReusedFrom  string `json:"reused_from,omitempty"`
+	// WaitsFor are the runs (first attempts; a job of several attempts counts as its
+	// newest) this run waits for, in state waiting, before it is queued: dependencies
+	// between separate submissions. It is skipped once one of them has ended otherwise
+	// than succeeded.
+	WaitsFor []string `json:"waits_for,omitempty"`
+	// Overrides are what the submission changed of the revision for this run (and its
+	// attempts and children); nil for a run of the revision as it is.
+	Overrides *Overrides `json:"overrides,omitempty"`
 
 	// Queue is the queue the run is admitted through (DefaultQueue: none named).
 	Queue string `json:"queue,omitempty"`
@@ -120,6 +128,52 @@ type Run struct {
 	// WaitingFor says, for a run that is not moving, what it waits for; computed when the
 	// run is read, never stored.
 	WaitingFor string `json:"waiting_for,omitempty"`
+}
+
+// Overrides are a submission's changes to what its run executes, laid over the revision's
+// spec when the run is resolved: the AWS Batch face's containerOverrides, retryStrategy,
+// timeout and jobName. Empty fields change nothing.
+type Overrides struct {
+	// Name is the name the submitter gave the run (AWS's jobName); the job is still Job.
+	Name    string   `json:"name,omitempty"`
+	Command []string `json:"command,omitempty"`
+	CPU     string   `json:"cpu,omitempty"`
+	Memory  string   `json:"memory,omitempty"`
+	GPU     *int     `json:"gpu,omitempty"`
+	// Deadline is per attempt, as the spec's.
+	Deadline Duration `json:"deadline,omitempty"`
+	// Retries, when set, replaces the spec's retries, and RetryOn its retry rules.
+	Retries *int        `json:"retries,omitempty"`
+	RetryOn []RetryRule `json:"retry_on,omitempty"`
+}
+
+// Apply returns spec with the overrides laid over it.
+func (o *Overrides) Apply(spec Spec) Spec {
+	if o == nil {
+		return spec
+	}
+	if o.Command != nil {
+		spec.Command = o.Command
+	}
+	if o.CPU != "" {
+		spec.CPU = o.CPU
+	}
+	if o.Memory != "" {
+		spec.Memory = o.Memory
+	}
+	if o.GPU != nil {
+		spec.GPU = *o.GPU
+	}
+	if o.Deadline != 0 {
+		spec.Deadline = o.Deadline
+	}
+	if o.Retries != nil {
+		spec.Retries = *o.Retries
+	}
+	if o.RetryOn != nil {
+		spec.RetryOn = o.RetryOn
+	}
+	return spec
 }
 
 // Key is what a child stands for in its group, the same over its attempts: its step, or
@@ -200,7 +254,7 @@ func (r Run) FirstEvent() Event {
 func (r Run) NextAttempt(now, notBefore time.Time) Run {
 	next := NewRun(r.Job, r.Revision, TriggerRetry, now)
 	next.ScheduledTime, next.Attempt, next.RetryOf, next.NotBefore = r.ScheduledTime, r.Attempt+1, r.ID, notBefore
-	next.Env, next.Exclusive = r.Env, r.Exclusive
+	next.Env, next.Exclusive, next.Overrides = r.Env, r.Exclusive, r.Overrides
 	next.Queue, next.Priority, next.Params = r.Queue, r.Priority, r.Params
 	next.Parent, next.Step, next.TaskIndex, next.Input, next.Needs, next.Always = r.Parent, r.Step, r.TaskIndex, r.Input, r.Needs, r.Always
 	return next

@@ -169,8 +169,9 @@ func (r *Recorder) retry(ctx context.Context, run job.Run, u job.Update) (*job.R
 	if err != nil {
 		return nil, fmt.Errorf("load revision %d of job %s: %w", run.Revision, run.Job, err)
 	}
-	retries := def.ForStep(run.Step).Retries
-	if run.Attempt > retries {
+	spec := run.Overrides.Apply(def.ForStep(run.Step))
+	retries := spec.Retries
+	if run.Attempt > retries || !job.ShouldRetry(spec.RetryOn, u.ExitCode, u.Reason, u.Message) {
 		return nil, nil
 	}
 	wait := Backoff(r.opts.RetryBackoff, run.Attempt)

@@ -137,3 +137,42 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryRules: a run's retry rules (its submission's over its definition's) decide
+// whether a failure is retried.
+func TestRetryRules(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		rules     []job.RetryRule
+		code      int
+		reason    job.Reason
+		wantRetry bool
+	}{
+		{"no rule matches: retried", []job.RetryRule{{ExitCode: "9*", Action: job.RetryActionExit}}, 3, job.ReasonExitCode, true},
+		{"an exit rule matches", []job.RetryRule{{ExitCode: "3", Action: job.RetryActionExit}}, 3, job.ReasonExitCode, false},
+		{"a deadline is not retried", []job.RetryRule{{Reason: "DeadlineExceeded", Action: job.RetryActionExit}}, -1, job.ReasonDeadlineExceeded, false},
+		{"the first match decides", []job.RetryRule{{Reason: "Exit*", Action: job.RetryActionRetry}, {ExitCode: "3", Action: job.RetryActionExit}}, 3, job.ReasonExitCode, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rec, st := setup(t, 2)
+			ctx := context.Background()
+			r := job.Run{ID: job.NewRunID(t0), Job: "j", Revision: 1, State: job.StateQueued, Trigger: job.TriggerAPI, Attempt: 1, NotBefore: t0, CreatedAt: t0,
+				Overrides: &job.Overrides{RetryOn: tc.rules}}
+			if _, _, err := st.RunCreate(ctx, r, job.Event{RunID: r.ID, Time: t0, State: r.State}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateQueued, To: job.StateDispatched, Time: t0}); err != nil {
+				t.Fatal(err)
+			}
+			code := tc.code
+			if err := rec.Report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: tc.reason, Message: "m", ExitCode: &code}); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(retries(t, st)) == 1; got != tc.wantRetry {
+				t.Errorf("retried %v; want %v", got, tc.wantRetry)
+			}
+		})
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"docket.dev/docket/internal/alert"
 	"docket.dev/docket/internal/api"
 	"docket.dev/docket/internal/auth"
+	"docket.dev/docket/internal/awsbatch"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/dispatch"
 	"docket.dev/docket/internal/execute"
@@ -35,6 +36,7 @@ import (
 	"docket.dev/docket/internal/execute/kube"
 	"docket.dev/docket/internal/execute/process"
 	"docket.dev/docket/internal/imagecheck"
+	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/lease"
 	"docket.dev/docket/internal/metrics"
 	"docket.dev/docket/internal/record"
@@ -185,6 +187,10 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		Images:         images(cfg),
 		Hosts:          publicHosts(cfg),
 		Previewer:      previewer{exec: s.exec, defaultDeadline: cfg.DefaultDeadline, runEnv: runEnv},
+		AWS: awsbatch.New(awsbatch.Options{
+			Store: st, Canceller: s.disp, Logger: log, Limits: limits, Admission: admission(s.exec),
+			Tokens: tokens, RateLimit: cfg.RateLimit, Queued: wake.Ring, Executor: cfg.Executor,
+		}),
 	})
 
 	c := &s.components
@@ -313,10 +319,22 @@ func images(cfg Config) api.Images {
 	return &imagecheck.Checker{}
 }
 
-// admission is the executor's check of what it can run, when it has one.
+// admission is the executor's check of what it can run, when it has one; an executor
+// without one cannot give GPUs, and refuses a definition that asks for them.
 func admission(exec executor) api.Admission {
 	if c, ok := exec.(api.Admission); ok {
 		return c
+	}
+	return noGPU{}
+}
+
+// noGPU refuses specs that ask for GPUs: the process and container executors run on the
+// server's machine and give none.
+type noGPU struct{}
+
+func (noGPU) Admit(_ context.Context, spec job.Spec) error {
+	if spec.GPU > 0 {
+		return job.Invalid("gpu", "asks for %d GPUs, but this server's executor cannot give GPUs; the Kubernetes executor can (nvidia.com/gpu)", spec.GPU)
 	}
 	return nil
 }

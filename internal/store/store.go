@@ -86,10 +86,17 @@ type Queue interface {
 	RunCreate(ctx context.Context, run job.Run, ev job.Event) (stored job.Run, created bool, err error)
 	// RunCreateGroup stores a new group run (a workflow or an array) with its children,
 	// and every one's first event, in one transaction; the idempotency key is the group
-	// run's, as in RunCreate.
+	// run's, as in RunCreate. A run (or child) created waiting for other runs (WaitsFor)
+	// is queued or skipped in the same transaction when those have ended already; later,
+	// the transaction that ends the last of them does it (RunTransition).
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (stored job.Run, created bool, err error)
 	// RunGet returns one run.
 	RunGet(ctx context.Context, id string) (job.Run, error)
+	// RunAttempts returns run id and every attempt that retried it after, in order: one
+	// job of the AWS Batch face, whose id is its first attempt's.
+	RunAttempts(ctx context.Context, id string) ([]job.Run, error)
+	// RunTask returns the first attempt of task index of array run parent.
+	RunTask(ctx context.Context, parent string, index int) (job.Run, error)
 	// RunList returns runs newest first, filtered, with a cursor for the next page ("" at
 	// the end).
 	RunList(ctx context.Context, f RunFilter) ([]job.Run, string, error)
@@ -125,7 +132,9 @@ type Queue interface {
 	// t.Notes); t.Then, if set, is created in the same transaction. A change of a group's
 	// child applies the group rules in the same transaction (package group): the group
 	// starts with its first child, and a child's end for good releases or skips what waits
-	// for it and ends the group with its last child. It returns the run as
+	// for it and ends the group with its last child.
+	// A run's end for good (no retry) also queues or skips, as group.ReleaseWaiter
+	// decides, the runs waiting for it (WaitsFor), and what their skips end in turn. It returns the run as
 	// the change left it, job.ErrConflict when the run is no longer in t.From (with t.From
 	// empty: in no state that may move to t.To), and job.ErrNotFound when there is no such
 	// run.
@@ -147,8 +156,9 @@ type Queue interface {
 	RunResume(ctx context.Context, id string, plan ResumePlan) (job.Run, error)
 	// GroupReconcile settles every group run that has not ended from its children as
 	// they stand (counts, releases, its end), as each child's end would have; it returns
-	// how many group runs it changed. A safety net: ends settle their groups as they
-	// happen.
+	// how many group runs it changed; then it settles every run waiting for other runs
+	// (WaitsFor) the same way, counting those too. A safety net: ends settle their groups
+	// and release their waiters as they happen.
 	GroupReconcile(ctx context.Context, now time.Time) (int, error)
 	// TriggerReconcile fires what the ends of upstream runs in the last week should have
 	// fired and did not (see Spec.After): each end is recorded, and fires, in the transaction

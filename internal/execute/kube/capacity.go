@@ -29,6 +29,9 @@ func (e *Executor) Admit(ctx context.Context, spec job.Spec) error {
 	if err := e.fits(spec.CPU, spec.Memory, pod.NodeSelector); err != nil {
 		return err
 	}
+	if err := e.fitsGPU(spec.GPU, pod.NodeSelector); err != nil {
+		return err
+	}
 	if spec.Kubernetes == nil {
 		return nil
 	}
@@ -127,4 +130,32 @@ func orNone(q string) string {
 		return "none"
 	}
 	return q
+}
+
+// ResourceGPU is the extended resource a definition's gpu asks for (NVIDIA's device
+// plugin).
+const ResourceGPU corev1.ResourceName = "nvidia.com/gpu"
+
+// fitsGPU says whether some schedulable node that matches the selector has gpu GPUs
+// allocatable; with no nodes known every request passes, as in fits.
+func (e *Executor) fitsGPU(gpu int, selector map[string]string) error {
+	if gpu == 0 || e.nodes == nil {
+		return nil
+	}
+	nodes, err := e.nodes.List(labels.SelectorFromSet(selector))
+	if err != nil || len(nodes) == 0 {
+		return nil
+	}
+	most := int64(0)
+	for _, n := range nodes {
+		if n.Spec.Unschedulable {
+			continue
+		}
+		q := n.Status.Allocatable[ResourceGPU]
+		most = max(most, q.Value())
+	}
+	if most >= int64(gpu) {
+		return nil
+	}
+	return job.Invalid("gpu", "asks for %d %s, but no node has that many allocatable (the most any has is %d)", gpu, ResourceGPU, most)
 }

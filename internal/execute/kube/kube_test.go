@@ -499,3 +499,29 @@ func TestLogsFromKWOK(t *testing.T) {
 		t.Errorf("logs reported unavailable: %s", reasons)
 	}
 }
+
+// TestGPU: a definition's gpu is the container's nvidia.com/gpu limit, and is refused at
+// admission when no node has that many allocatable (the test cluster's KWOK nodes have
+// none).
+func TestGPU(t *testing.T) {
+	t.Parallel()
+	x := job.Execution{Run: job.Run{ID: "r1", Job: "train", Attempt: 1}, Image: "img", CPU: "1", Memory: "1Gi", GPU: 2, Deadline: time.Minute}
+	j, err := jobFor(x, "batch", PodDefaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := j.Spec.Template.Spec.Containers[0]
+	if got := c.Resources.Limits[ResourceGPU]; got.Value() != 2 {
+		t.Errorf("nvidia.com/gpu limit %s; want 2", got.String())
+	}
+	x.GPU = 0
+	if j, _ := jobFor(x, "batch", PodDefaults{}); len(j.Spec.Template.Spec.Containers[0].Resources.Limits) != 1 {
+		t.Errorf("a Job without GPUs has limits %v", j.Spec.Template.Spec.Containers[0].Resources.Limits)
+	}
+	f := setup(t, Options{})
+	err = f.e.Admit(context.Background(), job.Spec{CPU: "1", Memory: "1Gi", GPU: 1})
+	var fe *job.FieldError
+	if !errors.As(err, &fe) || fe.Field != "gpu" || !strings.Contains(err.Error(), "no node has that many allocatable") {
+		t.Errorf("Admit with a GPU on nodes without any: %v", err)
+	}
+}

@@ -43,6 +43,9 @@ func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.J
 		}
 		requests[corev1.ResourceMemory], limits[corev1.ResourceMemory] = q, q
 	}
+	if x.GPU > 0 {
+		limits[ResourceGPU] = *resource.NewQuantity(int64(x.GPU), resource.DecimalSI) // its request is its limit
+	}
 	ours := map[string]string{
 		LabelManagedBy: ManagedBy,
 		LabelJob:       x.Run.Job,

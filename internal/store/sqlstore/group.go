@@ -198,7 +198,13 @@ func (s *Store) changeChild(ctx context.Context, c conn, parent *job.Run, ch gro
 	if ch.To.Terminal() {
 		group.Count(parent.Group, ch.To)
 	}
-	return s.insertEvents(ctx, c, []job.Event{{RunID: ch.RunID, Time: now, State: ch.To, Reason: ch.Reason, Message: ch.Message}})
+	if err := s.insertEvents(ctx, c, []job.Event{{RunID: ch.RunID, Time: now, State: ch.To, Reason: ch.Reason, Message: ch.Message}}); err != nil {
+		return err
+	}
+	if !ch.To.Terminal() {
+		return nil
+	}
+	return s.releaseWaiters(ctx, c, job.Run{ID: ch.RunID, State: ch.To}, now)
 }
 
 // endGroup ends a group run whose children have all ended, as the rules say.
@@ -219,6 +225,9 @@ func (s *Store) endGroup(ctx context.Context, c conn, parent job.Run, now time.T
 	}
 	ended := parent
 	ended.State = state
+	if err := s.releaseWaiters(ctx, c, ended, now); err != nil {
+		return err
+	}
 	return s.fire(ctx, c, ended, now)
 }
 
@@ -323,5 +332,6 @@ func (s *Store) GroupReconcile(ctx context.Context, now time.Time) (int, error) 
 			return changed, fmt.Errorf("reconcile group run %s: %w", id, err)
 		}
 	}
-	return changed, nil
+	waiters, err := s.reconcileWaiters(ctx, now)
+	return changed + waiters, err
 }

@@ -351,6 +351,11 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 		if err := s.insertEvents(ctx, c, events); err != nil {
 			return err
 		}
+		if t.Then == nil {
+			if err := s.releaseWaiters(ctx, c, out, t.Time); err != nil {
+				return err
+			}
+		}
 		if out.Parent == "" {
 			if t.Then != nil {
 				return nil // not over: its retry is queued

@@ -18,25 +18,25 @@ const runColumns = `id, job, revision, state, trigger, scheduled_time, attempt, 
 	claimed_by, cancel_requested_by,
 	kind, parent_id, step, task_index, input, needs, always, resumed_from, reused_from,
 	group_size, group_ended, group_succeeded, group_failed, parallelism, max_failed,
-	queue, priority, params`
+	queue, priority, params, overrides, waits_for`
 
 // runParams is how many columns runColumns names.
-const runParams = 39
+const runParams = 41
 
 func scanRun(row scanner) (job.Run, error) {
 	var (
-		r                                           job.Run
-		retryOf, env, key, params                   sql.NullString
-		parent, step, input, needs, resumed, reused sql.NullString
-		exit, task, maxFailed                       sql.NullInt64
-		g                                           job.Group
+		r                                              job.Run
+		retryOf, env, key, params, overrides, waitsFor sql.NullString
+		parent, step, input, needs, resumed, reused    sql.NullString
+		exit, task, maxFailed                          sql.NullInt64
+		g                                              job.Group
 	)
 	err := row.Scan(&r.ID, &r.Job, &r.Revision, &r.State, &r.Trigger, nullTimeCol{&r.ScheduledTime}, &r.Attempt, &retryOf, &env, &key,
 		&r.Exclusive, timeCol{&r.NotBefore}, timeCol{&r.CreatedAt}, nullTimeCol{&r.StartedAt}, nullTimeCol{&r.FinishedAt},
 		&exit, &r.Reason, &r.Message, &r.Executor, &r.ClaimedBy, &r.CancelledBy,
 		&r.Kind, &parent, &step, &task, &input, &needs, &r.Always, &resumed, &reused,
 		&g.Size, &g.Ended, &g.Succeeded, &g.Failed, &g.Parallelism, &maxFailed,
-		&r.Queue, &r.Priority, &params)
+		&r.Queue, &r.Priority, &params, &overrides, &waitsFor)
 	if err != nil {
 		return r, err
 	}
@@ -66,6 +66,16 @@ func scanRun(row scanner) (job.Run, error) {
 	if params.Valid {
 		if err := json.Unmarshal([]byte(params.String), &r.Params); err != nil {
 			return r, fmt.Errorf("decode params of run %s: %w", r.ID, err)
+		}
+	}
+	if waitsFor.Valid {
+		if err := json.Unmarshal([]byte(waitsFor.String), &r.WaitsFor); err != nil {
+			return r, fmt.Errorf("decode waits_for of run %s: %w", r.ID, err)
+		}
+	}
+	if overrides.Valid {
+		if err := json.Unmarshal([]byte(overrides.String), &r.Overrides); err != nil {
+			return r, fmt.Errorf("decode overrides of run %s: %w", r.ID, err)
 		}
 	}
 	if exit.Valid {
@@ -101,6 +111,22 @@ func (s *Store) runArgs(r job.Run) ([]any, error) {
 		}
 		params = string(b)
 	}
+	var overrides any
+	if r.Overrides != nil {
+		b, err := json.Marshal(r.Overrides)
+		if err != nil {
+			return nil, err
+		}
+		overrides = string(b)
+	}
+	var waitsFor any
+	if len(r.WaitsFor) > 0 {
+		b, err := json.Marshal(r.WaitsFor)
+		if err != nil {
+			return nil, err
+		}
+		waitsFor = string(b)
+	}
 	var g job.Group
 	if r.Group != nil {
 		g = *r.Group
@@ -111,7 +137,7 @@ func (s *Store) runArgs(r job.Run) ([]any, error) {
 		r.Kind, nullString(r.Parent), nullString(r.Step), nullInt(r.TaskIndex), nullString(r.Input), needs, r.Always,
 		nullString(r.ResumedFrom), nullString(r.ReusedFrom),
 		g.Size, g.Ended, g.Succeeded, g.Failed, g.Parallelism, nullInt(g.MaxFailed),
-		r.Queue, r.Priority, params}, nil
+		r.Queue, r.Priority, params, overrides, waitsFor}, nil
 }
 
 // nullInt stores a nil number as NULL.
@@ -169,7 +195,7 @@ func (s *Store) insertRuns(ctx context.Context, c conn, runs []job.Run, onConfli
 			inserted[id] = true
 		}
 	}
-	return inserted, nil
+	return inserted, s.insertWaits(ctx, c, runs, inserted)
 }
 
 // insertRun inserts one run; it reports false when onConflict kept it out.
@@ -217,7 +243,17 @@ func (s *Store) RunCreateGroup(ctx context.Context, run job.Run, children []job.
 			return err
 		}
 		stored, created = s.asStored(run), true
-		return s.insertEvents(ctx, c, events)
+		if err := s.insertEvents(ctx, c, events); err != nil {
+			return err
+		}
+		// What they wait for may have ended already.
+		if err := s.resolveNew(ctx, c, append([]job.Run{run}, children...), run.CreatedAt); err != nil {
+			return err
+		}
+		if len(run.WaitsFor) > 0 {
+			stored, err = getRun(ctx, c, run.ID)
+		}
+		return err
 	})
 	if err != nil {
 		return job.Run{}, false, fmt.Errorf("create run of %s: %w", run.Job, err)

@@ -64,6 +64,8 @@ func Run(t *testing.T, open Open) {
 		"Settings":                testSettings,
 		"RunReclaim":              testRunReclaim,
 		"LogSize":                 testLogSize,
+		"RunAttempts":             testRunAttempts,
+		"RunWaits":                testRunWaits,
 		"Queues":                  testQueues,
 		"QueueMaxRunning":         testQueueMaxRunning,
 		"QueuePriority":           testQueuePriority,

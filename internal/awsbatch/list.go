@@ -1,0 +1,315 @@
+package awsbatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+type listFilter struct {
+	Name   string   `json:"name"`
+	Values []string `json:"values"`
+}
+
+type listJobsRequest struct {
+	JobQueue       string       `json:"jobQueue"`
+	ArrayJobID     string       `json:"arrayJobId"`
+	MultiNodeJobID string       `json:"multiNodeJobId"`
+	JobStatus      string       `json:"jobStatus"`
+	Filters        []listFilter `json:"filters"`
+	MaxResults     *int         `json:"maxResults"`
+	NextToken      string       `json:"nextToken"`
+}
+
+// maxScan bounds the runs one ListJobs call reads; a page that found fewer jobs still
+// carries a token to go on from.
+const maxScan = 5000
+
+// match says whether a job passes a listing's filters.
+type match func(j awsJob) bool
+
+// listJobs lists a queue's jobs (or an array's children), newest first: by status
+// (RUNNING when neither a status nor filters are given), or by the filters (which, as in
+// AWS, list every status). The token is the id of the last run read: it always advances.
+func (h *Handler) listJobs(ctx context.Context, body []byte) (any, error) {
+	var req listJobsRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	if req.MultiNodeJobID != "" {
+		return nil, clientErr("multiNodeJobId: multi-node jobs are not supported by Docket's AWS Batch face")
+	}
+	limit, most := 100, 1000
+	if len(req.Filters) > 0 {
+		most = 100
+	}
+	if req.MaxResults != nil {
+		if *req.MaxResults < 1 || *req.MaxResults > most {
+			return nil, clientErr("maxResults: %d is not from 1 to %d", *req.MaxResults, most)
+		}
+		limit = *req.MaxResults
+	}
+	f := store.RunFilter{Limit: min(store.MaxLimit, max(limit, 100))}
+	var keep []match
+	switch {
+	case req.ArrayJobID != "":
+		parent, err := h.opts.Store.RunGet(ctx, req.ArrayJobID)
+		if errors.Is(err, job.ErrNotFound) || (err == nil && parent.Kind != job.KindArray) {
+			return nil, clientErr("arrayJobId: %q is not an array job", truncate(req.ArrayJobID, 200))
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.Parent = parent.ID
+	case req.JobQueue != "":
+		queue, err := h.queueName(ctx, "jobQueue", req.JobQueue)
+		if err != nil {
+			return nil, err
+		}
+		keep = append(keep, func(j awsJob) bool { return j.first().Parent == "" && queueOf(j.first()) == queue })
+	default:
+		return nil, clientErr("jobQueue: is required (or arrayJobId)")
+	}
+	if len(req.Filters) > 0 {
+		for i, flt := range req.Filters {
+			m, err := filterOf(fmt.Sprintf("filters[%d]", i), flt)
+			if err != nil {
+				return nil, err
+			}
+			keep = append(keep, m)
+		}
+	} else {
+		want := req.JobStatus
+		if want == "" {
+			want = "RUNNING"
+		}
+		states := statesOf(want)
+		if states == nil && want != "SUBMITTED" {
+			return nil, clientErr("jobStatus: %q is not %s", truncate(want, 40), awsStatuses)
+		}
+		if states == nil {
+			return map[string]any{"jobSummaryList": []any{}}, nil // Docket stores runs queued at once
+		}
+		f.States = states
+		keep = append(keep, func(j awsJob) bool { return status(j.last()) == want })
+	}
+	if req.NextToken != "" {
+		id, ok := decodeCursor(req.NextToken)
+		if !ok || id == "" {
+			return nil, clientErr("nextToken: %q is not a token this server gave", truncate(req.NextToken, 100))
+		}
+		f.Cursor = id
+	}
+	out := []map[string]any{}
+	seen := map[string]bool{}
+	scanned, next := 0, ""
+scan:
+	for scanned < maxScan {
+		runs, cursor, err := h.opts.Store.RunList(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range runs {
+			scanned++
+			f.Cursor = r.ID
+			j, err := h.jobOf(ctx, r)
+			if err != nil {
+				return nil, err
+			}
+			// A job appears once, by its newest attempt.
+			if j.last().ID != r.ID || seen[j.id] || !all(keep, j) {
+				continue
+			}
+			seen[j.id] = true
+			out = append(out, h.summaryOf(ctx, j))
+			if len(out) == limit {
+				if i < len(runs)-1 || cursor != "" {
+					next = r.ID // there are more runs to read
+				}
+				break scan
+			}
+		}
+		if cursor == "" {
+			break
+		}
+		if scanned >= maxScan {
+			next = f.Cursor
+		}
+	}
+	resp := map[string]any{"jobSummaryList": out}
+	if next != "" {
+		resp["nextToken"] = tokenPrefix + encodeCursor(next)
+	}
+	return resp, nil
+}
+
+func all(ms []match, j awsJob) bool {
+	for _, m := range ms {
+		if !m(j) {
+			return false
+		}
+	}
+	return true
+}
+
+// filterOf reads one of ListJobs' filters.
+func filterOf(field string, f listFilter) (match, error) {
+	if len(f.Values) != 1 {
+		return nil, clientErr("%s.values: give one value", field)
+	}
+	v := f.Values[0]
+	switch f.Name {
+	case "JOB_NAME":
+		prefix, glob := strings.CutSuffix(v, "*")
+		if strings.Contains(prefix, "*") {
+			return nil, clientErr("%s.values: %q may hold * only at its end", field, truncate(v, 200))
+		}
+		return func(j awsJob) bool {
+			n := jobName(j.first())
+			return n == v || glob && strings.HasPrefix(n, prefix)
+		}, nil
+	case "JOB_DEFINITION":
+		name, rev, err := parseDefinition(field+".values", v)
+		if err != nil {
+			return nil, err
+		}
+		return func(j awsJob) bool {
+			return j.first().Job == name && (rev == 0 || j.first().Revision == rev)
+		}, nil
+	case "BEFORE_CREATED_AT", "AFTER_CREATED_AT":
+		at, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, clientErr("%s.values: %q is not a time in milliseconds since 1970", field, truncate(v, 40))
+		}
+		before := f.Name == "BEFORE_CREATED_AT"
+		return func(j awsJob) bool {
+			c := j.first().CreatedAt.UnixMilli()
+			return before && c < at || !before && c > at
+		}, nil
+	}
+	return nil, clientErr("%s.name: %q is not JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT or AFTER_CREATED_AT", field, truncate(f.Name, 40))
+}
+
+// summaryOf is a job as ListJobs answers it.
+func (h *Handler) summaryOf(_ context.Context, j awsJob) map[string]any {
+	first, last := j.first(), j.last()
+	s := map[string]any{
+		"jobId":         j.id,
+		"jobName":       jobName(first),
+		"jobArn":        h.jobARN(j.id),
+		"createdAt":     first.CreatedAt.UnixMilli(),
+		"status":        status(last),
+		"statusReason":  last.Message,
+		"jobDefinition": h.definitionARN(first.Job, first.Revision),
+	}
+	put(s, "startedAt", ms(last.StartedAt))
+	if last.State.Terminal() {
+		put(s, "stoppedAt", ms(last.FinishedAt))
+	}
+	c := map[string]any{}
+	if last.ExitCode != nil {
+		c["exitCode"] = *last.ExitCode
+	}
+	if last.Reason != "" && last.State.Terminal() {
+		c["reason"] = string(last.Reason)
+	}
+	if len(c) > 0 {
+		s["container"] = c
+	}
+	switch {
+	case first.Kind == job.KindArray && first.Group != nil:
+		s["arrayProperties"] = map[string]any{"size": first.Group.Size}
+	case first.TaskIndex != nil && first.Parent != "":
+		s["arrayProperties"] = map[string]any{"index": *first.TaskIndex}
+	}
+	return s
+}
+
+// defaultQueue is the queue every run is in until Docket's queues are named here.
+const defaultQueue = "default"
+
+// queueName reads a queue's name or ARN and refuses a queue the server does not have.
+func (h *Handler) queueName(_ context.Context, field, s string) (string, error) {
+	name := s
+	if i := strings.LastIndex(s, ":job-queue/"); strings.HasPrefix(s, "arn:") && i >= 0 {
+		name = s[i+len(":job-queue/"):]
+	}
+	if name == "" {
+		return "", clientErr("%s: is required", field)
+	}
+	if name != defaultQueue {
+		return "", clientErr("%s: job queue %q does not exist; this server's queues: %s", field, truncate(name, 200), strings.Join(h.queues(), ", "))
+	}
+	return name, nil
+}
+
+func (h *Handler) queues() []string { return []string{defaultQueue} }
+
+func (h *Handler) queueARN(name string) string {
+	return fmt.Sprintf("arn:aws:batch:%s:%s:job-queue/%s", h.opts.Region, h.opts.Account, name)
+}
+
+func (h *Handler) ceName() string { return "docket-" + h.opts.Executor }
+
+func (h *Handler) ceARN() string {
+	return fmt.Sprintf("arn:aws:batch:%s:%s:compute-environment/%s", h.opts.Region, h.opts.Account, h.ceName())
+}
+
+type describeQueuesRequest struct {
+	JobQueues []string `json:"jobQueues"`
+}
+
+func (h *Handler) describeJobQueues(ctx context.Context, body []byte) (any, error) {
+	var req describeQueuesRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	out := []map[string]any{}
+	for _, name := range h.queues() {
+		if len(req.JobQueues) > 0 && !slices.Contains(req.JobQueues, name) && !slices.Contains(req.JobQueues, h.queueARN(name)) {
+			continue
+		}
+		out = append(out, map[string]any{
+			"jobQueueName": name, "jobQueueArn": h.queueARN(name), "state": "ENABLED", "status": "VALID",
+			"statusReason": "the server's queue", "priority": 1,
+			"computeEnvironmentOrder": []map[string]any{{"order": 1, "computeEnvironment": h.ceARN()}},
+		})
+	}
+	return map[string]any{"jobQueues": out}, nil
+}
+
+type describeCERequest struct {
+	ComputeEnvironments []string `json:"computeEnvironments"`
+}
+
+// describeComputeEnvironments answers the server's one executor.
+func (h *Handler) describeComputeEnvironments(_ context.Context, body []byte) (any, error) {
+	var req describeCERequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	out := []map[string]any{}
+	if len(req.ComputeEnvironments) == 0 || slices.Contains(req.ComputeEnvironments, h.ceName()) || slices.Contains(req.ComputeEnvironments, h.ceARN()) {
+		orchestration := "ECS"
+		if h.opts.Executor == "kubernetes" {
+			orchestration = "EKS"
+		}
+		out = append(out, map[string]any{
+			"computeEnvironmentName": h.ceName(), "computeEnvironmentArn": h.ceARN(), "state": "ENABLED", "status": "VALID",
+			"statusReason": "Docket's " + h.opts.Executor + " executor", "type": "MANAGED", "containerOrchestrationType": orchestration,
+		})
+	}
+	return map[string]any{"computeEnvironments": out}, nil
+}
+
+// changeJobQueue answers CreateJobQueue, UpdateJobQueue and DeleteJobQueue: this server
+// has one queue, which they cannot change.
+func (h *Handler) changeJobQueue(_ context.Context, _ []byte) (any, error) {
+	return nil, clientErr("job queues: this server has one queue, %s, which cannot be created, changed or deleted; submit to it", defaultQueue)
+}

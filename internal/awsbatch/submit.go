@@ -1,0 +1,260 @@
+package awsbatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/group"
+	"docket.dev/docket/internal/job"
+)
+
+type containerOverrides struct {
+	Command              []string              `json:"command"`
+	Environment          []keyValue            `json:"environment"`
+	ResourceRequirements []resourceRequirement `json:"resourceRequirements"`
+	Vcpus                *int                  `json:"vcpus"`
+	Memory               *int                  `json:"memory"`
+	InstanceType         string                `json:"instanceType"`
+}
+
+type dependency struct {
+	JobID string `json:"jobId"`
+	Type  string `json:"type"`
+}
+
+type submitRequest struct {
+	JobName            string              `json:"jobName"`
+	JobQueue           string              `json:"jobQueue"`
+	JobDefinition      string              `json:"jobDefinition"`
+	ArrayProperties    *struct{ Size int } `json:"arrayProperties"`
+	DependsOn          []dependency        `json:"dependsOn"`
+	Parameters         map[string]string   `json:"parameters"`
+	ContainerOverrides *containerOverrides `json:"containerOverrides"`
+	RetryStrategy      *retryStrategy      `json:"retryStrategy"`
+	Timeout            *jobTimeout         `json:"timeout"`
+	Tags               map[string]string   `json:"tags"`
+	NodeOverrides      json.RawMessage     `json:"nodeOverrides"`
+	EksOverrides       json.RawMessage     `json:"eksPropertiesOverride"`
+	EcsOverrides       json.RawMessage     `json:"ecsPropertiesOverride"`
+}
+
+// jobNamePattern is AWS's rule for a job's name.
+var jobNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
+
+// maxArraySize caps an array job's children (AWS's own cap).
+const maxArraySize = 10000
+
+// idemKey carries the request's Idempotency-Key header to the operation.
+type idemKey struct{}
+
+// idempotencyTag is the SubmitJob tag that works as an Idempotency-Key header.
+const idempotencyTag = "docket:idempotency-key"
+
+// submitJob makes a run of the definition's revision: an array run with arrayProperties,
+// the submission's overrides (command with Ref:: parameters substituted, resources,
+// retries, timeout, env, name) kept with it. An Idempotency-Key header makes a repeated
+// submission answer the first run.
+func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
+	var req submitRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	if err := unsupported(map[string]json.RawMessage{"nodeOverrides": req.NodeOverrides, "eksPropertiesOverride": req.EksOverrides, "ecsPropertiesOverride": req.EcsOverrides}); err != nil {
+		return nil, err
+	}
+	if !jobNamePattern.MatchString(req.JobName) {
+		return nil, clientErr("jobName: %q must be 1 to 128 letters, digits, '-' and '_', starting with a letter or digit", truncate(req.JobName, 200))
+	}
+	queue, err := h.queueName(ctx, "jobQueue", req.JobQueue)
+	if err != nil {
+		return nil, err
+	}
+	name, rev, err := parseDefinition("jobDefinition", req.JobDefinition)
+	if err != nil {
+		return nil, err
+	}
+	def, status, err := h.revision(ctx, name, rev)
+	if errors.Is(err, job.ErrNotFound) || status == "INACTIVE" {
+		return nil, clientErr("jobDefinition: %s is not an active job definition (aws batch describe-job-definitions lists them)", truncate(req.JobDefinition, 200))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := h.mayChangeJob(ctx, name); err != nil {
+		return nil, err
+	}
+	over, env, err := h.overrides(req, def)
+	if err != nil {
+		return nil, err
+	}
+	// What the executor can run is judged with the submission's resources.
+	if h.opts.Admission != nil {
+		if err := h.opts.Admission.Admit(ctx, over.Apply(def.Spec)); err != nil {
+			return nil, err
+		}
+	}
+	tasks := def.Tasks
+	if req.ArrayProperties != nil {
+		n := req.ArrayProperties.Size
+		switch {
+		case n < 2 || n > maxArraySize:
+			return nil, clientErr("arrayProperties.size: %d is not from 2 to %d", n, maxArraySize)
+		case len(def.Steps) > 0:
+			return nil, clientErr("arrayProperties: job %s is a workflow; an array runs a plain job", name)
+		}
+		tasks = n
+	}
+	deps, err := h.dependencies(ctx, req.DependsOn, tasks, len(def.Steps) > 0)
+	if err != nil {
+		return nil, err
+	}
+	// The Idempotency-Key header, or a tag of that name for clients that cannot add
+	// headers (boto3, the CLI): the same request again answers the same job.
+	key, _ := ctx.Value(idemKey{}).(string)
+	if tag, ok := req.Tags[idempotencyTag]; ok && key == "" {
+		if len(tag) == 0 || len(tag) > 255 {
+			return nil, clientErr("tags.%s: must be 1 to 255 characters", idempotencyTag)
+		}
+		key = tag
+	}
+	now := h.now().UTC()
+	run := job.NewRun(def.Name, def.Revision, job.TriggerAPI, now)
+	env["AWS_BATCH_JOB_ID"], env["AWS_BATCH_JQ_NAME"], env["AWS_BATCH_CE_NAME"] = run.ID, queue, h.ceName()
+	run.Env, run.Overrides, run.IdempotencyKey = env, over, key
+	run.Exclusive = def.Concurrency == job.ConcurrencyForbid
+	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (aws batch submit-job %s%s)", req.JobName, by(ctx))
+	children, _ := group.Expand(&run, def.Spec, tasks, nil)
+	if err := deps.apply(ctx, h, &run, children); err != nil {
+		return nil, err
+	}
+	events := []job.Event{run.FirstEvent()}
+	for _, c := range children {
+		events = append(events, c.FirstEvent())
+	}
+	stored, created, err := h.opts.Store.RunCreateGroup(ctx, run, children, events)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		// A key names one request: used again for another, it is a mistake.
+		same := maps.Clone(stored.Env)
+		same["AWS_BATCH_JOB_ID"] = run.ID
+		if !reflect.DeepEqual(stored.Overrides, over) || !maps.Equal(same, env) {
+			return nil, clientErr("Idempotency-Key %q was used for job %s with another request; send a new key for a new request", truncate(key, 100), stored.ID)
+		}
+	} else {
+		h.opts.Logger.Info("run submitted", "job", def.Name, "run_id", stored.ID, "face", "aws")
+		h.opts.Queued()
+	}
+	return map[string]any{"jobName": req.JobName, "jobId": stored.ID, "jobArn": h.jobARN(stored.ID)}, nil
+}
+
+// by names who acted, for messages.
+func by(ctx context.Context) string {
+	if name := token(ctx).Name; name != "" {
+		return " by " + name
+	}
+	return ""
+}
+
+// overrides builds what the submission changes of the revision: its name, the command
+// (Ref::NAME arguments replaced from the definition's parameters under the submission's),
+// cpu and memory, retries and the deadline; and the run's env.
+func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrides, map[string]string, error) {
+	over := &job.Overrides{Name: req.JobName}
+	env := map[string]string{}
+	command := def.Command
+	if c := req.ContainerOverrides; c != nil {
+		if c.InstanceType != "" {
+			return nil, nil, clientErr("containerOverrides.instanceType: is not supported by Docket's AWS Batch face")
+		}
+		if c.Command != nil {
+			command = c.Command
+		}
+		cpu, memory, gpu, err := resources("containerOverrides", c.Vcpus, c.Memory, c.ResourceRequirements)
+		if err != nil {
+			return nil, nil, err
+		}
+		over.CPU, over.Memory, over.GPU = cpu, memory, gpu
+		e, err := envOf("containerOverrides.environment", c.Environment)
+		if err != nil {
+			return nil, nil, err
+		}
+		for k := range e {
+			if strings.HasPrefix(k, "AWS_BATCH") {
+				return nil, nil, clientErr("containerOverrides.environment: %s: names starting AWS_BATCH are set by the server", k)
+			}
+		}
+		maps.Copy(env, e)
+	}
+	if len(req.Parameters) > 100 {
+		return nil, nil, clientErr("parameters: %d given; at most 100", len(req.Parameters))
+	}
+	params := definitionParams(def.Spec)
+	if params == nil {
+		params = map[string]string{}
+	}
+	maps.Copy(params, req.Parameters)
+	substituted := substitute(command, params)
+	if !slices.Equal(substituted, def.Command) {
+		if _, err := definition.RenderCommand(substituted, definition.TemplateData{}); err != nil {
+			return nil, nil, clientErr("containerOverrides.command: %v", err)
+		}
+		over.Command = substituted
+	}
+	// A job killed by its timeout is not retried, as in AWS Batch; then the submission's
+	// rules, or the definition's.
+	rules := def.RetryOn
+	if rs := req.RetryStrategy; rs != nil {
+		given, err := retryRules("retryStrategy.evaluateOnExit", rs.EvaluateOnExit)
+		if err != nil {
+			return nil, nil, err
+		}
+		if given != nil {
+			rules = given
+		}
+		if n := rs.Attempts; n != nil {
+			if *n < 1 || *n > h.opts.Limits.MaxRetries+1 {
+				return nil, nil, clientErr("retryStrategy.attempts: %d is not from 1 to %d", *n, h.opts.Limits.MaxRetries+1)
+			}
+			retries := *n - 1
+			over.Retries = &retries
+		}
+	}
+	over.RetryOn = append([]job.RetryRule{{Reason: string(job.ReasonDeadlineExceeded), Action: job.RetryActionExit}}, rules...)
+	if t := req.Timeout; t != nil && t.AttemptDurationSeconds != nil {
+		d := time.Duration(*t.AttemptDurationSeconds) * time.Second
+		if *t.AttemptDurationSeconds < 60 || (h.opts.Limits.MaxDeadline > 0 && d > h.opts.Limits.MaxDeadline) {
+			return nil, nil, clientErr("timeout.attemptDurationSeconds: %d is not from 60 to %d", *t.AttemptDurationSeconds, int(h.opts.Limits.MaxDeadline.Seconds()))
+		}
+		over.Deadline = job.Duration(d)
+	}
+	if err := definition.ValidateEnv("containerOverrides.environment", env); err != nil {
+		return nil, nil, err
+	}
+	return over, env, nil
+}
+
+// substitute replaces each argument that is Ref::NAME by parameter NAME, as AWS Batch
+// does; an argument naming no parameter is left as it is.
+func substitute(command []string, params map[string]string) []string {
+	out := make([]string, len(command))
+	for i, arg := range command {
+		if name, ok := strings.CutPrefix(arg, "Ref::"); ok {
+			if v, found := params[name]; found {
+				arg = v
+			}
+		}
+		out[i] = arg
+	}
+	return out
+}
