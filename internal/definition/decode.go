@@ -25,7 +25,8 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "gpu", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "retry_on", "expect_success_within", "env", "labels",
-	"annotations", "kubernetes", "steps", "tasks", "parallelism", "max_failed", "after", "queue", "params",
+	"annotations", "kubernetes", "steps", "tasks", "parallelism", "max_failed", "after", "queue",
+	"params",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.

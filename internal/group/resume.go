@@ -46,7 +46,6 @@ func Resume(old job.Run, children []job.Run, again map[string]bool, now time.Tim
 		was := latest[k]
 		c := job.NewRun(old.Job, old.Revision, job.TriggerGroup, now)
 		c.ScheduledTime, c.Env, c.Exclusive, c.Parent, c.Overrides = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID, parent.Overrides
-		c.Queue, c.Priority, c.Params = parent.Queue, parent.Priority, parent.Params
 		c.Step, c.TaskIndex, c.Input, c.Needs, c.Always = was.Step, was.TaskIndex, was.Input, was.Needs, was.Always
 		c.Queue, c.Priority, c.Params = was.Queue, was.Priority, was.Params // a step may have a queue of its own
 		who := name(old.Kind, was)

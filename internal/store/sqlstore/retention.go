@@ -28,10 +28,10 @@ func (s *Store) RunPrune(ctx context.Context, before time.Time, keep, limit int)
 			`DELETE FROM events WHERE run_id IN ` + list,
 			`DELETE FROM logs WHERE run_id IN ` + list,
 			`DELETE FROM run_reports WHERE run_id IN ` + list,
-			`DELETE FROM run_files WHERE run_id IN ` + list,
 			// An ended run's waiters were settled when it ended.
 			`DELETE FROM run_waits WHERE waiter IN ` + list,
 			`DELETE FROM run_waits WHERE needed IN ` + list,
+			`DELETE FROM run_files WHERE run_id IN ` + list,
 			`DELETE FROM runs WHERE finished_at IS NOT NULL AND id IN ` + list,
 		} {
 			if _, err := c.exec(ctx, q, args...); err != nil {
