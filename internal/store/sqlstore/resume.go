@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"docket.dev/docket/internal/job"
@@ -100,7 +99,6 @@ type filePair struct{ from, to string }
 // the number of files and no plan of a join over rows this transaction made is relied on.
 func (s *Store) copyFiles(ctx context.Context, c conn, kind string, pairs []filePair, now time.Time) error {
 	const perRead = 500
-	const perInsert = 32766 / 7 // SQLite's limit on parameters, 7 a row
 	for chunk := range slices.Chunk(pairs, perRead) {
 		to := make(map[string][]string, len(chunk))
 		from := make([]string, 0, len(chunk))
@@ -121,20 +119,8 @@ func (s *Store) copyFiles(ctx context.Context, c conn, kind string, pairs []file
 				rows = append(rows, []any{run, kind, f.file.Path, f.file.SHA256, f.file.Size, int64(f.file.Mode), s.ts(now)})
 			}
 		}
-		for part := range slices.Chunk(rows, perInsert) {
-			var q strings.Builder
-			q.WriteString(`INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at) VALUES `)
-			args := make([]any, 0, len(part)*7)
-			for i, row := range part {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString(rowParams(7))
-				args = append(args, row...)
-			}
-			if _, err := c.exec(ctx, q.String(), args...); err != nil {
-				return err
-			}
+		if err := writeFiles(ctx, c, rows, ""); err != nil {
+			return err
 		}
 	}
 	return nil
