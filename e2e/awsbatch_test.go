@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -356,13 +357,19 @@ func TestAWSBatchDependsOn(t *testing.T) {
 		"--container-properties", `{"image":"busybox","vcpus":1,"memory":64,"command":["sh","-c","echo step"]}`)
 	cmd := func(c string) string { return `{"command":["sh","-c",` + strconvQuote(c) + `]}` }
 
-	// The CLI takes about a second a call: first runs long enough for the next four.
-	first := aws.submit("--job-name", "first", "--job-definition", "step", "--container-overrides", cmd("sleep 6"))
+	// first runs until the gate opens, after the next four calls (each takes the CLI a
+	// second or more).
+	gate := filepath.Join(t.TempDir(), "gate")
+	first := aws.submit("--job-name", "first", "--job-definition", "step", "--container-overrides",
+		cmd("while [ ! -e "+gate+" ]; do sleep 0.1; done"))
 	second := aws.submit("--job-name", "second", "--job-definition", "step", "--depends-on", "jobId="+first)
 	cancelled := aws.submit("--job-name", "cancelled", "--job-definition", "step", "--depends-on", "jobId="+first)
 	aws.ok(nil, "batch", "cancel-job", "--job-id", cancelled, "--reason", "not needed")
 	if j := aws.describe(second); j.Status != "PENDING" {
 		t.Errorf("a job whose dependency runs: %s", j.Status)
+	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	bad := aws.submit("--job-name", "bad", "--job-definition", "step", "--container-overrides", cmd("exit 1"))
 	after := aws.submit("--job-name", "after-bad", "--job-definition", "step", "--depends-on", "jobId="+bad)
