@@ -13,7 +13,7 @@ import (
 
 // TestWebUIWorkflow draws a failed workflow run's graph in headless Chromium: a box per
 // step coloured by its state, an arrow per need, each box a link to the step's run; the
-// jobs page's strip shows the workflow run, not its steps.
+// jobs page's strip shows the workflow run, not its steps; the failed run offers Resume.
 func TestWebUIWorkflow(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
@@ -27,15 +27,19 @@ func TestWebUIWorkflow(t *testing.T) {
 	steps := stepsOf(t, s, wf.ID)
 
 	var boxes, edges int
-	var states, trainState string
+	var states, trainState, resume string
 	if err := step(t, ctx,
 		chromedp.Navigate(s.URL+"/#/runs/"+wf.ID),
 		chromedp.WaitVisible(`#workflow-graph`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('#workflow-graph a[data-step]').length`, &boxes),
 		chromedp.Evaluate(`document.querySelectorAll('#workflow-graph path.edge').length`, &edges),
 		chromedp.Evaluate(`[...document.querySelectorAll('#workflow-graph a[data-step]')].map(a => a.dataset.step + '=' + a.dataset.state).join(' ')`, &states),
+		chromedp.Evaluate(`(document.querySelector('button[data-action="retry"]') || {}).textContent || ""`, &resume),
 	); err != nil {
 		t.Fatalf("draw the graph: %v", err)
+	}
+	if resume != "Resume" {
+		t.Errorf("the failed workflow's page offers %q; want a Resume button", resume)
 	}
 	if boxes != 6 || edges != 6 {
 		t.Errorf("the graph has %d boxes and %d arrows; want 6 and 6", boxes, edges)

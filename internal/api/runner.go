@@ -23,7 +23,8 @@ func (a *API) runnerMay(r *http.Request, tok auth.Token) error {
 		}
 		return nil
 	case "GET /api/v1/runs/{id}", "GET /api/v1/runs/{id}/events", "GET /api/v1/runs/{id}/logs",
-		"GET /api/v1/runs/{id}/report", "GET /api/v1/runs/{id}/steps/{step}/result":
+		"GET /api/v1/runs/{id}/report", "GET /api/v1/runs/{id}/steps/{step}/result",
+		"GET /api/v1/runs/{id}/results", "GET /api/v1/runs/{id}/files":
 		run, err := a.opts.Store.RunGet(r.Context(), r.PathValue("id"))
 		if err != nil {
 			return runErr(r.PathValue("id"), err)

@@ -37,6 +37,14 @@ func TestRunnerToken(t *testing.T) {
 	if status, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "", "", append(as, "Idempotency-Key", "build-42")...); status != 200 || !strings.Contains(string(body), mine.ID) {
 		t.Errorf("the same key again: %d %s; want the first run", status, body)
 	}
+	status, body = f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"tasks": 2}`, as...)
+	var array struct{ ID string }
+	if json.Unmarshal(body, &array); status != 201 || array.ID == "" {
+		t.Fatalf("the runner submits an array of its job: %d %s", status, body)
+	}
+	_, body = f.call(t, "POST", "/api/v1/jobs/ledger/runs", "application/json", `{"tasks": 2}`, "Authorization", "Bearer "+admin)
+	var otherArray struct{ ID string }
+	json.Unmarshal(body, &otherArray)
 	tests := []struct {
 		name, method, path, body string
 		status                   int
@@ -48,6 +56,11 @@ func TestRunnerToken(t *testing.T) {
 		{"lists its job's runs", "GET", "/api/v1/runs?job=nightly", "", 200, mine.ID},
 		{"lists the children of its run", "GET", "/api/v1/runs?parent=" + mine.ID, "", 200, `"runs":[]`},
 		{"cannot list another job's children", "GET", "/api/v1/runs?parent=" + other.ID, "", 403, `is of job \"ledger\"`},
+		{"reads its array's results", "GET", "/api/v1/runs/" + array.ID + "/results", "", 200, `"size":2`},
+		{"reads its run's files", "GET", "/api/v1/runs/" + mine.ID + "/files", "", 200, `"inputs":[]`},
+		{"cannot read another job's results", "GET", "/api/v1/runs/" + otherArray.ID + "/results", "", 403, `is of job \"ledger\"`},
+		{"cannot read another job's files", "GET", "/api/v1/runs/" + other.ID + "/files", "", 403, `is of job \"ledger\"`},
+		{"cannot upload a blob", "PUT", "/api/v1/blobs/" + strings.Repeat("a", 64) + "?size=1", "x", 403, "submits and reads"},
 		{"knows who it is", "GET", "/api/v1/whoami", "", 200, `"jobs":["nightly"]`},
 		{"cannot run another job", "POST", "/api/v1/jobs/ledger/runs", "", 403, `may not reach job \"ledger\"`},
 		{"cannot read another job", "GET", "/api/v1/jobs/ledger", "", 403, "may not reach"},

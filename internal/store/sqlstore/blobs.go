@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"docket.dev/docket/internal/job"
@@ -112,18 +114,44 @@ func (s *Store) BlobPrune(ctx context.Context, before time.Time, limit int) (int
 
 // RunFilesPut upserts runs' files.
 func (s *Store) RunFilesPut(ctx context.Context, kind string, files map[string][]job.File, now time.Time) error {
-	return s.tx(ctx, func(c conn) error {
-		for runID, fs := range files {
-			for _, f := range fs {
-				if _, err := c.exec(ctx, `INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-					ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mode = excluded.mode`,
-					runID, kind, f.Path, f.SHA256, f.Size, int64(f.Mode), s.ts(now)); err != nil {
-					return err
-				}
+	var rows [][]any
+	for runID, fs := range files {
+		at := map[string]int{} // a path named twice for a run: the last one wins
+		for _, f := range fs {
+			row := []any{runID, kind, f.Path, f.SHA256, f.Size, int64(f.Mode), s.ts(now)}
+			if i, dup := at[f.Path]; dup {
+				rows[i] = row
+				continue
 			}
+			at[f.Path] = len(rows)
+			rows = append(rows, row)
 		}
-		return nil
+	}
+	return s.tx(ctx, func(c conn) error {
+		return writeFiles(ctx, c, rows, `ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mode = excluded.mode`)
 	})
+}
+
+// writeFiles inserts rows of run_files (run_id, kind, path, sha256, size, mode,
+// created_at), many a statement.
+func writeFiles(ctx context.Context, c conn, rows [][]any, onConflict string) error {
+	const perStatement = 32766 / 7 // SQLite's limit on parameters, 7 a row
+	for part := range slices.Chunk(rows, perStatement) {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at) VALUES `)
+		args := make([]any, 0, len(part)*7)
+		for i, row := range part {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(rowParams(7))
+			args = append(args, row...)
+		}
+		if _, err := c.exec(ctx, q.String()+" "+onConflict, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fileColumns are what scanFile reads, the run's id first.

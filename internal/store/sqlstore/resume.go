@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
@@ -59,25 +61,26 @@ func (s *Store) RunResume(ctx context.Context, id string, plan store.ResumePlan)
 		// The files go with them: the group's inputs, each child's inputs (those of the
 		// first attempt of the child of old with its step or task index), and the output
 		// files of the children carried over, as their reports.
-		for _, st := range []struct {
-			q    string
-			args []any
-		}{
-			{`INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at)
-				SELECT ?, kind, path, sha256, size, mode, created_at FROM run_files WHERE run_id = ? AND kind = 'input'`, []any{parent.ID, id}},
-			{`INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at)
-				SELECT n.id, f.kind, f.path, f.sha256, f.size, f.mode, f.created_at
-				FROM runs n JOIN runs o ON o.parent_id = ? AND o.retry_of IS NULL AND (o.task_index = n.task_index OR o.step = n.step)
-				JOIN run_files f ON f.run_id = o.id AND f.kind = 'input'
-				WHERE n.parent_id = ?`, []any{id, parent.ID}},
-			{`INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at)
-				SELECT n.id, f.kind, f.path, f.sha256, f.size, f.mode, f.created_at
-				FROM runs n JOIN run_files f ON f.run_id = n.reused_from AND f.kind = 'output'
-				WHERE n.parent_id = ?`, []any{parent.ID}},
-		} {
-			if _, err := c.exec(ctx, st.q, st.args...); err != nil {
-				return err
+		firsts := map[string]string{} // a child's key: its first attempt's id
+		for _, ch := range children {
+			if ch.RetryOf == "" {
+				firsts[ch.Key()] = ch.ID
 			}
+		}
+		inputs, outputs := []filePair{{from: id, to: parent.ID}}, []filePair(nil)
+		for _, r := range runs {
+			if first, ok := firsts[r.Key()]; ok {
+				inputs = append(inputs, filePair{from: first, to: r.ID})
+			}
+			if r.ReusedFrom != "" {
+				outputs = append(outputs, filePair{from: r.ReusedFrom, to: r.ID})
+			}
+		}
+		if err := s.copyFiles(ctx, c, store.FileInput, inputs, parent.CreatedAt); err != nil {
+			return err
+		}
+		if err := s.copyFiles(ctx, c, store.FileOutput, outputs, parent.CreatedAt); err != nil {
+			return err
 		}
 		out = s.asStored(parent)
 		return s.insertEvents(ctx, c, events)
@@ -86,4 +89,39 @@ func (s *Store) RunResume(ctx context.Context, id string, plan store.ResumePlan)
 		return job.Run{}, fmt.Errorf("resume run %s: %w", id, s.translate(err))
 	}
 	return out, nil
+}
+
+// filePair names a run whose files another run gets copies of.
+type filePair struct{ from, to string }
+
+// copyFiles gives each pair's to run a copy of the files of kind of its from run: read a
+// chunk of runs at a time by their ids, written many rows a statement, so the cost follows
+// the number of files and no plan of a join over rows this transaction made is relied on.
+func (s *Store) copyFiles(ctx context.Context, c conn, kind string, pairs []filePair, now time.Time) error {
+	const perRead = 500
+	for chunk := range slices.Chunk(pairs, perRead) {
+		to := make(map[string][]string, len(chunk))
+		from := make([]string, 0, len(chunk))
+		for _, p := range chunk {
+			if to[p.from] == nil {
+				from = append(from, p.from)
+			}
+			to[p.from] = append(to[p.from], p.to)
+		}
+		list, args := in(from)
+		files, err := all(ctx, c, scanFile, `SELECT `+fileColumns+` FROM run_files WHERE kind = ? AND run_id IN `+list, append([]any{kind}, args...)...)
+		if err != nil {
+			return err
+		}
+		var rows [][]any
+		for _, f := range files {
+			for _, run := range to[f.run] {
+				rows = append(rows, []any{run, kind, f.file.Path, f.file.SHA256, f.file.Size, int64(f.file.Mode), s.ts(now)})
+			}
+		}
+		if err := writeFiles(ctx, c, rows, ""); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -441,7 +441,7 @@ async function runPage(id) {
         r.reused_from ? [", carried over from ", runLink(r.reused_from)] : ""),
       !ended && may("editor") ? el("div", { class: "actions" }, el("button", { class: "danger", "data-action": "cancel", onclick: () => cancelRun(r, draw) }, "Cancel run")) : "",
       // An array may have succeeded with failed tasks it tolerated (max_failed).
-      ended && r.group && r.group.succeeded < r.group.size && may("editor") ? el("div", { class: "actions" },
+      ended && r.group && (r.kind === "array" ? r.group.succeeded < r.group.size : r.state !== "succeeded") && may("editor") ? el("div", { class: "actions" },
         el("button", { class: "primary", "data-action": "retry", onclick: () => retryRun(r) }, r.kind === "array" ? "Run failed tasks again" : "Resume")) : "",
       r.reason && ended ? el("div", { class: "reason" + (r.state === "succeeded" ? " ok" : ""), id: "run-reason" },
         el("strong", {}, r.reason), r.message ? ": " + r.message : "") : "",
