@@ -238,4 +238,3 @@ func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrid
 	}
 	return over, env, params, nil
 }
-
