@@ -20,6 +20,9 @@ type waitFacts struct {
 	queue  *job.Queue
 	stats  job.QueueStats
 	tokens float64
+	// busy is an active run of the job that an exclusive run (concurrency forbid) waits
+	// for: none of its own group.
+	busy *job.Run
 	// needs are the states of the steps a waiting child needs, by step.
 	needs map[string]job.State
 	// last is the run's newest event (for a pending run, the executor's notice of why).
@@ -51,6 +54,8 @@ func waitingFor(r job.Run, f waitFacts, now time.Time) string {
 			return "job is suspended"
 		case r.NotBefore.After(now):
 			return "retry backoff until " + r.NotBefore.UTC().Format(time.TimeOnly)
+		case f.busy != nil:
+			return fmt.Sprintf("run %s of job %s to end (%s; concurrency forbid runs one at a time)", f.busy.ID, r.Job, f.busy.State)
 		case f.queue != nil && f.queue.MaxRunning > 0 && f.stats.Running >= f.queue.MaxRunning:
 			return fmt.Sprintf("queue %s is full (%d of %d running)", f.queue.Name, f.stats.Running, f.queue.MaxRunning)
 		case f.queue != nil && f.queue.MaxStartsPerSecond > 0 && f.tokens < 1:
@@ -101,6 +106,18 @@ func (a *API) waitFactsOf(ctx context.Context, r job.Run) (waitFacts, error) {
 		if err == nil && def.Suspended {
 			f.suspended = true
 			return f, nil
+		}
+		if r.Exclusive {
+			active, _, err := a.opts.Store.RunList(ctx, store.RunFilter{Job: r.Job, States: job.ActiveStates, Limit: maxSiblings})
+			if err != nil {
+				return f, err
+			}
+			for _, o := range active {
+				if o.ID != r.ID && o.ID != r.Parent && (r.Parent == "" || o.Parent != r.Parent) {
+					f.busy = &o
+					break
+				}
+			}
 		}
 		stats, err := a.opts.Store.QueueStats(ctx, r.Queue)
 		if err != nil {

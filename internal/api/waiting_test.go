@@ -15,7 +15,7 @@ func TestWaitingFor(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	gpu := &job.Queue{Name: "gpu", MaxRunning: 4}
 	etl := &job.Queue{Name: "etl", MaxStartsPerSecond: 2}
-	queued := job.Run{State: job.StateQueued, NotBefore: now}
+	queued := job.Run{Job: "train", State: job.StateQueued, NotBefore: now}
 	backoff := queued
 	backoff.NotBefore = time.Date(2026, 11, 23, 15, 4, 5, 0, time.UTC)
 	step := job.Run{State: job.StateWaiting, Parent: "p", Needs: []string{"extract", "train"}}
@@ -30,6 +30,8 @@ func TestWaitingFor(t *testing.T) {
 		{"its turn", queued, waitFacts{queue: gpu, stats: job.QueueStats{Running: 3, Queued: 9}, tokens: 1}, "its turn in queue gpu (3 running, 9 queued)"},
 		{"default queue", queued, waitFacts{stats: job.QueueStats{Running: 8, Queued: 1}}, "a free slot on a server (default queue: 8 running, 1 queued)"},
 		{"backoff", backoff, waitFacts{queue: gpu, tokens: 1}, "retry backoff until 15:04:05"},
+		{"exclusive", queued, waitFacts{busy: &job.Run{ID: "r1", State: job.StateRunning}, queue: gpu, tokens: 1},
+			"run r1 of job train to end (running; concurrency forbid runs one at a time)"},
 		{"suspended", backoff, waitFacts{suspended: true}, "job is suspended"},
 		{"needs", step, waitFacts{needs: map[string]job.State{"extract": job.StateSucceeded, "train": job.StateRunning}}, "needs train (running)"},
 		{"pending on a node", job.Run{State: job.StatePending}, waitFacts{last: &job.Event{Reason: job.ReasonUnschedulable, Message: "pod x cannot be scheduled yet: 0/3 nodes are available: 3 Insufficient cpu."}},
@@ -67,5 +69,32 @@ func TestWaitingForQueue(t *testing.T) {
 	var got job.Run
 	if err := json.Unmarshal(body, &got); err != nil || got.WaitingFor != "queue gpu is full (1 of 1 running)" {
 		t.Errorf("GET run: waiting_for %q (%v); want queue gpu is full (1 of 1 running)", got.WaitingFor, err)
+	}
+}
+
+// TestWaitingForExclusive: a run of a concurrency-forbid job waits for the job's active
+// run, and says so rather than blaming its queue.
+func TestWaitingForExclusive(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.call(t, "PUT", "/api/v1/queues/gpu", "application/json", `{"max_running": 2}`)
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/train", "application/yaml", "name: train\nimage: python:3.12\ncpu: 1\nmemory: 1Gi\nconcurrency: forbid\nqueue: gpu\n"); status != http.StatusCreated {
+		t.Fatalf("PUT job: %d %s", status, body)
+	}
+	var runs []job.Run
+	for range 2 {
+		_, body := f.call(t, "POST", "/api/v1/jobs/train/runs", "application/json", "")
+		var r job.Run
+		json.Unmarshal(body, &r)
+		runs = append(runs, r)
+	}
+	if _, err := f.store.RunClaim(context.Background(), "w", f.now, 10); err != nil {
+		t.Fatal(err)
+	}
+	_, body := f.call(t, "GET", "/api/v1/runs/"+runs[1].ID, "", "")
+	var got job.Run
+	want := "run " + runs[0].ID + " of job train to end (dispatched; concurrency forbid runs one at a time)"
+	if err := json.Unmarshal(body, &got); err != nil || got.WaitingFor != want {
+		t.Errorf("GET run: waiting_for %q (%v); want %q", got.WaitingFor, err, want)
 	}
 }

@@ -37,7 +37,7 @@ func previewRun(ctx context.Context, e *env, c *client.Client, name string, req 
 	if queue == "" {
 		queue = "default"
 	}
-	row("Queue", fmt.Sprintf("%s (priority %d)", queue, p.Run.Priority))
+	row("Queue", fmt.Sprintf("%s (the run's priority in it: %d)", queue, p.Run.Priority))
 	for _, k := range slices.Sorted(maps.Keys(p.Run.Params)) {
 		row("Param", k+"="+p.Run.Params[k])
 	}

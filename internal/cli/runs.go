@@ -417,7 +417,7 @@ func describeRun(e *env, ctx context.Context, id string) error {
 	if queue == "" {
 		queue = "default"
 	}
-	row("Queue", fmt.Sprintf("%s (priority %d)", queue, r.Priority))
+	row("Queue", fmt.Sprintf("%s (the run's priority in it: %d)", queue, r.Priority))
 	for _, k := range slices.Sorted(maps.Keys(r.Params)) {
 		row("Param", k+"="+r.Params[k])
 	}
