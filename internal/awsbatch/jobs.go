@@ -199,6 +199,9 @@ func (h *Handler) detail(ctx context.Context, cache revisions, budget *int, j aw
 		"isTerminated":         last.CancelledBy != "" && last.StartedAt != nil,
 		"platformCapabilities": []string{"EC2"},
 	}
+	if first.Priority > 0 {
+		d["schedulingPriority"] = first.Priority
+	}
 	if p := awsParameters(first.Params); len(p) > 0 {
 		d["parameters"] = p
 	}

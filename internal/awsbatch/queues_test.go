@@ -76,17 +76,17 @@ func TestJobQueues(t *testing.T) {
 
 	// A submission's queue is its run's, and its children's.
 	ok("/v1/registerjobdefinition", `{"jobDefinitionName": "q", "type": "container", "containerProperties": {"image": "busybox", "vcpus": 1, "memory": 64}}`)
-	out = ok("/v1/submitjob", `{"jobName": "j", "jobQueue": "gpu", "jobDefinition": "q", "arrayProperties": {"size": 2}}`)
+	out = ok("/v1/submitjob", `{"jobName": "j", "jobQueue": "gpu", "jobDefinition": "q", "arrayProperties": {"size": 2}, "schedulingPriorityOverride": 7}`)
 	run, err := h.opts.Store.RunGet(ctx, out["jobId"].(string))
-	if err != nil || run.Queue != "gpu" || run.Env["AWS_BATCH_JQ_NAME"] != "gpu" {
+	if err != nil || run.Queue != "gpu" || run.Env["AWS_BATCH_JQ_NAME"] != "gpu" || run.Priority != 7 {
 		t.Fatalf("the run: %+v, %v", run, err)
 	}
 	if child, err := h.opts.Store.RunTask(ctx, run.ID, 1); err != nil || child.Queue != "gpu" {
 		t.Errorf("the array's child: queue %q, %v", child.Queue, err)
 	}
 	out = ok("/v1/describejobs", `{"jobs": ["`+run.ID+`"]}`)
-	if q := out["jobs"].([]any)[0].(map[string]any)["jobQueue"]; q != "arn:aws:batch:us-east-1:000000000000:job-queue/gpu" {
-		t.Errorf("the job's queue: %v", q)
+	if j := out["jobs"].([]any)[0].(map[string]any); j["jobQueue"] != "arn:aws:batch:us-east-1:000000000000:job-queue/gpu" || j["schedulingPriority"] != float64(7) {
+		t.Errorf("the job's queue and priority: %v, %v", j["jobQueue"], j["schedulingPriority"])
 	}
 	out = ok("/v1/listjobs", `{"jobQueue": "gpu", "jobStatus": "PENDING"}`)
 	if l := out["jobSummaryList"].([]any); len(l) != 1 {
@@ -97,6 +97,7 @@ func TestJobQueues(t *testing.T) {
 		t.Errorf("the cpu queue's PENDING jobs: %v", l)
 	}
 	refused("/v1/submitjob", `{"jobName": "j", "jobQueue": "nope", "jobDefinition": "q"}`, `jobQueue: job queue "nope" does not exist`)
+	refused("/v1/submitjob", `{"jobName": "j", "jobQueue": "gpu", "jobDefinition": "q", "schedulingPriorityOverride": 5000}`, "schedulingPriorityOverride: 5000 is not from 0 to 1000")
 
 	// Deleted, unless a Docket job names it; the default queue never.
 	if _, _, err := h.opts.Store.DefinitionPut(ctx, job.Spec{Name: "named", Image: "busybox", CPU: "1", Memory: "64Mi", Queue: "cpu", Concurrency: job.ConcurrencyAllow}, testNow); err != nil {

@@ -42,9 +42,11 @@ type submitRequest struct {
 	RetryStrategy      *retryStrategy      `json:"retryStrategy"`
 	Timeout            *jobTimeout         `json:"timeout"`
 	Tags               map[string]string   `json:"tags"`
-	NodeOverrides      json.RawMessage     `json:"nodeOverrides"`
-	EksOverrides       json.RawMessage     `json:"eksPropertiesOverride"`
-	EcsOverrides       json.RawMessage     `json:"ecsPropertiesOverride"`
+	// SchedulingPriorityOverride is the run's priority within its queue.
+	SchedulingPriorityOverride *int            `json:"schedulingPriorityOverride"`
+	NodeOverrides              json.RawMessage `json:"nodeOverrides"`
+	EksOverrides               json.RawMessage `json:"eksPropertiesOverride"`
+	EcsOverrides               json.RawMessage `json:"ecsPropertiesOverride"`
 }
 
 // jobNamePattern is AWS's rule for a job's name.
@@ -132,6 +134,12 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 	run.Env, run.Overrides, run.IdempotencyKey = env, over, key
 	// The submission's queue admits the run, whatever queue the job names, as in AWS Batch.
 	run.Queue, run.Params = queue, params
+	if p := req.SchedulingPriorityOverride; p != nil {
+		if *p < 0 || *p > job.MaxPriority {
+			return nil, clientErr("schedulingPriorityOverride: %d is not from 0 to %d (Docket's run priorities)", *p, job.MaxPriority)
+		}
+		run.Priority = *p
+	}
 	run.Exclusive = def.Concurrency == job.ConcurrencyForbid
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (aws batch submit-job %s%s)", req.JobName, by(ctx))
 	children, _ := group.Expand(&run, def.Spec, tasks, nil)
@@ -150,7 +158,7 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 		// A key names one request: used again for another, it is a mistake.
 		same := maps.Clone(stored.Env)
 		same["AWS_BATCH_JOB_ID"] = run.ID
-		if !reflect.DeepEqual(stored.Overrides, over) || !maps.Equal(same, env) || stored.Queue != queue || !maps.Equal(stored.Params, params) {
+		if !reflect.DeepEqual(stored.Overrides, over) || !maps.Equal(same, env) || stored.Queue != queue || stored.Priority != run.Priority || !maps.Equal(stored.Params, params) {
 			return nil, clientErr("Idempotency-Key %q was used for job %s with another request; send a new key for a new request", truncate(key, 100), stored.ID)
 		}
 	} else {
