@@ -173,7 +173,7 @@ func (req changeQueueRequest) check() error {
 	switch req.State {
 	case "", "ENABLED":
 	case "DISABLED":
-		return clientErr("state: DISABLED: a Docket queue is always enabled; to stop new runs, suspend the jobs (docket jobs suspend NAME) or delete the queue")
+		return clientErr("state: DISABLED: a Docket queue is always enabled (it has no state to disable); docket queues set NAME --max-running N limits how many of its runs are active")
 	default:
 		return clientErr("state: %q is not ENABLED or DISABLED", truncate(req.State, 40))
 	}
