@@ -40,6 +40,8 @@ type Store interface {
 	RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error)
 	RunSeries(ctx context.Context, f store.SeriesFilter) ([]store.RunPoint, error)
 	LogRead(ctx context.Context, runID string, offset int64, limit int) ([]byte, error)
+	store.Results
+	store.Blobs
 }
 
 // Options configures the API.
@@ -71,6 +73,9 @@ type Options struct {
 	// A server without tokens answers only requests addressed to these (against DNS
 	// rebinding); with tokens, the Host is checked only when some are given.
 	Hosts []string
+	// MaxInputFile and MaxInputRun cap an input file and all the input files of a run;
+	// 0: DefaultMaxInputs.
+	MaxInputFile, MaxInputRun int64
 	// Images, when set, refuses definitions whose image the registry says does not
 	// exist (executors that pull images).
 	Images Images

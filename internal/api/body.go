@@ -16,6 +16,9 @@ import (
 // bodyTypes are the media types a request body may be sent as.
 var bodyTypes = map[string]bool{
 	"application/json": true, "application/yaml": true, "application/x-yaml": true, "text/yaml": true,
+	// A blob's bytes; a page of another site cannot send this type without asking first
+	// either, and JSON routes decode their body as JSON whatever it says.
+	"application/octet-stream": true,
 }
 
 // checkType refuses a write whose body is not declared as JSON or YAML (415). A web page
@@ -54,7 +57,12 @@ func checkType(r *http.Request, anyWithToken bool) error {
 // readBody reads a request body, at most maxBody bytes of UTF-8 text (JSON and YAML are).
 // A body that does not arrive within the server's read timeout is 408.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	return readBodyUpTo(w, r, maxBody)
+}
+
+// readBodyUpTo is readBody with another cap (a run submission carries an array's inputs).
+func readBodyUpTo(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil, &statusError{status: http.StatusRequestTimeout, code: "timeout", msg: "the request body did not arrive in time"}
 	}

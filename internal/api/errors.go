@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -50,7 +51,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		status, body.Error.Code, body.Error.Field, body.Error.Message = http.StatusBadRequest, "invalid", fe.Field, fe.Error()
 	case errors.As(err, &tooLarge):
 		status, body.Error.Code = http.StatusRequestEntityTooLarge, "too_large"
-		body.Error.Message = "the request body is larger than 1 MiB"
+		body.Error.Message = fmt.Sprintf("the request body is larger than %d MiB", tooLarge.Limit>>20)
 	case errors.Is(err, job.ErrNotFound):
 		status, body.Error.Code, body.Error.Message = http.StatusNotFound, "not_found", err.Error()
 	case errors.Is(err, job.ErrConflict):

@@ -17,8 +17,10 @@ var pathParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)(\.\.\.)?\}`)
 
 // pathParamDocs say what the path parameters are.
 var pathParamDocs = map[string]string{
-	"name": "the job's name",
-	"id":   "the run's id",
+	"name":   "the job's name",
+	"id":     "the run's id",
+	"step":   "the step's name",
+	"sha256": "the blob's SHA-256, 64 lowercase hex digits",
 }
 
 // OpenAPI returns the API's description, made from its route table and the Go types its
@@ -103,6 +105,10 @@ func operation(s *schemas, e endpoint, errRef map[string]any) map[string]any {
 		}
 		op["requestBody"] = map[string]any{"required": !e.doc.bodyOptional, "content": content}
 	}
+	if e.doc.rawBody {
+		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+			"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}}
+	}
 	codes := e.doc.statuses
 	if len(codes) == 0 {
 		codes = []int{http.StatusOK}
@@ -113,6 +119,8 @@ func operation(s *schemas, e endpoint, errRef map[string]any) map[string]any {
 		switch {
 		case e.doc.text:
 			resp["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case e.doc.binary:
+			resp["content"] = map[string]any{"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 		case e.doc.returns != nil:
 			resp["content"] = map[string]any{"application/json": map[string]any{"schema": s.ref(e.doc.returns, false)}}
 		}

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/openapi.json from the route table")
@@ -196,6 +199,19 @@ func TestOpenAPIExamples(t *testing.T) {
 	if err := f.store.LogAppend(ctx, done.ID, []byte("epoch 1\n")); err != nil {
 		t.Fatal(err)
 	}
+	// An array run for its results, and a blob named as an input file of the run that ran
+	// (uploaded by the examples below, before it is read).
+	status, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"tasks": 2}`)
+	var array job.Run
+	if err := json.Unmarshal(body, &array); status != http.StatusCreated || err != nil {
+		t.Fatalf("submit an array: %d %s", status, body)
+	}
+	blob := "shard 1\n"
+	sum := sha256.Sum256([]byte(blob))
+	sha := hex.EncodeToString(sum[:])
+	if err := f.store.RunFilesPut(ctx, store.FileInput, map[string][]job.File{done.ID: {{Path: "shard.txt", SHA256: sha, Size: int64(len(blob)), Mode: 0o644}}}, f.now); err != nil {
+		t.Fatal(err)
+	}
 	spec, err := json.Marshal(map[string]any{"image": "python:3.12", "cpu": "1", "memory": "1Gi", "schedule": "@daily", "deadline": "2h", "env": map[string]string{"A": "1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -214,6 +230,8 @@ func TestOpenAPIExamples(t *testing.T) {
 		{"POST", "/api/v1/jobs/{name}/suspend", "", "", 200},
 		{"POST", "/api/v1/jobs/{name}/resume", "", "", 200},
 		{"POST", "/api/v1/jobs/{name}/runs", "application/json", `{"env": {"A": "2"}, "trigger": "manual"}`, 201},
+		{"POST", "/api/v1/jobs/{name}/runs", "application/json", `{"inputs": ["a.csv", "b.csv"], "parallelism": 1, "max_failed": 1}`, 201},
+		{"POST", "/api/v1/jobs/{name}/runs", "application/json", `{"tasks": 10001}`, 400},
 		{"GET", "/api/v1/jobs/{name}/series", "", "", 200},
 		{"GET", "/api/v1/jobs/{name}/series?limit=0", "", "", 400},
 		{"PUT", "/api/v1/queues/gpu", "application/json", `{"max_running": 4, "priority": 10}`, 201},
@@ -231,6 +249,15 @@ func TestOpenAPIExamples(t *testing.T) {
 		{"POST", "/api/v1/runs/" + running.ID + "/report", "application/json", `{"metrics": {"loss": 0.5}, "result": {"ok": true}}`, 200},
 		{"GET", "/api/v1/runs/{id}/report", "", "", 200},
 		{"GET", "/api/v1/runs/{id}/checkpoint", "", "", 200},
+		{"PUT", "/api/v1/blobs/" + sha + "?size=8", "application/octet-stream", blob, 200},
+		{"PUT", "/api/v1/blobs/" + sha + "?size=9", "application/octet-stream", blob + "x", 409},
+		{"HEAD", "/api/v1/blobs/" + sha, "", "", 200},
+		{"GET", "/api/v1/blobs/" + sha, "", "", 200},
+		{"GET", "/api/v1/runs/{id}/files", "", "", 200},
+		{"GET", "/api/v1/runs/{id}/inputs/" + sha, "", "", 200},
+		{"PUT", "/api/v1/runs/" + running.ID + "/outputs?path=out.txt&size=8&sha256=" + sha, "application/octet-stream", blob, 200},
+		{"GET", "/api/v1/runs/" + array.ID + "/results", "", "", 200},
+		{"GET", "/api/v1/runs/{id}/results", "", "", 409},
 		{"POST", "/api/v1/runs/" + running.ID + "/cancel", "", "", 200},
 		{"GET", "/api/v1/runs/{id}/steps/extract/result", "", "", 404},
 		{"POST", "/api/v1/runs/" + running.ID + "/retry", "", "", 409},
@@ -264,7 +291,7 @@ func TestOpenAPIExamples(t *testing.T) {
 		tried[op] = true
 		opPath, method, _ := strings.Cut(op, " ")
 		operation := paths[opPath][method].(map[string]any)
-		if ex.body != "" && status < 400 {
+		if ex.body != "" && status < 400 && ex.contentType == "application/json" {
 			v.check(what+" request body", []byte(ex.body), "paths", opPath, method, "requestBody", "content", "application/json", "schema")
 		}
 		responses := operation["responses"].(map[string]any)

@@ -8,6 +8,7 @@ import (
 
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 )
 
 // access says who may call an endpoint.
@@ -48,6 +49,9 @@ type opDoc struct {
 	statuses []int
 	returns  reflect.Type
 	text     bool
+	// rawBody says the request body is a file's bytes (application/octet-stream);
+	// binary that the response body is.
+	rawBody, binary bool
 }
 
 // param is a query or header parameter.
@@ -177,6 +181,31 @@ func (a *API) endpoints() []endpoint {
 			body:    typeOf[retryRequest](), bodyOptional: true, statuses: statuses(201), returns: run}},
 		{"GET", "/api/v1/runs/{id}/steps/{step}/result", byRunOrRole, auth.Viewer, a.getStepResult, opDoc{
 			summary: "The result a step of the run's workflow reported", returns: typeOf[stepResultView]()}},
+		{"GET", "/api/v1/runs/{id}/results", byRole, auth.Viewer, a.getResults, opDoc{
+			summary: "A page of an array run's tasks in index order: each one's input, state, exit code, result and output files",
+			params: []param{query("after", "integer", "the task index the page starts after (-1, the default: from task 0)"),
+				query("limit", "integer", "the page size, 0 to 1000 (default 100)")},
+			returns: typeOf[Results]()}},
+		{"GET", "/api/v1/runs/{id}/files", byRunOrRole, auth.Viewer, a.getRunFiles, opDoc{
+			summary: "A run's input files (its own and its array's) and the output files it reported", returns: typeOf[RunFiles]()}},
+		{"GET", "/api/v1/runs/{id}/inputs/{sha256}", byRunOrRole, auth.Viewer, a.getRunInput, opDoc{
+			summary: "The content of one of a run's input files (with the run's own token: what docket inputs fetch reads)", binary: true}},
+		{"PUT", "/api/v1/runs/{id}/outputs", byRunOrRole, auth.Editor, a.putOutput, opDoc{
+			summary: "Keep an output file with a running run (with the run's own token): the body carries its bytes from offset",
+			params: []param{query("path", "string", "the file's path relative to the working directory"),
+				query("sha256", "string", "the SHA-256 of the whole file, 64 lowercase hex digits"),
+				query("size", "integer", "the whole file's size in bytes"),
+				query("offset", "integer", "where the body starts in the file (0 unless resuming)")},
+			rawBody: true, returns: typeOf[store.Blob]()}},
+		{"HEAD", "/api/v1/blobs/{sha256}", byRole, auth.Viewer, a.headBlob, opDoc{
+			summary: "How a blob stands, in the headers Docket-Blob-Size, Docket-Blob-Received and Docket-Blob-Complete: 404 when the server has none of it"}},
+		{"GET", "/api/v1/blobs/{sha256}", byRole, auth.Viewer, a.getBlob, opDoc{
+			summary: "A complete blob's content", binary: true}},
+		{"PUT", "/api/v1/blobs/{sha256}", byRole, auth.Editor, a.putBlob, opDoc{
+			summary: "Upload a blob's bytes from offset, checked against its SHA-256 once all arrived; a blob the server has is not received again",
+			params: []param{query("size", "integer", "the whole blob's size in bytes"),
+				query("offset", "integer", "where the body starts in the blob (0 unless resuming; HEAD says how much arrived)")},
+			rawBody: true, returns: typeOf[store.Blob]()}},
 		{"GET", "/api/v1/whoami", byRole, auth.Viewer, a.whoami, opDoc{
 			summary: "Who the request's token is and what it may do", returns: typeOf[whoamiView]()}},
 		{"GET", "/api/v1/openapi.json", byRole, auth.Viewer, a.openAPIDocument, opDoc{

@@ -27,12 +27,25 @@ type submitRequest struct {
 	Priority int `json:"priority,omitempty"`
 	// Params set the job's params for this run.
 	Params map[string]string `json:"params,omitempty"`
+	// Tasks, Inputs (one task each), Parallelism and MaxFailed make the run an array, or
+	// change the one its job makes (arrays.go).
+	Tasks       int      `json:"tasks,omitempty"`
+	Inputs      []string `json:"inputs,omitempty"`
+	Parallelism int      `json:"parallelism,omitempty"`
+	MaxFailed   *int     `json:"max_failed,omitempty"`
+	// Files are input files (uploaded blobs) placed in the run's working directory, or in
+	// every task's; TaskFiles make an array of one task per file, each placed for its
+	// task, whose input is its path.
+	Files     []job.File `json:"files,omitempty"`
+	TaskFiles []job.File `json:"task_files,omitempty"`
 }
 
 // submitShape describes a run request for decodeBody's errors.
-var submitShape = bodyShape{name: "a run request", fields: "env, trigger, queue, priority and params",
+var submitShape = bodyShape{name: "a run request", fields: "env, trigger, queue, priority, params, tasks, inputs, parallelism, max_failed, files and task_files",
 	want: map[string]string{"env": "a mapping of names to strings", "trigger": "a string", "queue": "a string",
-		"priority": "a whole number from 0 to 1000", "params": "a mapping of names to strings"}}
+		"priority": "a whole number from 0 to 1000", "params": "a mapping of names to strings",
+		"tasks": "a whole number", "inputs": "a list of strings", "parallelism": "a whole number", "max_failed": "a whole number",
+		"files": "a list of files ({path, sha256, size, mode})", "task_files": "a list of files ({path, sha256, size, mode})"}}
 
 // maxIdempotencyKey caps the Idempotency-Key header's length, and maxUser X-Docket-User's.
 const (
@@ -71,7 +84,20 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
+	if len(def.Steps) > 0 && (req.Tasks > 0 || len(req.Inputs) > 0) {
+		writeError(w, r, a.opts.Logger, invalid("tasks", fmt.Sprintf("job %s is a workflow (it has steps); only a job without steps runs as an array", name)))
+		return
+	}
 	if err := definition.CheckRunEnv(def.Spec, req.Env); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	seen, total := map[string]bool{}, int64(0)
+	if err := a.checkFiles(r.Context(), "files", req.Files, seen, &total); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
+	if err := a.checkFiles(r.Context(), "task_files", req.TaskFiles, map[string]bool{}, &total); err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
@@ -87,8 +113,15 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A workflow's or an array's run is a group run, made with its children.
-	children, events := group.Expand(&run, def.Spec, def.Tasks, nil)
+	spec, tasks := req.applyArray(def.Spec)
+	children, events := group.Expand(&run, spec, tasks, req.taskInputs())
 	events = append([]job.Event{run.FirstEvent()}, events...)
+	// The files are recorded first: a crash before the run is made leaves only rows that
+	// name no run.
+	if err := a.putInputs(r.Context(), run, children, req, run.CreatedAt); err != nil {
+		writeError(w, r, a.opts.Logger, err)
+		return
+	}
 	stored, created, err := a.opts.Store.RunCreateGroup(r.Context(), run, children, events)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
@@ -96,10 +129,10 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	}
 	// A key names one request: used again with other parameters, it is a mistake that
 	// returning the first run would hide (Stripe answers the same).
-	if !created && (stored.Trigger != req.Trigger || !maps.Equal(stored.Env, req.Env) ||
+	if !created && (stored.Trigger != req.Trigger || !maps.Equal(stored.Env, req.Env) || !sameGroup(stored, run) ||
 		stored.Queue != run.Queue || stored.Priority != run.Priority || !maps.Equal(stored.Params, run.Params)) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusConflict, code: "conflict", field: "Idempotency-Key",
-			msg: fmt.Sprintf("Idempotency-Key %q was used for run %s of job %s with another request (its env, trigger, queue, priority or params differ); send a new key for a new request", key, stored.ID, name)})
+			msg: fmt.Sprintf("Idempotency-Key %q was used for run %s of job %s with another request (its env, trigger, queue, priority, params or array differ); send a new key for a new request", key, stored.ID, name)})
 		return
 	}
 	status := http.StatusOK
@@ -114,7 +147,7 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 // decodeSubmit reads the optional submit body strictly and checks it.
 func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error) {
 	req := submitRequest{Trigger: job.TriggerAPI}
-	body, err := readBody(w, r)
+	body, err := readBodyUpTo(w, r, maxSubmitBody)
 	if err != nil {
 		return req, err
 	}
@@ -139,7 +172,7 @@ func decodeSubmit(w http.ResponseWriter, r *http.Request) (submitRequest, error)
 	if req.Queue != "" && !definition.ValidQueueName(req.Queue) {
 		return req, invalid("queue", fmt.Sprintf("%q is not a queue name", req.Queue))
 	}
-	return req, nil
+	return req, req.checkArray()
 }
 
 // newRun is the run a request makes of def, queued now: its queue (the request's, or

@@ -102,7 +102,12 @@ func (a *API) retryRun(w http.ResponseWriter, r *http.Request) {
 			again = group.Downstream(children, req.From)
 		}
 		parent, runs, events := group.Resume(old, children, again, now)
-		if parent.Group.Succeeded == parent.Group.Size {
+		switch {
+		case parent.Group.Succeeded < parent.Group.Size:
+		case old.Kind == job.KindArray:
+			return job.Run{}, nil, nil, &statusError{status: http.StatusConflict, code: "conflict",
+				msg: fmt.Sprintf("every task of array run %s succeeded, so there is nothing to run again; start a new run of job %s instead", id, old.Job)}
+		default:
 			return job.Run{}, nil, nil, &statusError{status: http.StatusConflict, code: "conflict", field: "from",
 				msg: fmt.Sprintf("every %s of run %s succeeded, so there is nothing to run again; name a step to run again from", strings.TrimSuffix(nounOf(old.Kind), "s"), id)}
 		}

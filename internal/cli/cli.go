@@ -125,7 +125,7 @@ then use the other commands to talk to it.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		serverCmd(e), applyCmd(e), getCmd(e), jobsCmd(e), runCmd(e), runsCmd(e), describeCmd(e), logsCmd(e),
-		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), tokenCmd(e), reportCmd(e), versionCmd(e), retryCmd(e),
+		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), tokenCmd(e), reportCmd(e), resultsCmd(e), inputsCmd(e), versionCmd(e), retryCmd(e),
 		queuesCmd(e),
 	)
 	err = root.ExecuteContext(ctx)

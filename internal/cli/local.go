@@ -22,6 +22,8 @@ import (
 type localRun struct {
 	file, name, executor, network string
 	req                           client.RunRequest
+	// inputs are sent to the throwaway server, as to a real one.
+	inputs inputFlags
 }
 
 func (l localRun) run(ctx context.Context, e *env) error {
@@ -68,6 +70,14 @@ func (l localRun) run(ctx context.Context, e *env) error {
 	if _, err := c.ApplyJob(ctx, name, doc); err != nil {
 		return fmt.Errorf("%s: %s", l.file, describeError(err))
 	}
+	shared, tasks, err := l.inputs.collect()
+	if err != nil {
+		return err
+	}
+	if err := sendFiles(ctx, e, c, append(shared, tasks...)); err != nil {
+		return err
+	}
+	l.req.Files, l.req.TaskFiles = filesOf(shared), filesOf(tasks)
 	run, _, err := c.SubmitRun(ctx, name, l.req, "")
 	if err != nil {
 		return err
@@ -79,12 +89,18 @@ func (l localRun) run(ctx context.Context, e *env) error {
 		progress = &env{stdout: e.stderr, stderr: e.stderr, output: e.output}
 	}
 	var final job.Run
-	if run.Group != nil {
+	switch {
+	case run.Kind == job.KindArray:
+		// An array's tasks' results, one JSON line each, are its output here.
+		if final, err = waitArray(ctx, progress, c, run); err == nil {
+			err = printResults(ctx, progress, c, run.ID, false, "")
+		}
+	case run.Group != nil:
 		final, err = waitGroup(ctx, progress, c, run)
 		if err == nil {
 			err = stepLogs(ctx, progress, c, run.ID)
 		}
-	} else {
+	default:
 		final, err = waitRun(ctx, progress, c, run, true)
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ import (
 func reportCmd(e *env) *cobra.Command {
 	var (
 		runID, result, checkpoint string
-		metrics                   []string
+		metrics, files            []string
 		getCheckpoint             bool
 		getResult                 string
 	)
@@ -38,6 +39,7 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
   docket report --result '{"auc": 0.91, "model": "s3://models/2026-11-23"}'
   docket report --result @result.json
   docket report --checkpoint '{"offset": 50000}'
+  docket report --file out.parquet --file summary.csv
   offset=$(docket report --get-checkpoint | jq -r '.offset // 0')
   data=$(docket report --get-result extract | jq -r .path)   # in a later step of a workflow`,
 		Args: cobra.NoArgs,
@@ -52,7 +54,7 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 			}
 			c := e.client()
 			if getResult != "" {
-				if len(metrics) > 0 || result != "" || checkpoint != "" || getCheckpoint {
+				if len(metrics) > 0 || result != "" || checkpoint != "" || len(files) > 0 || getCheckpoint {
 					return usageError{errors.New("--get-result reads; give it alone")}
 				}
 				doc, found, err := c.StepResult(cmd.Context(), runID, getResult)
@@ -68,7 +70,7 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 				return nil
 			}
 			if getCheckpoint {
-				if len(metrics) > 0 || result != "" || checkpoint != "" {
+				if len(metrics) > 0 || result != "" || checkpoint != "" || len(files) > 0 {
 					return usageError{errors.New("--get-checkpoint reads; give it alone")}
 				}
 				doc, from, found, err := c.Checkpoint(cmd.Context(), runID)
@@ -96,8 +98,21 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 			if err != nil {
 				return usageError{err}
 			}
+			if len(parsed) == 0 && res == nil && cp == nil && len(files) == 0 {
+				return usageError{errors.New("nothing to report: give --metric NAME=VALUE, --result JSON, --checkpoint JSON or --file FILE")}
+			}
+			for _, path := range files {
+				lf, err := describeFile(path, filepath.Base(path))
+				if err != nil {
+					return err
+				}
+				if err := c.UploadOutput(cmd.Context(), runID, path, lf.file); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "kept %s (%s) with run %s\n", lf.file.Path, bytesText(lf.file.Size), runID)
+			}
 			if len(parsed) == 0 && res == nil && cp == nil {
-				return usageError{errors.New("nothing to report: give --metric NAME=VALUE, --result JSON or --checkpoint JSON")}
+				return nil
 			}
 			rep, err := c.Report(cmd.Context(), runID, parsed, res, cp)
 			if err != nil {
@@ -129,6 +144,7 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 	f.StringArrayVar(&metrics, "metric", nil, "a metric NAME=VALUE (a number); repeatable")
 	f.StringVar(&result, "result", "", "the run's result: a JSON document, or @FILE")
 	f.StringVar(&checkpoint, "checkpoint", "", "a checkpoint to resume from: a JSON document, or @FILE")
+	f.StringArrayVar(&files, "file", nil, "keep a file with the run as an output file (docket results --download fetches it); repeatable")
 	f.BoolVar(&getCheckpoint, "get-checkpoint", false, "print the newest checkpoint of this run or the attempts before it")
 	f.StringVar(&getResult, "get-result", "", "print the result STEP of this run's workflow reported (a step it needs)")
 	return cmd

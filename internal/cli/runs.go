@@ -29,6 +29,8 @@ func runCmd(e *env) *cobra.Command {
 		dry            bool
 		local          localRun
 		isLocal        bool
+		array          arrayFlags
+		inputs         inputFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME | run [NAME] -f FILE --local",
@@ -52,6 +54,10 @@ alone, for kubectl; -o json prints everything).`,
 		Example: `  docket run nightly-train
   docket run nightly-train --wait --logs
   docket run nightly-train --env MODE=quick --idempotency-key nightly-2026-11-23
+  docket run score --file model.pkl --dir ./src
+  docket run score --each-file ./shards/ --wait
+  docket run score --array 100 --parallelism 10
+  docket run score --each-line shards.txt --max-failed 2 --wait --results > results.jsonl
   docket run train --param lr=0.1 --param date=2026-11-23 --priority 900
   docket run train --queue gpu-spare
   docket run train --param lr=0.1 --dry-run
@@ -79,6 +85,20 @@ alone, for kubectl; -o json prints everything).`,
 				}
 				req.Params[k] = v
 			}
+			if err := array.apply(&req, cmd.InOrStdin()); err != nil {
+				return err
+			}
+			// -f/--file is the definition file with --local, else a file sent with the run.
+			if isLocal {
+				if len(inputs.files) > 1 {
+					return usageError{errors.New("with --local, -f FILE names the definition file; send other files with --dir")}
+				}
+				if len(inputs.files) == 1 {
+					local.file, inputs.files = inputs.files[0], nil
+				}
+			} else if len(args) == 0 && len(inputs.files) > 0 {
+				local.file = inputs.files[0]
+			}
 			if isLocal || local.file != "" {
 				if !isLocal {
 					return usageError{errors.New("-f FILE runs a definition file on this machine and needs --local; to run on a server, docket apply -f FILE, then docket run NAME")}
@@ -92,7 +112,7 @@ alone, for kubectl; -o json prints everything).`,
 				if len(args) == 1 {
 					local.name = args[0]
 				}
-				local.req = req
+				local.req, local.inputs = req, inputs
 				return local.run(cmd.Context(), e)
 			}
 			if len(args) == 0 {
@@ -103,6 +123,17 @@ alone, for kubectl; -o json prints everything).`,
 			if dry {
 				return previewRun(ctx, e, c, args[0], req)
 			}
+			shared, tasks, err := inputs.collect()
+			if err != nil {
+				return err
+			}
+			if len(tasks) > 0 && (req.Tasks > 0 || len(req.Inputs) > 0) {
+				return usageError{errors.New("--each-file makes one task per file; give it without --array or --each-line")}
+			}
+			if err := sendFiles(ctx, e, c, append(shared, tasks...)); err != nil {
+				return err
+			}
+			req.Files, req.TaskFiles = filesOf(shared), filesOf(tasks)
 			run, created, err := c.SubmitRun(ctx, args[0], req, idempotencyKey)
 			if err != nil {
 				return err
@@ -120,13 +151,22 @@ alone, for kubectl; -o json prints everything).`,
 			}
 			fmt.Fprintf(e.stderr, "run %s of %s submitted\n", run.ID, run.Job)
 			var final job.Run
-			if run.Group != nil {
+			switch {
+			case run.Kind == job.KindArray:
+				final, err = waitArray(ctx, e, c, run)
+			case run.Group != nil:
 				final, err = waitGroup(ctx, e, c, run)
-			} else {
+			default:
 				final, err = waitRun(ctx, e, c, run, showLogs)
 			}
 			if err != nil {
 				return err
+			}
+			if array.results && run.Kind == job.KindArray {
+				if err := printResults(ctx, e, c, run.ID, false, ""); err != nil {
+					return err
+				}
+				return runExit(final)
 			}
 			return e.ended(final, e.stdout)
 		},
@@ -140,9 +180,10 @@ alone, for kubectl; -o json prints everything).`,
 	f.BoolVar(&dry, "dry-run", false, "show what the run would be (command, env, queue; on Kubernetes the Job; -o yaml prints the Job alone) without running it")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
-	f.StringVarP(&local.file, "file", "f", "", "with --local, the definition file to run (\"-\" reads stdin)")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
 	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman: DOCKER_HOST, else their usual sockets) or process")
+	array.add(f)
+	inputs.add(f)
 	f.StringVar(&local.network, "container-network", "", "with --local --executor container: none, host, bridge or a network name")
 	return cmd
 }

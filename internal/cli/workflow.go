@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,8 +19,8 @@ import (
 
 func retryCmd(e *env) *cobra.Command {
 	var (
-		from string
-		wait bool
+		from                  string
+		wait, failed, results bool
 	)
 	cmd := &cobra.Command{
 		Use:   "retry RUN_ID",
@@ -28,17 +30,42 @@ that succeeded are carried over with their results (state succeeded, reason Reus
 to the step run they reuse); the others, and every step that needs one of them, run again.
 --from STEP runs that step and everything downstream of it again, even if it succeeded.
 The old run and its history stay as they were. A run still running is refused: cancel it,
-or wait for it to end.`,
+or wait for it to end.
+
+On an array, the tasks that did not succeed (failed, cancelled or skipped) run again, each
+with its index, input and input files; the tasks that succeeded are carried over with
+their results and output files. --failed says so: it refuses a run that is no array and
+lists the indexes that run again.`,
 		Example: `  docket retry 019ab2c4-...
   docket retry 019ab2c4-... --from train
-  docket retry 019ab2c4-... --wait`,
+  docket retry 019ab2c4-... --wait
+  docket retry 019ab2c4-... --failed --wait --results > results.jsonl`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			switch {
+			case failed && from != "":
+				return usageError{errors.New("--failed runs an array's failed tasks again, --from a workflow's step and what follows: give one of them")}
+			case results && !wait:
+				return usageError{errors.New("--results prints each task's result once the run has ended: add --wait")}
+			}
 			c := e.client()
+			var again []int
+			if failed {
+				var err error
+				if again, err = failedTasks(ctx, c, args[0]); err != nil {
+					return err
+				}
+				if len(again) == 0 {
+					return fmt.Errorf("every task of array run %s succeeded: there is nothing to run again", args[0])
+				}
+			}
 			run, err := c.Retry(ctx, args[0], from)
 			if err != nil {
 				return err
+			}
+			if failed {
+				fmt.Fprintf(e.stderr, "%s run again in run %s, each with its index\n", indexList(again), run.ID)
 			}
 			if !wait {
 				if e.structured() {
@@ -48,16 +75,76 @@ or wait for it to end.`,
 				return nil
 			}
 			fmt.Fprintf(e.stderr, "run %s of %s resumes run %s\n", run.ID, run.Job, args[0])
-			final, err := waitGroup(ctx, e, c, run)
+			var final job.Run
+			if run.Kind == job.KindArray {
+				final, err = waitArray(ctx, e, c, run)
+			} else {
+				final, err = waitGroup(ctx, e, c, run)
+			}
 			if err != nil {
 				return err
+			}
+			if results && run.Kind == job.KindArray {
+				if err := printResults(ctx, e, c, run.ID, false, ""); err != nil {
+					return err
+				}
+				return runExit(final)
 			}
 			return e.ended(final, e.stdout)
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "run this step and all that follows it again, even if it succeeded")
-	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the new run to finish, showing each step's progress")
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "run this step and all that follows it again, even if it succeeded")
+	f.BoolVar(&failed, "failed", false, "run again only an array's tasks that did not succeed, with the same indexes (refused for a run that is no array)")
+	f.BoolVar(&wait, "wait", false, "wait for the new run to finish, showing each step's progress (an array's in one line)")
+	f.BoolVar(&results, "results", false, "with --wait on an array: print each task's result as a JSON line, in index order")
 	return cmd
+}
+
+// failedTasks returns the indexes of the tasks of an ended array run that did not
+// succeed: what docket retry --failed runs again.
+func failedTasks(ctx context.Context, c *client.Client, id string) ([]int, error) {
+	run, err := c.Run(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if run.Kind != job.KindArray {
+		return nil, fmt.Errorf("run %s is no array run (kind %s); --failed runs an array's failed tasks again: leave it out to resume the run", id, run.Kind)
+	}
+	var out []int
+	for after := -1; ; {
+		page, err := c.Results(ctx, id, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range page.Results {
+			if t.State != job.StateSucceeded {
+				out = append(out, t.Index)
+			}
+		}
+		if page.NextAfter == nil || len(page.Results) == 0 {
+			return out, nil
+		}
+		after = *page.NextAfter
+	}
+}
+
+// indexList names tasks by index, the first 20 of them: "tasks 3, 17 and 40".
+func indexList(idx []int) string {
+	const shown = 20
+	parts := make([]string, 0, min(len(idx), shown))
+	for _, i := range idx[:min(len(idx), shown)] {
+		parts = append(parts, strconv.Itoa(i))
+	}
+	switch {
+	case len(idx) == 0:
+		return "no task"
+	case len(idx) == 1:
+		return "task " + parts[0]
+	case len(idx) > shown:
+		return fmt.Sprintf("tasks %s and %d more", strings.Join(parts, ", "), len(idx)-shown)
+	}
+	return "tasks " + strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
 // waitGroup follows a workflow or array run to its end, printing each child's changes of

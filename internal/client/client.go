@@ -62,6 +62,14 @@ type RunRequest struct {
 	Queue    string            `json:"queue,omitempty"`
 	Priority int               `json:"priority,omitempty"`
 	Params   map[string]string `json:"params,omitempty"`
+	// Tasks, Inputs (one task each), Parallelism and MaxFailed make the run an array.
+	Tasks       int      `json:"tasks,omitempty"`
+	Inputs      []string `json:"inputs,omitempty"`
+	Parallelism int      `json:"parallelism,omitempty"`
+	MaxFailed   *int     `json:"max_failed,omitempty"`
+	// Files are uploaded input files; TaskFiles make one task per file.
+	Files     []job.File `json:"files,omitempty"`
+	TaskFiles []job.File `json:"task_files,omitempty"`
 }
 
 // RunFilter selects runs to list.

@@ -25,7 +25,8 @@ import (
 var fieldOrder = []string{
 	"name", "image", "command", "cpu", "memory", "gpu", "schedule", "timezone", "concurrency",
 	"catchup", "deadline", "retries", "retry_on", "expect_success_within", "env", "labels",
-	"annotations", "kubernetes", "steps", "parallelism", "after", "queue", "params",
+	"annotations", "kubernetes", "steps", "tasks", "parallelism", "max_failed", "after", "queue",
+	"params",
 }
 
 // kubernetesFields are the fields of a definition's kubernetes block, in reference order.
@@ -89,7 +90,8 @@ func Decode(data []byte) (job.Spec, error) {
 		"expect_success_within": &spec.ExpectSuccessWithin,
 		"labels":                &spec.Labels, "annotations": &spec.Annotations,
 		"kubernetes": &spec.Kubernetes,
-		"steps":      &spec.Steps, "parallelism": &spec.Parallelism, "after": &spec.After,
+		"steps":      &spec.Steps, "tasks": &spec.Tasks, "parallelism": &spec.Parallelism,
+		"max_failed": &spec.MaxFailed, "after": &spec.After,
 		"queue": &spec.Queue, "params": &spec.Params,
 	}
 	keys := make([]string, 0, len(fields))
@@ -172,6 +174,13 @@ func decodeField(field string, raw json.RawMessage, target any) error {
 		if err := dec.Decode(t); err != nil {
 			return job.Invalid(field, "must be a list of rules such as {exit_code: \"137\", action: exit} (fields exit_code, reason, message, action): %s", strings.TrimPrefix(err.Error(), "json: "))
 		}
+		return nil
+	case **int:
+		var n int
+		if err := decodeField(field, raw, &n); err != nil {
+			return err
+		}
+		*t = &n
 		return nil
 	case *int:
 		var n json.Number

@@ -58,7 +58,7 @@ func Normalize(spec job.Spec, limits Limits) (job.Spec, error) {
 	checks := []func(job.Spec, Limits) error{
 		checkNUL, checkName, checkImage, checkParams, checkCommand, checkResources, checkGPU, checkSchedule,
 		checkPolicies, checkDeadline, checkRetries, checkRetryOn, checkExpectSuccess, checkEnv, checkExecSize,
-		checkMetadata, checkKubernetes, checkQueue, checkSteps, checkAfter,
+		checkMetadata, checkKubernetes, checkQueue, checkSteps, checkAfter, checkArray,
 	}
 	for _, check := range checks {
 		if err := check(spec, limits); err != nil {

@@ -114,7 +114,7 @@ func TestStepsInvalid(t *testing.T) {
 		{"template below a step", base + "  - {name: a}\n  - {name: b, needs: [a], command: ['{{ .Steps.a.Output }}']}\n", "steps[1].command[0]", "below .Steps.a are .Steps.a.Result"},
 		{"inherited command naming a step", minimal + "command: ['{{ .Steps.a.Result.x }}']\nsteps:\n  - {name: a}\n", "steps[0].command[0]", "(step a has the job's command)"},
 		{"job command naming no step", minimal + "command: ['{{ .Steps.z.Result.x }}']\nsteps:\n  - {name: a}\n", "command[0]", "names no value"},
-		{"parallelism without steps", minimal + "parallelism: 2\n", "parallelism", "neither"},
+		{"parallelism out of range without steps", minimal + "parallelism: 10001\n", "parallelism", "out of range"},
 		{"parallelism negative", base + "  - {name: a}\nparallelism: -1\n", "parallelism", "out of range"},
 		{"after not a list", minimal + "after: load\n", "after", "must be a list"},
 		{"after unknown field", minimal + "after: [{job: load, when: succeeded}]\n", "after[0].when", "job and on"},

@@ -61,6 +61,7 @@ type Store interface {
 	LogSize(ctx context.Context, runID string) (int64, error)
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
 	ReportStepResults(ctx context.Context, parent string) (map[string]json.RawMessage, error)
+	RunFiles(ctx context.Context, runID, kind string) ([]job.File, error)
 }
 
 // Options configures a Dispatcher.
@@ -267,16 +268,33 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 		}
 	}
 	x, err := Resolve(def, r, results, d.opts.DefaultDeadline)
-	if err == nil && d.opts.RunEnv != nil {
+	if err != nil {
+		return x, err
+	}
+	if r.TaskIndex != nil && r.Parent != "" {
+		// A task learns the size of its array from the array run.
+		parent, err := d.opts.Store.RunGet(ctx, r.Parent)
+		if err != nil {
+			return job.Execution{}, fmt.Errorf("load array run %s: %w", r.Parent, err)
+		}
+		if parent.Group != nil {
+			x.Env["DOCKET_TASK_COUNT"] = fmt.Sprint(parent.Group.Size)
+		}
+	}
+	if x.Inputs, err = store.InputsOf(ctx, d.opts.Store, r); err != nil {
+		return job.Execution{}, fmt.Errorf("list input files: %w", err)
+	}
+	if d.opts.RunEnv != nil {
 		maps.Copy(x.Env, d.opts.RunEnv(r.ID))
 	}
-	return x, err
+	return x, nil
 }
 
 // Resolve turns a run of def into the execution an executor runs: the command with its
 // templates rendered, the env contract (DOCKET_RUN_ID, DOCKET_JOB, DOCKET_SCHEDULED_TIME,
-// DOCKET_ATTEMPT, DOCKET_PARAM_NAME for each param) under the definition's env and the
-// run's overrides, and the deadline. A workflow's step gets its own fields over the
+// DOCKET_ATTEMPT, DOCKET_PARAM_NAME for each param; a task's DOCKET_TASK_INDEX and
+// DOCKET_TASK_INPUT, the dispatcher adding DOCKET_TASK_COUNT) under the definition's env
+// and the run's overrides, and the deadline. A workflow's step gets its own fields over the
 // job's, and results are the results of the steps before it, by step, for its command's
 // templates.
 func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, defaultDeadline time.Duration) (job.Execution, error) {

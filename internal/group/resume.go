@@ -15,7 +15,8 @@ import (
 // runs again (state succeeded, reason Reused, a link to the run it reuses, its exit code
 // and times), or run again as a new first attempt. A child run again whose needs are all carried over is queued at once;
 // the others wait, as in a new run. The new group run is linked to old (ResumedFrom),
-// counts what it carries over as ended, and is queued. old's own rows stay as they were.
+// counts what it carries over as ended, and is queued; it and its children keep the
+// queues, priority and params old and its children had. old's own rows stay as they were.
 // It returns the new group run, its children and their first events (the group's first).
 func Resume(old job.Run, children []job.Run, again map[string]bool, now time.Time) (job.Run, []job.Run, []job.Event) {
 	parent := job.NewRun(old.Job, old.Revision, job.TriggerRetry, now)
@@ -45,8 +46,8 @@ func Resume(old job.Run, children []job.Run, again map[string]bool, now time.Tim
 		was := latest[k]
 		c := job.NewRun(old.Job, old.Revision, job.TriggerGroup, now)
 		c.ScheduledTime, c.Env, c.Exclusive, c.Parent, c.Overrides = parent.ScheduledTime, parent.Env, parent.Exclusive, parent.ID, parent.Overrides
-		c.Queue, c.Priority, c.Params = parent.Queue, parent.Priority, parent.Params
 		c.Step, c.TaskIndex, c.Input, c.Needs, c.Always = was.Step, was.TaskIndex, was.Input, was.Needs, was.Always
+		c.Queue, c.Priority, c.Params = was.Queue, was.Priority, was.Params // a step may have a queue of its own
 		who := name(old.Kind, was)
 		switch {
 		case !rerun[k]:

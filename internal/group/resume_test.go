@@ -125,3 +125,21 @@ func TestResumeArray(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeKeepsQueueAndParams: a resumed array runs in the queue, at the priority and
+// with the params the run it resumes had, and so do its tasks.
+func TestResumeKeepsQueueAndParams(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	old := job.Run{ID: "p", Job: "score", Revision: 1, State: job.StateFailed, CreatedAt: now, Attempt: 1,
+		Queue: "gpu", Priority: 700, Params: map[string]string{"lr": "0.1"}}
+	children, _ := Expand(&old, job.Spec{}, 2, nil)
+	old.State = job.StateFailed
+	children[0].State, children[1].State = job.StateSucceeded, job.StateFailed
+	parent, runs, _ := Resume(old, children, nil, now.Add(time.Hour))
+	for _, r := range append([]job.Run{parent}, runs...) {
+		if r.Queue != "gpu" || r.Priority != 700 || r.Params["lr"] != "0.1" {
+			t.Errorf("%s %s: queue %q, priority %d, params %v; want gpu, 700, lr=0.1", r.Kind, r.Key(), r.Queue, r.Priority, r.Params)
+		}
+	}
+}

@@ -21,6 +21,9 @@ type Execution struct {
 	// Kubernetes places the pod when the Kubernetes executor runs it; nil: the server's
 	// defaults.
 	Kubernetes *Kubernetes
+	// Inputs are the files placed in the run's working directory before its command
+	// starts ($DOCKET_INPUTS).
+	Inputs []File
 }
 
 // Update is what an executor or watcher reports about a run. With State set it asks for a

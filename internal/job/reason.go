@@ -77,6 +77,9 @@ const (
 	ReasonStepFailed  Reason = "StepFailed"
 	ReasonTasksFailed Reason = "TasksFailed"
 	ReasonMaxFailed   Reason = "MaxFailed"
+	// ReasonInputsUnavailable: the run's input files could not be placed in its working
+	// directory before it started (a retry may find the store reachable again).
+	ReasonInputsUnavailable Reason = "InputsUnavailable"
 )
 
 // Notices recorded on a run that leave its state as it is.

@@ -40,6 +40,7 @@ func (p Policy) Validate() error {
 type Store interface {
 	RunPrune(ctx context.Context, before time.Time, keep, limit int) (int, error)
 	LogPrune(ctx context.Context, cursor string, before time.Time, limit int, ev job.Event) (string, int, error)
+	BlobPrune(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // Janitor applies a Policy every Interval.
@@ -66,6 +67,8 @@ type Pruned struct {
 	Runs int
 	// LogRuns is how many finished runs had their logs removed (if they still had any).
 	LogRuns int
+	// Blobs is how many blobs no run named were deleted.
+	Blobs int
 }
 
 // Run prunes at once and then every Interval until ctx ends. A failed pass is logged and
@@ -141,8 +144,23 @@ func (j *Janitor) Pass(ctx context.Context) (Pruned, error) {
 			}
 		}
 	}
+	// Blobs no run names any more go, once their upload had a day to be submitted with.
+	for {
+		n, err := j.Store.BlobPrune(ctx, t.Add(-BlobGrace), batch)
+		p.Blobs += n
+		if err != nil {
+			return p, fmt.Errorf("prune blobs: %w", err)
+		}
+		if n < batch {
+			break
+		}
+	}
 	return p, nil
 }
+
+// BlobGrace is how long a blob no run names is kept: an upload and the submission that
+// names it are two requests, with a person's pause between them.
+const BlobGrace = 24 * time.Hour
 
 // words writes a retention period as people say it: whole days as days.
 func words(d time.Duration) string {

@@ -74,6 +74,9 @@ type Config struct {
 	APIURL string
 	// LogLimit caps the bytes kept of one run's log.
 	LogLimit int64
+	// MaxInputFile and MaxRunInputs cap an uploaded input file and all the input files of
+	// one run.
+	MaxInputFile, MaxRunInputs int64
 	// Retention is how long finished runs and their logs are kept; RetentionInterval is
 	// how often it is applied.
 	Retention         retention.Policy
@@ -93,6 +96,9 @@ type Config struct {
 
 // KubeConfig is how the Kubernetes executor reaches the cluster and shapes its Jobs.
 type KubeConfig struct {
+	// HelperImage is Docket's own image, run as an init container to fetch a run's input
+	// files into its pod.
+	HelperImage string
 	// Kubeconfig is a kubeconfig file; "" uses the in-cluster service account when the
 	// server runs in a pod, else KUBECONFIG or ~/.kube/config.
 	Kubeconfig string
@@ -135,6 +141,8 @@ func DefaultConfig() Config {
 		InstanceTTL:      15 * time.Second,
 		RateLimit:        50,
 		LogLimit:         10 << 20,
+		MaxInputFile:     256 << 20,
+		MaxRunInputs:     256 << 20,
 		Retention: retention.Policy{
 			Runs: 90 * 24 * time.Hour,
 			Logs: 30 * 24 * time.Hour,

@@ -149,7 +149,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	if shared {
 		s.owners.peers = &dispatch.Peers{Store: st, Self: s.instance, TTL: cfg.InstanceTTL, Now: time.Now}
 	}
-	if s.exec, err = openExecutor(ctx, cfg, rec, logs, s.owners, wake); err != nil {
+	if s.exec, err = openExecutor(ctx, cfg, rec, logs, s.owners, wake, st); err != nil {
 		return nil, err
 	}
 	runEnv := func(runID string) map[string]string {
@@ -171,6 +171,8 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	limits := definition.DefaultLimits()
 	limits.DefaultDeadline, limits.MaxDeadline, limits.MaxSteps = cfg.DefaultDeadline, cfg.MaxDeadline, cfg.MaxSteps
 	s.api = api.New(api.Options{
+		MaxInputFile:   cfg.MaxInputFile,
+		MaxInputRun:    cfg.MaxRunInputs,
 		Store:          st,
 		Canceller:      s.disp,
 		Logger:         log,
@@ -252,7 +254,7 @@ type executor interface {
 var _ dispatch.Sweeper = (*process.Executor)(nil)
 
 // openExecutor makes the executor the configuration names.
-func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, o owners, wake dispatch.Wake) (executor, error) {
+func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs execute.LogOpener, o owners, wake dispatch.Wake, blobs execute.BlobReader) (executor, error) {
 	switch cfg.Executor {
 	case "process":
 		return process.New(process.Options{
@@ -262,6 +264,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			WorkDir:   filepath.Join(cfg.DataDir, "work"),
 			KillGrace: cfg.KillGrace,
 			Released:  wake.Ring,
+			Blobs:     blobs,
 			// A keeper for each run that may go on at once waits for the next.
 			IdleKeepers: cfg.Parallelism,
 		}), nil
@@ -279,6 +282,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			Network:   cfg.ContainerNetwork,
 			Orphaned:  o.orphaned,
 			Released:  wake.Ring,
+			Blobs:     blobs,
 		}), nil
 	case "kubernetes":
 		client, err := kubeClient(cfg.Kube)
@@ -291,6 +295,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			Pod: kube.PodDefaults{
 				NodeSelector: k.NodeSelector, Tolerations: k.Tolerations,
 				ServiceAccountName: k.ServiceAccountName, PriorityClassName: k.PriorityClassName,
+				HelperImage: k.HelperImage,
 			},
 			PullGrace: k.PullGrace, PendingBudget: k.PendingBudget, Retention: k.Retention,
 			Abandoned: o.abandoned, Released: wake.Ring,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os/exec"
 	"sync"
@@ -10,14 +11,39 @@ import (
 
 	"docket.dev/docket/internal/client"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store/postgres/pgtest"
 )
 
 // BenchmarkProcessThroughput measures a whole server on the embedded default: b.N runs of
 // a no-op command (true) submitted at once, from queued to succeeded.
 func BenchmarkProcessThroughput(b *testing.B) {
+	processThroughput(b, "", 1, 0)
+}
+
+// BenchmarkQueuesThroughput is BenchmarkProcessThroughput with the runs spread over 50
+// jobs, each in a queue of its own with a max_running and a start rate that the runs do
+// not reach, beside the same runs of 50 jobs in the default queue: what counting queues'
+// limits costs the dispatch of runs. On SQLite, and on PostgreSQL when
+// DOCKET_TEST_POSTGRES is set.
+func BenchmarkQueuesThroughput(b *testing.B) {
+	stores := map[string]func(testing.TB) string{"sqlite": func(testing.TB) string { return "" }, "postgres": pgtest.URL}
+	for _, store := range []string{"sqlite", "postgres"} {
+		for _, queues := range []int{0, 50} {
+			b.Run(fmt.Sprintf("%s/queues=%d", store, queues), func(b *testing.B) {
+				processThroughput(b, stores[store](b), 50, queues)
+			})
+		}
+	}
+}
+
+// processThroughput runs b.N no-op runs through a server on databaseURL ("" the embedded
+// default), round-robin over jobs jobs; with queues > 0, the jobs name that many queues in
+// turn, each with limits the runs do not reach.
+func processThroughput(b *testing.B, databaseURL string, jobs, queues int) {
 	cfg := DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = b.TempDir()
+	cfg.DatabaseURL = databaseURL
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	ready := make(chan string, 1)
 	cfg.Ready = func(addr string) { ready <- addr }
@@ -37,20 +63,36 @@ func BenchmarkProcessThroughput(b *testing.B) {
 	case err := <-done:
 		b.Fatal(err)
 	}
-	def := []byte("name: noop\nimage: busybox\ncommand: [\"true\"]\ncpu: 100m\nmemory: 16Mi\nconcurrency: allow\n")
-	if _, err := c.ApplyJob(ctx, "noop", def); err != nil {
-		b.Fatal(err)
+	names := []string{"noop"}
+	if jobs > 1 {
+		names = names[:0]
+		for i := range jobs {
+			names = append(names, fmt.Sprintf("noop-%02d", i))
+		}
+	}
+	for i, name := range names {
+		def := fmt.Sprintf("name: %s\nimage: busybox\ncommand: [\"true\"]\ncpu: 100m\nmemory: 16Mi\nconcurrency: allow\n", name)
+		if queues > 0 {
+			q := fmt.Sprintf("q%02d", i%queues)
+			if _, err := c.ApplyQueue(ctx, q, []byte(fmt.Sprintf(`{"max_running": 8, "max_starts_per_second": 10000, "priority": %d}`, i%3))); err != nil {
+				b.Fatal(err)
+			}
+			def += "queue: " + q + "\n"
+		}
+		if _, err := c.ApplyJob(ctx, name, []byte(def)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ResetTimer()
 	start := time.Now()
-	for range b.N {
-		if _, _, err := c.SubmitRun(ctx, "noop", client.RunRequest{}, ""); err != nil {
+	for i := range b.N {
+		if _, _, err := c.SubmitRun(ctx, names[i%len(names)], client.RunRequest{}, ""); err != nil {
 			b.Fatal(err)
 		}
 	}
 	// Polled with a one-run page of the unfinished ones, so the polling costs the store
 	// little; the runs are counted once, at the end.
-	unfinished := client.RunFilter{Job: "noop", States: []string{"queued", "dispatched", "pending", "running"}, Limit: 1}
+	unfinished := client.RunFilter{States: []string{"queued", "dispatched", "pending", "running"}, Limit: 1}
 	for {
 		runs, _, err := c.Runs(ctx, unfinished)
 		if err != nil {
@@ -97,12 +139,12 @@ func BenchmarkOSExec(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "runs/s")
 }
 
-// countDone counts the finished runs of noop, across pages; any that did not succeed
+// countDone counts the finished runs, across pages; any that did not succeed
 // fails the benchmark.
 func countDone(ctx context.Context, b *testing.B, c *client.Client) int {
 	n, cursor := 0, ""
 	for {
-		runs, next, err := c.Runs(ctx, client.RunFilter{Job: "noop", Limit: 1000, Cursor: cursor})
+		runs, next, err := c.Runs(ctx, client.RunFilter{Limit: 1000, Cursor: cursor})
 		if err != nil {
 			b.Fatal(err)
 		}

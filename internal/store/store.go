@@ -25,6 +25,8 @@ type Store interface {
 	Events
 	Logs
 	Reports
+	Results
+	Blobs
 	Cluster
 	// Close releases the database.
 	Close() error
@@ -241,6 +243,72 @@ type Reports interface {
 	// A step that reported no result is not in it.
 	ReportStepResults(ctx context.Context, parent string) (map[string]json.RawMessage, error)
 }
+
+// Results are what an array's tasks came to, read in index order for docket results and
+// the web UI.
+type Results interface {
+	// TaskResults returns up to limit tasks of the array run parent whose index is more
+	// than after (-1 starts at the first), in index order: each task's newest attempt with
+	// the result it reported.
+	TaskResults(ctx context.Context, parent string, after, limit int) ([]TaskResult, error)
+	// GroupStates counts the children of a group run in each state they are in, each
+	// attempt counted (a retried task's failed attempt too).
+	GroupStates(ctx context.Context, parent string) (map[job.State]int, error)
+}
+
+// TaskResult is one task of an array as docket results shows it: its newest attempt and
+// the result that attempt reported (nil: none).
+type TaskResult struct {
+	Run    job.Run
+	Result json.RawMessage
+}
+
+// Blobs are content-addressed files, kept in chunks (never whole in memory), and the
+// files each run has: inputs placed before it starts, outputs it reported.
+type Blobs interface {
+	// BlobStat returns how a blob stands; job.ErrNotFound when it is unknown.
+	BlobStat(ctx context.Context, sha256 string) (Blob, error)
+	// BlobBegin records that a blob of size is coming, unless it is known, and returns it
+	// as it stands. A known blob of another size is job.ErrConflict.
+	BlobBegin(ctx context.Context, sha256 string, size int64, now time.Time) (Blob, error)
+	// BlobAppend stores data as the blob's bytes from offset, which must be what it has
+	// received (job.ErrConflict otherwise, storing nothing), and returns what it has
+	// received now.
+	BlobAppend(ctx context.Context, sha256 string, offset int64, data []byte) (int64, error)
+	// BlobSeal marks a blob whose bytes were checked complete; BlobDiscard drops what it
+	// received, so its upload starts again.
+	BlobSeal(ctx context.Context, sha256 string) error
+	BlobDiscard(ctx context.Context, sha256 string) error
+	// BlobRead returns the stored chunk of a blob that starts at offset (the first at 0,
+	// the next at offset plus its length); empty past the end.
+	BlobRead(ctx context.Context, sha256 string, offset int64) ([]byte, error)
+	// BlobPrune deletes up to limit blobs that no run's file refers to, begun before
+	// before (an upload in progress is left alone), and returns how many it deleted.
+	BlobPrune(ctx context.Context, before time.Time, limit int) (int, error)
+	// RunFilesPut records files of kind (input or output) of runs (by run id), in one
+	// transaction; a path recorded before is replaced.
+	RunFilesPut(ctx context.Context, kind string, files map[string][]job.File, now time.Time) error
+	// RunFiles returns a run's files of kind, by path.
+	RunFiles(ctx context.Context, runID, kind string) ([]job.File, error)
+	// RunFilesOf returns the files of kind of each of runs that has any, by run id (a
+	// page of an array's tasks).
+	RunFilesOf(ctx context.Context, kind string, runs []string) (map[string][]job.File, error)
+}
+
+// Blob is how a blob stands: its size, the bytes stored so far, and whether they were
+// checked against its name.
+type Blob struct {
+	SHA256   string `json:"sha256"`
+	Size     int64  `json:"size"`
+	Received int64  `json:"received"`
+	Complete bool   `json:"complete"`
+}
+
+// The kinds of a run's files.
+const (
+	FileInput  = "input"
+	FileOutput = "output"
+)
 
 // Cluster is what the servers sharing a store keep in it about themselves: who is alive,
 // who leads what, and the settings they share.

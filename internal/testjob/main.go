@@ -9,6 +9,7 @@
 //	testjob ignore-term DURATION as sleep, but ignore SIGTERM
 //	testjob alloc MIB            allocate and touch MIB mebibytes, then exit 0
 //	testjob spin DURATION N      keep N goroutines busy for DURATION and print the cores used
+//	testjob cat PATH...          print the working directory, then each file's content
 //	testjob report NAME=VALUE... post metrics to the run's report ($DOCKET_API, $DOCKET_TOKEN)
 //	testjob result KEY=VALUE...  post a result document of strings to the run's report
 //	testjob echo ARGS...         print the arguments, one a line
@@ -40,6 +41,16 @@ func main() {
 		return os.Args[i]
 	}
 	switch os.Args[1] {
+	case "cat":
+		wd, _ := os.Getwd()
+		fmt.Println("pwd=" + wd)
+		for _, p := range os.Args[2:] {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				fail(err.Error())
+			}
+			fmt.Printf("%s=%s\n", p, strings.TrimSpace(string(data)))
+		}
 	case "env":
 		var keys []string
 		for _, kv := range os.Environ() {

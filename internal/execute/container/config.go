@@ -32,6 +32,11 @@ func containerConfig(x job.Execution, network string) (*container.Config, *conta
 		Env:    env,
 		Labels: labels,
 	}
+	if len(x.Inputs) > 0 {
+		// The inputs are copied there before the container starts (inputs.go).
+		cfg.Env = append(cfg.Env, "DOCKET_INPUTS="+InputsDir)
+		cfg.WorkingDir = InputsDir
+	}
 	if len(x.Command) > 0 {
 		cfg.Entrypoint = x.Command[:1]
 		cfg.Cmd = x.Command[1:]

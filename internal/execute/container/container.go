@@ -52,6 +52,9 @@ type Options struct {
 	// Released, if set, is called each time the executor lets go of a run, so it has
 	// room for another.
 	Released func()
+	// Blobs, when set, is where a run's input files are read from, to be copied into its
+	// container before it starts.
+	Blobs execute.BlobReader
 }
 
 // Executor runs jobs in containers.
@@ -185,6 +188,11 @@ func (e *Executor) run(ctx context.Context, h *execute.Handle, x job.Execution) 
 	defer e.remove(ctx, id, cid)
 	for _, w := range created.Warnings {
 		e.rec.Notice(ctx, id, "EngineWarning", w)
+	}
+	if len(x.Inputs) > 0 {
+		if f, err := e.copyInputs(ctx, cid, x.Inputs); err != nil {
+			return execute.InputsUnavailable(id, f, err)
+		}
 	}
 
 	if _, err := e.engine.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {

@@ -89,6 +89,10 @@ type PodDefaults struct {
 	Tolerations        []corev1.Toleration
 	ServiceAccountName string
 	PriorityClassName  string
+	// HelperImage is Docket's own image, run as a pod's init container to fetch a run's
+	// input files (docket inputs fetch) into the pod; "" places none (a run with input
+	// files then fails InputsUnavailable).
+	HelperImage string
 }
 
 // Executor runs jobs as Kubernetes Jobs.
@@ -283,6 +287,10 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}
 	e.hold(ctx, h, x, func(ctx context.Context) (*follower, job.Update) {
+		if len(x.Inputs) > 0 && e.opts.Pod.HelperImage == "" {
+			// Nothing would fetch them: a run must not start without its files.
+			return nil, execute.InputsUnavailable(id, x.Inputs[0], fmt.Errorf("the server has no --helper-image to fetch input files into the pod with"))
+		}
 		sp, err := e.space(x.Kubernetes)
 		if err != nil {
 			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}

@@ -71,7 +71,7 @@ func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.J
 	if x.Run.ScheduledTime != nil {
 		annotations = map[string]string{AnnotationScheduledTime: x.Run.ScheduledTime.UTC().Format(time.RFC3339)}
 	}
-	return &batchv1.Job{
+	spec := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: Name(x.Run.ID), Namespace: namespace, Labels: ours, Annotations: annotations},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: &backoff,
@@ -99,7 +99,35 @@ func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.J
 				},
 			},
 		},
-	}, nil
+	}
+	if len(x.Inputs) > 0 {
+		withInputs(&spec.Spec.Template.Spec, x, pod.HelperImage)
+	}
+	return spec, nil
+}
+
+// InputsDir is where a pod's input files are, in an emptyDir, and its working directory
+// when it has any ($DOCKET_INPUTS).
+const InputsDir = "/docket/inputs"
+
+// withInputs adds an init container running Docket's own image that fetches the run's
+// input files with the run's token (docket inputs fetch) into an emptyDir, mounted where
+// the job's container then starts.
+func withInputs(pod *corev1.PodSpec, x job.Execution, helper string) {
+	mount := []corev1.VolumeMount{{Name: "inputs", MountPath: InputsDir}}
+	pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "inputs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	var env []corev1.EnvVar
+	for _, k := range []string{"DOCKET_API", "DOCKET_TOKEN", "DOCKET_RUN_ID"} {
+		env = append(env, corev1.EnvVar{Name: k, Value: x.Env[k]})
+	}
+	pod.InitContainers = append(pod.InitContainers, corev1.Container{
+		Name: "inputs", Image: helper, Command: []string{"/docket", "inputs", "fetch", "--dir", InputsDir},
+		Env: env, VolumeMounts: mount,
+	})
+	c := &pod.Containers[0]
+	c.VolumeMounts = append(c.VolumeMounts, mount...)
+	c.WorkingDir = InputsDir
+	c.Env = append(c.Env, corev1.EnvVar{Name: "DOCKET_INPUTS", Value: InputsDir})
 }
 
 // With returns the placement of a pod whose definition has the kubernetes block k: its
@@ -112,6 +140,7 @@ func (d PodDefaults) With(k *job.Kubernetes) (PodDefaults, error) {
 		Tolerations:        slices.Clone(d.Tolerations),
 		ServiceAccountName: d.ServiceAccountName,
 		PriorityClassName:  d.PriorityClassName,
+		HelperImage:        d.HelperImage,
 	}
 	if k == nil {
 		return p, nil

@@ -40,6 +40,9 @@ type Options struct {
 	// Released, if set, is called each time the executor lets go of a run, so it has
 	// room for another.
 	Released func()
+	// Blobs, when set, is where a run's input files are read from, to be copied into its
+	// working directory before it starts.
+	Blobs execute.BlobReader
 }
 
 // Executor runs jobs as local processes.
@@ -201,6 +204,16 @@ func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 	dir := e.workDir(id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail(job.ReasonStartFailed, fmt.Sprintf("could not create the working directory: %v", err), 126)
+	}
+	env = append(env, "DOCKET_INPUTS="+dir)
+	if len(x.Inputs) > 0 {
+		if e.opts.Blobs == nil {
+			return fail(job.ReasonInputsUnavailable, "this server's process executor has no store to read input files from", 126)
+		}
+		if f, err := execute.PlaceInputs(context.Background(), e.opts.Blobs, dir, x.Inputs); err != nil {
+			u := execute.InputsUnavailable(id, f, err)
+			return spec{}, &u
+		}
 	}
 	return spec{Path: path, Args: x.Command, Dir: dir, Env: env}, nil
 }

@@ -56,6 +56,29 @@ func (s *Store) RunResume(ctx context.Context, id string, plan store.ResumePlan)
 				return err
 			}
 		}
+		// The files go with them: the group's inputs, each child's inputs (those of the
+		// first attempt of the child of old with its step or task index), and the output
+		// files of the children carried over, as their reports.
+		for _, st := range []struct {
+			q    string
+			args []any
+		}{
+			{`INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at)
+				SELECT ?, kind, path, sha256, size, mode, created_at FROM run_files WHERE run_id = ? AND kind = 'input'`, []any{parent.ID, id}},
+			{`INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at)
+				SELECT n.id, f.kind, f.path, f.sha256, f.size, f.mode, f.created_at
+				FROM runs n JOIN runs o ON o.parent_id = ? AND o.retry_of IS NULL AND (o.task_index = n.task_index OR o.step = n.step)
+				JOIN run_files f ON f.run_id = o.id AND f.kind = 'input'
+				WHERE n.parent_id = ?`, []any{id, parent.ID}},
+			{`INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at)
+				SELECT n.id, f.kind, f.path, f.sha256, f.size, f.mode, f.created_at
+				FROM runs n JOIN run_files f ON f.run_id = n.reused_from AND f.kind = 'output'
+				WHERE n.parent_id = ?`, []any{parent.ID}},
+		} {
+			if _, err := c.exec(ctx, st.q, st.args...); err != nil {
+				return err
+			}
+		}
 		out = s.asStored(parent)
 		return s.insertEvents(ctx, c, events)
 	})

@@ -31,6 +31,7 @@ func (s *Store) RunPrune(ctx context.Context, before time.Time, keep, limit int)
 			// An ended run's waiters were settled when it ended.
 			`DELETE FROM run_waits WHERE waiter IN ` + list,
 			`DELETE FROM run_waits WHERE needed IN ` + list,
+			`DELETE FROM run_files WHERE run_id IN ` + list,
 			`DELETE FROM runs WHERE finished_at IS NOT NULL AND id IN ` + list,
 		} {
 			if _, err := c.exec(ctx, q, args...); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -102,5 +103,80 @@ func testGroupResume(t *testing.T, s store.Store) {
 	}
 	if _, err := s.RunResume(ctx, "01900000-0000-7000-8000-00000000dead", resumePlan("")); !errors.Is(err, job.ErrNotFound) {
 		t.Errorf("resume of no run: %v; want not found", err)
+	}
+}
+
+// testGroupResumeFiles resumes an array whose tasks 1 and 2 failed (task 2 after a retry):
+// the new array run has the old one's input files, each task run again has its own (those
+// given to the task's first attempt, as its retries do), and task 0, carried over, keeps
+// its output file; a retry of a task run again finds its inputs too.
+func testGroupResumeFiles(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	old, children := createGroup(t, s, &q, spec("resume-files"), 3)
+	file := func(path string) job.File {
+		return job.File{Path: path, SHA256: fmt.Sprintf("%064x", len(path)), Size: int64(len(path)), Mode: 0o644}
+	}
+	inputs := map[string][]job.File{old.ID: {file("shared.txt")}}
+	for i, c := range children {
+		inputs[c.ID] = []job.File{file(fmt.Sprintf("task-%d.csv", i))}
+	}
+	if err := s.RunFilesPut(ctx, store.FileInput, inputs, t0); err != nil {
+		t.Fatal(err)
+	}
+	got := claimKeys(t, s, 10)
+	if err := s.RunFilesPut(ctx, store.FileOutput, map[string][]job.File{got[0].ID: {file("out.txt")}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	end(t, s, got[0], job.StateSucceeded, nil)
+	end(t, s, got[1], job.StateFailed, nil)
+	retry := got[2].NextAttempt(t0, t0)
+	end(t, s, got[2], job.StateFailed, &retry)
+	end(t, s, claimKeys(t, s, 10)[0], job.StateFailed, nil)
+
+	resumed, err := s.RunResume(ctx, old.ID, resumePlan(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := func(fs []job.File) []string {
+		out := []string{}
+		for _, f := range fs {
+			out = append(out, f.Path)
+		}
+		return out
+	}
+	inputsOf := func(r job.Run) []string {
+		t.Helper()
+		fs, err := store.InputsOf(ctx, s, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return paths(fs)
+	}
+	if diff := cmp.Diff([]string{"shared.txt"}, inputsOf(resumed)); diff != "" {
+		t.Errorf("the resumed array's inputs (-want +got):\n%s", diff)
+	}
+	again := claimKeys(t, s, 10)
+	if diff := cmp.Diff([]string{"1", "2"}, keys(again)); diff != "" {
+		t.Fatalf("claimed (-want +got):\n%s", diff)
+	}
+	for i, r := range again {
+		want := []string{"shared.txt", fmt.Sprintf("task-%d.csv", i+1)}
+		if diff := cmp.Diff(want, inputsOf(r)); diff != "" {
+			t.Errorf("task %s run again: inputs (-want +got):\n%s", r.Key(), diff)
+		}
+	}
+	trs, err := s.TaskResults(ctx, resumed.ID, -1, 10)
+	if err != nil || len(trs) != 3 || trs[0].Run.ReusedFrom != got[0].ID {
+		t.Fatalf("tasks of the resumed array: %+v, %v", trs, err)
+	}
+	outs, err := s.RunFiles(ctx, trs[0].Run.ID, store.FileOutput)
+	if diff := cmp.Diff([]string{"out.txt"}, paths(outs)); err != nil || diff != "" {
+		t.Errorf("task 0 carried over: output files %v (-want +got):\n%s", err, diff)
+	}
+	retry = again[1].NextAttempt(t0, t0)
+	end(t, s, again[1], job.StateFailed, &retry)
+	if diff := cmp.Diff([]string{"shared.txt", "task-2.csv"}, inputsOf(retry)); diff != "" {
+		t.Errorf("a retry of task 2 run again: inputs (-want +got):\n%s", diff)
 	}
 }

@@ -183,6 +183,16 @@ function cancelRun(run, after) {
     () => { toast(`Cancel requested for ${short(run.id)}`); if (after) after(); });
 }
 
+// retryRun resumes an ended workflow or array run (POST /runs/{id}/retry) and shows the new
+// run: what succeeded is carried over, the rest runs again (an array's tasks by index).
+function retryRun(run) {
+  const what = run.kind === "array" ? `the tasks of array run ${short(run.id)} that did not succeed again, each with its index` :
+    `workflow run ${short(run.id)} again from the steps that did not succeed`;
+  return act(`Run ${what}? What succeeded is carried over.`, "Run again",
+    () => api("POST", `/runs/${run.id}/retry`),
+    next => { toast(`Run ${short(next.id)} resumes ${short(run.id)}`); location.hash = "#/runs/" + next.id; });
+}
+
 function jobActions(job, refresh) {
   if (!may("editor")) return "";
   return el("div", { class: "actions" },
@@ -402,21 +412,25 @@ async function runPage(id) {
   const timeline = el("ol", { class: "timeline", id: "timeline" });
   const report = el("div", { id: "report" });
   const steps = el("div", { id: "steps" });
+  const group = el("div", { id: "group" });
+  const files = el("div", { id: "files" });
   const log = el("pre", { class: "log", id: "log" });
   const live = el("span", { class: "live", id: "log-live" });
-  main.replaceChildren(head, facts, report, steps, el("div", { class: "columns" },
+  main.replaceChildren(head, facts, group, files, report, steps, el("div", { class: "columns" },
     el("section", {}, el("h2", {}, "Timeline"), timeline),
     el("section", {}, el("div", { class: "log-head" }, el("h2", {}, "Log"), live), log)));
 
   let drawn = "";
   const draw = async () => {
-    const [r, { events }, rep, children] = await Promise.all([
+    const [r, { events }, rep, children, fl] = await Promise.all([
       api("GET", "/runs/" + id), api("GET", `/runs/${id}/events`), api("GET", `/runs/${id}/report`),
-      run.kind === "workflow" ? api("GET", `/runs?parent=${encodeURIComponent(id)}&limit=1000`).then(p => p.runs) : null]);
+      run.kind === "workflow" ? api("GET", `/runs?parent=${encodeURIComponent(id)}&limit=1000`).then(p => p.runs) : null,
+      api("GET", `/runs/${id}/files`)]);
+    const res = r.kind === "array" ? await api("GET", `/runs/${id}/results?limit=${GRID_TASKS}`) : null;
     const ended = !ACTIVE.includes(r.state);
     if (!head.isConnected) return true; // the page was left meanwhile
     // Redraw only what changed, so the Cancel button is not replaced under the pointer.
-    const seen = JSON.stringify([r, events, rep, children]);
+    const seen = JSON.stringify([r, events, rep, children, fl, res]);
     if (seen === drawn) return ended;
     drawn = seen;
     head.replaceChildren(
@@ -426,6 +440,9 @@ async function runPage(id) {
         r.parent_id ? [r.step ? ", step " : ", task ", el("strong", {}, r.step || String(r.task_index)), " of ", runLink(r.parent_id)] : "",
         r.reused_from ? [", carried over from ", runLink(r.reused_from)] : ""),
       !ended && may("editor") ? el("div", { class: "actions" }, el("button", { class: "danger", "data-action": "cancel", onclick: () => cancelRun(r, draw) }, "Cancel run")) : "",
+      // An array may have succeeded with failed tasks it tolerated (max_failed).
+      ended && r.group && r.group.succeeded < r.group.size && may("editor") ? el("div", { class: "actions" },
+        el("button", { class: "primary", "data-action": "retry", onclick: () => retryRun(r) }, r.kind === "array" ? "Run failed tasks again" : "Resume")) : "",
       r.reason && ended ? el("div", { class: "reason" + (r.state === "succeeded" ? " ok" : ""), id: "run-reason" },
         el("strong", {}, r.reason), r.message ? ": " + r.message : "") : "",
       r.waiting_for ? el("div", { class: "reason", id: "run-waiting" }, el("strong", {}, "Waiting for"), ": " + r.waiting_for) : "");
@@ -439,6 +456,8 @@ async function runPage(id) {
       ["Queue", `${r.queue || "default"} (priority ${r.priority || 0})`],
       ["Params", Object.entries(r.params || {}).map(([k, v]) => `${k}=${v}`).join(", ")],
     ].map(([k, v]) => el("div", {}, el("span", {}, k), v || el("span", { class: "muted" }, "—"))));
+    group.replaceChildren(res ? arraySection(res) : "");
+    files.replaceChildren(filesSection(fl));
     const metrics = Object.entries(rep.metrics || {});
     report.replaceChildren(metrics.length || rep.result ? el("div", {},
       el("h2", {}, "Reported by the job"),
@@ -463,6 +482,47 @@ async function runPage(id) {
     cleanup.push(() => clearInterval(timer));
   }
   followLog(id, log, live, !ended);
+}
+
+// GRID_TASKS is how many of an array's tasks its page shows in the grid.
+const GRID_TASKS = 1000;
+
+// arraySection is an array run's progress bar and its tasks as a grid of links, coloured
+// by state.
+function arraySection(res) {
+  const p = res.progress;
+  const pct = n => (100 * n / Math.max(p.size, 1)).toFixed(2) + "%";
+  const other = p.ended - p.succeeded - p.failed;
+  // Widths through the style property: the page's policy refuses style attributes.
+  const part = (state, n) => { const e = el("span", { class: "s-" + state, "data-part": state }); e.style.width = pct(n); return e; };
+  const bar = el("div", { class: "progress", id: "array-progress", title: `${p.succeeded} succeeded, ${p.failed} failed, ${p.running} running, ${p.queued} queued` },
+    part("succeeded", p.succeeded), part("failed", p.failed), part("cancelled", other), part("running", p.running));
+  const words = `${p.succeeded}/${p.size} succeeded` + (p.failed ? `, ${p.failed} failed` : "") + (other ? `, ${other} cancelled or skipped` : "") + `, ${p.running} running, ${p.queued} queued`;
+  const grid = el("div", { class: "tasks", id: "task-grid" }, res.results.map(t =>
+    el("a", { href: "#/runs/" + t.run_id, class: "s-" + t.state, "data-index": String(t.index), "data-state": t.state,
+      title: `task ${t.index}${t.input ? " · " + t.input : ""} · ${t.state}${t.attempt > 1 ? " · attempt " + t.attempt : ""}` })));
+  const more = p.size > res.results.length ? el("p", { class: "muted" }, `the first ${res.results.length} of ${p.size} tasks; docket results ${res.run_id} lists them all`) : "";
+  return el("section", {}, el("h2", {}, "Tasks"), el("p", { id: "array-words" }, words), bar, grid, more);
+}
+
+// filesSection lists a run's input and output files, each downloadable.
+function filesSection(fl) {
+  if (!fl.inputs.length && !fl.outputs.length) return "";
+  const list = (title, fs, id) => fs.length ? el("div", {}, el("h2", {}, title), el("ul", { class: "files", id },
+    fs.map(f => el("li", {}, el("a", { href: "#", "data-sha": f.sha256, onclick: e => { e.preventDefault(); download(f); } }, f.path),
+      el("span", { class: "muted" }, ` ${f.size} bytes`))))) : "";
+  return el("div", { class: "columns" }, list("Input files", fl.inputs, "inputs"), list("Output files", fl.outputs, "outputs"));
+}
+
+// download fetches a blob with the token and saves it under its path's name.
+async function download(f) {
+  const headers = token() ? { Authorization: "Bearer " + token() } : {};
+  const resp = await fetch("/api/v1/blobs/" + f.sha256, { headers });
+  if (!resp.ok) { toast(`download ${f.path}: HTTP ${resp.status}`, true); return; }
+  const url = URL.createObjectURL(await resp.blob());
+  const a = el("a", { href: url, download: f.path.split("/").pop() });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 // followLog shows a run's output, following it while the run is active.

@@ -1,0 +1,127 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"docket.dev/docket/internal/store"
+)
+
+func shaOf(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestBlobUpload: a blob sent in two parts (an upload cut off, then resumed from what
+// HEAD says was received) is complete once checked; sending it again stores nothing; a
+// body that is not what its name says is refused and dropped; a run names uploaded
+// blobs as its files, refusing unknown blobs, unsafe paths and files past the run's
+// limit (413 naming the file).
+func TestBlobUpload(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.api.opts.MaxInputRun = 20
+	content := "id,score\n1,0.5\n"
+	sha := shaOf(content)
+	put := func(sha string, size, offset int, body string) (int, []byte) {
+		return f.call(t, "PUT", fmt.Sprintf("/api/v1/blobs/%s?size=%d&offset=%d", sha, size, offset), "application/octet-stream", body)
+	}
+	if code, body := put(sha, len(content), 0, content[:5]); code != 200 || !strings.Contains(string(body), `"received":5,"complete":false`) {
+		t.Fatalf("first part: %d %s", code, body)
+	}
+	if code, _ := put(sha, len(content), 0, content); code != http.StatusConflict {
+		t.Errorf("from 0 again: %d; want 409 with the offset to resume from", code)
+	}
+	req, _ := http.NewRequest("HEAD", f.srv.URL+"/api/v1/blobs/"+sha, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Docket-Blob-Received") != "5" {
+		t.Fatalf("HEAD: %v %v", resp, err)
+	}
+	if code, body := put(sha, len(content), 5, content[5:]); code != 200 || !strings.Contains(string(body), `"complete":true`) {
+		t.Fatalf("rest: %d %s", code, body)
+	}
+	if code, body := put(sha, len(content), 0, content); code != 200 || !strings.Contains(string(body), `"complete":true`) {
+		t.Errorf("again: %d %s", code, body)
+	}
+	if code, body := f.call(t, "GET", "/api/v1/blobs/"+sha, "", ""); code != 200 || string(body) != content {
+		t.Errorf("download: %d %q", code, body)
+	}
+	wrong := shaOf("something else")
+	if code, body := put(wrong, len(content), 0, content); code != 400 || !strings.Contains(string(body), `"field":"sha256"`) {
+		t.Errorf("mismatch: %d %s; want 400 on sha256", code, body)
+	}
+	if b, _ := f.store.BlobStat(t.Context(), wrong); b.Received != 0 {
+		t.Errorf("a mismatched upload kept %d bytes", b.Received)
+	}
+	f.api.opts.MaxInputFile = 10
+	if code, body := put(shaOf("x"), 11, 0, ""); code != 413 || !strings.Contains(string(body), "at most 10") {
+		t.Errorf("a file past the limit: %d %s; want 413", code, body)
+	}
+
+	if code, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); code != 201 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	file := func(path, sha string, size int) string {
+		return fmt.Sprintf(`{"path": %q, "sha256": %q, "size": %d}`, path, sha, size)
+	}
+	for _, tc := range []struct{ files, field string }{
+		{file("../x", sha, len(content)), "files[0].path"},
+		{file("/etc/x", sha, len(content)), "files[0].path"},
+		{file("a/../../x", sha, len(content)), "files[0].path"},
+		{file(".git/config", sha, len(content)), "files[0].path"},
+		{file("a.csv", wrong, len(content)), "files[0].sha256"},
+		{file("a.csv", sha, 3), "files[0].size"},
+		{file("a.csv", sha, len(content)) + "," + file("b.csv", sha, len(content)), "files[1]"},
+	} {
+		code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"files": [`+tc.files+`]}`)
+		var e struct{ Error struct{ Field string } }
+		_ = json.Unmarshal(body, &e)
+		if code/100 != 4 || e.Error.Field != tc.field {
+			t.Errorf("%s: %d %s; want a 4xx naming %s", tc.files, code, body, tc.field)
+		}
+	}
+	code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"files": [`+file("data/a.csv", sha, len(content))+`]}`)
+	var run struct{ ID string }
+	if err := json.Unmarshal(body, &run); err != nil || code != 201 {
+		t.Fatalf("submit: %d %s", code, body)
+	}
+	code, body = f.call(t, "GET", "/api/v1/runs/"+run.ID+"/files", "", "")
+	if code != 200 || !strings.Contains(string(body), `"inputs":[{"path":"data/a.csv","sha256":"`+sha) {
+		t.Errorf("files: %d %s", code, body)
+	}
+	if files, _ := f.store.RunFiles(t.Context(), run.ID, store.FileInput); len(files) != 1 {
+		t.Errorf("stored files %v", files)
+	}
+}
+
+// TestOutputRefused: an output file is kept only for an active run, under a safe path.
+func TestOutputRefused(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if code, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); code != 201 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	_, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{}`)
+	var run struct{ ID string }
+	if err := json.Unmarshal(body, &run); err != nil {
+		t.Fatal(err)
+	}
+	sha := shaOf("x")
+	for _, tc := range []struct {
+		path string
+		code int
+	}{{"../out.txt", 400}, {"/out.txt", 400}, {"out.txt", 409}} {
+		code, body := f.call(t, "PUT", fmt.Sprintf("/api/v1/runs/%s/outputs?path=%s&sha256=%s&size=1", run.ID, tc.path, sha), "application/octet-stream", "x")
+		if code != tc.code {
+			t.Errorf("output %s: %d %s; want %d", tc.path, code, body, tc.code)
+		}
+	}
+	if _, err := f.store.BlobStat(t.Context(), sha); err == nil {
+		t.Errorf("a refused output file was stored")
+	}
+}

@@ -1,0 +1,264 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/job"
+)
+
+// arrayFlags are the flags of docket run that make a run an array.
+type arrayFlags struct {
+	tasks, parallelism, maxFailed int
+	eachLine                      string
+	results                       bool
+}
+
+func (a *arrayFlags) add(f *pflag.FlagSet) {
+	f.IntVar(&a.tasks, "array", 0, fmt.Sprintf("run the job as an array of N tasks (DOCKET_TASK_INDEX 0..N-1; at most %d)", job.MaxTasks))
+	f.StringVar(&a.eachLine, "each-line", "", "run one task per non-empty line of FILE (\"-\": stdin); each gets its line as DOCKET_TASK_INPUT")
+	f.IntVar(&a.parallelism, "parallelism", 0, "with an array, the most tasks running at once")
+	f.IntVar(&a.maxFailed, "max-failed", -1, "with an array, how many failed tasks it tolerates before the rest are cancelled")
+	f.BoolVar(&a.results, "results", false, "with --wait on an array, print each task's result as a JSON line to stdout at the end")
+}
+
+// apply puts the array the flags ask for into req.
+func (a arrayFlags) apply(req *client.RunRequest, stdin io.Reader) error {
+	if a.tasks < 0 || a.tasks > job.MaxTasks {
+		return usageError{fmt.Errorf("--array %d: use 1 to %d tasks", a.tasks, job.MaxTasks)}
+	}
+	if a.tasks > 0 && a.eachLine != "" {
+		return usageError{errors.New("--array and --each-line both set the tasks; give one")}
+	}
+	req.Tasks, req.Parallelism = a.tasks, a.parallelism
+	if a.maxFailed >= 0 {
+		n := a.maxFailed
+		req.MaxFailed = &n
+	}
+	if a.eachLine != "" {
+		lines, err := readLines(a.eachLine, stdin)
+		if err != nil {
+			return err
+		}
+		req.Inputs = lines
+	}
+	return nil
+}
+
+// readLines reads the non-empty lines of a file ("-": r), refusing more than an array
+// takes and lines longer than a task's input, naming the line.
+func readLines(path string, r io.Reader) ([]string, error) {
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("--each-line: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), job.MaxInputBytes+2)
+	var lines []string
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if line == "" {
+			continue
+		}
+		if len(line) > job.MaxInputBytes {
+			return nil, fmt.Errorf("--each-line %s: line %d is %d bytes; a task's input may be at most %d", path, n, len(line), job.MaxInputBytes)
+		}
+		if len(lines) == job.MaxTasks {
+			return nil, fmt.Errorf("--each-line %s: more than %d lines; an array has at most %d tasks", path, job.MaxTasks, job.MaxTasks)
+		}
+		lines = append(lines, line)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("--each-line %s: line %d is longer than %d bytes, the most a task's input may be", path, n+1, job.MaxInputBytes)
+		}
+		return nil, fmt.Errorf("--each-line %s: %w", path, err)
+	}
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("--each-line %s: no lines; an array needs at least one task", path)
+	}
+	return lines, nil
+}
+
+// progressLine is an array's progress in one line: "37/100 succeeded, 2 failed, 10 running".
+func progressLine(p client.Progress) string {
+	s := fmt.Sprintf("%d/%d succeeded", p.Succeeded, p.Size)
+	if p.Failed > 0 {
+		s += fmt.Sprintf(", %d failed", p.Failed)
+	}
+	if other := p.Ended - p.Succeeded - p.Failed; other > 0 {
+		s += fmt.Sprintf(", %d cancelled or skipped", other)
+	}
+	s += fmt.Sprintf(", %d running", p.Running)
+	if p.Queued > 0 {
+		s += fmt.Sprintf(", %d queued", p.Queued)
+	}
+	return s
+}
+
+// waitArray follows an array run to its end, showing its progress on stderr: one line
+// rewritten in place on a terminal, a new line at each change otherwise.
+func waitArray(ctx context.Context, e *env, c *client.Client, run job.Run) (job.Run, error) {
+	tty, _, _ := terminal(e.stderr)
+	last := ""
+	for {
+		res, err := c.Results(ctx, run.ID, -1, 0)
+		if err != nil {
+			return run, err
+		}
+		if line := progressLine(res.Progress); line != last {
+			if tty {
+				fmt.Fprintf(e.stderr, "\r\x1b[K%s", line)
+			} else {
+				fmt.Fprintln(e.stderr, line)
+			}
+			last = line
+		}
+		if res.State.Terminal() {
+			if tty {
+				fmt.Fprintln(e.stderr)
+			}
+			return c.Run(ctx, run.ID)
+		}
+		select {
+		case <-ctx.Done():
+			if tty {
+				fmt.Fprintln(e.stderr)
+			}
+			return run, fmt.Errorf("stopped waiting; array run %s goes on (docket cancel %s stops it)", run.ID, run.ID)
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// resultsEvery is how often docket results --follow looks for tasks that ended.
+const resultsEvery = time.Second
+
+// printResults writes an array's tasks as JSON lines (YAML documents with -o yaml) in
+// index order; with follow it waits for each task to end before writing it, until all
+// have.
+func printResults(ctx context.Context, e *env, c *client.Client, runID string, follow bool, download string) error {
+	after := -1
+	for {
+		page, err := c.Results(ctx, runID, after, 500)
+		if err != nil {
+			return err
+		}
+		blocked := false
+		for _, t := range page.Results {
+			if follow && !t.State.Terminal() {
+				blocked = true
+				break
+			}
+			if err := e.printLine(t); err != nil {
+				return err
+			}
+			if download != "" {
+				if err := downloadFiles(ctx, c, download, t); err != nil {
+					return err
+				}
+			}
+			after = t.Index
+		}
+		switch {
+		case blocked:
+		case page.NextAfter != nil:
+			continue
+		case !follow || after >= page.Progress.Size-1:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(resultsEvery):
+		}
+	}
+}
+
+// printLine writes v as one compact JSON line, or as a YAML document with -o yaml.
+func (e *env) printLine(v any) error {
+	if e.output == outputYAML {
+		fmt.Fprintln(e.stdout, "---")
+		return e.print(v)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", data)
+	return err
+}
+
+func resultsCmd(e *env) *cobra.Command {
+	var (
+		follow   bool
+		download string
+	)
+	cmd := &cobra.Command{
+		Use:   "results RUN_ID",
+		Short: "Print each task of an array run as a JSON line, in index order",
+		Long: `Print each task of an array run as one JSON line, in index order:
+{"index", "input", "state", "exit_code", "result", "files", "run_id", "attempt"}, where
+result is what the task reported (docket report --result) and the state is its newest
+attempt's. With --follow, wait for each task to end before printing it, until all have.
+With --download DIR, each task's output files (docket report --file) are written to
+DIR/INDEX/NAME.`,
+		Example: `  docket results 019ab2c4-...
+  docket results 019ab2c4-... --follow > results.jsonl
+  docket results 019ab2c4-... --download ./out
+  docket results 019ab2c4-... | jq -r 'select(.state == "failed") | .index'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return printResults(cmd.Context(), e, e.client(), args[0], follow, download)
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "wait for each task to end, until the array has")
+	cmd.Flags().StringVar(&download, "download", "", "write each task's output files to DIR/INDEX/NAME")
+	return cmd
+}
+
+// downloadFiles writes a task's output files under dir/INDEX/.
+func downloadFiles(ctx context.Context, c *client.Client, dir string, t client.TaskResult) error {
+	for _, f := range t.Files {
+		if err := checkRunPath(f.Path); err != nil {
+			return fmt.Errorf("task %d: output file %w", t.Index, err)
+		}
+		dst := filepath.Join(dir, strconv.Itoa(t.Index), filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		out, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		_, err = c.DownloadBlob(ctx, f.SHA256, out)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("download %s of task %d: %w", f.Path, t.Index, err)
+		}
+	}
+	return nil
+}

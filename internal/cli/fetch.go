@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+func inputsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inputs",
+		Short: "From inside a run: fetch the run's input files",
+	}
+	var dir, runID string
+	fetch := &cobra.Command{
+		Use:   "fetch",
+		Short: "Fetch the run's input files into a folder (what a pod's init container runs)",
+		Long: `Fetch the input files of the run DOCKET_RUN_ID names into --dir, with the run's own token
+(DOCKET_TOKEN) from the server DOCKET_API names: what the Kubernetes executor's init
+container runs, so the files are in the pod's working directory before the job starts.`,
+		Example: "  docket inputs fetch --dir /docket/inputs",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runID == "" {
+				return usageError{errors.New("no run: DOCKET_RUN_ID is not set (fetch runs inside a run), and --run is not given")}
+			}
+			if !cmd.Flags().Changed("server") {
+				if api := os.Getenv("DOCKET_API"); api != "" {
+					e.server = api
+				}
+			}
+			c := e.client()
+			inputs, _, err := c.RunFiles(cmd.Context(), runID)
+			if err != nil {
+				return err
+			}
+			var total int64
+			for _, f := range inputs {
+				if err := checkRunPath(f.Path); err != nil {
+					return fmt.Errorf("input file %w", err)
+				}
+				dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+					return err
+				}
+				mode := os.FileMode(f.Mode & 0o777)
+				if mode == 0 {
+					mode = 0o644
+				}
+				out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+				if err != nil {
+					return err
+				}
+				n, err := c.RunInput(cmd.Context(), runID, f.SHA256, out)
+				if cerr := out.Close(); err == nil {
+					err = cerr
+				}
+				if err == nil && n != f.Size {
+					err = fmt.Errorf("got %d of its %d bytes", n, f.Size)
+				}
+				if err != nil {
+					return fmt.Errorf("input file %s: %w", f.Path, err)
+				}
+				total += n
+			}
+			fmt.Fprintf(e.stderr, "fetched %d input files, %s, into %s\n", len(inputs), bytesText(total), dir)
+			return nil
+		},
+	}
+	fetch.Flags().StringVar(&dir, "dir", ".", "the folder to place the files in")
+	fetch.Flags().StringVar(&runID, "run", os.Getenv("DOCKET_RUN_ID"), "the run whose files to fetch (env DOCKET_RUN_ID)")
+	cmd.AddCommand(fetch)
+	return cmd
+}

@@ -1,0 +1,176 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+)
+
+// BlobStat reads a blob's row.
+func (s *Store) BlobStat(ctx context.Context, sha string) (store.Blob, error) {
+	b := store.Blob{SHA256: sha}
+	err := s.conn().row(ctx, `SELECT size, received, complete FROM blobs WHERE sha256 = ?`, sha).Scan(&b.Size, &b.Received, &b.Complete)
+	return b, s.translate(err)
+}
+
+// BlobBegin inserts a blob's row unless there is one.
+func (s *Store) BlobBegin(ctx context.Context, sha string, size int64, now time.Time) (store.Blob, error) {
+	var b store.Blob
+	err := s.tx(ctx, func(c conn) error {
+		if _, err := c.exec(ctx, `INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES (?, ?, 0, ?, ?)
+			ON CONFLICT (sha256) DO NOTHING`, sha, size, false, s.ts(now)); err != nil {
+			return err
+		}
+		b = store.Blob{SHA256: sha}
+		if err := c.row(ctx, `SELECT size, received, complete FROM blobs WHERE sha256 = ?`, sha).Scan(&b.Size, &b.Received, &b.Complete); err != nil {
+			return err
+		}
+		if b.Size != size {
+			return fmt.Errorf("%w: blob %s is %d bytes, not %d", job.ErrConflict, sha, b.Size, size)
+		}
+		return nil
+	})
+	return b, err
+}
+
+// BlobAppend stores a chunk at the end of what the blob received, guarded on that end.
+func (s *Store) BlobAppend(ctx context.Context, sha string, offset int64, data []byte) (int64, error) {
+	err := s.tx(ctx, func(c conn) error {
+		n, err := c.execN(ctx, `UPDATE blobs SET received = received + ? WHERE sha256 = ? AND received = ? AND NOT complete AND received + ? <= size`,
+			int64(len(data)), sha, offset, int64(len(data)))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: blob %s has not received exactly %d bytes, or would grow past its size", job.ErrConflict, sha, offset)
+		}
+		_, err = c.exec(ctx, `INSERT INTO blob_chunks (sha256, start, data) VALUES (?, ?, ?)`, sha, offset, data)
+		return err
+	})
+	return offset + int64(len(data)), err
+}
+
+// BlobSeal marks a blob complete.
+func (s *Store) BlobSeal(ctx context.Context, sha string) error {
+	n, err := s.conn().execN(ctx, `UPDATE blobs SET complete = ? WHERE sha256 = ? AND received = size`, true, sha)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("%w: blob %s is not all received", job.ErrConflict, sha)
+	}
+	return s.translate(err)
+}
+
+// BlobDiscard drops what a blob that is not complete received.
+func (s *Store) BlobDiscard(ctx context.Context, sha string) error {
+	return s.tx(ctx, func(c conn) error {
+		n, err := c.execN(ctx, `UPDATE blobs SET received = 0 WHERE sha256 = ? AND NOT complete`, sha)
+		if err != nil || n == 0 {
+			return err
+		}
+		_, err = c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, sha)
+		return err
+	})
+}
+
+// BlobRead reads the chunk that starts at offset.
+func (s *Store) BlobRead(ctx context.Context, sha string, offset int64) ([]byte, error) {
+	var data []byte
+	err := s.conn().row(ctx, `SELECT data FROM blob_chunks WHERE sha256 = ? AND start = ?`, sha, offset).Scan(&data)
+	if isNoRows(err) {
+		return []byte{}, nil
+	}
+	return data, s.translate(err)
+}
+
+// BlobPrune deletes blobs no run file names.
+func (s *Store) BlobPrune(ctx context.Context, before time.Time, limit int) (int, error) {
+	shas, err := all(ctx, s.conn(), scanString, `SELECT sha256 FROM blobs b WHERE created_at < ?
+		AND NOT EXISTS (SELECT 1 FROM run_files f WHERE f.sha256 = b.sha256) ORDER BY created_at LIMIT ?`, s.ts(before), limit)
+	if err != nil {
+		return 0, s.translate(err)
+	}
+	deleted := 0
+	for _, sha := range shas {
+		err := s.tx(ctx, func(c conn) error {
+			// A run may have named the blob since it was read.
+			n, err := c.execN(ctx, `DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM run_files f WHERE f.sha256 = ?)`, sha, sha)
+			if err != nil || n == 0 {
+				return err
+			}
+			deleted++
+			_, err = c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, sha)
+			return err
+		})
+		if err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// RunFilesPut upserts runs' files.
+func (s *Store) RunFilesPut(ctx context.Context, kind string, files map[string][]job.File, now time.Time) error {
+	return s.tx(ctx, func(c conn) error {
+		for runID, fs := range files {
+			for _, f := range fs {
+				if _, err := c.exec(ctx, `INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+					ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mode = excluded.mode`,
+					runID, kind, f.Path, f.SHA256, f.Size, int64(f.Mode), s.ts(now)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// fileColumns are what scanFile reads, the run's id first.
+const fileColumns = `run_id, path, sha256, size, mode`
+
+type runFile struct {
+	run  string
+	file job.File
+}
+
+func scanFile(row scanner) (runFile, error) {
+	var (
+		rf   runFile
+		mode int64
+	)
+	err := row.Scan(&rf.run, &rf.file.Path, &rf.file.SHA256, &rf.file.Size, &mode)
+	rf.file.Mode = uint32(mode)
+	return rf, err
+}
+
+// RunFiles reads a run's files of kind.
+func (s *Store) RunFiles(ctx context.Context, runID, kind string) ([]job.File, error) {
+	rows, err := all(ctx, s.conn(), scanFile, `SELECT `+fileColumns+` FROM run_files WHERE run_id = ? AND kind = ? ORDER BY path`, runID, kind)
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	files := make([]job.File, len(rows))
+	for i, rf := range rows {
+		files[i] = rf.file
+	}
+	return files, nil
+}
+
+// RunFilesOf reads the files of kind of several runs in one query.
+func (s *Store) RunFilesOf(ctx context.Context, kind string, runs []string) (map[string][]job.File, error) {
+	out := map[string][]job.File{}
+	if len(runs) == 0 {
+		return out, nil
+	}
+	list, args := in(runs)
+	rows, err := all(ctx, s.conn(), scanFile, `SELECT `+fileColumns+` FROM run_files WHERE kind = ? AND run_id IN `+list+` ORDER BY run_id, path`,
+		append([]any{kind}, args...)...)
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	for _, rf := range rows {
+		out[rf.run] = append(out[rf.run], rf.file)
+	}
+	return out, nil
+}
