@@ -52,9 +52,6 @@ type submitRequest struct {
 // jobNamePattern is AWS's rule for a job's name.
 var jobNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
 
-// maxArraySize caps an array job's children (AWS's own cap).
-const maxArraySize = 10000
-
 // idemKey carries the request's Idempotency-Key header to the operation.
 type idemKey struct{}
 
@@ -104,12 +101,15 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 			return nil, err
 		}
 	}
+	// arrayProperties makes the run an array run, as Docket's own submissions' tasks do
+	// (group.Expand below): the job's parallelism and max_failed hold for it. AWS's least
+	// size is 2; the most is Docket's (job.MaxTasks), which is AWS's too.
 	tasks := def.Tasks
 	if req.ArrayProperties != nil {
 		n := req.ArrayProperties.Size
 		switch {
-		case n < 2 || n > maxArraySize:
-			return nil, clientErr("arrayProperties.size: %d is not from 2 to %d", n, maxArraySize)
+		case n < 2 || n > job.MaxTasks:
+			return nil, clientErr("arrayProperties.size: %d is not from 2 to %d", n, job.MaxTasks)
 		case len(def.Steps) > 0:
 			return nil, clientErr("arrayProperties: job %s is a workflow; an array runs a plain job", name)
 		}
