@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -76,18 +77,21 @@ func TestAWSBatchQueuesParams(t *testing.T) {
 		t.Errorf("update-job-queue --state DISABLED: exit %d %s", code, errOut)
 	}
 
-	// With one run at a time: while a sleeper runs, lo's job is submitted before hi's;
+	// With one run at a time: while a job runs until the test opens its gate, lo's job is
+	// submitted before hi's;
 	// hi's starts first. Parameters are the runs' params.
-	sleeper := aws.submit("--job-name", "sleeper", "--job-definition", "greet", "--container-overrides", `{"command":["sleep","8"]}`)
+	gate := dir + "/open"
+	sleeper := aws.submit("--job-name", "sleeper", "--job-definition", "greet", "--container-overrides",
+		`{"command":["sh","-c","i=0; while [ ! -e `+gate+` ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"]}`)
 	aws.waitStatus(sleeper, "RUNNING", "SUCCEEDED")
 	var low, high struct{ JobID string }
 	aws.ok(&low, "batch", "submit-job", "--job-queue", "lo", "--job-name", "low", "--job-definition", "greet:1", "--parameters", "who=lo")
 	aws.ok(&high, "batch", "submit-job", "--job-queue", "arn:aws:batch:eu-west-3:000000000000:job-queue/hi", "--job-name", "high",
 		"--job-definition", "greet", "--parameters", "who=hi")
-	l, h := aws.waitStatus(low.JobID, "SUCCEEDED", "FAILED"), aws.waitStatus(high.JobID, "SUCCEEDED", "FAILED")
-	if sl := aws.describe(sleeper); h.CreatedAt >= sl.StoppedAt {
-		t.Fatalf("hi's job was submitted at %d, after the sleeper stopped at %d: the order shows nothing (a slow machine)", h.CreatedAt, sl.StoppedAt)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
+	l, h := aws.waitStatus(low.JobID, "SUCCEEDED", "FAILED"), aws.waitStatus(high.JobID, "SUCCEEDED", "FAILED")
 	if l.Status != "SUCCEEDED" || h.Status != "SUCCEEDED" || h.StartedAt > l.StartedAt {
 		t.Errorf("hi's job started at %d (%s), lo's at %d (%s): want hi's first", h.StartedAt, h.Status, l.StartedAt, l.Status)
 	}
