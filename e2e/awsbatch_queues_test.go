@@ -78,8 +78,7 @@ func TestAWSBatchQueuesParams(t *testing.T) {
 	}
 
 	// With one run at a time: while a job runs until the test opens its gate, lo's job is
-	// submitted before hi's;
-	// hi's starts first. Parameters are the runs' params.
+	// submitted before hi's; hi's starts first. Parameters are the runs' params.
 	gate := dir + "/open"
 	sleeper := aws.submit("--job-name", "sleeper", "--job-definition", "greet", "--container-overrides",
 		`{"command":["sh","-c","i=0; while [ ! -e `+gate+` ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"]}`)
