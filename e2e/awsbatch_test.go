@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -356,23 +357,23 @@ func TestAWSBatchDependsOn(t *testing.T) {
 		"--container-properties", `{"image":"busybox","vcpus":1,"memory":64,"command":["sh","-c","echo step"]}`)
 	cmd := func(c string) string { return `{"command":["sh","-c",` + strconvQuote(c) + `]}` }
 
-	// first runs until the test opens its gate (a file; the process executor runs on this
-	// machine), however long the CLI takes a call on a loaded machine.
-	gate := t.TempDir() + "/open"
+	// first runs until the gate opens, after the next four calls (each takes the CLI a
+	// second or more).
+	gate := filepath.Join(t.TempDir(), "gate")
 	first := aws.submit("--job-name", "first", "--job-definition", "step", "--container-overrides",
-		cmd("i=0; while [ ! -e "+gate+" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"))
+		cmd("while [ ! -e "+gate+" ]; do sleep 0.1; done"))
 	second := aws.submit("--job-name", "second", "--job-definition", "step", "--depends-on", "jobId="+first)
 	cancelled := aws.submit("--job-name", "cancelled", "--job-definition", "step", "--depends-on", "jobId="+first)
 	aws.ok(nil, "batch", "cancel-job", "--job-id", cancelled, "--reason", "not needed")
 	if j := aws.describe(second); j.Status != "PENDING" {
 		t.Errorf("a job whose dependency runs: %s", j.Status)
 	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	bad := aws.submit("--job-name", "bad", "--job-definition", "step", "--container-overrides", cmd("exit 1"))
 	after := aws.submit("--job-name", "after-bad", "--job-definition", "step", "--depends-on", "jobId="+bad)
 	afterAfter := aws.submit("--job-name", "after-after", "--job-definition", "step", "--depends-on", "jobId="+after)
-	if err := os.WriteFile(gate, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 
 	j := aws.waitStatus(second, "SUCCEEDED", "FAILED")
 	f := aws.describe(first)

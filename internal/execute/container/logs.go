@@ -48,9 +48,11 @@ func (e *Executor) follow(ctx context.Context, runID, cid string) *follower {
 }
 
 // finish completes and closes the run's log once the container has ended: it lets the
-// stream end by itself for LogSettle, else closes it and reads what it had not delivered
-// from the engine's stored log, skipping the lines of each stream already kept. Later
-// calls do nothing.
+// stream end by itself for LogSettle, else closes it; then it reads the engine's stored
+// log to its end, skipping the bytes of each stream already kept. The stored log is read
+// even when the stream ended by itself, as an engine may end a followed stream before it
+// has delivered all the output of a container that exited (Podman does, under load).
+// Later calls do nothing.
 func (f *follower) finish(ctx context.Context) {
 	if f.finished {
 		return
@@ -58,23 +60,27 @@ func (f *follower) finish(ctx context.Context) {
 	f.finished = true
 	defer f.w.Close()
 	defer f.cancel()
+	ended := true
 	select {
 	case <-f.done:
-		f.stdout.Flush()
-		f.stderr.Flush()
-		return
 	case <-time.After(f.e.opts.LogSettle):
+		f.e.opts.Logger.Debug("container log stream still open after the exit; reading the rest", "run_id", f.runID)
+		ended = false
+		f.cancel()
+		<-f.done
 	}
-	f.e.opts.Logger.Debug("container log stream still open after the exit; reading the rest", "run_id", f.runID)
-	f.cancel()
-	<-f.done
 	rc, err := f.e.engine.ContainerLogs(ctx, f.cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
+		f.stdout.Flush()
+		f.stderr.Flush()
 		f.e.opts.Logger.Warn("read container logs", "run_id", f.runID, "err", err)
-		fmt.Fprintf(f.w, "[docket: the rest of the container's output could not be read: %v]\n", err)
+		if !ended {
+			fmt.Fprintf(f.w, "[docket: the rest of the container's output could not be read: %v]\n", err)
+		}
 		return
 	}
 	defer rc.Close()
+	// A line the stream left unfinished is read again whole, from the stored log.
 	stdout := &lineWriter{out: f.w, skip: f.stdout.written}
 	stderr := &lineWriter{out: f.w, skip: f.stderr.written}
 	if _, err := stdcopy.StdCopy(stdout, stderr, rc); err != nil {

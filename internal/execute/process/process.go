@@ -205,8 +205,8 @@ func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail(job.ReasonStartFailed, fmt.Sprintf("could not create the working directory: %v", err), 126)
 	}
-	env = append(env, "DOCKET_INPUTS="+dir)
 	if len(x.Inputs) > 0 {
+		env = append(env, "DOCKET_INPUTS="+dir) // as every executor sets it: when there are inputs
 		if e.opts.Blobs == nil {
 			return fail(job.ReasonInputsUnavailable, "this server's process executor has no store to read input files from", 126)
 		}
