@@ -72,6 +72,9 @@ func (h *Handler) listJobs(ctx context.Context, body []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The store reads the queue's own top-level runs; a job is kept by its first
+		// attempt's queue (its retries keep it).
+		f.Queue, f.TopLevel = &queue, true
 		keep = append(keep, func(j awsJob) bool { return j.first().Parent == "" && j.first().Queue == queue })
 	default:
 		return nil, clientErr("jobQueue: is required (or arrayJobId)")
