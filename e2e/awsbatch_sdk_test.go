@@ -163,6 +163,49 @@ func TestAWSBatchSDK(t *testing.T) {
 	if err != nil || len(q.JobQueues) != 1 {
 		t.Errorf("DescribeJobQueues: %+v, %v", q, err)
 	}
+	// Job queues are Docket's queues; every answer decodes, the paginator ends.
+	order := []types.ComputeEnvironmentOrder{{Order: aws.Int32(1), ComputeEnvironment: aws.String("docket-process")}}
+	for i, name := range []string{"sdk-a", "sdk-b", "sdk-c"} {
+		made, err := bc.CreateJobQueue(ctx, &batch.CreateJobQueueInput{JobQueueName: aws.String(name), Priority: aws.Int32(int32(i)), ComputeEnvironmentOrder: order})
+		if err != nil || !strings.HasSuffix(aws.ToString(made.JobQueueArn), ":job-queue/"+name) {
+			t.Fatalf("CreateJobQueue %s: %+v, %v", name, made, err)
+		}
+	}
+	if _, err := bc.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{JobQueue: aws.String("sdk-c"), Priority: aws.Int32(900)}); err != nil {
+		t.Errorf("UpdateJobQueue: %v", err)
+	}
+	_, err = bc.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{JobQueue: aws.String("sdk-c"), State: types.JQStateDisabled})
+	if !errors.As(err, &ce) || !strings.Contains(ce.ErrorMessage(), "always enabled") {
+		t.Errorf("UpdateJobQueue to DISABLED: %v; want a ClientException", err)
+	}
+	qp := batch.NewDescribeJobQueuesPaginator(bc, &batch.DescribeJobQueuesInput{MaxResults: aws.Int32(2)})
+	var names []string
+	priorities := map[string]int32{}
+	for qp.HasMorePages() && len(names) < 10 {
+		page, err := qp.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("DescribeJobQueues page: %v", err)
+		}
+		for _, jq := range page.JobQueues {
+			names = append(names, aws.ToString(jq.JobQueueName))
+			priorities[aws.ToString(jq.JobQueueName)] = aws.ToInt32(jq.Priority)
+		}
+	}
+	if strings.Join(names, " ") != "default sdk-a sdk-b sdk-c" || priorities["sdk-c"] != 900 {
+		t.Errorf("DescribeJobQueues paginator: %v, priorities %v", names, priorities)
+	}
+	queued, err := bc.SubmitJob(ctx, &batch.SubmitJobInput{JobName: aws.String("queued"), JobQueue: aws.String("sdk-c"), JobDefinition: aws.String("sdk"),
+		Parameters: map[string]string{"word": "queued"}, SchedulingPriorityOverride: aws.Int32(5)})
+	if err != nil {
+		t.Fatalf("SubmitJob to sdk-c: %v", err)
+	}
+	if out, err := bc.DescribeJobs(ctx, &batch.DescribeJobsInput{Jobs: []string{aws.ToString(queued.JobId)}}); err != nil || len(out.Jobs) != 1 ||
+		!strings.HasSuffix(aws.ToString(out.Jobs[0].JobQueue), ":job-queue/sdk-c") || aws.ToInt32(out.Jobs[0].SchedulingPriority) != 5 || out.Jobs[0].Parameters["word"] != "queued" {
+		t.Errorf("a job of queue sdk-c: %+v, %v", out, err)
+	}
+	if _, err := bc.DeleteJobQueue(ctx, &batch.DeleteJobQueueInput{JobQueue: aws.String("sdk-a")}); err != nil {
+		t.Errorf("DeleteJobQueue: %v", err)
+	}
 	if _, err := bc.CancelJob(ctx, &batch.CancelJobInput{JobId: aws.String(ids[0]), Reason: aws.String("done anyway")}); err != nil {
 		t.Errorf("CancelJob of an ended job: %v", err)
 	}

@@ -93,5 +93,9 @@ func TestParseAWSKeys(t *testing.T) {
 		if _, err := Parse([]byte(bad)); err == nil {
 			t.Errorf("Parse(%q) took it", bad)
 		}
+	} // A runner posts to Docket's own API; the AWS face has no operation for it.
+	runner := "tokens:\n  - {name: ci, role: runner, jobs: [nightly], aws_access_key_id: " + id + ", aws_secret_access_key: \"" + secret + "\"}\n"
+	if _, err := Parse([]byte(runner)); err == nil || !strings.Contains(err.Error(), "tokens[0].aws_access_key_id: a runner token") {
+		t.Errorf("a runner's AWS key pair: %v", err)
 	}
 }

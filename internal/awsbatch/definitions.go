@@ -17,10 +17,6 @@ import (
 	"docket.dev/docket/internal/store"
 )
 
-// paramsAnnotation keeps a registered definition's parameters (the defaults of its
-// Ref::name placeholders) with the job, as JSON.
-const paramsAnnotation = "batch.aws.docket/parameters"
-
 type containerProperties struct {
 	Image                string                `json:"image,omitempty"`
 	Vcpus                *int                  `json:"vcpus,omitempty"`
@@ -125,12 +121,8 @@ func (h *Handler) registerJobDefinition(ctx context.Context, body []byte) (any, 
 		}
 		spec.Deadline = job.Duration(time.Duration(*t.AttemptDurationSeconds) * time.Second)
 	}
-	if len(req.Parameters) > 0 {
-		if len(req.Parameters) > 100 {
-			return nil, clientErr("parameters: %d given; at most 100 are allowed", len(req.Parameters))
-		}
-		b, _ := json.Marshal(req.Parameters)
-		spec.Annotations = map[string]string{paramsAnnotation: string(b)}
+	if spec.Command, spec.Params, err = registeredParams(c.Command, req.Parameters); err != nil {
+		return nil, err
 	}
 	// The tag team is the job's team label (docs: API tokens); other tags are not kept.
 	if team, ok := req.Tags[auth.TeamLabel]; ok {
@@ -211,7 +203,7 @@ func parseDefinition(field, s string) (string, int, error) {
 func (h *Handler) jobDefinition(def job.Definition, status string) map[string]any {
 	c := map[string]any{"image": def.Image, "resourceRequirements": requirementsOf(def.Spec)}
 	if len(def.Command) > 0 {
-		c["command"] = def.Command
+		c["command"] = awsCommand(def.Command)
 	}
 	if env := envList(def.Env); len(env) > 0 {
 		c["environment"] = env
@@ -232,22 +224,13 @@ func (h *Handler) jobDefinition(def job.Definition, status string) map[string]an
 	if def.Deadline > 0 {
 		out["timeout"] = map[string]any{"attemptDurationSeconds": int(time.Duration(def.Deadline).Seconds())}
 	}
-	if p := definitionParams(def.Spec); len(p) > 0 {
+	if p := awsParameters(def.Params); len(p) > 0 {
 		out["parameters"] = p
 	}
 	if len(def.Labels) > 0 {
 		out["tags"] = def.Labels
 	}
 	return out
-}
-
-// definitionParams are the parameters a definition was registered with.
-func definitionParams(spec job.Spec) map[string]string {
-	var p map[string]string
-	if s := spec.Annotations[paramsAnnotation]; s != "" {
-		_ = json.Unmarshal([]byte(s), &p)
-	}
-	return p
 }
 
 type describeDefinitionsRequest struct {

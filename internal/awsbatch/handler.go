@@ -27,6 +27,7 @@ import (
 // Store is what the face needs of the store.
 type Store interface {
 	store.Definitions
+	store.Queues
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (job.Run, bool, error)
 	RunGet(ctx context.Context, id string) (job.Run, error)
 	RunAttempts(ctx context.Context, id string) ([]job.Run, error)
@@ -122,9 +123,9 @@ var ops = map[string]op{
 	"terminatejob":                {auth.Editor, (*Handler).terminateJob},
 	"describecomputeenvironments": {auth.Viewer, (*Handler).describeComputeEnvironments},
 	"describejobqueues":           {auth.Viewer, (*Handler).describeJobQueues},
-	"createjobqueue":              {auth.Editor, (*Handler).changeJobQueue},
-	"updatejobqueue":              {auth.Editor, (*Handler).changeJobQueue},
-	"deletejobqueue":              {auth.Admin, (*Handler).changeJobQueue},
+	"createjobqueue":              {auth.Admin, (*Handler).createJobQueue},
+	"updatejobqueue":              {auth.Admin, (*Handler).updateJobQueue},
+	"deletejobqueue":              {auth.Admin, (*Handler).deleteJobQueue},
 }
 
 // ServeHTTP answers /v1/OPERATION (restJson1) and POST / with X-Amz-Target (the Logs

@@ -120,7 +120,7 @@ func TestUnknownMembersIgnored(t *testing.T) {
 		t.Fatalf("submit: %d %v", status, body)
 	}
 	run, err := h.opts.Store.RunGet(context.Background(), body["jobId"].(string))
-	if err != nil || run.Overrides == nil || strings.Join(run.Overrides.Command, " ") != "echo é" || run.Env["AWS_BATCH_JOB_ID"] != run.ID {
+	if err != nil || run.Overrides == nil || run.Overrides.Command != nil || run.Params["w"] != "é" || run.Env["AWS_BATCH_JOB_ID"] != run.ID {
 		t.Fatalf("the run: %+v, %v", run, err)
 	}
 }

@@ -152,14 +152,6 @@ func jobName(r job.Run) string {
 	return r.Job
 }
 
-// queueOf is the AWS queue a run was submitted to.
-func queueOf(r job.Run) string {
-	if q := r.Env["AWS_BATCH_JQ_NAME"]; q != "" {
-		return q
-	}
-	return defaultQueue
-}
-
 // logStream is the run's log stream as AWS Batch names one: DEFINITION/default/RUN.
 func logStream(r job.Run) string { return r.Job + "/default/" + r.ID }
 
@@ -170,7 +162,7 @@ func (h *Handler) detail(ctx context.Context, cache revisions, budget *int, j aw
 	st := status(last)
 	container := map[string]any{"image": spec.Image, "resourceRequirements": requirementsOf(spec)}
 	if len(spec.Command) > 0 {
-		container["command"] = spec.Command
+		container["command"] = runCommand(spec.Command, first.Params)
 	}
 	env := map[string]string{}
 	for k, v := range spec.Env {
@@ -195,7 +187,7 @@ func (h *Handler) detail(ctx context.Context, cache revisions, budget *int, j aw
 		"jobName":              jobName(first),
 		"jobId":                j.id,
 		"jobArn":               h.jobARN(j.id),
-		"jobQueue":             h.queueARN(queueOf(first)),
+		"jobQueue":             h.queueARN(awsQueue(first.Queue)),
 		"status":               st,
 		"statusReason":         last.Message,
 		"createdAt":            first.CreatedAt.UnixMilli(),
@@ -207,7 +199,10 @@ func (h *Handler) detail(ctx context.Context, cache revisions, budget *int, j aw
 		"isTerminated":         last.CancelledBy != "" && last.StartedAt != nil,
 		"platformCapabilities": []string{"EC2"},
 	}
-	if p := definitionParams(spec); len(p) > 0 {
+	if first.Priority > 0 {
+		d["schedulingPriority"] = first.Priority
+	}
+	if p := awsParameters(first.Params); len(p) > 0 {
 		d["parameters"] = p
 	}
 	if spec.Deadline > 0 {

@@ -72,7 +72,10 @@ func (h *Handler) listJobs(ctx context.Context, body []byte) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		keep = append(keep, func(j awsJob) bool { return j.first().Parent == "" && queueOf(j.first()) == queue })
+		// The store reads the queue's own top-level runs; a job is kept by its first
+		// attempt's queue (its retries keep it).
+		f.Queue, f.TopLevel = &queue, true
+		keep = append(keep, func(j awsJob) bool { return j.first().Parent == "" && j.first().Queue == queue })
 	default:
 		return nil, clientErr("jobQueue: is required (or arrayJobId)")
 	}
@@ -231,57 +234,10 @@ func (h *Handler) summaryOf(_ context.Context, j awsJob) map[string]any {
 	return s
 }
 
-// defaultQueue is the queue every run is in until Docket's queues are named here.
-const defaultQueue = "default"
-
-// queueName reads a queue's name or ARN and refuses a queue the server does not have.
-func (h *Handler) queueName(_ context.Context, field, s string) (string, error) {
-	name := s
-	if i := strings.LastIndex(s, ":job-queue/"); strings.HasPrefix(s, "arn:") && i >= 0 {
-		name = s[i+len(":job-queue/"):]
-	}
-	if name == "" {
-		return "", clientErr("%s: is required", field)
-	}
-	if name != defaultQueue {
-		return "", clientErr("%s: job queue %q does not exist; this server's queues: %s", field, truncate(name, 200), strings.Join(h.queues(), ", "))
-	}
-	return name, nil
-}
-
-func (h *Handler) queues() []string { return []string{defaultQueue} }
-
-func (h *Handler) queueARN(name string) string {
-	return fmt.Sprintf("arn:aws:batch:%s:%s:job-queue/%s", h.opts.Region, h.opts.Account, name)
-}
-
 func (h *Handler) ceName() string { return "docket-" + h.opts.Executor }
 
 func (h *Handler) ceARN() string {
 	return fmt.Sprintf("arn:aws:batch:%s:%s:compute-environment/%s", h.opts.Region, h.opts.Account, h.ceName())
-}
-
-type describeQueuesRequest struct {
-	JobQueues []string `json:"jobQueues"`
-}
-
-func (h *Handler) describeJobQueues(ctx context.Context, body []byte) (any, error) {
-	var req describeQueuesRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	out := []map[string]any{}
-	for _, name := range h.queues() {
-		if len(req.JobQueues) > 0 && !slices.Contains(req.JobQueues, name) && !slices.Contains(req.JobQueues, h.queueARN(name)) {
-			continue
-		}
-		out = append(out, map[string]any{
-			"jobQueueName": name, "jobQueueArn": h.queueARN(name), "state": "ENABLED", "status": "VALID",
-			"statusReason": "the server's queue", "priority": 1,
-			"computeEnvironmentOrder": []map[string]any{{"order": 1, "computeEnvironment": h.ceARN()}},
-		})
-	}
-	return map[string]any{"jobQueues": out}, nil
 }
 
 type describeCERequest struct {
@@ -306,10 +262,4 @@ func (h *Handler) describeComputeEnvironments(_ context.Context, body []byte) (a
 		})
 	}
 	return map[string]any{"computeEnvironments": out}, nil
-}
-
-// changeJobQueue answers CreateJobQueue, UpdateJobQueue and DeleteJobQueue: this server
-// has one queue, which they cannot change.
-func (h *Handler) changeJobQueue(_ context.Context, _ []byte) (any, error) {
-	return nil, clientErr("job queues: this server has one queue, %s, which cannot be created, changed or deleted; submit to it", defaultQueue)
 }

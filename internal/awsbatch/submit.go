@@ -42,16 +42,15 @@ type submitRequest struct {
 	RetryStrategy      *retryStrategy      `json:"retryStrategy"`
 	Timeout            *jobTimeout         `json:"timeout"`
 	Tags               map[string]string   `json:"tags"`
-	NodeOverrides      json.RawMessage     `json:"nodeOverrides"`
-	EksOverrides       json.RawMessage     `json:"eksPropertiesOverride"`
-	EcsOverrides       json.RawMessage     `json:"ecsPropertiesOverride"`
+	// SchedulingPriorityOverride is the run's priority within its queue.
+	SchedulingPriorityOverride *int            `json:"schedulingPriorityOverride"`
+	NodeOverrides              json.RawMessage `json:"nodeOverrides"`
+	EksOverrides               json.RawMessage `json:"eksPropertiesOverride"`
+	EcsOverrides               json.RawMessage `json:"ecsPropertiesOverride"`
 }
 
 // jobNamePattern is AWS's rule for a job's name.
 var jobNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
-
-// maxArraySize caps an array job's children (AWS's own cap).
-const maxArraySize = 10000
 
 // idemKey carries the request's Idempotency-Key header to the operation.
 type idemKey struct{}
@@ -92,7 +91,7 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 	if err := h.mayChangeJob(ctx, name); err != nil {
 		return nil, err
 	}
-	over, env, err := h.overrides(req, def)
+	over, env, params, err := h.overrides(req, def)
 	if err != nil {
 		return nil, err
 	}
@@ -102,12 +101,15 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 			return nil, err
 		}
 	}
+	// arrayProperties makes the run an array run, as Docket's own submissions' tasks do
+	// (group.Expand below): the job's parallelism and max_failed hold for it. AWS's least
+	// size is 2; the most is Docket's (job.MaxTasks), which is AWS's too.
 	tasks := def.Tasks
 	if req.ArrayProperties != nil {
 		n := req.ArrayProperties.Size
 		switch {
-		case n < 2 || n > maxArraySize:
-			return nil, clientErr("arrayProperties.size: %d is not from 2 to %d", n, maxArraySize)
+		case n < 2 || n > job.MaxTasks:
+			return nil, clientErr("arrayProperties.size: %d is not from 2 to %d", n, job.MaxTasks)
 		case len(def.Steps) > 0:
 			return nil, clientErr("arrayProperties: job %s is a workflow; an array runs a plain job", name)
 		}
@@ -128,8 +130,16 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 	}
 	now := h.now().UTC()
 	run := job.NewRun(def.Name, def.Revision, job.TriggerAPI, now)
-	env["AWS_BATCH_JOB_ID"], env["AWS_BATCH_JQ_NAME"], env["AWS_BATCH_CE_NAME"] = run.ID, queue, h.ceName()
+	env["AWS_BATCH_JOB_ID"], env["AWS_BATCH_JQ_NAME"], env["AWS_BATCH_CE_NAME"] = run.ID, awsQueue(queue), h.ceName()
 	run.Env, run.Overrides, run.IdempotencyKey = env, over, key
+	// The submission's queue admits the run, whatever queue the job names, as in AWS Batch.
+	run.Queue, run.Params = queue, params
+	if p := req.SchedulingPriorityOverride; p != nil {
+		if *p < 0 || *p > job.MaxPriority {
+			return nil, clientErr("schedulingPriorityOverride: %d is not from 0 to %d (Docket's run priorities)", *p, job.MaxPriority)
+		}
+		run.Priority = *p
+	}
 	run.Exclusive = def.Concurrency == job.ConcurrencyForbid
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (aws batch submit-job %s%s)", req.JobName, by(ctx))
 	children, _ := group.Expand(&run, def.Spec, tasks, nil)
@@ -148,7 +158,7 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 		// A key names one request: used again for another, it is a mistake.
 		same := maps.Clone(stored.Env)
 		same["AWS_BATCH_JOB_ID"] = run.ID
-		if !reflect.DeepEqual(stored.Overrides, over) || !maps.Equal(same, env) {
+		if !reflect.DeepEqual(stored.Overrides, over) || !maps.Equal(same, env) || stored.Queue != queue || stored.Priority != run.Priority || !maps.Equal(stored.Params, params) {
 			return nil, clientErr("Idempotency-Key %q was used for job %s with another request; send a new key for a new request", truncate(key, 100), stored.ID)
 		}
 	} else {
@@ -166,50 +176,43 @@ func by(ctx context.Context) string {
 	return ""
 }
 
-// overrides builds what the submission changes of the revision: its name, the command
-// (Ref::NAME arguments replaced from the definition's parameters under the submission's),
-// cpu and memory, retries and the deadline; and the run's env.
-func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrides, map[string]string, error) {
+// overrides builds what the submission changes of the revision: its name, the command,
+// cpu and memory, retries and the deadline; the run's env; and its params (parameters,
+// see submittedParams).
+func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrides, map[string]string, map[string]string, error) {
 	over := &job.Overrides{Name: req.JobName}
 	env := map[string]string{}
-	command := def.Command
+	var command []string
 	if c := req.ContainerOverrides; c != nil {
 		if c.InstanceType != "" {
-			return nil, nil, clientErr("containerOverrides.instanceType: is not supported by Docket's AWS Batch face")
+			return nil, nil, nil, clientErr("containerOverrides.instanceType: is not supported by Docket's AWS Batch face")
 		}
-		if c.Command != nil {
-			command = c.Command
-		}
+		command = c.Command
 		cpu, memory, gpu, err := resources("containerOverrides", c.Vcpus, c.Memory, c.ResourceRequirements)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		over.CPU, over.Memory, over.GPU = cpu, memory, gpu
 		e, err := envOf("containerOverrides.environment", c.Environment)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		for k := range e {
 			if strings.HasPrefix(k, "AWS_BATCH") {
-				return nil, nil, clientErr("containerOverrides.environment: %s: names starting AWS_BATCH are set by the server", k)
+				return nil, nil, nil, clientErr("containerOverrides.environment: %s: names starting AWS_BATCH are set by the server", k)
 			}
 		}
 		maps.Copy(env, e)
 	}
-	if len(req.Parameters) > 100 {
-		return nil, nil, clientErr("parameters: %d given; at most 100", len(req.Parameters))
+	command, params, err := submittedParams(def, command, req.Parameters)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	params := definitionParams(def.Spec)
-	if params == nil {
-		params = map[string]string{}
-	}
-	maps.Copy(params, req.Parameters)
-	substituted := substitute(command, params)
-	if !slices.Equal(substituted, def.Command) {
-		if _, err := definition.RenderCommand(substituted, definition.TemplateData{}); err != nil {
-			return nil, nil, clientErr("containerOverrides.command: %v", err)
+	if command != nil && !slices.Equal(command, def.Command) {
+		if _, err := definition.RenderCommand(command, definition.TemplateData{Params: params}); err != nil {
+			return nil, nil, nil, clientErr("containerOverrides.command: %v", err)
 		}
-		over.Command = substituted
+		over.Command = command
 	}
 	// A job killed by its timeout is not retried, as in AWS Batch; then the submission's
 	// rules, or the definition's.
@@ -217,14 +220,14 @@ func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrid
 	if rs := req.RetryStrategy; rs != nil {
 		given, err := retryRules("retryStrategy.evaluateOnExit", rs.EvaluateOnExit)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if given != nil {
 			rules = given
 		}
 		if n := rs.Attempts; n != nil {
 			if *n < 1 || *n > h.opts.Limits.MaxRetries+1 {
-				return nil, nil, clientErr("retryStrategy.attempts: %d is not from 1 to %d", *n, h.opts.Limits.MaxRetries+1)
+				return nil, nil, nil, clientErr("retryStrategy.attempts: %d is not from 1 to %d", *n, h.opts.Limits.MaxRetries+1)
 			}
 			retries := *n - 1
 			over.Retries = &retries
@@ -234,27 +237,12 @@ func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrid
 	if t := req.Timeout; t != nil && t.AttemptDurationSeconds != nil {
 		d := time.Duration(*t.AttemptDurationSeconds) * time.Second
 		if *t.AttemptDurationSeconds < 60 || (h.opts.Limits.MaxDeadline > 0 && d > h.opts.Limits.MaxDeadline) {
-			return nil, nil, clientErr("timeout.attemptDurationSeconds: %d is not from 60 to %d", *t.AttemptDurationSeconds, int(h.opts.Limits.MaxDeadline.Seconds()))
+			return nil, nil, nil, clientErr("timeout.attemptDurationSeconds: %d is not from 60 to %d", *t.AttemptDurationSeconds, int(h.opts.Limits.MaxDeadline.Seconds()))
 		}
 		over.Deadline = job.Duration(d)
 	}
 	if err := definition.ValidateEnv("containerOverrides.environment", env); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return over, env, nil
-}
-
-// substitute replaces each argument that is Ref::NAME by parameter NAME, as AWS Batch
-// does; an argument naming no parameter is left as it is.
-func substitute(command []string, params map[string]string) []string {
-	out := make([]string, len(command))
-	for i, arg := range command {
-		if name, ok := strings.CutPrefix(arg, "Ref::"); ok {
-			if v, found := params[name]; found {
-				arg = v
-			}
-		}
-		out[i] = arg
-	}
-	return out
+	return over, env, params, nil
 }

@@ -21,6 +21,9 @@ const (
 // DOCKET_PARAM_ variable.
 var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
+// ValidParamName says whether name may name a param.
+func ValidParamName(name string) bool { return paramName.MatchString(name) }
+
 func checkParams(s job.Spec, _ Limits) error {
 	if len(s.Params) > MaxParams {
 		return job.Invalid("params", "has %d params; the limit is %d", len(s.Params), MaxParams)

@@ -347,6 +347,11 @@ func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, 
 	if id, ok := r.Env["AWS_BATCH_JOB_ID"]; ok {
 		env["AWS_BATCH_JOB_ATTEMPT"] = fmt.Sprint(r.Attempt)
 		if r.TaskIndex != nil {
+			// A child is PARENT:INDEX, its array run's id (a resumed array's own, not
+			// the one whose env it keeps).
+			if r.Parent != "" {
+				id = r.Parent
+			}
 			env["AWS_BATCH_JOB_ARRAY_INDEX"] = fmt.Sprint(*r.TaskIndex)
 			env["AWS_BATCH_JOB_ID"] = fmt.Sprintf("%s:%d", id, *r.TaskIndex)
 		}

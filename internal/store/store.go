@@ -384,6 +384,9 @@ type RunFilter struct {
 	Parent string
 	// TopLevel selects the runs that are no group's children: a workflow is one run.
 	TopLevel bool
+	// Queue, when set, selects the runs admitted through that queue (job.DefaultQueue:
+	// the default queue's).
+	Queue *string
 	// Limit caps the page size; 0 means DefaultLimit.
 	Limit int
 	// Cursor continues a previous page.

@@ -288,6 +288,9 @@ func (s *Store) RunList(ctx context.Context, f store.RunFilter) ([]job.Run, stri
 	if f.TopLevel {
 		q += ` AND parent_id IS NULL`
 	}
+	if f.Queue != nil {
+		q, args = q+` AND queue = ?`, append(args, *f.Queue)
+	}
 	if f.Cursor != "" {
 		q, args = q+` AND id < ?`, append(args, f.Cursor)
 	}

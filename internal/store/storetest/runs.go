@@ -178,6 +178,32 @@ func testRunList(t *testing.T, s store.Store) {
 	if diff := cmp.Diff([]string{ids[6], ids[0]}, got); diff != "" {
 		t.Errorf("filtered (-want +got):\n%s", diff)
 	}
+
+	// By queue: a named one's runs, or the default queue's.
+	var inQueue []string
+	for range 2 {
+		r := q.run("list-0", job.StateQueued)
+		r.Queue = "list-q"
+		inQueue = append([]string{create(t, s, r).ID}, inQueue...)
+	}
+	byQueue := func(queue string) []string {
+		t.Helper()
+		runs, _, err := s.RunList(ctx, store.RunFilter{Queue: &queue, Job: "list-0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range runs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	if diff := cmp.Diff(inQueue, byQueue("list-q")); diff != "" {
+		t.Errorf("the runs of queue list-q (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{ids[6], ids[4], ids[2], ids[0]}, byQueue(job.DefaultQueue)); diff != "" {
+		t.Errorf("the runs of the default queue (-want +got):\n%s", diff)
+	}
 }
 
 func testRunLatest(t *testing.T, s store.Store) {
