@@ -17,7 +17,7 @@ import (
 // place in a Docket queue, which is always enabled: DISABLED is refused, saying so.
 
 // defaultQueue is AWS's name for Docket's default queue.
-const defaultQueue = "default"
+const defaultQueue = definition.ReservedQueueName
 
 // awsQueue is the AWS name of a Docket queue.
 func awsQueue(q string) string {

@@ -73,8 +73,15 @@ func DecodeQueue(data []byte, name string) (job.Queue, error) {
 	if !ValidQueueName(q.Name) {
 		return q, job.Invalid("name", "%q is not a queue name: use lowercase letters, digits and '-', at most %d", q.Name, MaxNameLength)
 	}
+	if q.Name == ReservedQueueName {
+		return q, job.Invalid("name", "%q is what the default queue is called (the runs of jobs that name no queue, limited by each server's --parallelism; AWS Batch clients see it by that name); choose another name", q.Name)
+	}
 	return q, q.Validate()
 }
+
+// ReservedQueueName is the default queue's name where it needs one: no queue may be
+// created by it.
+const ReservedQueueName = "default"
 
 // KindOf returns a YAML or JSON document's kind: field ("" when it has none or is not a
 // mapping), so apply can tell queues from job definitions.

@@ -18,6 +18,7 @@ func TestDecodeQueue(t *testing.T) {
 		{"json with the name in the URL", `{"max_running": 2}`, "etl", job.Queue{Name: "etl", MaxRunning: 2}, ""},
 		{"no name", "max_running: 2\n", "", job.Queue{}, "name"},
 		{"bad name", "name: GPU\n", "", job.Queue{}, "name"},
+		{"the default queue's name", "name: default\nmax_running: 2\n", "", job.Queue{}, "name"},
 		{"names differ", "name: gpu\n", "etl", job.Queue{}, "name"},
 		{"wrong kind", "kind: Job\nname: gpu\n", "", job.Queue{}, "kind"},
 		{"unknown field", "name: gpu\nmax_parallel: 2\n", "", job.Queue{}, "max_parallel"},
