@@ -24,7 +24,10 @@ func TestAWSBatchSDK(t *testing.T) {
 	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 		return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "x"}, nil
 	})
-	cfg := aws.Config{Region: "us-west-2", Credentials: creds, RetryMaxAttempts: 1}
+	// The SDK's own retries, as a notebook has them (a ClientException is never retried):
+	// once, on a loaded machine, a response's read failed with "use of closed network
+	// connection", which a second attempt rides over.
+	cfg := aws.Config{Region: "us-west-2", Credentials: creds, RetryMaxAttempts: 3}
 	bc := batch.NewFromConfig(cfg, func(o *batch.Options) { o.BaseEndpoint = aws.String(s.URL) })
 	lc := cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(s.URL) })
 
