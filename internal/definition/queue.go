@@ -16,7 +16,7 @@ import (
 const KindQueue = "Queue"
 
 // queueFields are a queue document's fields, in reference order.
-var queueFields = []string{"kind", "name", "max_running", "max_starts_per_second", "priority"}
+var queueFields = []string{"kind", "name", "max_running", "max_starts_per_second", "priority", "disabled"}
 
 // DecodeQueue reads one queue from YAML or JSON, strictly (unknown fields, wrong types
 // and several documents are field errors), and checks it. The name may be left out when
@@ -60,6 +60,11 @@ func DecodeQueue(data []byte, name string) (job.Queue, error) {
 	if raw, ok := fields["max_starts_per_second"]; ok && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &q.MaxStartsPerSecond); err != nil {
 			return q, job.Invalid("max_starts_per_second", "must be a number, such as 2 or 0.5")
+		}
+	}
+	if raw, ok := fields["disabled"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &q.Disabled); err != nil {
+			return q, job.Invalid("disabled", "must be true or false")
 		}
 	}
 	switch {

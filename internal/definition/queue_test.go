@@ -25,6 +25,10 @@ func TestDecodeQueue(t *testing.T) {
 		{"negative", "name: gpu\nmax_running: -1\n", "", job.Queue{}, "max_running"},
 		{"fraction of a run", "name: gpu\nmax_running: 1.5\n", "", job.Queue{}, "max_running"},
 		{"rate not a number", "name: gpu\nmax_starts_per_second: fast\n", "", job.Queue{}, "max_starts_per_second"},
+		{"disabled", "name: gpu\nmax_running: 2\ndisabled: true\n", "", job.Queue{Name: "gpu", MaxRunning: 2, Disabled: true}, ""},
+		{"enabled", `{"disabled": false}`, "gpu", job.Queue{Name: "gpu"}, ""},
+		{"disabled not a boolean", "name: gpu\ndisabled: \"yes\"\n", "", job.Queue{}, "disabled"},
+		{"state is not a field", "name: gpu\nstate: DISABLED\n", "", job.Queue{}, "state"},
 		{"priority too high", "name: gpu\npriority: 1001\n", "", job.Queue{}, "priority"},
 	}
 	for _, tt := range tests {

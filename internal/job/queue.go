@@ -24,9 +24,20 @@ type Queue struct {
 	// max(1, the rate)); 0: no cap.
 	MaxStartsPerSecond float64 `json:"max_starts_per_second"`
 	// Priority orders queues' runs for the claim, highest first (0 to MaxPriority).
-	Priority  int       `json:"priority"`
+	Priority int `json:"priority"`
+	// Disabled holds the queue's queued runs: none is claimed until it is enabled again.
+	// Its active runs go on, and new runs may still be submitted to it and wait.
+	Disabled  bool      `json:"disabled,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// State is how a person reads whether the queue's runs are claimed: enabled or disabled.
+func (q Queue) State() string {
+	if q.Disabled {
+		return "disabled"
+	}
+	return "enabled"
 }
 
 // QueueLimits are the bounds on a queue's numbers.

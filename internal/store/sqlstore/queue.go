@@ -101,7 +101,8 @@ const claimScan = 1000
 // Under that lock a claim sees every committed claim of its job, so no two claimers start
 // exclusive runs of one job at once, nor more children of a group than its parallelism.
 // Group runs are never claimed: their children are; a group whose child is claimed is
-// running. A suspended job's queued runs wait until it is resumed.
+// running. A suspended job's queued runs wait until it is resumed; a disabled queue's
+// until it is enabled.
 //
 // A queue's limits are counted under the dialect's lock on the queue, tried in the
 // statement that reads a page (so its count, read after, sees every committed claim):
@@ -121,7 +122,8 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 			filter, args := a.filter()
 			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order, `+s.d.TryLockQueue()+` FROM runs
 				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND (claim_order, id) > (?, ?)
-				AND job NOT IN (SELECT name FROM definitions WHERE suspended)`+filter+`
+				AND job NOT IN (SELECT name FROM definitions WHERE suspended)
+				AND queue NOT IN (SELECT name FROM queues WHERE disabled)`+filter+`
 				ORDER BY claim_order, id LIMIT ?`+s.d.SkipLocked(),
 				append(append([]any{s.ts(now), afterOrder, after}, args...), want)...)
 			if err != nil {

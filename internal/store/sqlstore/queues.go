@@ -12,17 +12,17 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-const queueColumns = `name, max_running, max_starts_per_second, priority, created_at, updated_at`
+const queueColumns = `name, max_running, max_starts_per_second, priority, disabled, created_at, updated_at`
 
 func scanQueue(row scanner) (job.Queue, error) {
 	var q job.Queue
-	err := row.Scan(&q.Name, &q.MaxRunning, &q.MaxStartsPerSecond, &q.Priority, timeCol{&q.CreatedAt}, timeCol{&q.UpdatedAt})
+	err := row.Scan(&q.Name, &q.MaxRunning, &q.MaxStartsPerSecond, &q.Priority, &q.Disabled, timeCol{&q.CreatedAt}, timeCol{&q.UpdatedAt})
 	return q, err
 }
 
-// QueuePut creates a queue or changes its limits and priority, and reports whether
+// QueuePut creates a queue or changes its limits, priority and state, and reports whether
 // anything changed. A changed priority moves the queue's waiting and queued runs in the
-// claim's order at once; changed limits hold from the next claim.
+// claim's order at once; changed limits and state hold from the next claim.
 func (s *Store) QueuePut(ctx context.Context, q job.Queue, now time.Time) (job.Queue, bool, error) {
 	var (
 		out     job.Queue
@@ -34,20 +34,20 @@ func (s *Store) QueuePut(ctx context.Context, q job.Queue, now time.Time) (job.Q
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			changed = true
-			if _, err := c.exec(ctx, `INSERT INTO queues (`+queueColumns+`, tokens, tokens_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				q.Name, q.MaxRunning, q.MaxStartsPerSecond, q.Priority, s.ts(now), s.ts(now), q.Burst(), s.ts(now)); err != nil {
+			if _, err := c.exec(ctx, `INSERT INTO queues (`+queueColumns+`, tokens, tokens_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				q.Name, q.MaxRunning, q.MaxStartsPerSecond, q.Priority, q.Disabled, s.ts(now), s.ts(now), q.Burst(), s.ts(now)); err != nil {
 				return err
 			}
 		case err != nil:
 			return err
-		case old.MaxRunning != q.MaxRunning || old.MaxStartsPerSecond != q.MaxStartsPerSecond || old.Priority != q.Priority:
+		case old.MaxRunning != q.MaxRunning || old.MaxStartsPerSecond != q.MaxStartsPerSecond || old.Priority != q.Priority || old.Disabled != q.Disabled:
 			changed = true
-			if _, err := c.exec(ctx, `UPDATE queues SET max_running = ?, max_starts_per_second = ?, priority = ?, updated_at = ? WHERE name = ?`,
-				q.MaxRunning, q.MaxStartsPerSecond, q.Priority, s.ts(now), q.Name); err != nil {
+			if _, err := c.exec(ctx, `UPDATE queues SET max_running = ?, max_starts_per_second = ?, priority = ?, disabled = ?, updated_at = ? WHERE name = ?`,
+				q.MaxRunning, q.MaxStartsPerSecond, q.Priority, q.Disabled, s.ts(now), q.Name); err != nil {
 				return err
 			}
 		}
-		if changed {
+		if changed && (errors.Is(err, sql.ErrNoRows) || old.Priority != q.Priority) {
 			// Runs that are still to be claimed take the queue's new place in the order.
 			if _, err := c.exec(ctx, `UPDATE runs SET claim_order = ? - priority
 				WHERE queue = ? AND state IN ('waiting', 'queued')`, job.ClaimOrder(q.Priority, 0), q.Name); err != nil {

@@ -305,3 +305,54 @@ func testQueueSuspended(t *testing.T, s store.Store) {
 		t.Errorf("claim once the job is resumed (-want +got):\n%s", diff)
 	}
 }
+
+// testQueueDisabled holds a disabled queue's queued runs, even ahead of others in the
+// order, while its active runs go on, new runs join it and other queues' runs are
+// claimed; enabling it releases them.
+func testQueueDisabled(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	gpu := putQueue(t, s, job.Queue{Name: "gpu", Priority: 100})
+	putQueue(t, s, job.Queue{Name: "etl"})
+	var q seq
+	active := q.queued(t, s, "train", "gpu", 0)
+	if diff := gocmp.Diff([]string{active.ID}, claimIDs(t, s, "w", t0.Add(time.Minute), 1)); diff != "" {
+		t.Fatalf("claim of the enabled queue (-want +got):\n%s", diff)
+	}
+	gpu.Disabled = true
+	got, changed, err := s.QueuePut(ctx, gpu, t0.Add(time.Minute))
+	if err != nil || !changed || !got.Disabled {
+		t.Fatalf("disabling: %+v changed %v err %v; want a changed, disabled queue", got, changed, err)
+	}
+	if got, err := s.QueueGet(ctx, "gpu"); err != nil || !got.Disabled {
+		t.Fatalf("QueueGet of the disabled queue: %+v, %v", got, err)
+	}
+	if _, changed, _ := s.QueuePut(ctx, gpu, t0.Add(2*time.Minute)); changed {
+		t.Error("disabling a disabled queue reports a change")
+	}
+	held := []string{q.queued(t, s, "train", "gpu", 0).ID, q.queued(t, s, "infer", "gpu", 5).ID}
+	other := q.queued(t, s, "load", "etl", 0)
+	if diff := gocmp.Diff([]string{other.ID}, claimIDs(t, s, "w", t0.Add(time.Minute), 10)); diff != "" {
+		t.Errorf("claim beside a disabled queue (-want +got):\n%s", diff)
+	}
+	if n := len(claimIDs(t, s, "w", t0.Add(time.Minute), 10)); n != 0 {
+		t.Errorf("%d runs claimed while only the disabled queue's wait", n)
+	}
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: active.ID, From: job.StateDispatched, To: job.StateRunning, Time: t0, Reason: job.ReasonStarted}); err != nil {
+		t.Fatalf("the disabled queue's active run goes on: %v", err)
+	}
+	stats, err := s.QueueStats(ctx, "gpu")
+	if err != nil || stats["gpu"] != (job.QueueStats{Running: 1, Queued: 2}) {
+		t.Errorf("QueueStats[gpu] = %+v, %v; want 1 running, 2 queued", stats["gpu"], err)
+	}
+
+	gpu.Disabled = false
+	if _, changed, err := s.QueuePut(ctx, gpu, t0.Add(2*time.Minute)); err != nil || !changed {
+		t.Fatalf("enabling: changed %v err %v", changed, err)
+	}
+	got2 := claimIDs(t, s, "w", t0.Add(time.Minute), 10)
+	slices.Sort(got2)
+	slices.Sort(held)
+	if diff := gocmp.Diff(held, got2); diff != "" {
+		t.Errorf("claim once the queue is enabled (-want +got):\n%s", diff)
+	}
+}

@@ -71,6 +71,7 @@ func Run(t *testing.T, open Open) {
 		"QueuePriority":           testQueuePriority,
 		"QueueRate":               testQueueRate,
 		"QueueSuspended":          testQueueSuspended,
+		"QueueDisabled":           testQueueDisabled,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
