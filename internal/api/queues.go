@@ -68,7 +68,7 @@ func (a *API) putQueue(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if changed {
 		status = http.StatusCreated
-		a.opts.Queued() // a raised limit or a new priority may let runs start now
+		a.opts.Queued() // a raised limit, a new priority or enabling may let runs start now
 	}
 	writeJSON(w, r, status, queueApplied{Queue: stored, Changed: changed})
 }
@@ -124,7 +124,7 @@ func (a *API) dryRunQueue(w http.ResponseWriter, r *http.Request, q job.Queue) e
 	cur, err := a.opts.Store.QueueGet(r.Context(), q.Name)
 	change := "created"
 	switch {
-	case err == nil && cur.MaxRunning == q.MaxRunning && cur.MaxStartsPerSecond == q.MaxStartsPerSecond && cur.Priority == q.Priority:
+	case err == nil && cur.MaxRunning == q.MaxRunning && cur.MaxStartsPerSecond == q.MaxStartsPerSecond && cur.Priority == q.Priority && cur.Disabled == q.Disabled:
 		change, q = "unchanged", cur
 	case err == nil:
 		change, q.CreatedAt, q.UpdatedAt = "changed", cur.CreatedAt, a.now().UTC()

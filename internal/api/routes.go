@@ -143,7 +143,7 @@ func (a *API) endpoints() []endpoint {
 				repeated(query("metric", "string", "a metric to chart (up to 20); default: the 20 most runs reported"))},
 			returns: typeOf[seriesView]()}},
 		{"PUT", "/api/v1/queues/{name}", byRole, auth.Admin, a.putQueue, opDoc{
-			summary: "Create or change a queue's limits and priority: 201 when it changed, 200 when not; it takes effect at once",
+			summary: "Create or change a queue's limits, priority and state (disabled: true holds its queued runs): 201 when it changed, 200 when not; it takes effect at once",
 			params:  []param{dryRunParam("what would change")},
 			body:    typeOf[job.Queue](), bodyYAML: true, statuses: statuses(200, 201), returns: typeOf[queueApplied]()}},
 		{"GET", "/api/v1/queues", byRole, auth.Viewer, a.listQueues, opDoc{

@@ -52,6 +52,8 @@ func waitingFor(r job.Run, f waitFacts, now time.Time) string {
 		switch {
 		case f.suspended:
 			return "job is suspended"
+		case f.queue != nil && f.queue.Disabled:
+			return fmt.Sprintf("queue %s is disabled", f.queue.Name)
 		case r.NotBefore.After(now):
 			return "retry backoff until " + r.NotBefore.UTC().Format(time.TimeOnly)
 		case f.busy != nil:

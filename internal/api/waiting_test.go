@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,8 @@ func TestWaitingFor(t *testing.T) {
 		{"backoff", backoff, waitFacts{queue: gpu, tokens: 1}, "retry backoff until 15:04:05"},
 		{"exclusive", queued, waitFacts{busy: &job.Run{ID: "r1", State: job.StateRunning}, queue: gpu, tokens: 1},
 			"run r1 of job train to end (running; concurrency forbid runs one at a time)"},
+		{"disabled over backoff, busy and full", backoff, waitFacts{queue: &job.Queue{Name: "gpu", MaxRunning: 1, Disabled: true}, stats: job.QueueStats{Running: 1},
+			busy: &job.Run{ID: "r1", State: job.StateRunning}}, "queue gpu is disabled"},
 		{"suspended", backoff, waitFacts{suspended: true}, "job is suspended"},
 		{"needs", step, waitFacts{needs: map[string]job.State{"extract": job.StateSucceeded, "train": job.StateRunning}}, "needs train (running)"},
 		{"pending on a node", job.Run{State: job.StatePending}, waitFacts{last: &job.Event{Reason: job.ReasonUnschedulable, Message: "pod x cannot be scheduled yet: 0/3 nodes are available: 3 Insufficient cpu."}},
@@ -69,6 +72,44 @@ func TestWaitingForQueue(t *testing.T) {
 	var got job.Run
 	if err := json.Unmarshal(body, &got); err != nil || got.WaitingFor != "queue gpu is full (1 of 1 running)" {
 		t.Errorf("GET run: waiting_for %q (%v); want queue gpu is full (1 of 1 running)", got.WaitingFor, err)
+	}
+}
+
+// TestWaitingForDisabled reads a run of a disabled queue through the API: it was
+// submitted, is not claimed, and says why until the queue is enabled.
+func TestWaitingForDisabled(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if status, body := f.call(t, "PUT", "/api/v1/queues/gpu", "application/yaml", "max_running: 2\ndisabled: true\n"); status != http.StatusCreated || !strings.Contains(string(body), `"disabled":true`) {
+		t.Fatalf("PUT disabled queue: %d %s", status, body)
+	}
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/train", "application/yaml", "name: train\nimage: python:3.12\ncpu: 1\nmemory: 1Gi\nqueue: gpu\n"); status != http.StatusCreated {
+		t.Fatalf("PUT job: %d %s", status, body)
+	}
+	status, body := f.call(t, "POST", "/api/v1/jobs/train/runs", "application/json", "")
+	var r job.Run
+	if err := json.Unmarshal(body, &r); err != nil || status != http.StatusCreated {
+		t.Fatalf("POST run to a disabled queue: %d %s", status, body)
+	}
+	if got, err := f.store.RunClaim(context.Background(), "w", f.now, 10); err != nil || len(got) != 0 {
+		t.Fatalf("claim from a disabled queue: %d runs, %v; want none", len(got), err)
+	}
+	_, body = f.call(t, "GET", "/api/v1/runs/"+r.ID, "", "")
+	var got job.Run
+	if err := json.Unmarshal(body, &got); err != nil || got.State != job.StateQueued || got.WaitingFor != "queue gpu is disabled" {
+		t.Errorf("GET run: %s waiting_for %q (%v); want queued, queue gpu is disabled", got.State, got.WaitingFor, err)
+	}
+	if _, body := f.call(t, "GET", "/api/v1/queues/gpu", "", ""); !strings.Contains(string(body), `"disabled":true`) || !strings.Contains(string(body), `"queued":1`) {
+		t.Errorf("GET queue: %s; want disabled with 1 queued", body)
+	}
+	if status, body := f.call(t, "PUT", "/api/v1/queues/gpu?dry_run=true", "application/json", `{"max_running": 2}`); status != http.StatusOK || !strings.Contains(string(body), `"change":"changed"`) {
+		t.Errorf("dry run of enabling: %d %s; want changed", status, body)
+	}
+	if status, body := f.call(t, "PUT", "/api/v1/queues/gpu", "application/json", `{"max_running": 2}`); status != http.StatusCreated || !strings.Contains(string(body), `"disabled":false`) {
+		t.Fatalf("PUT enabled queue: %d %s", status, body)
+	}
+	if got, err := f.store.RunClaim(context.Background(), "w", f.now, 10); err != nil || len(got) != 1 || got[0].ID != r.ID {
+		t.Errorf("claim once enabled: %v, %v; want run %s", got, err, r.ID)
 	}
 }
 

@@ -27,7 +27,7 @@ type Queue struct {
 	Priority int `json:"priority"`
 	// Disabled holds the queue's queued runs: none is claimed until it is enabled again.
 	// Its active runs go on, and new runs may still be submitted to it and wait.
-	Disabled  bool      `json:"disabled,omitempty"`
+	Disabled  bool      `json:"disabled"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
