@@ -137,6 +137,33 @@ func TestQueues(t *testing.T) {
 		}
 	})
 
+	t.Run("disabled", func(t *testing.T) {
+		if out, errOut, code := s.cli("queues", "set", "one", "--disable"); code != 0 || !strings.Contains(out, "queue one set (disabled, max running 1,") {
+			t.Fatalf("queues set --disable: exit %d %s%s", code, out, errOut)
+		}
+		held := s.submit("single")
+		time.Sleep(1500 * time.Millisecond) // longer than the dispatcher's poll
+		if got := s.run(held.ID); got.State != job.StateQueued || got.WaitingFor != "queue one is disabled" {
+			t.Fatalf("a run of a disabled queue: %s, waiting for %q", got.State, got.WaitingFor)
+		}
+		out, _, code := s.cli("queues")
+		if line := between(out, "\none ", "\n"); code != 0 || !strings.HasPrefix(strings.TrimSpace(line), "disabled") || !strings.Contains(out, "STATE") {
+			t.Errorf("docket queues does not show queue one disabled: exit %d\n%s", code, out)
+		}
+		if out, _, _ := s.cli("queues", "-o", "json"); !strings.Contains(out, `"disabled": true`) {
+			t.Errorf("docket queues -o json does not carry the state:\n%s", out)
+		}
+		if _, _, code := s.cli("queues", "set", "one", "--disable", "--enable"); code == 0 {
+			t.Error("queues set --disable --enable was taken")
+		}
+		if out, errOut, code := s.cli("queues", "set", "one", "--enable"); code != 0 || !strings.Contains(out, "queue one set (enabled, max running 1,") {
+			t.Fatalf("queues set --enable: exit %d %s%s", code, out, errOut)
+		}
+		if got := s.waitTerminal(held.ID, 10*time.Second); got.State != job.StateSucceeded {
+			t.Errorf("the held run once its queue is enabled: %s %s", got.State, got.Message)
+		}
+	})
+
 	t.Run("waiting_for", func(t *testing.T) {
 		first, second := s.submit("quick"), s.submit("quick")
 		s.waitTerminal(first.ID, 10*time.Second)
@@ -184,7 +211,7 @@ func TestQueues(t *testing.T) {
 
 	t.Run("set keeps what it is not told", func(t *testing.T) {
 		out, errOut, code := s.cli("queues", "set", "two", "--priority", "5")
-		if code != 0 || !strings.Contains(out, "queue two set (max running 2, max starts/s -, priority 5)") {
+		if code != 0 || !strings.Contains(out, "queue two set (enabled, max running 2, max starts/s -, priority 5)") {
 			t.Errorf("queues set --priority: exit %d %s%s", code, out, errOut)
 		}
 		if _, errOut, code := s.cli("queues", "delete", "two"); code == 0 || !strings.Contains(errOut, "sleeper") {
@@ -206,7 +233,7 @@ queue: two`, 1))
 		out, errOut, code := s.cli("apply", "-f", changed, "--dry-run")
 		if code != 0 || !strings.Contains(out, "job sleeper: changed (revision 2)") || !strings.Contains(out, `command: ["sleep","1"] -> ["sleep","2"]`) ||
 			!strings.Contains(out, "job echo: unchanged") || !strings.Contains(out, "queue one: unchanged") ||
-			!strings.Contains(out, "queue two: changed (max running 2, max starts/s -, priority 0)") { // set to priority 5 above
+			!strings.Contains(out, "queue two: changed (enabled, max running 2, max starts/s -, priority 0)") { // set to priority 5 above
 			t.Errorf("apply --dry-run: exit %d\n%s%s", code, out, errOut)
 		}
 		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--dry-run")

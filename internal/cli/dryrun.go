@@ -123,7 +123,7 @@ func dryApply(ctx context.Context, e *env, file string, docs [][]byte) error {
 		return e.print(map[string]any{"dry_run": true, "queues": queues, "jobs": jobs})
 	}
 	for _, q := range queues {
-		fmt.Fprintf(e.stdout, "queue %s: %s (max running %s, max starts/s %s, priority %d)\n", q.Queue.Name, q.Change,
+		fmt.Fprintf(e.stdout, "queue %s: %s (%s, max running %s, max starts/s %s, priority %d)\n", q.Queue.Name, q.Change, q.Queue.State(),
 			limitText(float64(q.Queue.MaxRunning)), limitText(q.Queue.MaxStartsPerSecond), q.Queue.Priority)
 	}
 	for _, j := range jobs {

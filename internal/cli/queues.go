@@ -16,10 +16,13 @@ import (
 func queuesCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "queues",
-		Short: "List queues with their limits and what runs and waits in each",
-		Long: `List the queues: each one's max_running, start rate and priority, and how many of its
-runs are active (dispatched, pending or running) and queued. The default queue holds the
-runs of jobs that name no queue; each server's --parallelism is its limit.
+		Short: "List queues with their limits, state and what runs and waits in each",
+		Long: `List the queues: each one's max_running, start rate, priority and state, and how many
+of its runs are active (dispatched, pending or running) and queued. The default queue
+holds the runs of jobs that name no queue; each server's --parallelism is its limit.
+
+A disabled queue's queued runs are not started until it is enabled again; its active
+runs go on, and new runs may still be submitted to it and wait.
 
 A queue is also a YAML document that docket apply takes:
 
@@ -27,10 +30,13 @@ A queue is also a YAML document that docket apply takes:
   name: gpu
   max_running: 4            # 0: no cap
   max_starts_per_second: 2  # 0: no cap
-  priority: 10              # 0-1000; higher queues' runs are claimed first`,
+  priority: 10              # 0-1000; higher queues' runs are claimed first
+  disabled: false           # true holds its queued runs until it is enabled`,
 		Example: `  docket queues
   docket queues set gpu --max-running 4 --priority 10
   docket queues set etl --max-starts-per-second 2
+  docket queues set gpu --disable     # hold its queued runs (running ones go on)
+  docket queues set gpu --enable      # start them again
   docket queues delete gpu
   docket queues -o json`,
 		Args: cobra.NoArgs,
@@ -43,10 +49,10 @@ A queue is also a YAML document that docket apply takes:
 				return e.print(qs)
 			}
 			tw := e.table()
-			fmt.Fprintln(tw, "NAME\tPRIORITY\tMAX RUNNING\tMAX STARTS/S\tRUNNING\tQUEUED")
-			fmt.Fprintf(tw, "(default)\t0\t--parallelism\t-\t%d\t%d\n", qs.Default.Running, qs.Default.Queued)
+			fmt.Fprintln(tw, "NAME\tSTATE\tPRIORITY\tMAX RUNNING\tMAX STARTS/S\tRUNNING\tQUEUED")
+			fmt.Fprintf(tw, "(default)\tenabled\t0\t--parallelism\t-\t%d\t%d\n", qs.Default.Running, qs.Default.Queued)
 			for _, q := range qs.Queues {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\n", q.Name, q.Priority, limitText(float64(q.MaxRunning)), limitText(q.MaxStartsPerSecond), q.Running, q.Queued)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\n", q.Name, q.State(), q.Priority, limitText(float64(q.MaxRunning)), limitText(q.MaxStartsPerSecond), q.Running, q.Queued)
 			}
 			return tw.Flush()
 		},
@@ -64,15 +70,24 @@ func limitText(v float64) string {
 }
 
 func queueSetCmd(e *env) *cobra.Command {
-	var q job.Queue
+	var (
+		q               job.Queue
+		disable, enable bool
+	)
 	cmd := &cobra.Command{
-		Use:   "set NAME [--max-running N] [--max-starts-per-second R] [--priority P]",
-		Short: "Create a queue or change its limits and priority",
-		Long: `Create a queue, or change its limits and priority: a flag left out keeps the queue's
-value (0 for a new queue: no cap, lowest priority). New limits hold from the next claim;
-lowering one stops no run that runs.`,
+		Use:   "set NAME [--max-running N] [--max-starts-per-second R] [--priority P] [--disable|--enable]",
+		Short: "Create a queue or change its limits, priority and state",
+		Long: `Create a queue, or change its limits, priority and state: a flag left out keeps the
+queue's value (0 for a new queue: no cap, lowest priority; enabled). New limits hold from
+the next claim; lowering one stops no run that runs.
+
+--disable holds the queue's queued runs: none starts until --enable, which lets them start
+at once. Runs already active go on, and new runs may still be submitted and wait; docket
+runs get shows their waiting_for as "queue NAME is disabled".`,
 		Example: `  docket queues set gpu --max-running 4 --priority 10
-  docket queues set apiserver --max-starts-per-second 5`,
+  docket queues set apiserver --max-starts-per-second 5
+  docket queues set gpu --disable
+  docket queues set gpu --enable -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Name = args[0]
@@ -94,8 +109,12 @@ lowering one stops no run that runs.`,
 				if !f.Changed("priority") {
 					q.Priority = cur.Priority
 				}
+				q.Disabled = cur.Disabled
 			}
-			doc, err := json.Marshal(map[string]any{"max_running": q.MaxRunning, "max_starts_per_second": q.MaxStartsPerSecond, "priority": q.Priority})
+			if disable || enable {
+				q.Disabled = disable
+			}
+			doc, err := json.Marshal(map[string]any{"max_running": q.MaxRunning, "max_starts_per_second": q.MaxStartsPerSecond, "priority": q.Priority, "disabled": q.Disabled})
 			if err != nil {
 				return err
 			}
@@ -114,6 +133,9 @@ lowering one stops no run that runs.`,
 	f.IntVar(&q.MaxRunning, "max-running", 0, "how many of its runs may be active at once (0: no cap)")
 	f.Float64Var(&q.MaxStartsPerSecond, "max-starts-per-second", 0, "how fast its runs may start (0: no cap)")
 	f.IntVar(&q.Priority, "priority", 0, "0-1000: runs of higher queues are claimed first")
+	f.BoolVar(&disable, "disable", false, "hold the queue's queued runs until it is enabled (active runs go on)")
+	f.BoolVar(&enable, "enable", false, "let the queue's queued runs start again")
+	cmd.MarkFlagsMutuallyExclusive("disable", "enable")
 	return cmd
 }
 
@@ -122,7 +144,7 @@ func queueLine(q client.AppliedQueue) string {
 	if q.Changed {
 		verb = "set"
 	}
-	return fmt.Sprintf("queue %s %s (max running %s, max starts/s %s, priority %d)", q.Queue.Name, verb,
+	return fmt.Sprintf("queue %s %s (%s, max running %s, max starts/s %s, priority %d)", q.Queue.Name, verb, q.Queue.State(),
 		limitText(float64(q.Queue.MaxRunning)), limitText(q.Queue.MaxStartsPerSecond), q.Queue.Priority)
 }
 
