@@ -7,7 +7,8 @@ import (
 )
 
 // TestAWSBatchQueuesParams: through the real AWS CLI, job queues are Docket's queues
-// (created, described, reprioritized, deleted; a higher priority starts first) and a
+// (created, described, reprioritized, disabled and enabled, deleted; a higher priority
+// starts first) and a
 // definition's parameters Docket's params (Ref::NAME rendered from the run's params,
 // which Docket's API shows); registering the same body again answers the same revision.
 func TestAWSBatchQueuesParams(t *testing.T) {
@@ -72,9 +73,24 @@ func TestAWSBatchQueuesParams(t *testing.T) {
 	if s.api("GET", "/api/v1/queues/hi", "", &docketQueue); docketQueue.Priority != 100 {
 		t.Errorf("Docket's queue hi: priority %d", docketQueue.Priority)
 	}
-	if _, errOut, code := aws.run("batch", "update-job-queue", "--job-queue", "lo", "--state", "DISABLED"); code != 254 ||
+	// A queue's state is the Docket queue's: DISABLED, read back, and ENABLED again.
+	aws.ok(nil, "batch", "update-job-queue", "--job-queue", "lo", "--state", "DISABLED")
+	aws.ok(&queues, "batch", "describe-job-queues", "--job-queues", "lo")
+	if len(queues.JobQueues) != 1 || queues.JobQueues[0].State != "DISABLED" || queues.JobQueues[0].Priority != 1 {
+		t.Errorf("describe-job-queues after update-job-queue --state DISABLED: %+v", queues.JobQueues)
+	}
+	var docketLo struct{ Disabled bool }
+	if s.api("GET", "/api/v1/queues/lo", "", &docketLo); !docketLo.Disabled {
+		t.Error("Docket's queue lo is not disabled after update-job-queue --state DISABLED")
+	}
+	aws.ok(nil, "batch", "update-job-queue", "--job-queue", "lo", "--state", "ENABLED")
+	aws.ok(&queues, "batch", "describe-job-queues", "--job-queues", "lo")
+	if len(queues.JobQueues) != 1 || queues.JobQueues[0].State != "ENABLED" {
+		t.Errorf("describe-job-queues after update-job-queue --state ENABLED: %+v", queues.JobQueues)
+	}
+	if _, errOut, code := aws.run("batch", "update-job-queue", "--job-queue", "default", "--state", "DISABLED"); code != 254 ||
 		!strings.Contains(errOut, "(ClientException)") || !strings.Contains(errOut, "always enabled") {
-		t.Errorf("update-job-queue --state DISABLED: exit %d %s", code, errOut)
+		t.Errorf("update-job-queue default --state DISABLED: exit %d %s", code, errOut)
 	}
 
 	// With one run at a time: while a job runs until the test opens its gate, lo's job is

@@ -177,13 +177,12 @@ func TestAWSBatchSDK(t *testing.T) {
 	if _, err := bc.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{JobQueue: aws.String("sdk-c"), Priority: aws.Int32(900)}); err != nil {
 		t.Errorf("UpdateJobQueue: %v", err)
 	}
-	_, err = bc.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{JobQueue: aws.String("sdk-c"), State: types.JQStateDisabled})
-	if !errors.As(err, &ce) || !strings.Contains(ce.ErrorMessage(), "always enabled") {
-		t.Errorf("UpdateJobQueue to DISABLED: %v; want a ClientException", err)
+	if _, err := bc.UpdateJobQueue(ctx, &batch.UpdateJobQueueInput{JobQueue: aws.String("sdk-b"), State: types.JQStateDisabled}); err != nil {
+		t.Errorf("UpdateJobQueue to DISABLED: %v", err)
 	}
 	qp := batch.NewDescribeJobQueuesPaginator(bc, &batch.DescribeJobQueuesInput{MaxResults: aws.Int32(2)})
 	var names []string
-	priorities := map[string]int32{}
+	priorities, states := map[string]int32{}, map[string]types.JQState{}
 	for qp.HasMorePages() && len(names) < 10 {
 		page, err := qp.NextPage(ctx)
 		if err != nil {
@@ -192,10 +191,12 @@ func TestAWSBatchSDK(t *testing.T) {
 		for _, jq := range page.JobQueues {
 			names = append(names, aws.ToString(jq.JobQueueName))
 			priorities[aws.ToString(jq.JobQueueName)] = aws.ToInt32(jq.Priority)
+			states[aws.ToString(jq.JobQueueName)] = jq.State
 		}
 	}
-	if strings.Join(names, " ") != "default sdk-a sdk-b sdk-c" || priorities["sdk-c"] != 900 {
-		t.Errorf("DescribeJobQueues paginator: %v, priorities %v", names, priorities)
+	if strings.Join(names, " ") != "default sdk-a sdk-b sdk-c" || priorities["sdk-c"] != 900 ||
+		states["sdk-b"] != types.JQStateDisabled || states["sdk-c"] != types.JQStateEnabled {
+		t.Errorf("DescribeJobQueues paginator: %v, priorities %v, states %v", names, priorities, states)
 	}
 	queued, err := bc.SubmitJob(ctx, &batch.SubmitJobInput{JobName: aws.String("queued"), JobQueue: aws.String("sdk-c"), JobDefinition: aws.String("sdk"),
 		Parameters: map[string]string{"word": "queued"}, SchedulingPriorityOverride: aws.Int32(5)})

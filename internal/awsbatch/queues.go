@@ -13,8 +13,9 @@ import (
 
 // AWS job queues are Docket's queues (package job's Queue), by name. AWS's "default" is
 // Docket's default queue (job.DefaultQueue), which every server has and which has no
-// settings of its own. A queue's priority is the Docket queue's; AWS's state has no
-// place in a Docket queue, which is always enabled: DISABLED is refused, saying so.
+// settings of its own. A queue's priority and state are the Docket queue's: a DISABLED
+// queue's queued runs are not started until it is ENABLED again. The default queue is
+// always enabled.
 
 // defaultQueue is AWS's name for Docket's default queue.
 const defaultQueue = definition.ReservedQueueName
@@ -75,9 +76,12 @@ func (h *Handler) jobQueue(q job.Queue) map[string]any {
 		if len(limits) > 0 {
 			reason = "Docket queue " + q.Name + ": " + strings.Join(limits, ", ")
 		}
+		if q.Disabled {
+			reason += "; disabled: its queued jobs wait until it is enabled"
+		}
 	}
 	return map[string]any{
-		"jobQueueName": name, "jobQueueArn": h.queueARN(name), "state": "ENABLED", "status": "VALID",
+		"jobQueueName": name, "jobQueueArn": h.queueARN(name), "state": awsState(q.Disabled), "status": "VALID",
 		"statusReason": reason, "priority": q.Priority, "jobQueueType": "ECS",
 		"computeEnvironmentOrder": []map[string]any{{"order": 1, "computeEnvironment": h.ceARN()}},
 	}
@@ -163,17 +167,24 @@ type changeQueueRequest struct {
 	ServiceEnvironmentOrder  json.RawMessage `json:"serviceEnvironmentOrder"`
 }
 
-// check refuses what a Docket queue cannot be: disabled, or a scheduling policy's. The
-// compute environments are the server's one executor whatever the order names.
+// awsState is AWS's word for a queue's state.
+func awsState(disabled bool) string {
+	if disabled {
+		return "DISABLED"
+	}
+	return "ENABLED"
+}
+
+// check refuses what a Docket queue cannot be: a scheduling policy's, or a state other
+// than ENABLED or DISABLED. The compute environments are the server's one executor
+// whatever the order names.
 func (req changeQueueRequest) check() error {
 	if err := unsupported(map[string]json.RawMessage{"schedulingPolicyArn": req.SchedulingPolicyArn,
 		"jobStateTimeLimitActions": req.JobStateTimeLimitActions, "serviceEnvironmentOrder": req.ServiceEnvironmentOrder}); err != nil {
 		return err
 	}
 	switch req.State {
-	case "", "ENABLED":
-	case "DISABLED":
-		return clientErr("state: DISABLED: a Docket queue is always enabled (it has no state to disable); docket queues set NAME --max-running N limits how many of its runs are active")
+	case "", "ENABLED", "DISABLED":
 	default:
 		return clientErr("state: %q is not ENABLED or DISABLED", truncate(req.State, 40))
 	}
@@ -196,8 +207,8 @@ func teamShared(ctx context.Context, what string) error {
 	return nil
 }
 
-// createJobQueue makes a Docket queue of the name and priority, with no limits of its
-// own (docket queues set gives it some).
+// createJobQueue makes a Docket queue of the name, priority and state, with no limits of
+// its own (docket queues set gives it some).
 func (h *Handler) createJobQueue(ctx context.Context, body []byte) (any, error) {
 	var req changeQueueRequest
 	if err := decode(body, &req); err != nil {
@@ -225,15 +236,16 @@ func (h *Handler) createJobQueue(ctx context.Context, body []byte) (any, error) 
 	} else if !errors.Is(err, job.ErrNotFound) {
 		return nil, err
 	}
-	q, _, err := h.opts.Store.QueuePut(ctx, job.Queue{Name: name, Priority: *req.Priority}, h.now().UTC())
+	q, _, err := h.opts.Store.QueuePut(ctx, job.Queue{Name: name, Priority: *req.Priority, Disabled: req.State == "DISABLED"}, h.now().UTC())
 	if err != nil {
 		return nil, err
 	}
-	h.opts.Logger.Info("queue set", "queue", q.Name, "priority", q.Priority, "face", "aws")
+	h.opts.Logger.Info("queue set", "queue", q.Name, "priority", q.Priority, "disabled", q.Disabled, "face", "aws")
 	return map[string]any{"jobQueueName": q.Name, "jobQueueArn": h.queueARN(q.Name)}, nil
 }
 
-// updateJobQueue changes a Docket queue's priority; its limits stay as they are.
+// updateJobQueue changes a Docket queue's priority and state; its limits stay as they
+// are.
 func (h *Handler) updateJobQueue(ctx context.Context, body []byte) (any, error) {
 	var req changeQueueRequest
 	if err := decode(body, &req); err != nil {
@@ -250,6 +262,9 @@ func (h *Handler) updateJobQueue(ctx context.Context, body []byte) (any, error) 
 		if req.Priority != nil && *req.Priority != 0 {
 			return nil, clientErr("priority: Docket's default queue has priority 0, which cannot change; create a queue with a higher one")
 		}
+		if req.State == "DISABLED" {
+			return nil, clientErr("state: Docket's default queue is always enabled; create a queue to disable")
+		}
 		return map[string]any{"jobQueueName": defaultQueue, "jobQueueArn": h.queueARN(defaultQueue)}, nil
 	}
 	if err := teamShared(ctx, "change a job queue"); err != nil {
@@ -262,13 +277,16 @@ func (h *Handler) updateJobQueue(ctx context.Context, body []byte) (any, error) 
 	if req.Priority != nil {
 		q.Priority = *req.Priority
 	}
+	if req.State != "" {
+		q.Disabled = req.State == "DISABLED"
+	}
 	q, changed, err := h.opts.Store.QueuePut(ctx, q, h.now().UTC())
 	if err != nil {
 		return nil, err
 	}
 	if changed {
-		h.opts.Logger.Info("queue set", "queue", q.Name, "priority", q.Priority, "face", "aws")
-		h.opts.Queued() // a new priority may let runs start now
+		h.opts.Logger.Info("queue set", "queue", q.Name, "priority", q.Priority, "disabled", q.Disabled, "face", "aws")
+		h.opts.Queued() // a new priority or enabling may let runs start now
 	}
 	return map[string]any{"jobQueueName": q.Name, "jobQueueArn": h.queueARN(q.Name)}, nil
 }

@@ -43,7 +43,11 @@ func TestJobQueues(t *testing.T) {
 	refused("/v1/createjobqueue", `{"jobQueueName": "My_Queue", "priority": 1}`, "is not a Docket queue name")
 	refused("/v1/createjobqueue", `{"jobQueueName": "q"}`, "priority: is required")
 	refused("/v1/createjobqueue", `{"jobQueueName": "q", "priority": 1001}`, "priority: 1001 is not from 0 to 1000")
-	refused("/v1/createjobqueue", `{"jobQueueName": "q", "priority": 1, "state": "DISABLED"}`, "a Docket queue is always enabled")
+	ok("/v1/createjobqueue", `{"jobQueueName": "held", "priority": 1, "state": "DISABLED"}`)
+	if q, err := h.opts.Store.QueueGet(ctx, "held"); err != nil || !q.Disabled {
+		t.Errorf("a queue created DISABLED: %+v, %v", q, err)
+	}
+	refused("/v1/createjobqueue", `{"jobQueueName": "q", "priority": 1, "state": "PAUSED"}`, `state: "PAUSED" is not ENABLED or DISABLED`)
 	refused("/v1/createjobqueue", `{"jobQueueName": "q", "priority": 1, "schedulingPolicyArn": "arn:x"}`, "schedulingPolicyArn: is not supported")
 
 	// Described: default first, then by name; a page at a time.
@@ -54,11 +58,14 @@ func TestJobQueues(t *testing.T) {
 	}
 	out = ok("/v1/describejobqueues", `{"maxResults": 2, "nextToken": "`+out["nextToken"].(string)+`"}`)
 	qs = out["jobQueues"].([]any)
-	if len(qs) != 1 || out["nextToken"] != nil {
+	if len(qs) != 2 || out["nextToken"] != nil {
 		t.Fatalf("second page: %v", out)
 	}
 	if q := qs[0].(map[string]any); q["jobQueueName"] != "gpu" || q["priority"] != float64(10) || q["state"] != "ENABLED" {
 		t.Errorf("gpu described: %v", q)
+	}
+	if q := qs[1].(map[string]any); q["jobQueueName"] != "held" || q["state"] != "DISABLED" {
+		t.Errorf("held described: %v", q)
 	}
 	out = ok("/v1/describejobqueues", `{"jobQueues": ["arn:aws:batch:us-east-1:000000000000:job-queue/cpu"]}`)
 	if qs := out["jobQueues"].([]any); len(qs) != 1 || qs[0].(map[string]any)["jobQueueName"] != "cpu" {
@@ -70,7 +77,23 @@ func TestJobQueues(t *testing.T) {
 	if q, _ := h.opts.Store.QueueGet(ctx, "gpu"); q.Priority != 500 {
 		t.Errorf("after update: priority %d", q.Priority)
 	}
-	refused("/v1/updatejobqueue", `{"jobQueue": "gpu", "state": "DISABLED"}`, "always enabled")
+	ok("/v1/updatejobqueue", `{"jobQueue": "gpu", "state": "DISABLED"}`)
+	if q, _ := h.opts.Store.QueueGet(ctx, "gpu"); !q.Disabled || q.Priority != 500 {
+		t.Errorf("after update to DISABLED: %+v", q)
+	}
+	out = ok("/v1/describejobqueues", `{"jobQueues": ["gpu"]}`)
+	if q := out["jobQueues"].([]any)[0].(map[string]any); q["state"] != "DISABLED" {
+		t.Errorf("gpu described once disabled: %v", q)
+	}
+	ok("/v1/updatejobqueue", `{"jobQueue": "gpu", "priority": 400}`)
+	if q, _ := h.opts.Store.QueueGet(ctx, "gpu"); !q.Disabled || q.Priority != 400 {
+		t.Errorf("an update that names no state changed it: %+v", q)
+	}
+	ok("/v1/updatejobqueue", `{"jobQueue": "gpu", "state": "ENABLED"}`)
+	if q, _ := h.opts.Store.QueueGet(ctx, "gpu"); q.Disabled {
+		t.Errorf("after update to ENABLED: %+v", q)
+	}
+	refused("/v1/updatejobqueue", `{"jobQueue": "default", "state": "DISABLED"}`, "default queue is always enabled")
 	refused("/v1/updatejobqueue", `{"jobQueue": "default", "priority": 5}`, "default queue has priority 0")
 	refused("/v1/updatejobqueue", `{"jobQueue": "nope", "priority": 5}`, `job queue "nope" does not exist`)
 
