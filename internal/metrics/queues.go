@@ -16,14 +16,16 @@ type QueueStore interface {
 	QueueStats(ctx context.Context, names ...string) (map[string]job.QueueStats, error)
 }
 
-// QueueCollector reports each queue's active and queued runs and its limit at each
-// scrape; the default queue is queue="" (its limit is each server's --parallelism, so it
-// has no docket_queue_limit).
+// QueueCollector reports each queue's active and queued runs, its limits and whether it
+// is disabled at each scrape; the default queue is queue="" (its limit is each server's
+// --parallelism and it is never disabled, so it has no docket_queue_limit nor
+// docket_queue_disabled).
 type QueueCollector struct {
 	store                  QueueStore
 	logger                 *slog.Logger
 	timeout                time.Duration
 	running, queued, limit *prometheus.Desc
+	disabled               *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector reading st, giving each scrape up to timeout.
@@ -36,6 +38,8 @@ func NewQueueCollector(st QueueStore, logger *slog.Logger, timeout time.Duration
 			"Runs of each queue waiting to be claimed.", []string{"queue"}, nil),
 		limit: prometheus.NewDesc("docket_queue_limit",
 			"Each queue's limits: max_running (runs at once) and max_starts_per_second; 0 is no cap.", []string{"queue", "limit"}, nil),
+		disabled: prometheus.NewDesc("docket_queue_disabled",
+			"1 for a disabled queue, whose queued runs are not claimed; 0 for an enabled one.", []string{"queue"}, nil),
 	}
 }
 
@@ -44,6 +48,7 @@ func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.running
 	ch <- c.queued
 	ch <- c.limit
+	ch <- c.disabled
 }
 
 // Collect reads the queues and sends the gauges; a store that fails is logged and the
@@ -66,6 +71,11 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		names = append(names, q.Name)
 		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(q.MaxRunning), q.Name, "max_running")
 		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, q.MaxStartsPerSecond, q.Name, "max_starts_per_second")
+		disabled := 0.0
+		if q.Disabled {
+			disabled = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.disabled, prometheus.GaugeValue, disabled, q.Name)
 	}
 	for _, name := range names {
 		ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(stats[name].Running), name)

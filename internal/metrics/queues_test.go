@@ -37,9 +37,15 @@ func TestQueueCollector(t *testing.T) {
 	if _, err := st.RunClaim(ctx, "w", now.Add(time.Second), 10); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := st.QueuePut(ctx, job.Queue{Name: "gpu", MaxRunning: 1, MaxStartsPerSecond: 0.5, Disabled: true}, now); err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewQueueCollector(st, slog.New(slog.DiscardHandler), time.Second))
 	want := `
+# HELP docket_queue_disabled 1 for a disabled queue, whose queued runs are not claimed; 0 for an enabled one.
+# TYPE docket_queue_disabled gauge
+docket_queue_disabled{queue="gpu"} 1
 # HELP docket_queue_limit Each queue's limits: max_running (runs at once) and max_starts_per_second; 0 is no cap.
 # TYPE docket_queue_limit gauge
 docket_queue_limit{limit="max_running",queue="gpu"} 1
