@@ -83,7 +83,7 @@ the next claim; lowering one stops no run that runs.
 
 --disable holds the queue's queued runs: none starts until --enable, which lets them start
 at once. Runs already active go on, and new runs may still be submitted and wait; docket
-runs get shows their waiting_for as "queue NAME is disabled".`,
+describe run ID says they wait for "queue NAME is disabled".`,
 		Example: `  docket queues set gpu --max-running 4 --priority 10
   docket queues set apiserver --max-starts-per-second 5
   docket queues set gpu --disable
