@@ -240,6 +240,11 @@ queue: two`, 1))
 		if code != 0 || !strings.Contains(out, "lr=0.01 env=$DOCKET_PARAM_LR date=2026-11-23") || !strings.Contains(out, "DOCKET_PARAM_LR=0.01") {
 			t.Errorf("run --dry-run: exit %d\n%s%s", code, out, errOut)
 		}
+		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--array", "3", "--dry-run")
+		if code != 0 || !strings.Contains(out, "3 tasks; task 0 is shown below") || !strings.Contains(out, "DOCKET_TASK_COUNT=3") ||
+			!strings.Contains(out, "DOCKET_TASK_INDEX=0") {
+			t.Errorf("run --array 3 --dry-run: exit %d\n%s%s", code, out, errOut)
+		}
 		var def struct{ Revision int }
 		s.api("GET", "/api/v1/jobs/sleeper", "", &def)
 		if after := len(s.allRuns("")); after != before || def.Revision != 1 {

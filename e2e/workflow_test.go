@@ -90,6 +90,9 @@ func TestWorkflowProcess(t *testing.T) {
 		t.Errorf("retry of a step's run: %d %+v", status, e)
 	}
 
+	if _, stderr, code := srv.cli("retry", first.ID, "--wait", "--results"); code != 2 || !strings.Contains(stderr, "is a workflow run") {
+		t.Errorf("retry --results of a workflow: exit %d\n%s", code, stderr)
+	}
 	stdout, stderr, code = srv.cli("retry", first.ID, "--wait", "-o", "json")
 	var resumed job.Run
 	if err := json.Unmarshal([]byte(stdout), &resumed); err != nil || code != 0 || resumed.State != job.StateSucceeded || resumed.ResumedFrom != first.ID {

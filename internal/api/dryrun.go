@@ -29,7 +29,8 @@ type Preview struct {
 // Previewer resolves a run that is not stored into what it would run (the server's
 // dispatcher and executor).
 type Previewer interface {
-	Preview(ctx context.Context, def job.Definition, run job.Run) (Preview, error)
+	// group is the run's workflow or array run, for one of its children; else nil.
+	Preview(ctx context.Context, def job.Definition, run job.Run, group *job.Run) (Preview, error)
 }
 
 // dryRun reads the ?dry_run= flag.
@@ -49,15 +50,31 @@ func dryRun(r *http.Request) (bool, error) {
 type runPreview struct {
 	DryRun bool    `json:"dry_run"`
 	Run    job.Run `json:"run"`
+	// Task is, for a workflow or an array, the child whose execution is shown: an
+	// array's task 0, a workflow's first step that needs none.
+	Task *job.Run `json:"task,omitempty"`
 	Preview
 }
 
 // previewRun answers a dry-run submission: the run as it would be stored (queue,
-// priority, params) and what it would run; nothing is stored.
-func (a *API) previewRun(w http.ResponseWriter, r *http.Request, def job.Definition, run job.Run) {
+// priority, params, and a group's size) and what it, or the first of its children,
+// would run; nothing is stored.
+func (a *API) previewRun(w http.ResponseWriter, r *http.Request, def job.Definition, run job.Run, children []job.Run) {
 	out := runPreview{DryRun: true, Run: run}
+	shown, group := run, (*job.Run)(nil)
+	if len(children) > 0 {
+		group = &run
+		shown = children[0]
+		for _, c := range children {
+			if len(c.Needs) == 0 {
+				shown = c
+				break
+			}
+		}
+		out.Task = &shown
+	}
 	if a.opts.Previewer != nil {
-		p, err := a.opts.Previewer.Preview(r.Context(), def, run)
+		p, err := a.opts.Previewer.Preview(r.Context(), def, shown, group)
 		if err != nil {
 			writeError(w, r, a.opts.Logger, err)
 			return

@@ -155,6 +155,16 @@ func TestDryRun(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(string(body), `"dry_run":true`) || !strings.Contains(string(body), `"priority":7`) {
 		t.Errorf("submit dry run: %d %s", status, body)
 	}
+	// An array's dry run is the array run with its size, and its task 0 as the run shown.
+	status, body = f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=true", "application/json", `{"inputs": ["a", "b", "c"]}`)
+	var array struct {
+		Run  job.Run  `json:"run"`
+		Task *job.Run `json:"task"`
+	}
+	if err := json.Unmarshal(body, &array); status != http.StatusOK || err != nil || array.Run.Kind != job.KindArray || array.Run.Group == nil ||
+		array.Run.Group.Size != 3 || array.Task == nil || array.Task.TaskIndex == nil || *array.Task.TaskIndex != 0 || array.Task.Input != "a" {
+		t.Errorf("array dry run: %d %s", status, body)
+	}
 	if status, _ := f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=maybe", "application/json", ""); status != http.StatusBadRequest {
 		t.Errorf("dry_run=maybe: %d, want 400", status)
 	}

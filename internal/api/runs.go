@@ -108,13 +108,13 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	}
 	run.IdempotencyKey = key
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (%s)", req.Trigger)
-	if dry {
-		a.previewRun(w, r, def, run)
-		return
-	}
 	// A workflow's or an array's run is a group run, made with its children.
 	spec, tasks := req.applyArray(def.Spec)
 	children, events := group.Expand(&run, spec, tasks, req.taskInputs())
+	if dry {
+		a.previewRun(w, r, def, run, children)
+		return
+	}
 	events = append([]job.Event{run.FirstEvent()}, events...)
 	// The files are recorded first: a crash before the run is made leaves only rows that
 	// name no run.

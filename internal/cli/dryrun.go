@@ -41,6 +41,14 @@ func previewRun(ctx context.Context, e *env, c *client.Client, name string, req 
 	for _, k := range slices.Sorted(maps.Keys(p.Run.Params)) {
 		row("Param", k+"="+p.Run.Params[k])
 	}
+	if g, t := p.Run.Group, p.Task; g != nil && t != nil {
+		switch {
+		case t.TaskIndex != nil:
+			row("Array", fmt.Sprintf("%d tasks; task %d is shown below", g.Size, *t.TaskIndex))
+		case t.Step != "":
+			row("Workflow", fmt.Sprintf("%d steps; step %s (the first that needs none) is shown below", g.Size, t.Step))
+		}
+	}
 	row("Image", p.Image)
 	row("Command", strings.Join(quoteArgs(p.Command), " "))
 	row("Resources", fmt.Sprintf("cpu %s, memory %s, deadline %s", p.CPU, p.Memory, p.Deadline))

@@ -50,6 +50,15 @@ lists the indexes that run again.`,
 				return usageError{errors.New("--results prints each task's result once the run has ended: add --wait")}
 			}
 			c := e.client()
+			if results && !failed {
+				old, err := c.Run(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if old.Kind != job.KindArray {
+					return usageError{fmt.Errorf("--results prints an array's task results, and run %s is a %s run: leave it out", args[0], old.Kind)}
+				}
+			}
 			var again []int
 			if failed {
 				var err error

@@ -32,6 +32,7 @@ type DryQueue struct {
 type RunPreview struct {
 	DryRun   bool              `json:"dry_run"`
 	Run      job.Run           `json:"run"`
+	Task     *job.Run          `json:"task,omitempty"`
 	Image    string            `json:"image"`
 	Command  []string          `json:"command"`
 	Env      map[string]string `json:"env"`

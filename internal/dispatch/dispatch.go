@@ -272,14 +272,11 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 		return x, err
 	}
 	if r.TaskIndex != nil && r.Parent != "" {
-		// A task learns the size of its array from the array run.
 		parent, err := d.opts.Store.RunGet(ctx, r.Parent)
 		if err != nil {
 			return job.Execution{}, fmt.Errorf("load array run %s: %w", r.Parent, err)
 		}
-		if parent.Group != nil {
-			x.Env["DOCKET_TASK_COUNT"] = fmt.Sprint(parent.Group.Size)
-		}
+		SetTaskCount(&x, parent)
 	}
 	if x.Inputs, err = store.InputsOf(ctx, d.opts.Store, r); err != nil {
 		return job.Execution{}, fmt.Errorf("list input files: %w", err)
@@ -288,6 +285,14 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 		maps.Copy(x.Env, d.opts.RunEnv(r.ID))
 	}
 	return x, nil
+}
+
+// SetTaskCount gives a task of an array the size of its array, from the array run:
+// DOCKET_TASK_COUNT.
+func SetTaskCount(x *job.Execution, array job.Run) {
+	if array.Group != nil {
+		x.Env["DOCKET_TASK_COUNT"] = fmt.Sprint(array.Group.Size)
+	}
 }
 
 // Resolve turns a run of def into the execution an executor runs: the command with its

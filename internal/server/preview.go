@@ -31,10 +31,13 @@ var _ api.Previewer = previewer{}
 // tokenShown stands for the run token in a preview: a run that is not stored gets none.
 const tokenShown = "(issued when the run starts)"
 
-func (p previewer) Preview(_ context.Context, def job.Definition, run job.Run) (api.Preview, error) {
+func (p previewer) Preview(_ context.Context, def job.Definition, run job.Run, group *job.Run) (api.Preview, error) {
 	x, err := dispatch.Resolve(def, run, nil, p.defaultDeadline)
 	if err != nil {
 		return api.Preview{}, err
+	}
+	if run.TaskIndex != nil && group != nil {
+		dispatch.SetTaskCount(&x, *group)
 	}
 	env := p.runEnv(run.ID)
 	if _, ok := env["DOCKET_TOKEN"]; ok {
