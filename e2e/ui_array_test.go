@@ -10,9 +10,6 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// everyTick polls on a timer: after a screenshot the page may draw no animation frames.
-var everyTick = chromedp.WithPollingInterval(50 * time.Millisecond)
-
 // TestWebUIArray shows an array run in headless Chromium: its progress in words and as a
 // bar, a grid of its tasks coloured by state, each a link to the task's run, and the
 // input files it was given; its button runs the failed task again as a new array run.
@@ -89,9 +86,9 @@ memory: 64Mi
 		chromedp.Click(`button[data-action="retry"]`, chromedp.ByQuery),
 		chromedp.WaitVisible("#confirm-yes", chromedp.ByQuery),
 		chromedp.Click("#confirm-yes", chromedp.ByQuery),
-		chromedp.Poll(`location.hash !== "#/runs/`+id+`" && (document.querySelector("h1") || {}).textContent?.includes(location.hash.slice(7))`, nil, everyTick),
+		evalUntil(`location.hash !== "#/runs/`+id+`" && (document.querySelector("h1") || {}).textContent?.includes(location.hash.slice(7))`),
 		chromedp.Evaluate(`location.hash`, &hash),
-		chromedp.Poll(`(document.querySelector("#array-words") || {}).textContent?.startsWith("5/6 succeeded, 1 failed")`, nil, everyTick),
+		evalUntil(`(document.querySelector("#array-words") || {}).textContent?.startsWith("5/6 succeeded, 1 failed")`),
 		chromedp.Text("p.sub", &sub, chromedp.ByQuery),
 		chromedp.Text("#inputs", &inputs, chromedp.ByQuery),
 	); err != nil {
@@ -110,8 +107,9 @@ memory: 64Mi
 }
 
 // evalUntil evaluates a JavaScript condition from the test, again and again, until it
-// holds (or the step's time is up): unlike a poll run inside the page, it sees the page
-// as it is at each try, however busy the browser is.
+// holds (or the step's time is up). A poll run inside the page waits on the page's
+// animation frames, which may stop after a screenshot, or on its timers, which a busy
+// browser was seen not to run for 30 s; this one sees the page as it is at each try.
 func evalUntil(cond string) chromedp.Action {
 	return chromedp.ActionFunc(func(ctx context.Context) error {
 		for {
