@@ -14,6 +14,13 @@ import (
 // its revision. An entry kept keeps its creation time (the ends before it fire nothing);
 // the waiting ends of jobs it no longer runs after are forgotten.
 func (s *Store) putTriggers(ctx context.Context, c conn, spec job.Spec, now time.Time) error {
+	if len(spec.After) > 0 {
+		// Applies that add triggers take turns, so two of them cannot close a cycle
+		// between them, each checked against the triggers before the other's.
+		if err := s.d.LockQueue(ctx, c.q, triggersLock); err != nil {
+			return err
+		}
+	}
 	ups := make([]any, 0, len(spec.After))
 	for _, a := range spec.After {
 		ups = append(ups, a.Job)
@@ -35,8 +42,43 @@ func (s *Store) putTriggers(ctx context.Context, c conn, spec job.Spec, now time
 	if _, err := c.exec(ctx, `DELETE FROM triggers WHERE job = ?`+keep, args...); err != nil {
 		return err
 	}
-	_, err := c.exec(ctx, `DELETE FROM trigger_firings WHERE job = ? AND run_id IS NULL`+keep, args...)
-	return err
+	if _, err := c.exec(ctx, `DELETE FROM trigger_firings WHERE job = ? AND run_id IS NULL`+keep, args...); err != nil {
+		return err
+	}
+	return s.triggerCycle(ctx, c, spec)
+}
+
+// triggersLock names the lock, in the queues' lock space under a name no queue can have,
+// that applies adding triggers take.
+const triggersLock = "/triggers"
+
+// triggerCycle refuses spec's after when the triggers, as stored now with it, run a job
+// after itself: a path from a job spec runs after back to spec's job. The apply checked
+// that against the jobs it read; this holds it against an apply that committed since.
+func (s *Store) triggerCycle(ctx context.Context, c conn, spec job.Spec) error {
+	seen := map[string]bool{}
+	next := make([]string, 0, len(spec.After))
+	for _, a := range spec.After {
+		next = append(next, a.Job)
+	}
+	for len(next) > 0 {
+		name := next[len(next)-1]
+		next = next[:len(next)-1]
+		if name == spec.Name {
+			return job.Invalid("after", "job %s would run after itself through the triggers stored since it was checked (another apply added one): apply it again to see the cycle", spec.Name)
+		}
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		ups, err := all(ctx, c, scanString, `SELECT t.upstream FROM triggers t
+			JOIN definitions d ON d.name = t.job AND d.deleted_at IS NULL WHERE t.job = ?`, name)
+		if err != nil {
+			return err
+		}
+		next = append(next, ups...)
+	}
+	return nil
 }
 
 // fire records, in the transaction that ends a run that is no group's child for good,

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Open) {
 		"GroupResumeFiles":        testGroupResumeFiles,
 		"Triggers":                testTriggers,
 		"TriggersConcurrent":      testTriggersConcurrent,
+		"TriggerCycle":            testTriggerCycle,
 		"TaskResults":             testTaskResults,
 		"Blobs":                   testBlobs,
 		"GroupExclusiveLater":     testGroupExclusiveLater,

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -171,5 +172,55 @@ func testTriggersConcurrent(t *testing.T, s store.Store) {
 			t.Errorf("round %d: %s fired %v; want once", round, c, fired)
 		}
 		claimKeys(t, s, 10) // c's run, out of the way
+	}
+}
+
+// testTriggerCycle: the store refuses a definition whose after closes a cycle of
+// triggers, even when the apply checked it before another apply's trigger was stored, and
+// keeps what was stored; a deleted job's triggers close no cycle. Two applies closing one
+// cycle between them at once: one of them is refused.
+func testTriggerCycle(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	after := func(name string, ups ...string) job.Spec {
+		sp := spec(name)
+		for _, u := range ups {
+			sp.After = append(sp.After, job.After{Job: u})
+		}
+		return sp
+	}
+	put(t, s, spec("a"), t0)
+	put(t, s, after("b", "a"), t0)
+	put(t, s, after("c", "b"), t0)
+	_, _, err := s.DefinitionPut(ctx, after("a", "c"), t0.Add(time.Minute))
+	var fe *job.FieldError
+	if !errors.As(err, &fe) || fe.Field != "after" {
+		t.Fatalf("a after c, which runs after b after a: %v; want a field error on after", err)
+	}
+	if d, err := s.DefinitionGet(ctx, "a"); err != nil || d.Revision != 1 || len(d.After) != 0 {
+		t.Errorf("a after the refused apply: revision %d, after %v (%v); want revision 1 as it was", d.Revision, d.After, err)
+	}
+	if err := s.DefinitionDelete(ctx, "c", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, after("a", "c"), t0.Add(2*time.Minute)) // c is gone: its after closes nothing
+	put(t, s, spec("x"), t0)
+	put(t, s, spec("y"), t0)
+	errs := make(chan error, 2)
+	for _, sp := range []job.Spec{after("x", "y"), after("y", "x")} {
+		go func() {
+			_, _, err := s.DefinitionPut(ctx, sp, t0.Add(3*time.Minute))
+			errs <- err
+		}()
+	}
+	refused := 0
+	for range 2 {
+		if err := <-errs; errors.As(err, &fe) {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused != 1 {
+		t.Errorf("x after y and y after x applied at once: %d refused; want 1", refused)
 	}
 }
