@@ -175,8 +175,9 @@ type Queue interface {
 	RunReclaim(ctx context.Context, id, from, to string, ev job.Event) (job.Run, error)
 	// RunPrune deletes, with their events, logs and reports, up to limit runs that
 	// finished before `before`, oldest first, but never the newest keep finished runs of a
-	// job, however old. It returns how many it deleted; fewer than limit means nothing
-	// more is due.
+	// job, however old. A workflow or array run goes whole with its children, which count
+	// toward neither keep nor limit. It returns how many runs it deleted, children
+	// included; fewer than limit means nothing more is due.
 	RunPrune(ctx context.Context, before time.Time, keep, limit int) (int, error)
 }
 

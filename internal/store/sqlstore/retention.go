@@ -10,35 +10,45 @@ import (
 )
 
 // RunPrune deletes old finished runs with their events, logs and reports, keeping each
-// job's newest.
+// job's newest. A workflow or array run goes whole, with its steps' or tasks' runs: those
+// count neither toward keep nor toward limit, and are never deleted alone.
 func (s *Store) RunPrune(ctx context.Context, before time.Time, keep, limit int) (int, error) {
 	var n int
 	err := s.tx(ctx, func(c conn) error {
 		// A run is kept while fewer than keep finished runs of its job are newer.
 		ids, err := all(ctx, c, scanString, `SELECT id FROM runs r
-			WHERE finished_at IS NOT NULL AND finished_at < ?
+			WHERE finished_at IS NOT NULL AND finished_at < ? AND parent_id IS NULL
 			AND (SELECT COUNT(*) FROM (SELECT 1 FROM runs k
-				WHERE k.job = r.job AND k.id > r.id AND k.finished_at IS NOT NULL LIMIT ?) AS newer) = ?
+				WHERE k.job = r.job AND k.id > r.id AND k.finished_at IS NOT NULL AND k.parent_id IS NULL LIMIT ?) AS newer) = ?
 			ORDER BY finished_at, id LIMIT ?`, s.ts(before), keep, keep, limit)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
 		list, args := in(ids)
-		for _, q := range []string{
-			`DELETE FROM events WHERE run_id IN ` + list,
-			`DELETE FROM logs WHERE run_id IN ` + list,
-			`DELETE FROM run_reports WHERE run_id IN ` + list,
+		// The runs, and their children: "id IN list OR id IN (children)".
+		of := func(col string) (string, []any) {
+			return `(` + col + ` IN ` + list + ` OR ` + col + ` IN (SELECT id FROM runs WHERE parent_id IN ` + list + `))`,
+				append(append([]any{}, args...), args...)
+		}
+		for _, t := range []struct{ table, col string }{
+			{"events", "run_id"}, {"logs", "run_id"}, {"run_reports", "run_id"},
 			// An ended run's waiters were settled when it ended.
-			`DELETE FROM run_waits WHERE waiter IN ` + list,
-			`DELETE FROM run_waits WHERE needed IN ` + list,
-			`DELETE FROM run_files WHERE run_id IN ` + list,
-			`DELETE FROM runs WHERE finished_at IS NOT NULL AND id IN ` + list,
+			{"run_waits", "waiter"}, {"run_waits", "needed"},
+			{"run_files", "run_id"},
 		} {
-			if _, err := c.exec(ctx, q, args...); err != nil {
+			cond, a := of(t.col)
+			if _, err := c.exec(ctx, `DELETE FROM `+t.table+` WHERE `+cond, a...); err != nil {
 				return err
 			}
 		}
-		n = len(ids)
+		children, err := c.execN(ctx, `DELETE FROM runs WHERE parent_id IN `+list, args...)
+		if err != nil {
+			return err
+		}
+		if _, err := c.exec(ctx, `DELETE FROM runs WHERE finished_at IS NOT NULL AND id IN `+list, args...); err != nil {
+			return err
+		}
+		n = len(ids) + int(children)
 		return nil
 	})
 	return n, err

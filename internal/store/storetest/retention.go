@@ -96,6 +96,51 @@ func testRunPrune(t *testing.T, s store.Store) {
 	}
 }
 
+// testRunPruneGroups: an array run is pruned whole, with its tasks, which count toward
+// neither the runs kept per job nor the batch's limit.
+func testRunPruneGroups(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	finishedGroup := func(hours float64, tasks int) (job.Run, []job.Run) {
+		at := t0.Add(time.Duration(hours * float64(time.Hour)))
+		parent := q.run("fan", job.StateSucceeded)
+		parent.FinishedAt, parent.Kind, parent.Group = &at, job.KindArray, &job.Group{Size: tasks, Ended: tasks, Succeeded: tasks}
+		var children []job.Run
+		events := []job.Event{firstEvent(parent)}
+		for i := range tasks {
+			c := q.run("fan", job.StateSucceeded)
+			c.FinishedAt, c.Parent, c.TaskIndex, c.Trigger = &at, parent.ID, &i, job.TriggerGroup
+			children = append(children, c)
+			events = append(events, firstEvent(c))
+		}
+		if _, _, err := s.RunCreateGroup(ctx, parent, children, events); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range append([]job.Run{parent}, children...) {
+			if err := s.LogAppend(ctx, r.ID, []byte("output of "+r.ID+"\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return parent, children
+	}
+	old, oldTasks := finishedGroup(1, 3)
+	newer, newerTasks := finishedGroup(2, 3)
+	single := q.finished(t, s, "fan", 3)
+	// Keeping 2 per job: the newer array and the single run are the newest two, whatever
+	// the tasks; the old array goes with its three tasks, in a batch of one.
+	if n, err := s.RunPrune(ctx, t0.Add(10*time.Hour), 2, 1); err != nil || n != 4 {
+		t.Fatalf("RunPrune keeping 2 = %d, %v; want 4 (the old array and its tasks)", n, err)
+	}
+	want := []bool{false, false, false, false, true, true, true, true, true}
+	all := append(append(append([]job.Run{old}, oldTasks...), newer), append(newerTasks, single)...)
+	if diff := cmp.Diff(want, present(t, s, all...)); diff != "" {
+		t.Errorf("after pruning (-want +got):\n%s", diff)
+	}
+	if n, err := s.RunPrune(ctx, t0.Add(10*time.Hour), 2, 1); err != nil || n != 0 {
+		t.Errorf("RunPrune again = %d, %v; want nothing more due", n, err)
+	}
+}
+
 func testLogPrune(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	var q seq

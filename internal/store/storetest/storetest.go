@@ -60,6 +60,7 @@ func Run(t *testing.T, open Open) {
 		"Instances":               testInstances,
 		"Leases":                  testLeases,
 		"RunPrune":                testRunPrune,
+		"RunPruneGroups":          testRunPruneGroups,
 		"LogPrune":                testLogPrune,
 		"Reports":                 testReports,
 		"Settings":                testSettings,
