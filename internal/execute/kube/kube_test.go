@@ -243,7 +243,9 @@ func TestJobSpec(t *testing.T) {
 func TestDisruption(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Options{})
-	until := time.Now().Add(8 * time.Second).UTC().Format(time.RFC3339)
+	// Long enough for the pod put in place of the evicted one to run a while after a late
+	// eviction: with 8 s, once, on a loaded machine, the run ended with no Restarted notice.
+	until := time.Now().Add(14 * time.Second).UTC().Format(time.RFC3339)
 	x := f.start(time.Minute, "100m", map[string]string{"kwok.docket.dev/run-for": until})
 	ctx := context.Background()
 	var pod string
