@@ -17,20 +17,15 @@ const MaxAfter = 20
 
 // decodeAfter reads a definition's after strictly: a list of {job, on}.
 func decodeAfter(field string, raw json.RawMessage, out *[]job.After) error {
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return job.Invalid(field, "must be a list such as [{job: load, on: succeeded}]")
-	}
-	if len(items) > MaxAfter {
-		return job.Invalid(field, "has %d entries; a job runs after at most %d others", len(items), MaxAfter)
+	items, err := decodeMappings(field, raw, MaxAfter, mappingsText{
+		list: "must be a list such as [{job: load, on: succeeded}]", tooMany: "has %d entries; a job runs after at most %d others",
+		entry: "must be a mapping such as {job: load, on: succeeded}"})
+	if err != nil {
+		return err
 	}
 	after := make([]job.After, len(items))
-	for i, item := range items {
+	for i, fields := range items {
 		at := fmt.Sprintf("%s[%d]", field, i)
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(item, &fields); err != nil || fields == nil {
-			return job.Invalid(at, "must be a mapping such as {job: load, on: succeeded}")
-		}
 		// YAML 1.1, which definitions are read as, takes an unquoted key on for the
 		// boolean true: {job: load, on: failed} arrives as {"job": "load", "true": "failed"}.
 		if v, ok := fields["true"]; ok {

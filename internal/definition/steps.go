@@ -29,20 +29,15 @@ var stepFields = []string{
 
 // decodeSteps reads a workflow's steps strictly, naming each field as steps[i].FIELD.
 func decodeSteps(field string, raw json.RawMessage, out *[]job.Step) error {
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return job.Invalid(field, "must be a list of steps, such as [{name: extract, command: [...]}]")
-	}
-	if len(items) > StepsCeiling {
-		return job.Invalid(field, "has %d steps; a workflow has at most %d", len(items), StepsCeiling)
+	items, err := decodeMappings(field, raw, StepsCeiling, mappingsText{
+		list: "must be a list of steps, such as [{name: extract, command: [...]}]", tooMany: "has %d steps; a workflow has at most %d",
+		entry: "must be a mapping with fields such as name:, needs: and command:"})
+	if err != nil {
+		return err
 	}
 	steps := make([]job.Step, len(items))
-	for i, item := range items {
+	for i, fields := range items {
 		at := fmt.Sprintf("%s[%d]", field, i)
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(item, &fields); err != nil || fields == nil {
-			return job.Invalid(at, "must be a mapping with fields such as name:, needs: and command:")
-		}
 		st := &steps[i]
 		var retries int
 		targets := map[string]any{
@@ -76,6 +71,29 @@ func decodeSteps(field string, raw json.RawMessage, out *[]job.Step) error {
 	}
 	*out = steps
 	return nil
+}
+
+// mappingsText is what decodeMappings says of a list it refuses: that it is no list, that
+// it is too long (a format of the count and the most), that an entry is no mapping.
+type mappingsText struct{ list, tooMany, entry string }
+
+// decodeMappings reads a field that is a list of at most max mappings, each as its fields'
+// raw values; errors name the field, or the entry as field[i].
+func decodeMappings(field string, raw json.RawMessage, max int, say mappingsText) ([]map[string]json.RawMessage, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, job.Invalid(field, "%s", say.list)
+	}
+	if len(items) > max {
+		return nil, job.Invalid(field, say.tooMany, len(items), max)
+	}
+	out := make([]map[string]json.RawMessage, len(items))
+	for i, item := range items {
+		if err := json.Unmarshal(item, &out[i]); err != nil || out[i] == nil {
+			return nil, job.Invalid(fmt.Sprintf("%s[%d]", field, i), "%s", say.entry)
+		}
+	}
+	return out, nil
 }
 
 // nearest returns the name among names closest to k, if one is close enough to be what
