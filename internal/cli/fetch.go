@@ -3,10 +3,12 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"docket.dev/docket/internal/execute"
 )
 
 func inputsCmd(e *env) *cobra.Command {
@@ -42,29 +44,11 @@ container runs, so the files are in the pod's working directory before the job s
 				if err := checkRunPath(f.Path); err != nil {
 					return fmt.Errorf("input file %w", err)
 				}
-				dst := filepath.Join(dir, filepath.FromSlash(f.Path))
-				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-					return err
-				}
-				mode := os.FileMode(f.Mode & 0o777)
-				if mode == 0 {
-					mode = 0o644
-				}
-				out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-				if err != nil {
-					return err
-				}
-				n, err := c.RunInput(cmd.Context(), runID, f.SHA256, out)
-				if cerr := out.Close(); err == nil {
-					err = cerr
-				}
-				if err == nil && n != f.Size {
-					err = fmt.Errorf("got %d of its %d bytes", n, f.Size)
-				}
+				err := execute.PlaceFile(dir, f, "got", func(w io.Writer) (int64, error) { return c.RunInput(cmd.Context(), runID, f.SHA256, w) })
 				if err != nil {
 					return fmt.Errorf("input file %s: %w", f.Path, err)
 				}
-				total += n
+				total += f.Size
 			}
 			fmt.Fprintf(e.stderr, "fetched %d input files, %s, into %s\n", len(inputs), bytesText(total), dir)
 			return nil

@@ -35,6 +35,13 @@ func PlaceInputs(ctx context.Context, blobs BlobReader, dir string, files []job.
 }
 
 func placeOne(ctx context.Context, blobs BlobReader, dir string, f job.File) error {
+	return PlaceFile(dir, f, "the store holds", func(w io.Writer) (int64, error) { return CopyBlob(ctx, blobs, f.SHA256, w) })
+}
+
+// PlaceFile writes one input file under dir, at its path and with its mode, its bytes
+// from write; a path that would leave dir is refused, and so is a file whose bytes fall
+// short of its size ("<from> N of its M bytes").
+func PlaceFile(dir string, f job.File, from string, write func(io.Writer) (int64, error)) error {
 	dst := filepath.Join(dir, filepath.FromSlash(f.Path))
 	if rel, err := filepath.Rel(dir, dst); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(f.Path) {
 		return fmt.Errorf("the path leaves the working directory")
@@ -50,12 +57,12 @@ func placeOne(ctx context.Context, blobs BlobReader, dir string, f job.File) err
 	if err != nil {
 		return err
 	}
-	n, err := CopyBlob(ctx, blobs, f.SHA256, out)
+	n, err := write(out)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil && n != f.Size {
-		err = fmt.Errorf("the store holds %d of its %d bytes", n, f.Size)
+		err = fmt.Errorf("%s %d of its %d bytes", from, n, f.Size)
 	}
 	return err
 }
