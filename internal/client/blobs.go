@@ -117,7 +117,12 @@ func (c *Client) putFrom(ctx context.Context, target, path string, from, size in
 
 // DownloadBlob writes a blob's content to w.
 func (c *Client) DownloadBlob(ctx context.Context, sha string, w io.Writer) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/blobs/"+url.PathEscape(sha), nil)
+	return c.download(ctx, "/api/v1/blobs/"+url.PathEscape(sha), w)
+}
+
+// download writes the body of a GET of path to w.
+func (c *Client) download(ctx context.Context, path string, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -144,17 +149,5 @@ func (c *Client) RunFiles(ctx context.Context, runID string) (inputs, outputs []
 
 // RunInput writes one of a run's input files to w (the run's own token may read it).
 func (c *Client) RunInput(ctx context.Context, runID, sha string, w io.Writer) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/runs/"+url.PathEscape(runID)+"/inputs/"+url.PathEscape(sha), nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.send(req)
-	if err != nil {
-		return 0, fmt.Errorf("cannot reach the docket server at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		return 0, decodeError(resp)
-	}
-	return io.Copy(w, resp.Body)
+	return c.download(ctx, "/api/v1/runs/"+url.PathEscape(runID)+"/inputs/"+url.PathEscape(sha), w)
 }

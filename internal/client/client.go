@@ -290,19 +290,7 @@ func (c *Client) Logs(ctx context.Context, id string, offset int64, follow bool,
 	if follow {
 		q.Set("follow", "true")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/runs/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
-	if err != nil {
-		return offset, err
-	}
-	resp, err := c.send(req)
-	if err != nil {
-		return offset, fmt.Errorf("cannot reach the docket server at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
-		return offset, decodeError(resp)
-	}
-	n, err := io.Copy(w, resp.Body)
+	n, err := c.download(ctx, "/api/v1/runs/"+url.PathEscape(id)+"/logs?"+q.Encode(), w)
 	return offset + n, err
 }
 
