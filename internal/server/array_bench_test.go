@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -16,28 +14,7 @@ import (
 //
 //	go test -run '^$' -bench 'BenchmarkArrayThroughput|BenchmarkProcessThroughput' -benchtime 10000x ./internal/server/
 func BenchmarkArrayThroughput(b *testing.B) {
-	cfg := DefaultConfig()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.DataDir = b.TempDir()
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	ready := make(chan string, 1)
-	cfg.Ready = func(addr string) { ready <- addr }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
-	var c *client.Client
-	select {
-	case addr := <-ready:
-		c = client.New("http://" + addr)
-	case err := <-done:
-		b.Fatal(err)
-	}
+	ctx, c := benchServer(b, "")
 	def := []byte("name: noop\nimage: busybox\ncommand: [\"true\"]\ncpu: 100m\nmemory: 16Mi\nconcurrency: allow\n")
 	if _, err := c.ApplyJob(ctx, "noop", def); err != nil {
 		b.Fatal(err)

@@ -36,10 +36,9 @@ func BenchmarkQueuesThroughput(b *testing.B) {
 	}
 }
 
-// processThroughput runs b.N no-op runs through a server on databaseURL ("" the embedded
-// default), round-robin over jobs jobs; with queues > 0, the jobs name that many queues in
-// turn, each with limits the runs do not reach.
-func processThroughput(b *testing.B, databaseURL string, jobs, queues int) {
+// benchServer runs a server on its defaults, on databaseURL ("" the embedded default),
+// until the benchmark ends, and returns a client of it.
+func benchServer(b *testing.B, databaseURL string) (context.Context, *client.Client) {
 	cfg := DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = b.TempDir()
@@ -50,19 +49,26 @@ func processThroughput(b *testing.B, databaseURL string, jobs, queues int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg) }()
-	defer func() {
+	b.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			b.Error(err)
 		}
-	}()
-	var c *client.Client
+	})
 	select {
 	case addr := <-ready:
-		c = client.New("http://" + addr)
+		return ctx, client.New("http://" + addr)
 	case err := <-done:
 		b.Fatal(err)
 	}
+	return nil, nil
+}
+
+// processThroughput runs b.N no-op runs through a server on databaseURL ("" the embedded
+// default), round-robin over jobs jobs; with queues > 0, the jobs name that many queues in
+// turn, each with limits the runs do not reach.
+func processThroughput(b *testing.B, databaseURL string, jobs, queues int) {
+	ctx, c := benchServer(b, databaseURL)
 	names := []string{"noop"}
 	if jobs > 1 {
 		names = names[:0]
