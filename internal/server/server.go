@@ -298,7 +298,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 				HelperImage: k.HelperImage,
 			},
 			PullGrace: k.PullGrace, PendingBudget: k.PendingBudget, Retention: k.Retention,
-			Abandoned: o.abandoned, Released: wake.Ring,
+			Abandoned: o.abandoned, Released: wake.Ring, ArrayParallelism: cfg.Parallelism,
 		})
 		if err != nil {
 			return nil, err
