@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -136,8 +137,8 @@ than DOCKET_TASK_FAILURES (the index's failed pods so far). Reads DOCKET_API and
 	f.StringVar(&dir, "dir", "/docket/task", "the folder shared with the job's container: start.json and the docket binary go there")
 	f.StringVar(&inputs, "inputs", "/docket/inputs", "the folder the task's input files go to")
 	f.StringVar(&runID, "run", os.Getenv("DOCKET_RUN_ID"), "the array run (env DOCKET_RUN_ID)")
-	f.IntVar(&index, "index", -1, "the task index (env JOB_COMPLETION_INDEX)")
-	f.IntVar(&attempt, "attempt", 1, "the attempt (default: env DOCKET_TASK_FAILURES + 1)")
+	f.IntVar(&index, "index", 0, "the task index (default: env JOB_COMPLETION_INDEX)")
+	f.IntVar(&attempt, "attempt", 0, "the attempt, from 1 (default: env DOCKET_TASK_FAILURES + 1)")
 	f.DurationVar(&wait, "wait", 10*time.Minute, "how long to wait for an attempt Docket has not made yet")
 	return cmd
 }
@@ -156,21 +157,29 @@ func envInt(name string, def int) (int, error) {
 }
 
 // waitTaskStart asks until the answer is other than wait, 1s apart growing to 5s, saying
-// on progress each time it waits; it gives up after wait.
+// on progress each time it waits; it gives up after wait. A server it cannot reach, or
+// that answers 429 or 5xx, is asked again too: a pod that failed for it would count as a
+// failed attempt of its task.
 func waitTaskStart(ctx context.Context, ask func() (client.TaskStart, error), wait time.Duration, progress io.Writer) (client.TaskStart, error) {
 	giveUp := time.Now().Add(wait)
 	pause := time.Second
 	for {
 		ans, err := ask()
-		if err != nil || ans.Action != job.TaskWait {
+		why := ans.Message
+		switch {
+		case err != nil && !transient(err):
 			return ans, err
+		case err != nil:
+			why = err.Error()
+		case ans.Action != job.TaskWait:
+			return ans, nil
 		}
 		left := time.Until(giveUp)
 		if left <= 0 {
-			return ans, fmt.Errorf("gave up after %s: %s", wait, ans.Message)
+			return ans, fmt.Errorf("gave up after %s: %s", wait, why)
 		}
 		pause = min(pause, left)
-		fmt.Fprintf(progress, "waiting %s: %s\n", pause, ans.Message)
+		fmt.Fprintf(progress, "waiting %s: %s\n", pause, why)
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
@@ -180,6 +189,16 @@ func waitTaskStart(ctx context.Context, ask func() (client.TaskStart, error), wa
 		}
 		pause = min(pause+time.Second, 5*time.Second)
 	}
+}
+
+// transient reports whether an error may pass if asked again: the server was not reached,
+// or answered 429 or 5xx.
+func transient(err error) bool {
+	var ae *client.Error
+	if !errors.As(err, &ae) {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	}
+	return ae.Status == http.StatusTooManyRequests || ae.Status >= 500
 }
 
 // leaveTask leaves what docket task exec needs in dir: a copy of this binary, then

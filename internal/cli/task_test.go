@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,6 +100,26 @@ func TestWaitTaskStart(t *testing.T) {
 		}
 		if lines := strings.Count(progress.String(), "waiting "); lines != 7 || !strings.HasPrefix(progress.String(), "waiting 1s: attempt 1 is running\n") {
 			t.Errorf("progress said %d waits; want 7:\n%s", lines, progress.String())
+		}
+
+		// A server that is not reached or answers 5xx is asked again; a 4xx is final.
+		calls := 0
+		flaky := func() (client.TaskStart, error) {
+			calls++
+			switch calls {
+			case 1:
+				return client.TaskStart{}, errors.New("cannot reach the docket server")
+			case 2:
+				return client.TaskStart{}, &client.Error{Status: 503, Message: "not ready"}
+			}
+			return client.TaskStart{}, &client.Error{Status: 400, Message: "index: bad"}
+		}
+		progress.Reset()
+		if _, err := waitTaskStart(context.Background(), flaky, time.Minute, &progress); calls != 3 || err == nil || err.Error() != "index: bad" {
+			t.Errorf("asked %d times, then %v; want 3 times, then the 400", calls, err)
+		}
+		if want := "waiting 1s: cannot reach the docket server\nwaiting 2s: not ready\n"; progress.String() != want {
+			t.Errorf("progress %q; want %q", progress.String(), want)
 		}
 
 		asked, start = nil, time.Now()
