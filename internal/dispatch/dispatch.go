@@ -254,6 +254,13 @@ func (d *Dispatcher) report(ctx context.Context, u job.Update) {
 	}
 }
 
+// Execution resolves run r into the execution the dispatcher hands an executor when it
+// starts r: its command, its env (with where and with which token it reports), its
+// inputs. A pod of an array's Indexed Job learns its task's command and env so.
+func (d *Dispatcher) Execution(ctx context.Context, r job.Run) (job.Execution, error) {
+	return d.resolve(ctx, r)
+}
+
 // resolve builds the execution for a run from the revision it recorded.
 func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, error) {
 	def, err := d.opts.Store.DefinitionRevision(ctx, r.Job, r.Revision)

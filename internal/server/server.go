@@ -187,6 +187,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		Images:         images(cfg),
 		Hosts:          publicHosts(cfg),
 		Previewer:      previewer{exec: s.exec, defaultDeadline: cfg.DefaultDeadline, runEnv: runEnv},
+		Tasks:          s.disp,
 		AWS: awsbatch.New(awsbatch.Options{
 			Store: st, Canceller: s.disp, Logger: log, Limits: limits, Admission: admission(s.exec),
 			Tokens: tokens, RateLimit: cfg.RateLimit, Queued: wake.Ring, Executor: cfg.Executor,
