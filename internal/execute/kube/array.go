@@ -26,13 +26,10 @@ import (
 // task's command and env, with a copy of the docket binary, in an emptyDir; the job's
 // container runs `docket task exec`, which becomes the task's command. Docket's recorder
 // stays the judge of retries: a pod for an attempt Docket will not run stops in its init
-// container with TaskStopExitCode, which the podFailurePolicy turns into a failed index.
+// container with job.TaskStopExitCode, which the podFailurePolicy turns into a failed index.
 const (
 	// TaskDir holds what the init container leaves for the job's container.
 	TaskDir = "/docket/task"
-	// TaskStopExitCode is what `docket task start` exits with when the pod's attempt is
-	// not to run (the task ended, or Docket does not retry it).
-	TaskStopExitCode = 3
 	// Annotations and the label the Job controller puts on an Indexed Job's pods.
 	AnnotationCompletionIndex = "batch.kubernetes.io/job-completion-index"
 	AnnotationIndexFailures   = "batch.kubernetes.io/job-index-failure-count"
@@ -84,7 +81,7 @@ func arrayJobFor(x job.Execution, namespace string, defaults PodDefaults, parall
 	mode := batchv1.IndexedCompletion
 	completions, par, perIndex := int32(a.Size), int32(parallelism), int32(x.Retries)
 	automount := false
-	stop := []int32{TaskStopExitCode}
+	stop := []int32{job.TaskStopExitCode}
 	taskContainer := "task"
 	spec := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: Name(a.RunID), Namespace: namespace, Labels: ours, Annotations: annotations},

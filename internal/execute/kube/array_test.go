@@ -135,6 +135,25 @@ func TestArrayIndexedJob(t *testing.T) {
 	if len(pods.Items) != 4 {
 		t.Errorf("%d pods; want 4: one for each index and a second for index 1", len(pods.Items))
 	}
+	// docket task start reads its index from JOB_COMPLETION_INDEX, which the Job
+	// controller gives every container of the pod, the init container too.
+	for _, p := range pods.Items {
+		index := p.Annotations[AnnotationCompletionIndex]
+		got := envFrom(p.Spec.InitContainers[0], "JOB_COMPLETION_INDEX")
+		if (got != "metadata.annotations['"+AnnotationCompletionIndex+"']" && got != "metadata.labels['"+LabelCompletionIndex+"']") || index == "" {
+			t.Errorf("pod %s (index %q): the init container's JOB_COMPLETION_INDEX comes from %q", p.Name, index, got)
+		}
+	}
+}
+
+// envFrom is the field a container's variable is read from, if it is.
+func envFrom(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			return e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	return ""
 }
 
 // TestArrayTaskCancel cancels one task of an array: its pod is deleted, and the array's Job
