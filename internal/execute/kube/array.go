@@ -182,12 +182,41 @@ func (t *taskPods) mine(p *corev1.Pod) bool {
 func (t *taskPods) key() string { return t.array + "/" + strconv.Itoa(t.index) }
 
 // createArrayJob creates the Job of a task's array, unless the array's first task to start
-// did: a Job of that name for the same array counts as created.
+// did: a Job of that name for the same array counts as created. The tasks of an array
+// start side by side; one of them creates the Job and the others wait for it, so an array
+// costs the API server one create, not one per task.
 func (e *Executor) createArrayJob(ctx context.Context, sp *space, spec *batchv1.Job) error {
 	if have, err := sp.jobs.Get(spec.Name); err == nil && have.Labels[LabelRun] == spec.Labels[LabelRun] && have.Labels[LabelManagedBy] == ManagedBy {
 		return nil
 	}
-	return e.create(ctx, spec)
+	key := spec.Namespace + "/" + spec.Name
+	e.mu.Lock()
+	c, waiting := e.creating[key]
+	if !waiting {
+		c = &creation{done: make(chan struct{})}
+		e.creating[key] = c
+	}
+	e.mu.Unlock()
+	if waiting {
+		select {
+		case <-c.done:
+			return c.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.err = e.create(ctx, spec)
+	close(c.done)
+	e.mu.Lock()
+	delete(e.creating, key) // the informer knows the Job by the next start, or it is created again
+	e.mu.Unlock()
+	return c.err
+}
+
+// creation is an array's Job being created, which its other tasks wait for.
+type creation struct {
+	done chan struct{}
+	err  error
 }
 
 // deletePods deletes a task attempt's pods, leaving the array's Job and its other tasks

@@ -202,3 +202,93 @@ func BenchmarkStatusLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
 	b.ReportMetric(float64(len(lat)), "runs-measured")
 }
+
+// BenchmarkArrayJob runs an array of b.N tasks, all at once (parallelism b.N), two ways on
+// the test control plane, and reports the time from the first call to every one of the
+// array's pods created: a plain client-go create of the array's Indexed Job, and Docket's
+// executor starting each task as the dispatcher does (the first creates the Job; the others
+// find it and follow their index). Both count one Job.
+//
+//	go test -run '^$' -bench BenchmarkArrayJob -benchtime 10000x -timeout 30m ./internal/execute/kube
+func BenchmarkArrayJob(b *testing.B) {
+	client := kubetest.Client(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := b.N
+	helper := PodDefaults{HelperImage: "registry.example.com/docket:bench"}
+	tasks := func() []job.Execution {
+		a := &job.TaskArray{RunID: job.NewRunID(time.Now()), Size: n, Parallelism: n,
+			Env: map[string]string{"DOCKET_API": "http://docket.example:8080", "DOCKET_TOKEN": "docket-run.bench"}}
+		xs := make([]job.Execution, n)
+		for i := range xs {
+			index := i
+			id := job.NewRunID(time.Now())
+			xs[i] = job.Execution{Run: job.Run{ID: id, Job: "bench", Attempt: 1, Parent: a.RunID, TaskIndex: &index},
+				Image: "registry.example.com/bench:1", Command: []string{"true"}, CPU: "10m", Memory: "16Mi",
+				Deadline: 10 * time.Minute, Env: map[string]string{"DOCKET_RUN_ID": id}, Array: a,
+				Annotations: map[string]string{"kwok.docket.dev/run-for": "10m"}} // the pods stay: all n exist at once
+		}
+		return xs
+	}
+	// podsCreated waits until n pods exist in ns, reading the API server's cache.
+	podsCreated := func(ns string) {
+		for deadline := time.Now().Add(20 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(list.Items) >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d pods in %s", len(list.Items), n, ns)
+			}
+		}
+	}
+	jobs := func(ns string) int {
+		list, err := client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return len(list.Items)
+	}
+	b.ResetTimer()
+
+	plainNS := kubetest.Namespace(b, client)
+	start := time.Now()
+	j, err := arrayJobFor(tasks()[0], plainNS, helper, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := client.BatchV1().Jobs(plainNS).Create(ctx, j, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	podsCreated(plainNS)
+	plain := time.Since(start)
+	// The plain Job's pods are deleted before Docket's run, so both face the same cluster.
+	policy := metav1.DeletePropagationBackground
+	if err := client.BatchV1().Jobs(plainNS).Delete(ctx, j.Name, metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil {
+		b.Fatal(err)
+	}
+
+	docketNS := kubetest.Namespace(b, client)
+	e, err := New(ctx, Options{Client: client, Namespace: docketNS, Reporter: &stampedReporter{ended: map[string]time.Time{}}, Pod: helper})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	for _, x := range tasks() {
+		if err := e.Start(ctx, x); err != nil {
+			b.Fatal(err)
+		}
+	}
+	podsCreated(docketNS)
+	docket := time.Since(start)
+	b.StopTimer()
+	if got := jobs(docketNS); got != 1 {
+		b.Fatalf("Docket made %d Jobs for one array", got)
+	}
+	b.ReportMetric(plain.Seconds(), "plain-s")
+	b.ReportMetric(docket.Seconds(), "docket-s")
+	b.ReportMetric(docket.Seconds()/plain.Seconds(), "docket/plain")
+}

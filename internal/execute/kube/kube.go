@@ -99,15 +99,16 @@ type PodDefaults struct {
 
 // Executor runs jobs as Kubernetes Jobs.
 type Executor struct {
-	opts   Options
-	rec    execute.Updater
-	now    func() time.Time
-	runs   execute.Set
-	spaces map[string]*space      // by namespace name
-	nodes  corelisters.NodeLister // nil when nodes cannot be listed
-	mu     sync.Mutex
-	wakers map[string]chan struct{} // by run, or for an array's task by taskPods.key
-	arrays map[string]int           // how many tasks of each array run are held
+	opts     Options
+	rec      execute.Updater
+	now      func() time.Time
+	runs     execute.Set
+	spaces   map[string]*space      // by namespace name
+	nodes    corelisters.NodeLister // nil when nodes cannot be listed
+	mu       sync.Mutex
+	wakers   map[string]chan struct{} // by run, or for an array's task by taskPods.key
+	arrays   map[string]int           // how many tasks of each array run are held
+	creating map[string]*creation     // arrays' Jobs being created, by namespace/name
 }
 
 // space is the informers' view of Docket's Jobs and pods in one namespace.
@@ -150,7 +151,7 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 		rec:    execute.Updater{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
 		runs:   execute.Set{Released: opts.Released},
 		wakers: map[string]chan struct{}{},
-		arrays: map[string]int{},
+		arrays: map[string]int{}, creating: map[string]*creation{},
 		spaces: map[string]*space{},
 	}
 	for _, ns := range append([]string{opts.Namespace}, opts.Namespaces...) {
