@@ -22,12 +22,12 @@ func (e *Executor) recordPath(runID string) string {
 }
 
 // record writes down a run's keeper.
-func (e *Executor) record(runID string, keeper int) error {
-	st, err := readStat(keeper)
+func (e *Executor) record(runID string, k *keeper) error {
+	start, err := k.startTime()
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(e.recordPath(runID), fmt.Appendf(nil, "%d %d\n", keeper, st.start), 0o600)
+	return os.WriteFile(e.recordPath(runID), fmt.Appendf(nil, "%d %d\n", k.pid(), start), 0o600)
 }
 
 // forget removes what a finished run left in the work directory: its working directory

@@ -298,17 +298,43 @@ func (a *admission) filter() (string, []any) {
 
 // RunTransition applies a guarded state change, its events, and t.Then, atomically, and
 // returns the run as the change left it. A run that starts running is stamped started
-// (once); one that ends is stamped finished.
+// (once); one that ends is stamped finished. t.Before, when set, is applied first in the
+// same transaction, as its own change with its own events.
 func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, error) {
+	steps := []job.Transition{t}
+	if b := t.Before; b != nil {
+		if b.Before != nil || b.Then != nil || b.To.Terminal() || b.RunID != t.RunID || t.From != "" && t.From != b.To {
+			return job.Run{}, fmt.Errorf("run %s: %s then %s is not a pair of transitions recorded together", t.RunID, b.To, t.To)
+		}
+		t.Before, t.From = nil, b.To
+		steps = []job.Transition{*b, t}
+	}
+	for _, t := range steps {
+		if t.From != "" && !job.CanTransition(t.From, t.To) || t.From == "" && len(job.Preceding(t.To)) == 0 {
+			return job.Run{}, fmt.Errorf("run %s: %s to %s is not a transition a run can make", t.RunID, t.From, t.To)
+		}
+	}
+	var out job.Run
+	err := s.tx(ctx, func(c conn) error {
+		for _, t := range steps {
+			var err error
+			if out, err = s.transition(ctx, c, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// transition applies one guarded state change in c's transaction: RunTransition's work.
+func (s *Store) transition(ctx context.Context, c conn, t job.Transition) (job.Run, error) {
 	from := []job.State{t.From}
 	if t.From == "" {
 		from = job.Preceding(t.To)
 	}
-	if t.From != "" && !job.CanTransition(t.From, t.To) || len(from) == 0 {
-		return job.Run{}, fmt.Errorf("run %s: %s to %s is not a transition a run can make", t.RunID, t.From, t.To)
-	}
 	var out job.Run
-	err := s.tx(ctx, func(c conn) error {
+	err := func() error {
 		var exit any
 		if t.ExitCode != nil {
 			exit = *t.ExitCode
@@ -365,7 +391,7 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 			return s.fire(ctx, c, out, t.Time)
 		}
 		return s.settle(ctx, c, out, t.Then != nil, t.Time)
-	})
+	}()
 	return out, err
 }
 
