@@ -57,6 +57,7 @@ type Executor struct {
 	runs execute.Set
 
 	keepers *pool
+	spares  *spares
 }
 
 // New returns an Executor.
@@ -85,6 +86,7 @@ func New(opts Options) *Executor {
 		rec:     execute.Updater{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
 		runs:    execute.Set{Released: opts.Released},
 		keepers: &pool{program: opts.Keeper, log: opts.Logger, grace: opts.KillGrace, max: opts.IdleKeepers, now: opts.Now},
+		spares:  newSpares(opts.IdleKeepers),
 	}
 }
 
@@ -109,6 +111,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	}
 	e.runs.Shutdown(execute.Interrupted)
 	e.keepers.close()
+	e.spares.drop()
 	return nil
 }
 
@@ -140,6 +143,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 
 	s, failure := e.command(x)
 	if failure != nil {
+		e.forget(id) // the working directory, if it was made
 		release()
 		e.rec.Final(ctx, *failure)
 		return nil
@@ -166,7 +170,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		// Every process of the run is gone, so its output ends at once.
 		<-r.output
 		logw.Close()
-		e.forget(id)
+		e.done(id, r.k)
 		e.keepers.put(r.k, reusable)
 		u.Start = start.withEnd()
 		e.rec.Final(ctx, u)
@@ -243,7 +247,7 @@ func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 		return fail(job.ReasonCommandNotFound, fmt.Sprintf("command not found: %s", x.Command[0]), 127)
 	}
 	dir := e.workDir(id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := e.makeWorkDir(dir); err != nil {
 		return fail(job.ReasonStartFailed, fmt.Sprintf("could not create the working directory: %v", err), 126)
 	}
 	if len(x.Inputs) > 0 {

@@ -28,6 +28,9 @@ type keeper struct {
 	// started is the keeper's start time as /proc has it, read once (0 until then): with
 	// its pid, it tells this keeper from a later process with the same pid.
 	started uint64
+	// record is where the keeper's record waits while the keeper waits for a run ("" until
+	// its first run); it is removed when the keeper ends.
+	record string
 }
 
 // startKeeper starts a keeper process.
@@ -151,6 +154,9 @@ func (k *keeper) close(grace time.Duration) {
 		<-k.exited
 	}
 	k.conn.Close()
+	if k.record != "" {
+		os.Remove(k.record)
+	}
 }
 
 // started is a run's command under a keeper.
