@@ -28,7 +28,7 @@ func TestWorkDirReused(t *testing.T) {
 	out := t.TempDir()
 	scripts := []string{
 		`stat -c '%a %i' . > "$OUT/$DOCKET_RUN_ID"; ls -A >> "$OUT/$DOCKET_RUN_ID"; chmod 755 .`, // leaves it empty, mode 755
-		`stat -c '%a %i' . > "$OUT/$DOCKET_RUN_ID"; ls -A >> "$OUT/$DOCKET_RUN_ID"; touch left`,   // leaves a file
+		`stat -c '%a %i' . > "$OUT/$DOCKET_RUN_ID"; ls -A >> "$OUT/$DOCKET_RUN_ID"; touch left`,  // leaves a file
 		`stat -c '%a %i' . > "$OUT/$DOCKET_RUN_ID"; ls -A >> "$OUT/$DOCKET_RUN_ID"`,
 		`stat -c '%a %i' . > "$OUT/$DOCKET_RUN_ID"; ls -A >> "$OUT/$DOCKET_RUN_ID"`,
 	}
@@ -78,9 +78,9 @@ func TestSweepSpares(t *testing.T) {
 	e, _ := setup(t)
 	gone := deadPID(t)
 	names := map[string]bool{ // name: whether it stays
-		fmt.Sprintf("%s%d-1-3", sparePrefix, gone):           false,
-		fmt.Sprintf("%s%d-1-%d", idlePrefix, gone, gone+1):   false,
-		fmt.Sprintf("%s%d-1-3", sparePrefix, os.Getppid()):   true,
+		fmt.Sprintf("%s%d-1-3", sparePrefix, gone):          false,
+		fmt.Sprintf("%s%d-1-%d", idlePrefix, gone, gone+1):  false,
+		fmt.Sprintf("%s%d-1-3", sparePrefix, os.Getppid()):  true,
 		fmt.Sprintf("%s%d-1-123", idlePrefix, os.Getppid()): true,
 	}
 	for name := range names {
