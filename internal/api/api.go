@@ -35,6 +35,8 @@ type Store interface {
 	RunCreateGroup(ctx context.Context, run job.Run, children []job.Run, events []job.Event) (job.Run, bool, error)
 	RunResume(ctx context.Context, id string, plan store.ResumePlan) (job.Run, error)
 	RunGet(ctx context.Context, id string) (job.Run, error)
+	RunTask(ctx context.Context, parent string, index int) (job.Run, error)
+	RunAttempts(ctx context.Context, id string) ([]job.Run, error)
 	RunList(ctx context.Context, f store.RunFilter) ([]job.Run, string, error)
 	RunLatest(ctx context.Context, states ...job.State) (map[string]job.Run, error)
 	RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error)
@@ -85,6 +87,9 @@ type Options struct {
 	// Previewer, when set, shows what a dry-run submission would run (the rendered
 	// command, the env, the Kubernetes Job).
 	Previewer Previewer
+	// Tasks, when set, resolves a task run for a pod of an array's Indexed Job that asks
+	// what to run (the dispatcher).
+	Tasks TaskResolver
 }
 
 // Images looks an image up in its registry: an error (a field error on image) when it

@@ -77,6 +77,7 @@ func setupWith(t testing.TB, st store.Store) *fixture {
 	a := New(Options{
 		Store:     st,
 		Canceller: disp,
+		Tasks:     disp,
 		Logger:    log,
 		Limits:    definition.DefaultLimits(),
 		Now:       func() time.Time { return f.now },

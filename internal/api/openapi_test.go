@@ -258,6 +258,8 @@ func TestOpenAPIExamples(t *testing.T) {
 		{"PUT", "/api/v1/runs/" + running.ID + "/outputs?path=out.txt&size=8&sha256=" + sha, "application/octet-stream", blob, 200},
 		{"GET", "/api/v1/runs/" + array.ID + "/results", "", "", 200},
 		{"GET", "/api/v1/runs/{id}/results", "", "", 409},
+		{"GET", "/api/v1/runs/" + array.ID + "/tasks/1/start?attempt=1", "", "", 200},
+		{"GET", "/api/v1/runs/" + array.ID + "/tasks/2/start", "", "", 400},
 		{"POST", "/api/v1/runs/" + running.ID + "/cancel", "", "", 200},
 		{"GET", "/api/v1/runs/{id}/steps/extract/result", "", "", 404},
 		{"POST", "/api/v1/runs/" + running.ID + "/retry", "", "", 409},

@@ -186,6 +186,10 @@ func (a *API) endpoints() []endpoint {
 			params: []param{query("after", "integer", "the task index the page starts after (-1, the default: from task 0)"),
 				query("limit", "integer", "the page size, 0 to 1000 (default 100)")},
 			returns: typeOf[Results]()}},
+		{"GET", "/api/v1/runs/{id}/tasks/{index}/start", byRunOrRole, auth.Editor, a.taskStart, opDoc{
+			summary: "What a pod of an array's Indexed Job runs (with the array's own token): its task's attempt, and that run's command, env and token (action run), or skip, wait or stop with why",
+			params:  []param{query("attempt", "integer", "the attempt, from 1 (default 1): one more than the failed pods of the index")},
+			returns: typeOf[TaskStart]()}},
 		{"GET", "/api/v1/runs/{id}/files", byRunOrRole, auth.Viewer, a.getRunFiles, opDoc{
 			summary: "A run's input files (its own and its array's) and the output files it reported", returns: typeOf[RunFiles]()}},
 		{"GET", "/api/v1/runs/{id}/inputs/{sha256}", byRunOrRole, auth.Viewer, a.getRunInput, opDoc{

@@ -126,7 +126,7 @@ then use the other commands to talk to it.`,
 	root.AddCommand(
 		serverCmd(e), applyCmd(e), getCmd(e), jobsCmd(e), runCmd(e), runsCmd(e), describeCmd(e), logsCmd(e),
 		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), tokenCmd(e), reportCmd(e), resultsCmd(e), inputsCmd(e), versionCmd(e), retryCmd(e),
-		queuesCmd(e),
+		queuesCmd(e), taskCmd(e),
 	)
 	err = root.ExecuteContext(ctx)
 	if err != nil {

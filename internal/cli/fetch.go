@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"docket.dev/docket/internal/client"
 	"docket.dev/docket/internal/execute"
 )
 
@@ -34,28 +36,33 @@ container runs, so the files are in the pod's working directory before the job s
 					e.server = api
 				}
 			}
-			c := e.client()
-			inputs, _, err := c.RunFiles(cmd.Context(), runID)
-			if err != nil {
-				return err
-			}
-			var total int64
-			for _, f := range inputs {
-				if err := checkRunPath(f.Path); err != nil {
-					return fmt.Errorf("input file %w", err)
-				}
-				err := execute.PlaceFile(dir, f, "got", func(w io.Writer) (int64, error) { return c.RunInput(cmd.Context(), runID, f.SHA256, w) })
-				if err != nil {
-					return fmt.Errorf("input file %s: %w", f.Path, err)
-				}
-				total += f.Size
-			}
-			fmt.Fprintf(e.stderr, "fetched %d input files, %s, into %s\n", len(inputs), bytesText(total), dir)
-			return nil
+			return fetchInputs(cmd.Context(), e.client(), runID, dir, e.stderr)
 		},
 	}
 	fetch.Flags().StringVar(&dir, "dir", ".", "the folder to place the files in")
 	fetch.Flags().StringVar(&runID, "run", os.Getenv("DOCKET_RUN_ID"), "the run whose files to fetch (env DOCKET_RUN_ID)")
 	cmd.AddCommand(fetch)
 	return cmd
+}
+
+// fetchInputs places the input files of run runID under dir, read with c (whose token is
+// the run's own, inside a run), and says how much it fetched on progress.
+func fetchInputs(ctx context.Context, c *client.Client, runID, dir string, progress io.Writer) error {
+	inputs, _, err := c.RunFiles(ctx, runID)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, f := range inputs {
+		if err := checkRunPath(f.Path); err != nil {
+			return fmt.Errorf("input file %w", err)
+		}
+		err := execute.PlaceFile(dir, f, "got", func(w io.Writer) (int64, error) { return c.RunInput(ctx, runID, f.SHA256, w) })
+		if err != nil {
+			return fmt.Errorf("input file %s: %w", f.Path, err)
+		}
+		total += f.Size
+	}
+	fmt.Fprintf(progress, "fetched %d input files, %s, into %s\n", len(inputs), bytesText(total), dir)
+	return nil
 }

@@ -251,6 +251,13 @@ func (d *Dispatcher) report(ctx context.Context, u job.Update) {
 	}
 }
 
+// Execution resolves run r into the execution the dispatcher hands an executor when it
+// starts r: its command, its env (with where and with which token it reports), its
+// inputs. A pod of an array's Indexed Job learns its task's command and env so.
+func (d *Dispatcher) Execution(ctx context.Context, r job.Run) (job.Execution, error) {
+	return d.resolve(ctx, r)
+}
+
 // resolve builds the execution for a run from the revision it recorded.
 func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, error) {
 	def, err := d.opts.Store.DefinitionRevision(ctx, r.Job, r.Revision)
@@ -273,7 +280,11 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 		if err != nil {
 			return job.Execution{}, fmt.Errorf("load array run %s: %w", r.Parent, err)
 		}
-		SetTaskCount(&x, parent)
+		var env map[string]string
+		if d.opts.RunEnv != nil {
+			env = d.opts.RunEnv(parent.ID)
+		}
+		SetArray(&x, parent, env)
 	}
 	if x.Inputs, err = store.InputsOf(ctx, d.opts.Store, r); err != nil {
 		return job.Execution{}, fmt.Errorf("list input files: %w", err)
@@ -284,12 +295,16 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 	return x, nil
 }
 
-// SetTaskCount gives a task of an array the size of its array, from the array run:
-// DOCKET_TASK_COUNT.
-func SetTaskCount(x *job.Execution, array job.Run) {
-	if array.Group != nil {
-		x.Env["DOCKET_TASK_COUNT"] = fmt.Sprint(array.Group.Size)
+// SetArray gives a task of an array what it knows of its array run: the size
+// (DOCKET_TASK_COUNT), and for the executor the array's limits and env (what its pods ask
+// the server with: DOCKET_API, the array's DOCKET_TOKEN).
+func SetArray(x *job.Execution, array job.Run, env map[string]string) {
+	if array.Group == nil {
+		return
 	}
+	x.Env["DOCKET_TASK_COUNT"] = fmt.Sprint(array.Group.Size)
+	x.Array = &job.TaskArray{RunID: array.ID, Size: array.Group.Size, Parallelism: array.Group.Parallelism,
+		MaxFailed: array.Group.MaxFailed, Env: env}
 }
 
 // Resolve turns a run of def into the execution an executor runs: the command with its
@@ -374,5 +389,6 @@ func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, 
 		Labels:      spec.Labels,
 		Annotations: spec.Annotations,
 		Kubernetes:  spec.Kubernetes,
+		Retries:     spec.Retries,
 	}, nil
 }

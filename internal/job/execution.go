@@ -24,6 +24,22 @@ type Execution struct {
 	// Inputs are the files placed in the run's working directory before its command
 	// starts ($DOCKET_INPUTS).
 	Inputs []File
+	// Retries is how many times a failed attempt is tried again.
+	Retries int
+	// Array, for a task of an array run, is that array: the Kubernetes executor runs all
+	// of an array's tasks as one Indexed Job.
+	Array *TaskArray
+}
+
+// TaskArray is what a task's execution knows of its array run.
+type TaskArray struct {
+	RunID       string
+	Size        int
+	Parallelism int // 0: no cap of the array's own
+	MaxFailed   *int
+	// Env is what a pod of the array asks the server with for its task: DOCKET_API and
+	// the array run's own DOCKET_TOKEN.
+	Env map[string]string
 }
 
 // Update is what an executor or watcher reports about a run. With State set it asks for a

@@ -31,19 +31,24 @@ var _ api.Previewer = previewer{}
 // tokenShown stands for the run token in a preview: a run that is not stored gets none.
 const tokenShown = "(issued when the run starts)"
 
+// shownEnv is the env a run gets from the server, its token left out.
+func (p previewer) shownEnv(runID string) map[string]string {
+	env := p.runEnv(runID)
+	if _, ok := env["DOCKET_TOKEN"]; ok {
+		env["DOCKET_TOKEN"] = tokenShown
+	}
+	return env
+}
+
 func (p previewer) Preview(_ context.Context, def job.Definition, run job.Run, group *job.Run) (api.Preview, error) {
 	x, err := dispatch.Resolve(def, run, nil, p.defaultDeadline)
 	if err != nil {
 		return api.Preview{}, err
 	}
 	if run.TaskIndex != nil && group != nil {
-		dispatch.SetTaskCount(&x, *group)
+		dispatch.SetArray(&x, *group, p.shownEnv(group.ID))
 	}
-	env := p.runEnv(run.ID)
-	if _, ok := env["DOCKET_TOKEN"]; ok {
-		env["DOCKET_TOKEN"] = tokenShown
-	}
-	maps.Copy(x.Env, env)
+	maps.Copy(x.Env, p.shownEnv(run.ID))
 	out := api.Preview{Image: x.Image, Command: x.Command, Env: x.Env, CPU: x.CPU, Memory: x.Memory, Deadline: job.Duration(x.Deadline)}
 	if m, ok := p.exec.(manifester); ok {
 		j, err := m.Manifest(x)

@@ -187,6 +187,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		Images:         images(cfg),
 		Hosts:          publicHosts(cfg),
 		Previewer:      previewer{exec: s.exec, defaultDeadline: cfg.DefaultDeadline, runEnv: runEnv},
+		Tasks:          s.disp,
 		AWS: awsbatch.New(awsbatch.Options{
 			Store: st, Canceller: s.disp, Logger: log, Limits: limits, Admission: admission(s.exec),
 			Tokens: tokens, RateLimit: cfg.RateLimit, Queued: wake.Ring, Executor: cfg.Executor,
@@ -298,7 +299,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 				HelperImage: k.HelperImage,
 			},
 			PullGrace: k.PullGrace, PendingBudget: k.PendingBudget, Retention: k.Retention,
-			Abandoned: o.abandoned, Released: wake.Ring,
+			Abandoned: o.abandoned, Released: wake.Ring, ArrayParallelism: cfg.Parallelism,
 		})
 		if err != nil {
 			return nil, err

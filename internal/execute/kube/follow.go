@@ -25,8 +25,9 @@ type follower struct {
 	e       *Executor
 	sp      *space // the namespace of the Job
 	x       job.Execution
-	name    string
+	name    string // the Job's
 	created time.Time
+	task    *taskPods // for a task of an array's Indexed Job: its pods; nil for a Job of its own
 
 	seen          bool      // the Job has shown in the cache
 	scheduled     string    // the pod that was reported scheduled
@@ -63,8 +64,12 @@ func (f *follower) look(ctx context.Context) (job.Update, bool) {
 		return job.Update{}, false
 	}
 	f.seen = true
-	pod := f.sp.newestPod(id)
-	if u, done := f.finished(ctx, j, pod); done {
+	pod := f.newestPod()
+	if f.task != nil {
+		if u, done := f.taskEnded(ctx, j, pod); done {
+			return u, true
+		}
+	} else if u, done := f.finished(ctx, j, pod); done {
 		return u, true
 	}
 	if pod == nil {
@@ -73,19 +78,32 @@ func (f *follower) look(ctx context.Context) (job.Update, bool) {
 	return f.progress(ctx, pod)
 }
 
+// newestPod returns the run's most recently created pod, if any: for a task, of its
+// attempt.
+func (f *follower) newestPod() *corev1.Pod {
+	if f.task == nil {
+		return f.sp.newestPod(f.x.Run.ID)
+	}
+	return newest(f.sp.byIndex(indexTask, f.task.key()), f.task.mine)
+}
+
 // newestPod returns a run's most recently created pod, if any.
 func (sp *space) newestPod(runID string) *corev1.Pod {
-	pods, err := sp.pods.List(labels.SelectorFromSet(labels.Set{LabelRun: runID}))
-	if err != nil {
-		return nil
-	}
-	var newest *corev1.Pod
+	return newest(sp.byIndex(indexRun, runID), nil)
+}
+
+// newest returns the most recently created of the pods keep keeps (nil keeps all).
+func newest(pods []*corev1.Pod, keep func(*corev1.Pod) bool) *corev1.Pod {
+	var n *corev1.Pod
 	for _, p := range pods {
-		if newest == nil || p.CreationTimestamp.After(newest.CreationTimestamp.Time) {
-			newest = p
+		if keep != nil && !keep(p) {
+			continue
+		}
+		if n == nil || p.CreationTimestamp.After(n.CreationTimestamp.Time) {
+			n = p
 		}
 	}
-	return newest
+	return n
 }
 
 // finished maps a Job, or its pod, that has ended to the run's final update.
@@ -157,17 +175,22 @@ func (f *follower) endedPod(ctx context.Context, cached *corev1.Pod) *corev1.Pod
 	if terminated(cached) != nil {
 		return cached
 	}
-	pods, err := f.e.opts.Client.CoreV1().Pods(f.sp.name).List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + f.x.Run.ID})
-	if err != nil || len(pods.Items) == 0 {
+	sel, keep := labels.Set{LabelRun: f.x.Run.ID}, func(*corev1.Pod) bool { return true }
+	if f.task != nil {
+		sel, keep = f.task.selector(), f.task.mine
+	}
+	pods, err := f.e.opts.Client.CoreV1().Pods(f.sp.name).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
 		return cached
 	}
-	newest := &pods.Items[0]
+	listed := make([]*corev1.Pod, len(pods.Items))
 	for i := range pods.Items {
-		if pods.Items[i].CreationTimestamp.After(newest.CreationTimestamp.Time) {
-			newest = &pods.Items[i]
-		}
+		listed[i] = &pods.Items[i]
 	}
-	return newest
+	if n := newest(listed, keep); n != nil {
+		return n
+	}
+	return cached
 }
 
 // terminated is the terminated state of a pod's container, if it has ended.
@@ -205,7 +228,7 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 			f.e.rec.Notice(ctx, id, "Unschedulable", fmt.Sprintf("pod %s cannot be scheduled yet: %s", pod.Name, c.Message))
 		}
 		if now.Sub(f.unschedSince) >= f.e.opts.PendingBudget {
-			f.e.delete(ctx, f.sp.name, f.name)
+			f.stopWork(ctx)
 			return job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonUnschedulable,
 				Message: fmt.Sprintf("no node could take the pod for %s: %s", job.Duration(f.e.opts.PendingBudget), c.Message)}, true
 		}
@@ -219,7 +242,7 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 	if w := st.State.Waiting; w != nil {
 		switch w.Reason {
 		case "InvalidImageName":
-			f.e.delete(ctx, f.sp.name, f.name)
+			f.stopWork(ctx)
 			return job.Update{RunID: id, State: job.StateFailed, Reason: "InvalidImageName",
 				Message: fmt.Sprintf("image %s is not a valid image reference: %s", f.x.Image, w.Message)}, true
 		case "ErrImagePull", "ImagePullBackOff":
@@ -231,7 +254,7 @@ func (f *follower) progress(ctx context.Context, pod *corev1.Pod) (job.Update, b
 				f.e.rec.Notice(ctx, id, job.Reason(w.Reason), fmt.Sprintf("image %s cannot be pulled yet: %s", f.x.Image, w.Message))
 			}
 			if now.Sub(f.pullSince) >= f.e.opts.PullGrace {
-				f.e.delete(ctx, f.sp.name, f.name)
+				f.stopWork(ctx)
 				return job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonImagePullFailed,
 					Message: fmt.Sprintf("image %s could not be pulled for %s: %s", f.x.Image, job.Duration(f.e.opts.PullGrace), w.Message)}, true
 			}

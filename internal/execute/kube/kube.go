@@ -22,7 +22,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
@@ -80,6 +79,9 @@ type Options struct {
 	// Released, if set, is called each time the executor lets go of a run, so it has
 	// room for another.
 	Released func()
+	// ArrayParallelism caps the pods an array's Indexed Job runs at once when the array
+	// sets no parallelism of its own; 0: all its tasks.
+	ArrayParallelism int
 }
 
 // PodDefaults are the placement settings of every run's pod: batch node pools, their
@@ -104,14 +106,15 @@ type Executor struct {
 	spaces map[string]*space      // by namespace name
 	nodes  corelisters.NodeLister // nil when nodes cannot be listed
 	mu     sync.Mutex
-	wakers map[string]chan struct{}
+	wakers map[string]chan struct{} // by run, or for an array's task by taskPods.key
+	arrays map[string]int           // how many tasks of each array run are held
 }
 
 // space is the informers' view of Docket's Jobs and pods in one namespace.
 type space struct {
 	name string
 	jobs batchlisters.JobNamespaceLister
-	pods corelisters.PodNamespaceLister
+	pods cache.Indexer // Docket's pods in the namespace, by run and by task
 }
 
 // New returns an Executor whose informers run until ctx ends. It waits for their caches
@@ -147,6 +150,7 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 		rec:    execute.Updater{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
 		runs:   execute.Set{Released: opts.Released},
 		wakers: map[string]chan struct{}{},
+		arrays: map[string]int{},
 		spaces: map[string]*space{},
 	}
 	for _, ns := range append([]string{opts.Namespace}, opts.Namespaces...) {
@@ -181,6 +185,11 @@ func (e *Executor) watch(ctx context.Context, ns string) (*space, error) {
 		informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
 	jobInformer, podInformer := factory.Batch().V1().Jobs(), factory.Core().V1().Pods()
+	// Pods are looked up by run, and an array's by task, in their own indexes: a look at a
+	// run's pods reads them, not every pod of the namespace.
+	if err := podInformer.Informer().AddIndexers(cache.Indexers{indexRun: podRun, indexTask: podTask}); err != nil {
+		return nil, err
+	}
 	for _, inf := range []cache.SharedIndexInformer{jobInformer.Informer(), podInformer.Informer()} {
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    e.wake,
@@ -198,7 +207,54 @@ func (e *Executor) watch(ctx context.Context, ns string) (*space, error) {
 			return nil, fmt.Errorf("watch %v in namespace %s: the caches did not fill in 30s (is the API server reachable, and may Docket list and watch Jobs and Pods there?)", typ, ns)
 		}
 	}
-	return &space{name: ns, jobs: jobInformer.Lister().Jobs(ns), pods: podInformer.Lister().Pods(ns)}, nil
+	return &space{name: ns, jobs: jobInformer.Lister().Jobs(ns), pods: podInformer.Informer().GetIndexer()}, nil
+}
+
+// The pod indexes: by the run label, and by an array task (the run label, the array's,
+// and the completion index).
+const (
+	indexRun  = "run"
+	indexTask = "task"
+)
+
+func podRun(obj any) ([]string, error) {
+	if m, ok := obj.(metav1.Object); ok && m.GetLabels()[LabelRun] != "" {
+		return []string{m.GetLabels()[LabelRun]}, nil
+	}
+	return nil, nil
+}
+
+func podTask(obj any) ([]string, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		if key := taskKey(m); key != "" {
+			return []string{key}, nil
+		}
+	}
+	return nil, nil
+}
+
+// taskKey is the key of the array task an object (a pod of an Indexed Job) is of, if any.
+func taskKey(m metav1.Object) string {
+	l := m.GetLabels()
+	if l[LabelRun] == "" || l[LabelCompletionIndex] == "" {
+		return ""
+	}
+	return l[LabelRun] + "/" + l[LabelCompletionIndex]
+}
+
+// byIndex returns the pods under key in one of the pod indexes.
+func (sp *space) byIndex(index, key string) []*corev1.Pod {
+	objs, err := sp.pods.ByIndex(index, key)
+	if err != nil {
+		return nil
+	}
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok && p.Namespace == sp.name {
+			pods = append(pods, p)
+		}
+	}
+	return pods
 }
 
 // space returns the namespace a run's Job goes in: its definition's, or the default.
@@ -222,9 +278,28 @@ func (e *Executor) wake(obj any) {
 	if !ok {
 		return
 	}
+	run := m.GetLabels()[LabelRun]
 	e.mu.Lock()
-	ch := e.wakers[m.GetLabels()[LabelRun]]
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	ring(e.wakers[run])
+	if key := taskKey(m); key != "" {
+		ring(e.wakers[key])
+	}
+	// An array's Job ending (or gone) ends the tasks whose pods have not: its tasks are
+	// woken then, not at each of its status updates.
+	if j, isJob := obj.(*batchv1.Job); isJob && e.arrays[run] > 0 {
+		if finished, _ := jobFinished(j); finished || j.DeletionTimestamp != nil {
+			for key, ch := range e.wakers {
+				if strings.HasPrefix(key, run+"/") {
+					ring(ch)
+				}
+			}
+		}
+	}
+}
+
+// ring rings a waker without waiting; a nil one is not rung.
+func ring(ch chan struct{}) {
 	if ch != nil {
 		select {
 		case ch <- struct{}{}:
@@ -267,8 +342,9 @@ func (e *Executor) Run(ctx context.Context) error {
 	return nil
 }
 
-// Start records the run as pending, creates its Job and follows it in the background. It
-// returns an error only when the run could not be marked as starting.
+// Start records the run as pending, creates its Job (for a task of an array, its array's
+// Indexed Job, unless another task did) and follows it in the background. It returns an
+// error only when the run could not be marked as starting.
 func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	id := x.Run.ID
 	h, err := e.runs.Add(id)
@@ -281,8 +357,11 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	if sp, err := e.space(x.Kubernetes); err == nil {
 		ns = sp.name
 	}
-	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting,
-		Message: fmt.Sprintf("creating Job %s in namespace %s", Name(id), ns)}); err != nil {
+	msg := fmt.Sprintf("creating Job %s in namespace %s", Name(id), ns)
+	if indexed(x, e.opts.Pod.HelperImage) {
+		msg = fmt.Sprintf("task %d runs as index %d of the array's Indexed Job %s in namespace %s", *x.Run.TaskIndex, *x.Run.TaskIndex, Name(x.Array.RunID), ns)
+	}
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting, Message: msg}); err != nil {
 		e.runs.Release(id)
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}
@@ -295,14 +374,21 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		if err != nil {
 			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}
 		}
-		spec, err := jobFor(x, sp.name, e.opts.Pod)
+		f := &follower{e: e, sp: sp, x: x, created: e.now()}
+		var spec *batchv1.Job
+		if indexed(x, e.opts.Pod.HelperImage) {
+			f.task = newTaskPods(x)
+			if spec, err = arrayJobFor(x, sp.name, e.opts.Pod, e.opts.ArrayParallelism); err == nil {
+				err = e.createArrayJob(ctx, sp, spec)
+			}
+		} else if spec, err = jobFor(x, sp.name, e.opts.Pod); err == nil {
+			err = e.create(ctx, spec)
+		}
 		if err != nil {
 			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}
 		}
-		if err := e.create(ctx, spec); err != nil {
-			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}
-		}
-		return &follower{e: e, sp: sp, x: x, name: spec.Name, created: e.now()}, job.Update{}
+		f.name = spec.Name
+		return f, job.Update{}
 	})
 	return nil
 }
@@ -317,48 +403,65 @@ func (e *Executor) Adopt(ctx context.Context, x job.Execution, logged int64) (bo
 	if err != nil {
 		return false, nil
 	}
-	name := Name(x.Run.ID)
-	j, err := sp.jobs.Get(name)
+	f := &follower{e: e, sp: sp, x: x, name: Name(x.Run.ID), running: x.Run.State == job.StateRunning}
+	owner := x.Run.ID
+	if indexed(x, e.opts.Pod.HelperImage) {
+		f.task, f.name, owner = newTaskPods(x), Name(x.Array.RunID), x.Array.RunID
+	}
+	j, err := sp.jobs.Get(f.name)
 	switch {
 	case apierrors.IsNotFound(err):
 		return false, nil
 	case err != nil:
 		return false, err
-	case j.Labels[LabelRun] != x.Run.ID:
+	case j.Labels[LabelRun] != owner:
 		return false, nil
 	}
-	// The output kept is of the Job's one pod, so its start is skipped. When the cluster
+	f.created = j.CreationTimestamp.Time
+	// The output kept is of the run's one pod, so its start is skipped. When the cluster
 	// has replaced a pod, how much of the newest pod's output is kept is not known: it is
 	// kept again from its start, under a line that says so, rather than cut short.
-	var header string
-	if pods, err := sp.pods.List(labels.SelectorFromSet(labels.Set{LabelRun: x.Run.ID})); err == nil && len(pods) > 1 && logged > 0 {
-		logged = 0
-		header = "[docket: another server follows this run from here; the output of its newest pod is kept from its start, so lines above may repeat]\n"
+	pods := sp.byIndex(indexRun, x.Run.ID)
+	if f.task != nil {
+		pods = slices.DeleteFunc(sp.byIndex(indexTask, f.task.key()), func(p *corev1.Pod) bool { return !f.task.mine(p) })
+	}
+	f.skip = logged
+	if len(pods) > 1 && logged > 0 {
+		f.skip = 0
+		f.header = "[docket: another server follows this run from here; the output of its newest pod is kept from its start, so lines above may repeat]\n"
 	}
 	h, err := e.runs.Add(x.Run.ID)
 	if err != nil {
 		return false, err
 	}
-	e.hold(ctx, h, x, func(context.Context) (*follower, job.Update) {
-		return &follower{e: e, sp: sp, x: x, name: name, created: j.CreationTimestamp.Time,
-			running: x.Run.State == job.StateRunning, skip: logged, header: header}, job.Update{}
-	})
+	e.hold(ctx, h, x, func(context.Context) (*follower, job.Update) { return f, job.Update{} })
 	return true, nil
 }
 
 // hold follows a held run in the background until it ends: start creates or finds its Job
 // (or returns the run's final update when it cannot).
 func (e *Executor) hold(ctx context.Context, h *execute.Handle, x job.Execution, start func(context.Context) (*follower, job.Update)) {
-	id := x.Run.ID
+	id, key, array := x.Run.ID, x.Run.ID, ""
+	if indexed(x, e.opts.Pod.HelperImage) {
+		key, array = newTaskPods(x).key(), x.Array.RunID
+	}
 	wake := make(chan struct{}, 1)
 	e.mu.Lock()
-	e.wakers[id] = wake
+	e.wakers[key] = wake
+	if array != "" {
+		e.arrays[array]++
+	}
 	e.mu.Unlock()
 	go func() {
 		defer e.runs.Release(id)
 		defer func() {
 			e.mu.Lock()
-			delete(e.wakers, id)
+			delete(e.wakers, key)
+			if array != "" {
+				if e.arrays[array]--; e.arrays[array] == 0 {
+					delete(e.arrays, array)
+				}
+			}
 			e.mu.Unlock()
 		}()
 		// API calls outlive a shutdown of the caller: the Job must be deleted and the
@@ -390,7 +493,7 @@ func (e *Executor) follow(ctx context.Context, h *execute.Handle, wake <-chan st
 			if why == execute.Released {
 				return job.Update{}
 			}
-			e.delete(ctx, f.sp.name, f.name)
+			f.stopWork(ctx)
 			return job.Update{RunID: f.x.Run.ID, State: why.State, Reason: why.Reason, Message: why.Message}
 		case <-wake:
 		case <-tick.C:

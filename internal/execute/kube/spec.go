@@ -27,24 +27,9 @@ func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.J
 	if err != nil {
 		return nil, err
 	}
-	requests := corev1.ResourceList{}
-	limits := corev1.ResourceList{}
-	if x.CPU != "" {
-		q, err := resource.ParseQuantity(x.CPU)
-		if err != nil {
-			return nil, fmt.Errorf("cpu %q: %w", x.CPU, err)
-		}
-		requests[corev1.ResourceCPU] = q
-	}
-	if x.Memory != "" {
-		q, err := resource.ParseQuantity(x.Memory)
-		if err != nil {
-			return nil, fmt.Errorf("memory %q: %w", x.Memory, err)
-		}
-		requests[corev1.ResourceMemory], limits[corev1.ResourceMemory] = q, q
-	}
-	if x.GPU > 0 {
-		limits[ResourceGPU] = *resource.NewQuantity(int64(x.GPU), resource.DecimalSI) // its request is its limit
+	resources, err := resourcesFor(x)
+	if err != nil {
+		return nil, err
 	}
 	ours := map[string]string{
 		LabelManagedBy: ManagedBy,
@@ -94,7 +79,7 @@ func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.J
 						Image:     x.Image,
 						Command:   slices.Clone(x.Command),
 						Env:       env,
-						Resources: corev1.ResourceRequirements{Requests: requests, Limits: limits},
+						Resources: resources,
 					}},
 				},
 			},
@@ -104,6 +89,31 @@ func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.J
 		withInputs(&spec.Spec.Template.Spec, x, pod.HelperImage)
 	}
 	return spec, nil
+}
+
+// resourcesFor returns a run's container resources: cpu and memory are requests, memory
+// is the limit, and GPUs are limits (their request is their limit).
+func resourcesFor(x job.Execution) (corev1.ResourceRequirements, error) {
+	requests := corev1.ResourceList{}
+	limits := corev1.ResourceList{}
+	if x.CPU != "" {
+		q, err := resource.ParseQuantity(x.CPU)
+		if err != nil {
+			return corev1.ResourceRequirements{}, fmt.Errorf("cpu %q: %w", x.CPU, err)
+		}
+		requests[corev1.ResourceCPU] = q
+	}
+	if x.Memory != "" {
+		q, err := resource.ParseQuantity(x.Memory)
+		if err != nil {
+			return corev1.ResourceRequirements{}, fmt.Errorf("memory %q: %w", x.Memory, err)
+		}
+		requests[corev1.ResourceMemory], limits[corev1.ResourceMemory] = q, q
+	}
+	if x.GPU > 0 {
+		limits[ResourceGPU] = *resource.NewQuantity(int64(x.GPU), resource.DecimalSI)
+	}
+	return corev1.ResourceRequirements{Requests: requests, Limits: limits}, nil
 }
 
 // InputsDir is where a pod's input files are, in an emptyDir, and its working directory

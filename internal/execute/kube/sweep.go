@@ -19,7 +19,7 @@ func (e *Executor) Sweep(ctx context.Context) (int, error) {
 	n := 0
 	for _, j := range all {
 		finished, at := jobFinished(j)
-		if !finished || e.now().Sub(at) < e.opts.Retention || j.Annotations[AnnotationKeep] == "true" || e.runs.Holds(j.Labels[LabelRun]) {
+		if !finished || e.now().Sub(at) < e.opts.Retention || j.Annotations[AnnotationKeep] == "true" || e.busy(j.Labels[LabelRun]) {
 			continue
 		}
 		e.delete(ctx, j.Namespace, j.Name)
@@ -58,7 +58,7 @@ func (e *Executor) Reap(ctx context.Context) (int, error) {
 	n := 0
 	for _, j := range all {
 		id := j.Labels[LabelRun]
-		if e.runs.Holds(id) || !e.spaces[j.Namespace].working(j) || !e.opts.Abandoned(ctx, id) {
+		if e.busy(id) || !e.spaces[j.Namespace].working(j) || !e.opts.Abandoned(ctx, id) {
 			continue
 		}
 		e.opts.Logger.Warn("deleting a Job nobody follows", "namespace", j.Namespace, "job", j.Name, "run_id", id)
@@ -74,7 +74,19 @@ func (sp *space) working(j *batchv1.Job) bool {
 	if finished, _ := jobFinished(j); finished {
 		return false
 	}
+	if j.Spec.CompletionMode != nil && *j.Spec.CompletionMode == batchv1.IndexedCompletion {
+		return true // an array's: its pods come and go until the Job ends
+	}
 	return !podEnded(sp.newestPod(j.Labels[LabelRun]))
+}
+
+// busy says whether the executor holds the run a Job is for, or a task of it (an array's
+// Indexed Job).
+func (e *Executor) busy(runID string) bool {
+	e.mu.Lock()
+	tasks := e.arrays[runID]
+	e.mu.Unlock()
+	return tasks > 0 || e.runs.Holds(runID)
 }
 
 // jobFinished reports whether a Job has ended, and when.
