@@ -623,6 +623,28 @@ func testRunTransitionBefore(t *testing.T, s store.Store) {
 	if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, To: job.StateFailed, Time: t0, Reason: job.ReasonExitCode, Before: start(r)}); !errors.Is(err, job.ErrConflict) {
 		t.Errorf("start of an ended run: err %v, want ErrConflict", err)
 	}
+	// A task of an array: its group counts the end, and the task was stamped started.
+	sp := spec("quick-array")
+	parent, _ := createGroup(t, s, &q, sp, 2)
+	var task job.Run
+	for _, r := range claimKeys(t, s, 10) {
+		if r.Parent == parent.ID && r.Key() == "0" {
+			task = r
+		}
+	}
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: task.ID, From: job.StateDispatched, To: job.StatePending, Time: t0.Add(2 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: task.ID, To: job.StateSucceeded, Time: t0.Add(4 * time.Minute), Reason: job.ReasonCompleted, Before: start(task)}); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"0 succeeded", "1 dispatched", "group running 1/2 ended, 1 succeeded, 0 failed"}
+	if got := stepStates(t, s, parent); !slices.Equal(got, want) {
+		t.Errorf("array after a task's start and end: %q; want %q", got, want)
+	}
+	if got := mustGet(t, s, task.ID); got.StartedAt == nil || !got.StartedAt.Equal(t0.Add(3*time.Minute)) {
+		t.Errorf("task started %v; want %v", got.StartedAt, t0.Add(3*time.Minute))
+	}
 	// A pair that is not a start and an end is refused.
 	if _, err := s.RunTransition(ctx, job.Transition{RunID: b.ID, From: job.StatePending, To: job.StateSucceeded, Time: t0, Before: start(b)}); err == nil {
 		t.Error("a pair whose end starts from pending, not from the start's running, was accepted")
