@@ -11,7 +11,7 @@ import (
 // Cancel cancels a run for `by`. A queued or waiting run is cancelled at once; an active one is marked
 // and its executor asked to stop it, and the executor reports it cancelled. A run that
 // has already finished is a job.ErrConflict. A cancel that reaches an active run before
-// its executor holds it is passed on by start, once the executor does.
+// its executor holds it is passed on by the pass that started it, once the executor does.
 func (d *Dispatcher) Cancel(ctx context.Context, id, by string) (job.Run, error) {
 	for range 3 {
 		run, err := d.opts.Store.RunGet(ctx, id)

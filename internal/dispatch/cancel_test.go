@@ -58,3 +58,36 @@ func TestCancelClaimedMeanwhile(t *testing.T) {
 		t.Errorf("run is %s after a refused update; want dispatched", got.State)
 	}
 }
+
+// cancelWhileStarting is an executor at whose start someone asks to cancel the run: the
+// request is stored before the executor holds the run, so it finds nothing to stop.
+type cancelWhileStarting struct {
+	executor
+	st store.Store
+}
+
+func (e *cancelWhileStarting) Start(ctx context.Context, x job.Execution) error {
+	if _, err := e.st.RunRequestCancel(ctx, x.Run.ID, "cy"); err != nil {
+		return err
+	}
+	return e.executor.Start(ctx, x)
+}
+
+// TestCancelWhileStarting: a cancel stored between the claim and the executor's start is
+// passed on to the executor by the same pass, once the executor holds the run.
+func TestCancelWhileStarting(t *testing.T) {
+	t.Parallel()
+	d, st, _ := setup(t, 4)
+	ex := &cancelWhileStarting{st: st}
+	d.opts.Executor = ex
+	ctx := context.Background()
+	r := submit(t, st, job.Run{})
+	if err := d.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if len(ex.started) != 1 || len(ex.cancelled) != 1 || ex.cancelled[0] != r.ID+" by cy" {
+		t.Errorf("started %d, cancelled %v; want %s started and cancelled by cy", len(ex.started), ex.cancelled, r.ID)
+	}
+}

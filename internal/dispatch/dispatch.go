@@ -185,6 +185,11 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 			})
 		}
 		wg.Wait()
+		// A cancel requested between the claim and the start found nothing to stop; look
+		// again now that the executor holds the runs: one read for the whole batch.
+		if err := d.stopRequested(ctx); err != nil {
+			return err
+		}
 		if requeued.Load() {
 			// The executor is refusing runs; try again at the next tick, not at once.
 			return nil
@@ -195,7 +200,7 @@ func (d *Dispatcher) Pass(ctx context.Context) error {
 
 // start hands one claimed run to the executor. A run that cannot be resolved is failed
 // with the reason; one the executor does not take goes back to the queue (start returns
-// false); a cancel that arrived while it was starting is passed on.
+// false). Pass passes on a cancel that arrived while it was starting.
 func (d *Dispatcher) start(ctx context.Context, r job.Run) bool {
 	log := d.opts.Logger.With("run_id", r.ID, "job", r.Job)
 	x, err := d.resolve(ctx, r)
@@ -212,14 +217,6 @@ func (d *Dispatcher) start(ctx context.Context, r job.Run) bool {
 		d.opts.Failed(job.ReasonNotStarted)
 		d.requeue(ctx, r, err)
 		return false
-	}
-	// A cancel requested between the claim and the start found nothing to stop; look again
-	// now that the executor knows the run.
-	cur, err := d.opts.Store.RunGet(ctx, r.ID)
-	if err == nil && cur.CancelledBy != "" && !cur.State.Terminal() {
-		if err := d.opts.Executor.Cancel(ctx, r.ID, cur.CancelledBy); err != nil && !errors.Is(err, job.ErrNotFound) {
-			log.Error("cancel after start", "err", err)
-		}
 	}
 	return true
 }

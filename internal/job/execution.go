@@ -57,4 +57,8 @@ type Update struct {
 	ExitCode *int
 	// Notes go with the state change, recorded in the same transaction after it.
 	Notes []Note
+	// Start, when set, is the run's start, not recorded yet (a process that ended
+	// before its start was recorded): it is recorded first, with its own time, reason and
+	// message, in the same transaction as this update.
+	Start *Update
 }

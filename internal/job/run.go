@@ -219,6 +219,10 @@ type Transition struct {
 	Then *Run
 	// Notes are recorded after the transition's event, in the same transaction.
 	Notes []Note
+	// Before, when set, is a transition recorded first, in the same transaction, with
+	// its own event and notes: a run's start that its executor reports together with the
+	// end that came before the start was recorded. From is then Before's To.
+	Before *Transition
 }
 
 // Note is a notice that goes with a state change: an event that leaves the state as the

@@ -77,6 +77,14 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		RunID: u.RunID, From: u.From, To: u.State, Time: u.Time,
 		Reason: u.Reason, Message: u.Message, ExitCode: u.ExitCode, Notes: u.Notes,
 	}
+	if u.Start != nil {
+		st := *u.Start
+		if st.Time.IsZero() {
+			st.Time = u.Time
+		}
+		t.Before = &job.Transition{RunID: u.RunID, To: st.State, Time: st.Time, Reason: st.Reason, Message: st.Message, Notes: st.Notes}
+		t.From = ""
+	}
 	if u.State != job.StateFailed {
 		// Nothing to decide from the run as it stands: the store moves it from whatever
 		// state may lead to u.State, and only a change that did not apply is read back.
@@ -87,7 +95,7 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		if err != nil {
 			return fmt.Errorf("record update: %w", err)
 		}
-		r.opts.Transitioned(stored, nil)
+		r.transitioned(stored, t, nil)
 		r.freed(stored)
 		return nil
 	}
@@ -104,7 +112,11 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		if err := settled(run, u); err != nil || run.State.Terminal() {
 			return err
 		}
-		t.From = run.State
+		if t.Before != nil {
+			t.Before.From = run.State
+		} else {
+			t.From = run.State
+		}
 		if t.Then, err = r.retry(ctx, run, u); err != nil {
 			return err
 		}
@@ -115,7 +127,7 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		if err != nil {
 			return fmt.Errorf("record update: %w", err)
 		}
-		r.opts.Transitioned(stored, t.Then)
+		r.transitioned(stored, t, t.Then)
 		if t.Then != nil {
 			r.opts.Queued()
 		} else {
@@ -124,6 +136,18 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		return nil
 	}
 	return fmt.Errorf("record update of run %s: %w", u.RunID, job.ErrConflict)
+}
+
+// transitioned tells Options.Transitioned of each change t recorded: its Before first,
+// with the run as that change left it, then t itself.
+func (r *Recorder) transitioned(stored job.Run, t job.Transition, retry *job.Run) {
+	if b := t.Before; b != nil {
+		mid := stored
+		mid.State, mid.Reason, mid.Message = b.To, b.Reason, b.Message
+		mid.FinishedAt, mid.ExitCode = nil, nil
+		r.opts.Transitioned(mid, nil)
+	}
+	r.opts.Transitioned(stored, retry)
 }
 
 // freed wakes the dispatcher when a run of a named queue ended: the queue may have room

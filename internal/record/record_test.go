@@ -176,3 +176,58 @@ func TestRetryRules(t *testing.T) {
 		})
 	}
 }
+
+// TestStartWithEnd: a start reported with the end that followed it is recorded as both
+// changes, in order, each told to Transitioned; a failure's retry is still queued.
+func TestStartWithEnd(t *testing.T) {
+	t.Parallel()
+	for _, end := range []job.State{job.StateSucceeded, job.StateFailed} {
+		t.Run(string(end), func(t *testing.T) {
+			t.Parallel()
+			rec, st := setup(t, 1)
+			var told []job.State
+			rec.opts.Transitioned = func(r job.Run, _ *job.Run) { told = append(told, r.State) }
+			ctx := context.Background()
+			r := job.Run{ID: job.NewRunID(t0.Add(time.Second)), Job: "j", Revision: 1, State: job.StateQueued, Trigger: job.TriggerAPI, Attempt: 1, NotBefore: t0, CreatedAt: t0}
+			if _, _, err := st.RunCreate(ctx, r, job.Event{RunID: r.ID, Time: t0, State: r.State}); err != nil {
+				t.Fatal(err)
+			}
+			for _, step := range [][2]job.State{{job.StateQueued, job.StateDispatched}, {job.StateDispatched, job.StatePending}} {
+				if _, err := st.RunTransition(ctx, job.Transition{RunID: r.ID, From: step[0], To: step[1], Time: t0}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code := map[job.State]int{job.StateSucceeded: 0, job.StateFailed: 3}[end]
+			started := t0.Add(time.Second)
+			u := job.Update{RunID: r.ID, State: end, Time: t0.Add(2 * time.Second), Reason: "End", ExitCode: &code,
+				Start: &job.Update{RunID: r.ID, State: job.StateRunning, Time: started, Reason: job.ReasonStarted, Message: "pid 1"}}
+			if err := rec.Report(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.RunGet(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != end || got.StartedAt == nil || !got.StartedAt.Equal(started) {
+				t.Errorf("run %s started %v; want %s started %v", got.State, got.StartedAt, end, started)
+			}
+			evs, err := st.EventList(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(evs); n < 2 || evs[n-2].State != job.StateRunning || evs[n-2].Reason != job.ReasonStarted || evs[n-1].State != end {
+				t.Errorf("events %+v; want the start then the end", evs)
+			}
+			if len(told) != 2 || told[0] != job.StateRunning || told[1] != end {
+				t.Errorf("Transitioned was told %v; want running then %s", told, end)
+			}
+			if wantRetry := end == job.StateFailed; (len(retries(t, st)) == 1) != wantRetry {
+				t.Errorf("queued retries %d; want a retry %v", len(retries(t, st)), wantRetry)
+			}
+			// Reported again, it changes nothing.
+			if err := rec.Report(ctx, u); err != nil {
+				t.Errorf("repeated report: %v", err)
+			}
+		})
+	}
+}

@@ -20,6 +20,12 @@ func BenchmarkProcessThroughput(b *testing.B) {
 	processThroughput(b, "", 1, 0)
 }
 
+// BenchmarkProcessThroughputPostgres is BenchmarkProcessThroughput on PostgreSQL
+// (DOCKET_TEST_POSTGRES), the process executor and every other default alike.
+func BenchmarkProcessThroughputPostgres(b *testing.B) {
+	processThroughput(b, pgtest.URL(b), 1, 0)
+}
+
 // BenchmarkQueuesThroughput is BenchmarkProcessThroughput with the runs spread over 50
 // jobs, each in a queue of its own with a max_running and a start rate that the runs do
 // not reach, beside the same runs of 50 jobs in the default queue: what counting queues'

@@ -59,9 +59,14 @@ func (r *Recorder) OpenLog(runID string) io.WriteCloser {
 	return l
 }
 
-// Report records an update.
+// Report records an update; a start that goes with it is recorded first, as its own
+// update, as the store records it.
 func (r *Recorder) Report(_ context.Context, u job.Update) error {
 	r.mu.Lock()
+	if u.Start != nil {
+		r.updates = append(r.updates, *u.Start)
+		u.Start = nil
+	}
 	r.updates = append(r.updates, u)
 	if l := r.logs[u.RunID]; u.State.Terminal() && l != nil && !l.closed && r.err == nil {
 		r.err = &logOpenError{u.RunID}

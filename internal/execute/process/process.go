@@ -43,6 +43,10 @@ type Options struct {
 	// Blobs, when set, is where a run's input files are read from, to be copied into its
 	// working directory before it starts.
 	Blobs execute.BlobReader
+	// StartWindow is how long a run's start waits to be recorded: a process that ends
+	// within it has its start recorded with its end, in one write instead of two.
+	// Default 50ms.
+	StartWindow time.Duration
 }
 
 // Executor runs jobs as local processes.
@@ -53,6 +57,7 @@ type Executor struct {
 	runs execute.Set
 
 	keepers *pool
+	spares  *spares
 }
 
 // New returns an Executor.
@@ -72,12 +77,16 @@ func New(opts Options) *Executor {
 	if opts.IdleKeepers <= 0 {
 		opts.IdleKeepers = 8
 	}
+	if opts.StartWindow <= 0 {
+		opts.StartWindow = 50 * time.Millisecond
+	}
 	return &Executor{
 		opts:    opts,
 		now:     opts.Now,
 		rec:     execute.Updater{Reporter: opts.Reporter, Logger: opts.Logger, Now: opts.Now},
 		runs:    execute.Set{Released: opts.Released},
 		keepers: &pool{program: opts.Keeper, log: opts.Logger, grace: opts.KillGrace, max: opts.IdleKeepers, now: opts.Now},
+		spares:  newSpares(opts.IdleKeepers),
 	}
 }
 
@@ -102,6 +111,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	}
 	e.runs.Shutdown(execute.Interrupted)
 	e.keepers.close()
+	e.spares.drop()
 	return nil
 }
 
@@ -133,6 +143,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 
 	s, failure := e.command(x)
 	if failure != nil {
+		e.forget(id) // the working directory, if it was made
 		release()
 		e.rec.Final(ctx, *failure)
 		return nil
@@ -147,12 +158,11 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		e.rec.Final(ctx, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: fmt.Sprintf("could not start %s: %v", x.Command[0], err), ExitCode: &code})
 		return nil
 	}
-	if err := e.record(id, r.k.pid()); err != nil {
+	if err := e.record(id, r.k); err != nil {
 		e.opts.Logger.Warn("record a run's keeper; after a crash it ends the run on its own", "run_id", id, "err", err)
 	}
-	started := e.now()
 	host, _ := os.Hostname()
-	e.rec.Report(ctx, job.Update{RunID: id, State: job.StateRunning, Time: started, Reason: job.ReasonStarted,
+	start := e.reportStart(ctx, job.Update{RunID: id, State: job.StateRunning, Time: e.now(), Reason: job.ReasonStarted,
 		Message: fmt.Sprintf("process %d started on %s with a %s deadline", r.pid, host, job.Duration(x.Deadline))})
 	go func() {
 		defer release()
@@ -160,10 +170,45 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 		// Every process of the run is gone, so its output ends at once.
 		<-r.output
 		logw.Close()
-		e.forget(id)
+		e.done(id, r.k)
 		e.keepers.put(r.k, reusable)
+		u.Start = start.withEnd()
 		e.rec.Final(ctx, u)
 	}()
+	return nil
+}
+
+// lateStart is a run's start, recorded after Options.StartWindow unless the run's end
+// takes it first. Pending, recorded before the process exists, is what keeps a run from
+// starting twice; running says the process started, and until it is recorded the run
+// reads as pending (a server that dies meanwhile recovers it as it recovers a running
+// one).
+type lateStart struct {
+	u        job.Update
+	timer    *time.Timer
+	recorded chan struct{} // closed once the timer recorded the start (or failed to)
+}
+
+// reportStart records u, a run's start, after Options.StartWindow.
+func (e *Executor) reportStart(ctx context.Context, u job.Update) *lateStart {
+	s := &lateStart{u: u, recorded: make(chan struct{})}
+	s.timer = time.AfterFunc(e.opts.StartWindow, func() {
+		defer close(s.recorded)
+		if err := e.rec.Report(ctx, u); err != nil {
+			e.opts.Logger.Warn("record a run's start", "run_id", u.RunID, "err", err)
+		}
+	})
+	return s
+}
+
+// withEnd returns the start for the run's end to record with it, when it was not
+// recorded yet; otherwise nil, once the start's own record is written, so the end is
+// recorded after it.
+func (s *lateStart) withEnd() *job.Update {
+	if s.timer.Stop() {
+		return &s.u
+	}
+	<-s.recorded
 	return nil
 }
 
@@ -202,7 +247,7 @@ func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 		return fail(job.ReasonCommandNotFound, fmt.Sprintf("command not found: %s", x.Command[0]), 127)
 	}
 	dir := e.workDir(id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := e.makeWorkDir(dir); err != nil {
 		return fail(job.ReasonStartFailed, fmt.Sprintf("could not create the working directory: %v", err), 126)
 	}
 	if len(x.Inputs) > 0 {

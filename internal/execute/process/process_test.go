@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -82,6 +83,70 @@ func TestOutcomes(t *testing.T) {
 				t.Errorf("first updates %v; want Starting, ImageNotUsed, ResourcesNotEnforced", r)
 			}
 			executetest.WaitIdle(t, e)
+		})
+	}
+}
+
+// rawReports keeps the updates as the executor reported them, before a Recorder splits a
+// start off the end it goes with.
+type rawReports struct {
+	*executetest.Recorder
+	mu  sync.Mutex
+	raw []job.Update
+}
+
+func (r *rawReports) Report(ctx context.Context, u job.Update) error {
+	r.mu.Lock()
+	r.raw = append(r.raw, u)
+	r.mu.Unlock()
+	return r.Recorder.Report(ctx, u)
+}
+
+// TestStartWithEnd: a process that ends at once has its start recorded with its end, one
+// write; one that runs on has its start recorded on its own, before its end. Either way the
+// start carries the process's pid and its time.
+func TestStartWithEnd(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		command  []string
+		window   time.Duration
+		together bool
+	}{
+		{"ends within the window", []string{"true"}, time.Minute, true},
+		{"runs on past it", []string{"sleep", "0.5"}, time.Millisecond, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := &rawReports{Recorder: executetest.New()}
+			e := New(Options{Reporter: rec, Logs: rec, WorkDir: t.TempDir(), KillGrace: time.Second, StartWindow: tt.window})
+			before := time.Now()
+			if err := e.Start(context.Background(), execution("r1", time.Minute, tt.command...)); err != nil {
+				t.Fatal(err)
+			}
+			rec.Finish(t, 20*time.Second)
+			executetest.WaitIdle(t, e)
+			rec.mu.Lock()
+			raw := slices.Clone(rec.raw)
+			rec.mu.Unlock()
+			end := raw[len(raw)-1]
+			var states []job.State
+			for _, u := range raw {
+				states = append(states, u.State)
+			}
+			if tt.together {
+				if !slices.Equal(states, []job.State{job.StatePending, job.StateSucceeded}) || end.Start == nil {
+					t.Fatalf("reported %v (start with the end: %v); want pending, then the start with the end", states, end.Start != nil)
+				}
+			} else if !slices.Equal(states, []job.State{job.StatePending, job.StateRunning, job.StateSucceeded}) || end.Start != nil {
+				t.Fatalf("reported %v; want pending, running, succeeded", states)
+			}
+			ups := rec.Updates("r1")
+			start := ups[1]
+			if start.State != job.StateRunning || start.Reason != job.ReasonStarted || !strings.HasPrefix(start.Message, "process ") ||
+				start.Time.Before(before) || start.Time.After(ups[2].Time) {
+				t.Errorf("start %+v; want Started, its pid, a time before the end's %v", start, ups[2].Time)
+			}
 		})
 	}
 }

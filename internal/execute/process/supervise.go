@@ -25,6 +25,12 @@ type keeper struct {
 	messages chan message
 	// exited is closed once the keeper process has exited.
 	exited chan struct{}
+	// started is the keeper's start time as /proc has it, read once (0 until then): with
+	// its pid, it tells this keeper from a later process with the same pid.
+	started uint64
+	// record is where the keeper's record waits while the keeper waits for a run ("" until
+	// its first run); it is removed when the keeper ends.
+	record string
 }
 
 // startKeeper starts a keeper process.
@@ -72,6 +78,20 @@ func startKeeper(program string, log *slog.Logger) (*keeper, error) {
 }
 
 func (k *keeper) pid() int { return k.cmd.Process.Pid }
+
+// startTime returns the keeper's start time, read from /proc the first time only: a
+// keeper takes many runs, and each run's record holds it.
+func (k *keeper) startTime() (uint64, error) {
+	if k.started != 0 {
+		return k.started, nil
+	}
+	st, err := readStat(k.pid())
+	if err != nil {
+		return 0, err
+	}
+	k.started = st.start
+	return k.started, nil
+}
 
 // ask sends a control to the keeper, with files for a run.
 func (k *keeper) ask(op string, files ...*os.File) error {
@@ -134,6 +154,9 @@ func (k *keeper) close(grace time.Duration) {
 		<-k.exited
 	}
 	k.conn.Close()
+	if k.record != "" {
+		os.Remove(k.record)
+	}
 }
 
 // started is a run's command under a keeper.

@@ -21,13 +21,33 @@ func (e *Executor) recordPath(runID string) string {
 	return filepath.Join(e.opts.WorkDir, runID+recordSuffix)
 }
 
-// record writes down a run's keeper.
-func (e *Executor) record(runID string, keeper int) error {
-	st, err := readStat(keeper)
+// record writes down a run's keeper: its record, written once per keeper and kept while
+// the keeper waits for a run (see spares.go), renamed to the run's.
+func (e *Executor) record(runID string, k *keeper) error {
+	if k.record != "" && os.Rename(k.record, e.recordPath(runID)) == nil {
+		return nil
+	}
+	k.record = "" // gone (removed by hand, say): written again
+	start, err := k.startTime()
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(e.recordPath(runID), fmt.Appendf(nil, "%d %d\n", keeper, st.start), 0o600)
+	idle := e.idleRecord(k)
+	if err := os.WriteFile(idle, fmt.Appendf(nil, "%d %d\n", k.pid(), start), 0o600); err != nil {
+		return err
+	}
+	k.record = idle
+	return os.Rename(idle, e.recordPath(runID))
+}
+
+// done puts away what a run of this executor left in the work directory, once all its
+// processes are gone: its keeper's record goes back to waiting with the keeper, and its
+// working directory is removed or kept as a spare.
+func (e *Executor) done(runID string, k *keeper) {
+	if k.record == "" || os.Rename(e.recordPath(runID), k.record) != nil {
+		os.Remove(e.recordPath(runID))
+	}
+	e.dropWorkDir(e.workDir(runID))
 }
 
 // forget removes what a finished run left in the work directory: its working directory
@@ -82,6 +102,12 @@ func (e *Executor) sweepStale() error {
 		return err
 	}
 	for _, entry := range entries {
+		if name := entry.Name(); strings.HasPrefix(name, sparePrefix) || strings.HasPrefix(name, idlePrefix) {
+			if stale(name) {
+				os.RemoveAll(filepath.Join(e.opts.WorkDir, name)) // a server's that is gone
+			}
+			continue
+		}
 		runID, ok := strings.CutSuffix(entry.Name(), recordSuffix)
 		if !ok || e.runs.Holds(runID) {
 			continue

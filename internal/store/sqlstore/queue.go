@@ -298,14 +298,23 @@ func (a *admission) filter() (string, []any) {
 
 // RunTransition applies a guarded state change, its events, and t.Then, atomically, and
 // returns the run as the change left it. A run that starts running is stamped started
-// (once); one that ends is stamped finished.
+// (once); one that ends is stamped finished. t.Before, when set, is a change made first in
+// the same write: the run moves from Before's From on to t.To at once, with Before's events
+// recorded before t's and Before's start stamped.
 func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, error) {
-	from := []job.State{t.From}
-	if t.From == "" {
-		from = job.Preceding(t.To)
+	first := t
+	if b := t.Before; b != nil {
+		if b.Before != nil || b.Then != nil || b.To.Terminal() || b.RunID != t.RunID || t.From != "" && t.From != b.To || !job.CanTransition(b.To, t.To) {
+			return job.Run{}, fmt.Errorf("run %s: %s then %s is not a pair of transitions recorded together", t.RunID, b.To, t.To)
+		}
+		first = *b
 	}
-	if t.From != "" && !job.CanTransition(t.From, t.To) || len(from) == 0 {
-		return job.Run{}, fmt.Errorf("run %s: %s to %s is not a transition a run can make", t.RunID, t.From, t.To)
+	from := []job.State{first.From}
+	if first.From == "" {
+		from = job.Preceding(first.To)
+	}
+	if first.From != "" && !job.CanTransition(first.From, first.To) || len(from) == 0 {
+		return job.Run{}, fmt.Errorf("run %s: %s to %s is not a transition a run can make", t.RunID, first.From, first.To)
 	}
 	var out job.Run
 	err := s.tx(ctx, func(c conn) error {
@@ -314,8 +323,8 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 			exit = *t.ExitCode
 		}
 		var started, finished any
-		if t.To == job.StateRunning {
-			started = s.ts(t.Time)
+		if first.To == job.StateRunning || t.To == job.StateRunning {
+			started = s.ts(first.Time)
 		}
 		if t.To.Terminal() {
 			finished = s.ts(t.Time)
@@ -335,15 +344,26 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 			append([]any{t.To, t.Reason, t.Message, exit, started, finished,
 				t.To == job.StateQueued || claimedBy != "", claimedBy, t.RunID}, states...)...))
 		if errors.Is(err, sql.ErrNoRows) {
-			if t.From == "" {
-				return s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s cannot move to %s", t.RunID, t.To))
+			if first.From == "" {
+				return s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s cannot move to %s", t.RunID, first.To))
 			}
-			return s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s is no longer %s", t.RunID, t.From))
+			return s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s is no longer %s", t.RunID, first.From))
 		}
 		if err != nil {
 			return err
 		}
 		events := t.Events()
+		if b := t.Before; b != nil {
+			events = append(b.Events(), events...)
+			if out.Parent != "" {
+				// The group sees the child's start, as it would have in a write of its own.
+				mid := out
+				mid.State = b.To
+				if err := s.settle(ctx, c, mid, false, b.Time); err != nil {
+					return err
+				}
+			}
+		}
 		if t.Then != nil {
 			if _, err := s.insertRun(ctx, c, *t.Then, ""); err != nil {
 				return err

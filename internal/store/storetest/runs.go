@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -553,6 +554,100 @@ func testRunTransitionThenAtomic(t *testing.T, s store.Store) {
 	}
 	if _, err := s.RunGet(ctx, dup.ID); !errors.Is(err, job.ErrNotFound) {
 		t.Errorf("the duplicate retry was stored: %v", err)
+	}
+}
+
+// testRunTransitionBefore: a start recorded with the end that followed it is two changes
+// in one transaction, each with its events and times; when the end cannot be recorded
+// (here its retry collides), neither is.
+func testRunTransitionBefore(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	pending := func() job.Run {
+		r := create(t, s, q.run("quick", job.StateQueued))
+		claimIDs(t, s, "w", t0.Add(time.Minute), 1)
+		if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StatePending, Time: t0.Add(2 * time.Minute), Reason: job.ReasonStarting}); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	start := func(r job.Run) *job.Transition {
+		return &job.Transition{RunID: r.ID, To: job.StateRunning, Time: t0.Add(3 * time.Minute), Reason: job.ReasonStarted, Message: "pid 42",
+			Notes: []job.Note{{Reason: "Note", Message: "a note of the start"}}}
+	}
+	r := pending()
+	code := 0
+	got, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, To: job.StateSucceeded, Time: t0.Add(4 * time.Minute),
+		Reason: job.ReasonCompleted, Message: "exited with code 0", ExitCode: &code, Before: start(r)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != job.StateSucceeded || got.Reason != job.ReasonCompleted || got.ExitCode == nil || *got.ExitCode != 0 ||
+		got.StartedAt == nil || !got.StartedAt.Equal(t0.Add(3*time.Minute)) || got.FinishedAt == nil || !got.FinishedAt.Equal(t0.Add(4*time.Minute)) {
+		t.Errorf("after the start and the end: %+v", got)
+	}
+	if now := mustGet(t, s, r.ID); now.State != job.StateSucceeded || now.StartedAt == nil || !now.StartedAt.Equal(t0.Add(3*time.Minute)) {
+		t.Errorf("stored: %+v", now)
+	}
+	evs, err := s.EventList(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, ev := range evs {
+		trail = append(trail, fmt.Sprintf("%s %s %s", ev.State, ev.Reason, ev.Time.Sub(t0)))
+	}
+	want := []string{"queued  0s", "dispatched  1m0s", "pending Starting 2m0s", "running Started 3m0s", "running Note 3m0s", "succeeded Completed 4m0s"}
+	if len(trail) < 3 || !slices.Equal(trail[len(trail)-3:], want[len(want)-3:]) {
+		t.Errorf("events %q; want them to end with %q", trail, want[len(want)-3:])
+	}
+
+	// The end's retry collides: the start is not kept either.
+	a := pending()
+	b := pending()
+	dup := q.run("quick", job.StateQueued)
+	dup.Trigger, dup.Attempt, dup.RetryOf = job.TriggerRetry, 2, a.ID
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: a.ID, From: job.StatePending, To: job.StateFailed, Time: t0.Add(4 * time.Minute), Reason: job.ReasonExitCode, Then: &dup}); err != nil {
+		t.Fatal(err)
+	}
+	again := q.run("quick", job.StateQueued)
+	again.Trigger, again.Attempt, again.RetryOf = job.TriggerRetry, 2, a.ID
+	_, err = s.RunTransition(ctx, job.Transition{RunID: b.ID, To: job.StateFailed, Time: t0.Add(4 * time.Minute), Reason: job.ReasonExitCode, Then: &again, Before: start(b)})
+	if !errors.Is(err, job.ErrConflict) {
+		t.Fatalf("colliding retry: err %v, want ErrConflict", err)
+	}
+	if now := mustGet(t, s, b.ID); now.State != job.StatePending || now.StartedAt != nil {
+		t.Errorf("the start was kept without its end: %+v", now)
+	}
+	// A start from a state the run has left changes nothing.
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: r.ID, To: job.StateFailed, Time: t0, Reason: job.ReasonExitCode, Before: start(r)}); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("start of an ended run: err %v, want ErrConflict", err)
+	}
+	// A task of an array: its group counts the end, and the task was stamped started.
+	sp := spec("quick-array")
+	parent, _ := createGroup(t, s, &q, sp, 2)
+	var task job.Run
+	for _, r := range claimKeys(t, s, 10) {
+		if r.Parent == parent.ID && r.Key() == "0" {
+			task = r
+		}
+	}
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: task.ID, From: job.StateDispatched, To: job.StatePending, Time: t0.Add(2 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: task.ID, To: job.StateSucceeded, Time: t0.Add(4 * time.Minute), Reason: job.ReasonCompleted, Before: start(task)}); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"0 succeeded", "1 dispatched", "group running 1/2 ended, 1 succeeded, 0 failed"}
+	if got := stepStates(t, s, parent); !slices.Equal(got, want) {
+		t.Errorf("array after a task's start and end: %q; want %q", got, want)
+	}
+	if got := mustGet(t, s, task.ID); got.StartedAt == nil || !got.StartedAt.Equal(t0.Add(3*time.Minute)) {
+		t.Errorf("task started %v; want %v", got.StartedAt, t0.Add(3*time.Minute))
+	}
+	// A pair that is not a start and an end is refused.
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: b.ID, From: job.StatePending, To: job.StateSucceeded, Time: t0, Before: start(b)}); err == nil {
+		t.Error("a pair whose end starts from pending, not from the start's running, was accepted")
 	}
 }
 

@@ -54,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		"RunClaimExclusiveRace":   testRunClaimExclusiveConcurrent,
 		"RunTransition":           testRunTransition,
 		"RunTransitionThenAtomic": testRunTransitionThenAtomic,
+		"RunTransitionBefore":     testRunTransitionBefore,
 		"RunRequestCancel":        testRunRequestCancel,
 		"Events":                  testEvents,
 		"Logs":                    testLogs,
