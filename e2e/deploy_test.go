@@ -98,7 +98,7 @@ func TestDeployRBAC(t *testing.T) {
 		{"get", "pods", "log", ns, true}, {"list", "nodes", "", "", true},
 		{"get", "serviceaccounts", "", ns, true}, {"get", "priorityclasses", "", "", true},
 		{"create", "serviceaccounts", "", ns, false}, {"create", "priorityclasses", "", "", false},
-		{"create", "jobs", "", "default", false}, {"get", "secrets", "", ns, false}, {"delete", "pods", "", ns, false},
+		{"create", "jobs", "", "default", false}, {"get", "secrets", "", ns, false}, {"delete", "pods", "", ns, true},
 		{"create", "pods", "", ns, false}, {"delete", "nodes", "", "", false}, {"create", "persistentvolumeclaims", "", ns, false},
 	} {
 		group := map[string]string{"jobs": "batch", "priorityclasses": "scheduling.k8s.io"}[c.resource]
@@ -143,6 +143,28 @@ annotations: {kwok.docket.dev/run-for: 300s}
 	if r := srv.waitTerminal(long.ID, 30*time.Second); r.State != job.StateCancelled {
 		t.Errorf("long after cancel: %s %s", r.State, r.Message)
 	}
+	// One task of an array (an Indexed Job) is cancelled by deleting its pod.
+	var array job.Run
+	if code := srv.api("POST", "/api/v1/jobs/long/runs", `{"tasks": 2}`, &array); code != 201 {
+		t.Fatalf("submit an array: %d", code)
+	}
+	var task job.Run
+	waitFor(t, 30*time.Second, "a task of the array to run", func() bool {
+		for _, r := range srv.allRuns("parent=" + array.ID) {
+			if r.State == job.StateRunning {
+				task = r
+				return true
+			}
+		}
+		return false
+	})
+	if _, stderr, code := srv.cli("cancel", task.ID); code != 0 {
+		t.Fatalf("cancel a task: %s", stderr)
+	}
+	if r := srv.waitTerminal(task.ID, 30*time.Second); r.State != job.StateCancelled {
+		t.Errorf("the task after cancel: %s %s", r.State, r.Message)
+	}
+	srv.cli("cancel", array.ID)
 	// Requests no node can take are refused when applied; the account may read nodes.
 	huge := writeFile(t, dir, "huge.yaml", "name: huge\nimage: busybox:1.36\ncpu: \"64\"\nmemory: 1Gi\n")
 	if _, stderr, code := srv.cli("apply", "-f", huge); code == 0 || !strings.Contains(stderr, "requests cpu 64 and memory 1Gi, but no node has that much allocatable; the largest (kwok-node-") {
