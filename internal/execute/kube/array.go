@@ -49,20 +49,11 @@ func indexed(x job.Execution, helper string) bool {
 // start. parallelism caps the pods of an array without a cap of its own.
 func arrayJobFor(x job.Execution, namespace string, defaults PodDefaults, parallelism int) (*batchv1.Job, error) {
 	a := x.Array
-	pod, err := defaults.With(x.Kubernetes)
-	if err != nil {
-		return nil, err
-	}
-	resources, err := resourcesFor(x)
-	if err != nil {
-		return nil, err
-	}
 	ours := map[string]string{LabelManagedBy: ManagedBy, LabelJob: x.Run.Job, LabelRun: a.RunID}
-	podLabels := maps.Clone(x.Labels)
-	if podLabels == nil {
-		podLabels = map[string]string{}
+	pod, resources, podLabels, err := podParts(x, defaults, ours)
+	if err != nil {
+		return nil, err
 	}
-	maps.Copy(podLabels, ours)
 	// Each pod has the task's deadline; the Job as a whole is bounded by every task
 	// running one after another, each attempt to its deadline, at the Job's parallelism.
 	deadline := max(int64(x.Deadline.Seconds()), 1)
