@@ -36,6 +36,9 @@ const (
 	LabelCompletionIndex      = "batch.kubernetes.io/job-completion-index"
 )
 
+// podBackoff bounds the Job controller's wait before an index's next pod, in seconds.
+const podBackoff = 6 * 60
+
 // indexed says whether x, a task of an array, runs as an index of its array's Indexed
 // Job. A task needs the helper image (its pod's init container) and a command of its own
 // (the job's container runs `docket task exec`, which needs one to run); without either it
@@ -55,7 +58,9 @@ func arrayJobFor(x job.Execution, namespace string, defaults PodDefaults, parall
 		return nil, err
 	}
 	// Each pod has the task's deadline; the Job as a whole is bounded by every task
-	// running one after another, each attempt to its deadline, at the Job's parallelism.
+	// running one after another, each attempt to its deadline, at the Job's parallelism,
+	// with the Job controller's waits before an index's next pod (10 s, doubling, at most
+	// 6 minutes) on top.
 	deadline := max(int64(x.Deadline.Seconds()), 1)
 	if a.Parallelism > 0 {
 		parallelism = a.Parallelism
@@ -64,7 +69,7 @@ func arrayJobFor(x job.Execution, namespace string, defaults PodDefaults, parall
 		parallelism = a.Size
 	}
 	rounds := int64((a.Size + parallelism - 1) / parallelism)
-	jobDeadline := deadline * int64(x.Retries+1) * rounds
+	jobDeadline := (deadline*int64(x.Retries+1) + podBackoff*int64(x.Retries)) * rounds
 	var annotations map[string]string
 	if x.Run.ScheduledTime != nil {
 		annotations = map[string]string{AnnotationScheduledTime: x.Run.ScheduledTime.UTC().Format(time.RFC3339)}
