@@ -49,7 +49,9 @@ func indexed(x job.Execution, helper string) bool {
 
 // arrayJobFor builds the Indexed Job of the array a task belongs to, from that task's
 // execution: what differs between tasks (command, env, inputs) the pods fetch when they
-// start. parallelism caps the pods of an array without a cap of its own.
+// start. parallelism (the server's) caps the pods at once, as the array's own does: the Job
+// runs no more pods than the server follows tasks, so a pod seldom runs, or waits for its
+// attempt to be made, before Docket follows its task.
 func arrayJobFor(x job.Execution, namespace string, defaults PodDefaults, parallelism int) (*batchv1.Job, error) {
 	a := x.Array
 	ours := map[string]string{LabelManagedBy: ManagedBy, LabelJob: x.Run.Job, LabelRun: a.RunID}
@@ -62,7 +64,7 @@ func arrayJobFor(x job.Execution, namespace string, defaults PodDefaults, parall
 	// with the Job controller's waits before an index's next pod (10 s, doubling, at most
 	// 6 minutes) on top.
 	deadline := max(int64(x.Deadline.Seconds()), 1)
-	if a.Parallelism > 0 {
+	if a.Parallelism > 0 && (parallelism <= 0 || a.Parallelism < parallelism) {
 		parallelism = a.Parallelism
 	}
 	if parallelism <= 0 || parallelism > a.Size {
