@@ -5,7 +5,8 @@
 //
 // Any host can be named as a registry, so what it answers is bounded (time, headers,
 // bodies) and never repeated: a warning says what happened (a status, a timeout), not
-// what the host said.
+// what the host said. Nor may it send Docket elsewhere inside its network: a registry's
+// token realm or redirect to another host is followed only to a public address.
 package imagecheck
 
 import (
@@ -17,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -127,7 +129,8 @@ func (c *Checker) lookup(ctx context.Context, image string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err = remote.Head(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain), remote.WithTransport(c.boundedTransport()))
+	rt := elsewherePublic{registry: ref.Context().RegistryStr(), next: c.boundedTransport()}
+	_, err = remote.Head(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain), remote.WithTransport(rt))
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
 		return "", job.Invalid("image", "%s not found: registry %s has no such image", image, ref.Context().RegistryStr())
@@ -150,6 +153,8 @@ func why(err error, registry string, timeout time.Duration) string {
 		netErr  net.Error
 	)
 	switch {
+	case errors.Is(err, errNotPublic):
+		return fmt.Sprintf("registry %s sent the check to another host on a private network, which Docket does not follow", registry)
 	case errors.As(err, &terr):
 		s := fmt.Sprintf("registry %s answered %d %s", registry, terr.StatusCode, http.StatusText(terr.StatusCode))
 		if terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden {
@@ -176,9 +181,83 @@ func (c *Checker) boundedTransport() http.RoundTripper {
 	if c.transport == nil {
 		t := remote.DefaultTransport.(*http.Transport).Clone()
 		t.MaxResponseHeaderBytes = maxAnswer
+		dial := t.DialContext
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if target, _ := ctx.Value(publicOnly{}).(string); target == addr {
+				return dialPublic(ctx, dial, network, addr)
+			}
+			return dial(ctx, network, addr) // the registry's own host, or a proxy
+		}
 		c.transport = bounded{t}
 	}
 	return c.transport
+}
+
+// elsewherePublic sends a lookup's requests to its registry's own host as they are, and
+// those to any other host (a token realm, a redirect) only to public addresses: a
+// registry cannot have Docket call a service on Docket's own network.
+type elsewherePublic struct {
+	registry string
+	next     http.RoundTripper
+}
+
+// publicOnly keys a request's context to the host:port its connection may reach at public
+// addresses only.
+type publicOnly struct{}
+
+var errNotPublic = errors.New("a host that is not the registry's own resolves to a non-public address")
+
+func (e elsewherePublic) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host == e.registry {
+		return e.next.RoundTrip(req)
+	}
+	target := req.URL.Host
+	if req.URL.Port() == "" {
+		port := "443"
+		if req.URL.Scheme == "http" {
+			port = "80"
+		}
+		target = net.JoinHostPort(req.URL.Hostname(), port)
+	}
+	// Checked here too for a request that goes through a proxy, which resolves it itself.
+	if _, err := publicAddrs(req.Context(), req.URL.Hostname()); err != nil {
+		return nil, err
+	}
+	return e.next.RoundTrip(req.WithContext(context.WithValue(req.Context(), publicOnly{}, target)))
+}
+
+// dialPublic resolves addr's host and dials the first of its addresses, only when every
+// one is public (not loopback, private, link-local, unspecified or multicast), so the
+// address checked is the address dialled.
+func dialPublic(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := publicAddrs(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	return dial(ctx, network, net.JoinHostPort(ips[0].String(), port))
+}
+
+// publicAddrs resolves host, failing unless it has addresses and every one is public.
+func publicAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, &net.DNSError{Err: "no addresses", Name: host}
+	}
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+			ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+			return nil, errNotPublic
+		}
+	}
+	return ips, nil
 }
 
 // bounded cuts every answer's body at maxAnswer bytes: reading past it is an error.

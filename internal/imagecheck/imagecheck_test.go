@@ -127,3 +127,34 @@ func TestCheckHostileRegistry(t *testing.T) {
 		t.Errorf("%d answers remembered; MaxAnswers is 3", n)
 	}
 }
+
+// TestCheckRealmInside: a registry whose token realm is another host on Docket's own
+// network does not get Docket to call it: the check is a warning saying so, and the
+// service sees no request. The realm is a name (localhost) that resolves to loopback, as
+// an internal service's would to a private address: go-containerregistry itself refuses
+// only realms written as such addresses.
+func TestCheckRealmInside(t *testing.T) {
+	t.Parallel()
+	var called atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		called.Add(1)
+		io.WriteString(w, `{"token": "t"}`)
+	}))
+	defer internal.Close()
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		realm := strings.Replace(internal.URL, "127.0.0.1", "localhost", 1) + "/token"
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`",service="reg"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	c := &Checker{Timeout: 2 * time.Second}
+	w, err := c.Check(context.Background(), host+"/ds/train:1")
+	want := "could not check that image " + host + "/ds/train:1 exists: registry " + host + " sent the check to another host on a private network, which Docket does not follow"
+	if err != nil || w != want {
+		t.Errorf("Check = %q, %v; want the warning %q", w, err, want)
+	}
+	if n := called.Load(); n != 0 {
+		t.Errorf("the internal service was called %d times", n)
+	}
+}
