@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -80,4 +82,53 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// TestArrayKubeRestart kills the server while an array's Indexed Job runs its 3 tasks: the
+// Job outlives it, and the restarted server adopts each running task and follows it to its
+// end, once, with the one Job.
+func TestArrayKubeRestart(t *testing.T) {
+	t.Parallel()
+	kubeClient := kubetest.Client(t)
+	namespace := kubetest.Namespace(t, kubeClient)
+	dir := t.TempDir()
+	flags := []string{"--executor", "kubernetes", "--kubeconfig", os.Getenv("DOCKET_TEST_KUBECONFIG"),
+		"--namespace", namespace, "--helper-image", "registry.example.com/docket:test"}
+	s := startServer(t, dir+"/data", flags...)
+	// The pods run until a fixed time, whichever server follows them then.
+	until := time.Now().Add(15 * time.Second).UTC().Format(time.RFC3339)
+	def := writeFile(t, dir, "score.yaml", fmt.Sprintf("name: score\nimage: registry.example.com/ds/score:2.0\ncommand: [python, score.py]\ncpu: 100m\nmemory: 64Mi\nannotations: {kwok.docket.dev/run-for: %q}\n", until))
+	if _, errOut, code := s.cli("apply", "-f", def); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+	var array job.Run
+	if code := s.api("POST", "/api/v1/jobs/score/runs", `{"tasks": 3}`, &array); code != 201 {
+		t.Fatalf("submit the array: %d", code)
+	}
+	waitFor(t, time.Minute, "the tasks to run", func() bool {
+		tasks := s.allRuns("parent=" + array.ID)
+		return len(tasks) == 3 && !slices.ContainsFunc(tasks, func(r job.Run) bool { return r.State != job.StateRunning })
+	})
+	s.Kill9()
+	s = startServer(t, dir+"/data", flags...)
+	if r := s.waitTerminal(array.ID, 90*time.Second); r.State != job.StateSucceeded {
+		t.Fatalf("the array after the restart: %s %s", r.State, r.Message)
+	}
+	tasks := s.allRuns("parent=" + array.ID)
+	if len(tasks) != 3 {
+		t.Fatalf("%d tasks; want 3, none run again", len(tasks))
+	}
+	for _, task := range tasks {
+		var reasons []string
+		for _, ev := range s.events(task.ID) {
+			reasons = append(reasons, string(ev.Reason))
+		}
+		if task.State != job.StateSucceeded || !slices.Contains(reasons, "Adopted") || countOf(reasons, "Started") != 1 {
+			t.Errorf("task %d: %s, events %v; want succeeded, started once and adopted", deref(task.TaskIndex), task.State, reasons)
+		}
+	}
+	jobs, err := kubeClient.BatchV1().Jobs(namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(jobs.Items) != 1 {
+		t.Errorf("Jobs after the restart: %v %d; want the array's one", err, len(jobs.Items))
+	}
 }
