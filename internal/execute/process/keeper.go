@@ -73,6 +73,7 @@ func Keep() error {
 	// A command's parent-death signal follows the thread that started it; this one lives
 	// as long as the keeper.
 	runtime.LockOSThread()
+	runtime.GOMAXPROCS(1)
 	f := os.NewFile(keeperFD, "docket-server")
 	if f == nil {
 		return errors.New("the keeper has no socket to its server")
