@@ -55,6 +55,7 @@ func Run(t *testing.T, open Open) {
 		"RunTransition":           testRunTransition,
 		"RunTransitionThenAtomic": testRunTransitionThenAtomic,
 		"RunTransitionBefore":     testRunTransitionBefore,
+		"RunTransitions":          testRunTransitions,
 		"RunRequestCancel":        testRunRequestCancel,
 		"Events":                  testEvents,
 		"Logs":                    testLogs,
