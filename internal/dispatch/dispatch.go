@@ -287,7 +287,9 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 		}
 		SetArray(&x, parent, env)
 	}
-	if x.Inputs, err = store.InputsOf(ctx, d.opts.Store, r); err != nil {
+	if r.NoInputs {
+		x.Inputs = []job.File{} // the claim found none to read
+	} else if x.Inputs, err = store.InputsOf(ctx, d.opts.Store, r); err != nil {
 		return job.Execution{}, fmt.Errorf("list input files: %w", err)
 	}
 	if d.opts.RunEnv != nil {

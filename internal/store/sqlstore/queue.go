@@ -86,6 +86,11 @@ func (s *Store) RunUnfinished(ctx context.Context, jobs []string) (map[string][]
 	return out, nil
 }
 
+// noInputs is the claim's column that says a run has no input files to place (the
+// dispatcher then reads none): none of its own, and neither an earlier attempt nor a
+// group run whose files it would get. A run's files are recorded before the run.
+const noInputs = `(retry_of IS NULL AND parent_id IS NULL AND NOT EXISTS (SELECT 1 FROM run_files f WHERE f.run_id = runs.id AND f.kind = 'input'))`
+
 // claimScan caps how many queued runs one claim looks at beyond those it takes: runs it
 // passes over (an exclusive run whose job is busy, a job another claimer is claiming
 // for). Where the dialect locks rows, it locks only the runs it reads.
@@ -120,7 +125,7 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 		for len(claimed) < limit && scanned < limit+claimScan {
 			want := limit - len(claimed)
 			filter, args := a.filter()
-			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order, `+s.d.TryLockQueue()+` FROM runs
+			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order, `+s.d.TryLockQueue()+`, `+noInputs+` FROM runs
 				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND (claim_order, id) > (?, ?)
 				AND job NOT IN (SELECT name FROM definitions WHERE suspended)
 				AND queue NOT IN (SELECT name FROM queues WHERE disabled)`+filter+`

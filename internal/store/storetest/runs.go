@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -866,5 +868,36 @@ func testRunTransitions(t *testing.T, s store.Store) {
 	}
 	if _, err := s.RunTransitions(ctx, []job.Transition{{RunID: runs[1].ID, From: job.StateSucceeded, To: job.StateRunning, Time: t0}}); err == nil {
 		t.Error("a terminal run was moved back to running")
+	}
+}
+
+func testRunClaimNoInputs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	plain := create(t, s, q.run("inputs", job.StateQueued))
+	withFiles := q.run("inputs", job.StateQueued)
+	files := []job.File{{Path: "in.txt", SHA256: strings.Repeat("a", 64), Size: 1, Mode: 0o644}}
+	if err := s.RunFilesPut(ctx, store.FileInput, map[string][]job.File{withFiles.ID: files}, t0); err != nil {
+		t.Fatal(err)
+	}
+	create(t, s, withFiles)
+	outputOnly := create(t, s, q.run("inputs", job.StateQueued))
+	if err := s.RunFilesPut(ctx, store.FileOutput, map[string][]job.File{outputOnly.ID: files}, t0); err != nil {
+		t.Fatal(err)
+	}
+	retry := q.run("inputs", job.StateQueued)
+	retry.Trigger, retry.Attempt, retry.RetryOf = job.TriggerRetry, 2, plain.ID
+	create(t, s, retry)
+	runs, err := s.RunClaim(ctx, "w", t0.Add(time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range runs {
+		got[r.ID] = r.NoInputs
+	}
+	want := map[string]bool{plain.ID: true, withFiles.ID: false, outputOnly.ID: true, retry.ID: false}
+	if !maps.Equal(got, want) {
+		t.Errorf("claimed with no inputs %v; want %v (plain, with files, with outputs only, a retry)", got, want)
 	}
 }

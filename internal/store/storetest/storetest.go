@@ -50,6 +50,7 @@ func Run(t *testing.T, open Open) {
 		"RunEnds":                 testRunEnds,
 		"RunClaim":                testRunClaim,
 		"RunClaimExclusive":       testRunClaimExclusive,
+		"RunClaimNoInputs":        testRunClaimNoInputs,
 		"RunClaimConcurrent":      testRunClaimConcurrent,
 		"RunClaimExclusiveRace":   testRunClaimExclusiveConcurrent,
 		"RunTransition":           testRunTransition,
