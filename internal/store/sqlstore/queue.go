@@ -125,7 +125,7 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 		for len(claimed) < limit && scanned < limit+claimScan {
 			want := limit - len(claimed)
 			filter, args := a.filter()
-			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order, `+s.d.TryLockQueue()+`, `+noInputs+` FROM runs
+			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order, `+s.d.TryLockQueue()+`, `+noInputs+` FROM `+s.d.QueuedRuns()+`
 				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND (claim_order, id) > (?, ?)
 				AND job NOT IN (SELECT name FROM definitions WHERE suspended)
 				AND queue NOT IN (SELECT name FROM queues WHERE disabled)`+filter+`
