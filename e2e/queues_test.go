@@ -341,13 +341,23 @@ params: {lr: "0.01"}
 	if code != 0 || !strings.Contains(manifest, "kind: Job") || !strings.Contains(manifest, "- \"0.1\"") {
 		t.Fatalf("run --dry-run -o yaml: exit %d\n%s%s", code, manifest, errOut)
 	}
-	cmd := exec.Command(kc, "--kubeconfig", os.Getenv("DOCKET_TEST_KUBECONFIG"), "apply", "--dry-run=server", "-f", "-")
-	cmd.Stdin = strings.NewReader(manifest)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "(server dry run)") {
-		t.Fatalf("kubectl apply --dry-run=server: %v\n%s\nmanifest:\n%s", err, out.String(), manifest)
+	serverDryRun := func(manifest string) {
+		t.Helper()
+		cmd := exec.Command(kc, "--kubeconfig", os.Getenv("DOCKET_TEST_KUBECONFIG"), "apply", "--dry-run=server", "-f", "-")
+		cmd.Stdin = strings.NewReader(manifest)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "(server dry run)") {
+			t.Fatalf("kubectl apply --dry-run=server: %v\n%s\nmanifest:\n%s", err, out.String(), manifest)
+		}
 	}
+	serverDryRun(manifest)
+	// An array's is its one Indexed Job.
+	manifest, errOut, code = srv.cli("run", "train", "--array", "50", "--parallelism", "5", "--dry-run", "-o", "yaml")
+	if code != 0 || !strings.Contains(manifest, "completionMode: Indexed") || !strings.Contains(manifest, "completions: 50") {
+		t.Fatalf("run --array --dry-run -o yaml: exit %d\n%s%s", code, manifest, errOut)
+	}
+	serverDryRun(manifest)
 	if runs := srv.allRuns(""); len(runs) != 0 {
 		t.Errorf("a dry run stored %d runs", len(runs))
 	}

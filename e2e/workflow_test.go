@@ -42,8 +42,7 @@ steps:
 func TestWorkflowProcess(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pathEnv := "PATH=" + filepath.Dir(binary) + string(os.PathListSeparator) + os.Getenv("PATH")
-	srv := startServerEnv(t, []string{pathEnv}, filepath.Join(dir, "data"), "--executor", "process")
+	srv := startServer(t, filepath.Join(dir, "data"), "--executor", "process") // docket is on its runs' PATH
 	file := writeFile(t, dir, "pipeline.yaml", fmt.Sprintf(workflowFile, dir))
 	if _, stderr, code := srv.cli("apply", "-f", file); code != 0 {
 		t.Fatalf("apply: %s", stderr)
@@ -166,8 +165,7 @@ steps:
   - {name: train, needs: [extract], command: ["sh", "-c", "echo train on {{ .Steps.extract.Result.path }}; exit 4"]}
   - {name: notify, needs: [train], when: always, command: ["echo", "notified"]}
 `)
-	pathEnv := "PATH=" + filepath.Dir(binary) + string(os.PathListSeparator) + os.Getenv("PATH")
-	stdout, stderr, code := docket(t, []string{pathEnv}, "run", "-f", file, "--local", "--executor", "process")
+	stdout, stderr, code := docket(t, nil, "run", "-f", file, "--local", "--executor", "process")
 	if code == 0 || !strings.Contains(stdout, "==> step train (failed) <==\ntrain on /x\n") || !strings.Contains(stdout, "notified") {
 		t.Errorf("run --local: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}

@@ -18,19 +18,8 @@ type TaskResolver interface {
 }
 
 // TaskStart is what GET /runs/{id}/tasks/{index}/start answers a pod of an array's
-// Indexed Job: which task run and attempt it is and what to do. With action run, Command
-// and Env are that run's own, resolved as the dispatcher resolves it (its DOCKET_TOKEN
-// included), and Inputs counts its input files; otherwise Message says why there is
-// nothing to run.
-type TaskStart struct {
-	Action  job.TaskAction    `json:"action"`
-	RunID   string            `json:"run_id,omitempty"`
-	Attempt int               `json:"attempt"`
-	Command []string          `json:"command,omitempty"`
-	Env     map[string]string `json:"env,omitempty"`
-	Inputs  int               `json:"inputs"`
-	Message string            `json:"message,omitempty"`
-}
+// Indexed Job.
+type TaskStart = job.TaskStart
 
 // maxTaskAttempt bounds the attempt a pod may ask for (retries are capped far below it).
 const maxTaskAttempt = 1000

@@ -20,6 +20,20 @@ const (
 	TaskStop TaskAction = "stop"
 )
 
+// TaskStart is what the server tells a pod of an array's Indexed Job: which task run and
+// attempt it is and what to do. With TaskRun, Command and Env are that run's own, resolved
+// as the dispatcher resolves it (its DOCKET_TOKEN included), and Inputs counts its input
+// files; otherwise Message says why there is nothing to run.
+type TaskStart struct {
+	Action  TaskAction        `json:"action"`
+	RunID   string            `json:"run_id,omitempty"`
+	Attempt int               `json:"attempt"`
+	Command []string          `json:"command,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	Inputs  int               `json:"inputs"`
+	Message string            `json:"message,omitempty"`
+}
+
 // TaskStopExitCode is the exit code of docket task start when told to stop: the
 // Kubernetes executor names it in the Job's podFailurePolicy so that such a pod fails
 // its index at once instead of being retried.

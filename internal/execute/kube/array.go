@@ -36,6 +36,9 @@ const (
 	LabelCompletionIndex      = "batch.kubernetes.io/job-completion-index"
 )
 
+// podBackoff bounds the Job controller's wait before an index's next pod, in seconds.
+const podBackoff = 6 * 60
+
 // indexed says whether x, a task of an array, runs as an index of its array's Indexed
 // Job. A task needs the helper image (its pod's init container) and a command of its own
 // (the job's container runs `docket task exec`, which needs one to run); without either it
@@ -46,34 +49,29 @@ func indexed(x job.Execution, helper string) bool {
 
 // arrayJobFor builds the Indexed Job of the array a task belongs to, from that task's
 // execution: what differs between tasks (command, env, inputs) the pods fetch when they
-// start. parallelism caps the pods of an array without a cap of its own.
+// start. parallelism (the server's) caps the pods at once, as the array's own does: the Job
+// runs no more pods than the server follows tasks, so a pod seldom runs, or waits for its
+// attempt to be made, before Docket follows its task.
 func arrayJobFor(x job.Execution, namespace string, defaults PodDefaults, parallelism int) (*batchv1.Job, error) {
 	a := x.Array
-	pod, err := defaults.With(x.Kubernetes)
-	if err != nil {
-		return nil, err
-	}
-	resources, err := resourcesFor(x)
-	if err != nil {
-		return nil, err
-	}
 	ours := map[string]string{LabelManagedBy: ManagedBy, LabelJob: x.Run.Job, LabelRun: a.RunID}
-	podLabels := maps.Clone(x.Labels)
-	if podLabels == nil {
-		podLabels = map[string]string{}
+	pod, resources, podLabels, err := podParts(x, defaults, ours)
+	if err != nil {
+		return nil, err
 	}
-	maps.Copy(podLabels, ours)
 	// Each pod has the task's deadline; the Job as a whole is bounded by every task
-	// running one after another, each attempt to its deadline, at the Job's parallelism.
+	// running one after another, each attempt to its deadline, at the Job's parallelism,
+	// with the Job controller's waits before an index's next pod (10 s, doubling, at most
+	// 6 minutes) on top.
 	deadline := max(int64(x.Deadline.Seconds()), 1)
-	if a.Parallelism > 0 {
+	if a.Parallelism > 0 && (parallelism <= 0 || a.Parallelism < parallelism) {
 		parallelism = a.Parallelism
 	}
 	if parallelism <= 0 || parallelism > a.Size {
 		parallelism = a.Size
 	}
 	rounds := int64((a.Size + parallelism - 1) / parallelism)
-	jobDeadline := deadline * int64(x.Retries+1) * rounds
+	jobDeadline := (deadline*int64(x.Retries+1) + podBackoff*int64(x.Retries)) * rounds
 	var annotations map[string]string
 	if x.Run.ScheduledTime != nil {
 		annotations = map[string]string{AnnotationScheduledTime: x.Run.ScheduledTime.UTC().Format(time.RFC3339)}

@@ -186,3 +186,31 @@ func envOf(c corev1.Container, name string) string {
 	}
 	return ""
 }
+
+// TestArrayTaskAdopt stops the server following a task while its pod runs (the array's Job
+// goes on) and has another adopt the task: it follows the task's pod to its end.
+func TestArrayTaskAdopt(t *testing.T) {
+	t.Parallel()
+	helper := PodDefaults{HelperImage: "registry.example.com/docket:test"}
+	first := setup(t, Options{Pod: helper})
+	a := first.array(1, 0, nil, map[string]string{"kwok.docket.dev/run-for": "3s"})
+	x := a.task(0, 1)
+	first.waitReason(x.Run.ID, string(job.ReasonStarted))
+	first.stop()
+	if !first.jobExists(Name(a.array.RunID)) {
+		t.Fatal("the array's Job was deleted when its server stopped")
+	}
+	next := setup(t, Options{Client: first.client, Namespace: first.ns, Pod: helper})
+	x.Run.State = job.StateRunning
+	if ok, err := next.e.Adopt(context.Background(), x, 0); !ok || err != nil {
+		t.Fatalf("Adopt = %v, %v", ok, err)
+	}
+	if u := next.rec.Finish(t, 30*time.Second); u.RunID != x.Run.ID || u.State != job.StateSucceeded {
+		t.Errorf("the adopted task ended %+v; want succeeded", u)
+	}
+	other := x
+	other.Array = &job.TaskArray{RunID: job.NewRunID(time.Now()), Size: 1, Env: a.array.Env}
+	if ok, err := next.e.Adopt(context.Background(), other, 0); ok || err != nil {
+		t.Errorf("Adopt of a task whose array has no Job = %v, %v; want false", ok, err)
+	}
+}

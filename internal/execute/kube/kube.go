@@ -79,8 +79,9 @@ type Options struct {
 	// Released, if set, is called each time the executor lets go of a run, so it has
 	// room for another.
 	Released func()
-	// ArrayParallelism caps the pods an array's Indexed Job runs at once when the array
-	// sets no parallelism of its own; 0: all its tasks.
+	// ArrayParallelism caps the pods an array's Indexed Job runs at once (the server's
+	// --parallelism), and the array's own parallelism below it; 0: the array's own, or
+	// all its tasks.
 	ArrayParallelism int
 }
 

@@ -23,25 +23,16 @@ import (
 // podFailurePolicy has the Job start another pod in its place. The definition's command
 // replaces the image's entrypoint; cpu and memory are requests, and memory is the limit.
 func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.Job, error) {
-	pod, err := defaults.With(x.Kubernetes)
-	if err != nil {
-		return nil, err
-	}
-	resources, err := resourcesFor(x)
-	if err != nil {
-		return nil, err
-	}
 	ours := map[string]string{
 		LabelManagedBy: ManagedBy,
 		LabelJob:       x.Run.Job,
 		LabelRun:       x.Run.ID,
 		LabelAttempt:   strconv.Itoa(x.Run.Attempt),
 	}
-	podLabels := maps.Clone(x.Labels)
-	if podLabels == nil {
-		podLabels = map[string]string{}
+	pod, resources, podLabels, err := podParts(x, defaults, ours)
+	if err != nil {
+		return nil, err
 	}
-	maps.Copy(podLabels, ours)
 	var env []corev1.EnvVar
 	for _, k := range slices.Sorted(maps.Keys(x.Env)) {
 		env = append(env, corev1.EnvVar{Name: k, Value: x.Env[k]})
@@ -89,6 +80,26 @@ func jobFor(x job.Execution, namespace string, defaults PodDefaults) (*batchv1.J
 		withInputs(&spec.Spec.Template.Spec, x, pod.HelperImage)
 	}
 	return spec, nil
+}
+
+// podParts returns what every pod Docket makes for x has: its placement (defaults with
+// the definition's kubernetes block), its container's resources, and its labels (the
+// definition's, under Docket's own ours).
+func podParts(x job.Execution, defaults PodDefaults, ours map[string]string) (PodDefaults, corev1.ResourceRequirements, map[string]string, error) {
+	pod, err := defaults.With(x.Kubernetes)
+	if err != nil {
+		return pod, corev1.ResourceRequirements{}, nil, err
+	}
+	resources, err := resourcesFor(x)
+	if err != nil {
+		return pod, resources, nil, err
+	}
+	podLabels := maps.Clone(x.Labels)
+	if podLabels == nil {
+		podLabels = map[string]string{}
+	}
+	maps.Copy(podLabels, ours)
+	return pod, resources, podLabels, nil
 }
 
 // resourcesFor returns a run's container resources: cpu and memory are requests, memory

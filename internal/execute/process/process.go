@@ -58,6 +58,7 @@ type Executor struct {
 
 	keepers *pool
 	spares  *spares
+	path    string // the PATH a run gets unless it sets its own: the server's, and docket's
 }
 
 // New returns an Executor.
@@ -87,7 +88,37 @@ func New(opts Options) *Executor {
 		runs:    execute.Set{Released: opts.Released},
 		keepers: &pool{program: opts.Keeper, log: opts.Logger, grace: opts.KillGrace, max: opts.IdleKeepers, now: opts.Now},
 		spares:  newSpares(opts.IdleKeepers),
+		path:    runPath(os.Getenv("PATH"), linkSelf(opts.WorkDir)),
 	}
+}
+
+// linkSelf puts a link named docket to the server's own binary in workDir/bin, so that a
+// run finds docket (docket report) on its PATH. It returns that folder, or "" when there
+// is none.
+func linkSelf(workDir string) string {
+	self, err := os.Executable()
+	if workDir == "" || err != nil {
+		return ""
+	}
+	dir := filepath.Join(workDir, "bin")
+	link, next := filepath.Join(dir, "docket"), filepath.Join(dir, "docket.next")
+	os.Remove(next)
+	if os.MkdirAll(dir, 0o755) != nil || os.Symlink(self, next) != nil || os.Rename(next, link) != nil {
+		return ""
+	}
+	return dir
+}
+
+// runPath is the server's PATH with docket's folder after it: a docket the user put on
+// the PATH comes first.
+func runPath(path, docket string) string {
+	switch {
+	case docket == "":
+		return path
+	case path == "":
+		return docket
+	}
+	return path + string(filepath.ListSeparator) + docket
 }
 
 // Running returns how many runs hold a process.
@@ -238,11 +269,15 @@ func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 	if len(x.Command) == 0 {
 		return fail(job.ReasonNoCommand, "the definition has no command, and the process executor needs one to run", 127)
 	}
-	env := baseEnv()
+	env := baseEnv(e.path)
 	for k, v := range x.Env {
 		env = append(env, k+"="+v)
 	}
-	path, err := lookPath(x.Command[0], x.Env["PATH"])
+	runPath := x.Env["PATH"]
+	if runPath == "" {
+		runPath = e.path
+	}
+	path, err := lookPath(x.Command[0], runPath)
 	if err != nil {
 		return fail(job.ReasonCommandNotFound, fmt.Sprintf("command not found: %s", x.Command[0]), 127)
 	}
@@ -309,11 +344,14 @@ func (e *Executor) exited(id string, ws syscall.WaitStatus, lost error) job.Upda
 	return u
 }
 
-// baseEnv is what every run inherits from the server: enough to find programs and write
-// temporary files, nothing else (no server secrets).
-func baseEnv() []string {
+// baseEnv is what every run inherits from the server: enough to find programs (path, with
+// docket on it) and write temporary files, nothing else (no server secrets).
+func baseEnv(path string) []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "USER", "LANG", "TZ", "TMPDIR"} {
+	if path != "" {
+		env = append(env, "PATH="+path)
+	}
+	for _, k := range []string{"HOME", "USER", "LANG", "TZ", "TMPDIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
@@ -321,8 +359,8 @@ func baseEnv() []string {
 	return env
 }
 
-// lookPath finds a program the way the run's shell would: with the run's PATH when it
-// sets one, else the server's.
+// lookPath finds a program the way the run's shell would: on the run's PATH (its own, or
+// the one it gets from the server).
 func lookPath(prog, runPath string) (string, error) {
 	if runPath == "" || filepath.Base(prog) != prog {
 		return exec.LookPath(prog)

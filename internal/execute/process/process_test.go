@@ -218,6 +218,33 @@ func TestBaseEnvKeepsServerSecretsOut(t *testing.T) {
 	}
 }
 
+// TestDocketOnPath: a run finds docket (the server's own binary) on its PATH, after the
+// server's own folders, and a run that sets its own PATH keeps it.
+func TestDocketOnPath(t *testing.T) {
+	e, rec := setup(t)
+	if err := e.Start(context.Background(), execution("r1", time.Minute, "sh", "-c", `readlink "$(command -v docket)"; echo "$PATH"`)); err != nil {
+		t.Fatal(err)
+	}
+	rec.Finish(t, 20*time.Second)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(rec.Log("r1")), "\n")
+	if len(lines) != 2 || lines[0] != self || !strings.HasPrefix(lines[1], os.Getenv("PATH")+":") || !strings.HasSuffix(lines[1], "/bin") {
+		t.Errorf("docket in the run:\n%s\nwant %s, found after the server's PATH %s", rec.Log("r1"), self, os.Getenv("PATH"))
+	}
+	x := execution("r2", time.Minute, "sh", "-c", `echo "$PATH"`)
+	x.Env["PATH"] = "/usr/bin:/bin"
+	if err := e.Start(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	rec.Finish(t, 20*time.Second)
+	if got := strings.TrimSpace(rec.Log("r2")); got != "/usr/bin:/bin" {
+		t.Errorf("a run's own PATH became %q", got)
+	}
+}
+
 // BenchmarkRun measures one run end to end through the process executor, one at a time,
 // with the same test job the container executor's BenchmarkRun runs.
 func BenchmarkRun(b *testing.B) {
