@@ -235,7 +235,8 @@ memory: 64Mi
 		chromedp.WaitVisible("#confirm-yes", chromedp.ByQuery),
 		chromedp.Click("#confirm-yes", chromedp.ByQuery),
 		chromedp.WaitVisible("#log", chromedp.ByQuery),
-		chromedp.Poll(`document.querySelector('#log').textContent.includes('epoch 2') && document.querySelector('#log-live').textContent.includes('live')`, nil),
+		// The page redraws the run each second: it shows running within one.
+		chromedp.Poll(`document.querySelector('#log').textContent.includes('epoch 2') && document.querySelector('#log-live').textContent.includes('live') && document.querySelector('h1 .badge').textContent === 'running'`, nil),
 		chromedp.Text("#log", &liveLog, chromedp.ByQuery),
 		chromedp.Text("h1 .badge", &badge, chromedp.ByQuery),
 	); err != nil {

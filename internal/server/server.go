@@ -263,6 +263,7 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 			Logs:      logs,
 			Logger:    cfg.Logger,
 			WorkDir:   filepath.Join(cfg.DataDir, "work"),
+			BinDir:    filepath.Join(cfg.DataDir, "bin"),
 			KillGrace: cfg.KillGrace,
 			Released:  wake.Ring,
 			Blobs:     blobs,

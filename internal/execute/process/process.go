@@ -43,6 +43,9 @@ type Options struct {
 	// Blobs, when set, is where a run's input files are read from, to be copied into its
 	// working directory before it starts.
 	Blobs execute.BlobReader
+	// BinDir, when set, gets a link named docket to the server's own binary, and runs get
+	// it at the end of their PATH, so a job calls docket report as it is.
+	BinDir string
 	// StartWindow is how long a run's start waits to be recorded: a process that ends
 	// within it has its start recorded with its end, in one write instead of two.
 	// Default 50ms.
@@ -88,22 +91,20 @@ func New(opts Options) *Executor {
 		runs:    execute.Set{Released: opts.Released},
 		keepers: &pool{program: opts.Keeper, log: opts.Logger, grace: opts.KillGrace, max: opts.IdleKeepers, now: opts.Now},
 		spares:  newSpares(opts.IdleKeepers),
-		path:    runPath(os.Getenv("PATH"), linkSelf(opts.WorkDir)),
+		path:    runPath(os.Getenv("PATH"), linkSelf(opts.BinDir)),
 	}
 }
 
-// linkSelf puts a link named docket to the server's own binary in workDir/bin, so that a
-// run finds docket (docket report) on its PATH. It returns that folder, or "" when there
-// is none.
-func linkSelf(workDir string) string {
+// linkSelf puts a link named docket to the server's own binary in dir, so that a run finds
+// docket (docket report) on its PATH. It returns dir, or "" when there is none.
+func linkSelf(dir string) string {
 	self, err := os.Executable()
-	if workDir == "" || err != nil {
+	if dir == "" || err != nil {
 		return ""
 	}
-	dir := filepath.Join(workDir, "bin")
 	link, next := filepath.Join(dir, "docket"), filepath.Join(dir, "docket.next")
 	os.Remove(next)
-	if os.MkdirAll(dir, 0o755) != nil || os.Symlink(self, next) != nil || os.Rename(next, link) != nil {
+	if os.MkdirAll(dir, 0o700) != nil || os.Symlink(self, next) != nil || os.Rename(next, link) != nil {
 		return ""
 	}
 	return dir
