@@ -67,8 +67,10 @@ func (b *batcher) drain(single func(context.Context, job.Transition) (job.Run, e
 	}
 }
 
-// apply writes a batch in one transaction; when that fails (one of them conflicts, or
-// the first's context ended), each is written on its own, so each gets its own outcome.
+// apply writes a batch in one transaction; when that fails (one of them conflicts, the
+// first's context ended, or, where rows are locked, two servers' batches took the same
+// rows, a group run or a job's, in opposite orders and the database broke the deadlock),
+// each is written on its own, so each gets its own outcome.
 func (b *batcher) apply(batch []*write, single func(context.Context, job.Transition) (job.Run, error)) {
 	defer func() {
 		for _, w := range batch {
