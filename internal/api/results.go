@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,42 +9,12 @@ import (
 	"docket.dev/docket/internal/store"
 )
 
-// TaskResult is one task of an array as GET /runs/{id}/results shows it: its index and
-// input, how its newest attempt stands, and what that attempt reported.
-type TaskResult struct {
-	Index    int             `json:"index"`
-	Input    string          `json:"input,omitempty"`
-	State    job.State       `json:"state"`
-	ExitCode *int            `json:"exit_code"`
-	Result   json.RawMessage `json:"result"`
-	Files    []job.File      `json:"files"`
-	RunID    string          `json:"run_id"`
-	Attempt  int             `json:"attempt"`
-	Message  string          `json:"message,omitempty"`
-}
-
-// Results is a page of an array's tasks with its progress.
-type Results struct {
-	RunID string    `json:"run_id"`
-	State job.State `json:"state"`
-	// Progress counts the array's tasks: ended ones by how, and the others by where they
-	// are now.
-	Progress Progress     `json:"progress"`
-	Results  []TaskResult `json:"results"`
-	// NextAfter, when set, is the after of the next page.
-	NextAfter *int `json:"next_after,omitempty"`
-}
-
-// Progress is how far an array has got: Size tasks, of which Succeeded and Failed ended
-// so (for good), Running are dispatched or running and Queued wait for a slot.
-type Progress struct {
-	Size      int `json:"size"`
-	Succeeded int `json:"succeeded"`
-	Failed    int `json:"failed"`
-	Ended     int `json:"ended"`
-	Running   int `json:"running"`
-	Queued    int `json:"queued"`
-}
+// The array results GET /runs/{id}/results answers.
+type (
+	TaskResult = job.TaskResult
+	Results    = job.Results
+	Progress   = job.Progress
+)
 
 // Result pages: 100 tasks unless asked, at most 1000.
 const (

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -131,11 +132,40 @@ func nounOf(kind job.Kind) string {
 }
 
 // checkTriggers checks a definition's after against the stored jobs: each exists, and
-// no cycle of triggers goes through it.
+// no cycle of triggers goes through it. It reads the jobs upstream of spec, one by one
+// (a cycle through spec is among them), not every job: the cost of an apply does not grow
+// with the jobs stored. Only when a job it names is missing are all names read, for the
+// nearest one to suggest.
 func (a *API) checkTriggers(ctx context.Context, spec job.Spec) error {
 	if len(spec.After) == 0 {
 		return nil
 	}
+	upstream := map[string]job.Spec{}
+	next := afterJobs(spec)
+	for len(next) > 0 {
+		name := next[0]
+		next = next[1:]
+		if _, seen := upstream[name]; seen || name == spec.Name {
+			continue
+		}
+		d, err := a.opts.Store.DefinitionGet(ctx, name)
+		if errors.Is(err, job.ErrNotFound) {
+			if slices.ContainsFunc(spec.After, func(x job.After) bool { return x.Job == name }) {
+				return a.checkTriggersAll(ctx, spec)
+			}
+			continue // a job further up runs after one deleted since: no trigger goes on from it
+		}
+		if err != nil {
+			return err
+		}
+		upstream[name] = d.Spec
+		next = append(next, afterJobs(d.Spec)...)
+	}
+	return definition.CheckTriggers(spec, upstream)
+}
+
+// checkTriggersAll is checkTriggers against every stored job, whose names it suggests from.
+func (a *API) checkTriggersAll(ctx context.Context, spec job.Spec) error {
 	defs, err := a.opts.Store.DefinitionList(ctx)
 	if err != nil {
 		return err
@@ -145,6 +175,15 @@ func (a *API) checkTriggers(ctx context.Context, spec job.Spec) error {
 		byName[d.Name] = d.Spec
 	}
 	return definition.CheckTriggers(spec, byName)
+}
+
+// afterJobs names the jobs a spec runs after.
+func afterJobs(spec job.Spec) []string {
+	names := make([]string, len(spec.After))
+	for i, x := range spec.After {
+		names[i] = x.Job
+	}
+	return names
 }
 
 // checkSteps holds each step of a workflow that sets its own resources, placement or

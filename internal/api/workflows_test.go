@@ -1,11 +1,18 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
+	"docket.dev/docket/internal/store/sqlite"
 )
 
 const workflowJob = goodJob + `steps:
@@ -75,5 +82,51 @@ func TestRetryRequests(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
 		t.Errorf("refused retries changed the store (-before +after):\n%s", diff)
+	}
+}
+
+// listCounter is a store that counts the reads of every definition.
+type listCounter struct {
+	store.Store
+	lists atomic.Int32
+}
+
+func (s *listCounter) DefinitionList(ctx context.Context) ([]job.Definition, error) {
+	s.lists.Add(1)
+	return s.Store.DefinitionList(ctx)
+}
+
+// TestTriggersReadUpstream: an apply with after reads the jobs upstream of it, not every
+// job, and still finds a cycle through them; only a missing job reads them all, for its
+// suggestion.
+func TestTriggersReadUpstream(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "docket.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	counter := &listCounter{Store: st}
+	f := setupWith(t, counter)
+	apply := func(name, after string) (int, string) {
+		body := strings.Replace(goodJob, "name: nightly", "name: "+name, 1)
+		if after != "" {
+			body += "after: [{job: " + after + "}]\n"
+		}
+		status, out := f.call(t, "PUT", "/api/v1/jobs/"+name, "application/yaml", body)
+		return status, string(out)
+	}
+	for _, j := range [][2]string{{"extract", ""}, {"load", "extract"}, {"report", "load"}, {"unrelated", ""}} {
+		if status, out := apply(j[0], j[1]); status != 201 {
+			t.Fatalf("apply %s: %d %s", j[0], status, out)
+		}
+	}
+	if status, out := apply("extract", "report"); status != 400 || !strings.Contains(out, `extract -\u003e load -\u003e report -\u003e extract`) {
+		t.Errorf("a cycle: %d %s", status, out)
+	}
+	if n := counter.lists.Load(); n != 0 {
+		t.Errorf("applies with after read every job %d times", n)
+	}
+	if status, out := apply("publish", "reprot"); status != 400 || !strings.Contains(out, `did you mean \"report\"?`) {
+		t.Errorf("a missing job: %d %s", status, out)
 	}
 }

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,38 +9,12 @@ import (
 	"docket.dev/docket/internal/job"
 )
 
-// TaskResult is one task of an array run: its index and input, how its newest attempt
-// stands, and what that attempt reported.
-type TaskResult struct {
-	Index    int             `json:"index"`
-	Input    string          `json:"input"`
-	State    job.State       `json:"state"`
-	ExitCode *int            `json:"exit_code"`
-	Result   json.RawMessage `json:"result"`
-	Files    []job.File      `json:"files"`
-	RunID    string          `json:"run_id"`
-	Attempt  int             `json:"attempt"`
-	Message  string          `json:"message,omitempty"`
-}
-
-// Progress is how far an array run has got.
-type Progress struct {
-	Size      int `json:"size"`
-	Succeeded int `json:"succeeded"`
-	Failed    int `json:"failed"`
-	Ended     int `json:"ended"`
-	Running   int `json:"running"`
-	Queued    int `json:"queued"`
-}
-
-// Results is a page of an array run's tasks, in index order, with its progress.
-type Results struct {
-	RunID     string       `json:"run_id"`
-	State     job.State    `json:"state"`
-	Progress  Progress     `json:"progress"`
-	Results   []TaskResult `json:"results"`
-	NextAfter *int         `json:"next_after"`
-}
+// An array run's results, as the server answers them.
+type (
+	TaskResult = job.TaskResult
+	Results    = job.Results
+	Progress   = job.Progress
+)
 
 // Results returns up to limit tasks of an array run after index after (-1: from the
 // first); limit 0 returns only the progress.
