@@ -109,8 +109,9 @@ func (w Wake) Ring() {
 
 // Dispatcher moves runs from the queue to the executor.
 type Dispatcher struct {
-	opts Options
-	now  func() time.Time
+	opts      Options
+	now       func() time.Time
+	revisions *revisions
 }
 
 // New returns a Dispatcher.
@@ -124,7 +125,7 @@ func New(opts Options) *Dispatcher {
 	if opts.Wake == nil {
 		opts.Wake = NewWake()
 	}
-	return &Dispatcher{opts: opts, now: opts.Now}
+	return &Dispatcher{opts: opts, now: opts.Now, revisions: newRevisions()}
 }
 
 // Wake asks the dispatcher to look at the queue now. It never blocks.
@@ -260,7 +261,7 @@ func (d *Dispatcher) Execution(ctx context.Context, r job.Run) (job.Execution, e
 
 // resolve builds the execution for a run from the revision it recorded.
 func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, error) {
-	def, err := d.opts.Store.DefinitionRevision(ctx, r.Job, r.Revision)
+	def, err := d.revisions.get(ctx, d.opts.Store, r.Job, r.Revision)
 	if err != nil {
 		return job.Execution{}, fmt.Errorf("load revision %d of job %s: %w", r.Revision, r.Job, err)
 	}
@@ -286,7 +287,9 @@ func (d *Dispatcher) resolve(ctx context.Context, r job.Run) (job.Execution, err
 		}
 		SetArray(&x, parent, env)
 	}
-	if x.Inputs, err = store.InputsOf(ctx, d.opts.Store, r); err != nil {
+	if r.NoInputs {
+		x.Inputs = []job.File{} // the claim found none to read
+	} else if x.Inputs, err = store.InputsOf(ctx, d.opts.Store, r); err != nil {
 		return job.Execution{}, fmt.Errorf("list input files: %w", err)
 	}
 	if d.opts.RunEnv != nil {

@@ -1,6 +1,9 @@
 package job
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // Concurrency says what happens when a slot fires while an earlier run of the same job is
 // still active.
@@ -262,9 +265,17 @@ func (s Spec) Location() *time.Location {
 	if s.Timezone == "" {
 		return time.UTC
 	}
+	if loc, ok := locations.Load(s.Timezone); ok {
+		return loc.(*time.Location)
+	}
 	loc, err := time.LoadLocation(s.Timezone)
 	if err != nil {
 		return time.UTC
 	}
+	locations.Store(s.Timezone, loc)
 	return loc
 }
+
+// locations keeps the zones Location loaded, by name: time.LoadLocation reads the zone's
+// file each time. There are only so many zones, so it needs no bound.
+var locations sync.Map

@@ -128,6 +128,10 @@ type Run struct {
 	// WaitingFor says, for a run that is not moving, what it waits for; computed when the
 	// run is read, never stored.
 	WaitingFor string `json:"waiting_for,omitempty"`
+	// NoInputs is set by the claim that took the run when it has no input files to place:
+	// none of its own, and no earlier attempt or group run whose files it would get.
+	// False when not known; never stored.
+	NoInputs bool `json:"-"`
 }
 
 // Overrides are a submission's changes to what its run executes, laid over the revision's

@@ -43,8 +43,9 @@ const MaxRetryBackoff = 10 * time.Minute
 
 // Recorder records what happens to runs.
 type Recorder struct {
-	opts Options
-	now  func() time.Time
+	opts  Options
+	now   func() time.Time
+	batch *batcher // nil when the store writes one transition at a time
 }
 
 // New returns a Recorder.
@@ -58,7 +59,11 @@ func New(opts Options) *Recorder {
 	if opts.Transitioned == nil {
 		opts.Transitioned = func(job.Run, *job.Run) {}
 	}
-	return &Recorder{opts: opts, now: opts.Now}
+	r := &Recorder{opts: opts, now: opts.Now}
+	if bs, ok := opts.Store.(BatchStore); ok {
+		r.batch = &batcher{store: bs}
+	}
+	return r
 }
 
 // Report records an update: a notice becomes an event; a state change becomes a guarded
@@ -88,7 +93,7 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 	if u.State != job.StateFailed {
 		// Nothing to decide from the run as it stands: the store moves it from whatever
 		// state may lead to u.State, and only a change that did not apply is read back.
-		stored, err := r.opts.Store.RunTransition(ctx, t)
+		stored, err := r.write(ctx, t)
 		if errors.Is(err, job.ErrConflict) && u.From == "" {
 			return r.unchanged(ctx, u)
 		}
@@ -136,6 +141,15 @@ func (r *Recorder) Report(ctx context.Context, u job.Update) error {
 		return nil
 	}
 	return fmt.Errorf("record update of run %s: %w", u.RunID, job.ErrConflict)
+}
+
+// write applies t, with the transitions of other runs reported meanwhile when the store
+// can write them together.
+func (r *Recorder) write(ctx context.Context, t job.Transition) (job.Run, error) {
+	if r.batch == nil {
+		return r.opts.Store.RunTransition(ctx, t)
+	}
+	return r.batch.transition(ctx, t, r.opts.Store.RunTransition)
 }
 
 // transitioned tells Options.Transitioned of each change t recorded: its Before first,

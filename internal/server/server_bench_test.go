@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,6 +101,7 @@ func processThroughput(b *testing.B, databaseURL string, jobs, queues int) {
 		}
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime(syscall.RUSAGE_SELF)
 	start := time.Now()
 	for i := range b.N {
 		if _, _, err := c.SubmitRun(ctx, names[i%len(names)], client.RunRequest{}, ""); err != nil {
@@ -116,6 +122,12 @@ func processThroughput(b *testing.B, databaseURL string, jobs, queues int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	// This process is the server and the client submitting and polling; the keepers are
+	// its children, and the commands theirs.
+	reportCPU(b, "server", cpuTime(syscall.RUSAGE_SELF)-cpu0)
+	keepers, commands := keepersCPU()
+	reportCPU(b, "keepers", keepers)
+	reportCPU(b, "commands", commands)
 	b.StopTimer()
 	if n := countDone(ctx, b, c); n != b.N {
 		b.Fatalf("%d runs finished; want %d", n, b.N)
@@ -133,6 +145,7 @@ func BenchmarkOSExec(b *testing.B) {
 	}
 	jobs := make(chan struct{})
 	var wg sync.WaitGroup
+	self0, commands0 := cpuTime(syscall.RUSAGE_SELF), cpuTime(syscall.RUSAGE_CHILDREN)
 	start := time.Now()
 	for range 8 {
 		wg.Go(func() {
@@ -148,6 +161,8 @@ func BenchmarkOSExec(b *testing.B) {
 	}
 	close(jobs)
 	wg.Wait()
+	reportCPU(b, "self", cpuTime(syscall.RUSAGE_SELF)-self0)
+	reportCPU(b, "commands", cpuTime(syscall.RUSAGE_CHILDREN)-commands0)
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "runs/s")
 }
 
@@ -173,4 +188,52 @@ func countDone(ctx context.Context, b *testing.B, c *client.Client) int {
 		}
 		cursor = next
 	}
+}
+
+// reportCPU reports CPU time d spent by who, in microseconds per run.
+func reportCPU(b *testing.B, who string, d time.Duration) {
+	b.ReportMetric(float64(d.Microseconds())/float64(b.N), who+"-cpu-us/run")
+}
+
+// cpuTime is the user and system CPU time getrusage(2) gives for who.
+func cpuTime(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// keepersCPU is the CPU time of this process's children, the process executor's keepers
+// (their starts included), and of the commands they ran and reaped, from /proc (in clock
+// ticks of 10 ms, Linux's USER_HZ).
+func keepersCPU() (keepers, commands time.Duration) {
+	lists, _ := filepath.Glob("/proc/self/task/*/children")
+	seen := map[string]bool{}
+	for _, list := range lists {
+		pids, _ := os.ReadFile(list)
+		for _, pid := range strings.Fields(string(pids)) {
+			if seen[pid] {
+				continue
+			}
+			seen[pid] = true
+			data, err := os.ReadFile("/proc/" + pid + "/stat")
+			if err != nil {
+				continue
+			}
+			s := string(data)
+			// Fields after the command's name: utime, stime, cutime and cstime are 14-17 of proc(5).
+			f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+			if len(f) < 15 {
+				continue
+			}
+			tick := func(i int) time.Duration {
+				n, _ := strconv.ParseInt(f[i], 10, 64)
+				return time.Duration(n) * 10 * time.Millisecond
+			}
+			keepers += tick(11) + tick(12)
+			commands += tick(13) + tick(14)
+		}
+	}
+	return keepers, commands
 }

@@ -139,6 +139,10 @@ type Queue interface {
 	// empty: in no state that may move to t.To), and job.ErrNotFound when there is no such
 	// run.
 	RunTransition(ctx context.Context, t job.Transition) (job.Run, error)
+	// RunTransitions applies transitions of different runs, each as RunTransition does, in
+	// one transaction, and returns the runs as they left them, in order: all of them
+	// apply, or, when one cannot, none, with that one's error.
+	RunTransitions(ctx context.Context, ts []job.Transition) ([]job.Run, error)
 	// RunRequestCancel records who asked to cancel an active run. It returns the run as
 	// stored; the caller then asks the executor to stop it.
 	RunRequestCancel(ctx context.Context, id, by string) (job.Run, error)

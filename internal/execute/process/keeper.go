@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -36,12 +37,21 @@ const keeperFD = 3
 const prSetChildSubreaper = 36
 
 // control is what the server asks of a keeper. "run" starts a run; its packet carries the
-// run's output (for the command's stdout and stderr) and a pipe from which the keeper
-// reads the spec. "term" sends SIGTERM to the command's process group; "kill" ends the
-// run, every process of it killed. A closed socket is a kill, and the keeper's end.
+// run's output (for the command's stdout and stderr) and either the spec, or, for a spec
+// larger than maxInlineSpec, a pipe from which the keeper reads it. "term" sends SIGTERM
+// to the command's process group; "kill" ends the run, every process of it killed. A
+// closed socket is a kill, and the keeper's end.
 type control struct {
-	Op string `json:"op"`
+	Op   string `json:"op"`
+	Spec *spec  `json:"spec,omitempty"`
 }
+
+// maxInlineSpec is the largest control that carries its run's spec; the keeper reads
+// controls of up to controlSize bytes.
+const (
+	maxInlineSpec = 60 << 10
+	controlSize   = 64 << 10
+)
 
 // spec is what a run's command is.
 type spec struct {
@@ -73,6 +83,7 @@ func Keep() error {
 	// A command's parent-death signal follows the thread that started it; this one lives
 	// as long as the keeper.
 	runtime.LockOSThread()
+	runtime.GOMAXPROCS(1)
 	f := os.NewFile(keeperFD, "docket-server")
 	if f == nil {
 		return errors.New("the keeper has no socket to its server")
@@ -107,7 +118,7 @@ func Keep() error {
 // receive reads controls until the socket fails, then closes controls.
 func receive(conn *net.UnixConn, controls chan<- packet) {
 	defer close(controls)
-	buf, oob := make([]byte, 4096), make([]byte, syscall.CmsgSpace(2*4))
+	buf, oob := make([]byte, controlSize), make([]byte, syscall.CmsgSpace(2*4))
 	for {
 		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 		if err != nil || n == 0 {
@@ -148,19 +159,25 @@ func send(conn *net.UnixConn, m message) error {
 // keeper and reports the command's status. It returns true when the server is gone.
 func run(conn *net.UnixConn, p packet, controls <-chan packet) (gone bool) {
 	defer closeAll(p.files)
-	if len(p.files) != 2 {
+	want := 2 // the output and the spec's pipe
+	if p.Spec != nil {
+		want = 1
+	}
+	if len(p.files) != want {
 		send(conn, message{Error: fmt.Sprintf("a run needs its output and its spec; %d files came", len(p.files))})
 		return false
 	}
-	out, specFile := p.files[0], p.files[1]
+	out := p.files[0]
 	var s spec
-	if err := json.NewDecoder(specFile).Decode(&s); err != nil {
+	if p.Spec != nil {
+		s = *p.Spec
+	} else if err := json.NewDecoder(p.files[1]).Decode(&s); err != nil {
 		send(conn, message{Error: fmt.Sprintf("read what to run: %v", err)})
 		return false
 	}
-	stdin, err := os.Open(os.DevNull)
-	if err != nil {
-		send(conn, message{Error: err.Error()})
+	stdin := devNull()
+	if stdin == nil {
+		send(conn, message{Error: "cannot open " + os.DevNull})
 		return false
 	}
 	proc, err := os.StartProcess(s.Path, s.Args, &os.ProcAttr{
@@ -169,7 +186,6 @@ func run(conn *net.UnixConn, p packet, controls <-chan packet) (gone bool) {
 		// keeper is, which the keeper never is but by SIGKILL.
 		Sys: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	})
-	stdin.Close()
 	out.Close() // the run's output ends when its processes do
 	if err != nil {
 		send(conn, message{Error: err.Error()})
@@ -215,6 +231,15 @@ func run(conn *net.UnixConn, p packet, controls <-chan packet) (gone bool) {
 	ws := uint32(status)
 	return send(conn, message{Status: &ws}) != nil
 }
+
+// devNull is the keeper's /dev/null, every run's stdin, opened once; nil when it cannot be.
+var devNull = sync.OnceValue(func() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+})
 
 // killLeft kills what is left of a run until reaped says the keeper has no child, and so
 // nothing of the run is left. A command that left nothing needs no kill.

@@ -468,3 +468,26 @@ func TestDescendants(t *testing.T) {
 		t.Errorf("descendants = %v, by a scan of /proc %v; want the same two sleeps", byChildren, byScan)
 	}
 }
+
+// TestLargeSpec: a run whose spec does not fit in the keeper's control reaches its keeper
+// through a pipe of its own, and a keeper takes runs of both kinds one after the other.
+func TestLargeSpec(t *testing.T) {
+	t.Parallel()
+	e, rec := setup(t)
+	big := strings.Repeat("x", 2*maxInlineSpec)
+	for i, value := range []string{"small", big, "small again"} {
+		id := fmt.Sprintf("r%d", i)
+		x := execution(id, time.Minute, "sh", "-c", `printf %s "$BIG" | wc -c`)
+		x.Env["BIG"] = value
+		if err := e.Start(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+		if u := rec.Finish(t, 20*time.Second); u.State != job.StateSucceeded {
+			t.Fatalf("run %s: %+v", id, u)
+		}
+		executetest.WaitIdle(t, e)
+		if got, want := strings.TrimSpace(rec.Log(id)), fmt.Sprint(len(value)); got != want {
+			t.Errorf("run %s saw $BIG of %s bytes; want %s", id, got, want)
+		}
+	}
+}

@@ -96,6 +96,11 @@ func (k *keeper) startTime() (uint64, error) {
 // ask sends a control to the keeper, with files for a run.
 func (k *keeper) ask(op string, files ...*os.File) error {
 	b, _ := json.Marshal(control{Op: op})
+	return k.send(b, files...)
+}
+
+// send sends an encoded control to the keeper, with files for a run.
+func (k *keeper) send(b []byte, files ...*os.File) error {
 	var oob []byte
 	if len(files) > 0 {
 		fds := make([]int, len(files))
@@ -174,25 +179,10 @@ func (k *keeper) start(s spec, out io.Writer) (*started, error) {
 	if err != nil {
 		return nil, err
 	}
-	specR, specW, err := os.Pipe()
-	if err != nil {
+	if err := k.handOver(s, outW); err != nil {
 		outR.Close()
-		outW.Close()
-		return nil, err
-	}
-	err = k.ask("run", outW, specR)
-	outW.Close()
-	specR.Close()
-	if err != nil {
-		outR.Close()
-		specW.Close()
 		return nil, fmt.Errorf("hand the run to its keeper: %w", err)
 	}
-	go func() {
-		// Writing blocks until the keeper reads; it fails if the keeper dies first.
-		json.NewEncoder(specW).Encode(s)
-		specW.Close()
-	}()
 	r := &started{k: k, output: make(chan struct{})}
 	go func() {
 		defer close(r.output)
@@ -208,6 +198,31 @@ func (k *keeper) start(s spec, out io.Writer) (*started, error) {
 	}
 	r.pid = m.PID
 	return r, nil
+}
+
+// handOver sends the keeper a run's control with its output, outW, which it closes: the
+// spec in the control when it fits in one (maxInlineSpec), else through a pipe of its own.
+func (k *keeper) handOver(s spec, outW *os.File) error {
+	defer outW.Close()
+	if b, err := json.Marshal(control{Op: "run", Spec: &s}); err == nil && len(b) <= maxInlineSpec {
+		return k.send(b, outW)
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	err = k.ask("run", outW, specR)
+	specR.Close()
+	if err != nil {
+		specW.Close()
+		return err
+	}
+	go func() {
+		// Writing blocks until the keeper reads; it fails if the keeper dies first.
+		json.NewEncoder(specW).Encode(s)
+		specW.Close()
+	}()
+	return nil
 }
 
 // stop ends the run's processes: SIGTERM to the command's process group; after grace

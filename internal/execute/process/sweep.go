@@ -24,7 +24,7 @@ func (e *Executor) recordPath(runID string) string {
 // record writes down a run's keeper: its record, written once per keeper and kept while
 // the keeper waits for a run (see spares.go), renamed to the run's.
 func (e *Executor) record(runID string, k *keeper) error {
-	if k.record != "" && os.Rename(k.record, e.recordPath(runID)) == nil {
+	if k.record != "" && rename(k.record, e.recordPath(runID)) == nil {
 		return nil
 	}
 	k.record = "" // gone (removed by hand, say): written again
@@ -37,14 +37,14 @@ func (e *Executor) record(runID string, k *keeper) error {
 		return err
 	}
 	k.record = idle
-	return os.Rename(idle, e.recordPath(runID))
+	return rename(idle, e.recordPath(runID))
 }
 
 // done puts away what a run of this executor left in the work directory, once all its
 // processes are gone: its keeper's record goes back to waiting with the keeper, and its
 // working directory is removed or kept as a spare.
 func (e *Executor) done(runID string, k *keeper) {
-	if k.record == "" || os.Rename(e.recordPath(runID), k.record) != nil {
+	if k.record == "" || rename(e.recordPath(runID), k.record) != nil {
 		os.Remove(e.recordPath(runID))
 	}
 	e.dropWorkDir(e.workDir(runID))

@@ -68,6 +68,7 @@ func (dialect) Time(t time.Time) any     { return t }
 func (dialect) Precision() time.Duration { return time.Microsecond }
 func (dialect) LockRows() string         { return " FOR UPDATE" }
 func (dialect) SkipLocked() string       { return " FOR UPDATE SKIP LOCKED" }
+func (dialect) QueuedRuns() string       { return "runs" }
 func (dialect) Migrations() fs.FS {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {

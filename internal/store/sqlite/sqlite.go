@@ -52,6 +52,7 @@ func (dialect) Time(t time.Time) any                                            
 func (dialect) Precision() time.Duration                                        { return time.Nanosecond }
 func (dialect) LockRows() string                                                { return "" }
 func (dialect) SkipLocked() string                                              { return "" }
+func (dialect) QueuedRuns() string                                              { return "runs INDEXED BY runs_claim" }
 func (dialect) LockJob(context.Context, sqlstore.Querier, string) (bool, error) { return true, nil }
 
 func (dialect) LockQueue(context.Context, sqlstore.Querier, string) error { return nil }

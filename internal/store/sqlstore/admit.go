@@ -20,7 +20,9 @@ type claimable struct {
 
 func scanClaimable(row scanner) (claimable, error) {
 	var c claimable
-	r, err := scanRun(extraScanner{row, []any{&c.order, &c.locked}})
+	var noInputs bool
+	r, err := scanRun(extraScanner{row, []any{&c.order, &c.locked, &noInputs}})
+	r.NoInputs = noInputs
 	c.Run = r
 	return c, err
 }

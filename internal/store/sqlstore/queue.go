@@ -86,6 +86,11 @@ func (s *Store) RunUnfinished(ctx context.Context, jobs []string) (map[string][]
 	return out, nil
 }
 
+// noInputs is the claim's column that says a run has no input files to place (the
+// dispatcher then reads none): none of its own, and neither an earlier attempt nor a
+// group run whose files it would get. A run's files are recorded before the run.
+const noInputs = `(retry_of IS NULL AND parent_id IS NULL AND NOT EXISTS (SELECT 1 FROM run_files f WHERE f.run_id = runs.id AND f.kind = 'input'))`
+
 // claimScan caps how many queued runs one claim looks at beyond those it takes: runs it
 // passes over (an exclusive run whose job is busy, a job another claimer is claiming
 // for). Where the dialect locks rows, it locks only the runs it reads.
@@ -120,7 +125,7 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 		for len(claimed) < limit && scanned < limit+claimScan {
 			want := limit - len(claimed)
 			filter, args := a.filter()
-			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order, `+s.d.TryLockQueue()+` FROM runs
+			page, err := all(ctx, c, scanClaimable, `SELECT `+runColumns+`, claim_order, `+s.d.TryLockQueue()+`, `+noInputs+` FROM `+s.d.QueuedRuns()+`
 				WHERE state = 'queued' AND kind = '' AND not_before <= ? AND (claim_order, id) > (?, ?)
 				AND job NOT IN (SELECT name FROM definitions WHERE suspended)
 				AND queue NOT IN (SELECT name FROM queues WHERE disabled)`+filter+`
@@ -302,91 +307,134 @@ func (a *admission) filter() (string, []any) {
 // the same write: the run moves from Before's From on to t.To at once, with Before's events
 // recorded before t's and Before's start stamped.
 func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, error) {
+	if err := checkTransition(t); err != nil {
+		return job.Run{}, err
+	}
+	var out job.Run
+	err := s.tx(ctx, func(c conn) error {
+		var err error
+		out, err = s.transition(ctx, c, t)
+		return err
+	})
+	return out, err
+}
+
+// RunTransitions applies transitions of different runs, each as RunTransition does, in
+// one transaction: all of them, or, when one fails, none, with that one's error.
+func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.Run, error) {
+	for _, t := range ts {
+		if err := checkTransition(t); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]job.Run, len(ts))
+	err := s.tx(ctx, func(c conn) error {
+		for i, t := range ts {
+			var err error
+			if out[i], err = s.transition(ctx, c, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkTransition refuses a transition no run can make, and a Before that is not a
+// change made first.
+func checkTransition(t job.Transition) error {
 	first := t
 	if b := t.Before; b != nil {
 		if b.Before != nil || b.Then != nil || b.To.Terminal() || b.RunID != t.RunID || t.From != "" && t.From != b.To || !job.CanTransition(b.To, t.To) {
-			return job.Run{}, fmt.Errorf("run %s: %s then %s is not a pair of transitions recorded together", t.RunID, b.To, t.To)
+			return fmt.Errorf("run %s: %s then %s is not a pair of transitions recorded together", t.RunID, b.To, t.To)
 		}
 		first = *b
+	}
+	if first.From != "" && !job.CanTransition(first.From, first.To) || first.From == "" && len(job.Preceding(first.To)) == 0 {
+		return fmt.Errorf("run %s: %s to %s is not a transition a run can make", t.RunID, first.From, first.To)
+	}
+	return nil
+}
+
+// transition is RunTransition within transaction c, t checked.
+func (s *Store) transition(ctx context.Context, c conn, t job.Transition) (out job.Run, err error) {
+	first := t
+	if t.Before != nil {
+		first = *t.Before
 	}
 	from := []job.State{first.From}
 	if first.From == "" {
 		from = job.Preceding(first.To)
 	}
-	if first.From != "" && !job.CanTransition(first.From, first.To) || len(from) == 0 {
-		return job.Run{}, fmt.Errorf("run %s: %s to %s is not a transition a run can make", t.RunID, first.From, first.To)
+	var exit any
+	if t.ExitCode != nil {
+		exit = *t.ExitCode
 	}
-	var out job.Run
-	err := s.tx(ctx, func(c conn) error {
-		var exit any
-		if t.ExitCode != nil {
-			exit = *t.ExitCode
+	var started, finished any
+	if first.To == job.StateRunning || t.To == job.StateRunning {
+		started = s.ts(first.Time)
+	}
+	if t.To.Terminal() {
+		finished = s.ts(t.Time)
+	}
+	claimedBy := t.ClaimedBy
+	if t.To == job.StateQueued {
+		claimedBy = "" // back in the queue: nobody holds it
+	}
+	list, states := in(from)
+	out, err = scanRun(c.row(ctx, `UPDATE runs SET state = ?, reason = ?, message = ?,
+		exit_code = COALESCE(?, exit_code),
+		started_at = COALESCE(started_at, ?),
+		finished_at = COALESCE(?, finished_at),
+		claimed_by = CASE WHEN ? THEN ? ELSE claimed_by END
+		WHERE id = ? AND state IN `+list+` RETURNING `+runColumns,
+		append([]any{t.To, t.Reason, t.Message, exit, started, finished,
+			t.To == job.StateQueued || claimedBy != "", claimedBy, t.RunID}, states...)...))
+	if errors.Is(err, sql.ErrNoRows) {
+		if first.From == "" {
+			return out, s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s cannot move to %s", t.RunID, first.To))
 		}
-		var started, finished any
-		if first.To == job.StateRunning || t.To == job.StateRunning {
-			started = s.ts(first.Time)
-		}
-		if t.To.Terminal() {
-			finished = s.ts(t.Time)
-		}
-		claimedBy := t.ClaimedBy
-		if t.To == job.StateQueued {
-			claimedBy = "" // back in the queue: nobody holds it
-		}
-		list, states := in(from)
-		var err error
-		out, err = scanRun(c.row(ctx, `UPDATE runs SET state = ?, reason = ?, message = ?,
-			exit_code = COALESCE(?, exit_code),
-			started_at = COALESCE(started_at, ?),
-			finished_at = COALESCE(?, finished_at),
-			claimed_by = CASE WHEN ? THEN ? ELSE claimed_by END
-			WHERE id = ? AND state IN `+list+` RETURNING `+runColumns,
-			append([]any{t.To, t.Reason, t.Message, exit, started, finished,
-				t.To == job.StateQueued || claimedBy != "", claimedBy, t.RunID}, states...)...))
-		if errors.Is(err, sql.ErrNoRows) {
-			if first.From == "" {
-				return s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s cannot move to %s", t.RunID, first.To))
-			}
-			return s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s is no longer %s", t.RunID, first.From))
-		}
-		if err != nil {
-			return err
-		}
-		events := t.Events()
-		if b := t.Before; b != nil {
-			events = append(b.Events(), events...)
-			if out.Parent != "" {
-				// The group sees the child's start, as it would have in a write of its own.
-				mid := out
-				mid.State = b.To
-				if err := s.settle(ctx, c, mid, false, b.Time); err != nil {
-					return err
-				}
+		return out, s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s is no longer %s", t.RunID, first.From))
+	}
+	if err != nil {
+		return out, err
+	}
+	events := t.Events()
+	if b := t.Before; b != nil {
+		events = append(b.Events(), events...)
+		if out.Parent != "" {
+			// The group sees the child's start, as it would have in a write of its own.
+			mid := out
+			mid.State = b.To
+			if err := s.settle(ctx, c, mid, false, b.Time); err != nil {
+				return out, err
 			}
 		}
+	}
+	if t.Then != nil {
+		if _, err := s.insertRun(ctx, c, *t.Then, ""); err != nil {
+			return out, err
+		}
+		events = append(events, job.Event{RunID: t.Then.ID, Time: t.Time, State: t.Then.State, Reason: t.Then.Reason, Message: t.Then.Message})
+	}
+	if err := s.insertEvents(ctx, c, events); err != nil {
+		return out, err
+	}
+	if t.Then == nil {
+		if err := s.releaseWaiters(ctx, c, out, t.Time); err != nil {
+			return out, err
+		}
+	}
+	if out.Parent == "" {
 		if t.Then != nil {
-			if _, err := s.insertRun(ctx, c, *t.Then, ""); err != nil {
-				return err
-			}
-			events = append(events, job.Event{RunID: t.Then.ID, Time: t.Time, State: t.Then.State, Reason: t.Then.Reason, Message: t.Then.Message})
+			return out, nil // not over: its retry is queued
 		}
-		if err := s.insertEvents(ctx, c, events); err != nil {
-			return err
-		}
-		if t.Then == nil {
-			if err := s.releaseWaiters(ctx, c, out, t.Time); err != nil {
-				return err
-			}
-		}
-		if out.Parent == "" {
-			if t.Then != nil {
-				return nil // not over: its retry is queued
-			}
-			return s.fire(ctx, c, out, t.Time)
-		}
-		return s.settle(ctx, c, out, t.Then != nil, t.Time)
-	})
-	return out, err
+		return out, s.fire(ctx, c, out, t.Time)
+	}
+	return out, s.settle(ctx, c, out, t.Then != nil, t.Time)
 }
 
 // missed is the error of a guarded write that changed no row: job.ErrNotFound when the

@@ -39,6 +39,10 @@ type Dialect interface {
 	// SkipLocked ends the claim's SELECT of queued runs: rows another claimer locked are
 	// passed over rather than waited for.
 	SkipLocked() string
+	// QueuedRuns is the claim's FROM: the runs table, read through its index of queued
+	// runs in claim order (runs_claim) where the planner would not choose it by itself
+	// (SQLite without ANALYZE's statistics reads every queued run and sorts them).
+	QueuedRuns() string
 	// LockJob takes, without waiting, a lock on claiming runs of one job that lasts until
 	// the transaction q is in ends, and reports whether it got it. A database with one
 	// writer always gets it.

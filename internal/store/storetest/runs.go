@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -803,5 +805,99 @@ func testSlotsRecordBatch(t *testing.T, s store.Store) {
 	}
 	if d, _ := s.DefinitionGet(ctx, "y"); !d.ScheduledThrough.Equal(t0) {
 		t.Errorf("the left-out job's cursor moved to %v", d.ScheduledThrough)
+	}
+}
+
+func testRunTransitions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	var runs []job.Run
+	for range 3 {
+		runs = append(runs, create(t, s, q.run("batch", job.StateQueued)))
+	}
+	claimIDs(t, s, "w", t0.Add(time.Minute), 3)
+	pending := func(r job.Run) job.Transition {
+		return job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StatePending, Time: t0.Add(2 * time.Minute), Reason: job.ReasonStarting,
+			Notes: []job.Note{{Reason: "Note", Message: "a note of " + r.ID}}}
+	}
+	got, err := s.RunTransitions(ctx, []job.Transition{pending(runs[0]), pending(runs[1])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != runs[0].ID || got[1].ID != runs[1].ID || got[0].State != job.StatePending || got[1].State != job.StatePending {
+		t.Fatalf("returned %+v", got)
+	}
+	for _, r := range runs[:2] {
+		if now := mustGet(t, s, r.ID); now.State != job.StatePending || now.Reason != job.ReasonStarting {
+			t.Errorf("stored: %+v", now)
+		}
+		evs, err := s.EventList(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(evs); n < 2 || evs[n-2].State != job.StatePending || evs[n-1].Message != "a note of "+r.ID {
+			t.Errorf("events of %s: %+v", r.ID, evs)
+		}
+	}
+
+	// One that cannot apply (runs[0] is pending already) keeps the others out too.
+	code := 0
+	end := job.Transition{RunID: runs[1].ID, To: job.StateSucceeded, Time: t0.Add(4 * time.Minute), Reason: job.ReasonCompleted, ExitCode: &code,
+		Before: &job.Transition{RunID: runs[1].ID, To: job.StateRunning, Time: t0.Add(3 * time.Minute), Reason: job.ReasonStarted}}
+	_, err = s.RunTransitions(ctx, []job.Transition{pending(runs[2]), end, pending(runs[0])})
+	if !errors.Is(err, job.ErrConflict) {
+		t.Fatalf("a batch with a stale transition: err %v, want ErrConflict", err)
+	}
+	if now := mustGet(t, s, runs[2].ID); now.State != job.StateDispatched {
+		t.Errorf("a failed batch kept a transition: %+v", now)
+	}
+	if now := mustGet(t, s, runs[1].ID); now.State != job.StatePending || now.StartedAt != nil {
+		t.Errorf("a failed batch kept a transition: %+v", now)
+	}
+
+	// Without it, the rest applies: a start with its end beside a pending.
+	got, err = s.RunTransitions(ctx, []job.Transition{pending(runs[2]), end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].State != job.StatePending || got[1].State != job.StateSucceeded || got[1].StartedAt == nil || !got[1].StartedAt.Equal(t0.Add(3*time.Minute)) {
+		t.Errorf("returned %+v", got)
+	}
+	if now := mustGet(t, s, runs[1].ID); now.State != job.StateSucceeded || now.FinishedAt == nil {
+		t.Errorf("stored: %+v", now)
+	}
+	if _, err := s.RunTransitions(ctx, []job.Transition{{RunID: runs[1].ID, From: job.StateSucceeded, To: job.StateRunning, Time: t0}}); err == nil {
+		t.Error("a terminal run was moved back to running")
+	}
+}
+
+func testRunClaimNoInputs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var q seq
+	plain := create(t, s, q.run("inputs", job.StateQueued))
+	withFiles := q.run("inputs", job.StateQueued)
+	files := []job.File{{Path: "in.txt", SHA256: strings.Repeat("a", 64), Size: 1, Mode: 0o644}}
+	if err := s.RunFilesPut(ctx, store.FileInput, map[string][]job.File{withFiles.ID: files}, t0); err != nil {
+		t.Fatal(err)
+	}
+	create(t, s, withFiles)
+	outputOnly := create(t, s, q.run("inputs", job.StateQueued))
+	if err := s.RunFilesPut(ctx, store.FileOutput, map[string][]job.File{outputOnly.ID: files}, t0); err != nil {
+		t.Fatal(err)
+	}
+	retry := q.run("inputs", job.StateQueued)
+	retry.Trigger, retry.Attempt, retry.RetryOf = job.TriggerRetry, 2, plain.ID
+	create(t, s, retry)
+	runs, err := s.RunClaim(ctx, "w", t0.Add(time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range runs {
+		got[r.ID] = r.NoInputs
+	}
+	want := map[string]bool{plain.ID: true, withFiles.ID: false, outputOnly.ID: true, retry.ID: false}
+	if !maps.Equal(got, want) {
+		t.Errorf("claimed with no inputs %v; want %v (plain, with files, with outputs only, a retry)", got, want)
 	}
 }
