@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"docket.dev/docket/internal/execute"
 	"docket.dev/docket/internal/job"
@@ -30,7 +29,8 @@ import (
 const (
 	// TaskDir holds what the init container leaves for the job's container.
 	TaskDir = "/docket/task"
-	// Annotations and the label the Job controller puts on an Indexed Job's pods.
+	// Annotations and the label the Job controller puts on an Indexed Job's pods (the
+	// label since Kubernetes 1.28).
 	AnnotationCompletionIndex = "batch.kubernetes.io/job-completion-index"
 	AnnotationIndexFailures   = "batch.kubernetes.io/job-index-failure-count"
 	LabelCompletionIndex      = "batch.kubernetes.io/job-completion-index"
@@ -159,11 +159,6 @@ type taskPods struct {
 
 func newTaskPods(x job.Execution) *taskPods {
 	return &taskPods{array: x.Array.RunID, index: *x.Run.TaskIndex, failures: x.Run.Attempt - 1}
-}
-
-// selector selects the pods of the task's index, of every attempt.
-func (t *taskPods) selector() labels.Set {
-	return labels.Set{LabelRun: t.array, LabelCompletionIndex: strconv.Itoa(t.index)}
 }
 
 // mine says whether a pod of the task's index is one of its attempt's.

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"docket.dev/docket/internal/execute"
 	"docket.dev/docket/internal/job"
@@ -175,11 +174,7 @@ func (f *follower) endedPod(ctx context.Context, cached *corev1.Pod) *corev1.Pod
 	if terminated(cached) != nil {
 		return cached
 	}
-	sel, keep := labels.Set{LabelRun: f.x.Run.ID}, func(*corev1.Pod) bool { return true }
-	if f.task != nil {
-		sel, keep = f.task.selector(), f.task.mine
-	}
-	pods, err := f.e.opts.Client.CoreV1().Pods(f.sp.name).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	pods, err := f.e.opts.Client.CoreV1().Pods(f.sp.name).List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=" + f.x.Run.ID})
 	if err != nil {
 		return cached
 	}
@@ -187,7 +182,7 @@ func (f *follower) endedPod(ctx context.Context, cached *corev1.Pod) *corev1.Pod
 	for i := range pods.Items {
 		listed[i] = &pods.Items[i]
 	}
-	if n := newest(listed, keep); n != nil {
+	if n := newest(listed, nil); n != nil {
 		return n
 	}
 	return cached

@@ -235,13 +235,15 @@ func podTask(obj any) ([]string, error) {
 	return nil, nil
 }
 
-// taskKey is the key of the array task an object (a pod of an Indexed Job) is of, if any.
+// taskKey is the key of the array task an object (a pod of an Indexed Job) is of, if any:
+// by the completion index's annotation, which every version with Indexed Jobs sets (the
+// label came later).
 func taskKey(m metav1.Object) string {
-	l := m.GetLabels()
-	if l[LabelRun] == "" || l[LabelCompletionIndex] == "" {
+	run, index := m.GetLabels()[LabelRun], m.GetAnnotations()[AnnotationCompletionIndex]
+	if run == "" || index == "" {
 		return ""
 	}
-	return l[LabelRun] + "/" + l[LabelCompletionIndex]
+	return run + "/" + index
 }
 
 // byIndex returns the pods under key in one of the pod indexes.
