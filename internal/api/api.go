@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/job"
@@ -113,7 +111,7 @@ type API struct {
 	now         func() time.Time
 	ready       atomic.Bool
 	mux         *routeMux
-	limits      *limiters
+	limits      *auth.Limiters
 	crossOrigin *http.CrossOriginProtection
 	openAPICache
 	// logWriteTimeout is how long a log's reader may take to take one chunk.
@@ -140,7 +138,7 @@ func New(opts Options) *API {
 	}
 	opts.Hosts = hosts
 	a := &API{opts: opts, now: opts.Now, mux: &routeMux{ServeMux: http.NewServeMux()}, crossOrigin: http.NewCrossOriginProtection(), logWriteTimeout: time.Minute,
-		limits: &limiters{every: rate.Limit(opts.RateLimit), burst: int(2 * opts.RateLimit), byKey: map[string]*rate.Limiter{}}}
+		limits: auth.NewLimiters(opts.RateLimit)}
 	a.routes()
 	return a
 }

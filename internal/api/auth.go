@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-
-	"golang.org/x/time/rate"
 
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/job"
@@ -103,37 +100,6 @@ func bearer(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-// limiters hands out one rate limiter per token (and per run, for run tokens).
-type limiters struct {
-	mu    sync.Mutex
-	every rate.Limit
-	burst int
-	byKey map[string]*rate.Limiter
-}
-
-// maxIdleLimiters is how many limiters are kept before the idle ones are dropped.
-const maxIdleLimiters = 10000
-
-func (l *limiters) allow(name string) bool {
-	l.mu.Lock()
-	lim, ok := l.byKey[name]
-	if !ok {
-		if len(l.byKey) >= maxIdleLimiters {
-			// A full bucket has not been drawn on lately; a new one starts full, so
-			// dropping it forgets nothing. (Run tokens make one limiter per run.)
-			for k, old := range l.byKey {
-				if old.Tokens() >= float64(l.burst) {
-					delete(l.byKey, k)
-				}
-			}
-		}
-		lim = rate.NewLimiter(l.every, l.burst)
-		l.byKey[name] = lim
-	}
-	l.mu.Unlock()
-	return lim.Allow()
-}
-
 // guard wraps an API handler with the role it needs. Without tokens (a server for this
 // machine only) every request passes. With them, a request needs a known bearer token
 // whose role is at least role (401 and 403 otherwise), and each token may make RateLimit
@@ -179,7 +145,7 @@ func (a *API) guardTyped(role auth.Role, anyWithToken bool, h http.HandlerFunc) 
 				msg: fmt.Sprintf("token %q has the role %s; %s %s needs %s", tok.Name, tok.Role, r.Method, r.URL.Path, role)})
 			return
 		}
-		if !a.limits.allow(tok.Name) {
+		if !a.limits.Allow(tok.Name) {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusTooManyRequests, code: "rate_limited",
 				msg: fmt.Sprintf("token %q made more than %g requests per second; retry in a second", tok.Name, a.opts.RateLimit)})

@@ -2,12 +2,9 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
-
-	"golang.org/x/time/rate"
 
 	"docket.dev/docket/internal/auth"
 )
@@ -171,7 +168,7 @@ func TestAuthCancelNamesTheToken(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	f, secrets := setupAuth(t)
-	f.api.limits.every, f.api.limits.burst, f.api.opts.RateLimit = 0.001, 3, 0.001
+	f.api.limits.Every, f.api.limits.Burst, f.api.opts.RateLimit = 0.001, 3, 0.001
 	h := []string{"Authorization", "Bearer " + secrets["viewer"]}
 	var statuses []int
 	for range 5 {
@@ -195,25 +192,6 @@ func TestRateLimit(t *testing.T) {
 	}
 	if statuses[2] != http.StatusNotFound || statuses[3] != http.StatusTooManyRequests {
 		t.Errorf("a run token's statuses %v; want three answers (404: no such run) then 429", statuses)
-	}
-}
-
-// TestLimitersForget checks that the limiters of idle tokens (one per run, for run
-// tokens) do not pile up: past maxIdleLimiters the full buckets are dropped.
-func TestLimitersForget(t *testing.T) {
-	t.Parallel()
-	l := &limiters{every: 1, burst: 2, byKey: map[string]*rate.Limiter{}}
-	for i := range maxIdleLimiters {
-		l.byKey[fmt.Sprint("idle ", i)] = rate.NewLimiter(l.every, l.burst)
-	}
-	l.allow("busy")
-	l.allow("busy")
-	l.allow("new")
-	if n := len(l.byKey); n != 2 {
-		t.Errorf("%d limiters kept; want the busy one and the new one", n)
-	}
-	if l.allow("busy") {
-		t.Error("the busy token's spent bucket was forgotten")
 	}
 }
 

@@ -51,7 +51,7 @@ func BenchmarkReport(b *testing.B) {
 func benchmarkReport(b *testing.B, f *fixture) {
 	tokens := auth.NewRunTokens([]byte("0123456789abcdef0123456789abcdef"))
 	f.api.opts.RunTokens = tokens
-	f.api.limits.every = rate.Inf // the endpoint is measured, not the per-run limit
+	f.api.limits.Every = rate.Inf // the endpoint is measured, not the per-run limit
 	if status, body := f.call(b, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); status != http.StatusCreated {
 		b.Fatalf("PUT: %d %s", status, body)
 	}

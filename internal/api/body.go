@@ -169,26 +169,3 @@ func bodyError(err error, shape bodyShape) error {
 
 // maxDepth is how deeply a reported document may nest objects and arrays.
 const maxDepth = 64
-
-// depth is how deeply a JSON document nests objects and arrays.
-func depth(doc []byte) int {
-	level, most := 0, 0
-	inString, escaped := false, false
-	for _, c := range doc {
-		switch {
-		case escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
-			level++
-			most = max(most, level)
-		case c == '}' || c == ']':
-			level--
-		}
-	}
-	return most
-}

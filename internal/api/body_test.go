@@ -18,18 +18,6 @@ import (
 // nested is a JSON document that nests n arrays.
 func nested(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
 
-func TestDepth(t *testing.T) {
-	t.Parallel()
-	for doc, want := range map[string]int{
-		`1`: 0, `{}`: 1, `{"a":[1,{"b":2}]}`: 3, nested(70): 70,
-		`"[[[["`: 0, `["\"[[", {"k\\":["x"]}]`: 3, `{"a":"\\"}`: 1,
-	} {
-		if got := depth([]byte(doc)); got != want {
-			t.Errorf("depth(%s) = %d, want %d", doc, got, want)
-		}
-	}
-}
-
 func TestHeaderText(t *testing.T) {
 	t.Parallel()
 	for value, ok := range map[string]bool{

@@ -11,6 +11,7 @@ import (
 	"regexp"
 
 	"docket.dev/docket/internal/auth"
+	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/job"
 )
 
@@ -50,7 +51,7 @@ func (a *API) runGuard(role auth.Role, h http.HandlerFunc) http.HandlerFunc {
 		case id != r.PathValue("id"):
 			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusForbidden, code: "forbidden",
 				msg: fmt.Sprintf("the token of run %s reports only on that run, not on %s", id, r.PathValue("id"))})
-		case !a.limits.allow("run " + id):
+		case !a.limits.Allow("run " + id):
 			w.Header().Set("Retry-After", "1")
 			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusTooManyRequests, code: "rate_limited",
 				msg: fmt.Sprintf("run %s made more than %g requests per second; retry in a second", id, a.opts.RateLimit)})
@@ -146,8 +147,8 @@ func decodeReport(w http.ResponseWriter, r *http.Request) (reportRequest, error)
 			return req, invalid(doc.field, "is null; leave it out to keep the one reported before")
 		case compact.Len() > doc.limit:
 			return req, invalid(doc.field, fmt.Sprintf("is %d bytes; the limit is %d", compact.Len(), doc.limit))
-		case depth(compact.Bytes()) > maxDepth:
-			return req, invalid(doc.field, fmt.Sprintf("nests %d levels of objects and arrays; at most %d are allowed", depth(compact.Bytes()), maxDepth))
+		case definition.JSONDepth(compact.Bytes()) > maxDepth:
+			return req, invalid(doc.field, fmt.Sprintf("nests %d levels of objects and arrays; at most %d are allowed", definition.JSONDepth(compact.Bytes()), maxDepth))
 		}
 		*doc.value = compact.Bytes()
 	}

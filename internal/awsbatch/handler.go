@@ -12,11 +12,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/time/rate"
 
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
@@ -76,7 +73,7 @@ const maxBody = 1 << 20
 type Handler struct {
 	opts   Options
 	now    func() time.Time
-	limits *limiters
+	limits *auth.Limiters
 }
 
 // New returns the face.
@@ -102,7 +99,7 @@ func New(opts Options) *Handler {
 	if opts.Executor == "" {
 		opts.Executor = "process"
 	}
-	return &Handler{opts: opts, now: opts.Now, limits: &limiters{every: rate.Limit(opts.RateLimit), burst: int(2 * opts.RateLimit), byKey: map[string]*rate.Limiter{}}}
+	return &Handler{opts: opts, now: opts.Now, limits: auth.NewLimiters(opts.RateLimit)}
 }
 
 // op is one Batch operation: the role it needs and its handler, which decodes the body
@@ -209,7 +206,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, role auth.Role) 
 		return nil, auth.Token{}, &apiError{status: http.StatusForbidden, typ: "AccessDeniedException",
 			msg: fmt.Sprintf("access key %s (%s) has the role %s; this operation needs %s", key.ID, key.Name, key.Role, role)}
 	}
-	if !h.limits.allow(key.Name) {
+	if !h.limits.Allow(key.Name) {
 		w.Header().Set("Retry-After", "1")
 		return nil, auth.Token{}, &apiError{status: http.StatusTooManyRequests, typ: "TooManyRequestsException",
 			msg: fmt.Sprintf("%s made more than %g requests per second; retry in a second", key.Name, h.opts.RateLimit)}
@@ -286,7 +283,7 @@ func decode(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return clientErr("the request body is not UTF-8 text")
 	}
-	if d := depth(body); d > maxDepth {
+	if d := definition.JSONDepth(body); d > maxDepth {
 		return clientErr("the request body nests %d levels deep; at most %d are allowed", d, maxDepth)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -301,45 +298,3 @@ func decode(body []byte, v any) error {
 
 // maxDepth is how deeply a request body may nest objects and arrays.
 const maxDepth = 32
-
-// depth is how deeply a JSON document nests objects and arrays.
-func depth(doc []byte) int {
-	level, most := 0, 0
-	inString, escaped := false, false
-	for _, c := range doc {
-		switch {
-		case escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
-			level++
-			most = max(most, level)
-		case c == '}' || c == ']':
-			level--
-		}
-	}
-	return most
-}
-
-// limiters hands out one rate limiter per key name.
-type limiters struct {
-	mu    sync.Mutex
-	every rate.Limit
-	burst int
-	byKey map[string]*rate.Limiter
-}
-
-func (l *limiters) allow(name string) bool {
-	l.mu.Lock()
-	lim, ok := l.byKey[name]
-	if !ok {
-		lim = rate.NewLimiter(l.every, l.burst)
-		l.byKey[name] = lim
-	}
-	l.mu.Unlock()
-	return lim.Allow()
-}
