@@ -73,12 +73,7 @@ func (a *API) putBlob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	size, err := queryInt(r, "size", 0)
-	if err != nil {
-		writeError(w, r, a.opts.Logger, err)
-		return
-	}
-	offset, err := queryInt(r, "offset", 0)
+	size, offset, err := uploadRange(r)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
@@ -215,6 +210,16 @@ func (a *API) serveBlob(w http.ResponseWriter, r *http.Request, sha string) {
 		}
 		off += int64(len(chunk))
 	}
+}
+
+// uploadRange reads an upload's ?size= (the whole file's) and ?offset= (where the body
+// starts in it).
+func uploadRange(r *http.Request) (size, offset int64, err error) {
+	if size, err = queryInt(r, "size", 0); err != nil {
+		return 0, 0, err
+	}
+	offset, err = queryInt(r, "offset", 0)
+	return size, offset, err
 }
 
 // queryInt reads a whole number of 0 or more from the query, def when absent.

@@ -27,12 +27,7 @@ func (a *API) putOutput(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, invalid("sha256", "is not a SHA-256: 64 lowercase hex digits"))
 		return
 	}
-	size, err := queryInt(r, "size", 0)
-	if err != nil {
-		writeError(w, r, a.opts.Logger, err)
-		return
-	}
-	offset, err := queryInt(r, "offset", 0)
+	size, offset, err := uploadRange(r)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
