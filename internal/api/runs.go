@@ -17,28 +17,9 @@ import (
 	"docket.dev/docket/internal/store"
 )
 
-// submitRequest is the optional body of POST /jobs/{name}/runs.
-type submitRequest struct {
-	Env     map[string]string `json:"env,omitempty"`
-	Trigger job.Trigger       `json:"trigger,omitempty"`
-	// Queue, when set, admits the run through this queue instead of its job's.
-	Queue string `json:"queue,omitempty"`
-	// Priority orders the run within its queue (0 to 1000, highest first).
-	Priority int `json:"priority,omitempty"`
-	// Params set the job's params for this run.
-	Params map[string]string `json:"params,omitempty"`
-	// Tasks, Inputs (one task each), Parallelism and MaxFailed make the run an array, or
-	// change the one its job makes (arrays.go).
-	Tasks       int      `json:"tasks,omitempty"`
-	Inputs      []string `json:"inputs,omitempty"`
-	Parallelism int      `json:"parallelism,omitempty"`
-	MaxFailed   *int     `json:"max_failed,omitempty"`
-	// Files are input files (uploaded blobs) placed in the run's working directory, or in
-	// every task's; TaskFiles make an array of one task per file, each placed for its
-	// task, whose input is its path.
-	Files     []job.File `json:"files,omitempty"`
-	TaskFiles []job.File `json:"task_files,omitempty"`
-}
+// submitRequest is the optional body of POST /jobs/{name}/runs (arrays.go has its
+// array's part).
+type submitRequest job.RunRequest
 
 // submitShape describes a run request for decodeBody's errors.
 var submitShape = bodyShape{name: "a run request", fields: "env, trigger, queue, priority, params, tasks, inputs, parallelism, max_failed, files and task_files",

@@ -54,23 +54,7 @@ type Job struct {
 }
 
 // RunRequest is the optional body of a run submission.
-type RunRequest struct {
-	Env     map[string]string `json:"env,omitempty"`
-	Trigger job.Trigger       `json:"trigger,omitempty"`
-	// Queue, Priority and Params set the run's queue (instead of its job's), its priority
-	// in the queue (0-1000) and the job's params.
-	Queue    string            `json:"queue,omitempty"`
-	Priority int               `json:"priority,omitempty"`
-	Params   map[string]string `json:"params,omitempty"`
-	// Tasks, Inputs (one task each), Parallelism and MaxFailed make the run an array.
-	Tasks       int      `json:"tasks,omitempty"`
-	Inputs      []string `json:"inputs,omitempty"`
-	Parallelism int      `json:"parallelism,omitempty"`
-	MaxFailed   *int     `json:"max_failed,omitempty"`
-	// Files are uploaded input files; TaskFiles make one task per file.
-	Files     []job.File `json:"files,omitempty"`
-	TaskFiles []job.File `json:"task_files,omitempty"`
-}
+type RunRequest = job.RunRequest
 
 // RunFilter selects runs to list.
 type RunFilter struct {
