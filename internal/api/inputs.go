@@ -86,12 +86,7 @@ type RunFiles struct {
 
 func (a *API) getRunFiles(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	run, err := a.opts.Store.RunGet(r.Context(), id)
-	if err != nil {
-		writeError(w, r, a.opts.Logger, runErr(id, err))
-		return
-	}
-	inputs, err := store.InputsOf(r.Context(), a.opts.Store, run)
+	inputs, err := a.runInputs(r, id)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
@@ -107,6 +102,15 @@ func (a *API) getRunFiles(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, RunFiles{Inputs: inputs, Outputs: outputs})
 }
 
+// runInputs returns a run's input files: its own and, for a task, its array's.
+func (a *API) runInputs(r *http.Request, id string) ([]job.File, error) {
+	run, err := a.opts.Store.RunGet(r.Context(), id)
+	if err != nil {
+		return nil, runErr(id, err)
+	}
+	return store.InputsOf(r.Context(), a.opts.Store, run)
+}
+
 // getRunInput streams one of a run's input files, by its blob's name: what docket inputs
 // fetch reads with the run's own token, which reaches only that run's files.
 func (a *API) getRunInput(w http.ResponseWriter, r *http.Request) {
@@ -116,12 +120,7 @@ func (a *API) getRunInput(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	run, err := a.opts.Store.RunGet(r.Context(), id)
-	if err != nil {
-		writeError(w, r, a.opts.Logger, runErr(id, err))
-		return
-	}
-	inputs, err := store.InputsOf(r.Context(), a.opts.Store, run)
+	inputs, err := a.runInputs(r, id)
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
