@@ -38,6 +38,12 @@ func (s *Store) TaskResults(ctx context.Context, parent string, after, limit int
 
 // GroupStates counts a group's children by state.
 func (s *Store) GroupStates(ctx context.Context, parent string) (map[job.State]int, error) {
+	out := map[job.State]int{}
+	return out, s.countStates(ctx, out, `SELECT state, COUNT(*) FROM runs WHERE parent_id = ? GROUP BY state`, parent)
+}
+
+// countStates adds to out the counts a query of (state, count) rows answers.
+func (s *Store) countStates(ctx context.Context, out map[job.State]int, query string, args ...any) error {
 	type count struct {
 		state job.State
 		n     int
@@ -45,15 +51,14 @@ func (s *Store) GroupStates(ctx context.Context, parent string) (map[job.State]i
 	counts, err := all(ctx, s.conn(), func(row scanner) (count, error) {
 		var c count
 		return c, row.Scan(&c.state, &c.n)
-	}, `SELECT state, COUNT(*) FROM runs WHERE parent_id = ? GROUP BY state`, parent)
+	}, query, args...)
 	if err != nil {
-		return nil, s.translate(err)
+		return s.translate(err)
 	}
-	out := make(map[job.State]int, len(counts))
 	for _, c := range counts {
 		out[c.state] = c.n
 	}
-	return out, nil
+	return nil
 }
 
 // multiScan hands scanRun's destinations and extra ones after them to one row's Scan, so

@@ -371,19 +371,5 @@ func (s *Store) RunCount(ctx context.Context, states ...job.State) (map[job.Stat
 		return counts, nil
 	}
 	list, args := in(states)
-	type count struct {
-		state job.State
-		n     int
-	}
-	rows, err := all(ctx, s.conn(), func(row scanner) (count, error) {
-		var c count
-		return c, row.Scan(&c.state, &c.n)
-	}, `SELECT state, COUNT(*) FROM runs WHERE state IN `+list+` GROUP BY state`, args...)
-	if err != nil {
-		return nil, s.translate(err)
-	}
-	for _, c := range rows {
-		counts[c.state] = c.n
-	}
-	return counts, nil
+	return counts, s.countStates(ctx, counts, `SELECT state, COUNT(*) FROM runs WHERE state IN `+list+` GROUP BY state`, args...)
 }
