@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"docket.dev/docket/internal/client"
-	"docket.dev/docket/internal/definition"
 )
 
 // previewRun prints what a run of name would be, from the server's dry run.
@@ -85,47 +84,22 @@ func quoteArgs(args []string) []string {
 // queues count as existing for its jobs.
 func dryApply(ctx context.Context, e *env, file string, docs [][]byte) error {
 	c := e.client()
-	where := func(i int) string {
-		if len(docs) > 1 {
-			return fmt.Sprintf("%s (document %d)", file, i+1)
-		}
-		return file
-	}
 	var (
 		queues []client.DryQueue
 		jobs   []client.DryJob
 		names  []string
 	)
-	for i, doc := range docs {
-		if definition.KindOf(doc) != definition.KindQueue {
-			continue
-		}
-		q, err := definition.DecodeQueue(doc, "")
-		if err != nil {
-			return fmt.Errorf("%s: %s", where(i), describeError(err))
-		}
-		got, err := c.DryApplyQueue(ctx, q.Name, doc)
-		if err != nil {
-			return fmt.Errorf("%s: %s", where(i), describeError(err))
-		}
-		queues, names = append(queues, got), append(names, q.Name)
-	}
-	for i, doc := range docs {
-		if definition.KindOf(doc) == definition.KindQueue {
-			continue
-		}
-		spec, err := definition.Decode(doc)
-		if err != nil {
-			return fmt.Errorf("%s: %w", where(i), err)
-		}
-		if spec.Name == "" {
-			return fmt.Errorf("%s: name: is required", where(i))
-		}
-		got, err := c.DryApplyJob(ctx, spec.Name, doc, names...)
-		if err != nil {
-			return fmt.Errorf("%s: %s", where(i), describeError(err))
-		}
+	err := applyDocs(file, docs, func(name string, doc []byte, _ string) error {
+		got, err := c.DryApplyQueue(ctx, name, doc)
+		queues, names = append(queues, got), append(names, name)
+		return err
+	}, func(name string, doc []byte, _ string) error {
+		got, err := c.DryApplyJob(ctx, name, doc, names...)
 		jobs = append(jobs, got)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if e.structured() {
 		return e.print(map[string]any{"dry_run": true, "queues": queues, "jobs": jobs})

@@ -56,45 +56,20 @@ unchanged or changed with the fields that change, and its next 3 runs.`,
 				applied []client.Job
 				queues  []client.AppliedQueue
 			)
-			where := func(i int) string {
-				if len(docs) > 1 {
-					return fmt.Sprintf("%s (document %d)", file, i+1)
-				}
-				return file
-			}
-			// Queues first: the file's jobs may name them.
-			for i, doc := range docs {
-				if definition.KindOf(doc) != definition.KindQueue {
-					continue
-				}
-				q, err := definition.DecodeQueue(doc, "")
+			err = applyDocs(file, docs, func(name string, doc []byte, _ string) error {
+				got, err := e.client().ApplyQueue(cmd.Context(), name, doc)
 				if err != nil {
-					return fmt.Errorf("%s: %s", where(i), describeError(err))
-				}
-				got, err := e.client().ApplyQueue(cmd.Context(), q.Name, doc)
-				if err != nil {
-					return fmt.Errorf("%s: %s", where(i), describeError(err))
+					return err
 				}
 				queues = append(queues, got)
 				if !e.structured() {
 					fmt.Fprintln(e.stdout, queueLine(got))
 				}
-			}
-			for i, doc := range docs {
-				if definition.KindOf(doc) == definition.KindQueue {
-					continue
-				}
-				where := where(i)
-				spec, err := definition.Decode(doc)
+				return nil
+			}, func(name string, doc []byte, where string) error {
+				j, err := e.client().ApplyJob(cmd.Context(), name, doc)
 				if err != nil {
-					return fmt.Errorf("%s: %w", where, err)
-				}
-				if spec.Name == "" {
-					return fmt.Errorf("%s: name: is required", where)
-				}
-				j, err := e.client().ApplyJob(cmd.Context(), spec.Name, doc)
-				if err != nil {
-					return fmt.Errorf("%s: %s", where, describeError(err))
+					return err
 				}
 				applied = append(applied, j)
 				for _, w := range j.Warnings {
@@ -103,6 +78,10 @@ unchanged or changed with the fields that change, and its next 3 runs.`,
 				if !e.structured() {
 					fmt.Fprintln(e.stdout, applyLine(j))
 				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if e.structured() {
 				out := map[string]any{"jobs": applied}
