@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"runtime"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Every run's command runs under a keeper: the docket binary started again as
@@ -79,66 +80,87 @@ type packet struct {
 // Keep is the keeper: it runs what the server sends on its socket (fd 3), one run at a
 // time, until the socket closes. It returns an error only when it cannot talk to the
 // server.
+//
+// The keeper is one thread making system calls: it blocks in recvmsg(2) for a control, and
+// while a run runs in poll(2) on its socket and the command's pidfd, so the Go scheduler
+// never has to hand the locked thread over to another and back.
 func Keep() error {
 	// A command's parent-death signal follows the thread that started it; this one lives
 	// as long as the keeper.
 	runtime.LockOSThread()
 	runtime.GOMAXPROCS(1)
-	f := os.NewFile(keeperFD, "docket-server")
-	if f == nil {
-		return errors.New("the keeper has no socket to its server")
+	conn := keeperConn{fd: keeperFD, buf: make([]byte, controlSize), oob: make([]byte, syscall.CmsgSpace(2*4))}
+	if _, err := unix.GetsockoptInt(keeperFD, unix.SOL_SOCKET, unix.SO_TYPE); err != nil {
+		return fmt.Errorf("the keeper has no socket to its server: %w", err)
 	}
-	fc, err := net.FileConn(f) // a close-on-exec copy: no command inherits it
-	f.Close()
-	if err != nil {
+	syscall.CloseOnExec(keeperFD) // no command inherits it
+	if err := syscall.SetNonblock(keeperFD, false); err != nil {
 		return fmt.Errorf("the keeper's socket: %w", err)
 	}
-	conn := fc.(*net.UnixConn)
-	defer conn.Close()
+	defer syscall.Close(keeperFD)
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		return send(conn, message{Error: fmt.Sprintf("become a child subreaper: %v", errno)})
+		return conn.send(message{Error: fmt.Sprintf("become a child subreaper: %v", errno)})
 	}
 	// A keeper stopped when its server dies is sent SIGHUP and SIGCONT by the kernel (its
 	// process group is orphaned): it carries on and ends the run.
 	signal.Ignore(syscall.SIGHUP)
 
-	controls := make(chan packet)
-	go receive(conn, controls)
-	for p := range controls {
+	for {
+		p, ok := conn.receive()
+		if !ok {
+			return nil
+		}
 		if p.Op != "run" {
+			closeAll(p.files)
 			continue // a late term or kill of a run that ended
 		}
-		if gone := run(conn, p, controls); gone {
+		if gone := run(&conn, p); gone {
 			return nil
 		}
 	}
-	return nil
 }
 
-// receive reads controls until the socket fails, then closes controls.
-func receive(conn *net.UnixConn, controls chan<- packet) {
-	defer close(controls)
-	buf, oob := make([]byte, controlSize), make([]byte, syscall.CmsgSpace(2*4))
+// keeperConn is the keeper's end of its socket, read and written with plain system calls.
+type keeperConn struct {
+	fd       int
+	buf, oob []byte
+}
+
+// receive reads the next control; false once the socket is closed or fails. A control
+// that cannot be read is dropped, with the files it carried.
+func (c *keeperConn) receive() (packet, bool) {
 	for {
-		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		n, oobn, _, _, err := syscall.Recvmsg(c.fd, c.buf, c.oob, syscall.MSG_CMSG_CLOEXEC)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
 		if err != nil || n == 0 {
-			return
+			return packet{}, false
 		}
 		var p packet
-		if msgs, err := syscall.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		if msgs, err := syscall.ParseSocketControlMessage(c.oob[:oobn]); err == nil {
 			for _, m := range msgs {
 				fds, _ := syscall.ParseUnixRights(&m)
 				for _, fd := range fds {
-					syscall.CloseOnExec(fd)
 					p.files = append(p.files, os.NewFile(uintptr(fd), "run"))
 				}
 			}
 		}
-		if json.Unmarshal(buf[:n], &p.control) != nil {
+		if json.Unmarshal(c.buf[:n], &p.control) != nil {
 			closeAll(p.files)
 			continue
 		}
-		controls <- p
+		return p, true
+	}
+}
+
+func (c *keeperConn) send(m message) error {
+	b, _ := json.Marshal(m)
+	for {
+		err := syscall.Sendmsg(c.fd, b, nil, nil, 0)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
 	}
 }
 
@@ -148,23 +170,17 @@ func closeAll(files []*os.File) {
 	}
 }
 
-func send(conn *net.UnixConn, m message) error {
-	b, _ := json.Marshal(m)
-	_, err := conn.Write(b)
-	return err
-}
-
 // run runs one run to its end: it starts the command, passes on what the server asks, and
 // once the command has exited or the server said kill, kills what is left under the
 // keeper and reports the command's status. It returns true when the server is gone.
-func run(conn *net.UnixConn, p packet, controls <-chan packet) (gone bool) {
+func run(conn *keeperConn, p packet) (gone bool) {
 	defer closeAll(p.files)
 	want := 2 // the output and the spec's pipe
 	if p.Spec != nil {
 		want = 1
 	}
 	if len(p.files) != want {
-		send(conn, message{Error: fmt.Sprintf("a run needs its output and its spec; %d files came", len(p.files))})
+		conn.send(message{Error: fmt.Sprintf("a run needs its output and its spec; %d files came", len(p.files))})
 		return false
 	}
 	out := p.files[0]
@@ -172,64 +188,152 @@ func run(conn *net.UnixConn, p packet, controls <-chan packet) (gone bool) {
 	if p.Spec != nil {
 		s = *p.Spec
 	} else if err := json.NewDecoder(p.files[1]).Decode(&s); err != nil {
-		send(conn, message{Error: fmt.Sprintf("read what to run: %v", err)})
+		conn.send(message{Error: fmt.Sprintf("read what to run: %v", err)})
 		return false
 	}
 	stdin := devNull()
 	if stdin == nil {
-		send(conn, message{Error: "cannot open " + os.DevNull})
+		conn.send(message{Error: "cannot open " + os.DevNull})
 		return false
 	}
-	proc, err := os.StartProcess(s.Path, s.Args, &os.ProcAttr{
-		Dir: s.Dir, Env: s.Env, Files: []*os.File{stdin, out, out},
+	pidfd := -1
+	pid, err := syscall.ForkExec(s.Path, s.Args, &syscall.ProcAttr{
+		Dir: s.Dir, Env: s.Env, Files: []uintptr{stdin.Fd(), out.Fd(), out.Fd()},
 		// Its own process group, so SIGTERM reaches its children too; and killed if the
-		// keeper is, which the keeper never is but by SIGKILL.
-		Sys: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+		// keeper is, which the keeper never is but by SIGKILL. Its pidfd says when it exits.
+		Sys: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
 	})
 	out.Close() // the run's output ends when its processes do
 	if err != nil {
-		send(conn, message{Error: err.Error()})
+		conn.send(message{Error: (&os.PathError{Op: "fork/exec", Path: s.Path, Err: err}).Error()})
 		return false
 	}
-	exited := make(chan syscall.WaitStatus, 1)
-	reaped := make(chan struct{})
-	go reapAll(proc.Pid, exited, reaped)
-	if send(conn, message{PID: proc.Pid}) != nil {
+	if pidfd >= 0 {
+		defer syscall.Close(pidfd)
+	}
+	if conn.send(message{PID: pid}) != nil {
 		gone = true
 	}
 
-	var status syscall.WaitStatus
+	w := reaper{command: pid}
 	for done := gone; !done; {
-		select {
-		case status = <-exited:
+		c, exited, err := w.next(conn, pidfd)
+		switch {
+		case err != nil:
+			conn.send(message{Error: err.Error()})
 			done = true
-		case c, ok := <-controls:
-			switch {
-			case !ok:
-				gone, done = true, true
-			case c.Op == "term":
-				// Its group; processes that left it go when the grace is up or it exits.
-				_ = syscall.Kill(-proc.Pid, syscall.SIGTERM)
-			case c.Op == "kill":
-				done = true
-			}
+		case exited:
+			done = true
+		case c == nil:
+			gone, done = true, true
+		case c.Op == "term":
+			// Its group; processes that left it go when the grace is up or it exits.
+			_ = syscall.Kill(-pid, syscall.SIGTERM)
+		case c.Op == "kill":
+			done = true
+		}
+		if c != nil {
 			closeAll(c.files)
 		}
 	}
-	killLeft(reaped, func(err error) {
+	w.killLeft(func(err error) {
 		if !gone {
-			send(conn, message{Error: err.Error()})
+			conn.send(message{Error: err.Error()})
 		}
 	})
-	select {
-	case status = <-exited:
-	default:
-	}
 	if gone {
 		return true
 	}
-	ws := uint32(status)
-	return send(conn, message{Status: &ws}) != nil
+	ws := uint32(w.status)
+	return conn.send(message{Status: &ws}) != nil
+}
+
+// reaper reaps a run's processes: its command, and every process of the run whose parent
+// died before it (the keeper is their subreaper).
+type reaper struct {
+	command int
+	status  syscall.WaitStatus
+	exited  bool // the command was reaped, and status is its
+}
+
+// next waits for the command to exit or a control to come, whichever is first: the
+// control, or exited; a nil control and false when the socket closed.
+func (w *reaper) next(conn *keeperConn, pidfd int) (c *packet, exited bool, err error) {
+	fds := []unix.PollFd{{Fd: int32(conn.fd), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+	if pidfd < 0 {
+		fds = fds[:1] // no pidfd (a kernel before 5.3): the command is looked for every 10 ms
+	}
+	for {
+		if w.reap() || w.exited {
+			return nil, true, nil
+		}
+		timeout := -1
+		if pidfd < 0 {
+			timeout = 10
+		}
+		if _, err := unix.Poll(fds, timeout); err != nil && !errors.Is(err, syscall.EINTR) {
+			return nil, false, fmt.Errorf("wait for the command: %w", err)
+		}
+		if fds[0].Revents != 0 {
+			p, ok := conn.receive()
+			if !ok {
+				return nil, false, nil
+			}
+			return &p, false, nil
+		}
+	}
+}
+
+// reap reaps every process of the run that has exited, without waiting; it returns true
+// once none is left under the keeper.
+func (w *reaper) reap() (none bool) {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil:
+			return true // ECHILD: nothing left under the keeper
+		case pid == 0:
+			return false
+		case pid == w.command:
+			w.status, w.exited = ws, true
+		}
+	}
+}
+
+// killLeft kills what is left of a run until nothing of it is left under the keeper. A
+// command that left nothing needs no kill; what it left gets a millisecond to go on its
+// own.
+func (w *reaper) killLeft(warn func(error)) {
+	for wait := time.Millisecond; !w.reap(); wait = 100 * time.Millisecond {
+		if !w.wait(wait) {
+			if err := killTree(os.Getpid(), false); err != nil {
+				warn(err)
+			}
+		}
+	}
+}
+
+// wait waits up to d for a process under the keeper to exit, and reaps it; false when
+// none did.
+func (w *reaper) wait(d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if err != nil {
+			return true // ECHILD
+		}
+		if pid > 0 {
+			if pid == w.command {
+				w.status, w.exited = ws, true
+			}
+			return true
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return false
 }
 
 // devNull is the keeper's /dev/null, every run's stdin, opened once; nil when it cannot be.
@@ -240,36 +344,3 @@ var devNull = sync.OnceValue(func() *os.File {
 	}
 	return f
 })
-
-// killLeft kills what is left of a run until reaped says the keeper has no child, and so
-// nothing of the run is left. A command that left nothing needs no kill.
-func killLeft(reaped <-chan struct{}, warn func(error)) {
-	for wait := time.Millisecond; ; wait = 100 * time.Millisecond {
-		select {
-		case <-reaped:
-			return
-		case <-time.After(wait):
-			if err := killTree(os.Getpid(), false); err != nil {
-				warn(err)
-			}
-		}
-	}
-}
-
-// reapAll waits for the keeper's children until it has none: the command, and every
-// process of the run whose parent died before it. The command's status goes to exited.
-func reapAll(command int, exited chan<- syscall.WaitStatus, reaped chan<- struct{}) {
-	defer close(reaped)
-	for {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, 0, nil)
-		switch {
-		case errors.Is(err, syscall.EINTR):
-			continue
-		case err != nil:
-			return // ECHILD: nothing left under the keeper
-		case pid == command:
-			exited <- ws
-		}
-	}
-}
