@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,6 +62,7 @@ type Executor struct {
 
 	keepers *pool
 	spares  *spares
+	paths   pathCache
 	path    string // the PATH a run gets unless it sets its own: the server's, and docket's
 }
 
@@ -278,7 +280,7 @@ func (e *Executor) command(x job.Execution) (spec, *job.Update) {
 	if runPath == "" {
 		runPath = e.path
 	}
-	path, err := lookPath(x.Command[0], runPath)
+	path, err := e.paths.lookPath(x.Command[0], runPath)
 	if err != nil {
 		return fail(job.ReasonCommandNotFound, fmt.Sprintf("command not found: %s", x.Command[0]), 127)
 	}
@@ -360,6 +362,48 @@ func baseEnv(path string) []string {
 	return env
 }
 
+// pathCache remembers where programs were found on a PATH for a second: a server running
+// many short runs of one command looks in the PATH's folders once a second, and otherwise
+// checks only that the program it found is still there. A program installed meanwhile in
+// an earlier folder is found at most a second late.
+type pathCache struct {
+	mu    sync.Mutex
+	found map[[2]string]foundPath
+}
+
+type foundPath struct {
+	path string
+	at   time.Time
+}
+
+// pathCacheTTL is how long a program's place is trusted; pathCacheSize bounds the cache.
+const (
+	pathCacheTTL  = time.Second
+	pathCacheSize = 256
+)
+
+// lookPath is lookPath, through the cache. Only found programs are remembered.
+func (c *pathCache) lookPath(prog, runPath string) (string, error) {
+	key, now := [2]string{prog, runPath}, time.Now()
+	c.mu.Lock()
+	f, ok := c.found[key]
+	c.mu.Unlock()
+	if ok && now.Sub(f.at) < pathCacheTTL && executable(f.path) {
+		return f.path, nil
+	}
+	path, err := lookPath(prog, runPath)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if c.found == nil || len(c.found) >= pathCacheSize {
+		c.found = map[[2]string]foundPath{}
+	}
+	c.found[key] = foundPath{path, now}
+	c.mu.Unlock()
+	return path, nil
+}
+
 // lookPath finds a program the way the run's shell would: on the run's PATH (its own, or
 // the one it gets from the server).
 func lookPath(prog, runPath string) (string, error) {
@@ -367,10 +411,15 @@ func lookPath(prog, runPath string) (string, error) {
 		return exec.LookPath(prog)
 	}
 	for _, dir := range filepath.SplitList(runPath) {
-		candidate := filepath.Join(dir, prog)
-		if fi, err := os.Stat(candidate); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		if candidate := filepath.Join(dir, prog); executable(candidate) {
 			return candidate, nil
 		}
 	}
 	return "", exec.ErrNotFound
+}
+
+// executable says whether path is a file someone may execute.
+func executable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
