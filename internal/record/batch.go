@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"sync"
+	"time"
 
 	"docket.dev/docket/internal/job"
 )
@@ -23,7 +24,16 @@ type batcher struct {
 	mu      sync.Mutex
 	queue   []*write
 	writing bool
+	last    time.Time // when the last transition came
 }
+
+// A transition that comes within busyGap of the one before it finds the recorder busy:
+// more are likely on their way, so its write waits linger for them to join it. A
+// transition on a quiet recorder is written at once.
+const (
+	busyGap = 2 * time.Millisecond
+	linger  = 200 * time.Microsecond
+)
 
 // write is one transition waiting for its batch to be written.
 type write struct {
@@ -38,12 +48,18 @@ type write struct {
 // as it left it; its error is the one RunTransition would have given.
 func (b *batcher) transition(ctx context.Context, t job.Transition, single func(context.Context, job.Transition) (job.Run, error)) (job.Run, error) {
 	w := &write{ctx: ctx, t: t, done: make(chan struct{})}
+	now := time.Now()
 	b.mu.Lock()
+	busy := now.Sub(b.last) < busyGap
+	b.last = now
 	b.queue = append(b.queue, w)
 	lead := !b.writing
 	b.writing = true
 	b.mu.Unlock()
 	if lead {
+		if busy {
+			time.Sleep(linger)
+		}
 		b.drain(single)
 	}
 	<-w.done
