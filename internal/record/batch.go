@@ -20,6 +20,10 @@ type BatchStore interface {
 // and the next write takes them all.
 type batcher struct {
 	store BatchStore
+	// A transition that comes within busyGap of the one before it finds the recorder
+	// busy: more are likely on their way, so its write waits linger for them to join it.
+	// A transition on a quiet recorder is written at once.
+	busyGap, linger time.Duration
 
 	mu      sync.Mutex
 	queue   []*write
@@ -27,9 +31,9 @@ type batcher struct {
 	last    time.Time // when the last transition came
 }
 
-// A transition that comes within busyGap of the one before it finds the recorder busy:
-// more are likely on their way, so its write waits linger for them to join it. A
-// transition on a quiet recorder is written at once.
+// The batcher's busyGap and linger: on a server busy enough to record a state change every
+// 2 ms or less, a change waits at most 200 us more to be written, and shares its commit
+// with those that came meanwhile.
 const (
 	busyGap = 2 * time.Millisecond
 	linger  = 200 * time.Microsecond
@@ -50,7 +54,7 @@ func (b *batcher) transition(ctx context.Context, t job.Transition, single func(
 	w := &write{ctx: ctx, t: t, done: make(chan struct{})}
 	now := time.Now()
 	b.mu.Lock()
-	busy := now.Sub(b.last) < busyGap
+	busy := now.Sub(b.last) < b.busyGap
 	b.last = now
 	b.queue = append(b.queue, w)
 	lead := !b.writing
@@ -58,7 +62,7 @@ func (b *batcher) transition(ctx context.Context, t job.Transition, single func(
 	b.mu.Unlock()
 	if lead {
 		if busy {
-			time.Sleep(linger)
+			time.Sleep(b.linger)
 		}
 		b.drain(single)
 	}

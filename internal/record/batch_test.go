@@ -129,3 +129,47 @@ func TestReportsWrittenTogetherConflict(t *testing.T) {
 		t.Errorf("the conflicting run: %+v", got)
 	}
 }
+
+// TestBusyReportsWait: a report that comes soon after another waits for those coming
+// beside it, and they are written together; a report on a quiet recorder is written at
+// once, alone.
+func TestBusyReportsWait(t *testing.T) {
+	t.Parallel()
+	_, st := setup(t, 0)
+	gs := &gatedStore{Store: st, gate: make(chan struct{})}
+	close(gs.gate)
+	r := New(Options{Store: gs, Now: func() time.Time { return t0 }})
+	r.batch.busyGap, r.batch.linger = time.Minute, 500*time.Millisecond
+	var runs []job.Run
+	for range 3 {
+		runs = append(runs, running(t, st, 1))
+	}
+	code := 0
+	end := func(run job.Run) job.Update {
+		return job.Update{RunID: run.ID, State: job.StateSucceeded, Reason: job.ReasonCompleted, ExitCode: &code}
+	}
+	ctx := context.Background()
+	if err := r.Report(ctx, end(runs[0])); err != nil {
+		t.Fatal(err)
+	}
+	if len(gs.batches) != 0 {
+		t.Fatalf("the first report, on a quiet recorder, was written in batches %v; want alone", gs.batches)
+	}
+	var wg sync.WaitGroup
+	for _, run := range runs[1:] {
+		wg.Go(func() {
+			if err := r.Report(ctx, end(run)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(gs.batches) != 1 || gs.batches[0] != 2 {
+		t.Errorf("batches written %v; want one of 2", gs.batches)
+	}
+	for _, run := range runs {
+		if got, _ := st.RunGet(ctx, run.ID); got.State != job.StateSucceeded {
+			t.Errorf("run %s: %+v", run.ID, got)
+		}
+	}
+}

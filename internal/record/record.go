@@ -61,7 +61,7 @@ func New(opts Options) *Recorder {
 	}
 	r := &Recorder{opts: opts, now: opts.Now}
 	if bs, ok := opts.Store.(BatchStore); ok {
-		r.batch = &batcher{store: bs}
+		r.batch = &batcher{store: bs, busyGap: busyGap, linger: linger}
 	}
 	return r
 }

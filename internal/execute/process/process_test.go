@@ -491,3 +491,43 @@ func TestLargeSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestPathCache: a program found on a PATH is found there again without a look in the
+// folders before it, as long as it is still there and for a second; once it is gone, or
+// the second is up, the PATH is searched again.
+func TestPathCache(t *testing.T) {
+	first, second := t.TempDir(), t.TempDir()
+	path := first + string(filepath.ListSeparator) + second
+	install := func(dir string) string {
+		p := filepath.Join(dir, "prog")
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	inSecond := install(second)
+	var c pathCache
+	if got, err := c.lookPath("prog", path); err != nil || got != inSecond {
+		t.Fatalf("lookPath: %q, %v; want %q", got, err, inSecond)
+	}
+	inFirst := install(first)
+	if got, _ := c.lookPath("prog", path); got != inSecond {
+		t.Errorf("within the second, found %q; want the remembered %q", got, inSecond)
+	}
+	for k, f := range c.found {
+		f.at = f.at.Add(-pathCacheTTL)
+		c.found[k] = f
+	}
+	if got, _ := c.lookPath("prog", path); got != inFirst {
+		t.Errorf("after the second, found %q; want %q", got, inFirst)
+	}
+	if err := os.Remove(inFirst); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.lookPath("prog", path); got != inSecond {
+		t.Errorf("once the remembered program is gone, found %q; want %q", got, inSecond)
+	}
+	if got, err := c.lookPath("other", path); err == nil {
+		t.Errorf("a program on no folder of the PATH was found at %q", got)
+	}
+}
