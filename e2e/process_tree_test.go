@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,10 +37,11 @@ func testProcessTreeOnCrash(t *testing.T, storeFlags []string, keeperState strin
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
 	// The first attempt writes the pids of its background child, its command and its
-	// keeper; the retry writes which of them still run.
+	// keeper; the retry writes /proc's stat of each pid still in use, which may by then be
+	// another process's: the start time tells.
 	def := fmt.Sprintf(`name: tree
 image: busybox
-command: ["sh", "-c", "if [ \"$DOCKET_ATTEMPT\" = 2 ]; then for p in $(cat %[1]s); do if [ -e /proc/$p ] && ! grep -q ') Z ' /proc/$p/stat; then echo $p; fi; done > %[1]s.retry; exit 0; fi; sleep 300 & echo $! $$ $PPID > %[1]s; exec sleep 301"]
+command: ["sh", "-c", "if [ \"$DOCKET_ATTEMPT\" = 2 ]; then for p in $(cat %[1]s); do cat /proc/$p/stat; done > %[1]s.retry; exit 0; fi; sleep 300 & echo $! $$ $PPID > %[1]s; exec sleep 301"]
 cpu: 1
 memory: 64Mi
 retries: 1
@@ -51,22 +53,23 @@ retries: 1
 		t.Fatalf("apply: %s", errOut)
 	}
 	first := a.submit("tree")
-	var procs []int
+	var procs []proc
 	waitFor(t, 20*time.Second, "the run to start its processes", func() bool {
 		data, _ := os.ReadFile(pids)
 		procs = nil
 		for _, f := range strings.Fields(string(data)) {
 			pid, _ := strconv.Atoi(f)
-			procs = append(procs, pid)
+			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			procs = append(procs, readProc(string(st)))
 		}
 		return len(procs) == 3
 	})
 	t.Cleanup(func() {
-		for _, pid := range procs {
-			syscall.Kill(pid, syscall.SIGKILL)
+		for _, p := range running(procs) {
+			syscall.Kill(p.pid, syscall.SIGKILL)
 		}
 	})
-	keeper := procs[2]
+	keeper := procs[2].pid
 	switch keeperState {
 	case "stopped":
 		if err := syscall.Kill(keeper, syscall.SIGSTOP); err != nil {
@@ -120,31 +123,57 @@ retries: 1
 	if err != nil || retry.State != job.StateSucceeded {
 		t.Fatalf("the retry ended %s %s %q: %v", retry.State, retry.Reason, retry.Message, err)
 	}
-	if strings.TrimSpace(string(seen)) != "" {
-		t.Errorf("when the retry started, processes of the first attempt still ran: %s", seen)
+	var still []proc
+	for _, line := range strings.Split(strings.TrimSpace(string(seen)), "\n") {
+		if p := readProc(line); p.state != 'Z' && slices.Contains(procs, proc{pid: p.pid, start: p.start}) {
+			still = append(still, p)
+		}
+	}
+	if len(still) > 0 {
+		t.Errorf("when the retry started, processes of the first attempt still ran: %v", still)
 	}
 	if left := running(procs); len(left) > 0 {
 		t.Errorf("processes %v of the first attempt still run", left)
 	}
 }
 
-// procState is a process's state letter in /proc (R, S, T, Z...), or 0 when it is gone.
-func procState(pid int) byte {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if err != nil || i < 0 || i+2 >= len(s) {
-		return 0
-	}
-	return s[i+2]
+// proc is a process as /proc/PID/stat has it: its pid and start time name it, never a
+// later process given the same pid.
+type proc struct {
+	pid   int
+	start string
+	state byte // not compared: 0 in the procs a test keeps
 }
 
-// running lists those of pids that run (exist and are not zombies).
-func running(pids []int) []int {
-	var out []int
-	for _, pid := range pids {
-		if st := procState(pid); st != 0 && st != 'Z' {
-			out = append(out, pid)
+// readProc reads a line of /proc/PID/stat; the zero proc when it is not one. The command
+// name, in parentheses, may hold spaces, so the fields are read after its last ')'.
+func readProc(stat string) proc {
+	pid, _ := strconv.Atoi(strings.Fields(stat + " x")[0])
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return proc{}
+	}
+	f := strings.Fields(stat[i+1:]) // state is field 3 of proc(5), the start time field 22
+	if len(f) < 20 {
+		return proc{}
+	}
+	return proc{pid: pid, start: f[19], state: f[0][0]}
+}
+
+// procState is a process's state letter in /proc (R, S, T, Z...), or 0 when it is gone.
+func procState(pid int) byte {
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return readProc(string(st)).state
+}
+
+// running returns those of procs that still run: the same process (not a later one with
+// its pid), not a zombie.
+func running(procs []proc) []proc {
+	var out []proc
+	for _, p := range procs {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+		if now := readProc(string(st)); now.start == p.start && now.state != 'Z' {
+			out = append(out, p)
 		}
 	}
 	return out
