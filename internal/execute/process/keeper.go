@@ -317,7 +317,7 @@ func (w *reaper) killLeft(warn func(error)) {
 }
 
 // wait waits up to d for a process under the keeper to exit, and reaps it; false when
-// none did.
+// none did. It looks ten times in d.
 func (w *reaper) wait(d time.Duration) bool {
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
 		var ws syscall.WaitStatus
@@ -331,7 +331,7 @@ func (w *reaper) wait(d time.Duration) bool {
 			}
 			return true
 		}
-		time.Sleep(100 * time.Microsecond)
+		time.Sleep(d / 10)
 	}
 	return false
 }
