@@ -151,7 +151,7 @@ func (a *API) endpoints() []endpoint {
 		{"GET", "/api/v1/queues/{name}", byRole, auth.Viewer, a.getQueue, opDoc{
 			summary: "One queue with its running and queued counts", returns: typeOf[queueView]()}},
 		{"DELETE", "/api/v1/queues/{name}", byRole, auth.Admin, a.deleteQueue, opDoc{
-			summary: "Delete a queue no job names (409 naming the jobs that do)", statuses: statuses(204)}},
+			summary: "Delete a queue no job names and no unfinished run is in (409 naming the jobs or runs)", statuses: statuses(204)}},
 		{"GET", "/api/v1/runs", byRole, auth.Viewer, a.listRuns, opDoc{
 			summary: "List runs, newest first, a page at a time",
 			params: append([]param{query("job", "string", "only this job's runs"),

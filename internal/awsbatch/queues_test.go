@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 )
 
 // TestJobQueues: AWS job queues are Docket's queues: made, described, reprioritized and
@@ -122,14 +123,38 @@ func TestJobQueues(t *testing.T) {
 	refused("/v1/submitjob", `{"jobName": "j", "jobQueue": "nope", "jobDefinition": "q"}`, `jobQueue: job queue "nope" does not exist`)
 	refused("/v1/submitjob", `{"jobName": "j", "jobQueue": "gpu", "jobDefinition": "q", "schedulingPriorityOverride": 5000}`, "schedulingPriorityOverride: 5000 is not from 0 to 1000")
 
-	// Deleted, unless a Docket job names it; the default queue never.
+	// Deleted, unless a Docket job names it or a run is in it; the default queue never.
 	if _, _, err := h.opts.Store.DefinitionPut(ctx, job.Spec{Name: "named", Image: "busybox", CPU: "1", Memory: "64Mi", Queue: "cpu", Concurrency: job.ConcurrencyAllow}, testNow); err != nil {
 		t.Fatal(err)
 	}
 	refused("/v1/deletejobqueue", `{"jobQueue": "cpu"}`, "named by job named")
 	refused("/v1/deletejobqueue", `{"jobQueue": "default"}`, "cannot be deleted")
+	// Nor while a run is in it: the array above, until it and its children end.
+	refused("/v1/deletejobqueue", `{"jobQueue": "gpu"}`, "queue gpu still holds unfinished run "+run.ID)
+	for _, id := range childIDs(t, h, run.ID, 2) {
+		if _, err := h.opts.Store.(store.Store).RunTransition(ctx, job.Transition{RunID: id, To: job.StateCancelled, Time: testNow, Reason: job.ReasonCancelled}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if run, err := h.opts.Store.RunGet(ctx, run.ID); err != nil || !run.State.Terminal() {
+		t.Fatalf("the array once its children were cancelled: %s, %v", run.State, err)
+	}
 	ok("/v1/deletejobqueue", `{"jobQueue": "arn:aws:batch:us-east-1:000000000000:job-queue/gpu"}`)
 	if _, err := h.opts.Store.QueueGet(ctx, "gpu"); err == nil {
 		t.Error("gpu is still there")
 	}
+}
+
+// childIDs returns the ids of an array run's first n children.
+func childIDs(t *testing.T, h *Handler, parent string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		child, err := h.opts.Store.RunTask(context.Background(), parent, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, child.ID)
+	}
+	return ids
 }

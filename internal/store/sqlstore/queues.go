@@ -75,7 +75,8 @@ func (s *Store) QueueList(ctx context.Context) ([]job.Queue, error) {
 	return qs, s.translate(err)
 }
 
-// maxNamedBy caps how many of the jobs that name a queue a refused delete lists.
+// maxNamedBy caps how many of the jobs that name a queue, or of its unfinished runs, a
+// refused delete lists.
 const maxNamedBy = 20
 
 // QueueDelete deletes a queue that no live definition names; otherwise it returns
@@ -96,6 +97,21 @@ func (s *Store) QueueDelete(ctx context.Context, name string) error {
 				jobs, more = jobs[:maxNamedBy], " and more"
 			}
 			return fmt.Errorf("%w: queue %s is named by job %s%s; change or delete those first", job.ErrConflict, name, strings.Join(jobs, ", "), more)
+		}
+		// Runs made before their job moved to another queue still wait or run in this one:
+		// without it they would start with no limits at all.
+		list, states := in(job.UnfinishedStates)
+		runs, err := all(ctx, c, scanString, `SELECT id FROM runs WHERE queue = ? AND state IN `+list+` ORDER BY id LIMIT ?`,
+			append(append([]any{name}, states...), maxNamedBy+1)...)
+		if err != nil {
+			return err
+		}
+		if len(runs) > 0 {
+			more := ""
+			if len(runs) > maxNamedBy {
+				runs, more = runs[:maxNamedBy], " and more"
+			}
+			return fmt.Errorf("%w: queue %s still holds unfinished run %s%s; cancel them or let them end first", job.ErrConflict, name, strings.Join(runs, ", "), more)
 		}
 		_, err = c.exec(ctx, `DELETE FROM queues WHERE name = ?`, name)
 		return err

@@ -74,14 +74,23 @@ func testQueues(t *testing.T, s store.Store) {
 	}
 	sp.Steps = nil
 	put(t, s, sp, t0)
+	// A run made while its job named the queue keeps it until the run ends.
+	var q seq
+	left := q.queued(t, s, "train", "gpu", 0)
+	err = s.QueueDelete(ctx, "gpu")
+	if !errors.Is(err, job.ErrConflict) || !strings.Contains(err.Error(), left.ID) {
+		t.Fatalf("deleting a queue an unfinished run is in: %v, want a conflict naming run %s", err, left.ID)
+	}
+	if _, err := s.RunTransition(ctx, job.Transition{RunID: left.ID, From: job.StateQueued, To: job.StateCancelled, Time: t0, Reason: job.ReasonCancelled}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.QueueDelete(ctx, "gpu"); err != nil {
-		t.Fatalf("deleting a queue nobody names: %v", err)
+		t.Fatalf("deleting a queue nobody names and no unfinished run is in: %v", err)
 	}
 	if err := s.QueueDelete(ctx, "gpu"); !errors.Is(err, job.ErrNotFound) {
 		t.Errorf("deleting it again: %v, want ErrNotFound", err)
 	}
 
-	var q seq
 	q.queued(t, s, "train", "etl", 0)
 	q.queued(t, s, "train", "etl", 0)
 	q.queued(t, s, "train", "", 0)
