@@ -101,7 +101,7 @@ func (s *Store) QueueDelete(ctx context.Context, name string) error {
 		// Runs made before their job moved to another queue still wait or run in this one:
 		// without it they would start with no limits at all.
 		list, states := in(job.UnfinishedStates)
-		runs, err := all(ctx, c, scanString, `SELECT id FROM runs WHERE queue = ? AND state IN `+list+` ORDER BY id LIMIT ?`,
+		runs, err := all(ctx, c, scanString, `SELECT id FROM runs WHERE queue = ? AND queue <> '' AND state IN `+list+` ORDER BY id LIMIT ?`,
 			append(append([]any{name}, states...), maxNamedBy+1)...)
 		if err != nil {
 			return err
