@@ -189,19 +189,19 @@ func TestLogCatchUp(t *testing.T) {
 func TestLineWriter(t *testing.T) {
 	t.Parallel()
 	var out strings.Builder
-	w := &lineWriter{out: &out}
+	w := &lineWriter{out: &out, skip: 3}
 	for _, p := range []string{"abc", "de\nf", "g", "h\ni\njk", ""} {
 		if n, err := w.Write([]byte(p)); n != len(p) || err != nil {
 			t.Fatalf("Write(%q) = %d, %v", p, n, err)
 		}
 	}
-	// The partial last line is held back until Flush.
-	if out.String() != "abcde\nfgh\ni\n" {
-		t.Errorf("passed on %q; want \"abcde\\nfgh\\ni\\n\"", out.String())
+	// The skipped bytes are gone and the partial last line is held back until Flush.
+	if out.String() != "de\nfgh\ni\n" || w.written != 9 {
+		t.Errorf("passed on %q (%d bytes counted); want \"de\\nfgh\\ni\\n\" (9)", out.String(), w.written)
 	}
 	w.Flush()
-	if out.String() != "abcde\nfgh\ni\njk" {
-		t.Errorf("after Flush %q", out.String())
+	if out.String() != "de\nfgh\ni\njk" || w.written != 11 {
+		t.Errorf("after Flush %q (%d bytes counted)", out.String(), w.written)
 	}
 
 	out.Reset()
@@ -209,30 +209,6 @@ func TestLineWriter(t *testing.T) {
 	long.Write(bytes.Repeat([]byte("x"), maxLine+1))
 	if out.Len() != maxLine+1 {
 		t.Errorf("a line past %d bytes is passed on without its newline; got %d bytes", maxLine, out.Len())
-	}
-}
-
-// TestCatchUpSkip: the read of the stored log skips what the stream brought counted over
-// both streams, so a line the stream gave to the wrong one is neither lost nor repeated,
-// and a line the stream left unfinished is finished from the stored log.
-func TestCatchUpSkip(t *testing.T) {
-	t.Parallel()
-	var out strings.Builder
-	stdout, stderr := &lineWriter{out: &out}, &lineWriter{out: &out}
-	var received int64
-	// The stream: line 1 on stdout, line 3 given as stderr's, and half of line 2.
-	counting{stdout, &received}.Write([]byte("line 1\n"))
-	counting{stderr, &received}.Write([]byte("line 3\n"))
-	counting{stderr, &received}.Write([]byte("li"))
-	// The stored log, in the same order, each line on its own stream.
-	skip := received
-	skipping{stdout, &skip}.Write([]byte("line 1\nline 3\n"))
-	skipping{stderr, &skip}.Write([]byte("line 2\n"))
-	skipping{stdout, &skip}.Write([]byte("line 5\n"))
-	stdout.Flush()
-	stderr.Flush()
-	if want := "line 1\nline 3\nline 2\nline 5\n"; out.String() != want {
-		t.Errorf("log %q; want %q", out.String(), want)
 	}
 }
 

@@ -22,9 +22,6 @@ type follower struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	finished bool
-	// received counts the bytes the stream brought, of both stdout and stderr, in the
-	// engine's order.
-	received int64
 }
 
 // follow starts copying the container's output into the run's log.
@@ -43,7 +40,7 @@ func (e *Executor) follow(ctx context.Context, runID, cid string) *follower {
 			return
 		}
 		defer rc.Close()
-		if _, err := stdcopy.StdCopy(counting{f.stdout, &f.received}, counting{f.stderr, &f.received}, rc); err != nil && ctx.Err() == nil {
+		if _, err := stdcopy.StdCopy(f.stdout, f.stderr, rc); err != nil && ctx.Err() == nil {
 			e.opts.Logger.Warn("copy container logs", "run_id", runID, "err", err)
 		}
 	}()
@@ -52,13 +49,10 @@ func (e *Executor) follow(ctx context.Context, runID, cid string) *follower {
 
 // finish completes and closes the run's log once the container has ended: it lets the
 // stream end by itself for LogSettle, else closes it; then it reads the engine's stored
-// log to its end, skipping as many bytes as the stream brought. The stored log is read
+// log to its end, skipping the bytes of each stream already kept. The stored log is read
 // even when the stream ended by itself, as an engine may end a followed stream before it
 // has delivered all the output of a container that exited (Podman does, under load).
-// The bytes are counted across stdout and stderr together, in the engine's order (both
-// reads come from the one stored log): Podman's stream has been seen to give a line of
-// stdout as stderr's, which a count per stream would turn into a line lost. Later calls
-// do nothing.
+// Later calls do nothing.
 func (f *follower) finish(ctx context.Context) {
 	if f.finished {
 		return
@@ -86,55 +80,34 @@ func (f *follower) finish(ctx context.Context) {
 		return
 	}
 	defer rc.Close()
-	// A line the stream left unfinished waits in its lineWriter for the rest of it.
-	skip := f.received
-	if _, err := stdcopy.StdCopy(skipping{f.stdout, &skip}, skipping{f.stderr, &skip}, rc); err != nil {
+	// A line the stream left unfinished is read again whole, from the stored log.
+	stdout := &lineWriter{out: f.w, skip: f.stdout.written}
+	stderr := &lineWriter{out: f.w, skip: f.stderr.written}
+	if _, err := stdcopy.StdCopy(stdout, stderr, rc); err != nil {
 		f.e.opts.Logger.Warn("read container logs", "run_id", f.runID, "err", err)
 	}
-	f.stdout.Flush()
-	f.stderr.Flush()
-}
-
-// counting passes writes on to w and adds their bytes to *n.
-type counting struct {
-	w io.Writer
-	n *int64
-}
-
-func (c counting) Write(p []byte) (int, error) {
-	*c.n += int64(len(p))
-	return c.w.Write(p)
-}
-
-// skipping drops the first *skip bytes written through it, or through another skipping
-// sharing skip, and passes the rest on to w.
-type skipping struct {
-	w    io.Writer
-	skip *int64
-}
-
-func (s skipping) Write(p []byte) (int, error) {
-	drop := min(*s.skip, int64(len(p)))
-	*s.skip -= drop
-	if _, err := s.w.Write(p[drop:]); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+	stdout.Flush()
+	stderr.Flush()
 }
 
 // maxLine is the longest line a lineWriter holds back waiting for its newline.
 const maxLine = 64 << 10
 
 // lineWriter passes one stream's output on in whole lines, so that lines of stdout and
-// stderr never break into each other in the run's log.
+// stderr never break into each other in the run's log, and counts what it passed on.
+// The first skip bytes are dropped: they were passed on by an earlier reader.
 type lineWriter struct {
-	out io.Writer
-	buf []byte
+	out     io.Writer
+	skip    int64
+	buf     []byte
+	written int64
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
 	n := len(p)
-	l.buf = append(l.buf, p...)
+	drop := min(l.skip, int64(len(p)))
+	l.skip -= drop
+	l.buf = append(l.buf, p[drop:]...)
 	cut := bytes.LastIndexByte(l.buf, '\n') + 1
 	if cut == 0 && len(l.buf) >= maxLine {
 		cut = len(l.buf)
@@ -145,6 +118,7 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	if _, err := l.out.Write(l.buf[:cut]); err != nil {
 		return 0, err
 	}
+	l.written += int64(cut)
 	l.buf = append(l.buf[:0], l.buf[cut:]...)
 	return n, nil
 }
@@ -153,6 +127,7 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 func (l *lineWriter) Flush() {
 	if len(l.buf) > 0 {
 		l.out.Write(l.buf)
+		l.written += int64(len(l.buf))
 		l.buf = l.buf[:0]
 	}
 }
