@@ -92,11 +92,7 @@ func (s *Store) QueueDelete(ctx context.Context, name string) error {
 			return err
 		}
 		if len(jobs) > 0 {
-			more := ""
-			if len(jobs) > maxNamedBy {
-				jobs, more = jobs[:maxNamedBy], " and more"
-			}
-			return fmt.Errorf("%w: queue %s is named by job %s%s; change or delete those first", job.ErrConflict, name, strings.Join(jobs, ", "), more)
+			return fmt.Errorf("%w: queue %s is named by job %s; change or delete those first", job.ErrConflict, name, someOf(jobs))
 		}
 		// Runs made before their job moved to another queue still wait or run in this one:
 		// without it they would start with no limits at all.
@@ -107,15 +103,20 @@ func (s *Store) QueueDelete(ctx context.Context, name string) error {
 			return err
 		}
 		if len(runs) > 0 {
-			more := ""
-			if len(runs) > maxNamedBy {
-				runs, more = runs[:maxNamedBy], " and more"
-			}
-			return fmt.Errorf("%w: queue %s still holds unfinished run %s%s; cancel them or let them end first", job.ErrConflict, name, strings.Join(runs, ", "), more)
+			return fmt.Errorf("%w: queue %s still holds unfinished run %s; cancel them or let them end first", job.ErrConflict, name, someOf(runs))
 		}
 		_, err = c.exec(ctx, `DELETE FROM queues WHERE name = ?`, name)
 		return err
 	}))
+}
+
+// someOf lists names read with a limit of maxNamedBy+1: the first maxNamedBy, and " and
+// more" when there were more.
+func someOf(names []string) string {
+	if len(names) > maxNamedBy {
+		return strings.Join(names[:maxNamedBy], ", ") + " and more"
+	}
+	return strings.Join(names, ", ")
 }
 
 // QueueStats counts each queue's active and queued runs (of the named ones only, when
