@@ -284,9 +284,9 @@ func (w *reaper) next(conn *keeperConn, pidfd int) (c *packet, exited bool, err 
 	}
 }
 
-// reap reaps every process of the run that has exited, without waiting; it returns true
-// once none is left under the keeper.
-func (w *reaper) reap() (none bool) {
+// reapOne reaps one process of the run that has exited, without waiting: its pid, 0 when
+// none has exited yet, or -1 when none is left under the keeper.
+func (w *reaper) reapOne() int {
 	for {
 		var ws syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
@@ -294,11 +294,23 @@ func (w *reaper) reap() (none bool) {
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case err != nil:
-			return true // ECHILD: nothing left under the keeper
-		case pid == 0:
-			return false
+			return -1 // ECHILD
 		case pid == w.command:
 			w.status, w.exited = ws, true
+		}
+		return pid
+	}
+}
+
+// reap reaps every process of the run that has exited, without waiting; it returns true
+// once none is left under the keeper.
+func (w *reaper) reap() (none bool) {
+	for {
+		switch pid := w.reapOne(); {
+		case pid < 0:
+			return true
+		case pid == 0:
+			return false
 		}
 	}
 }
@@ -319,19 +331,10 @@ func (w *reaper) killLeft(warn func(error)) {
 // wait waits up to d for a process under the keeper to exit, and reaps it; false when
 // none did. It looks ten times in d.
 func (w *reaper) wait(d time.Duration) bool {
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		if err != nil {
-			return true // ECHILD
-		}
-		if pid > 0 {
-			if pid == w.command {
-				w.status, w.exited = ws, true
-			}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(d / 10) {
+		if w.reapOne() != 0 {
 			return true
 		}
-		time.Sleep(d / 10)
 	}
 	return false
 }
