@@ -64,6 +64,12 @@ func reportWhileGated(t *testing.T, r *Recorder, gs *gatedStore, first job.Updat
 	return errs
 }
 
+// succeeded is the update that ends run with exit code 0.
+func succeeded(run job.Run) job.Update {
+	code := 0
+	return job.Update{RunID: run.ID, State: job.StateSucceeded, Reason: job.ReasonCompleted, ExitCode: &code}
+}
+
 func TestReportsWrittenTogether(t *testing.T) {
 	t.Parallel()
 	_, st := setup(t, 0)
@@ -73,15 +79,11 @@ func TestReportsWrittenTogether(t *testing.T) {
 	for range 5 {
 		runs = append(runs, running(t, st, 1))
 	}
-	code := 0
-	end := func(run job.Run) job.Update {
-		return job.Update{RunID: run.ID, State: job.StateSucceeded, Reason: job.ReasonCompleted, ExitCode: &code}
-	}
 	var others []job.Update
 	for _, run := range runs[1:] {
-		others = append(others, end(run))
+		others = append(others, succeeded(run))
 	}
-	for i, err := range reportWhileGated(t, r, gs, end(runs[0]), others) {
+	for i, err := range reportWhileGated(t, r, gs, succeeded(runs[0]), others) {
 		if err != nil {
 			t.Errorf("report %d: %v", i, err)
 		}
@@ -105,15 +107,14 @@ func TestReportsWrittenTogetherConflict(t *testing.T) {
 	for range 4 {
 		runs = append(runs, running(t, st, 1))
 	}
-	code := 0
 	others := []job.Update{
-		{RunID: runs[1].ID, State: job.StateSucceeded, Reason: job.ReasonCompleted, ExitCode: &code},
+		succeeded(runs[1]),
 		// runs[2] is running, not pending: this one conflicts, and the batch is written
 		// one by one.
 		{RunID: runs[2].ID, From: job.StatePending, State: job.StateRunning, Reason: job.ReasonStarted},
-		{RunID: runs[3].ID, State: job.StateSucceeded, Reason: job.ReasonCompleted, ExitCode: &code},
+		succeeded(runs[3]),
 	}
-	errs := reportWhileGated(t, r, gs, job.Update{RunID: runs[0].ID, State: job.StateSucceeded, Reason: job.ReasonCompleted, ExitCode: &code}, others)
+	errs := reportWhileGated(t, r, gs, succeeded(runs[0]), others)
 	if errs[0] != nil || errs[2] != nil || errs[3] != nil || !errors.Is(errs[1], job.ErrConflict) {
 		t.Errorf("errors %v; want only the second a conflict", errs)
 	}
@@ -144,12 +145,8 @@ func TestBusyReportsWait(t *testing.T) {
 	for range 3 {
 		runs = append(runs, running(t, st, 1))
 	}
-	code := 0
-	end := func(run job.Run) job.Update {
-		return job.Update{RunID: run.ID, State: job.StateSucceeded, Reason: job.ReasonCompleted, ExitCode: &code}
-	}
 	ctx := context.Background()
-	if err := r.Report(ctx, end(runs[0])); err != nil {
+	if err := r.Report(ctx, succeeded(runs[0])); err != nil {
 		t.Fatal(err)
 	}
 	if len(gs.batches) != 0 {
@@ -158,7 +155,7 @@ func TestBusyReportsWait(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, run := range runs[1:] {
 		wg.Go(func() {
-			if err := r.Report(ctx, end(run)); err != nil {
+			if err := r.Report(ctx, succeeded(run)); err != nil {
 				t.Error(err)
 			}
 		})
