@@ -45,6 +45,12 @@ cpu: 100m
 memory: 64Mi
 deadline: 1s
 ---
+name: nap
+image: busybox:1.36
+command: ["sleep", "30"]
+cpu: 100m
+memory: 64Mi
+---
 name: chatty
 image: busybox:1.36
 command: ["sh", "-c", "for i in 1 2 3 4; do echo line $i; sleep 0.4; done"]
@@ -72,11 +78,11 @@ func testEndToEnd(t *testing.T, storeFlags []string) {
 	file := writeFile(t, dir, "jobs.yaml", definitions)
 
 	out, errOut, code := s.cli("apply", "-f", file)
-	if code != 0 || strings.Count(out, "created (revision 1)") != 6 {
+	if code != 0 || strings.Count(out, "created (revision 1)") != 7 {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
 	}
 	// Applying the same file again changes nothing.
-	if out, _, _ := s.cli("apply", "-f", file); strings.Count(out, "unchanged") != 6 {
+	if out, _, _ := s.cli("apply", "-f", file); strings.Count(out, "unchanged") != 7 {
 		t.Errorf("second apply:\n%s", out)
 	}
 
@@ -175,11 +181,13 @@ func testEndToEnd(t *testing.T, storeFlags []string) {
 		var r job.Run
 		s.api("POST", "/api/v1/jobs/greet/runs", "", &r)
 		s.waitTerminal(r.ID, 20*time.Second)
-		out, _, _ := s.cli("run", "sleepy", "-o", "json")
+		// nap has the default deadline: a loaded machine may take more than sleepy's one
+		// second between the run's start and the cancel.
+		out, _, _ := s.cli("run", "nap", "-o", "json")
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatal(out)
 		}
-		waitFor(t, 10*time.Second, "sleepy to run", func() bool { return s.run(r.ID).State == job.StateRunning })
+		waitFor(t, 10*time.Second, "nap to run", func() bool { return s.run(r.ID).State == job.StateRunning })
 		if out, errOut, code := s.cli("cancel", r.ID); code != 0 {
 			t.Fatalf("cancel: %d %s %s", code, out, errOut)
 		}
@@ -259,7 +267,7 @@ func testEndToEnd(t *testing.T, storeFlags []string) {
 		var jobs struct {
 			Jobs []struct{ Name string } `json:"jobs"`
 		}
-		if err := json.Unmarshal([]byte(out), &jobs); err != nil || code != 0 || len(jobs.Jobs) != 6 {
+		if err := json.Unmarshal([]byte(out), &jobs); err != nil || code != 0 || len(jobs.Jobs) != 7 {
 			t.Errorf("jobs -o json: exit %d, %d jobs, %v", code, len(jobs.Jobs), err)
 		}
 		out, _, _ = s.cli("runs", "--job", "flaky", "-o", "json")
