@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -26,6 +27,32 @@ import (
 // followed stream after its first 4 KiB.
 func TestLogStreamEndsEarly(t *testing.T) {
 	t.Parallel()
+	log := runLines(t, func(body io.Reader) io.Reader { return io.LimitReader(body, 4<<10) })
+	if strings.Contains(log, lostNote) {
+		t.Errorf("a stream cut short is not a lost one; the log says %q", lostNote)
+	}
+	checkLines(t, log, 2000)
+}
+
+// TestLogStreamLosesLines: an engine whose followed log stream drops output from its
+// middle (Podman's does, under load) loses none of it either: the log says so and then
+// holds the whole output as the engine stored it. A proxy drops ten frames of each
+// followed stream.
+func TestLogStreamLosesLines(t *testing.T) {
+	t.Parallel()
+	log := runLines(t, func(body io.Reader) io.Reader { return &frameDropper{r: body, from: 100, to: 110} })
+	if !strings.Contains(log, lostNote) {
+		t.Errorf("the log does not say the stream lost output (%q)", lostNote)
+	}
+	checkLines(t, log, 2000)
+}
+
+// lostNote is what a log says when the live stream lost output.
+const lostNote = "[docket: the container engine's live log stream lost part of the output"
+
+// runLines runs testjob's lines 2000 in a container through a proxy that passes the body of
+// each followed log stream through cut, and returns the run's log.
+func runLines(t *testing.T, cut func(io.Reader) io.Reader) string {
 	engine := enginetest.Engine(t)
 	image := enginetest.JobImage(t, engine)
 	host, err := client.ParseHostURL(engine.DaemonHost())
@@ -44,21 +71,21 @@ func TestLogStreamEndsEarly(t *testing.T) {
 				resp.Body = struct {
 					io.Reader
 					io.Closer
-				}{io.LimitReader(resp.Body, 4<<10), resp.Body}
+				}{cut(resp.Body), resp.Body}
 			}
 			return nil
 		},
 	}
 	srv := httptest.NewServer(proxy)
 	defer srv.Close()
-	cut, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithAPIVersionNegotiation())
+	proxied, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cut.Close()
+	defer proxied.Close()
 
 	rec := executetest.New()
-	e := New(Options{Engine: cut, Reporter: rec, Logs: rec, Network: "none", LogSettle: time.Minute})
+	e := New(Options{Engine: proxied, Reporter: rec, Logs: rec, Network: "none", LogSettle: time.Minute})
 	x := execution(job.NewRunID(time.Now()), time.Minute, "testjob", "lines", "2000")
 	x.Image = image
 	if err := e.Start(context.Background(), x); err != nil {
@@ -67,17 +94,67 @@ func TestLogStreamEndsEarly(t *testing.T) {
 	if u := rec.Finish(t, time.Minute); u.State != job.StateSucceeded {
 		t.Fatalf("run %s %s: %s", u.State, u.Reason, u.Message)
 	}
-	lines := strings.Split(strings.TrimSuffix(rec.Log(x.Run.ID), "\n"), "\n")
-	seen := map[string]bool{}
+	return rec.Log(x.Run.ID)
+}
+
+// checkLines checks a log of testjob's lines n, odd lines on stdout and even ones on
+// stderr: it holds every line once, each stream in its order. When the log says the live
+// stream lost output, what comes after that holds every line once, and what comes before
+// holds none twice and each stream in its order.
+func checkLines(t *testing.T, log string, n int) {
+	t.Helper()
+	if before, after, found := strings.Cut(log, lostNote); found {
+		_, after, _ = strings.Cut(after, "\n")
+		checkOrder(t, strings.TrimSuffix(before, "\n"), 0)
+		log = after
+	}
+	checkOrder(t, log, n)
+}
+
+// checkOrder checks that log's lines are testjob's lines, each stream's in its order, none
+// twice; and, unless n is 0, that there are n of them.
+func checkOrder(t *testing.T, log string, n int) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(log, "\n"), "\n")
+	last := [2]int{0, -1}
 	for _, l := range lines {
-		if seen[l] {
-			t.Fatalf("log line %q is there twice", l)
+		var i int
+		if _, err := fmt.Sscanf(l, "line %d", &i); err != nil || i <= last[i%2] || (n > 0 && i != last[i%2]+2) {
+			t.Fatalf("log line %q out of order, missing or repeated (the last lines of each stream were %d and %d)", l, last[1], last[0])
 		}
-		seen[l] = true
+		last[i%2] = i
 	}
-	for i := 1; i <= 2000; i++ {
-		if l := fmt.Sprintf("line %d", i); !seen[l] {
-			t.Fatalf("log has %d lines and lacks %q", len(lines), l)
+	if n > 0 && len(lines) != n {
+		t.Errorf("log has %d lines; want %d", len(lines), n)
+	}
+}
+
+// frameDropper passes on a multiplexed log stream without its frames from to to-1,
+// counted from 0.
+type frameDropper struct {
+	r        io.Reader
+	from, to int
+	frames   int
+	pending  []byte
+}
+
+func (d *frameDropper) Read(p []byte) (int, error) {
+	for len(d.pending) == 0 {
+		var header [8]byte
+		if _, err := io.ReadFull(d.r, header[:]); err != nil {
+			return 0, err
 		}
+		frame := make([]byte, 8+binary.BigEndian.Uint32(header[4:]))
+		copy(frame, header[:])
+		if _, err := io.ReadFull(d.r, frame[8:]); err != nil {
+			return 0, err
+		}
+		if d.frames < d.from || d.frames >= d.to {
+			d.pending = frame
+		}
+		d.frames++
 	}
+	n := copy(p, d.pending)
+	d.pending = d.pending[n:]
+	return n, nil
 }
