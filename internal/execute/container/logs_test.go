@@ -104,6 +104,7 @@ func runLines(t *testing.T, cut func(io.Reader) io.Reader) string {
 func checkLines(t *testing.T, log string, n int) {
 	t.Helper()
 	if before, after, found := strings.Cut(log, lostNote); found {
+		t.Logf("the live stream lost output; %d lines came before the note", strings.Count(before, "\n"))
 		_, after, _ = strings.Cut(after, "\n")
 		checkOrder(t, strings.TrimSuffix(before, "\n"), 0)
 		log = after
