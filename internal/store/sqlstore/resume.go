@@ -43,6 +43,11 @@ func (s *Store) RunResume(ctx context.Context, id string, plan store.ResumePlan)
 		if err != nil {
 			return err
 		}
+		if gone, err := s.missingQueue(ctx, c, append([]job.Run{parent}, runs...)); err != nil {
+			return err
+		} else if gone != "" {
+			return fmt.Errorf("%w: run %s ran in queue %s, which no longer exists; apply the queue again to resume the run", job.ErrConflict, id, gone)
+		}
 		if _, err := s.insertRuns(ctx, c, []job.Run{parent}, ""); err != nil {
 			return err
 		}
@@ -89,6 +94,28 @@ func (s *Store) RunResume(ctx context.Context, id string, plan store.ResumePlan)
 		return job.Run{}, fmt.Errorf("resume run %s: %w", id, s.translate(err))
 	}
 	return out, nil
+}
+
+// missingQueue returns a queue that an unfinished one of runs is in and that does not
+// exist, or "". It locks the queues that exist until the transaction ends: a queue deleted
+// since the runs it copies were made would let them start with no limits. QueueDelete
+// locks the queue too and refuses while an unfinished run is in it, so the two cannot cross.
+func (s *Store) missingQueue(ctx context.Context, c conn, runs []job.Run) (string, error) {
+	seen := map[string]bool{job.DefaultQueue: true}
+	for _, r := range runs {
+		if seen[r.Queue] || r.State.Terminal() {
+			continue
+		}
+		seen[r.Queue] = true
+		_, err := scanQueue(c.row(ctx, `SELECT `+queueColumns+` FROM queues WHERE name = ?`+s.d.LockRows(), r.Queue))
+		switch {
+		case isNoRows(err):
+			return r.Queue, nil
+		case err != nil:
+			return "", err
+		}
+	}
+	return "", nil
 }
 
 // filePair names a run whose files another run gets copies of.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -103,6 +104,40 @@ func testGroupResume(t *testing.T, s store.Store) {
 	}
 	if _, err := s.RunResume(ctx, "01900000-0000-7000-8000-00000000dead", resumePlan("")); !errors.Is(err, job.ErrNotFound) {
 		t.Errorf("resume of no run: %v; want not found", err)
+	}
+}
+
+// testResumeGoneQueue: a workflow whose failed step ran in a queue deleted since is not
+// resumed, as the step would run again with no limits; once the queue is there again, it is.
+func testResumeGoneQueue(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	putQueue(t, s, job.Queue{Name: "spot", MaxRunning: 1})
+	sp := spec("spotty")
+	sp.Steps = []job.Step{{Name: "fit", Queue: "spot"}, {Name: "report", Needs: []string{"fit"}}}
+	var q seq
+	old, _ := createGroup(t, s, &q, sp, 0)
+	fit := claimKeys(t, s, 10)
+	if diff := cmp.Diff([]string{"fit"}, keys(fit)); diff != "" || fit[0].Queue != "spot" {
+		t.Fatalf("claimed (-want +got):\n%s (queue %q)", diff, fit[0].Queue)
+	}
+	end(t, s, fit[0], job.StateFailed, nil)
+	if p := mustGet(t, s, old.ID); !p.State.Terminal() {
+		t.Fatalf("workflow %s after its first step failed; want it ended", p.State)
+	}
+	sp.Steps[0].Queue = ""
+	put(t, s, sp, t0)
+	if err := s.QueueDelete(ctx, "spot"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunResume(ctx, old.ID, resumePlan("")); !errors.Is(err, job.ErrConflict) || !strings.Contains(err.Error(), "queue spot") {
+		t.Fatalf("resume of a run whose step's queue is gone: %v; want a conflict naming queue spot", err)
+	}
+	putQueue(t, s, job.Queue{Name: "spot", MaxRunning: 1})
+	if _, err := s.RunResume(ctx, old.ID, resumePlan("")); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimKeys(t, s, 10); len(got) != 1 || got[0].Step != "fit" || got[0].Queue != "spot" {
+		t.Errorf("claimed %v after the resume; want step fit in queue spot", keys(got))
 	}
 }
 

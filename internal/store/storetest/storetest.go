@@ -30,6 +30,7 @@ func Run(t *testing.T, open Open) {
 		"GroupExclusive":          testGroupExclusive,
 		"GroupConcurrentEnds":     testGroupConcurrentEnds,
 		"GroupResume":             testGroupResume,
+		"ResumeGoneQueue":         testResumeGoneQueue,
 		"GroupResumeFiles":        testGroupResumeFiles,
 		"Triggers":                testTriggers,
 		"TriggersConcurrent":      testTriggersConcurrent,
