@@ -337,6 +337,36 @@ func TestTreeKilled(t *testing.T) {
 	}
 }
 
+// TestKeeperKilled: a command whose keeper is killed (SIGKILL is the one thing that ends a
+// keeper before its run) is killed too, by its parent-death signal.
+func TestKeeperKilled(t *testing.T) {
+	t.Parallel()
+	e, rec := setup(t)
+	pids := filepath.Join(t.TempDir(), "pids")
+	x := execution("r1", time.Minute, "sh", "-c", `echo $$ > "$PIDS"; exec sleep 300`)
+	x.Env["PIDS"] = pids
+	if err := e.Start(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, pids)
+	data, _ := os.ReadFile(pids)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	st, err := readStat(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(st.ppid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill the keeper %d: %v", st.ppid, err)
+	}
+	rec.Finish(t, 20*time.Second)
+	for deadline := time.Now().Add(10 * time.Second); len(alive(t, pids)) > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the command %d still runs 10s after its keeper %d was killed", pid, st.ppid)
+		}
+	}
+}
+
 // waitFile waits until a run has written file.
 func waitFile(t *testing.T, file string) {
 	t.Helper()
