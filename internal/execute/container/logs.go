@@ -92,7 +92,7 @@ func (f *follower) finish(ctx context.Context) {
 		return
 	}
 	f.e.opts.Logger.Warn("container log stream lost output; keeping the stored log whole", "run_id", f.runID)
-	fmt.Fprintf(f.w, "\n[docket: the container engine's live log stream lost part of the output; the whole output as the engine stored it follows]\n")
+	fmt.Fprintf(f.w, "[docket: the container engine's live log stream lost part of the output; the whole output as the engine stored it follows]\n")
 	if err := f.readStored(ctx, &lineWriter{out: f.w}, &lineWriter{out: f.w}); err != nil {
 		f.e.opts.Logger.Warn("read container logs", "run_id", f.runID, "err", err)
 		fmt.Fprintf(f.w, "[docket: the container's stored output could not be read: %v]\n", err)
