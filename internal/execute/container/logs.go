@@ -86,21 +86,23 @@ func (f *follower) finish(ctx context.Context) {
 		}
 		return
 	}
-	if !stdout.lost && !stderr.lost {
-		stdout.Flush()
-		stderr.Flush()
-		return
+	if stdout.lost || stderr.lost {
+		f.e.opts.Logger.Warn("container log stream lost output; keeping the stored log whole", "run_id", f.runID)
+		fmt.Fprintf(f.w, "[docket: the container engine's live log stream lost part of the output; the whole output as the engine stored it follows]\n")
+		stdout, stderr = &lineWriter{out: f.w}, &lineWriter{out: f.w}
+		if err := f.readStored(ctx, stdout, stderr); err != nil {
+			f.e.opts.Logger.Warn("read container logs", "run_id", f.runID, "err", err)
+			fmt.Fprintf(f.w, "[docket: the container's stored output could not be read: %v]\n", err)
+			return
+		}
 	}
-	f.e.opts.Logger.Warn("container log stream lost output; keeping the stored log whole", "run_id", f.runID)
-	fmt.Fprintf(f.w, "[docket: the container engine's live log stream lost part of the output; the whole output as the engine stored it follows]\n")
-	if err := f.readStored(ctx, &lineWriter{out: f.w}, &lineWriter{out: f.w}); err != nil {
-		f.e.opts.Logger.Warn("read container logs", "run_id", f.runID, "err", err)
-		fmt.Fprintf(f.w, "[docket: the container's stored output could not be read: %v]\n", err)
-	}
+	stdout.Flush()
+	stderr.Flush()
 }
 
-// readStored copies the engine's stored log of the container into stdout and stderr and
-// flushes them.
+// readStored copies the engine's stored log of the container into stdout and stderr; an
+// error is returned only when the log could not be asked for (one that breaks off is
+// logged, and what came of it is kept).
 func (f *follower) readStored(ctx context.Context, stdout, stderr *lineWriter) error {
 	rc, err := f.e.engine.ContainerLogs(ctx, f.cid, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
