@@ -24,7 +24,7 @@ const (
 // stepFields are the fields of a workflow's step, in reference order.
 var stepFields = []string{
 	"name", "needs", "when", "image", "command", "cpu", "memory", "deadline", "retries",
-	"env", "labels", "annotations", "kubernetes",
+	"env", "labels", "annotations", "kubernetes", "queue",
 }
 
 // decodeSteps reads a workflow's steps strictly, naming each field as steps[i].FIELD.
@@ -44,6 +44,7 @@ func decodeSteps(field string, raw json.RawMessage, out *[]job.Step) error {
 			"name": &st.Name, "needs": &st.Needs, "when": &st.When, "image": &st.Image, "command": &st.Command,
 			"cpu": &st.CPU, "memory": &st.Memory, "deadline": &st.Deadline, "retries": &retries,
 			"env": &st.Env, "labels": &st.Labels, "annotations": &st.Annotations, "kubernetes": &st.Kubernetes,
+			"queue": &st.Queue,
 		}
 		for _, k := range slices.Sorted(maps.Keys(fields)) {
 			if _, ok := targets[k]; !ok {

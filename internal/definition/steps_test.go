@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,24 @@ func TestStepsInherit(t *testing.T) {
 	}
 }
 
+// TestStepQueue: a step may name a queue of its own; the others run in the job's.
+func TestStepQueue(t *testing.T) {
+	t.Parallel()
+	spec, err := Decode([]byte(minimal + "queue: etl\nsteps:\n  - {name: prep, command: [prep]}\n  - {name: fit, needs: [prep], queue: gpu, command: [fit]}\n"))
+	if err == nil {
+		spec, err = Normalize(spec, DefaultLimits())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{spec.ForStep("prep").Queue, spec.ForStep("fit").Queue}; !slices.Equal(got, []string{"etl", "gpu"}) {
+		t.Errorf("queues of prep and fit: %q; want etl, gpu", got)
+	}
+	if diff := cmp.Diff([]string{"etl", "gpu"}, spec.Queues()); diff != "" {
+		t.Errorf("the job's queues (-want +got):\n%s", diff)
+	}
+}
+
 func TestStepsInvalid(t *testing.T) {
 	t.Parallel()
 	const base = minimal + "command: [run]\nsteps:\n"
@@ -105,6 +124,7 @@ func TestStepsInvalid(t *testing.T) {
 		{"step env reserved", base + "  - {name: a, env: {DOCKET_STEP: x}}\n", "steps[0].env.DOCKET_STEP", "set by Docket"},
 		{"step label", base + "  - {name: a, labels: {team: 'a b'}}\n", "steps[0].labels.team", "label value"},
 		{"step kubernetes", base + "  - {name: a, kubernetes: {namespace: Bad_NS}}\n", "steps[0].kubernetes.namespace", "not a namespace name"},
+		{"step queue", base + "  - {name: a, queue: GPU_1}\n", "steps[0].queue", "not a queue name"},
 		{"step command template", base + "  - {name: a, command: ['{{ .Tomorrow }}']}\n", "steps[0].command[0]", "names no value"},
 		{"template of a step not upstream", base + "  - {name: a}\n  - {name: b}\n  - {name: c, needs: [a], command: ['{{ .Steps.b.Result.x }}']}\n", "steps[2].command[0]",
 			`step "b" is not upstream of step c`},
