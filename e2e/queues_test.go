@@ -209,6 +209,32 @@ func TestQueues(t *testing.T) {
 		}
 	})
 
+	t.Run("a step's own queue", func(t *testing.T) {
+		wf := writeFile(t, dir, "staged.yaml", `name: staged
+image: busybox
+command: ["true"]
+cpu: 100m
+memory: 16Mi
+steps:
+  - {name: prep}
+  - {name: fit, needs: [prep], queue: one}
+`)
+		if out, errOut, code := s.cli("apply", "-f", wf); code != 0 {
+			t.Fatalf("apply a workflow whose step names a queue: exit %d %s%s", code, out, errOut)
+		}
+		r := s.waitTerminal(s.submit("staged").ID, 30*time.Second)
+		if r.State != job.StateSucceeded {
+			t.Fatalf("workflow run %s: %s", r.State, r.Message)
+		}
+		queues := map[string]string{}
+		for _, c := range s.allRuns("parent=" + r.ID) {
+			queues[c.Step] = c.Queue
+		}
+		if queues["prep"] != "" || queues["fit"] != "one" {
+			t.Errorf("the steps' queues: %v; want prep in the default queue, fit in one", queues)
+		}
+	})
+
 	t.Run("set keeps what it is not told", func(t *testing.T) {
 		out, errOut, code := s.cli("queues", "set", "two", "--priority", "5")
 		if code != 0 || !strings.Contains(out, "queue two set (enabled, max running 2, max starts/s -, priority 5)") {
