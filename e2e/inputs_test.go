@@ -92,6 +92,16 @@ func TestInputs(t *testing.T) {
 		}
 	}
 
+	// An array run's output is its tasks': docket logs names one by --task.
+	task0 := between(out, `"run_id":"`, `"`)
+	array := s.run(task0).Parent
+	if _, errOut, code := s.cli("logs", array); code == 0 || !strings.Contains(errOut, "name one with --task (0 to 2)") {
+		t.Errorf("logs of an array run: exit %d %s; want it to point to --task", code, errOut)
+	}
+	if got, errOut, code := s.cli("logs", array, "--task", "0"); code != 0 || got != s.logs(task0) || got == "" {
+		t.Errorf("logs --task 0: exit %d %q %s; want task 0's log %q", code, got, errOut, s.logs(task0))
+	}
+
 	outside := writeFile(t, dir, "outside.txt", "no")
 	if err := os.Symlink(outside, filepath.Join(src, "link.txt")); err != nil {
 		t.Fatal(err)

@@ -120,6 +120,10 @@ func TestWorkflowProcess(t *testing.T) {
 	if out, _, code := srv.cli("logs", resumed.ID, "--step", "train"); code != 0 || !strings.Contains(out, "got={") {
 		t.Errorf("logs --step train: exit %d\n%s", code, out)
 	}
+	// Without --step, every step that ran, each under a line naming it.
+	if out, _, code := srv.cli("logs", resumed.ID); code != 0 || !strings.Contains(out, "==> step train (succeeded) <==\n") || !strings.Contains(out, "got={") {
+		t.Errorf("logs of a workflow run: exit %d\n%s", code, out)
+	}
 	var res struct{ Result json.RawMessage }
 	if status := srv.api("GET", "/api/v1/runs/"+again["train"].ID+"/steps/extract/result", "", &res); status != 200 || !strings.Contains(string(res.Result), date) {
 		t.Errorf("extract's result read from train's run: %d %s", status, res.Result)

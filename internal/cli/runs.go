@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -484,35 +485,62 @@ func logsCmd(e *env) *cobra.Command {
 	var (
 		follow bool
 		step   string
+		task   int
 	)
 	cmd := &cobra.Command{
-		Use:     "logs RUN_ID",
-		Short:   "Print a run's output (stdout and stderr)",
-		Example: "  docket logs 019ab2c4-...\n  docket logs 019ab2c4-... -f\n  docket logs WORKFLOW_RUN_ID --step train",
+		Use:   "logs RUN_ID",
+		Short: "Print a run's output (stdout and stderr)",
+		Long: `Print a run's output (stdout and stderr).
+
+A workflow run's output is its steps': without --step, each step that ran is printed under a
+line naming it. An array run's output is its tasks': name one with --task (docket results
+RUN_ID gives every task's result).`,
+		Example: "  docket logs 019ab2c4-...\n  docket logs 019ab2c4-... -f\n  docket logs WORKFLOW_RUN_ID --step train\n  docket logs ARRAY_RUN_ID --task 7",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if step != "" {
-				r, err := stepRun(cmd.Context(), e.client(), args[0], step)
-				if err != nil {
-					return err
-				}
-				args = []string{r.ID}
+			ctx, c, id := cmd.Context(), e.client(), args[0]
+			if step != "" && cmd.Flags().Changed("task") {
+				return usageError{errors.New("--step and --task: give one (--step for a workflow's step, --task for an array's task)")}
+			}
+			if cmd.Flags().Changed("task") && task < 0 {
+				return usageError{fmt.Errorf("--task: %d is no task index; tasks count from 0", task)}
+			}
+			r, err := c.Run(ctx, id)
+			if err != nil {
+				return err
+			}
+			switch {
+			case step != "":
+				r, err = childOf(ctx, c, r, job.KindWorkflow, step, "--step")
+			case cmd.Flags().Changed("task"):
+				r, err = childOf(ctx, c, r, job.KindArray, strconv.Itoa(task), "--task")
+			case r.Kind == job.KindArray:
+				return usageError{fmt.Errorf("run %s is an array run of %d tasks, whose output is its tasks': name one with --task (0 to %d), or see docket results %s",
+					r.ID, r.Group.Size, r.Group.Size-1, r.ID)}
+			case r.Kind == job.KindWorkflow && (follow || e.structured()):
+				return usageError{fmt.Errorf("run %s is a workflow run, whose output is its steps': name one with --step", r.ID)}
+			case r.Kind == job.KindWorkflow:
+				return stepLogs(ctx, e, c, r.ID)
+			}
+			if err != nil {
+				return err
 			}
 			var w io.Writer = e.stdout
 			if e.structured() {
 				var b strings.Builder
 				w = &b
-				if _, err := e.client().Logs(cmd.Context(), args[0], 0, follow, w); err != nil {
+				if _, err := c.Logs(ctx, r.ID, 0, follow, w); err != nil {
 					return err
 				}
-				return e.print(map[string]string{"run_id": args[0], "log": b.String()})
+				return e.print(map[string]string{"run_id": r.ID, "log": b.String()})
 			}
-			_, err := e.client().Logs(cmd.Context(), args[0], 0, follow, w)
+			_, err = c.Logs(ctx, r.ID, 0, follow, w)
 			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the run finishes")
 	cmd.Flags().StringVar(&step, "step", "", "print the output of this step of the workflow run (its newest attempt)")
+	cmd.Flags().IntVar(&task, "task", 0, "print the output of this task of the array run, by index (its newest attempt)")
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -284,31 +285,38 @@ func describeGroup(w io.Writer, r job.Run, children []job.Run) {
 	}
 }
 
-// stepRun finds the run of a step (its newest attempt) among a workflow run's children.
-func stepRun(ctx context.Context, c *client.Client, id, step string) (job.Run, error) {
+// childRun finds the run of a workflow's step or an array's task (its newest attempt),
+// by its key (the step's name, the task's index), from the group run or one of its
+// children. flag names the option that gave the key, for errors.
+func childRun(ctx context.Context, c *client.Client, id string, kind job.Kind, key, flag string) (job.Run, error) {
 	r, err := c.Run(ctx, id)
 	if err != nil {
 		return r, err
 	}
+	return childOf(ctx, c, r, kind, key, flag)
+}
+
+// childOf is childRun from r, the run already read.
+func childOf(ctx context.Context, c *client.Client, r job.Run, kind job.Kind, key, flag string) (job.Run, error) {
 	parent := r.ID
-	if r.Kind != job.KindWorkflow {
+	if r.Kind != kind {
 		if r.Parent == "" {
-			return r, usageError{fmt.Errorf("--step: run %s is no workflow run", id)}
+			return r, usageError{fmt.Errorf("%s: run %s is no %s run", flag, r.ID, kind)}
 		}
-		parent = r.Parent // a step's run names its workflow too
+		parent = r.Parent // a child's run names its group too
 	}
 	children, err := c.Children(ctx, parent)
 	if err != nil {
 		return r, err
 	}
-	ch, ok := group.Latest(children)[step]
+	latest := group.Latest(children)
+	ch, ok := latest[key]
 	if !ok {
-		var names []string
-		for k := range group.Latest(children) {
-			names = append(names, k)
+		if kind == job.KindArray {
+			return r, usageError{fmt.Errorf("%s: array run %s has no task %s; its tasks are 0 to %d", flag, parent, key, len(latest)-1)}
 		}
-		slices.Sort(names)
-		return r, usageError{fmt.Errorf("--step: workflow run %s has no step %q; its steps are %s", parent, step, strings.Join(names, ", "))}
+		names := slices.Sorted(maps.Keys(latest))
+		return r, usageError{fmt.Errorf("%s: workflow run %s has no step %q; its steps are %s", flag, parent, key, strings.Join(names, ", "))}
 	}
 	if ch.ReusedFrom != "" {
 		return c.Run(ctx, ch.ReusedFrom) // carried over: its output is the original's
