@@ -107,12 +107,29 @@ func applyLine(j client.Job) string {
 		verb = "updated"
 	}
 	line := fmt.Sprintf("job %s %s (revision %d)", j.Name, verb, j.Revision)
-	if len(j.NextRuns) > 0 {
+	switch {
+	case len(j.NextRuns) > 0:
 		line += ", next run " + j.NextRuns[0].Format(time.RFC3339)
-	} else if j.Schedule == "" {
+	case len(j.After) > 0:
+		line += ", runs after " + afterText(j.After)
+	case j.Schedule == "":
 		line += ", runs on demand"
 	}
 	return line
+}
+
+// afterText says when a job's triggers fire: "load succeeds or clean fails".
+func afterText(after []job.After) string {
+	words := map[job.TriggerOn]string{job.OnFailed: "fails", job.OnFinished: "ends"}
+	parts := make([]string, len(after))
+	for i, a := range after {
+		verb, ok := words[a.On]
+		if !ok {
+			verb = "succeeds"
+		}
+		parts[i] = a.Job + " " + verb
+	}
+	return strings.Join(parts, " or ")
 }
 
 func readFile(e *env, name string) ([]byte, error) {

@@ -1,0 +1,33 @@
+package cli
+
+import (
+	"testing"
+	"time"
+
+	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/job"
+)
+
+// TestApplyLine: what docket apply says of a job: its next run, the jobs whose runs start
+// it, or that it runs on demand.
+func TestApplyLine(t *testing.T) {
+	t.Parallel()
+	changed := true
+	at := time.Date(2026, 12, 2, 2, 30, 0, 0, time.UTC)
+	tests := []struct {
+		j    client.Job
+		want string
+	}{
+		{client.Job{Definition: job.Definition{Spec: job.Spec{Name: "a", Schedule: "30 2 * * *"}, Revision: 1}, NextRuns: []time.Time{at}, Changed: &changed},
+			"job a created (revision 1), next run 2026-12-02T02:30:00Z"},
+		{client.Job{Definition: job.Definition{Spec: job.Spec{Name: "b", After: []job.After{{Job: "load"}, {Job: "clean", On: job.OnFailed}, {Job: "sync", On: job.OnFinished}}}, Revision: 2}, Changed: &changed},
+			"job b updated (revision 2), runs after load succeeds or clean fails or sync ends"},
+		{client.Job{Definition: job.Definition{Spec: job.Spec{Name: "c"}, Revision: 3}},
+			"job c unchanged (revision 3), runs on demand"},
+	}
+	for _, tt := range tests {
+		if got := applyLine(tt.j); got != tt.want {
+			t.Errorf("applyLine = %q; want %q", got, tt.want)
+		}
+	}
+}
