@@ -200,14 +200,24 @@ func (e *env) writeJobs(ctx context.Context, c *client.Client, jobs []client.Job
 	return tw.Flush()
 }
 
+// scheduleText is a job's SCHEDULE column: its schedule, the jobs whose runs start it
+// ("after load, clean"), or "on demand".
 func scheduleText(j client.Job) string {
-	switch {
-	case j.Schedule == "":
+	text := j.Schedule
+	if text == "" && len(j.After) == 0 {
 		return "on demand"
-	case j.Suspended:
-		return j.Schedule + " (suspended)"
 	}
-	return j.Schedule
+	if text == "" {
+		upstream := make([]string, len(j.After))
+		for i, a := range j.After {
+			upstream[i] = a.Job
+		}
+		text = "after " + strings.Join(upstream, ", ")
+	}
+	if j.Suspended {
+		text += " (suspended)"
+	}
+	return text
 }
 
 func nextText(j client.Job) string {

@@ -31,3 +31,24 @@ func TestApplyLine(t *testing.T) {
 		}
 	}
 }
+
+func TestScheduleText(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		spec      job.Spec
+		suspended bool
+		want      string
+	}{
+		{job.Spec{Schedule: "@daily"}, false, "@daily"},
+		{job.Spec{Schedule: "@daily"}, true, "@daily (suspended)"},
+		{job.Spec{After: []job.After{{Job: "load"}, {Job: "clean", On: job.OnFailed}}}, false, "after load, clean"},
+		{job.Spec{After: []job.After{{Job: "load"}}}, true, "after load (suspended)"},
+		{job.Spec{}, false, "on demand"},
+	}
+	for _, tt := range tests {
+		j := client.Job{Definition: job.Definition{Spec: tt.spec, Suspended: tt.suspended}}
+		if got := scheduleText(j); got != tt.want {
+			t.Errorf("scheduleText(%+v, suspended %v) = %q; want %q", tt.spec, tt.suspended, got, tt.want)
+		}
+	}
+}
