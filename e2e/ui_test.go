@@ -150,6 +150,13 @@ image: busybox
 command: ["sleep", "300"]
 cpu: 100m
 memory: 64Mi
+---
+name: weekly-report
+image: busybox
+command: ["echo", "report"]
+cpu: 100m
+memory: 64Mi
+after: [{job: ui-long}]
 `)
 	if _, errOut, code := docket(t, []string{"DOCKET_SERVER=" + s.URL, "DOCKET_TOKEN=" + token}, "apply", "-f", jobs); code != 0 {
 		t.Fatalf("apply: %s", errOut)
@@ -174,15 +181,19 @@ memory: 64Mi
 	if !strings.Contains(who, "ana (editor)") {
 		t.Errorf("signed in as %q", who)
 	}
-	var schedule, lastRun string
+	var schedule, triggered, lastRun string
 	if err := step(t, ctx,
 		chromedp.Text(`tr[data-job="ui-train"] td:nth-child(2)`, &schedule, chromedp.ByQuery),
+		chromedp.Text(`tr[data-job="weekly-report"] td:nth-child(2)`, &triggered, chromedp.ByQuery),
 		chromedp.Text(`tr[data-job="ui-broken"] td:nth-child(4)`, &lastRun, chromedp.ByQuery),
 	); err != nil {
 		t.Fatal(err)
 	}
 	if schedule != "at 09:30 on weekdays (Europe/Berlin)" {
 		t.Errorf("ui-train's schedule reads %q", schedule)
+	}
+	if triggered != "after ui-long" {
+		t.Errorf("weekly-report, started by ui-long's runs, reads %q under SCHEDULE", triggered)
 	}
 	if !strings.Contains(lastRun, "failed") || !strings.Contains(lastRun, "exited with code 3") {
 		t.Errorf("ui-broken's last run reads %q", lastRun)

@@ -279,7 +279,7 @@ async function jobsPage(params) {
       }
       return [strip, el("tr", { "data-job": job.name },
         el("td", {}, el("a", { href: "#/jobs/" + encodeURIComponent(job.name) }, job.name), job.suspended ? el("div", { class: "muted" }, "suspended") : ""),
-        el("td", {}, job.schedule_text || el("span", { class: "muted" }, "on demand")),
+        el("td", {}, job.schedule_text || afterLinks(job) || el("span", { class: "muted" }, "on demand")),
         el("td", {}, job.suspended ? "" : timeCell(job.next_runs && job.next_runs[0])),
         el("td", {}, last ? [badge(last.state), " ", timeCell(last.finished_at || last.created_at),
           last.reason && last.state === "failed" ? el("div", { class: "muted" }, last.message) : ""] : el("span", { class: "muted" }, "never")),
@@ -293,6 +293,16 @@ async function jobsPage(params) {
   every(5000, () => draw().catch(e => toast(e.message, true)));
 }
 
+// afterLinks says which jobs' runs start a triggered job ("after load, clean"), each a link
+// to its job, with the end it waits for when full; null for a job with no triggers.
+function afterLinks(job, full) {
+  const after = job.after || [];
+  if (!after.length) return null;
+  const parts = after.map((a, i) => [i ? ", " : "", el("a", { href: "#/jobs/" + encodeURIComponent(a.job) }, a.job),
+    full ? ` (${a.on || "succeeded"})` : ""]);
+  return el("span", {}, "after ", parts.flat());
+}
+
 async function jobPage(name) {
   const job = await api("GET", "/jobs/" + encodeURIComponent(name));
   const refresh = () => route();
@@ -300,7 +310,7 @@ async function jobPage(name) {
     ["Image", el("code", {}, job.image)],
     ["Command", job.command ? el("code", {}, job.command.join(" ")) : el("span", { class: "muted" }, "the image's entrypoint")],
     ["Resources", `cpu ${job.cpu}, memory ${job.memory}`],
-    ["Schedule", job.schedule ? [job.schedule_text, el("div", { class: "mono muted" }, job.schedule)] : "on demand"],
+    ["Schedule", job.schedule ? [job.schedule_text, el("div", { class: "mono muted" }, job.schedule)] : afterLinks(job, true) || "on demand"],
     ["Deadline", job.deadline], ["Retries", String(job.retries || 0)],
     ["Concurrency", job.concurrency], ["Revision", String(job.revision)],
   ];
