@@ -514,7 +514,7 @@ RUN_ID gives every task's result).`,
 				r, err = childOf(ctx, c, r, job.KindWorkflow, step, "--step")
 			case cmd.Flags().Changed("task"):
 				r, err = childOf(ctx, c, r, job.KindArray, strconv.Itoa(task), "--task")
-			case r.Kind == job.KindArray:
+			case r.Kind == job.KindArray && r.Group != nil:
 				return usageError{fmt.Errorf("run %s is an array run of %d tasks, whose output is its tasks': name one with --task (0 to %d), or see docket results %s",
 					r.ID, r.Group.Size, r.Group.Size-1, r.ID)}
 			case r.Kind == job.KindWorkflow && (follow || e.structured()):

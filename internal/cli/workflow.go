@@ -285,18 +285,9 @@ func describeGroup(w io.Writer, r job.Run, children []job.Run) {
 	}
 }
 
-// childRun finds the run of a workflow's step or an array's task (its newest attempt),
-// by its key (the step's name, the task's index), from the group run or one of its
+// childOf finds the run of a workflow's step or an array's task (its newest attempt) by
+// its key (the step's name, the task's index), from r: the group run or one of its
 // children. flag names the option that gave the key, for errors.
-func childRun(ctx context.Context, c *client.Client, id string, kind job.Kind, key, flag string) (job.Run, error) {
-	r, err := c.Run(ctx, id)
-	if err != nil {
-		return r, err
-	}
-	return childOf(ctx, c, r, kind, key, flag)
-}
-
-// childOf is childRun from r, the run already read.
 func childOf(ctx context.Context, c *client.Client, r job.Run, kind job.Kind, key, flag string) (job.Run, error) {
 	parent := r.ID
 	if r.Kind != kind {
@@ -308,6 +299,9 @@ func childOf(ctx context.Context, c *client.Client, r job.Run, kind job.Kind, ke
 	children, err := c.Children(ctx, parent)
 	if err != nil {
 		return r, err
+	}
+	if len(children) > 0 && (children[0].TaskIndex != nil) != (kind == job.KindArray) {
+		return r, usageError{fmt.Errorf("%s: run %s is no %s run", flag, parent, kind)} // r is a child of the other kind of group
 	}
 	latest := group.Latest(children)
 	ch, ok := latest[key]
