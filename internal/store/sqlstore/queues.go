@@ -187,13 +187,10 @@ func refill(q job.Queue, tokens float64, at *time.Time, now time.Time) float64 {
 func (s *Store) nameQueues(ctx context.Context, c conn, spec job.Spec) error {
 	names := spec.Queues()
 	for _, q := range names {
-		var found string
-		err := c.row(ctx, `SELECT name FROM queues WHERE name = ?`+s.d.LockRows(), q).Scan(&found)
-		if errors.Is(err, sql.ErrNoRows) {
-			return job.Invalid("queue", "queue %q does not exist; create it first (docket queues set %s --max-running N)", q, q)
-		}
-		if err != nil {
+		if ok, err := s.lockQueue(ctx, c, q); err != nil {
 			return err
+		} else if !ok {
+			return job.Invalid("queue", "queue %q does not exist; create it first (docket queues set %s --max-running N)", q, q)
 		}
 	}
 	list := ""
@@ -202,6 +199,17 @@ func (s *Store) nameQueues(ctx context.Context, c conn, spec job.Spec) error {
 	}
 	_, err := c.exec(ctx, `UPDATE definitions SET queues = ? WHERE name = ?`, list, spec.Name)
 	return err
+}
+
+// lockQueue reports whether the queue named exists, and where rows are locked locks its row
+// until c's transaction ends, so that a delete of it waits and then sees what c wrote.
+func (s *Store) lockQueue(ctx context.Context, c conn, name string) (bool, error) {
+	var found string
+	err := c.row(ctx, `SELECT name FROM queues WHERE name = ?`+s.d.LockRows(), name).Scan(&found)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // queuePriorities reads the priorities of the queues runs name (the default queue's is 0).

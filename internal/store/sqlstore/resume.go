@@ -107,12 +107,8 @@ func (s *Store) missingQueue(ctx context.Context, c conn, runs []job.Run) (strin
 			continue
 		}
 		seen[r.Queue] = true
-		_, err := scanQueue(c.row(ctx, `SELECT `+queueColumns+` FROM queues WHERE name = ?`+s.d.LockRows(), r.Queue))
-		switch {
-		case isNoRows(err):
-			return r.Queue, nil
-		case err != nil:
-			return "", err
+		if ok, err := s.lockQueue(ctx, c, r.Queue); err != nil || !ok {
+			return r.Queue, err
 		}
 	}
 	return "", nil
