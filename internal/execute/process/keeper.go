@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -83,7 +84,8 @@ type packet struct {
 //
 // The keeper is one thread making system calls: it blocks in recvmsg(2) for a control, and
 // while a run runs in poll(2) on its socket and the command's pidfd, so the Go scheduler
-// never has to hand the locked thread over to another and back.
+// never has to hand the locked thread over to another and back. The first moments of each
+// wait are raw polls (see wait), which the Go runtime does not see as blocking.
 func Keep() error {
 	// A command's parent-death signal follows the thread that started it; this one lives
 	// as long as the keeper.
@@ -129,6 +131,7 @@ type keeperConn struct {
 // receive reads the next control; false once the socket is closed or fails. A control
 // that cannot be read is dropped, with the files it carried.
 func (c *keeperConn) receive() (packet, bool) {
+	waitRaw([]unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}, time.Now().Add(rawWait))
 	for {
 		n, oobn, _, _, err := syscall.Recvmsg(c.fd, c.buf, c.oob, syscall.MSG_CMSG_CLOEXEC)
 		if errors.Is(err, syscall.EINTR) {
@@ -260,8 +263,10 @@ type reaper struct {
 // control, or exited; a nil control and false when the socket closed.
 func (w *reaper) next(conn *keeperConn, pidfd int) (c *packet, exited bool, err error) {
 	fds := []unix.PollFd{{Fd: int32(conn.fd), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+	raw := time.Now().Add(rawWait)
 	if pidfd < 0 {
 		fds = fds[:1] // no pidfd (a kernel before 5.3): the command is looked for every 10 ms
+		raw = time.Time{}
 	}
 	for {
 		if w.reap() || w.exited {
@@ -271,8 +276,10 @@ func (w *reaper) next(conn *keeperConn, pidfd int) (c *packet, exited bool, err 
 		if pidfd < 0 {
 			timeout = 10
 		}
-		if _, err := unix.Poll(fds, timeout); err != nil && !errors.Is(err, syscall.EINTR) {
-			return nil, false, fmt.Errorf("wait for the command: %w", err)
+		if !waitRaw(fds, raw) {
+			if _, err := unix.Poll(fds, timeout); err != nil && !errors.Is(err, syscall.EINTR) {
+				return nil, false, fmt.Errorf("wait for the command: %w", err)
+			}
 		}
 		if fds[0].Revents != 0 {
 			p, ok := conn.receive()
@@ -280,6 +287,37 @@ func (w *reaper) next(conn *keeperConn, pidfd int) (c *packet, exited bool, err 
 				return nil, false, nil
 			}
 			return &p, false, nil
+		}
+	}
+}
+
+// rawWait is how long a keeper's wait, for its next run or for its command's end, polls
+// unseen by the Go runtime before it blocks as the runtime knows.
+//
+// A blocking system call hands the keeper's one P back to the runtime, whose monitor
+// thread then sleeps until the next system call wakes it; once woken it checks every 20 us
+// for a millisecond or more. For a keeper whose runs are short and come one after
+// another, those wakings cost more CPU than the runs' own system calls. A raw poll keeps
+// the P: the monitor naps up to 10 ms between looks, and at most interrupts the poll
+// (EINTR) to preempt the keeper, which polls again. After rawWait the keeper blocks as the
+// runtime knows, so a keeper that waits long, idle or under a long run, costs nothing.
+const rawWait = 50 * time.Millisecond
+
+// waitRaw polls fds with ppoll(2) made as a raw system call until one is ready (true) or
+// deadline passes (false).
+func waitRaw(fds []unix.PollFd, deadline time.Time) bool {
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		ts := unix.NsecToTimespec(int64(left))
+		n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		if errno == 0 && n > 0 {
+			return true
+		}
+		if errno != 0 && errno != unix.EINTR {
+			return false // the runtime's poll says why
 		}
 	}
 }

@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"docket.dev/docket/internal/execute/container/enginetest"
 	"docket.dev/docket/internal/execute/executetest"
@@ -560,4 +563,54 @@ func TestPathCache(t *testing.T) {
 	if got, err := c.lookPath("other", path); err == nil {
 		t.Errorf("a program on no folder of the PATH was found at %q", got)
 	}
+}
+
+// TestKeeperWaitsBlocked: a keeper polls unseen by the Go runtime (waitRaw) only for the
+// first moments of a wait. Under a run that goes on, and idle after it, it soon waits in a
+// system call the runtime knows of, so a keeper that waits long costs no CPU.
+func TestKeeperWaitsBlocked(t *testing.T) {
+	t.Parallel()
+	e, rec := setup(t)
+	pids := filepath.Join(t.TempDir(), "pids")
+	x := execution("r1", time.Minute, "sh", "-c", `echo $PPID > "$PIDS"; exec sleep 2`)
+	x.Env["PIDS"] = pids
+	if err := e.Start(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, pids)
+	keeper, err := strconv.Atoi(strings.TrimSpace(readFile(t, pids)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The runtime's poll waits with no timeout (a null pointer, its third argument); the
+	// raw one until its deadline.
+	waitSyscall(t, keeper, "under a run", func(call []string) bool {
+		return len(call) > 3 && call[0] == strconv.Itoa(unix.SYS_PPOLL) && call[3] == "0x0"
+	})
+	if u := rec.Finish(t, 20*time.Second); u.State != job.StateSucceeded {
+		t.Fatalf("the run %s: %s", u.State, u.Message)
+	}
+	waitSyscall(t, keeper, "idle", func(call []string) bool {
+		return len(call) > 0 && call[0] == strconv.Itoa(unix.SYS_RECVMSG)
+	})
+}
+
+// waitSyscall waits up to 10 s for process pid's first thread to block in a system call
+// that want accepts: its number and arguments, as /proc/PID/syscall gives them.
+func waitSyscall(t *testing.T, pid int, when string, want func(call []string) bool) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+		if errors.Is(err, os.ErrPermission) {
+			t.Skipf("cannot read a process's system call: %v", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last = strings.TrimSpace(string(data)); want(strings.Fields(last)) {
+			return
+		}
+	}
+	t.Errorf("keeper %d %s: in system call %q after 10 s", pid, when, last)
 }
