@@ -257,6 +257,9 @@ func scalarString(raw json.RawMessage, numbers bool) (string, error) {
 
 // unknownField explains a field Docket does not know, suggesting the nearest known one.
 func unknownField(k string) error {
+	if k == "kind" {
+		return job.Invalid(k, "a job definition has no kind; only a queue's document has one, kind: %s", KindQueue)
+	}
 	best, bestDist := "", 3
 	for _, f := range fieldOrder {
 		if d := distance(strings.ToLower(k), f); d < bestDist {

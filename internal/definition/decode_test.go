@@ -85,6 +85,7 @@ func TestInvalid(t *testing.T) {
 		{"yaml after a flow mapping", `{name: nightly, image: alpine, cpu: "1", memory: 1Gi}` + "\nschedule: '@daily'\n", "", "text follows the end"},
 		{"yaml after json", `{"name": "nightly", "image": "alpine", "cpu": "1", "memory": "1Gi"}` + "\nschedule: '@daily'\n", "", "text follows the end"},
 		{"unknown field with a suggestion", minimal + "schedul: '@daily'\n", "schedul", `did you mean "schedule"`},
+		{"a kind, as a queue's (misspelt) or a Kubernetes object's", minimal + "kind: queue\n", "kind", "a job definition has no kind; only a queue's document has one, kind: Queue"},
 		{"unknown field", minimal + "gpus: 1\n", "gpus", "not a field"},
 		{"gpu out of range", minimal + "gpu: 65\n", "gpu", "out of range"},
 		{"name missing", "image: a\ncpu: 1\nmemory: 1Gi\n", "name", "required"},
