@@ -1,11 +1,13 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"docket.dev/docket/internal/job"
@@ -329,9 +331,12 @@ func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.
 	}
 	out := make([]job.Run, len(ts))
 	err := s.tx(ctx, func(c conn) error {
-		for i, t := range ts {
-			var err error
-			if out[i], err = s.transition(ctx, c, t); err != nil {
+		order, err := s.batchOrder(ctx, c, ts)
+		if err != nil {
+			return err
+		}
+		for _, i := range order {
+			if out[i], err = s.transition(ctx, c, ts[i]); err != nil {
 				return err
 			}
 		}
@@ -341,6 +346,44 @@ func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.
 		return nil, err
 	}
 	return out, nil
+}
+
+// batchOrder is the order in which a batch's transitions are written: where rows are
+// locked, by their runs' groups, then ids; else as they came. What a run's change locks
+// beyond its own row follows from the run: a child's group row, to count its end. Two
+// batches written at once (two servers' recorders) that took those locks in different
+// orders could each wait for the other until the database ended one as a deadlock; in one
+// order, the later waits for the earlier.
+func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]int, error) {
+	order := make([]int, len(ts))
+	for i := range order {
+		order[i] = i
+	}
+	if len(ts) < 2 || s.d.LockRows() == "" {
+		return order, nil
+	}
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.RunID
+	}
+	list, args := in(ids)
+	type runGroup struct{ id, parent string }
+	rows, err := all(ctx, c, func(sc scanner) (runGroup, error) {
+		var r runGroup
+		err := sc.Scan(&r.id, &r.parent)
+		return r, err
+	}, `SELECT id, COALESCE(parent_id, '') FROM runs WHERE id IN `+list, args...)
+	if err != nil {
+		return nil, err
+	}
+	parents := make(map[string]string, len(rows))
+	for _, r := range rows {
+		parents[r.id] = r.parent
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(strings.Compare(parents[ts[a].RunID], parents[ts[b].RunID]), strings.Compare(ts[a].RunID, ts[b].RunID))
+	})
+	return order, nil
 }
 
 // checkTransition refuses a transition no run can make, and a Before that is not a

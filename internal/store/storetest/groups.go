@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -290,6 +291,62 @@ func testGroupConcurrentEnds(t *testing.T, s store.Store) {
 		evs, _ := s.EventList(context.Background(), claimKeys(t, s, 10)[0].ID)
 		if len(evs) != 3 {
 			t.Errorf("round %d: c's events %+v; want waiting, released once, claimed", round, evs)
+		}
+	}
+}
+
+// testGroupBatchesCross writes, at once, two batches of task ends of two arrays, each
+// batch ending a task of one array and then one of the other, in opposite orders: as two
+// servers' recorders do when their runs of both arrays end together. Each end locks its
+// array's row to count it; taken in the batches' orders, those locks would make the two
+// transactions wait for each other (on PostgreSQL a deadlock, found after a second and
+// one batch failed). Every round, both batches are written, each array counting its ends.
+func testGroupBatchesCross(t *testing.T, s store.Store) {
+	const rounds = 12
+	var q seq
+	sp := spec("cross")
+	var tasks [2][]job.Run
+	var arrays [2]job.Run
+	for i := range arrays {
+		sp.Name = fmt.Sprintf("cross-%d", i)
+		arrays[i], _ = createGroup(t, s, &q, sp, 2*rounds)
+	}
+	for _, r := range claimKeys(t, s, 4*rounds) {
+		i := slices.IndexFunc(arrays[:], func(a job.Run) bool { return a.ID == r.Parent })
+		tasks[i] = append(tasks[i], r)
+	}
+	if len(tasks[0]) != 2*rounds || len(tasks[1]) != 2*rounds {
+		t.Fatalf("claimed %d and %d tasks; want %d of each", len(tasks[0]), len(tasks[1]), 2*rounds)
+	}
+	ending := func(r job.Run) job.Transition {
+		return job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: job.ReasonCompleted}
+	}
+	for round := range rounds {
+		a, b := 2*round, 2*round+1
+		batches := [][]job.Transition{
+			{ending(tasks[0][a]), ending(tasks[1][a])},
+			{ending(tasks[1][b]), ending(tasks[0][b])},
+		}
+		start := make(chan struct{})
+		errs := make([]error, len(batches))
+		var wg sync.WaitGroup
+		for i, batch := range batches {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = s.RunTransitions(context.Background(), batch)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, batch %d: %v", round, i, err)
+			}
+		}
+	}
+	for _, a := range arrays {
+		if g := mustGet(t, s, a.ID); g.State != job.StateSucceeded || g.Group.Ended != 2*rounds {
+			t.Errorf("array %s: %s, %+v; want succeeded with every task counted", a.Job, g.State, g.Group)
 		}
 	}
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		"TaskResults":             testTaskResults,
 		"Blobs":                   testBlobs,
 		"GroupExclusiveLater":     testGroupExclusiveLater,
+		"GroupBatchesCross":       testGroupBatchesCross,
 		"SlotsRecordBatch":        testSlotsRecordBatch,
 		"SlotsRecord":             testSlotsRecord,
 		"SlotsRecordConcurrent":   testSlotsRecordConcurrent,
