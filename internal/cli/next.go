@@ -15,17 +15,27 @@ func nextCmd(e *env) *cobra.Command {
 		count            int
 	)
 	cmd := &cobra.Command{
-		Use:   "next --schedule EXPR",
+		Use:   "next EXPR | next --schedule EXPR",
 		Short: "Preview a schedule's next fire times",
 		Long: `Print the next fire times of a schedule in a time zone, with their UTC offsets, as
 the scheduler would fire them (daylight-saving changes included). Needs no server.`,
-		Example: `  docket next --schedule "30 2 * * *" --timezone America/New_York --from 2026-03-07T00:00:00Z
-  docket next --schedule @hourly --count 3 -o json`,
-		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		Example: `  docket next "30 2 * * *" --timezone America/New_York
+  docket next --schedule "30 2 * * *" --timezone America/New_York --from 2026-03-07T00:00:00Z
+  docket next @hourly --count 3 -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			given := "--schedule"
+			switch {
+			case len(args) == 1 && expr != "":
+				return usageError{fmt.Errorf("give the schedule once: as the argument or as --schedule")}
+			case len(args) == 1:
+				expr, given = args[0], "schedule"
+			case expr == "":
+				return usageError{fmt.Errorf("which schedule? docket next \"30 2 * * *\" (or --schedule EXPR)")}
+			}
 			sched, err := cron.Parse(expr)
 			if err != nil {
-				return usageError{fmt.Errorf("--schedule %w", err)}
+				return usageError{fmt.Errorf("%s %w", given, err)}
 			}
 			loc, err := time.LoadLocation(zone)
 			if err != nil || zone == "Local" {
@@ -64,6 +74,5 @@ the scheduler would fire them (daylight-saving changes included). Needs no serve
 	cmd.Flags().StringVar(&zone, "timezone", "UTC", "IANA time zone")
 	cmd.Flags().StringVar(&from, "from", "", "start after this RFC 3339 time (default now)")
 	cmd.Flags().IntVar(&count, "count", 5, "how many fire times")
-	cmd.MarkFlagRequired("schedule")
 	return cmd
 }
