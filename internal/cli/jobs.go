@@ -247,7 +247,7 @@ func describeJob(e *env, cmd *cobra.Command, name string) error {
 	row("Name", j.Name)
 	row("Revision", fmt.Sprint(j.Revision))
 	row("Image", j.Image)
-	row("Command", strings.Join(j.Command, " "))
+	row("Command", strings.Join(quoteArgs(j.Command), " "))
 	row("Resources", fmt.Sprintf("cpu %s, memory %s", j.CPU, j.Memory))
 	row("Schedule", scheduleText(j)+" in "+j.Timezone)
 	row("Policies", fmt.Sprintf("concurrency %s, catchup %s, deadline %s, retries %d", j.Concurrency, j.Catchup, j.Deadline, j.Retries))

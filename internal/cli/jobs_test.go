@@ -1,8 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"docket.dev/docket/internal/client"
 	"docket.dev/docket/internal/job"
@@ -50,5 +58,30 @@ func TestScheduleText(t *testing.T) {
 		if got := scheduleText(j); got != tt.want {
 			t.Errorf("scheduleText(%+v, suspended %v) = %q; want %q", tt.spec, tt.suspended, got, tt.want)
 		}
+	}
+}
+
+// TestDescribeJobCommand: docket describe job prints the command as a shell would read it
+// back, each argument that holds a space or a quote quoted, as the dry run does.
+func TestDescribeJobCommand(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/jobs/nightly" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(client.Job{Definition: job.Definition{Spec: job.Spec{
+			Name: "nightly", Command: []string{"sh", "-c", "echo it's loading; date"}, Timezone: "UTC"}, Revision: 1}})
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	e := &env{stdout: &out, server: srv.URL}
+	cmd := &cobra.Command{}
+	cmd.SetContext(context.Background())
+	if err := describeJob(e, cmd, "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	if want := `Command:    sh -c 'echo it'\''s loading; date'`; !strings.Contains(out.String(), want+"\n") {
+		t.Errorf("docket describe job:\n%s\nwant the line %q", out.String(), want)
 	}
 }
