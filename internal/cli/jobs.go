@@ -276,9 +276,14 @@ func deleteCmd(e *env) *cobra.Command {
 		Use:     "delete job NAME",
 		Short:   "Delete a job (its runs and logs are kept)",
 		Example: "  docket delete job nightly-train",
-		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] != "job" {
+			switch {
+			case len(args) == 1 && args[0] != "job":
+				// A job's name alone: deleting is not guessed at.
+				return usageError{fmt.Errorf("to delete job %s: docket delete job %s", args[0], args[0])}
+			case len(args) != 2:
+				return usageError{fmt.Errorf("use: docket delete job NAME")}
+			case args[0] != "job":
 				return usageError{fmt.Errorf("cannot delete a %q; use: docket delete job NAME", args[0])}
 			}
 			if err := e.client().DeleteJob(cmd.Context(), args[1]); err != nil {

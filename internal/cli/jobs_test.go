@@ -85,3 +85,23 @@ func TestDescribeJobCommand(t *testing.T) {
 		t.Errorf("docket describe job:\n%s\nwant the line %q", out.String(), want)
 	}
 }
+
+// TestDeleteUsage: docket delete wants the word job and a name; given a name alone it
+// says the command that would delete that job, and deletes nothing.
+func TestDeleteUsage(t *testing.T) {
+	t.Parallel()
+	for args, want := range map[string]string{
+		"slow":         "to delete job slow: docket delete job slow",
+		"":             "use: docket delete job NAME",
+		"run x":        `cannot delete a "run"; use: docket delete job NAME`,
+		"job slow one": "use: docket delete job NAME",
+	} {
+		var out, errOut bytes.Buffer
+		// No server listens there: a usage error comes before any request.
+		cmd := append([]string{"delete", "--server", "http://127.0.0.1:1"}, strings.Fields(args)...)
+		err := Run(context.Background(), cmd, strings.NewReader(""), &out, &errOut)
+		if err == nil || err.Error() != want || ExitCode(err) != 2 {
+			t.Errorf("docket delete %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
+		}
+	}
+}
