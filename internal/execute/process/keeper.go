@@ -85,7 +85,7 @@ type packet struct {
 // The keeper is one thread making system calls: it blocks in recvmsg(2) for a control, and
 // while a run runs in poll(2) on its socket and the command's pidfd, so the Go scheduler
 // never has to hand the locked thread over to another and back. The first moments of each
-// wait are raw polls (see wait), which the Go runtime does not see as blocking.
+// wait are raw polls (see rawWait), which the Go runtime does not see as blocking.
 func Keep() error {
 	// A command's parent-death signal follows the thread that started it; this one lives
 	// as long as the keeper.
