@@ -104,8 +104,10 @@ func Keep() error {
 		return conn.send(message{Error: fmt.Sprintf("become a child subreaper: %v", errno)})
 	}
 	// A keeper stopped when its server dies is sent SIGHUP and SIGCONT by the kernel (its
-	// process group is orphaned): it carries on and ends the run.
-	signal.Ignore(syscall.SIGHUP)
+	// process group is orphaned): it carries on and ends the run. SIGHUP is caught (and
+	// dropped), not ignored: an ignored signal would stay ignored in every command the
+	// keeper starts, a caught one is reset to its default there.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 
 	for {
 		p, ok := conn.receive()

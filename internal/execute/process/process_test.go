@@ -622,3 +622,48 @@ func waitSyscall(t *testing.T, pid int, when string, want func(call []string) bo
 	}
 	t.Errorf("keeper %d %s: its threads in system calls %q after 10 s", pid, when, last)
 }
+
+// TestSignalsDefault: a run's command starts with SIGHUP at its default disposition, as
+// in a container, not ignored as its keeper might have it: a script's trap on HUP works.
+func TestSignalsDefault(t *testing.T) {
+	t.Parallel()
+	e, rec := setup(t)
+	if err := e.Start(context.Background(), execution("r1", time.Minute, "sh", "-c", `grep SigIgn /proc/self/status`)); err != nil {
+		t.Fatal(err)
+	}
+	if u := rec.Finish(t, 20*time.Second); u.State != job.StateSucceeded {
+		t.Fatalf("the run %s: %s", u.State, u.Message)
+	}
+	_, mask, _ := strings.Cut(strings.TrimSpace(rec.Log("r1")), "\t")
+	ignored, err := strconv.ParseUint(mask, 16, 64)
+	if err != nil {
+		t.Fatalf("the command's ignored signals: %q", rec.Log("r1"))
+	}
+	if hup := uint64(1) << (syscall.SIGHUP - 1); ignored&hup != 0 {
+		t.Errorf("the command started with SIGHUP ignored (SigIgn %s)", mask)
+	}
+}
+
+// TestKeeperHangup: a keeper sent SIGHUP (the kernel's, when its process group is orphaned
+// by its server's death) carries on with its run.
+func TestKeeperHangup(t *testing.T) {
+	t.Parallel()
+	e, rec := setup(t)
+	pids := filepath.Join(t.TempDir(), "pids")
+	x := execution("r1", time.Minute, "sh", "-c", `echo $PPID > "$PIDS"; sleep 1; echo done`)
+	x.Env["PIDS"] = pids
+	if err := e.Start(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, pids)
+	keeper, err := strconv.Atoi(strings.TrimSpace(readFile(t, pids)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(keeper, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if u := rec.Finish(t, 20*time.Second); u.State != job.StateSucceeded || rec.Log("r1") != "done\n" {
+		t.Errorf("the run after its keeper's SIGHUP: %s %s %q, log %q", u.State, u.Reason, u.Message, rec.Log("r1"))
+	}
+}
