@@ -223,6 +223,13 @@ func TestBadInput(t *testing.T) {
 	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
 		t.Errorf("bad requests changed what is stored (-before +after):\n%s", diff)
 	}
+	// A conflict's message is a sentence of its own; the code says it is a conflict.
+	_, body = f.call(t, "POST", "/api/v1/runs/"+done.ID+"/cancel", "", "")
+	var got errorBody
+	json.Unmarshal(body, &got)
+	if want := "run " + done.ID + " already cancelled"; got.Error.Code != "conflict" || got.Error.Message != want {
+		t.Errorf("cancel of a cancelled run: %s; want code conflict, message %q", body, want)
+	}
 }
 
 func TestPutJob(t *testing.T) {

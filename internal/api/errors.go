@@ -55,7 +55,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.Is(err, job.ErrNotFound):
 		status, body.Error.Code, body.Error.Message = http.StatusNotFound, "not_found", err.Error()
 	case errors.Is(err, job.ErrConflict):
-		status, body.Error.Code, body.Error.Message = http.StatusConflict, "conflict", err.Error()
+		// The code says it is a conflict; the message is the sentence that says why.
+		status, body.Error.Code = http.StatusConflict, "conflict"
+		body.Error.Message = strings.TrimPrefix(err.Error(), job.ErrConflict.Error()+": ")
 	}
 	if status >= 500 {
 		log.Error("request", "method", r.Method, "path", r.URL.Path, "err", err)

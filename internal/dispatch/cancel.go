@@ -19,7 +19,7 @@ func (d *Dispatcher) Cancel(ctx context.Context, id, by string) (job.Run, error)
 			return job.Run{}, err
 		}
 		if run.State.Terminal() {
-			return run, fmt.Errorf("run %s already %s: %w", id, run.State, job.ErrConflict)
+			return run, fmt.Errorf("%w: run %s already %s", job.ErrConflict, id, run.State)
 		}
 		if run.Kind != job.KindRun {
 			// Its children stop: those that have not started at once, the others through
@@ -53,7 +53,7 @@ func (d *Dispatcher) Cancel(ctx context.Context, id, by string) (job.Run, error)
 		}
 		return d.opts.Store.RunGet(ctx, id)
 	}
-	return job.Run{}, fmt.Errorf("cancel run %s: %w", id, job.ErrConflict)
+	return job.Run{}, fmt.Errorf("%w: run %s changed state while it was being cancelled, three times; try again", job.ErrConflict, id)
 }
 
 // stopRequested asks the executor to stop the runs this server holds that someone asked
