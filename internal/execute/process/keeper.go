@@ -204,9 +204,11 @@ func run(conn *keeperConn, p packet) (gone bool) {
 	pidfd := -1
 	pid, err := syscall.ForkExec(s.Path, s.Args, &syscall.ProcAttr{
 		Dir: s.Dir, Env: s.Env, Files: []uintptr{stdin.Fd(), out.Fd(), out.Fd()},
-		// Its own process group, so SIGTERM reaches its children too; and killed if the
+		// Its own session, and so its own process group, so SIGTERM reaches its children
+		// too, and no controlling terminal: as in a container, nothing of the run reads
+		// from or prompts on the terminal the server was started from. Killed if the
 		// keeper is, which the keeper never is but by SIGKILL. Its pidfd says when it exits.
-		Sys: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
+		Sys: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
 	})
 	out.Close() // the run's output ends when its processes do
 	if err != nil {

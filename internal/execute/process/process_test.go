@@ -667,3 +667,21 @@ func TestKeeperHangup(t *testing.T) {
 		t.Errorf("the run after its keeper's SIGHUP: %s %s %q, log %q", u.State, u.Reason, u.Message, rec.Log("r1"))
 	}
 }
+
+// TestOwnSession: a run's command leads a session of its own (so a group of its own, and
+// no controlling terminal), not the server's.
+func TestOwnSession(t *testing.T) {
+	t.Parallel()
+	e, rec := setup(t)
+	// The shell's own /proc/self/stat (read is a builtin): pid comm state ppid pgrp session.
+	if err := e.Start(context.Background(), execution("r1", time.Minute, "sh", "-c", `read -r pid comm state ppid pgrp sid rest < /proc/self/stat; echo $$ $pgrp $sid`)); err != nil {
+		t.Fatal(err)
+	}
+	if u := rec.Finish(t, 20*time.Second); u.State != job.StateSucceeded {
+		t.Fatalf("the run %s: %s", u.State, u.Message)
+	}
+	f := strings.Fields(rec.Log("r1"))
+	if len(f) != 3 || f[0] != f[1] || f[0] != f[2] {
+		t.Errorf("the command's pid, process group and session: %q; want all three the same", rec.Log("r1"))
+	}
+}
