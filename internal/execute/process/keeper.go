@@ -105,9 +105,11 @@ func Keep() error {
 	}
 	// A keeper stopped when its server dies is sent SIGHUP and SIGCONT by the kernel (its
 	// process group is orphaned): it carries on and ends the run. SIGHUP is caught (and
-	// dropped), not ignored: an ignored signal would stay ignored in every command the
-	// keeper starts, a caught one is reset to its default there.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+	// dropped), not ignored: an ignored signal stays ignored in every command the keeper
+	// starts, a caught one is reset to its default there. SIGINT too: of the signals a
+	// server may have been started with ignored (nohup; & in a script), these are the two
+	// Go leaves ignored unless caught.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT)
 
 	for {
 		p, ok := conn.receive()
