@@ -110,6 +110,7 @@ func Keep() error {
 	// server may have been started with ignored (nohup; & in a script), these are the two
 	// Go leaves ignored unless caught.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT)
+	dropTerminal()
 
 	for {
 		p, ok := conn.receive()
@@ -124,6 +125,22 @@ func Keep() error {
 			return nil
 		}
 	}
+}
+
+// dropTerminal gives up the keeper's controlling terminal, the one the server was started
+// from, if any: as in a container, no command of a run then has one, so a job that opens
+// /dev/tty (a prompt for a password) fails at once instead of writing to, or waiting on,
+// that terminal. The keeper is no session leader, so this concerns it alone and what it
+// starts afterwards. (A session of each command's own would do it too, but a kernel that
+// gives each session a scheduling group of its own, as desktops' do, would then make and
+// free one per run, and give each run as much CPU as all the rest of the user's session.)
+func dropTerminal() {
+	fd, err := unix.Open("/dev/tty", unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return // none
+	}
+	_ = unix.IoctlSetInt(fd, unix.TIOCNOTTY, 0)
+	unix.Close(fd)
 }
 
 // keeperConn is the keeper's end of its socket, read and written with plain system calls.
@@ -206,11 +223,9 @@ func run(conn *keeperConn, p packet) (gone bool) {
 	pidfd := -1
 	pid, err := syscall.ForkExec(s.Path, s.Args, &syscall.ProcAttr{
 		Dir: s.Dir, Env: s.Env, Files: []uintptr{stdin.Fd(), out.Fd(), out.Fd()},
-		// Its own session, and so its own process group, so SIGTERM reaches its children
-		// too, and no controlling terminal: as in a container, nothing of the run reads
-		// from or prompts on the terminal the server was started from. Killed if the
+		// Its own process group, so SIGTERM reaches its children too; and killed if the
 		// keeper is, which the keeper never is but by SIGKILL. Its pidfd says when it exits.
-		Sys: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
+		Sys: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd},
 	})
 	out.Close() // the run's output ends when its processes do
 	if err != nil {

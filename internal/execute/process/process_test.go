@@ -672,20 +672,38 @@ func TestKeeperHangup(t *testing.T) {
 	}
 }
 
-// TestOwnSession: a run's command leads a session of its own (so a group of its own, and
-// no controlling terminal), not the server's.
-func TestOwnSession(t *testing.T) {
-	t.Parallel()
+// TestNoTerminal: a run's command has no controlling terminal even when the server has
+// one (started from a shell): a job that opens /dev/tty fails rather than writing to, or
+// waiting on, the server's terminal. The test runs itself again under script(1), which
+// gives it a terminal of its own.
+func TestNoTerminal(t *testing.T) {
+	if os.Getenv("DOCKET_TEST_IN_TERMINAL") == "" {
+		t.Parallel()
+		script, err := exec.LookPath("script") // Debian's bsdutils, an essential package
+		if err != nil {
+			t.Skip("no script(1) to give the test a terminal")
+		}
+		cmd := exec.Command(script, "-qec", "'"+os.Args[0]+"' -test.run '^TestNoTerminal$' -test.v", "/dev/null")
+		cmd.Env = append(os.Environ(), "DOCKET_TEST_IN_TERMINAL=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestNoTerminal") {
+			t.Fatalf("under a terminal: %v\n%s", err, out)
+		}
+		return
+	}
+	// tty_nr is the seventh field of /proc/PID/stat: pid comm state ppid pgrp session tty_nr.
+	own := strings.Fields(readFile(t, "/proc/self/stat"))
+	if len(own) < 7 || own[6] == "0" {
+		t.Fatalf("script gave the test no terminal: %q", own)
+	}
 	e, rec := setup(t)
-	// The shell's own /proc/self/stat (read is a builtin): pid comm state ppid pgrp session.
-	if err := e.Start(context.Background(), execution("r1", time.Minute, "sh", "-c", `read -r pid comm state ppid pgrp sid rest < /proc/self/stat; echo $$ $pgrp $sid`)); err != nil {
+	x := execution("r1", time.Minute, "sh", "-c", `read -r pid comm state ppid pgrp sid tty rest < /proc/self/stat; echo $tty; echo hello > /dev/tty`)
+	if err := e.Start(context.Background(), x); err != nil {
 		t.Fatal(err)
 	}
-	if u := rec.Finish(t, 20*time.Second); u.State != job.StateSucceeded {
-		t.Fatalf("the run %s: %s", u.State, u.Message)
-	}
-	f := strings.Fields(rec.Log("r1"))
-	if len(f) != 3 || f[0] != f[1] || f[0] != f[2] {
-		t.Errorf("the command's pid, process group and session: %q; want all three the same", rec.Log("r1"))
+	u := rec.Finish(t, 20*time.Second)
+	log := rec.Log("r1")
+	if !strings.HasPrefix(log, "0\n") || u.State != job.StateFailed || !strings.Contains(log, "/dev/tty") {
+		t.Errorf("the command's terminal: run %s, log %q; want tty 0 and /dev/tty refused", u.State, log)
 	}
 }
