@@ -42,7 +42,16 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
   docket report --file out.parquet --file summary.csv
   offset=$(docket report --get-checkpoint | jq -r '.offset // 0')
   data=$(docket report --get-result extract | jq -r .path)   # in a later step of a workflow`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			// Flags say what each value is; a metric given bare is told its flag.
+			if name, _, ok := strings.Cut(args[0], "="); ok && name != "" {
+				return usageError{fmt.Errorf("report takes flags: --metric %s for a metric, --result for a result", args[0])}
+			}
+			return usageError{fmt.Errorf("report takes flags, not %q: --metric NAME=VALUE, --result, --checkpoint or --file", args[0])}
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runID == "" {
 				return usageError{errors.New("no run: DOCKET_RUN_ID is not set (report runs inside a job), and --run is not given")}

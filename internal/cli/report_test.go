@@ -1,0 +1,26 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestReportArgs: docket report takes flags only; a metric given bare is told its flag,
+// before anything is sent.
+func TestReportArgs(t *testing.T) {
+	t.Parallel()
+	for args, want := range map[string]string{
+		"loss=0.5":     "report takes flags: --metric loss=0.5 for a metric, --result for a result",
+		"model.pkl":    `report takes flags, not "model.pkl": --metric NAME=VALUE, --result, --checkpoint or --file`,
+		"=5 --run r-1": `report takes flags, not "=5": --metric NAME=VALUE, --result, --checkpoint or --file`,
+	} {
+		var out, errOut bytes.Buffer
+		cmd := append([]string{"report", "--server", "http://127.0.0.1:1", "--run", "r-1"}, strings.Fields(args)...)
+		err := Run(context.Background(), cmd, strings.NewReader(""), &out, &errOut)
+		if err == nil || err.Error() != want || ExitCode(err) != 2 {
+			t.Errorf("docket report %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
+		}
+	}
+}
