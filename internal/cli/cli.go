@@ -128,13 +128,21 @@ then use the other commands to talk to it.`,
 		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), tokenCmd(e), reportCmd(e), resultsCmd(e), inputsCmd(e), versionCmd(e), retryCmd(e),
 		queuesCmd(e), taskCmd(e),
 	)
-	err = root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err != nil {
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Err.Error() != "" {
 			fmt.Fprintln(stderr, "docket:", describeError(err))
 		}
 		if isArgError(err) {
+			if cmd != nil && !strings.HasPrefix(err.Error(), "unknown flag") && !strings.HasPrefix(err.Error(), "unknown shorthand") {
+				// Arguments the command does not take: say what it does take.
+				fmt.Fprintf(stderr, "Usage: %s\n", cmd.UseLine())
+				if cmd.Example != "" {
+					fmt.Fprintf(stderr, "Examples:\n%s\n", cmd.Example)
+				}
+				fmt.Fprintf(stderr, "See '%s --help'.\n", cmd.CommandPath())
+			}
 			err = usageError{err}
 		}
 	}

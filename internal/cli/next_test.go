@@ -35,3 +35,24 @@ func TestNext(t *testing.T) {
 		}
 	}
 }
+
+// TestArgErrorUsage: a command given arguments it does not take says so, then how it is
+// called and its examples, and exits 2.
+func TestArgErrorUsage(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), []string{"next", "@daily", "@hourly"}, strings.NewReader(""), &out, &errOut)
+	if ExitCode(err) != 2 {
+		t.Errorf("exit %d (%v); want 2", ExitCode(err), err)
+	}
+	for _, want := range []string{
+		"docket: accepts at most 1 arg(s), received 2\n",
+		"Usage: docket next EXPR | next --schedule EXPR [flags]\n",
+		"Examples:\n  docket next \"30 2 * * *\" --timezone America/New_York\n",
+		"See 'docket next --help'.\n",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr:\n%s\nwant %q in it", errOut.String(), want)
+		}
+	}
+}
