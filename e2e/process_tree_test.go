@@ -76,7 +76,7 @@ retries: 1
 			t.Fatal(err)
 		}
 		// Stopped before its server dies, or the kernel has no stopped process to wake.
-		waitFor(t, 10*time.Second, "the keeper to stop", func() bool { return procState(keeper) == 'T' })
+		waitFor(t, 10*time.Second, "the keeper to stop", func() bool { return stopped(keeper) })
 	case "held":
 		// Stopped, and kept stopped when its server dies: the kernel wakes the stopped
 		// members of a process group only when no member has a parent elsewhere in the
@@ -93,7 +93,7 @@ retries: 1
 		if err := syscall.Kill(keeper, syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "the keeper to stop", func() bool { return procState(keeper) == 'T' })
+		waitFor(t, 10*time.Second, "the keeper to stop", func() bool { return stopped(keeper) })
 	}
 	a.Kill9()
 	if keeperState == "held" {
@@ -160,10 +160,19 @@ func readProc(stat string) proc {
 	return proc{pid: pid, start: f[19], state: f[0][0]}
 }
 
-// procState is a process's state letter in /proc (R, S, T, Z...), or 0 when it is gone.
-func procState(pid int) byte {
-	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return readProc(string(st)).state
+// stopped reports whether every thread of process pid is stopped. Its first thread stops
+// before the others may have (a busy machine runs them late): until the last one has, the
+// process is not stopped as the kernel counts a process group's stopped members, and the
+// group's orphaning would wake nothing.
+func stopped(pid int) bool {
+	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	for _, stat := range stats {
+		st, _ := os.ReadFile(stat)
+		if readProc(string(st)).state != 'T' {
+			return false
+		}
+	}
+	return len(stats) > 0
 }
 
 // running returns those of procs that still run: the same process (not a later one with
