@@ -686,6 +686,9 @@ func TestNoTerminal(t *testing.T) {
 		cmd := exec.Command(script, "-qec", "'"+os.Args[0]+"' -test.run '^TestNoTerminal$' -test.v", "/dev/null")
 		cmd.Env = append(os.Environ(), "DOCKET_TEST_IN_TERMINAL=1")
 		out, err := cmd.CombinedOutput()
+		if err != nil && strings.Contains(string(out), "pseudo-terminal") {
+			t.Skipf("script(1) could not make a terminal here: %s", out)
+		}
 		if err != nil || !strings.Contains(string(out), "--- PASS: TestNoTerminal") {
 			t.Fatalf("under a terminal: %v\n%s", err, out)
 		}
