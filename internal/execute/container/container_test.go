@@ -227,31 +227,29 @@ func TestCPULimit(t *testing.T) {
 	if unix.Statfs("/sys/fs/cgroup", &fs) == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
 		files, want = []string{"/sys/fs/cgroup/cpu.max"}, "/sys/fs/cgroup/cpu.max=50000 100000\n"
 	}
-	x := exe(time.Minute, append([]string{"testjob", "cat"}, files...)...)
-	x.CPU = "500m"
-	if err := e.Start(context.Background(), x); err != nil {
-		t.Fatal(err)
+	// run runs command under cpu 500m, to success, and returns its log.
+	run := func(command ...string) string {
+		t.Helper()
+		x := exe(time.Minute, command...)
+		x.CPU = "500m"
+		if err := e.Start(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+		if u := rec.Finish(t, time.Minute); u.State != job.StateSucceeded {
+			t.Fatalf("run %s %s: %s; log %q", u.State, u.Reason, u.Message, rec.Log(x.Run.ID))
+		}
+		return rec.Log(x.Run.ID)
 	}
-	if u := rec.Finish(t, time.Minute); u.State != job.StateSucceeded {
-		t.Fatalf("run %s %s: %s; log %q", u.State, u.Reason, u.Message, rec.Log(x.Run.ID))
-	}
-	if log := rec.Log(x.Run.ID); !strings.HasSuffix(log, want) {
+	if log := run(append([]string{"testjob", "cat"}, files...)...); !strings.HasSuffix(log, want) {
 		t.Errorf("the container's cgroup under cpu 500m: %q; want %q", log, want)
 	}
 
 	// And the quota holds: two busy goroutines use up to two cores unlimited, half of one
 	// under it. A machine busy with other work may give them less, never more.
-	x = exe(time.Minute, "testjob", "spin", "3s", "2")
-	x.CPU = "500m"
-	if err := e.Start(context.Background(), x); err != nil {
-		t.Fatal(err)
-	}
-	if u := rec.Finish(t, time.Minute); u.State != job.StateSucceeded {
-		t.Fatalf("run %s %s: %s", u.State, u.Reason, u.Message)
-	}
-	m := regexp.MustCompile(`cores ([0-9.]+)`).FindStringSubmatch(rec.Log(x.Run.ID))
+	log := run("testjob", "spin", "3s", "2")
+	m := regexp.MustCompile(`cores ([0-9.]+)`).FindStringSubmatch(log)
 	if m == nil {
-		t.Fatalf("no cores line in the log %q", rec.Log(x.Run.ID))
+		t.Fatalf("no cores line in the log %q", log)
 	}
 	cores, _ := strconv.ParseFloat(m[1], 64)
 	if cores > 0.7 || cores <= 0 {
