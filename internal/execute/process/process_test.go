@@ -572,17 +572,7 @@ func TestPathCache(t *testing.T) {
 func TestKeeperWaitsBlocked(t *testing.T) {
 	t.Parallel()
 	e, rec := setup(t)
-	pids := filepath.Join(t.TempDir(), "pids")
-	x := execution("r1", time.Minute, "sh", "-c", `echo $PPID > "$PIDS"; exec sleep 2`)
-	x.Env["PIDS"] = pids
-	if err := e.Start(context.Background(), x); err != nil {
-		t.Fatal(err)
-	}
-	waitFile(t, pids)
-	keeper, err := strconv.Atoi(strings.TrimSpace(readFile(t, pids)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keeper := startUnderKeeper(t, e, "exec sleep 2")
 	// The runtime's poll waits with no timeout (a null pointer, its third argument); the
 	// raw one until its deadline.
 	waitSyscall(t, keeper, "under a run", func(call []string) bool {
@@ -594,6 +584,24 @@ func TestKeeperWaitsBlocked(t *testing.T) {
 	waitSyscall(t, keeper, "idle", func(call []string) bool {
 		return len(call) > 0 && call[0] == strconv.Itoa(unix.SYS_RECVMSG)
 	})
+}
+
+// startUnderKeeper starts run r1 of sh -c script, and returns the pid of its keeper once
+// the shell has written it (its parent's).
+func startUnderKeeper(t *testing.T, e *Executor, script string) int {
+	t.Helper()
+	pids := filepath.Join(t.TempDir(), "pids")
+	x := execution("r1", time.Minute, "sh", "-c", `echo $PPID > "$PIDS"; `+script)
+	x.Env["PIDS"] = pids
+	if err := e.Start(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, pids)
+	keeper, err := strconv.Atoi(strings.TrimSpace(readFile(t, pids)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keeper
 }
 
 // waitSyscall waits up to 10 s for a thread of process pid to block in a system call that
@@ -653,17 +661,7 @@ func TestSignalsDefault(t *testing.T) {
 func TestKeeperHangup(t *testing.T) {
 	t.Parallel()
 	e, rec := setup(t)
-	pids := filepath.Join(t.TempDir(), "pids")
-	x := execution("r1", time.Minute, "sh", "-c", `echo $PPID > "$PIDS"; sleep 1; echo done`)
-	x.Env["PIDS"] = pids
-	if err := e.Start(context.Background(), x); err != nil {
-		t.Fatal(err)
-	}
-	waitFile(t, pids)
-	keeper, err := strconv.Atoi(strings.TrimSpace(readFile(t, pids)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keeper := startUnderKeeper(t, e, "sleep 1; echo done")
 	if err := syscall.Kill(keeper, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
