@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -135,7 +136,7 @@ then use the other commands to talk to it.`,
 			fmt.Fprintln(stderr, "docket:", describeError(err))
 		}
 		if isArgError(err) {
-			if cmd != nil && !strings.HasPrefix(err.Error(), "unknown flag") && !strings.HasPrefix(err.Error(), "unknown shorthand") {
+			if cmd != nil && !isFlagError(err) {
 				// Arguments the command does not take: say what it does take.
 				fmt.Fprintf(stderr, "Usage: %s\n", cmd.UseLine())
 				if cmd.Example != "" {
@@ -158,15 +159,19 @@ func describeError(err error) string {
 	return err.Error()
 }
 
-// isArgError recognizes cobra's errors about arguments and commands.
+// isArgError recognizes cobra's errors about arguments, commands and flags.
 func isArgError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"accepts ", "requires ", "unknown command", "unknown flag", "unknown shorthand"} {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
-	}
-	return false
+	return hasPrefix(err, "accepts ", "requires ", "unknown command") || isFlagError(err)
+}
+
+// isFlagError recognizes cobra's errors about flags, which name the flag already.
+func isFlagError(err error) bool {
+	return hasPrefix(err, "unknown flag", "unknown shorthand")
+}
+
+// hasPrefix reports whether err's message starts with one of prefixes.
+func hasPrefix(err error, prefixes ...string) bool {
+	return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(err.Error(), p) })
 }
 
 // whoami names the person at the keyboard as user@host, for cancel records.
