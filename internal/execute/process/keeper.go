@@ -113,6 +113,8 @@ func Keep() error {
 	dropTerminal()
 
 	for {
+		// The next run, if it comes soon, is waited for raw; the socket is then readable.
+		waitRaw([]unix.PollFd{{Fd: keeperFD, Events: unix.POLLIN}}, time.Now().Add(rawWait))
 		p, ok := conn.receive()
 		if !ok {
 			return nil
@@ -152,7 +154,6 @@ type keeperConn struct {
 // receive reads the next control; false once the socket is closed or fails. A control
 // that cannot be read is dropped, with the files it carried.
 func (c *keeperConn) receive() (packet, bool) {
-	waitRaw([]unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}, time.Now().Add(rawWait))
 	for {
 		n, oobn, _, _, err := syscall.Recvmsg(c.fd, c.buf, c.oob, syscall.MSG_CMSG_CLOEXEC)
 		if errors.Is(err, syscall.EINTR) {
