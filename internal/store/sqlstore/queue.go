@@ -335,12 +335,17 @@ func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.
 		if err != nil {
 			return err
 		}
+		// The ends fire together, after every change: see fireEnds.
+		var ends []endAt
+		c.ends = &ends
 		for _, i := range order {
 			if out[i], err = s.transition(ctx, c, ts[i]); err != nil {
 				return err
 			}
 		}
-		return nil
+		c.ends = nil
+		_, err = s.fireEnds(ctx, c, ends)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -353,7 +358,8 @@ func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.
 // beyond its own row follows from the run: a child's group row, to count its end. Two
 // batches written at once (two servers' recorders) that took those locks in different
 // orders could each wait for the other until the database ended one as a deadlock; in one
-// order, the later waits for the earlier.
+// order, the later waits for the earlier. The jobs the batch's ends fire are locked after
+// every change, in name order (fireEnds).
 func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]int, error) {
 	order := make([]int, len(ts))
 	for i := range order {

@@ -111,6 +111,8 @@ type conn struct {
 	tx    *sql.Tx // set when q is a transaction
 	d     Dialect
 	stmts *stmtCache
+	// ends, when set, keeps the ends of runs to fire at the transaction's end.
+	ends *[]endAt
 }
 
 // stmt returns the prepared statement for query, in the conn's transaction when it has

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,52 +86,85 @@ func (s *Store) triggerCycle(ctx context.Context, c conn, spec job.Spec) error {
 // the end for every live job that runs after the run's job and waits for such an end,
 // and starts each of those jobs once every job it runs after has such an end. The end is
 // recorded once per job under the key (job, upstream run), so it fires nothing twice.
+// In a transaction that defers its firings (a batch of changes), the end is kept, to
+// fire with the batch's others at its end.
 func (s *Store) fire(ctx context.Context, c conn, ended job.Run, now time.Time) error {
+	if c.ends != nil {
+		*c.ends = append(*c.ends, endAt{ended, now})
+		return nil
+	}
 	_, err := s.fireCount(ctx, c, ended, now)
 	return err
 }
 
-// fireCount is fire, returning how many runs it started.
+// fireCount is fire at once, returning how many runs it started.
 func (s *Store) fireCount(ctx context.Context, c conn, ended job.Run, now time.Time) (int, error) {
-	started := 0
-	if ended.Parent != "" || !ended.State.Terminal() {
-		return 0, nil
-	}
-	type trigger struct {
+	return s.fireEnds(ctx, c, []endAt{{ended, now}})
+}
+
+// endAt is a run's end, kept to fire when its transaction's other changes are made.
+type endAt struct {
+	run job.Run
+	at  time.Time
+}
+
+// fireEnds fires what each end fires, as fire does, and returns how many runs they
+// started. Each job fired is locked where rows are, and the jobs are taken in name order
+// across all the ends: two transactions that fire some of the same jobs lock them in
+// one order, so the later waits for the earlier rather than each for the other.
+func (s *Store) fireEnds(ctx context.Context, c conn, ends []endAt) (int, error) {
+	type firing struct {
 		job string
-		on  job.TriggerOn
+		end endAt
 	}
-	triggers, err := all(ctx, c, func(sc scanner) (trigger, error) {
-		var t trigger
-		err := sc.Scan(&t.job, &t.on)
-		return t, err
-	}, `SELECT t.job, t.on_state FROM triggers t JOIN definitions d ON d.name = t.job AND d.deleted_at IS NULL
-		WHERE t.upstream = ? ORDER BY t.job`, ended.Job)
-	if err != nil {
-		return 0, err
-	}
-	for _, t := range triggers {
-		if !(job.After{Job: ended.Job, On: t.on}).Fires(ended.State) {
+	var firings []firing
+	for _, e := range ends {
+		if e.run.Parent != "" || !e.run.State.Terminal() {
 			continue
 		}
+		jobs, err := all(ctx, c, func(sc scanner) (firing, error) {
+			f := firing{end: e}
+			var on job.TriggerOn
+			if err := sc.Scan(&f.job, &on); err != nil {
+				return f, err
+			}
+			if !(job.After{Job: e.run.Job, On: on}).Fires(e.run.State) {
+				f.job = ""
+			}
+			return f, nil
+		}, `SELECT t.job, t.on_state FROM triggers t JOIN definitions d ON d.name = t.job AND d.deleted_at IS NULL
+			WHERE t.upstream = ?`, e.run.Job)
+		if err != nil {
+			return 0, err
+		}
+		for _, f := range jobs {
+			if f.job != "" {
+				firings = append(firings, f)
+			}
+		}
+	}
+	slices.SortStableFunc(firings, func(a, b firing) int { return strings.Compare(a.job, b.job) })
+	started := 0
+	for _, f := range firings {
+		ended, now := f.end.run, f.end.at
 		// The job's row is locked where rows are: ends of two jobs it runs after take
 		// turns, so the second sees the first's end and fires.
 		var name string
-		if err := c.row(ctx, `SELECT name FROM definitions WHERE name = ? AND deleted_at IS NULL`+s.d.LockRows(), t.job).Scan(&name); err != nil {
+		if err := c.row(ctx, `SELECT name FROM definitions WHERE name = ? AND deleted_at IS NULL`+s.d.LockRows(), f.job).Scan(&name); err != nil {
 			if isNoRows(err) {
 				continue
 			}
 			return started, err
 		}
 		n, err := c.execN(ctx, `INSERT INTO trigger_firings (job, upstream, upstream_run, run_id, created_at) VALUES (?, ?, ?, NULL, ?)
-			ON CONFLICT (job, upstream_run) DO NOTHING`, t.job, ended.Job, ended.ID, s.ts(now))
+			ON CONFLICT (job, upstream_run) DO NOTHING`, f.job, ended.Job, ended.ID, s.ts(now))
 		if err != nil {
 			return started, err
 		}
 		if n == 0 {
 			continue // recorded before
 		}
-		fired, err := s.fireJob(ctx, c, t.job, ended.ID, fmt.Sprintf("run %s of job %s %s", ended.ID, ended.Job, ended.State), now)
+		fired, err := s.fireJob(ctx, c, f.job, ended.ID, fmt.Sprintf("run %s of job %s %s", ended.ID, ended.Job, ended.State), now)
 		if err != nil {
 			return started, err
 		}

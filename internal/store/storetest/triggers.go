@@ -224,3 +224,59 @@ func testTriggerCycle(t *testing.T, s store.Store) {
 		t.Errorf("x after y and y after x applied at once: %d refused; want 1", refused)
 	}
 }
+
+// testTriggerBatchesCross writes, at once, two batches of ends of two upstream jobs, each
+// of which fires a downstream job of its own, the batches ending them in opposite orders
+// (as two servers' recorders may). Each end locks the job it fires, so written end by end
+// the two batches would take those locks in crossing orders. Every batch must succeed,
+// and every end fire its job.
+func testTriggerBatchesCross(t *testing.T, s store.Store) {
+	const rounds = 12
+	var q seq
+	for _, up := range []string{"up-a", "up-b"} {
+		put(t, s, spec(up), t0)
+		down := spec("after-" + up)
+		down.After = []job.After{{Job: up}}
+		put(t, s, down, t0)
+	}
+	// Per round, runs of up-a, up-b, up-b, up-a: the first batch ends the first two in
+	// id order, the second the last two, so each batch's id order puts another job first.
+	var ups []job.Run
+	for range rounds {
+		for _, up := range []string{"up-a", "up-b", "up-b", "up-a"} {
+			ups = append(ups, create(t, s, q.run(up, job.StateQueued)))
+		}
+	}
+	claimed := claimKeys(t, s, len(ups))
+	if len(claimed) != len(ups) {
+		t.Fatalf("claimed %d runs; want %d", len(claimed), len(ups))
+	}
+	ending := func(r job.Run) job.Transition {
+		return job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: job.ReasonCompleted}
+	}
+	for round := range rounds {
+		r := ups[4*round : 4*round+4]
+		batches := [][]job.Transition{{ending(r[0]), ending(r[1])}, {ending(r[2]), ending(r[3])}}
+		start := make(chan struct{})
+		errs := make([]error, len(batches))
+		var wg sync.WaitGroup
+		for i, batch := range batches {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = s.RunTransitions(context.Background(), batch)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, batch %d: %v", round, i, err)
+			}
+		}
+	}
+	for _, up := range []string{"up-a", "up-b"} {
+		if got := triggered(t, s, "after-"+up); len(got) != 2*rounds {
+			t.Errorf("after-%s fired %d times; want %d, once per end of %s", up, len(got), 2*rounds, up)
+		}
+	}
+}
