@@ -281,6 +281,20 @@ func testEndToEnd(t *testing.T, storeFlags []string) {
 		}
 	})
 
+	t.Run("describe job", func(t *testing.T) {
+		out, errOut, code := s.cli("describe", "job", "tick")
+		for _, want := range []string{"Name:       tick\n", "Command:    sh -c 'echo tick slot=$DOCKET_SCHEDULED_TIME'\n", "Revision:   1\n"} {
+			if code != 0 || !strings.Contains(out, want) {
+				t.Errorf("describe job tick: exit %d, want the line %q in\n%s%s", code, want, out, errOut)
+			}
+		}
+		out, _, code = s.cli("describe", "job", "tick", "-o", "json")
+		var j job.Definition
+		if err := json.Unmarshal([]byte(out), &j); err != nil || code != 0 || j.Name != "tick" || len(j.Command) != 3 {
+			t.Errorf("describe job tick -o json: exit %d, %+v, %v", code, j.Spec, err)
+		}
+	})
+
 	t.Run("bad input via the cli", func(t *testing.T) {
 		bad := writeFile(t, dir, "bad.yaml", strings.Replace(definitions, `schedule: "@every 2s"`, `schedule: "@every 2 seconds"`, 1))
 		_, errOut, code := s.cli("apply", "-f", bad)
