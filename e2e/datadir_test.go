@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,5 +47,29 @@ func TestDataDirOneServer(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(data, name)); err != nil || fi.Mode().Perm() != mode {
 			t.Errorf("%s: mode %v, %v; want %v", filepath.Join(data, name), fi.Mode().Perm(), err, mode)
 		}
+	}
+}
+
+// TestDataDirRelative starts a server on a relative data directory, as the default
+// (.docket) is. A run starts in a directory of its own, and still finds docket on its
+// PATH and its input files where $DOCKET_INPUTS says.
+func TestDataDirRelative(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServerIn(t, dir, nil, "data")
+	file := writeFile(t, dir, "job.yaml", "name: rel\nimage: busybox\ncpu: 1\nmemory: 64Mi\n"+
+		"command: [sh, -c, 'command -v docket && cat \"$DOCKET_INPUTS/in.txt\" && docket report --metric seen=1']\n")
+	if _, errOut, code := s.cli("apply", "-f", file); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+	in := writeFile(t, dir, "in.txt", "from the laptop\n")
+	out, errOut, code := s.cli("run", "rel", "--file", in, "--wait", "-o", "json")
+	var r job.Run
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 || r.State != job.StateSucceeded {
+		t.Fatalf("docket run rel: exit %d, %v\n%s%s\nrun log:\n%s", code, err, out, errOut, s.logs(r.ID))
+	}
+	want := filepath.Join(dir, "data", "bin", "docket") + "\nfrom the laptop\nreported 1 metric for run " + r.ID + "\n"
+	if log := s.logs(r.ID); log != want {
+		t.Errorf("the run's log:\n%s\nwant:\n%s", log, want)
 	}
 }

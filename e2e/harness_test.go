@@ -82,9 +82,17 @@ func startServer(t testing.TB, dataDir string, flags ...string) *server {
 // startServerEnv is startServer with variables added to the server's environment.
 func startServerEnv(t testing.TB, env []string, dataDir string, flags ...string) *server {
 	t.Helper()
+	return startServerIn(t, "", env, dataDir, flags...)
+}
+
+// startServerIn is startServerEnv with the server started in the directory cwd ("" this
+// process's), where a relative dataDir is.
+func startServerIn(t testing.TB, cwd string, env []string, dataDir string, flags ...string) *server {
+	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--schedule-interval", "200ms"}, flags...)
 	s := &server{t: t, cmd: exec.Command(binary, args...), done: make(chan struct{})}
 	s.cmd.Env = append(os.Environ(), env...)
+	s.cmd.Dir = cwd
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -103,6 +103,11 @@ type reaper interface {
 // starting any.
 func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	log := cfg.Logger
+	// A run starts in a directory of its own: what it is told of the data directory
+	// (docket on its PATH, $DOCKET_INPUTS) must not be relative to the server's.
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
 	tokens, tokensData, err := loadTokens(cfg)
 	if err != nil {
 		return nil, err
