@@ -24,6 +24,9 @@ docket jobs prints (-o wide for more columns).`,
   docket get job nightly-train -o wide`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isQueueWord(args[0]) {
+				return usageError{fmt.Errorf("queues are listed with their limits by docket queues (-o json for every field)")}
+			}
 			if args[0] != "job" && args[0] != "jobs" {
 				return usageError{fmt.Errorf("cannot get a %q; use: docket get job NAME, or docket get jobs", args[0])}
 			}

@@ -281,6 +281,8 @@ func deleteCmd(e *env) *cobra.Command {
 			case len(args) == 1 && args[0] != "job":
 				// A job's name alone: deleting is not guessed at.
 				return usageError{fmt.Errorf("to delete job %s: docket delete job %s", args[0], args[0])}
+			case len(args) == 2 && isQueueWord(args[0]):
+				return usageError{fmt.Errorf("to delete queue %s: docket queues delete %s", args[1], args[1])}
 			case len(args) != 2:
 				return usageError{fmt.Errorf("use: docket delete job NAME")}
 			case args[0] != "job":
@@ -321,3 +323,7 @@ func suspendCmd(e *env, suspend bool) *cobra.Command {
 		},
 	}
 }
+
+// isQueueWord reports whether a command's first argument names queues, which have
+// commands of their own (docket queues).
+func isQueueWord(word string) bool { return word == "queue" || word == "queues" }

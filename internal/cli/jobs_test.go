@@ -86,22 +86,27 @@ func TestDescribeJobCommand(t *testing.T) {
 	}
 }
 
-// TestDeleteUsage: docket delete wants the word job and a name; given a name alone it
-// says the command that would delete that job, and deletes nothing.
-func TestDeleteUsage(t *testing.T) {
+// TestNounUsage: docket delete wants the word job and a name; given a name alone it says
+// the command that would delete that job, and deletes nothing. Queues, which have
+// commands of their own, are pointed to them by get, describe and delete.
+func TestNounUsage(t *testing.T) {
 	t.Parallel()
 	for args, want := range map[string]string{
-		"slow":         "to delete job slow: docket delete job slow",
-		"":             "use: docket delete job NAME",
-		"run x":        `cannot delete a "run"; use: docket delete job NAME`,
-		"job slow one": "use: docket delete job NAME",
+		"delete slow":         "to delete job slow: docket delete job slow",
+		"delete":              "use: docket delete job NAME",
+		"delete run x":        `cannot delete a "run"; use: docket delete job NAME`,
+		"delete queue gpu":    "to delete queue gpu: docket queues delete gpu",
+		"delete job slow one": "use: docket delete job NAME",
+		"get queue gpu":       "queues are listed with their limits by docket queues (-o json for every field)",
+		"get queues":          "queues are listed with their limits by docket queues (-o json for every field)",
+		"describe queue gpu":  "queues are listed with their limits, and what runs and waits in each, by docket queues",
 	} {
 		var out, errOut bytes.Buffer
 		// No server listens there: a usage error comes before any request.
-		cmd := append([]string{"delete", "--server", "http://127.0.0.1:1"}, strings.Fields(args)...)
+		cmd := append(strings.Fields(args), "--server", "http://127.0.0.1:1")
 		err := Run(context.Background(), cmd, strings.NewReader(""), &out, &errOut)
 		if err == nil || err.Error() != want || ExitCode(err) != 2 {
-			t.Errorf("docket delete %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
+			t.Errorf("docket %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
 		}
 	}
 }

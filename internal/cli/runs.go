@@ -388,6 +388,9 @@ func describeCmd(e *env) *cobra.Command {
 			case "job":
 				return describeJob(e, cmd, args[1])
 			}
+			if isQueueWord(args[0]) {
+				return usageError{fmt.Errorf("queues are listed with their limits, and what runs and waits in each, by docket queues")}
+			}
 			return usageError{fmt.Errorf("cannot describe a %q; use run ID or job NAME", args[0])}
 		},
 	}
