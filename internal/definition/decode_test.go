@@ -118,6 +118,8 @@ func TestInvalid(t *testing.T) {
 		{"memory beyond any node", strings.Replace(minimal, "1Gi", "1e309", 1), "memory", "the most is 1Pi"},
 		{"memory not a quantity", strings.Replace(minimal, "1Gi", "1GB!", 1), "memory", "not a Kubernetes quantity"},
 		{"memory boolean", strings.Replace(minimal, "1Gi", "yes", 1), "memory", "boolean"},
+		{"memory without a unit", strings.Replace(minimal, "1Gi", "4096", 1), "memory", `"4096" is 4096 bytes, too little for any process; write "4096Mi" for 4096 MiB`},
+		{"memory in kilobytes", strings.Replace(minimal, "1Gi", "512k", 1), "memory", `"512k" is 512000 bytes, too little for any process; write a unit, as in "512Mi" or "4Gi"`},
 		{"schedule six fields", minimal + "schedule: '0 0 3 * * *'\n", "schedule", "has 6 fields"},
 		{"schedule out of range", minimal + "schedule: '0 25 * * *'\n", "schedule", "above maximum"},
 		{"schedule never fires", minimal + "schedule: '0 0 31 2 *'\n", "schedule", "never fires"},

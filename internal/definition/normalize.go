@@ -5,6 +5,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -237,10 +238,13 @@ func CheckRunEnv(s job.Spec, env map[string]string) error {
 }
 
 // The most any executor can give one run: no node has more cores or memory, and larger
-// values overflow what container engines are told.
+// values overflow what container engines are told. minMemory is less than any process
+// runs in: a memory under it is a unit left out (64 for 64Mi), and no engine would start
+// the run, or the kernel would end it at once.
 var (
 	maxCPU    = resource.MustParse("100k")
 	maxMemory = resource.MustParse("1Pi")
+	minMemory = resource.MustParse("1Mi")
 )
 
 func checkResources(s job.Spec, _ Limits) error {
@@ -263,8 +267,20 @@ func checkResources(s job.Spec, _ Limits) error {
 		if q.Cmp(r.max) > 0 {
 			return job.Invalid(r.field, "%q is more than any executor can give one run; the most is %s", r.value, r.max.String())
 		}
+		if r.field == "memory" && q.Cmp(minMemory) < 0 {
+			return job.Invalid(r.field, "%q is %s bytes, too little for any process; %s", r.value, q.AsDec().String(), memoryHint(r.value))
+		}
 	}
 	return nil
+}
+
+// memoryHint suggests the memory meant by a value too small to be one: the same number
+// in MiB, when it is a whole number.
+func memoryHint(value string) string {
+	if n, err := strconv.ParseUint(value, 10, 32); err == nil && n > 0 {
+		return fmt.Sprintf("write %q for %d MiB", value+"Mi", n)
+	}
+	return `write a unit, as in "512Mi" or "4Gi"`
 }
 
 func checkSchedule(s job.Spec, _ Limits) error {
