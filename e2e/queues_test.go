@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,6 +273,18 @@ queue: two`, 1))
 		if code != 0 || !strings.Contains(out, "3 tasks; task 0 is shown below") || !strings.Contains(out, "DOCKET_TASK_COUNT=3") ||
 			!strings.Contains(out, "DOCKET_TASK_INDEX=0") {
 			t.Errorf("run --array 3 --dry-run: exit %d\n%s%s", code, out, errOut)
+		}
+		in := writeFile(t, dir, "in.csv", "id,score\n1,0.5\n")
+		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--file", in, "--dry-run")
+		if code != 0 || !strings.Contains(out, "Files:      1 file, 15 bytes: in.csv\n") || !strings.Contains(errOut, "no file was sent") {
+			t.Errorf("run --file --dry-run: exit %d\n%s%s", code, out, errOut)
+		}
+		sum := sha256.Sum256([]byte("id,score\n1,0.5\n"))
+		if status := s.api("GET", "/api/v1/blobs/"+hex.EncodeToString(sum[:]), "", nil); status != http.StatusNotFound {
+			t.Errorf("after a dry run, the file's blob: %d; want 404, not sent", status)
+		}
+		if _, errOut, code := s.cli("run", "echo", "--file", filepath.Join(dir, "no-such.csv"), "--dry-run"); code == 0 || !strings.Contains(errOut, "no-such.csv") {
+			t.Errorf("run --dry-run of a file that is not there: exit %d %s", code, errOut)
 		}
 		var def struct{ Revision int }
 		s.api("GET", "/api/v1/jobs/sleeper", "", &def)

@@ -85,6 +85,15 @@ func TestBlobUpload(t *testing.T) {
 			t.Errorf("%s: %d %s; want a 4xx naming %s", tc.files, code, body, tc.field)
 		}
 	}
+	// A dry run's files need not be uploaded yet, but are checked as a run's are.
+	if code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=true", "application/json", `{"files": [`+file("a.csv", wrong, len(content))+`]}`); code != 200 {
+		t.Errorf("dry run of a file not uploaded: %d %s; want 200", code, body)
+	}
+	for _, files := range []string{file("a.csv", sha, 3), file("../x", wrong, 1), file("a.csv", wrong, 21)} {
+		if code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=true", "application/json", `{"files": [`+files+`]}`); code/100 != 4 {
+			t.Errorf("dry run of %s: %d %s; want a 4xx", files, code, body)
+		}
+	}
 	code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"files": [`+file("data/a.csv", sha, len(content))+`]}`)
 	var run struct{ ID string }
 	if err := json.Unmarshal(body, &run); err != nil || code != 201 {

@@ -42,8 +42,9 @@ func CheckPath(p string) error {
 
 // checkFiles checks the files a submission names: safe paths, named once, blobs the
 // server has in full at the size given, together within the run's limit (413 naming the
-// file that goes past it).
-func (a *API) checkFiles(ctx context.Context, field string, files []job.File, seen map[string]bool, total *int64) error {
+// file that goes past it). A dry run's files need not be uploaded yet: the client sends
+// them only for a run it submits.
+func (a *API) checkFiles(ctx context.Context, field string, files []job.File, seen map[string]bool, total *int64, dry bool) error {
 	for i, f := range files {
 		name := fmt.Sprintf("%s[%d]", field, i)
 		if err := CheckPath(f.Path); err != nil {
@@ -61,6 +62,7 @@ func (a *API) checkFiles(ctx context.Context, field string, files []job.File, se
 		}
 		b, err := a.opts.Store.BlobStat(ctx, f.SHA256)
 		switch {
+		case dry && (errors.Is(err, job.ErrNotFound) || err == nil && !b.Complete):
 		case errors.Is(err, job.ErrNotFound) || err == nil && !b.Complete:
 			return invalid(name+".sha256", fmt.Sprintf("%s (%s) is not uploaded; PUT /api/v1/blobs/%s first", f.SHA256, f.Path, f.SHA256))
 		case err != nil:

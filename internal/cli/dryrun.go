@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/job"
 )
 
 // previewRun prints what a run of name would be, from the server's dry run.
@@ -48,6 +49,12 @@ func previewRun(ctx context.Context, e *env, c *client.Client, name string, req 
 			row("Workflow", fmt.Sprintf("%d steps; step %s (the first that needs none) is shown below", g.Size, t.Step))
 		}
 	}
+	if len(req.Files) > 0 {
+		row("Files", filesText(req.Files))
+	}
+	if len(req.TaskFiles) > 0 {
+		row("Task files", "one a task: "+filesText(req.TaskFiles))
+	}
 	row("Image", p.Image)
 	row("Command", strings.Join(quoteArgs(p.Command), " "))
 	row("Resources", fmt.Sprintf("cpu %s, memory %s, deadline %s", p.CPU, p.Memory, p.Deadline))
@@ -64,8 +71,33 @@ func previewRun(ctx context.Context, e *env, c *client.Client, name string, req 
 		}
 		fmt.Fprintf(e.stdout, "\nKubernetes Job (docket run %s --dry-run -o yaml prints it alone):\n%s", name, out)
 	}
+	if len(req.Files)+len(req.TaskFiles) > 0 {
+		fmt.Fprintln(e.stderr, "dry run: nothing was stored or started, and no file was sent")
+		return nil
+	}
 	fmt.Fprintln(e.stderr, "dry run: nothing was stored or started")
 	return nil
+}
+
+// filesText is how many files there are, their size, and the first few paths.
+func filesText(files []job.File) string {
+	const shown = 5
+	var total int64
+	paths := make([]string, 0, shown+1)
+	for i, f := range files {
+		total += f.Size
+		if i < shown {
+			paths = append(paths, f.Path)
+		}
+	}
+	if len(files) > shown {
+		paths = append(paths, fmt.Sprintf("and %d more", len(files)-shown))
+	}
+	noun := "files"
+	if len(files) == 1 {
+		noun = "file"
+	}
+	return fmt.Sprintf("%d %s, %s: %s", len(files), noun, bytesText(total), strings.Join(paths, ", "))
 }
 
 // quoteArgs quotes the arguments a shell would split.

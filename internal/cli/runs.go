@@ -121,15 +121,16 @@ alone, for kubectl; -o json prints everything).`,
 			}
 			ctx := cmd.Context()
 			c := e.client()
-			if dry {
-				return previewRun(ctx, e, c, args[0], req)
-			}
 			shared, tasks, err := inputs.collect()
 			if err != nil {
 				return err
 			}
 			if len(tasks) > 0 && (req.Tasks > 0 || len(req.Inputs) > 0) {
 				return usageError{errors.New("--each-file makes one task per file; give it without --array or --each-line")}
+			}
+			if dry {
+				req.Files, req.TaskFiles = filesOf(shared), filesOf(tasks)
+				return previewRun(ctx, e, c, args[0], req)
 			}
 			if err := sendFiles(ctx, e, c, append(shared, tasks...)); err != nil {
 				return err
@@ -178,7 +179,7 @@ alone, for kubectl; -o json prints everything).`,
 	f.StringArrayVar(&params, "param", nil, "set one of the job's params for this run, NAME=VALUE (repeatable)")
 	f.StringVar(&queue, "queue", "", "admit the run through this queue instead of its job's")
 	f.IntVar(&priority, "priority", 0, "the run's priority in its queue, 0-1000 (higher starts first)")
-	f.BoolVar(&dry, "dry-run", false, "show what the run would be (command, env, queue; on Kubernetes the Job; -o yaml prints the Job alone) without running it")
+	f.BoolVar(&dry, "dry-run", false, "show what the run would be (command, env, queue, the files it would send; on Kubernetes the Job; -o yaml prints the Job alone) without running it or sending files")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
