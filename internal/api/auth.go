@@ -54,6 +54,22 @@ func (a *API) mayChangeRun(ctx context.Context, id string) error {
 	return a.mayChangeJob(ctx, run.Job, run.Revision)
 }
 
+// mayRunAgain is mayChangeRun for a request that makes new runs from run id (a retry):
+// the job's team now must allow it too, as it must a submission.
+func (a *API) mayRunAgain(ctx context.Context, id string) error {
+	if !teamScoped(ctx) {
+		return nil
+	}
+	run, err := a.opts.Store.RunGet(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := a.mayChangeJob(ctx, run.Job, run.Revision); err != nil {
+		return err
+	}
+	return a.mayChangeJob(ctx, run.Job, 0)
+}
+
 // mayChangeJob is mayChange for a stored job. A job that is not there passes: the handler
 // answers 404.
 func (a *API) mayChangeJob(ctx context.Context, name string, revision int) error {

@@ -114,6 +114,16 @@ func TestAuthTeams(t *testing.T) {
 	_, body := f.call(t, "POST", "/api/v1/jobs/ledger/runs", "", "", as("ops")...)
 	var finRun struct{ ID string }
 	json.Unmarshal(body, &finRun)
+	// An array run of ds's job, which then passes to fin: a retry makes new runs, which
+	// fin's job's team decides, as a submission's.
+	moved := strings.Replace(dsJob, "nightly", "moved", 1)
+	f.call(t, "PUT", "/api/v1/jobs/moved", "application/yaml", moved, as("ops")...)
+	_, body = f.call(t, "POST", "/api/v1/jobs/moved/runs", "application/json", `{"tasks": 2}`, as("ana")...)
+	var movedRun struct{ ID string }
+	json.Unmarshal(body, &movedRun)
+	if status, resp := f.call(t, "PUT", "/api/v1/jobs/moved", "application/yaml", strings.Replace(moved, "team: ds", "team: fin", 1), as("ops")...); status != 201 {
+		t.Fatalf("ops moves the job to fin: %d %s", status, resp)
+	}
 
 	tests := []struct {
 		name, who, method, path, body string
@@ -131,6 +141,7 @@ func TestAuthTeams(t *testing.T) {
 		{"cannot create an unlabelled job", "ana", "PUT", "/api/v1/jobs/fresh", strings.Replace(goodJob, "nightly", "fresh", 1), 403, "has no team label"},
 		{"cannot suspend another team's job", "ana", "POST", "/api/v1/jobs/ledger/suspend", "", 403, "belongs to team"},
 		{"cannot cancel another team's run", "ana", "POST", "/api/v1/runs/" + finRun.ID + "/cancel", "", 403, "belongs to team"},
+		{"cannot retry a run of a job now another team's", "ana", "POST", "/api/v1/runs/" + movedRun.ID + "/retry", "", 403, `job \"moved\" belongs to team \"fin\"`},
 		{"cannot report on another team's run", "ana", "POST", "/api/v1/runs/" + finRun.ID + "/report", `{"checkpoint": {"offset": 1}}`, 403, "belongs to team"},
 		{"the other team may report on its run", "fin-bot", "POST", "/api/v1/runs/" + finRun.ID + "/report", `{"checkpoint": {"offset": 1}}`, 409, "has not started"},
 		{"cannot delete another team's job", "ana", "DELETE", "/api/v1/jobs/ledger", "", 403, "belongs to team"},

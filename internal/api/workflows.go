@@ -86,7 +86,7 @@ func (a *API) retryRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, invalid("from", "is not a step name: lowercase letters, digits and '-', at most 63"))
 		return
 	}
-	if err := a.mayChangeRun(r.Context(), id); err != nil {
+	if err := a.mayRunAgain(r.Context(), id); err != nil {
 		writeError(w, r, a.opts.Logger, runErr(id, err))
 		return
 	}
