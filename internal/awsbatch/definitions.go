@@ -133,7 +133,7 @@ func (h *Handler) registerJobDefinition(ctx context.Context, body []byte) (any, 
 		return nil, err
 	}
 	// A team's key may neither take another team's job nor give its own away.
-	if err := h.mayChangeJob(ctx, spec.Name); err != nil {
+	if err := h.mayChangeJob(ctx, spec.Name, 0); err != nil {
 		return nil, err
 	}
 	if tok := token(ctx); !tok.MayChange(spec.Labels[auth.TeamLabel]) {
@@ -153,14 +153,24 @@ func (h *Handler) registerJobDefinition(ctx context.Context, body []byte) (any, 
 	return map[string]any{"jobDefinitionName": def.Name, "jobDefinitionArn": h.definitionARN(def.Name, def.Revision), "revision": def.Revision}, nil
 }
 
-// mayChangeJob refuses a token limited to some teams a job of another team. A job that is
-// not there passes: what a registration would make is checked on its own.
-func (h *Handler) mayChangeJob(ctx context.Context, name string) error {
+// mayChangeJob refuses a token limited to some teams a job of another team: the job's
+// revision, for a run made by it (revision > 0), else the job as it is now. A job that is
+// not there passes: what a registration would make is checked on its own. A run's
+// revision is kept when its job is deleted, so its team still decides who stops it.
+func (h *Handler) mayChangeJob(ctx context.Context, name string, revision int) error {
 	tok := token(ctx)
 	if len(tok.Teams) == 0 {
 		return nil
 	}
-	def, err := h.opts.Store.DefinitionGet(ctx, name)
+	var (
+		def job.Definition
+		err error
+	)
+	if revision > 0 {
+		def, err = h.opts.Store.DefinitionRevision(ctx, name, revision)
+	} else {
+		def, err = h.opts.Store.DefinitionGet(ctx, name)
+	}
 	switch {
 	case errors.Is(err, job.ErrNotFound):
 		return nil
@@ -407,7 +417,7 @@ func (h *Handler) deregisterJobDefinition(ctx context.Context, body []byte) (any
 	if rev != 0 && rev != cur.Revision {
 		return nil, clientErr("jobDefinition: revision %d of %s is not its current revision (%d); Docket keeps revisions as the job's history and deregisters a job whole, by its current revision", rev, name, cur.Revision)
 	}
-	if err := h.mayChangeJob(ctx, name); err != nil {
+	if err := h.mayChangeJob(ctx, name, 0); err != nil {
 		return nil, err
 	}
 	if err := h.opts.Store.DefinitionDelete(ctx, name, h.now().UTC()); err != nil {

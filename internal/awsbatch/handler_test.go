@@ -196,11 +196,14 @@ func TestSignatureRequiredWithTokens(t *testing.T) {
 }
 
 // TestTeams: a key limited to a team registers only definitions tagged with its team,
-// and submits only its team's jobs.
+// submits only its team's jobs, and stops only its team's runs, also once their job is
+// deleted.
 func TestTeams(t *testing.T) {
 	t.Parallel()
 	id, secret, _ := auth.NewAWSKey()
-	toks, err := auth.Parse([]byte("tokens:\n  - {name: ds, role: editor, teams: [ds], aws_access_key_id: " + id + ", aws_secret_access_key: \"" + secret + "\"}\n"))
+	webID, webSecret, _ := auth.NewAWSKey()
+	toks, err := auth.Parse([]byte("tokens:\n  - {name: ds, role: editor, teams: [ds], aws_access_key_id: " + id + ", aws_secret_access_key: \"" + secret + "\"}\n" +
+		"  - {name: web, role: editor, teams: [web], aws_access_key_id: " + webID + ", aws_secret_access_key: \"" + webSecret + "\"}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,6 +225,28 @@ func TestTeams(t *testing.T) {
 		if status != tc.status || (status == 403) != (typ == "AccessDeniedException") {
 			t.Errorf("%s: %d %s %v; want %d", tc.name, status, typ, out, tc.status)
 		}
+	}
+
+	webDef := strings.Replace(def(`,"tags":{"team":"web"}`), `"x"`, `"y"`, 1)
+	if status, typ, out := call(h, signedPost("/v1/registerjobdefinition", webDef, webID, webSecret, testNow)); status != 200 {
+		t.Fatalf("web registers y: %d %s %v", status, typ, out)
+	}
+	status, typ, out := call(h, signedPost("/v1/submitjob", `{"jobName":"j","jobQueue":"default","jobDefinition":"y"}`, webID, webSecret, testNow))
+	if status != 200 {
+		t.Fatalf("web submits y: %d %s %v", status, typ, out)
+	}
+	terminate := `{"jobId":"` + out["jobId"].(string) + `","reason":"not mine"}`
+	if status, typ, out := call(h, signedPost("/v1/terminatejob", terminate, id, secret, testNow)); status != 403 || typ != "AccessDeniedException" {
+		t.Errorf("ds terminates web's job: %d %s %v; want 403", status, typ, out)
+	}
+	if err := h.opts.Store.DefinitionDelete(context.Background(), "y", testNow); err != nil {
+		t.Fatal(err)
+	}
+	if status, typ, out := call(h, signedPost("/v1/terminatejob", terminate, id, secret, testNow)); status != 403 || typ != "AccessDeniedException" {
+		t.Errorf("ds terminates web's job, its definition deleted: %d %s %v; want 403", status, typ, out)
+	}
+	if status, typ, out := call(h, signedPost("/v1/terminatejob", terminate, webID, webSecret, testNow)); status != 200 {
+		t.Errorf("web terminates its job, its definition deleted: %d %s %v; want 200", status, typ, out)
 	}
 }
 

@@ -340,7 +340,7 @@ func (h *Handler) stop(ctx context.Context, body []byte, started bool) (any, err
 		return nil, err
 	}
 	last := j.last()
-	if err := h.mayChangeJob(ctx, last.Job); err != nil {
+	if err := h.mayChangeJob(ctx, last.Job, last.Revision); err != nil {
 		return nil, err
 	}
 	switch status(last) {

@@ -88,7 +88,7 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := h.mayChangeJob(ctx, name); err != nil {
+	if err := h.mayChangeJob(ctx, name, 0); err != nil {
 		return nil, err
 	}
 	over, env, params, err := h.overrides(req, def)
