@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/job"
@@ -21,6 +22,9 @@ const logChunk = 1 << 20
 
 // maxEvents caps the events of one answer (AWS's own cap).
 const maxEvents = 10000
+
+// maxFilterPattern is CloudWatch's bound on a filter pattern, in characters.
+const maxFilterPattern = 1024
 
 // serveLogs answers the CloudWatch Logs calls (JSON 1.1: POST / with X-Amz-Target)
 // AWS Batch users read their jobs' output with: GetLogEvents and FilterLogEvents.
@@ -234,6 +238,11 @@ func (h *Handler) filterLogEvents(ctx context.Context, body []byte) (any, error)
 			return nil, invalidParam("limit: %d is not from 1 to %d", *req.Limit, maxEvents)
 		}
 		limit = *req.Limit
+	}
+	// CloudWatch takes patterns of at most 1,024 characters; each term is looked for in
+	// every line read, so the bound is also what one call may cost.
+	if n := utf8.RuneCountInString(req.FilterPattern); n > maxFilterPattern {
+		return nil, invalidParam("filterPattern: %d characters; a pattern has at most %d", n, maxFilterPattern)
 	}
 	terms := strings.Fields(strings.ReplaceAll(req.FilterPattern, `"`, " "))
 	stream, offset := 0, int64(0)

@@ -56,6 +56,9 @@ func TestLogs(t *testing.T) {
 		{"GetLogEvents", `{"logGroupName": "/other", "logStreamName": "` + stream + `"}`, "ResourceNotFoundException"},
 		{"GetLogEvents", `{"logGroupName": "/aws/batch/job", "logStreamName": "` + stream + `", "nextToken": "x/1"}`, "InvalidParameterException"},
 		{"FilterLogEvents", `{"logGroupName": "/aws/batch/job"}`, "InvalidParameterException"},
+		// Each term is looked for in every line: a pattern past CloudWatch's 1,024
+		// characters is refused, not searched.
+		{"FilterLogEvents", `{"logGroupName": "/aws/batch/job", "logStreamNames": ["` + stream + `"], "filterPattern": "` + strings.Repeat("a ", 513) + `"}`, "InvalidParameterException"},
 	} {
 		status, typ, out := logsCall(h, tc.op, tc.body)
 		if status != 400 || typ != tc.typ || out["__type"] != tc.typ {
