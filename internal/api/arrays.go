@@ -15,6 +15,9 @@ import (
 // bytes each fits, and no submission is held beyond it.
 const maxSubmitBody = 8 << 20
 
+// maxRunFiles bounds the files sent to one run: each is looked up, stored and placed.
+const maxRunFiles = 10000
+
 // checkArray refuses an array out of bounds, naming the field: the task count, a task's input
 // (too long, or holding what no variable can), or limits out of range.
 func (a submitRequest) checkArray() error {
@@ -23,6 +26,9 @@ func (a submitRequest) checkArray() error {
 	}
 	if len(a.TaskFiles) > 0 && (a.Tasks > 0 || len(a.Inputs) > 0) {
 		return invalid("task_files", "make one task per file; give them without tasks or inputs")
+	}
+	if len(a.Files) > maxRunFiles {
+		return invalid("files", fmt.Sprintf("holds %d files; a run may be sent at most %d (pack many small files into an archive)", len(a.Files), maxRunFiles))
 	}
 	if len(a.TaskFiles) > job.MaxTasks {
 		return invalid("task_files", fmt.Sprintf("holds %d files; an array has at most %d tasks", len(a.TaskFiles), job.MaxTasks))

@@ -84,7 +84,12 @@ func TestSubmitArrayRefused(t *testing.T) {
 	before := f.snapshot(t)
 	long := strings.Repeat("x", 4097)
 	many := `"` + strings.Repeat(`a", "`, 10000) + `a"`
+	var files strings.Builder
+	for i := range 10001 {
+		fmt.Fprintf(&files, `{"path": "f%d", "sha256": "%064d", "size": 0},`, i, 0)
+	}
 	for _, tc := range []struct{ body, field string }{
+		{`{"files": [` + strings.TrimSuffix(files.String(), ",") + `]}`, "files"},
 		{`{"tasks": 10001}`, "tasks"},
 		{`{"tasks": -1}`, "tasks"},
 		{`{"tasks": 2, "inputs": ["a"]}`, "tasks"},
