@@ -88,8 +88,12 @@ func TestSubmitArrayRefused(t *testing.T) {
 	for i := range 10001 {
 		fmt.Fprintf(&files, `{"path": "f%d", "sha256": "%064d", "size": 0},`, i, 0)
 	}
+	// Each task carries the run's env: 40 tasks of a 500 KB env would store 20 MB.
+	big := strings.Repeat("x", 100<<10)
+	big = big + `", "B2": "` + big + `", "B3": "` + big + `", "B4": "` + big + `", "B5": "` + big
 	for _, tc := range []struct{ body, field string }{
 		{`{"files": [` + strings.TrimSuffix(files.String(), ",") + `]}`, "files"},
+		{`{"tasks": 40, "env": {"BIG": "` + big + `"}}`, "env"},
 		{`{"tasks": 10001}`, "tasks"},
 		{`{"tasks": -1}`, "tasks"},
 		{`{"tasks": 2, "inputs": ["a"]}`, "tasks"},

@@ -92,6 +92,10 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	// A workflow's or an array's run is a group run, made with its children.
 	spec, tasks := req.applyArray(def.Spec)
 	children, events := group.Expand(&run, spec, tasks, req.taskInputs())
+	if err := group.CheckCopies(run, len(children)); err != nil {
+		writeError(w, r, a.opts.Logger, invalid("env", err.Error()))
+		return
+	}
 	if dry {
 		a.previewRun(w, r, def, run, children)
 		return

@@ -13,6 +13,10 @@ import (
 // bound).
 const maxDependencies = 1000
 
+// maxWaits bounds what an array's dependencies make: each child waits for each of them
+// (and an N_TO_N one is looked up for each child), so the bound is on their product.
+const maxWaits = 100000
+
 // deps are a submission's dependencies as Docket's runs wait for them (job.Run.WaitsFor).
 type deps struct {
 	// whole are the runs the job (each child of an array) waits for.
@@ -78,6 +82,13 @@ func (h *Handler) dependencies(ctx context.Context, in []dependency, tasks int, 
 			continue
 		}
 		d.whole = append(d.whole, id)
+	}
+	each := len(d.whole) + len(d.nToN)
+	if d.sequential {
+		each++
+	}
+	if each*max(tasks, 1) > maxWaits {
+		return d, clientErr("dependsOn: %d dependencies for each of %d tasks; an array's tasks may wait for at most %d in all", each, tasks, maxWaits)
 	}
 	return d, nil
 }

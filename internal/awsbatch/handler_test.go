@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 	"docket.dev/docket/internal/store/sqlite"
 )
 
@@ -275,5 +277,28 @@ func TestRegisterSameBody(t *testing.T) {
 		if got := register(tc.body); got != tc.want {
 			t.Errorf("registration %d: revision %v; want %v", i, got, tc.want)
 		}
+	}
+}
+
+// TestDependsOnBound: each task of an array waits for each of its dependencies, so their
+// product is bounded: 11 dependencies for each of 10,000 tasks is refused, storing no run.
+func TestDependsOnBound(t *testing.T) {
+	t.Parallel()
+	h := setup(t, nil)
+	if status, typ, out := call(h, post("/v1/registerjobdefinition", `{"jobDefinitionName":"x","type":"container","containerProperties":{"image":"a","vcpus":1,"memory":8}}`)); status != 200 {
+		t.Fatalf("register: %d %s %v", status, typ, out)
+	}
+	var deps []string
+	for range 11 {
+		_, _, out := call(h, post("/v1/submitjob", `{"jobName":"dep","jobQueue":"default","jobDefinition":"x"}`))
+		deps = append(deps, `{"jobId":"`+out["jobId"].(string)+`"}`)
+	}
+	body := `{"jobName":"wide","jobQueue":"default","jobDefinition":"x","arrayProperties":{"size":10000},"dependsOn":[` + strings.Join(deps, ",") + `]}`
+	status, typ, out := call(h, post("/v1/submitjob", body))
+	if status != 400 || typ != "ClientException" || !strings.Contains(fmt.Sprint(out["message"]), "dependsOn: 11 dependencies for each of 10000 tasks") {
+		t.Errorf("submit: %d %s %v; want a ClientException on dependsOn", status, typ, out)
+	}
+	if runs, _, err := h.opts.Store.RunList(context.Background(), store.RunFilter{Job: "x", Limit: 100}); err != nil || len(runs) != 11 {
+		t.Errorf("%d runs of x, %v; want the 11 dependencies alone", len(runs), err)
 	}
 }

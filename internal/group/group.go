@@ -7,6 +7,7 @@
 package group
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -195,6 +196,31 @@ func mapsKeys(m map[string]job.Run) func(func(string) bool) {
 			}
 		}
 	}
+}
+
+// MaxCopied bounds what one group run repeats in its children: each child carries its
+// group's env, params and overrides, so their size times the children is what a single
+// submission stores.
+const MaxCopied = 16 << 20
+
+// CheckCopies refuses a group run of size children whose env, params and overrides, each
+// child's copy of them together, pass MaxCopied.
+func CheckCopies(parent job.Run, size int) error {
+	if size == 0 {
+		return nil
+	}
+	b, err := json.Marshal(struct {
+		Env       map[string]string
+		Params    map[string]string
+		Overrides *job.Overrides
+	}{parent.Env, parent.Params, parent.Overrides})
+	if err != nil {
+		return err
+	}
+	if len(b)*size > MaxCopied {
+		return fmt.Errorf("the run's env, params and overrides (%d bytes) go to each of its %d children, %d bytes in all; at most %d: pass large values as a file", len(b), size, len(b)*size, MaxCopied)
+	}
+	return nil
 }
 
 // Expand makes parent a group run of spec and returns its children with their first
