@@ -58,6 +58,14 @@ func TestBlobUpload(t *testing.T) {
 	if b, _ := f.store.BlobStat(t.Context(), wrong); b.Received != 0 {
 		t.Errorf("a mismatched upload kept %d bytes", b.Received)
 	}
+	// A size claimed with no bytes sent does not hold the name: the real size begins it again.
+	other := "a,b\n"
+	if code, body := put(shaOf(other), 1, 0, ""); code != 200 {
+		t.Fatalf("claim of a wrong size: %d %s", code, body)
+	}
+	if code, body := put(shaOf(other), len(other), 0, other); code != 200 || !strings.Contains(string(body), `"complete":true`) {
+		t.Errorf("upload at the real size after a wrong claim: %d %s; want it complete", code, body)
+	}
 	f.api.opts.MaxInputFile = 10
 	if code, body := put(shaOf("x"), 11, 0, ""); code != 413 || !strings.Contains(string(body), "at most 10") {
 		t.Errorf("a file past the limit: %d %s; want 413", code, body)

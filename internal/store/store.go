@@ -274,7 +274,8 @@ type Blobs interface {
 	// BlobStat returns how a blob stands; job.ErrNotFound when it is unknown.
 	BlobStat(ctx context.Context, sha256 string) (Blob, error)
 	// BlobBegin records that a blob of size is coming, unless it is known, and returns it
-	// as it stands. A known blob of another size is job.ErrConflict.
+	// as it stands. A complete blob of another size is job.ErrConflict; one not complete
+	// is begun again at size, what it received dropped.
 	BlobBegin(ctx context.Context, sha256 string, size int64, now time.Time) (Blob, error)
 	// BlobAppend stores data as the blob's bytes from offset, which must be what it has
 	// received (job.ErrConflict otherwise, storing nothing), and returns what it has

@@ -18,7 +18,9 @@ func (s *Store) BlobStat(ctx context.Context, sha string) (store.Blob, error) {
 	return b, s.translate(err)
 }
 
-// BlobBegin inserts a blob's row unless there is one.
+// BlobBegin inserts a blob's row unless there is one. A blob not complete of another size
+// is begun again at this one: until its bytes match its name, its size is only what a
+// client said, and one that said wrong (or sent nothing) must not hold the name.
 func (s *Store) BlobBegin(ctx context.Context, sha string, size int64, now time.Time) (store.Blob, error) {
 	var b store.Blob
 	err := s.tx(ctx, func(c conn) error {
@@ -30,10 +32,18 @@ func (s *Store) BlobBegin(ctx context.Context, sha string, size int64, now time.
 		if err := c.row(ctx, `SELECT size, received, complete FROM blobs WHERE sha256 = ?`, sha).Scan(&b.Size, &b.Received, &b.Complete); err != nil {
 			return err
 		}
-		if b.Size != size {
+		switch {
+		case b.Size == size:
+			return nil
+		case b.Complete:
 			return fmt.Errorf("%w: blob %s is %d bytes, not %d", job.ErrConflict, sha, b.Size, size)
 		}
-		return nil
+		if _, err := c.exec(ctx, `UPDATE blobs SET size = ?, received = 0 WHERE sha256 = ? AND NOT complete`, size, sha); err != nil {
+			return err
+		}
+		b.Size, b.Received = size, 0
+		_, err := c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, sha)
+		return err
 	})
 	return b, err
 }

@@ -27,8 +27,19 @@ func testBlobs(t *testing.T, s store.Store) {
 	if err != nil || b.Received != 0 || b.Complete {
 		t.Fatalf("begin: %+v %v", b, err)
 	}
-	if _, err := s.BlobBegin(ctx, sha, 11, t0); !errors.Is(err, job.ErrConflict) {
-		t.Errorf("begin with another size: %v; want a conflict", err)
+	// Until it is complete, a blob's size is only what a client said: another size begins
+	// it again (what it received dropped), so a wrong size cannot hold the name.
+	if _, err := s.BlobAppend(ctx, sha, 0, []byte("hel")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.BlobBegin(ctx, sha, 11, t0); err != nil || b.Size != 11 || b.Received != 0 {
+		t.Errorf("begin with another size: %+v %v; want it begun again at 11", b, err)
+	}
+	if b, err := s.BlobBegin(ctx, sha, 10, t0); err != nil || b.Size != 10 || b.Received != 0 {
+		t.Fatalf("begin at 10 again: %+v %v", b, err)
+	}
+	if chunk, err := s.BlobRead(ctx, sha, 0); err != nil || len(chunk) != 0 {
+		t.Errorf("the chunk received before: %q %v; want it dropped", chunk, err)
 	}
 	if n, err := s.BlobAppend(ctx, sha, 0, []byte("hello")); err != nil || n != 5 {
 		t.Fatalf("append: %d %v", n, err)
@@ -67,6 +78,9 @@ func testBlobs(t *testing.T, s store.Store) {
 	}
 	if b, _ := s.BlobStat(ctx, sha); !b.Complete || b.Received != 10 {
 		t.Errorf("stat after seal: %+v", b)
+	}
+	if _, err := s.BlobBegin(ctx, sha, 11, t0); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("begin a complete blob with another size: %v; want a conflict", err)
 	}
 
 	if _, err := s.BlobBegin(ctx, other, 3, t0); err != nil {
