@@ -43,6 +43,10 @@ func (s *Store) SlotsRecord(ctx context.Context, fence store.Fence, jobs []store
 			runs   []job.Run
 			events []job.Event
 		)
+		// The jobs' rows are locked in name order, as the jobs a batch of ends fires are
+		// (fireEnds): a job both scheduled and fired by another's end is then taken by one
+		// writer after the other, never each waiting for the other.
+		jobs = slices.SortedFunc(slices.Values(jobs), func(a, b store.Slots) int { return strings.Compare(a.Job, b.Job) })
 		for _, js := range jobs {
 			n, err := c.execN(ctx, `UPDATE definitions SET scheduled_through = ?, next_due = ?
 				WHERE name = ? AND scheduled_through = ? AND deleted_at IS NULL`,

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 		"GroupExclusiveLater":     testGroupExclusiveLater,
 		"GroupBatchesCross":       testGroupBatchesCross,
 		"TriggerBatchesCross":     testTriggerBatchesCross,
+		"SlotsCrossFirings":       testSlotsCrossFirings,
 		"SlotsRecordBatch":        testSlotsRecordBatch,
 		"SlotsRecord":             testSlotsRecord,
 		"SlotsRecordConcurrent":   testSlotsRecordConcurrent,

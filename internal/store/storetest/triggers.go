@@ -280,3 +280,60 @@ func testTriggerBatchesCross(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testSlotsCrossFirings records, at once, a scheduler pass's slots of two jobs and a
+// batch of ends that fires the same two jobs (each runs after an upstream job and on a
+// schedule). The pass takes the jobs in the order they fell due, the other way round from
+// their names; both writers must lock them in one order, so each round both succeed.
+func testSlotsCrossFirings(t *testing.T, s store.Store) {
+	const rounds = 40
+	var q seq
+	for _, up := range []string{"up-a", "up-b"} {
+		put(t, s, spec(up), t0)
+		down := spec("dn-" + up)
+		down.After = []job.After{{Job: up}}
+		put(t, s, down, t0)
+	}
+	// Jobs that fell due between the two widen the time the pass holds the first.
+	between := make([]string, 30)
+	for i := range between {
+		between[i] = fmt.Sprintf("due-%02d", i)
+		put(t, s, spec(between[i]), t0)
+	}
+	ending := func(r job.Run) job.Transition {
+		return job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: job.ReasonCompleted}
+	}
+	for round := range rounds {
+		ua, ub := create(t, s, q.run("up-a", job.StateQueued)), create(t, s, q.run("up-b", job.StateQueued))
+		claimKeys(t, s, 2)
+		from, through := t0.Add(time.Duration(round)*time.Minute), t0.Add(time.Duration(round+1)*time.Minute)
+		next := through.Add(time.Minute)
+		var slots []store.Slots
+		for _, name := range slices.Concat([]string{"dn-up-b"}, between, []string{"dn-up-a"}) { // dn-up-b fell due first
+			runs, events := slotRuns(name, through)
+			slots = append(slots, store.Slots{Job: name, From: from, Through: through, Next: &next, Runs: runs, Events: events})
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var batchErr, slotsErr error
+		wg.Go(func() {
+			<-start
+			_, batchErr = s.RunTransitions(context.Background(), []job.Transition{ending(ua), ending(ub)})
+		})
+		wg.Go(func() {
+			<-start
+			_, slotsErr = s.SlotsRecord(context.Background(), store.Fence{}, slots)
+		})
+		close(start)
+		wg.Wait()
+		if batchErr != nil || slotsErr != nil {
+			t.Fatalf("round %d: the batch of ends: %v; the pass's slots: %v", round, batchErr, slotsErr)
+		}
+		claimKeys(t, s, 100) // the runs fired and scheduled, out of the way
+	}
+	for _, up := range []string{"up-a", "up-b"} {
+		if got := triggered(t, s, "dn-"+up); len(got) != rounds {
+			t.Errorf("dn-%s fired %d times; want %d", up, len(got), rounds)
+		}
+	}
+}
