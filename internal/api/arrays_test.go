@@ -190,3 +190,25 @@ func TestRetryArraySucceeded(t *testing.T) {
 		t.Errorf("retry of an array with a failed task: %d %s", code, body)
 	}
 }
+
+// TestJobLastRunIsTopLevel: a job's last run is its newest run of its own, the array run,
+// not one of the array's tasks, made after it.
+func TestJobLastRunIsTopLevel(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if code, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); code != 201 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	_, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"tasks": 3}`)
+	var array job.Run
+	if err := json.Unmarshal(body, &array); err != nil || array.Kind != job.KindArray {
+		t.Fatalf("submit: %s %v", body, err)
+	}
+	_, body = f.call(t, "GET", "/api/v1/jobs/nightly", "", "")
+	var j struct {
+		LastRun *job.Run `json:"last_run"`
+	}
+	if err := json.Unmarshal(body, &j); err != nil || j.LastRun == nil || j.LastRun.ID != array.ID {
+		t.Errorf("last_run: %+v %v; want the array run %s", j.LastRun, err, array.ID)
+	}
+}

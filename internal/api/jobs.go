@@ -225,9 +225,10 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, jobList{Jobs: views, NextCursor: next})
 }
 
-// lastRun returns a job's newest run, or nil before its first.
+// lastRun returns a job's newest run that is no workflow's step or array's task, or nil
+// before its first.
 func (a *API) lastRun(ctx context.Context, name string) (*job.Run, error) {
-	runs, _, err := a.opts.Store.RunList(ctx, store.RunFilter{Job: name, Limit: 1})
+	runs, _, err := a.opts.Store.RunList(ctx, store.RunFilter{Job: name, TopLevel: true, Limit: 1})
 	if err != nil || len(runs) == 0 {
 		return nil, err
 	}
