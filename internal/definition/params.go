@@ -33,9 +33,12 @@ func checkParams(s job.Spec, _ Limits) error {
 			return err
 		}
 	}
-	if s.Schedule != "" {
-		if req := Required(s.Params); len(req) > 0 {
+	if req := Required(s.Params); len(req) > 0 {
+		switch {
+		case s.Schedule != "":
 			return job.Invalid("params."+req[0], "has no default, so a scheduled run could not set it; give it a default, or leave schedule out")
+		case len(s.After) > 0:
+			return job.Invalid("params."+req[0], "has no default, so a run started by after: could not set it; give it a default, or leave after out")
 		}
 	}
 	return nil

@@ -25,6 +25,7 @@ func TestParams(t *testing.T) {
 		{"bad name", func(s *job.Spec) { s.Params["a-b"] = "1" }, "params.a-b"},
 		{"NUL in a default", func(s *job.Spec) { s.Params["lr"] = "0\x00" }, "params.lr"},
 		{"required with a schedule", func(s *job.Spec) { s.Schedule = "@daily" }, "params.date"},
+		{"required with after", func(s *job.Spec) { s.After = []job.After{{Job: "load"}} }, "params.date"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
