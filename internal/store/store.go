@@ -55,7 +55,8 @@ type Definitions interface {
 	// name holds f.Name, at most f.Limit of them (all when 0), with the cursor of the next
 	// page ("" at the end).
 	DefinitionPage(ctx context.Context, f DefinitionFilter) ([]job.Definition, string, error)
-	// DefinitionDelete marks a job deleted; its revisions and runs are kept.
+	// DefinitionDelete marks a job deleted; its revisions and runs are kept. A job that
+	// another live job runs after (after:) is job.ErrConflict, naming those.
 	DefinitionDelete(ctx context.Context, name string, now time.Time) error
 	// DefinitionSuspend sets or clears a job's suspended flag.
 	DefinitionSuspend(ctx context.Context, name string, suspended bool, now time.Time) (job.Definition, error)

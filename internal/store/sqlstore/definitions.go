@@ -122,16 +122,32 @@ func (s *Store) DefinitionList(ctx context.Context) ([]job.Definition, error) {
 	return defs, s.translate(err)
 }
 
-// DefinitionDelete marks a job deleted.
+// DefinitionDelete marks a job deleted, unless a live job runs after it: job.ErrConflict
+// naming those.
 func (s *Store) DefinitionDelete(ctx context.Context, name string, now time.Time) error {
-	n, err := s.conn().execN(ctx, `UPDATE definitions SET deleted_at = ?, updated_at = ? WHERE name = ? AND deleted_at IS NULL`, s.ts(now), s.ts(now), name)
-	if err != nil {
-		return s.translate(err)
-	}
-	if n == 0 {
-		return job.ErrNotFound
-	}
-	return nil
+	return s.translate(s.tx(ctx, func(c conn) error {
+		n, err := c.execN(ctx, `UPDATE definitions SET deleted_at = ?, updated_at = ? WHERE name = ? AND deleted_at IS NULL`, s.ts(now), s.ts(now), name)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return job.ErrNotFound
+		}
+		// Applies that add triggers take turns with this (the job's row, then this lock,
+		// as an apply takes them): none comes to run after the job unseen.
+		if err := s.d.LockQueue(ctx, c.q, triggersLock); err != nil {
+			return err
+		}
+		downstream, err := all(ctx, c, scanString, `SELECT t.job FROM triggers t JOIN definitions d ON d.name = t.job AND d.deleted_at IS NULL
+			WHERE t.upstream = ? ORDER BY t.job LIMIT ?`, name, maxNamedBy+1)
+		if err != nil {
+			return err
+		}
+		if len(downstream) > 0 {
+			return fmt.Errorf("%w: job %s runs after %s (after:), and would never run again; change or delete it first", job.ErrConflict, someOf(downstream), name)
+		}
+		return nil
+	}))
 }
 
 // DefinitionSuspend sets or clears a job's suspended flag.

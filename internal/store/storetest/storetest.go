@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		"GroupBatchesCross":       testGroupBatchesCross,
 		"TriggerBatchesCross":     testTriggerBatchesCross,
 		"SlotsCrossFirings":       testSlotsCrossFirings,
+		"TriggerUpstreamDelete":   testTriggerUpstreamDelete,
 		"SlotsRecordBatch":        testSlotsRecordBatch,
 		"SlotsRecord":             testSlotsRecord,
 		"SlotsRecordConcurrent":   testSlotsRecordConcurrent,

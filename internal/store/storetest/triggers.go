@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -335,5 +336,29 @@ func testSlotsCrossFirings(t *testing.T, s store.Store) {
 		if got := triggered(t, s, "dn-"+up); len(got) != rounds {
 			t.Errorf("dn-%s fired %d times; want %d", up, len(got), rounds)
 		}
+	}
+}
+
+// testTriggerUpstreamDelete: a job another live job runs after is not deleted (that job
+// would never run again): the conflict names it. Once that job is gone, the delete goes
+// through.
+func testTriggerUpstreamDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, spec("source"), t0)
+	sink := spec("sink")
+	sink.After = []job.After{{Job: "source"}}
+	put(t, s, sink, t0)
+	err := s.DefinitionDelete(ctx, "source", t0)
+	if !errors.Is(err, job.ErrConflict) || !strings.Contains(err.Error(), "job sink runs after source") {
+		t.Fatalf("delete of a job sink runs after: %v; want a conflict naming sink", err)
+	}
+	if d, err := s.DefinitionGet(ctx, "source"); err != nil || d.Revision != 1 {
+		t.Errorf("the refused delete changed source: %+v %v", d, err)
+	}
+	if err := s.DefinitionDelete(ctx, "sink", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DefinitionDelete(ctx, "source", t0); err != nil {
+		t.Errorf("delete once nothing runs after it: %v", err)
 	}
 }
