@@ -128,6 +128,15 @@ func TestWorkflowProcess(t *testing.T) {
 	if status := srv.api("GET", "/api/v1/runs/"+again["train"].ID+"/steps/extract/result", "", &res); status != 200 || !strings.Contains(string(res.Result), date) {
 		t.Errorf("extract's result read from train's run: %d %s", status, res.Result)
 	}
+	// Once the job has changed, a retry still runs the old run's revision, and says so.
+	changed := writeFile(t, dir, "pipeline2.yaml", strings.Replace(fmt.Sprintf(workflowFile, dir), "deadline: 1m", "deadline: 2m", 1))
+	if _, stderr, code := srv.cli("apply", "-f", changed); code != 0 {
+		t.Fatalf("apply revision 2: %s", stderr)
+	}
+	_, stderr, code = srv.cli("retry", first.ID, "--from", "publish")
+	if want := fmt.Sprintf("runs revision 1 of job pipeline, as run %s did; the job is at revision 2 now (docket run pipeline runs that)", first.ID); code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("retry after the job changed: exit %d\n%s\nwant %q", code, stderr, want)
+	}
 }
 
 // stepsOf returns the newest attempt of every step of a workflow run, by step.

@@ -31,7 +31,9 @@ that succeeded are carried over with their results (state succeeded, reason Reus
 to the step run they reuse); the others, and every step that needs one of them, run again.
 --from STEP runs that step and everything downstream of it again, even if it succeeded.
 The old run and its history stay as they were. A run still running is refused: cancel it,
-or wait for it to end.
+or wait for it to end. The new run runs the revision of the job the old one ran, whose
+steps' results it carries over; after docket apply changed the job, docket run NAME runs
+the new revision (retry says so when the job has changed).
 
 On an array, the tasks that did not succeed (failed, cancelled or skipped) run again, each
 with its index, input and input files; the tasks that succeeded are carried over with
@@ -76,6 +78,10 @@ lists the indexes that run again.`,
 			}
 			if failed {
 				fmt.Fprintf(e.stderr, "%s run again in run %s, each with its index\n", indexList(again), run.ID)
+			}
+			if j, err := c.Job(ctx, run.Job); err == nil && j.Revision != run.Revision && !e.structured() {
+				fmt.Fprintf(e.stderr, "run %s runs revision %d of job %s, as run %s did; the job is at revision %d now (docket run %s runs that)\n",
+					run.ID, run.Revision, run.Job, args[0], j.Revision, run.Job)
 			}
 			if !wait {
 				if e.structured() {
