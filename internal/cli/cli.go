@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/user"
+	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -150,14 +152,25 @@ then use the other commands to talk to it.`,
 	return err
 }
 
-// describeError formats an API error with its field.
+// describeError formats an API error with its field. A run not found by something that
+// is no run id (a job's name, most likely) gets a hint.
 func describeError(err error) string {
 	var ae *client.Error
-	if errors.As(err, &ae) && ae.Field != "" && !strings.HasPrefix(ae.Message, ae.Field) {
+	if !errors.As(err, &ae) {
+		return err.Error()
+	}
+	if ae.Field != "" && !strings.HasPrefix(ae.Message, ae.Field) {
 		return ae.Field + ": " + ae.Message
 	}
-	return err.Error()
+	var id string
+	if _, err := fmt.Sscanf(ae.Message, "run %q not found", &id); err == nil && ae.Status == http.StatusNotFound && !runIDShape.MatchString(id) {
+		return fmt.Sprintf("%s; a run id looks like 019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b: docket runs --job %s lists the runs of a job of that name", ae.Message, id)
+	}
+	return ae.Message
 }
+
+// runIDShape is the shape of a run id (a UUID).
+var runIDShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // isArgError recognizes cobra's errors about arguments, commands and flags.
 func isArgError(err error) bool {

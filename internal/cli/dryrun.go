@@ -50,10 +50,10 @@ func previewRun(ctx context.Context, e *env, c *client.Client, name string, req 
 		}
 	}
 	if len(req.Files) > 0 {
-		row("Files", filesText(req.Files))
+		row("Files", filesText(req.Files, ""))
 	}
 	if len(req.TaskFiles) > 0 {
-		row("Task files", "one a task: "+filesText(req.TaskFiles))
+		row("Task files", filesText(req.TaskFiles, ", one for each task"))
 	}
 	row("Image", p.Image)
 	row("Command", strings.Join(quoteArgs(p.Command), " "))
@@ -79,8 +79,8 @@ func previewRun(ctx context.Context, e *env, c *client.Client, name string, req 
 	return nil
 }
 
-// filesText is how many files there are, their size, and the first few paths.
-func filesText(files []job.File) string {
+// filesText is how many files there are, their size, note, and the first few paths.
+func filesText(files []job.File, note string) string {
 	const shown = 5
 	var total int64
 	paths := make([]string, 0, shown+1)
@@ -97,7 +97,7 @@ func filesText(files []job.File) string {
 	if len(files) == 1 {
 		noun = "file"
 	}
-	return fmt.Sprintf("%d %s, %s: %s", len(files), noun, bytesText(total), strings.Join(paths, ", "))
+	return fmt.Sprintf("%d %s, %s%s: %s", len(files), noun, bytesText(total), note, strings.Join(paths, ", "))
 }
 
 // quoteArgs quotes the arguments a shell would split.

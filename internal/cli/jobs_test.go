@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +103,7 @@ func TestNounUsage(t *testing.T) {
 		"get queue gpu":       "queues are listed with their limits by docket queues (-o json for every field)",
 		"get queues":          "queues are listed with their limits by docket queues (-o json for every field)",
 		"describe queue gpu":  "queues are listed with their limits, and what runs and waits in each, by docket queues",
+		"describe run":        "use: docket describe run ID, or docket describe job NAME",
 	} {
 		var out, errOut bytes.Buffer
 		// No server listens there: a usage error comes before any request.
@@ -108,5 +112,49 @@ func TestNounUsage(t *testing.T) {
 		if err == nil || err.Error() != want || ExitCode(err) != 2 {
 			t.Errorf("docket %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
 		}
+	}
+}
+
+// TestRunNotFoundHint: a run looked up by what is no run id, a job's name most likely, is
+// told how to list that job's runs; a run id not found is said plainly.
+func TestRunNotFoundHint(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/runs/"), "/")[0]
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "not_found", "message": fmt.Sprintf("run %q not found", id)}})
+	}))
+	defer srv.Close()
+	for id, want := range map[string]string{
+		"score":                                `run "score" not found; a run id looks like 019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b: docket runs --job score lists the runs of a job of that name`,
+		"01a23279-09fe-73a0-b767-6d943ddf5fa9": `run "01a23279-09fe-73a0-b767-6d943ddf5fa9" not found`,
+	} {
+		var out, errOut bytes.Buffer
+		if err := Run(context.Background(), []string{"describe", "run", id, "--server", srv.URL}, strings.NewReader(""), &out, &errOut); err == nil || errOut.String() != "docket: "+want+"\n" {
+			t.Errorf("describe run %s: %v\n%s\nwant %q", id, err, errOut.String(), want)
+		}
+	}
+}
+
+// TestDescribeOneArgument: describe given one argument describes the run of that id, or
+// else the job of that name.
+func TestDescribeOneArgument(t *testing.T) {
+	t.Parallel()
+	var asked []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Path)
+		mu.Unlock()
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	for _, arg := range []string{"nightly", "01a23279-09fe-73a0-b767-6d943ddf5fa9"} {
+		var out, errOut bytes.Buffer
+		Run(context.Background(), []string{"describe", arg, "--server", srv.URL}, strings.NewReader(""), &out, &errOut)
+	}
+	if want := []string{"/api/v1/jobs/nightly", "/api/v1/runs/01a23279-09fe-73a0-b767-6d943ddf5fa9"}; !slices.Equal(asked, want) {
+		t.Errorf("asked for %v; want %v", asked, want)
 	}
 }

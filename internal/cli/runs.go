@@ -378,11 +378,22 @@ running"); --all lists each step's run as well, and --parent ID the steps of one
 
 func describeCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:     "describe (run ID | job NAME)",
-		Short:   "Show a run with its events, or a job with its next runs",
-		Example: "  docket describe run 019ab2c4-...\n  docket describe job nightly-train -o yaml",
-		Args:    cobra.ExactArgs(2),
+		Use:   "describe (run ID | job NAME)",
+		Short: "Show a run with its events, or a job with its next runs",
+		Long: `Show a run with its events, or a job with its next runs. Given one argument, a run id
+(a UUID) describes that run, and anything else the job of that name.`,
+		Example: "  docket describe run 019ab2c4-...\n  docket describe job nightly-train -o yaml\n  docket describe nightly-train",
+		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if runIDShape.MatchString(args[0]) {
+					return describeRun(e, cmd.Context(), args[0])
+				}
+				if isQueueWord(args[0]) || args[0] == "run" || args[0] == "job" {
+					return usageError{fmt.Errorf("use: docket describe run ID, or docket describe job NAME")}
+				}
+				return describeJob(e, cmd, args[0])
+			}
 			switch args[0] {
 			case "run":
 				return describeRun(e, cmd.Context(), args[1])
