@@ -125,7 +125,7 @@ then use the other commands to talk to it.`,
 		}
 		return nil
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{plainFlagError(err)} })
 	root.AddCommand(
 		serverCmd(e), applyCmd(e), getCmd(e), jobsCmd(e), runCmd(e), runsCmd(e), describeCmd(e), logsCmd(e),
 		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), tokenCmd(e), reportCmd(e), resultsCmd(e), inputsCmd(e), versionCmd(e), retryCmd(e),
@@ -171,6 +171,28 @@ func describeError(err error) string {
 
 // runIDShape is the shape of a run id (a UUID).
 var runIDShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// plainFlagError says what a flag's value should have been where pflag quotes strconv:
+// `invalid argument "abc" for "--array" flag: strconv.ParseInt: parsing "abc": invalid
+// syntax` becomes `invalid argument "abc" for "--array" flag: want a whole number`.
+func plainFlagError(err error) error {
+	msg := err.Error()
+	i := strings.Index(msg, "strconv.")
+	if i < 0 {
+		return err
+	}
+	want := "a number"
+	switch {
+	case strings.HasPrefix(msg[i:], "strconv.ParseInt"), strings.HasPrefix(msg[i:], "strconv.ParseUint"):
+		want = "a whole number"
+		if strings.HasSuffix(msg, "value out of range") {
+			want = "a smaller whole number"
+		}
+	case strings.HasPrefix(msg[i:], "strconv.ParseBool"):
+		want = "true or false"
+	}
+	return errors.New(msg[:i] + "want " + want)
+}
 
 // isArgError recognizes cobra's errors about arguments, commands and flags.
 func isArgError(err error) bool {

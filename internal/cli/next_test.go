@@ -56,3 +56,20 @@ func TestArgErrorUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagValueError: a flag given a value of the wrong kind says what kind it wants, not
+// what strconv said.
+func TestFlagValueError(t *testing.T) {
+	t.Parallel()
+	for args, want := range map[string]string{
+		"run x --array abc":                 `invalid argument "abc" for "--array" flag: want a whole number`,
+		"runs --limit 99999999999999999999": `invalid argument "99999999999999999999" for "--limit" flag: want a smaller whole number`,
+		"logs x --follow=maybe":             `invalid argument "maybe" for "-f, --follow" flag: want true or false`,
+	} {
+		var out, errOut bytes.Buffer
+		err := Run(context.Background(), append(strings.Fields(args), "--server", "http://127.0.0.1:1"), strings.NewReader(""), &out, &errOut)
+		if err == nil || err.Error() != want || ExitCode(err) != 2 {
+			t.Errorf("docket %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
+		}
+	}
+}
