@@ -318,6 +318,9 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 	}
 	var out job.Run
 	err := s.tx(ctx, func(c conn) error {
+		if err := s.lockGroups(ctx, c, []job.Transition{t}); err != nil {
+			return err
+		}
 		var err error
 		out, err = s.transition(ctx, c, t)
 		return err
@@ -337,6 +340,9 @@ func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.
 	err := s.tx(ctx, func(c conn) error {
 		order, err := s.batchOrder(ctx, c, ts)
 		if err != nil {
+			return err
+		}
+		if err := s.lockGroups(ctx, c, ts); err != nil {
 			return err
 		}
 		// The ends fire together, after every change: see fireEnds.
@@ -394,6 +400,30 @@ func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]
 		return cmp.Or(strings.Compare(parents[ts[a].RunID], parents[ts[b].RunID]), strings.Compare(ts[a].RunID, ts[b].RunID))
 	})
 	return order, nil
+}
+
+// lockGroups locks, where rows are, the group rows of the runs that end in ts, in id
+// order, before any change is written. An end locks its group's row to count it, and the
+// group's rules may then change its other children (an array that failed too often
+// cancels the rest); a cancel of the group takes its row, then its children's. Taken
+// first, the group's row is never waited for by a writer that holds one of its
+// children's rows while another holds the group's and waits for that child.
+func (s *Store) lockGroups(ctx context.Context, c conn, ts []job.Transition) error {
+	if s.d.LockRows() == "" {
+		return nil
+	}
+	var ending []string
+	for _, t := range ts {
+		if t.To.Terminal() {
+			ending = append(ending, t.RunID)
+		}
+	}
+	if len(ending) == 0 {
+		return nil // a start locks no group that is running already (startGroups)
+	}
+	list, args := in(ending)
+	_, err := all(ctx, c, scanString, `SELECT id FROM runs WHERE id IN (SELECT parent_id FROM runs WHERE id IN `+list+`) ORDER BY id`+s.d.LockRows(), args...)
+	return err
 }
 
 // checkTransition refuses a transition no run can make, and a Before that is not a

@@ -350,3 +350,54 @@ func testGroupBatchesCross(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testGroupEndsCross writes, at once, what takes a group's row and its children's rows:
+// the end of one task beside a cancel of its array, and beside the failure of another
+// task that makes the array cancel the rest (max_failed 0). Each writer must take the
+// group's row before its children's, so every round both succeed.
+func testGroupEndsCross(t *testing.T, s store.Store) {
+	const rounds = 15
+	var q seq
+	sp := spec("ends-cross")
+	zero := 0
+	sp.MaxFailed = &zero
+	ending := func(r job.Run, to job.State) job.Transition {
+		return job.Transition{RunID: r.ID, From: job.StateDispatched, To: to, Time: t0, Reason: job.ReasonCompleted}
+	}
+	for round := range rounds {
+		for _, cancel := range []bool{true, false} {
+			array, _ := createGroup(t, s, &q, sp, 2)
+			tasks := claimKeys(t, s, 2)
+			if len(tasks) != 2 || tasks[0].Parent != array.ID {
+				t.Fatalf("round %d: claimed %d tasks of the array", round, len(tasks))
+			}
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			var first, second error
+			wg.Go(func() {
+				<-start
+				_, first = s.RunTransitions(context.Background(), []job.Transition{ending(tasks[0], job.StateSucceeded)})
+			})
+			wg.Go(func() {
+				<-start
+				if cancel {
+					_, second = s.RunCancelGroup(context.Background(), array.ID, "ana", t0)
+				} else {
+					_, second = s.RunTransitions(context.Background(), []job.Transition{ending(tasks[1], job.StateFailed)})
+				}
+			})
+			close(start)
+			wg.Wait()
+			if first != nil || second != nil {
+				t.Fatalf("round %d (cancel %v): the task's end: %v; the other write: %v", round, cancel, first, second)
+			}
+			// The task left active ends, and the array with it.
+			if cancel {
+				end(t, s, tasks[1], job.StateCancelled, nil)
+			}
+			if g := mustGet(t, s, array.ID); !g.State.Terminal() || g.Group.Ended != 2 {
+				t.Errorf("round %d (cancel %v): array %s %+v; want it ended with both tasks counted", round, cancel, g.State, g.Group)
+			}
+		}
+	}
+}

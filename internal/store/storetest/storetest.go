@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		"Blobs":                   testBlobs,
 		"GroupExclusiveLater":     testGroupExclusiveLater,
 		"GroupBatchesCross":       testGroupBatchesCross,
+		"GroupEndsCross":          testGroupEndsCross,
 		"TriggerBatchesCross":     testTriggerBatchesCross,
 		"SlotsCrossFirings":       testSlotsCrossFirings,
 		"TriggerUpstreamDelete":   testTriggerUpstreamDelete,
