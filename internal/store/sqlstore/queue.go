@@ -318,7 +318,7 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 	}
 	var out job.Run
 	err := s.tx(ctx, func(c conn) error {
-		if err := s.lockGroups(ctx, c, []job.Transition{t}); err != nil {
+		if err := s.lockGroups(ctx, c, []job.Transition{t}, nil); err != nil {
 			return err
 		}
 		var err error
@@ -338,11 +338,11 @@ func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.
 	}
 	out := make([]job.Run, len(ts))
 	err := s.tx(ctx, func(c conn) error {
-		order, err := s.batchOrder(ctx, c, ts)
+		order, parents, err := s.batchOrder(ctx, c, ts)
 		if err != nil {
 			return err
 		}
-		if err := s.lockGroups(ctx, c, ts); err != nil {
+		if err := s.lockGroups(ctx, c, ts, parents); err != nil {
 			return err
 		}
 		// The ends fire together, after every change: see fireEnds.
@@ -369,14 +369,15 @@ func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.
 // batches written at once (two servers' recorders) that took those locks in different
 // orders could each wait for the other until the database ended one as a deadlock; in one
 // order, the later waits for the earlier. The jobs the batch's ends fire are locked after
-// every change, in name order (fireEnds).
-func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]int, error) {
+// every change, in name order (fireEnds). It returns the runs' groups by run id ("" for
+// none) when it read them.
+func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]int, map[string]string, error) {
 	order := make([]int, len(ts))
 	for i := range order {
 		order[i] = i
 	}
 	if len(ts) < 2 || s.d.LockRows() == "" {
-		return order, nil
+		return order, nil, nil
 	}
 	ids := make([]string, len(ts))
 	for i, t := range ts {
@@ -390,7 +391,7 @@ func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]
 		return r, err
 	}, `SELECT id, COALESCE(parent_id, '') FROM runs WHERE id IN `+list, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	parents := make(map[string]string, len(rows))
 	for _, r := range rows {
@@ -399,7 +400,7 @@ func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]
 	slices.SortStableFunc(order, func(a, b int) int {
 		return cmp.Or(strings.Compare(parents[ts[a].RunID], parents[ts[b].RunID]), strings.Compare(ts[a].RunID, ts[b].RunID))
 	})
-	return order, nil
+	return order, parents, nil
 }
 
 // lockGroups locks, where rows are, the group rows of the runs that end in ts, in id
@@ -407,22 +408,31 @@ func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]
 // group's rules may then change its other children (an array that failed too often
 // cancels the rest); a cancel of the group takes its row, then its children's. Taken
 // first, the group's row is never waited for by a writer that holds one of its
-// children's rows while another holds the group's and waits for that child.
-func (s *Store) lockGroups(ctx context.Context, c conn, ts []job.Transition) error {
+// children's rows while another holds the group's and waits for that child. parents,
+// when batchOrder read them, spares reading the groups again.
+func (s *Store) lockGroups(ctx context.Context, c conn, ts []job.Transition, parents map[string]string) error {
 	if s.d.LockRows() == "" {
 		return nil
 	}
-	var ending []string
+	var ending, groups []string
 	for _, t := range ts {
-		if t.To.Terminal() {
+		switch {
+		case !t.To.Terminal(): // a start locks no group that is running already (startGroups)
+		case parents == nil:
 			ending = append(ending, t.RunID)
+		case parents[t.RunID] != "" && !slices.Contains(groups, parents[t.RunID]):
+			groups = append(groups, parents[t.RunID])
 		}
 	}
-	if len(ending) == 0 {
-		return nil // a start locks no group that is running already (startGroups)
+	q, ids := `SELECT id FROM runs WHERE id IN (SELECT parent_id FROM runs WHERE id IN %s) ORDER BY id`, ending
+	if parents != nil {
+		q, ids = `SELECT id FROM runs WHERE id IN %s ORDER BY id`, groups
 	}
-	list, args := in(ending)
-	_, err := all(ctx, c, scanString, `SELECT id FROM runs WHERE id IN (SELECT parent_id FROM runs WHERE id IN `+list+`) ORDER BY id`+s.d.LockRows(), args...)
+	if len(ids) == 0 {
+		return nil
+	}
+	list, args := in(ids)
+	_, err := all(ctx, c, scanString, fmt.Sprintf(q, list)+s.d.LockRows(), args...)
 	return err
 }
 
