@@ -100,7 +100,8 @@ func decodeMappings(field string, raw json.RawMessage, max int, say mappingsText
 // nearest returns the name among names closest to k, if one is close enough to be what
 // was meant; "" otherwise.
 func nearest(k string, names []string) string {
-	best, bestDist := "", 3
+	// At most 2 edits, and at most half the name: "cb" is not a slip for "fx".
+	best, bestDist := "", min(3, len(k)/2+1)
 	for _, n := range names {
 		if d := distance(strings.ToLower(k), n); d < bestDist {
 			best, bestDist = n, d

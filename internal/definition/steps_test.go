@@ -194,6 +194,8 @@ func TestCheckTriggers(t *testing.T) {
 		{"known", []job.After{{Job: "load"}}, "", ""},
 		{"unknown with a suggestion", []job.After{{Job: "laod"}}, "after[0].job", `no job "laod"; did you mean "load"?`},
 		{"unknown", []job.After{{Job: "load"}, {Job: "publish"}}, "after[1].job", `no job "publish"; apply it first`},
+		// A short name two edits from another is no slip for it.
+		{"unknown and short", []job.After{{Job: "ld"}}, "after[0].job", `no job "ld"; apply it first`},
 		{"cycle", []job.After{{Job: "load"}, {Job: "audit"}}, "after", "the triggers form a cycle: train -> report -> audit -> train"},
 	}
 	for _, tt := range tests {
