@@ -118,7 +118,8 @@ func applyLine(j client.Job) string {
 	return line
 }
 
-// afterText says when a job's triggers fire: "load succeeds or clean fails".
+// afterText says when a job's triggers fire: "load succeeds and clean fails" (a job that
+// runs after several waits for an end of each).
 func afterText(after []job.After) string {
 	words := map[job.TriggerOn]string{job.OnFailed: "fails", job.OnFinished: "ends"}
 	parts := make([]string, len(after))
@@ -129,7 +130,7 @@ func afterText(after []job.After) string {
 		}
 		parts[i] = a.Job + " " + verb
 	}
-	return strings.Join(parts, " or ")
+	return strings.Join(parts, " and ")
 }
 
 func readFile(e *env, name string) ([]byte, error) {

@@ -32,7 +32,7 @@ func TestApplyLine(t *testing.T) {
 		{client.Job{Definition: job.Definition{Spec: job.Spec{Name: "a", Schedule: "30 2 * * *"}, Revision: 1}, NextRuns: []time.Time{at}, Changed: &changed},
 			"job a created (revision 1), next run 2026-12-02T02:30:00Z"},
 		{client.Job{Definition: job.Definition{Spec: job.Spec{Name: "b", After: []job.After{{Job: "load"}, {Job: "clean", On: job.OnFailed}, {Job: "sync", On: job.OnFinished}}}, Revision: 2}, Changed: &changed},
-			"job b updated (revision 2), runs after load succeeds or clean fails or sync ends"},
+			"job b updated (revision 2), runs after load succeeds and clean fails and sync ends"},
 		{client.Job{Definition: job.Definition{Spec: job.Spec{Name: "c"}, Revision: 3}},
 			"job c unchanged (revision 3), runs on demand"},
 	}
