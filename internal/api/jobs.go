@@ -108,7 +108,14 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	if err := a.checkTriggers(r.Context(), spec); err != nil {
+	var assumedJobs []string
+	if dry {
+		if assumedJobs, err = assumed(r, "assume_jobs", "job", definition.ValidJobName); err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+	}
+	if err := a.checkTriggers(r.Context(), spec, assumedJobs); err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
@@ -129,12 +136,12 @@ func (a *API) putJob(w http.ResponseWriter, r *http.Request) {
 	}
 	now := a.now().UTC()
 	if dry {
-		assumed, err := assumedQueues(r)
+		queues, err := assumed(r, "assume_queues", "queue", definition.ValidQueueName)
 		if err != nil {
 			writeError(w, r, a.opts.Logger, err)
 			return
 		}
-		v, err := a.dryRunJob(r.Context(), spec, now, assumed)
+		v, err := a.dryRunJob(r.Context(), spec, now, queues)
 		if err != nil {
 			writeError(w, r, a.opts.Logger, err)
 			return
@@ -282,23 +289,23 @@ func (a *API) suspendJob(suspend bool) http.HandlerFunc {
 	}
 }
 
-// maxAssumedQueues bounds ?assume_queues=.
-const maxAssumedQueues = 100
+// maxAssumed bounds ?assume_queues= and ?assume_jobs=.
+const maxAssumed = 100
 
-// assumedQueues reads ?assume_queues=a,b: queues a dry run counts as existing (those a
-// file being applied sets before its jobs).
-func assumedQueues(r *http.Request) ([]string, error) {
-	s := r.URL.Query().Get("assume_queues")
+// assumed reads ?assume_queues=a,b or ?assume_jobs=a,b: the queues, or jobs, a dry run
+// counts as existing (those a file being applied sets before the job).
+func assumed(r *http.Request, param, what string, valid func(string) bool) ([]string, error) {
+	s := r.URL.Query().Get(param)
 	if s == "" {
 		return nil, nil
 	}
 	names := strings.Split(s, ",")
-	if len(names) > maxAssumedQueues {
-		return nil, invalid("assume_queues", fmt.Sprintf("names %d queues; at most %d", len(names), maxAssumedQueues))
+	if len(names) > maxAssumed {
+		return nil, invalid(param, fmt.Sprintf("names %d %ss; at most %d", len(names), what, maxAssumed))
 	}
 	for _, n := range names {
-		if !definition.ValidQueueName(n) {
-			return nil, invalid("assume_queues", fmt.Sprintf("%q is not a queue name", n))
+		if !valid(n) {
+			return nil, invalid(param, fmt.Sprintf("%.80q is not a %s name", n, what))
 		}
 	}
 	return names, nil

@@ -168,6 +168,17 @@ func TestDryRun(t *testing.T) {
 	if status, _ := f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=maybe", "application/json", ""); status != http.StatusBadRequest {
 		t.Errorf("dry_run=maybe: %d, want 400", status)
 	}
+	// A job after one the same file sets before it: assume_jobs counts that one as there.
+	after := strings.Replace(goodJob, "name: nightly", "name: report", 1) + "after: [{job: train}]\n"
+	check("/api/v1/jobs/report?dry_run=true&assume_jobs=train", after, "created", nil, 1)
+	for path, field := range map[string]string{
+		"/api/v1/jobs/report?dry_run=true":                       "after[0].job",
+		"/api/v1/jobs/report?dry_run=true&assume_jobs=Not_A_Job": "assume_jobs",
+	} {
+		if status, body := f.call(t, "PUT", path, "application/yaml", after); status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"`+field+`"`) {
+			t.Errorf("PUT %s: %d %s; want 400 on %s", path, status, body, field)
+		}
+	}
 	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
 		t.Errorf("dry runs changed what is stored (-before +after):\n%s", diff)
 	}

@@ -2,20 +2,19 @@ package cli
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"docket.dev/docket/internal/definition"
+	"docket.dev/docket/internal/job"
 )
 
 // applyDocs visits the documents of a file to apply, the queues first (the file's jobs may
-// name them), then the jobs, each by its name; where says which document of file an error
-// is about. Every document is decoded before any is visited, so a mistake the file itself
+// name them), then the jobs, each after the jobs of the file it runs after, each by its
+// name; where says which document of file an error is about. Every document is decoded before any is visited, so a mistake the file itself
 // holds (a field misspelt in its last job, say) applies nothing. An error of a visit ends
 // the walk, prefixed with where.
-func applyDocs(file string, docs [][]byte, queue, job func(name string, doc []byte, where string) error) error {
-	type named struct {
-		name, where string
-		doc         []byte
-	}
+func applyDocs(file string, docs [][]byte, queue, jobDoc func(name string, doc []byte, where string) error) error {
 	var queues, jobs []named
 	for i, doc := range docs {
 		where := file
@@ -27,7 +26,7 @@ func applyDocs(file string, docs [][]byte, queue, job func(name string, doc []by
 			if err != nil {
 				return fmt.Errorf("%s: %s", where, describeError(err))
 			}
-			queues = append(queues, named{q.Name, where, doc})
+			queues = append(queues, named{q.Name, where, doc, nil})
 			continue
 		}
 		spec, err := definition.Decode(doc)
@@ -37,12 +36,16 @@ func applyDocs(file string, docs [][]byte, queue, job func(name string, doc []by
 		if spec.Name == "" {
 			return fmt.Errorf("%s: name: is required", where)
 		}
-		jobs = append(jobs, named{spec.Name, where, doc})
+		jobs = append(jobs, named{spec.Name, where, doc, afterNames(spec)})
+	}
+	jobs, err := upstreamFirst(jobs)
+	if err != nil {
+		return err
 	}
 	for _, visit := range []struct {
 		docs []named
 		f    func(name string, doc []byte, where string) error
-	}{{queues, queue}, {jobs, job}} {
+	}{{queues, queue}, {jobs, jobDoc}} {
 		for _, d := range visit.docs {
 			if err := visit.f(d.name, d.doc, d.where); err != nil {
 				return fmt.Errorf("%s: %s", d.where, describeError(err))
@@ -50,4 +53,54 @@ func applyDocs(file string, docs [][]byte, queue, job func(name string, doc []by
 		}
 	}
 	return nil
+}
+
+// named is a document of a file being applied: its name, where it is in the file, and,
+// for a job, the jobs it runs after.
+type named struct {
+	name, where string
+	doc         []byte
+	after       []string
+}
+
+func afterNames(spec job.Spec) []string {
+	names := make([]string, len(spec.After))
+	for i, a := range spec.After {
+		names[i] = a.Job
+	}
+	return names
+}
+
+// upstreamFirst orders a file's jobs so that each comes after the jobs of the file it runs
+// after (the server refuses an after: naming a job it does not have), in file order
+// otherwise. Jobs of the file that run after one another in a circle are refused here,
+// naming them, before anything is applied.
+func upstreamFirst(jobs []named) ([]named, error) {
+	inFile := map[string]bool{}
+	for _, j := range jobs {
+		inFile[j.name] = true
+	}
+	placed := map[string]bool{}
+	out := make([]named, 0, len(jobs))
+	for len(out) < len(jobs) {
+		progress := false
+		for _, j := range jobs {
+			if placed[j.name] || slices.ContainsFunc(j.after, func(up string) bool { return inFile[up] && !placed[up] && up != j.name }) {
+				continue
+			}
+			placed[j.name], progress = true, true
+			out = append(out, j)
+		}
+		if !progress {
+			var circle []string
+			for _, j := range jobs {
+				if !placed[j.name] {
+					circle = append(circle, j.name)
+				}
+			}
+			first := jobs[slices.IndexFunc(jobs, func(j named) bool { return !placed[j.name] })]
+			return nil, fmt.Errorf("%s: after: jobs %s of the file each run after another of them, in a cycle of triggers", first.where, strings.Join(circle, ", "))
+		}
+	}
+	return out, nil
 }

@@ -41,3 +41,41 @@ func TestApplyDocs(t *testing.T) {
 		t.Errorf("a file with a document that does not decode applied %q", visited)
 	}
 }
+
+// TestApplyDocsUpstreamFirst: a file's job is visited after the jobs of the file it runs
+// after, whatever their order in the file; jobs of the file that run after one another in
+// a circle apply nothing, and the error names them.
+func TestApplyDocsUpstreamFirst(t *testing.T) {
+	t.Parallel()
+	job := func(name string, after ...string) []byte {
+		doc := "name: " + name + "\nimage: busybox\ncpu: 100m\nmemory: 16Mi\ncommand: [\"true\"]\n"
+		for _, a := range after {
+			doc += "after:\n  - job: " + a + "\n"
+		}
+		return []byte(doc)
+	}
+	var visited []string
+	visit := func(name string, _ []byte, _ string) error {
+		visited = append(visited, name)
+		return nil
+	}
+	none := func(string, []byte, string) error { return nil }
+	// report runs after train, train after load (stored before, not in the file).
+	docs := [][]byte{job("report", "train"), job("audit"), job("train", "load")}
+	if err := applyDocs("f.yaml", docs, none, visit); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"audit", "train", "report"}; !slices.Equal(visited, want) {
+		t.Errorf("visited %q; want %q", visited, want)
+	}
+
+	visited = nil
+	docs = [][]byte{job("audit"), job("ca", "cb"), job("cb", "ca")}
+	err := applyDocs("f.yaml", docs, none, visit)
+	if err == nil || err.Error() != "f.yaml (document 2): after: jobs ca, cb of the file each run after another of them, in a cycle of triggers" {
+		t.Errorf("a file whose jobs run after each other: %v", err)
+	}
+	if len(visited) > 0 {
+		t.Errorf("a file with a cycle of triggers applied %q", visited)
+	}
+}

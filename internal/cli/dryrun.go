@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/job"
 )
 
@@ -117,17 +118,26 @@ func quoteArgs(args []string) []string {
 func dryApply(ctx context.Context, e *env, file string, docs [][]byte) error {
 	c := e.client()
 	var (
-		queues []client.DryQueue
-		jobs   []client.DryJob
-		names  []string
+		queues          []client.DryQueue
+		jobs            []client.DryJob
+		queued, applied []string // the names set before, which the server counts as there
 	)
 	err := applyDocs(file, docs, func(name string, doc []byte, _ string) error {
 		got, err := c.DryApplyQueue(ctx, name, doc)
-		queues, names = append(queues, got), append(names, name)
+		queues, queued = append(queues, got), append(queued, name)
 		return err
 	}, func(name string, doc []byte, _ string) error {
-		got, err := c.DryApplyJob(ctx, name, doc, names...)
-		jobs = append(jobs, got)
+		// The jobs it runs after that the file sets before it (applyDocs put them first).
+		var upstream []string
+		if spec, err := definition.Decode(doc); err == nil {
+			for _, a := range spec.After {
+				if slices.Contains(applied, a.Job) {
+					upstream = append(upstream, a.Job)
+				}
+			}
+		}
+		got, err := c.DryApplyJob(ctx, name, doc, queued, upstream)
+		jobs, applied = append(jobs, got), append(applied, name)
 		return err
 	})
 	if err != nil {

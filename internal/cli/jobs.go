@@ -28,7 +28,8 @@ func applyCmd(e *env) *cobra.Command {
 		Short: "Create or update jobs from a YAML or JSON file",
 		Long: `Create or update the jobs defined in FILE (one job per YAML document; "-" reads
 stdin). An unchanged definition is left as it is; a changed one becomes a new revision.
-A document with kind: Queue sets a queue; the file's queues are set before its jobs.
+A document with kind: Queue sets a queue; the file's queues are set before its jobs, and
+a job after the jobs of the file it runs after (after:).
 
 With --dry-run the server checks every document as apply would (images, capacity,
 templates, queues) and says what would change, storing nothing: per job created,

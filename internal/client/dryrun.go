@@ -42,13 +42,16 @@ type RunPreview struct {
 	Manifest json.RawMessage   `json:"manifest,omitempty"`
 }
 
-// DryApplyJob asks the server what applying def would do, counting the queues named in
-// assume as existing (a file's own queues); nothing is stored.
-func (c *Client) DryApplyJob(ctx context.Context, name string, def []byte, assume ...string) (DryJob, error) {
+// DryApplyJob asks the server what applying def would do, counting the queues and jobs
+// named as existing (those a file sets before def); nothing is stored.
+func (c *Client) DryApplyJob(ctx context.Context, name string, def []byte, queues, jobs []string) (DryJob, error) {
 	var j DryJob
 	q := url.Values{"dry_run": {"true"}}
-	if len(assume) > 0 {
-		q.Set("assume_queues", strings.Join(assume, ","))
+	if len(queues) > 0 {
+		q.Set("assume_queues", strings.Join(queues, ","))
+	}
+	if len(jobs) > 0 {
+		q.Set("assume_jobs", strings.Join(jobs, ","))
 	}
 	_, err := c.do(ctx, http.MethodPut, "/api/v1/jobs/"+url.PathEscape(name)+"?"+q.Encode(),
 		http.Header{"Content-Type": {"application/yaml"}}, bytes.NewReader(def), &j)

@@ -94,7 +94,11 @@ func stepQueueNames(s job.Spec) []string {
 
 // ValidQueueName says whether name may name a queue: a DNS-1123 label of at most
 // MaxNameLength characters, as a job's name.
-func ValidQueueName(name string) bool {
+func ValidQueueName(name string) bool { return ValidJobName(name) }
+
+// ValidJobName says whether name may name a job: a DNS-1123 label of at most
+// MaxNameLength characters.
+func ValidJobName(name string) bool {
 	return len(name) <= MaxNameLength && len(validation.IsDNS1123Label(name)) == 0
 }
 
