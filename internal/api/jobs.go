@@ -319,7 +319,7 @@ func (a *API) dryRunJob(ctx context.Context, spec job.Spec, now time.Time, assum
 			continue
 		}
 		if _, err := a.opts.Store.QueueGet(ctx, q); errors.Is(err, job.ErrNotFound) {
-			return jobView{}, job.Invalid("queue", "queue %q does not exist; create it first (docket queues set %s --max-running N)", q, q)
+			return jobView{}, job.Invalid(spec.QueueField(q), "queue %q does not exist; create it first (docket queues set %s --max-running N)", q, q)
 		} else if err != nil {
 			return jobView{}, err
 		}

@@ -30,6 +30,13 @@ func TestQueues(t *testing.T) {
 	if status, body := f.call(t, "PUT", "/api/v1/jobs/train", "application/yaml", trainJob); status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"queue"`) {
 		t.Fatalf("a job naming a queue that does not exist: %d %s", status, body)
 	}
+	// A step's queue that does not exist is named as the step's field, applied or dry run.
+	stepQueue := strings.Replace(workflowJob, "{name: extract}", "{name: extract, queue: absent}", 1)
+	for _, path := range []string{"/api/v1/jobs/nightly", "/api/v1/jobs/nightly?dry_run=true"} {
+		if status, body := f.call(t, "PUT", path, "application/yaml", stepQueue); status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"steps[0].queue"`) {
+			t.Errorf("PUT %s, a step naming a queue that does not exist: %d %s; want 400 on steps[0].queue", path, status, body)
+		}
+	}
 	if status, body := f.call(t, "PUT", "/api/v1/queues/gpu", "application/json", `{"max_running": 4, "max_starts_per_second": 2, "priority": 10}`); status != http.StatusCreated {
 		t.Fatalf("PUT queue: %d %s", status, body)
 	}

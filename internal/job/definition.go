@@ -1,6 +1,7 @@
 package job
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -130,6 +131,19 @@ func (s Spec) Queues() []string {
 		}
 	}
 	return out
+}
+
+// QueueField names the field of s that names queue q, for an error about it: queue, or
+// the first step's that does.
+func (s Spec) QueueField(q string) string {
+	if s.Queue != q {
+		for i, st := range s.Steps {
+			if st.Queue == q {
+				return fmt.Sprintf("steps[%d].queue", i)
+			}
+		}
+	}
+	return "queue"
 }
 
 func stepQueues(steps []Step) []string {

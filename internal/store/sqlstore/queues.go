@@ -190,7 +190,7 @@ func (s *Store) nameQueues(ctx context.Context, c conn, spec job.Spec) error {
 		if ok, err := s.lockQueue(ctx, c, q); err != nil {
 			return err
 		} else if !ok {
-			return job.Invalid("queue", "queue %q does not exist; create it first (docket queues set %s --max-running N)", q, q)
+			return job.Invalid(spec.QueueField(q), "queue %q does not exist; create it first (docket queues set %s --max-running N)", q, q)
 		}
 	}
 	list := ""
