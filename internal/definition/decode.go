@@ -150,7 +150,7 @@ func decodeField(field string, raw json.RawMessage, target any) error {
 	case *[]string:
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
-			return job.Invalid(field, "must be a list of strings, such as [\"python\", \"train.py\"]")
+			return job.Invalid(field, "must be a list of strings, such as %s", listExample(field))
 		}
 		out := make([]string, len(items))
 		for i, v := range items {
@@ -307,4 +307,15 @@ func wholeDocument(data []byte) error {
 		return job.Invalid("", "text follows the end of the definition: a definition written as {...} (or JSON) must hold all its fields inside the braces")
 	}
 	return nil
+}
+
+// listExample is an example of the list of strings field holds.
+func listExample(field string) string {
+	switch {
+	case strings.HasSuffix(field, "needs"):
+		return `[extract, clean]`
+	case strings.HasSuffix(field, "command"):
+		return `["python", "train.py"]`
+	}
+	return `[a, b]`
 }

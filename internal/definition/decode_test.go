@@ -94,7 +94,7 @@ func TestInvalid(t *testing.T) {
 		{"name a number", strings.Replace(minimal, "nightly", "[1]", 1), "name", "must be a string, not a list"},
 		{"image missing", "name: a\ncpu: 1\nmemory: 1Gi\n", "image", "required"},
 		{"image invalid", strings.Replace(minimal, "python:3.12", "Python:3 12", 1), "image", "not a valid image reference"},
-		{"command not a list", minimal + "command: echo hi\n", "command", "list of strings"},
+		{"command not a list", minimal + "command: echo hi\n", "command", `must be a list of strings, such as ["python", "train.py"]`},
 		{"command item not a string", minimal + "command: [echo, {a: b}]\n", "command[1]", "not a mapping"},
 		{"command template unknown variable", minimal + "command: [echo, '{{ .Tomorrow }}']\n", "command[1]", ".ScheduledDate"},
 		{"command template syntax", minimal + "command: [echo, '{{ .Job ']\n", "command[1]", `never closes it with "}}"`},

@@ -112,7 +112,7 @@ func TestStepsInvalid(t *testing.T) {
 		{"needs unknown", base + "  - {name: train}\n  - {name: eval, needs: [publish]}\n", "steps[1].needs[0]", `no step "publish"; the steps are train, eval`},
 		{"needs itself", base + "  - {name: a, needs: [a]}\n", "steps[0].needs[0]", "cannot need itself"},
 		{"needs twice", base + "  - {name: a}\n  - {name: b, needs: [a, a]}\n", "steps[1].needs[1]", `names "a" twice`},
-		{"needs not a list", base + "  - {name: a}\n  - {name: b, needs: a}\n", "steps[1].needs", "list of strings"},
+		{"needs not a list", base + "  - {name: a}\n  - {name: b, needs: a}\n", "steps[1].needs", "must be a list of strings, such as [extract, clean]"},
 		{"cycle", base + "  - {name: a, needs: [c]}\n  - {name: b, needs: [a]}\n  - {name: c, needs: [b]}\n  - {name: d, needs: [c]}\n", "steps[0].needs", "cycle: a -> b -> c -> a"},
 		{"when", base + "  - {name: a, when: sometimes}\n", "steps[0].when", "succeeded (the default) or always"},
 		{"too many", many, "steps", "101 steps; a workflow has at most 100"},
