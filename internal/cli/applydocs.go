@@ -21,6 +21,9 @@ func applyDocs(file string, docs [][]byte, queue, jobDoc func(name string, doc [
 		if len(docs) > 1 {
 			where = fmt.Sprintf("%s (document %d)", file, i+1)
 		}
+		if kind := definition.KindOf(doc); kind != "" && kind != definition.KindQueue {
+			return fmt.Errorf("%s: kind: %.40q is no kind of document Docket takes; a queue's is kind: %s, and a job's has no kind", where, kind, definition.KindQueue)
+		}
 		if definition.KindOf(doc) == definition.KindQueue {
 			q, err := definition.DecodeQueue(doc, "")
 			if err != nil {

@@ -40,6 +40,11 @@ func TestApplyDocs(t *testing.T) {
 	if len(visited) > 0 {
 		t.Errorf("a file with a document that does not decode applied %q", visited)
 	}
+	// A kind Docket does not take (a queue's written lowercase) is said so.
+	err = applyDocs("f.yaml", [][]byte{[]byte(jobA), []byte(strings.Replace(queueQ, "Queue", "queue", 1))}, visit("queue"), visit("job"))
+	if err == nil || err.Error() != `f.yaml (document 2): kind: "queue" is no kind of document Docket takes; a queue's is kind: Queue, and a job's has no kind` || len(visited) > 0 {
+		t.Errorf("kind: queue: %v, visited %q", err, visited)
+	}
 }
 
 // TestApplyDocsUpstreamFirst: a file's job is visited after the jobs of the file it runs

@@ -31,6 +31,10 @@ func TestDecodeQueue(t *testing.T) {
 		{"state is not a field", "name: gpu\nstate: DISABLED\n", "", job.Queue{}, "state"},
 		{"priority too high", "name: gpu\npriority: 1001\n", "", job.Queue{}, "priority"},
 	}
+	// A misspelt field is told the one it likely meant.
+	if _, err := DecodeQueue([]byte("name: gpu\nmax_runing: 2\n"), ""); err == nil || err.Error() != `max_runing: is not a field of a queue; did you mean "max_running"?` {
+		t.Errorf("a misspelt field: %v", err)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := DecodeQueue([]byte(tt.doc), tt.url)
