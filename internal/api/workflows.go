@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -97,8 +98,13 @@ func (a *API) retryRun(w http.ResponseWriter, r *http.Request) {
 			if old.Kind != job.KindWorkflow {
 				return job.Run{}, nil, nil, invalid("from", fmt.Sprintf("run %s is an array run, which has no steps; leave from out", id))
 			}
-			if _, ok := group.Latest(children)[req.From]; !ok {
-				return job.Run{}, nil, nil, invalid("from", fmt.Sprintf("run %s has no step %q", id, req.From))
+			steps := group.Latest(children)
+			if _, ok := steps[req.From]; !ok {
+				names := slices.Sorted(maps.Keys(steps))
+				if len(names) > 20 {
+					names = append(names[:20], fmt.Sprintf("and %d more", len(steps)-20))
+				}
+				return job.Run{}, nil, nil, invalid("from", fmt.Sprintf("run %s has no step %q; its steps are %s", id, req.From, strings.Join(names, ", ")))
 			}
 			again = group.Downstream(children, req.From)
 		}
