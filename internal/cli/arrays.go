@@ -34,9 +34,10 @@ func (a *arrayFlags) add(f *pflag.FlagSet) {
 	f.BoolVar(&a.results, "results", false, "with --wait on an array, print each task's result as a JSON line to stdout at the end")
 }
 
-// apply puts the array the flags ask for into req.
-func (a arrayFlags) apply(req *client.RunRequest, stdin io.Reader) error {
-	if a.tasks < 0 || a.tasks > job.MaxTasks {
+// apply puts the array the flags ask for into req; arraySet says --array was given (its
+// 0 is then no array, and said so).
+func (a arrayFlags) apply(req *client.RunRequest, stdin io.Reader, arraySet bool) error {
+	if a.tasks < 0 || a.tasks > job.MaxTasks || arraySet && a.tasks == 0 {
 		return usageError{fmt.Errorf("--array %d: use 1 to %d tasks", a.tasks, job.MaxTasks)}
 	}
 	if a.tasks > 0 && a.eachLine != "" {

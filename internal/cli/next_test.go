@@ -73,3 +73,19 @@ func TestFlagValueError(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFlagsUsage: run flags that would do nothing are refused, saying what they need.
+func TestRunFlagsUsage(t *testing.T) {
+	t.Parallel()
+	for args, want := range map[string]string{
+		"run x --array 0":           "--array 0: use 1 to 10000 tasks",
+		"run x --logs":              "--logs streams the run's output while it runs: add --wait",
+		"run x --array 3 --results": "--results prints each task's result once the array has ended: add --wait",
+	} {
+		var out, errOut bytes.Buffer
+		err := Run(context.Background(), append(strings.Fields(args), "--server", "http://127.0.0.1:1"), strings.NewReader(""), &out, &errOut)
+		if err == nil || err.Error() != want || ExitCode(err) != 2 {
+			t.Errorf("docket %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
+		}
+	}
+}

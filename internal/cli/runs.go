@@ -86,8 +86,14 @@ alone, for kubectl; -o json prints everything).`,
 				}
 				req.Params[k] = v
 			}
-			if err := array.apply(&req, cmd.InOrStdin()); err != nil {
+			if err := array.apply(&req, cmd.InOrStdin(), cmd.Flags().Changed("array")); err != nil {
 				return err
+			}
+			switch {
+			case showLogs && !wait && !isLocal:
+				return usageError{errors.New("--logs streams the run's output while it runs: add --wait")}
+			case array.results && !wait && !isLocal:
+				return usageError{errors.New("--results prints each task's result once the array has ended: add --wait")}
 			}
 			// -f/--file is the definition file with --local, else a file sent with the run.
 			if isLocal {
