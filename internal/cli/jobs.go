@@ -249,9 +249,40 @@ func describeJob(e *env, cmd *cobra.Command, name string) error {
 	row("Name", j.Name)
 	row("Revision", fmt.Sprint(j.Revision))
 	row("Image", j.Image)
-	row("Command", strings.Join(quoteArgs(j.Command), " "))
+	if len(j.Command) > 0 {
+		row("Command", strings.Join(quoteArgs(j.Command), " "))
+	}
 	row("Resources", fmt.Sprintf("cpu %s, memory %s", j.CPU, j.Memory))
-	row("Schedule", scheduleText(j)+" in "+j.Timezone)
+	// A workflow's steps, each with what it needs and a command of its own.
+	for _, st := range j.Steps {
+		text := st.Name
+		if len(st.Needs) > 0 {
+			text += " (needs " + strings.Join(st.Needs, ", ") + ")"
+		}
+		if st.When == job.WhenAlways {
+			text += " (always)"
+		}
+		if len(st.Command) > 0 {
+			text += ": " + strings.Join(quoteArgs(st.Command), " ")
+		}
+		row("Step", text)
+	}
+	if len(j.Steps) == 0 && (j.Tasks > 0 || j.Parallelism > 0 || j.MaxFailed != nil) {
+		row("Array", arrayText(j.Spec))
+	}
+	switch {
+	case j.Schedule != "":
+		row("Schedule", scheduleText(j)+" in "+j.Timezone)
+	case len(j.After) == 0:
+		row("Schedule", scheduleText(j))
+	}
+	if len(j.After) > 0 {
+		text := afterText(j.After)
+		if j.Schedule == "" && j.Suspended {
+			text += " (suspended)"
+		}
+		row("Runs after", text)
+	}
 	row("Policies", fmt.Sprintf("concurrency %s, catchup %s, deadline %s, retries %d", j.Concurrency, j.Catchup, j.Deadline, j.Retries))
 	for _, k := range slices.Sorted(maps.Keys(j.Env)) {
 		row("Env", k+"="+j.Env[k])
@@ -271,6 +302,22 @@ func describeJob(e *env, cmd *cobra.Command, name string) error {
 	}
 	row("Last run", lastText(j.LastRun))
 	return tw.Flush()
+}
+
+// arrayText says how a job's runs are arrays: its tasks (or those a run sets), the most
+// running at once, and the failures tolerated.
+func arrayText(spec job.Spec) string {
+	parts := []string{"tasks set by each run"}
+	if spec.Tasks > 0 {
+		parts[0] = fmt.Sprintf("%d tasks", spec.Tasks)
+	}
+	if spec.Parallelism > 0 {
+		parts = append(parts, fmt.Sprintf("at most %d running at once", spec.Parallelism))
+	}
+	if spec.MaxFailed != nil {
+		parts = append(parts, fmt.Sprintf("at most %d failed before the rest are cancelled", *spec.MaxFailed))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func deleteCmd(e *env) *cobra.Command {

@@ -158,3 +158,49 @@ func TestDescribeOneArgument(t *testing.T) {
 		t.Errorf("asked for %v; want %v", asked, want)
 	}
 }
+
+// TestDescribeJobShapes: describe job shows a workflow's steps (needs, always, commands),
+// an array's limits and what a job runs after, in place of a command or schedule it has
+// not.
+func TestDescribeJobShapes(t *testing.T) {
+	t.Parallel()
+	two := 2
+	specs := map[string]job.Spec{
+		"pipeline": {Name: "pipeline", Image: "busybox", CPU: "1", Memory: "1Gi", Timezone: "UTC",
+			After: []job.After{{Job: "load"}, {Job: "clean", On: job.OnFinished}},
+			Steps: []job.Step{{Name: "extract", Command: []string{"sh", "-c", "echo a; echo b"}}, {Name: "train", Needs: []string{"extract"}},
+				{Name: "notify", Needs: []string{"train"}, When: job.WhenAlways}}},
+		"shards": {Name: "shards", Image: "busybox", CPU: "1", Memory: "1Gi", Timezone: "UTC", Parallelism: 4, MaxFailed: &two,
+			After: []job.After{{Job: "pipeline"}}},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(client.Job{Definition: job.Definition{Revision: 3, Spec: specs[strings.TrimPrefix(r.URL.Path, "/api/v1/jobs/")]}})
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	e := &env{stdout: &out, server: srv.URL}
+	cmd := &cobra.Command{}
+	cmd.SetContext(context.Background())
+	for name := range specs {
+		if err := describeJob(e, cmd, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{
+		"Step:        extract: sh -c 'echo a; echo b'\n",
+		"Step:        train (needs extract)\n",
+		"Step:        notify (needs train) (always)\n",
+		"Runs after:  load succeeds and clean ends\n",
+		"Array:       tasks set by each run, at most 4 running at once, at most 2 failed before the rest are cancelled\n",
+		"Runs after:  pipeline succeeds\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("docket describe job:\n%s\nwant the line %q", out.String(), want)
+		}
+	}
+	for _, absent := range []string{"Command:", "Schedule:"} {
+		if strings.Contains(out.String(), absent) {
+			t.Errorf("docket describe job:\n%s\nwant no %s line", out.String(), absent)
+		}
+	}
+}
