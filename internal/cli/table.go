@@ -56,12 +56,26 @@ func (t *runTable) row(r job.Run) string {
 	if r.ScheduledTime != nil {
 		sched = r.ScheduledTime.Local().Format("2006-01-02 15:04:05")
 	}
-	s := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s", r.ID, r.Job, r.State, r.Trigger, r.Attempt, sched,
+	s := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s", r.ID, jobText(r), r.State, r.Trigger, r.Attempt, sched,
 		r.CreatedAt.Local().Format("2006-01-02 15:04:05"), reasonText(r, t.children[r.ID]))
 	if t.wide {
 		s += fmt.Sprintf("\t%s\t%s\t%s", runDuration(r, t.now()), exitText(r), orDash(t.nodes[r.ID].name))
 	}
 	return s + "\n"
+}
+
+// jobText is a run's JOB column: its job, and for a workflow's step or an array's task,
+// which one (train/evaluate, shards[3]).
+func jobText(r job.Run) string {
+	switch {
+	case r.Parent == "":
+		return r.Job
+	case r.Step != "":
+		return r.Job + "/" + r.Step
+	case r.TaskIndex != nil:
+		return fmt.Sprintf("%s[%d]", r.Job, *r.TaskIndex)
+	}
+	return r.Job
 }
 
 // reasonText is a run's reason, and a group run's progress after it.

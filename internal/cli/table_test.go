@@ -89,3 +89,18 @@ func TestLookupNodes(t *testing.T) {
 		t.Errorf("finished run's row %q; want duration 1m35s, exit code 3, no node", row)
 	}
 }
+
+// TestJobText: a step's or a task's run names which one it is beside its job.
+func TestJobText(t *testing.T) {
+	t.Parallel()
+	three := 3
+	for want, r := range map[string]job.Run{
+		"train":          {Job: "train"},
+		"pipeline/train": {Job: "pipeline", Parent: "p", Step: "train"},
+		"shards[3]":      {Job: "shards", Parent: "p", TaskIndex: &three},
+	} {
+		if got := jobText(r); got != want {
+			t.Errorf("jobText(%+v) = %q; want %q", r, got, want)
+		}
+	}
+}
