@@ -259,7 +259,15 @@ func testEndToEnd(t *testing.T, storeFlags []string) {
 			}
 			return false
 		})
-		s.cli("resume", "tick")
+		if out, _, _ := s.cli("suspend", "tick"); out != "job tick was suspended already\n" {
+			t.Errorf("suspend of a suspended job: %q", out)
+		}
+		if out, _, _ := s.cli("resume", "tick"); out != "job tick resumed\n" {
+			t.Errorf("resume: %q", out)
+		}
+		if out, _, _ := s.cli("resume", "tick"); out != "job tick was not suspended\n" {
+			t.Errorf("resume of a job not suspended: %q", out)
+		}
 	})
 
 	t.Run("json output", func(t *testing.T) {

@@ -185,6 +185,10 @@ func TestQueues(t *testing.T) {
 		if out, _, _ := s.cli("describe", "run", held.ID); !strings.Contains(out, "job is suspended") {
 			t.Errorf("describe run does not say what the run waits for:\n%s", out)
 		}
+		if out, errOut, code := s.cli("run", "echo", "--param", "date=2026-11-23"); code != 0 || !strings.Contains(out, " queued\n") ||
+			errOut != "it waits while job echo is suspended (docket resume echo)\n" {
+			t.Errorf("docket run of a suspended job: exit %d\n%s%s", code, out, errOut)
+		}
 		if _, errOut, code := s.cli("resume", "echo"); code != 0 {
 			t.Fatalf("resume: %s", errOut)
 		}

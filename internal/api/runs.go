@@ -89,6 +89,10 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	}
 	run.IdempotencyKey = key
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (%s)", req.Trigger)
+	if def.Suspended {
+		// The claim passes a suspended job's runs over: say so where the submitter looks.
+		run.Message += fmt.Sprintf("; it waits while job %s is suspended (docket resume %s)", name, name)
+	}
 	// A workflow's or an array's run is a group run, made with its children.
 	spec, tasks := req.applyArray(def.Spec)
 	children, events := group.Expand(&run, spec, tasks, req.taskInputs())

@@ -360,12 +360,26 @@ func suspendCmd(e *env, suspend bool) *cobra.Command {
 		Example: "  docket " + verb + " nightly-train",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Said when it changes nothing: a resume of a job that was not suspended is no
+			// sign that its runs were waiting.
+			before, err := e.client().Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
 			j, err := e.client().SuspendJob(cmd.Context(), args[0], suspend)
 			if err != nil {
 				return err
 			}
 			if e.structured() {
 				return e.print(j)
+			}
+			switch {
+			case before.Suspended && suspend:
+				fmt.Fprintf(e.stdout, "job %s was suspended already\n", j.Name)
+				return nil
+			case !before.Suspended && !suspend:
+				fmt.Fprintf(e.stdout, "job %s was not suspended\n", j.Name)
+				return nil
 			}
 			fmt.Fprintf(e.stdout, "job %s %s\n", j.Name, done)
 			return nil

@@ -155,6 +155,9 @@ alone, for kubectl; -o json prints everything).`,
 					note = " (already submitted with this idempotency key)"
 				}
 				fmt.Fprintf(e.stdout, "run %s of %s %s%s\n", run.ID, run.Job, run.State, note)
+				if _, more, ok := strings.Cut(run.Message, "; "); ok && run.State == job.StateQueued {
+					fmt.Fprintln(e.stderr, more) // what it waits for (a suspended job)
+				}
 				return nil
 			}
 			fmt.Fprintf(e.stderr, "run %s of %s submitted\n", run.ID, run.Job)
