@@ -163,6 +163,10 @@ func printResults(ctx context.Context, e *env, c *client.Client, runID string, f
 	after := -1
 	for {
 		page, err := c.Results(ctx, runID, after, 500)
+		var ae *client.Error
+		if errors.As(err, &ae) && ae.Code == "not_array" {
+			return fmt.Errorf("run %s is no array run; docket describe run %s shows the result it reported", runID, runID)
+		}
 		if err != nil {
 			return err
 		}

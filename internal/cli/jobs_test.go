@@ -204,3 +204,41 @@ func TestDescribeJobShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestRunsParentNotFound: the runs under a run that is not there are an error, not an
+// empty list.
+func TestRunsParentNotFound(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/api/v1/runs" {
+			fmt.Fprint(w, `{"runs": []}`)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"error": {"code": "not_found", "message": "run \"01a23279-09fe-73a0-b767-6d943ddf5fa9\" not found"}}`)
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), []string{"runs", "--parent", "01a23279-09fe-73a0-b767-6d943ddf5fa9", "--server", srv.URL}, strings.NewReader(""), &out, &errOut)
+	if err == nil || out.String() != "" || !strings.Contains(errOut.String(), "not found") {
+		t.Errorf("runs --parent of no run: %v\n%s%s", err, out.String(), errOut.String())
+	}
+}
+
+// TestResultsNotArray: results of a run that is no array point to describe run, not to
+// the API.
+func TestResultsNotArray(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		fmt.Fprint(w, `{"error": {"code": "not_array", "message": "run r1 is no array run; its result is at GET /api/v1/runs/r1/report"}}`)
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), []string{"results", "r1", "--server", srv.URL}, strings.NewReader(""), &out, &errOut)
+	if want := "run r1 is no array run; docket describe run r1 shows the result it reported"; err == nil || err.Error() != want {
+		t.Errorf("results of a plain run: %v; want %q", err, want)
+	}
+}

@@ -350,6 +350,12 @@ running"); --all lists each step's run as well, and --parent ID the steps of one
 				return e.print(out)
 			}
 			if len(runs) == 0 {
+				if f.Parent != "" {
+					// Nothing under a run that is not there is a mistake, not an empty list.
+					if _, err := c.Run(ctx, f.Parent); err != nil {
+						return err
+					}
+				}
 				fmt.Fprintln(e.stdout, "no runs")
 				return nil
 			}
