@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -399,5 +400,23 @@ func testGroupEndsCross(t *testing.T, s store.Store) {
 				t.Errorf("round %d (cancel %v): array %s %+v; want it ended with both tasks counted", round, cancel, g.State, g.Group)
 			}
 		}
+	}
+}
+
+// testGroupCancelledStep: a workflow that fails because a step was cancelled (none
+// failed) names that step and why in its message.
+func testGroupCancelledStep(t *testing.T, s store.Store) {
+	var q seq
+	sp := pipeline("cancelled-step")
+	sp.Steps = sp.Steps[:2] // extract -> train
+	parent, _ := createGroup(t, s, &q, sp, 0)
+	first := claimKeys(t, s, 10)
+	if len(first) != 1 || first[0].Step != "extract" {
+		t.Fatalf("claimed %v; want extract", keys(first))
+	}
+	end(t, s, first[0], job.StateCancelled, nil)
+	g := mustGet(t, s, parent.ID)
+	if g.State != job.StateFailed || !strings.HasSuffix(g.Message, "; step extract: ended cancelled") {
+		t.Errorf("the workflow: %s %q; want failed, naming the cancelled step", g.State, g.Message)
 	}
 }
