@@ -138,6 +138,11 @@ func TestWorkflowProcess(t *testing.T) {
 	if want := fmt.Sprintf("runs revision 1 of job pipeline, as run %s did; the job is at revision 2 now (docket run pipeline runs that)", first.ID); code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("retry after the job changed: exit %d\n%s\nwant %q", code, stderr, want)
 	}
+	// --wait --logs of a workflow prints each step's output at the end.
+	stdout, stderr, code = srv.cli("run", "pipeline", "--wait", "--logs")
+	if code != 0 || !strings.Contains(stdout, "==> step train (succeeded) <==\ndata=/data/") {
+		t.Errorf("run --wait --logs of a workflow: exit %d\n%s\n%s", code, stdout, stderr)
+	}
 }
 
 // stepsOf returns the newest attempt of every step of a workflow run, by step.

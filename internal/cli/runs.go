@@ -165,8 +165,15 @@ alone, for kubectl; -o json prints everything).`,
 			switch {
 			case run.Kind == job.KindArray:
 				final, err = waitArray(ctx, e, c, run)
+				if err == nil && showLogs {
+					fmt.Fprintf(e.stderr, "--logs: an array's output is its tasks': docket logs %s --task N\n", run.ID)
+				}
 			case run.Group != nil:
-				final, err = waitGroup(ctx, e, c, run)
+				// A workflow's steps run side by side: their output comes at the end, each
+				// step's under a line naming it, as docket logs prints it.
+				if final, err = waitGroup(ctx, e, c, run); err == nil && showLogs {
+					err = stepLogs(ctx, e, c, run.ID)
+				}
 			default:
 				final, err = waitRun(ctx, e, c, run, showLogs)
 			}
@@ -190,7 +197,7 @@ alone, for kubectl; -o json prints everything).`,
 	f.IntVar(&priority, "priority", 0, "the run's priority in its queue, 0-1000 (higher starts first)")
 	f.BoolVar(&dry, "dry-run", false, "show what the run would be (command, env, queue, the files it would send; on Kubernetes the Job; -o yaml prints the Job alone) without running it or sending files")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
-	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout")
+	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout (a workflow's: each step's, at the end)")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
 	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman: DOCKER_HOST, else their usual sockets) or process")
 	array.add(f)
