@@ -194,7 +194,11 @@ func checkCommandIn(s job.Spec, scope Scope) error {
 			return job.Invalid(field, "%s", err)
 		}
 		if n > maxArgBytes {
-			return job.Invalid(field, "can be %d bytes when a run starts; an argument may be at most %d (Linux's limit): pass large data in a file instead", n, maxArgBytes)
+			why := "pass large data in a file instead"
+			if strings.Contains(arg, ".Result") {
+				why = fmt.Sprintf("each step result it names may be %d bytes: name them in arguments of their own, or pass large data in a file", job.MaxResultBytes)
+			}
+			return job.Invalid(field, "can be %d bytes when a run starts; an argument may be at most %d (Linux's limit): %s", n, maxArgBytes, why)
 		}
 	}
 	if len(s.Command) > 0 && strings.TrimSpace(s.Command[0]) == "" {

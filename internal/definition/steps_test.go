@@ -115,6 +115,8 @@ func TestStepsInvalid(t *testing.T) {
 		{"needs not a list", base + "  - {name: a}\n  - {name: b, needs: a}\n", "steps[1].needs", "must be a list of strings, such as [extract, clean]"},
 		{"cycle", base + "  - {name: a, needs: [c]}\n  - {name: b, needs: [a]}\n  - {name: c, needs: [b]}\n  - {name: d, needs: [c]}\n", "steps[0].needs", "cycle: a -> b -> c -> a"},
 		{"when", base + "  - {name: a, when: sometimes}\n", "steps[0].when", "succeeded (the default) or always"},
+		{"two results in one argument", base + "  - {name: a}\n  - {name: b, needs: [a], command: [sh, -c, 'echo {{ .Steps.a.Result.x }} {{ .Steps.a.Result.y }}']}\n",
+			"steps[1].command[2]", "each step result it names may be 65536 bytes: name them in arguments of their own"},
 		{"too many", many, "steps", "101 steps; a workflow has at most 100"},
 		{"step cpu", base + "  - {name: a, cpu: lots}\n", "steps[0].cpu", "not a Kubernetes quantity"},
 		{"step image", base + "  - {name: a, image: 'Bad Image'}\n", "steps[0].image", "not a valid image reference"},
