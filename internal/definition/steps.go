@@ -192,7 +192,9 @@ func checkStep(s job.Spec, i int, up []string, l Limits) error {
 	prefix := fmt.Sprintf("steps[%d].", i)
 	checks := []func(job.Spec, Limits) error{
 		checkNUL, checkImage,
-		func(s job.Spec, _ Limits) error { return checkStepCommand(s, st.Name, up) },
+		func(spec job.Spec, _ Limits) error {
+			return checkStepCommand(spec, st.Name, up, func(name string) bool { return needsStep(s.Steps, name, st.Name) })
+		},
 		checkResources, checkDeadline, checkRetries, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
 	}
 	for _, check := range checks {
@@ -214,8 +216,9 @@ func checkStep(s job.Spec, i int, up []string, l Limits) error {
 }
 
 // checkStepCommand checks a step's command against what it may name: the run's values,
-// and the results of the steps upstream of it, saying what to do about any other step.
-func checkStepCommand(s job.Spec, step string, up []string) error {
+// and the results of the steps upstream of it, saying what to do about any other step;
+// downstream says whether a step runs after this one.
+func checkStepCommand(s job.Spec, step string, up []string, downstream func(string) bool) error {
 	for i, arg := range s.Command {
 		if !strings.Contains(arg, "{{") {
 			continue
@@ -232,6 +235,8 @@ func checkStepCommand(s job.Spec, step string, up []string) error {
 			switch {
 			case p[1] == step:
 				return job.Invalid(field, "{{ %s }}: a step cannot read its own result; it reports it", p)
+			case downstream(p[1]):
+				return job.Invalid(field, "{{ %s }}: step %s runs after step %s (it needs it), so it has no result yet when %[3]s starts; a step reads the results of the steps it needs", p, p[1], step)
 			case len(up) == 0:
 				return job.Invalid(field, "{{ %s }}: step %s needs no other step, so it has no results to read; add %q to its needs", p, step, p[1])
 			default:
@@ -310,6 +315,16 @@ func findCycle(steps []job.Step, index map[string]int) []string {
 		}
 	}
 	return nil
+}
+
+// needsStep says whether step name needs step up, directly or through others.
+func needsStep(steps []job.Step, name, up string) bool {
+	index := make(map[string]int, len(steps))
+	for j, st := range steps {
+		index[st.Name] = j
+	}
+	j, ok := index[name]
+	return ok && slices.Contains(upstream(steps, index, j), up)
 }
 
 // upstream returns the steps step i needs, directly or through others, in step order.
