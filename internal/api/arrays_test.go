@@ -102,6 +102,8 @@ func TestSubmitArrayRefused(t *testing.T) {
 		{`{"inputs": [` + many + `]}`, "inputs"},
 		{`{"tasks": 3, "max_failed": 3}`, "max_failed"},
 		{`{"tasks": 3, "parallelism": -2}`, "parallelism"},
+		{`{"parallelism": 2}`, "parallelism"}, // nightly is no array: it would do nothing
+		{`{"max_failed": 1}`, "max_failed"},
 		{`{"tasks": "3"}`, "tasks"},
 	} {
 		code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", tc.body)

@@ -96,6 +96,14 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	// A workflow's or an array's run is a group run, made with its children.
 	spec, tasks := req.applyArray(def.Spec)
 	children, events := group.Expand(&run, spec, tasks, req.taskInputs())
+	switch {
+	case req.Parallelism > 0 && len(children) == 0:
+		writeError(w, r, a.opts.Logger, invalid("parallelism", fmt.Sprintf("caps the tasks of an array or the steps of a workflow running at once, and a run of job %s is neither; give tasks or inputs with it", name)))
+		return
+	case req.MaxFailed != nil && run.Kind != job.KindArray:
+		writeError(w, r, a.opts.Logger, invalid("max_failed", fmt.Sprintf("is the failed tasks an array tolerates, and a run of job %s is no array; give tasks or inputs with it", name)))
+		return
+	}
 	if err := group.CheckCopies(run, len(children)); err != nil {
 		writeError(w, r, a.opts.Logger, invalid("env", err.Error()))
 		return
