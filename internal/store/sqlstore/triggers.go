@@ -156,6 +156,18 @@ func (s *Store) fireEnds(ctx context.Context, c conn, ends []endAt) (int, error)
 			}
 			return started, err
 		}
+		// Read again under the lock: an apply that changed the trigger since the read
+		// above has committed, and its trigger decides.
+		var on job.TriggerOn
+		if err := c.row(ctx, `SELECT on_state FROM triggers WHERE job = ? AND upstream = ?`, f.job, ended.Job).Scan(&on); err != nil {
+			if isNoRows(err) {
+				continue
+			}
+			return started, err
+		}
+		if !(job.After{Job: ended.Job, On: on}).Fires(ended.State) {
+			continue
+		}
 		n, err := c.execN(ctx, `INSERT INTO trigger_firings (job, upstream, upstream_run, run_id, created_at) VALUES (?, ?, ?, NULL, ?)
 			ON CONFLICT (job, upstream_run) DO NOTHING`, f.job, ended.Job, ended.ID, s.ts(now))
 		if err != nil {
