@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -79,30 +80,34 @@ func afterNames(spec job.Spec) []string {
 // otherwise. Jobs of the file that run after one another in a circle are refused here,
 // naming them, before anything is applied.
 func upstreamFirst(jobs []named) ([]named, error) {
-	inFile := map[string]bool{}
+	// left counts each name's documents not yet placed (a name may come twice: both are
+	// applied, in file order).
+	left := map[string]int{}
 	for _, j := range jobs {
-		inFile[j.name] = true
+		left[j.name]++
 	}
-	placed := map[string]bool{}
+	placed := make([]bool, len(jobs))
 	out := make([]named, 0, len(jobs))
 	for len(out) < len(jobs) {
 		progress := false
-		for _, j := range jobs {
-			if placed[j.name] || slices.ContainsFunc(j.after, func(up string) bool { return inFile[up] && !placed[up] && up != j.name }) {
+		for i, j := range jobs {
+			if placed[i] || slices.ContainsFunc(j.after, func(up string) bool { return up != j.name && left[up] > 0 }) {
 				continue
 			}
-			placed[j.name], progress = true, true
+			placed[i], progress = true, true
+			left[j.name]--
 			out = append(out, j)
 		}
 		if !progress {
 			var circle []string
-			for _, j := range jobs {
-				if !placed[j.name] {
+			first := ""
+			for i, j := range jobs {
+				if !placed[i] && !slices.Contains(circle, j.name) {
 					circle = append(circle, j.name)
+					first = cmp.Or(first, j.where)
 				}
 			}
-			first := jobs[slices.IndexFunc(jobs, func(j named) bool { return !placed[j.name] })]
-			return nil, fmt.Errorf("%s: after: jobs %s of the file each run after another of them, in a cycle of triggers", first.where, strings.Join(circle, ", "))
+			return nil, fmt.Errorf("%s: after: jobs %s of the file each run after another of them, in a cycle of triggers", first, strings.Join(circle, ", "))
 		}
 	}
 	return out, nil

@@ -74,6 +74,16 @@ func TestApplyDocsUpstreamFirst(t *testing.T) {
 		t.Errorf("visited %q; want %q", visited, want)
 	}
 
+	// A job defined twice is applied twice, in file order, after what it runs after.
+	visited = nil
+	docs = [][]byte{job("report", "train"), job("train"), job("report", "train")}
+	if err := applyDocs("f.yaml", docs, none, visit); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"train", "report", "report"}; !slices.Equal(visited, want) {
+		t.Errorf("visited %q; want %q", visited, want)
+	}
+
 	visited = nil
 	docs = [][]byte{job("audit"), job("ca", "cb"), job("cb", "ca")}
 	err := applyDocs("f.yaml", docs, none, visit)

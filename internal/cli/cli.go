@@ -163,10 +163,10 @@ func describeError(err error) string {
 		return ae.Field + ": " + ae.Message
 	}
 	var id string
-	if _, err := fmt.Sscanf(ae.Message, "run %q not found", &id); err == nil && ae.Status == http.StatusNotFound && !runIDShape.MatchString(id) {
+	if _, serr := fmt.Sscanf(ae.Message, "run %q not found", &id); serr == nil && err == error(ae) && ae.Status == http.StatusNotFound && !runIDShape.MatchString(id) {
 		return fmt.Sprintf("%s; a run id looks like 019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b: docket runs --job %s lists the runs of a job of that name", ae.Message, id)
 	}
-	return ae.Message
+	return err.Error()
 }
 
 // runIDShape is the shape of a run id (a UUID).
@@ -177,21 +177,22 @@ var runIDShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 // syntax` becomes `invalid argument "abc" for "--array" flag: want a whole number`.
 func plainFlagError(err error) error {
 	msg := err.Error()
-	i := strings.Index(msg, "strconv.")
+	i := strings.LastIndex(msg, ": strconv.Parse")
 	if i < 0 {
 		return err
 	}
+	parse := msg[i+len(": strconv."):]
 	want := "a number"
 	switch {
-	case strings.HasPrefix(msg[i:], "strconv.ParseInt"), strings.HasPrefix(msg[i:], "strconv.ParseUint"):
+	case strings.HasPrefix(parse, "ParseInt"), strings.HasPrefix(parse, "ParseUint"):
 		want = "a whole number"
-		if strings.HasSuffix(msg, "value out of range") {
-			want = "a smaller whole number"
-		}
-	case strings.HasPrefix(msg[i:], "strconv.ParseBool"):
+	case strings.HasPrefix(parse, "ParseBool"):
 		want = "true or false"
 	}
-	return errors.New(msg[:i] + "want " + want)
+	if strings.HasSuffix(msg, "value out of range") {
+		want += " in range"
+	}
+	return errors.New(msg[:i+2] + "want " + want)
 }
 
 // isArgError recognizes cobra's errors about arguments, commands and flags.

@@ -242,3 +242,13 @@ func TestResultsNotArray(t *testing.T) {
 		t.Errorf("results of a plain run: %v; want %q", err, want)
 	}
 }
+
+// TestDescribeErrorKeepsContext: an API error wrapped with what the CLI was doing keeps
+// that text; the hint for a run not found goes with the bare error only.
+func TestDescribeErrorKeepsContext(t *testing.T) {
+	t.Parallel()
+	wrapped := fmt.Errorf("upload data/a.csv: %w", &client.Error{Status: http.StatusNotFound, Code: "not_found", Message: `run "x" not found`})
+	if got, want := describeError(wrapped), `upload data/a.csv: run "x" not found`; got != want {
+		t.Errorf("describeError = %q; want %q", got, want)
+	}
+}

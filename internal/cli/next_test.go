@@ -63,7 +63,8 @@ func TestFlagValueError(t *testing.T) {
 	t.Parallel()
 	for args, want := range map[string]string{
 		"run x --array abc":                 `invalid argument "abc" for "--array" flag: want a whole number`,
-		"runs --limit 99999999999999999999": `invalid argument "99999999999999999999" for "--limit" flag: want a smaller whole number`,
+		"runs --limit 99999999999999999999": `invalid argument "99999999999999999999" for "--limit" flag: want a whole number in range`,
+		"run x --array strconv.x":           `invalid argument "strconv.x" for "--array" flag: want a whole number`,
 		"logs x --follow=maybe":             `invalid argument "maybe" for "-f, --follow" flag: want true or false`,
 	} {
 		var out, errOut bytes.Buffer

@@ -29,7 +29,8 @@ func (s *Store) BlobBegin(ctx context.Context, sha string, size int64, now time.
 			return err
 		}
 		b = store.Blob{SHA256: sha}
-		if err := c.row(ctx, `SELECT size, received, complete FROM blobs WHERE sha256 = ?`, sha).Scan(&b.Size, &b.Received, &b.Complete); err != nil {
+		// Locked where rows are: a seal cannot come between this read and the new start.
+		if err := c.row(ctx, `SELECT size, received, complete FROM blobs WHERE sha256 = ?`+s.d.LockRows(), sha).Scan(&b.Size, &b.Received, &b.Complete); err != nil {
 			return err
 		}
 		switch {
