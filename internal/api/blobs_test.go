@@ -97,7 +97,7 @@ func TestBlobUpload(t *testing.T) {
 	if code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=true", "application/json", `{"files": [`+file("a.csv", wrong, len(content))+`]}`); code != 200 {
 		t.Errorf("dry run of a file not uploaded: %d %s; want 200", code, body)
 	}
-	for _, files := range []string{file("a.csv", sha, 3), file("../x", wrong, 1), file("a.csv", wrong, 21)} {
+	for _, files := range []string{file("a.csv", sha, 3), file("../x", wrong, 1), file("a.csv", wrong, 21), file("a.csv", wrong, 25) + "," + file("b.csv", wrong, -10)} {
 		if code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=true", "application/json", `{"files": [`+files+`]}`); code/100 != 4 {
 			t.Errorf("dry run of %s: %d %s; want a 4xx", files, code, body)
 		}

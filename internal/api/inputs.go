@@ -57,6 +57,9 @@ func (a *API) checkFiles(ctx context.Context, field string, files []job.File, se
 		if !sha256Name.MatchString(f.SHA256) {
 			return invalid(name+".sha256", "is not a SHA-256: 64 lowercase hex digits")
 		}
+		if f.Size < 0 {
+			return invalid(name+".size", fmt.Sprintf("%d is negative", f.Size))
+		}
 		if f.Mode&^0o777 != 0 {
 			return invalid(name+".mode", fmt.Sprintf("%o holds more than permission bits", f.Mode))
 		}

@@ -104,8 +104,9 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, invalid("max_failed", fmt.Sprintf("is the failed tasks an array tolerates, and a run of job %s is no array; give tasks or inputs with it", name)))
 		return
 	}
-	if err := group.CheckCopies(run, len(children)); err != nil {
-		writeError(w, r, a.opts.Logger, invalid("env", err.Error()))
+	// What the request sets is copied into each child; the job's own defaults are not its to answer for.
+	if field, err := group.CheckCopies(job.Run{Env: req.Env, Params: req.Params, Overrides: run.Overrides}, len(children)); err != nil {
+		writeError(w, r, a.opts.Logger, invalid(field, err.Error()))
 		return
 	}
 	if dry {

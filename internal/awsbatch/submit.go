@@ -143,7 +143,10 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 	run.Exclusive = def.Concurrency == job.ConcurrencyForbid
 	run.Reason, run.Message = job.ReasonSubmitted, fmt.Sprintf("queued on request (aws batch submit-job %s%s)", req.JobName, by(ctx))
 	children, _ := group.Expand(&run, def.Spec, tasks, nil)
-	if err := group.CheckCopies(run, len(children)); err != nil {
+	if field, err := group.CheckCopies(job.Run{Env: env, Params: req.Parameters, Overrides: over}, len(children)); err != nil {
+		if field == "params" {
+			return nil, clientErr("parameters: %v", err)
+		}
 		return nil, clientErr("containerOverrides: %v", err)
 	}
 	if err := deps.apply(ctx, h, &run, children); err != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,8 +103,12 @@ priority_class).`,
 			if cfg.Tokens != "" && cfg.TokensFile != "" {
 				return usageError{errors.New("both --tokens-file and DOCKET_TOKENS are set; give the tokens one way")}
 			}
+			dir := cfg.DataDir
+			if abs, err := filepath.Abs(dir); err == nil {
+				dir = abs // as the server uses it
+			}
 			cfg.Ready = func(addr string) {
-				fmt.Fprintf(e.stderr, "docket server listening on http://%s (data in %s)\n", addr, cfg.DataDir)
+				fmt.Fprintf(e.stderr, "docket server listening on http://%s (data in %s)\n", addr, dir)
 			}
 			return server.Run(cmd.Context(), cfg)
 		},

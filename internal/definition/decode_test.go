@@ -119,6 +119,7 @@ func TestInvalid(t *testing.T) {
 		{"memory not a quantity", strings.Replace(minimal, "1Gi", "1GB!", 1), "memory", "not a Kubernetes quantity"},
 		{"memory boolean", strings.Replace(minimal, "1Gi", "yes", 1), "memory", "boolean"},
 		{"memory without a unit", strings.Replace(minimal, "1Gi", "4096", 1), "memory", `"4096" is 4096 bytes, too little for any process; write "4096Mi" for 4096 MiB`},
+		{"memory in bytes", strings.Replace(minimal, "1Gi", "1000000", 1), "memory", `"1000000" is 1000000 bytes, too little for any process; write a unit, as in "512Mi" or "4Gi"`},
 		{"memory in kilobytes", strings.Replace(minimal, "1Gi", "512k", 1), "memory", `"512k" is 512000 bytes, too little for any process; write a unit, as in "512Mi" or "4Gi"`},
 		{"schedule six fields", minimal + "schedule: '0 0 3 * * *'\n", "schedule", "has 6 fields"},
 		{"schedule out of range", minimal + "schedule: '0 25 * * *'\n", "schedule", "above maximum"},

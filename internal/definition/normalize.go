@@ -283,9 +283,9 @@ func checkResources(s job.Spec, _ Limits) error {
 }
 
 // memoryHint suggests the memory meant by a value too small to be one: the same number
-// in MiB, when it is a whole number.
+// in MiB, when it is a whole number that could be one (64, 4096; not 1000000, bytes).
 func memoryHint(value string) string {
-	if n, err := strconv.ParseUint(value, 10, 32); err == nil && n > 0 {
+	if n, err := strconv.ParseUint(value, 10, 32); err == nil && n > 0 && n <= 65536 {
 		return fmt.Sprintf("write %q for %d MiB", value+"Mi", n)
 	}
 	return `write a unit, as in "512Mi" or "4Gi"`

@@ -133,8 +133,9 @@ func Overflowing(g job.Group) bool {
 // Outcome is how a group run ends once all its children have: cancelled when someone
 // cancelled it; succeeded when every child succeeded (or, for an array, no more failed
 // than it tolerates); failed otherwise. failed holds some of the children that failed
-// for good, for the message (which names them and why).
-func Outcome(parent job.Run, failed []job.Run) (job.State, job.Reason, string) {
+// for good (or, with none, that were cancelled), for the message, which names them and
+// why; of is how many children are in their state.
+func Outcome(parent job.Run, failed []job.Run, of int) (job.State, job.Reason, string) {
 	g := *parent.Group
 	summary := Summary(parent.Kind, g)
 	switch {
@@ -150,8 +151,8 @@ func Outcome(parent job.Run, failed []job.Run) (job.State, job.Reason, string) {
 	msg := summary
 	if len(why) > 0 {
 		msg += "; " + strings.Join(why, "; ")
-		if g.Failed > len(why) {
-			msg += fmt.Sprintf("; and %d more", g.Failed-len(why))
+		if of > len(why) {
+			msg += fmt.Sprintf("; and %d more", of-len(why))
 		}
 	}
 	reason := job.ReasonStepFailed
@@ -198,29 +199,34 @@ func mapsKeys(m map[string]job.Run) func(func(string) bool) {
 	}
 }
 
-// MaxCopied bounds what one group run repeats in its children: each child carries its
-// group's env, params and overrides, so their size times the children is what a single
-// submission stores.
+// MaxCopied bounds what one submission repeats in a group run's children: each child
+// carries its group's env, params and overrides, so what the submission sets of them,
+// times the children, is what it stores.
 const MaxCopied = 16 << 20
 
-// CheckCopies refuses a group run of size children whose env, params and overrides, each
-// child's copy of them together, pass MaxCopied.
-func CheckCopies(parent job.Run, size int) error {
+// CheckCopies refuses a submission's env, params and overrides (what it sets of them, in
+// set) copied into each of size children past MaxCopied. field names the largest of the
+// three (env, params or overrides), which the error is most likely about.
+func CheckCopies(set job.Run, size int) (field string, err error) {
 	if size == 0 {
-		return nil
+		return "", nil
 	}
-	b, err := json.Marshal(struct {
-		Env       map[string]string
-		Params    map[string]string
-		Overrides *job.Overrides
-	}{parent.Env, parent.Params, parent.Overrides})
-	if err != nil {
-		return err
+	parts := map[string]any{"env": set.Env, "params": set.Params, "overrides": set.Overrides}
+	total, most := 0, 0
+	for _, name := range []string{"env", "params", "overrides"} {
+		b, err := json.Marshal(parts[name])
+		if err != nil {
+			return name, err
+		}
+		if total += len(b); len(b) > most {
+			field, most = name, len(b)
+		}
 	}
-	if len(b)*size > MaxCopied {
-		return fmt.Errorf("the run's env, params and overrides (%d bytes) go to each of its %d children, %d bytes in all; at most %d: pass large values as a file", len(b), size, len(b)*size, MaxCopied)
+	if total*size > MaxCopied {
+		return field, fmt.Errorf("the run's env, params and overrides (%d bytes, most of it %s) go to each of its %d children, %d bytes in all; at most %d: pass large values as a file",
+			total, field, size, total*size, MaxCopied)
 	}
-	return nil
+	return "", nil
 }
 
 // Expand makes parent a group run of spec and returns its children with their first

@@ -165,7 +165,7 @@ func TestOutcome(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := tt.g
-			state, reason, msg := Outcome(job.Run{Kind: tt.kind, Group: &g, CancelledBy: tt.by}, tt.failed)
+			state, reason, msg := Outcome(job.Run{Kind: tt.kind, Group: &g, CancelledBy: tt.by}, tt.failed, g.Failed)
 			if state != tt.state || reason != tt.reason || msg != tt.message {
 				t.Errorf("Outcome = %s %s %q; want %s %s %q", state, reason, msg, tt.state, tt.reason, tt.message)
 			}

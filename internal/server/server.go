@@ -54,6 +54,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Retention.Validate(); err != nil {
 		return err
 	}
+	// A run starts in a directory of its own: what it is told of the data directory
+	// (docket on its PATH, $DOCKET_INPUTS) must not be relative to the server's.
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	cfg.DataDir = dir
 	s, err := build(ctx, cfg)
 	if err != nil {
 		return err
@@ -103,11 +110,6 @@ type reaper interface {
 // starting any.
 func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	log := cfg.Logger
-	// A run starts in a directory of its own: what it is told of the data directory
-	// (docket on its PATH, $DOCKET_INPUTS) must not be relative to the server's.
-	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
-	}
 	tokens, tokensData, err := loadTokens(cfg)
 	if err != nil {
 		return nil, err

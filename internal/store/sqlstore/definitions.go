@@ -143,8 +143,11 @@ func (s *Store) DefinitionDelete(ctx context.Context, name string, now time.Time
 		if err != nil {
 			return err
 		}
-		if len(downstream) > 0 {
-			return fmt.Errorf("%w: job %s runs after %s (after:), and would never run again; change or delete it first", job.ErrConflict, someOf(downstream), name)
+		switch {
+		case len(downstream) == 1:
+			return fmt.Errorf("%w: job %s runs after %s (after:), and would never run again; change or delete it first", job.ErrConflict, downstream[0], name)
+		case len(downstream) > 1:
+			return fmt.Errorf("%w: jobs %s run after %s (after:), and would never run again; change or delete them first", job.ErrConflict, someOf(downstream), name)
 		}
 		return nil
 	}))

@@ -210,18 +210,23 @@ func (s *Store) changeChild(ctx context.Context, c conn, parent *job.Run, ch gro
 // endGroup ends a group run whose children have all ended, as the rules say.
 func (s *Store) endGroup(ctx context.Context, c conn, parent job.Run, now time.Time) error {
 	// The children that failed say why the group did; with none, those cancelled do.
-	var failed []job.Run
+	const listed = `FROM runs r WHERE r.parent_id = ? AND r.state = ? AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.retry_of = r.id)`
+	failed, of := []job.Run(nil), parent.Group.Failed
 	for _, state := range []job.State{job.StateFailed, job.StateCancelled} {
 		var err error
-		if failed, err = all(ctx, c, scanRun, `SELECT `+runColumns+` FROM runs r WHERE r.parent_id = ? AND r.state = ?
-			AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.retry_of = r.id) ORDER BY r.id LIMIT 5`, parent.ID, state); err != nil {
+		if failed, err = all(ctx, c, scanRun, `SELECT `+runColumns+` `+listed+` ORDER BY r.id LIMIT 5`, parent.ID, state); err != nil {
 			return err
+		}
+		if len(failed) == 5 && state == job.StateCancelled {
+			if err := c.row(ctx, `SELECT COUNT(*) `+listed, parent.ID, state).Scan(&of); err != nil {
+				return err
+			}
 		}
 		if len(failed) > 0 {
 			break
 		}
 	}
-	state, reason, msg := group.Outcome(parent, failed)
+	state, reason, msg := group.Outcome(parent, failed, of)
 	n, err := c.execN(ctx, `UPDATE runs SET state = ?, reason = ?, message = ?, finished_at = ?, started_at = COALESCE(started_at, ?)
 		WHERE id = ? AND state = ?`, state, reason, msg, s.ts(now), s.ts(now), parent.ID, parent.State)
 	if err != nil || n == 0 {

@@ -419,4 +419,12 @@ func testGroupCancelledStep(t *testing.T, s store.Store) {
 	if g.State != job.StateFailed || !strings.HasSuffix(g.Message, "; step extract: ended cancelled") {
 		t.Errorf("the workflow: %s %q; want failed, naming the cancelled step", g.State, g.Message)
 	}
+	// Past five, the rest are counted.
+	array, _ := createGroup(t, s, &q, spec("cancelled-tasks"), 7)
+	for _, r := range claimKeys(t, s, 10) {
+		end(t, s, r, job.StateCancelled, nil)
+	}
+	if g := mustGet(t, s, array.ID); g.State != job.StateFailed || !strings.HasSuffix(g.Message, "; task 4: ended cancelled; and 2 more") {
+		t.Errorf("the array: %s %q; want failed, naming five cancelled tasks and 2 more", g.State, g.Message)
+	}
 }
