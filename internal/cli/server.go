@@ -73,6 +73,9 @@ priority_class).`,
 			if cfg.InstanceTTL < 3*time.Millisecond {
 				return usageError{fmt.Errorf("--instance-ttl %s: at least 3ms", cfg.InstanceTTL)}
 			}
+			if err := checkServerFlags(cfg); err != nil {
+				return usageError{err}
+			}
 			if cfg.Pushgateway != "" {
 				if u, err := url.Parse(cfg.Pushgateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 					return usageError{fmt.Errorf("--pushgateway %q: give the gateway's URL, like http://pushgateway:9091", cfg.Pushgateway)}
@@ -163,4 +166,58 @@ priority_class).`,
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
+}
+
+// checkServerFlags refuses values a server cannot run with, naming the flag, before it
+// starts: a zero interval (its ticker would panic), a negative wait, a default deadline
+// no job may have, limits of zero or below.
+func checkServerFlags(cfg server.Config) error {
+	for _, d := range []struct {
+		flag   string
+		v      time.Duration
+		zeroOK bool
+	}{
+		{"--schedule-interval", cfg.ScheduleInterval, false},
+		{"--retention-interval", cfg.RetentionInterval, false},
+		{"--alert-interval", cfg.AlertInterval, false},
+		{"--default-deadline", cfg.DefaultDeadline, false},
+		{"--max-deadline", cfg.MaxDeadline, false},
+		{"--pull-grace", cfg.Kube.PullGrace, false},
+		{"--pending-budget", cfg.Kube.PendingBudget, false},
+		{"--retry-backoff", cfg.RetryBackoff, true},
+		{"--kill-grace", cfg.KillGrace, true},
+		{"--schedule-grace", cfg.ScheduleGrace, true},
+		{"--job-retention", cfg.Kube.Retention, true},
+	} {
+		switch {
+		case d.v < 0:
+			return fmt.Errorf("%s %s: must not be negative", d.flag, d.v)
+		case d.v == 0 && !d.zeroOK:
+			return fmt.Errorf("%s %s: must be more than 0", d.flag, d.v)
+		}
+	}
+	switch {
+	case cfg.DefaultDeadline < time.Second:
+		return fmt.Errorf("--default-deadline %s: a deadline is at least 1s", cfg.DefaultDeadline)
+	case cfg.DefaultDeadline > cfg.MaxDeadline:
+		return fmt.Errorf("--default-deadline %s is longer than --max-deadline %s, so no job without a deadline could be applied", cfg.DefaultDeadline, cfg.MaxDeadline)
+	case cfg.MaxSteps < 1 || cfg.MaxSteps > definition.StepsCeiling:
+		return fmt.Errorf("--max-steps %d: use 1 to %d", cfg.MaxSteps, definition.StepsCeiling)
+	case cfg.LogLimit < 1:
+		return fmt.Errorf("--log-limit %d: at least 1 byte", cfg.LogLimit)
+	case cfg.MaxInputFile < 1:
+		return fmt.Errorf("--max-input-file %d: at least 1 byte", cfg.MaxInputFile)
+	case cfg.MaxRunInputs < 1:
+		return fmt.Errorf("--max-run-inputs %d: at least 1 byte", cfg.MaxRunInputs)
+	case !(cfg.RateLimit > 0):
+		return fmt.Errorf("--rate-limit %g: more than 0 requests a second", cfg.RateLimit)
+	case cfg.Retention.Keep < 0:
+		return fmt.Errorf("--retain-per-job %d: must not be negative", cfg.Retention.Keep)
+	}
+	if cfg.APIURL != "" {
+		if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--api-url %q: give the URL runs reach this server at, like http://docket.docket.svc:8080", cfg.APIURL)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"docket.dev/docket/internal/server"
+)
+
+// TestServerFlags: values no server can run with are refused before it starts, naming
+// the flag; the defaults pass.
+func TestServerFlags(t *testing.T) {
+	t.Parallel()
+	if err := checkServerFlags(server.DefaultConfig()); err != nil {
+		t.Fatalf("the defaults: %v", err)
+	}
+	for args, want := range map[string]string{
+		"--schedule-interval 0":  "--schedule-interval 0s: must be more than 0",
+		"--default-deadline 48h": "--default-deadline 48h0m0s is longer than --max-deadline 24h0m0s, so no job without a deadline could be applied",
+		"--default-deadline 0":   "--default-deadline 0s: must be more than 0",
+		"--retry-backoff -5s":    "--retry-backoff -5s: must not be negative",
+		"--max-steps 20000":      "--max-steps 20000: use 1 to 10000",
+		"--rate-limit 0":         "--rate-limit 0: more than 0 requests a second",
+		"--api-url notaurl":      `--api-url "notaurl": give the URL runs reach this server at, like http://docket.docket.svc:8080`,
+		"--retain-per-job -3":    "--retain-per-job -3: must not be negative",
+		"--max-input-file -1":    "--max-input-file -1: at least 1 byte",
+	} {
+		var out, errOut bytes.Buffer
+		err := Run(context.Background(), append([]string{"server", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, strings.Fields(args)...), strings.NewReader(""), &out, &errOut)
+		if err == nil || err.Error() != want || ExitCode(err) != 2 {
+			t.Errorf("docket server %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
+		}
+	}
+}
