@@ -186,6 +186,9 @@ func Parse(data []byte) (*Tokens, error) {
 		if err != nil || len(raw) != sha256.Size {
 			return nil, fmt.Errorf("%s.sha256: must be the 64 hex digits of the token's SHA-256 (docket token hash)", where)
 		}
+		if other, dup := byHash[[sha256.Size]byte(raw)]; dup {
+			return nil, fmt.Errorf("%s.sha256: is the token of %q too; one token is one entry, with one role", where, other.Name)
+		}
 		byHash[[sha256.Size]byte(raw)] = tok
 	}
 	t := &Tokens{}

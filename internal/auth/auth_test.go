@@ -35,6 +35,7 @@ func TestParseErrors(t *testing.T) {
 		{"tokens:\n  - name: a\n    role: boss\n    sha256: " + h, `tokens[0].role: "boss" is not a role`},
 		{"tokens:\n  - name: a\n    role: viewer\n    sha256: abc", "tokens[0].sha256: must be the 64 hex digits"},
 		{"tokens:\n  - name: a\n    role: viewer\n    sha256: " + h + "\n  - name: a\n    role: admin\n    sha256: " + h, `tokens[1].name: "a" is used twice`},
+		{"tokens:\n  - name: a\n    role: viewer\n    sha256: " + h + "\n  - name: b\n    role: admin\n    sha256: " + h, `tokens[1].sha256: is the token of "a" too`},
 		{"tokens:\n  - name: a\n    role: viewer\n    secret: x", "unknown field"},
 		{"tokens:\n  - name: a\n    role: editor\n    sha256: " + h + "\n    teams: [ds, \"Data Science\"]", `tokens[0].teams[1]: "Data Science" is not a team label value`},
 	}

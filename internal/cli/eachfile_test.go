@@ -78,3 +78,15 @@ func TestEachFiles(t *testing.T) {
 		t.Errorf("a file: %v; want not a folder", err)
 	}
 }
+
+// TestWalkDirFile: --dir given a file says so, where it sent nothing.
+func TestWalkDirFile(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "model.pkl")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := walkDir(file); err == nil || err.Error() != "--dir "+file+" is not a folder; send a file with --file" {
+		t.Errorf("walkDir of a file: %v", err)
+	}
+}

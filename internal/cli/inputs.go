@@ -112,6 +112,11 @@ func walkDir(dir string) ([]localFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dir: %w", err)
 	}
+	if fi, err := os.Stat(root); err != nil {
+		return nil, fmt.Errorf("--dir: %w", err)
+	} else if !fi.IsDir() {
+		return nil, usageError{fmt.Errorf("--dir %s is not a folder; send a file with --file", dir)}
+	}
 	root, _ = filepath.Abs(root)
 	base := filepath.Base(root)
 	ignore := append(readIgnore(filepath.Join(root, ".gitignore")), readIgnore(filepath.Join(root, ".docketignore"))...)

@@ -20,8 +20,8 @@ import (
 
 func applyCmd(e *env) *cobra.Command {
 	var (
-		file string
-		dry  bool
+		files []string
+		dry   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE [--dry-run]",
@@ -39,9 +39,14 @@ unchanged or changed with the fields that change, and its next 3 runs.`,
   cat jobs.yaml | docket apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
+			switch {
+			case len(files) == 0:
 				return usageError{errors.New("-f FILE is required")}
+			case len(files) > 1:
+				// Each would be applied alone, the last one only, as a flag given twice.
+				return usageError{fmt.Errorf("-f takes one file, given %d: apply them in turn, or as one (documents between --- lines)", len(files))}
 			}
+			file := files[0]
 			data, err := readFile(e, file)
 			if err != nil {
 				return err
@@ -94,7 +99,7 @@ unchanged or changed with the fields that change, and its next 3 runs.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "definition file, or - for stdin")
+	cmd.Flags().StringArrayVarP(&files, "file", "f", nil, "definition file, or - for stdin")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "check on the server and show what would change, storing nothing")
 	return cmd
 }

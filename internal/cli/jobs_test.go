@@ -95,15 +95,16 @@ func TestDescribeJobCommand(t *testing.T) {
 func TestNounUsage(t *testing.T) {
 	t.Parallel()
 	for args, want := range map[string]string{
-		"delete slow":         "to delete job slow: docket delete job slow",
-		"delete":              "use: docket delete job NAME",
-		"delete run x":        `cannot delete a "run"; use: docket delete job NAME`,
-		"delete queue gpu":    "to delete queue gpu: docket queues delete gpu",
-		"delete job slow one": "use: docket delete job NAME",
-		"get queue gpu":       "queues are listed with their limits by docket queues (-o json for every field)",
-		"get queues":          "queues are listed with their limits by docket queues (-o json for every field)",
-		"describe queue gpu":  "queues are listed with their limits, and what runs and waits in each, by docket queues",
-		"describe run":        "use: docket describe run ID, or docket describe job NAME",
+		"delete slow":               "to delete job slow: docket delete job slow",
+		"delete":                    "use: docket delete job NAME",
+		"delete run x":              `cannot delete a "run"; use: docket delete job NAME`,
+		"delete queue gpu":          "to delete queue gpu: docket queues delete gpu",
+		"delete job slow one":       "use: docket delete job NAME",
+		"get queue gpu":             "queues are listed with their limits by docket queues (-o json for every field)",
+		"get queues":                "queues are listed with their limits by docket queues (-o json for every field)",
+		"describe queue gpu":        "queues are listed with their limits, and what runs and waits in each, by docket queues",
+		"describe run":              "use: docket describe run ID, or docket describe job NAME",
+		"apply -f a.yaml -f b.yaml": "-f takes one file, given 2: apply them in turn, or as one (documents between --- lines)",
 	} {
 		var out, errOut bytes.Buffer
 		// No server listens there: a usage error comes before any request.

@@ -110,6 +110,14 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 			if len(parsed) == 0 && res == nil && cp == nil && len(files) == 0 {
 				return usageError{errors.New("nothing to report: give --metric NAME=VALUE, --result JSON, --checkpoint JSON or --file FILE")}
 			}
+			kept := map[string]string{}
+			for _, path := range files {
+				// A file is kept under its name alone: two of one name would be one.
+				if other, ok := kept[filepath.Base(path)]; ok {
+					return usageError{fmt.Errorf("--file %s and --file %s are both kept as %s; rename one of them", other, path, filepath.Base(path))}
+				}
+				kept[filepath.Base(path)] = path
+			}
 			for _, path := range files {
 				lf, err := describeFile(path, filepath.Base(path))
 				if err != nil {

@@ -15,6 +15,8 @@ func TestReportArgs(t *testing.T) {
 		"loss=0.5":     "report takes flags: --metric loss=0.5 for a metric, --result for a result",
 		"model.pkl":    `report takes flags, not "model.pkl": --metric NAME=VALUE, --result, --checkpoint or --file`,
 		"=5 --run r-1": `report takes flags, not "=5": --metric NAME=VALUE, --result, --checkpoint or --file`,
+		// Kept under its name alone, two files of one name would be one.
+		"--file a/r.txt --file b/r.txt": "--file a/r.txt and --file b/r.txt are both kept as r.txt; rename one of them",
 	} {
 		var out, errOut bytes.Buffer
 		cmd := append([]string{"report", "--server", "http://127.0.0.1:1", "--run", "r-1"}, strings.Fields(args)...)

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -71,12 +74,12 @@ the server, so that entry holds it: keep the tokens file private.`,
 			if err != nil {
 				return err
 			}
-			entry := fmt.Sprintf("{name: %s, role: %s, sha256: %s}", name, r, auth.Hash(secret))
+			entry := fmt.Sprintf("{name: %s, role: %s, sha256: %s}", yamlWord(name), r, auth.Hash(secret))
 			if len(teams) > 0 {
-				entry = fmt.Sprintf("{name: %s, role: %s, teams: [%s], sha256: %s}", name, r, strings.Join(teams, ", "), auth.Hash(secret))
+				entry = fmt.Sprintf("{name: %s, role: %s, teams: [%s], sha256: %s}", yamlWord(name), r, strings.Join(teams, ", "), auth.Hash(secret))
 			}
 			if len(jobs) > 0 {
-				entry = fmt.Sprintf("{name: %s, role: %s, jobs: [%s], sha256: %s}", name, r, strings.Join(jobs, ", "), auth.Hash(secret))
+				entry = fmt.Sprintf("{name: %s, role: %s, jobs: [%s], sha256: %s}", yamlWord(name), r, strings.Join(jobs, ", "), auth.Hash(secret))
 			}
 			if e.structured() {
 				return e.print(map[string]any{"name": name, "role": r.String(), "teams": teams, "jobs": jobs, "token": secret, "sha256": auth.Hash(secret)})
@@ -124,7 +127,7 @@ func printAWSKey(e *env, name string, r auth.Role, teams []string) error {
 	if len(teams) > 0 {
 		teamPart = fmt.Sprintf(", teams: [%s]", strings.Join(teams, ", "))
 	}
-	entry := fmt.Sprintf("{name: %s, role: %s%s, aws_access_key_id: %s, aws_secret_access_key: %q}", name, r, teamPart, id, secret)
+	entry := fmt.Sprintf("{name: %s, role: %s%s, aws_access_key_id: %s, aws_secret_access_key: %q}", yamlWord(name), r, teamPart, id, secret)
 	if e.structured() {
 		return e.print(map[string]any{"name": name, "role": r.String(), "teams": teams, "aws_access_key_id": id, "aws_secret_access_key": secret})
 	}
@@ -132,4 +135,16 @@ func printAWSKey(e *env, name string, r auth.Role, teams []string) error {
 	fmt.Fprintf(e.stdout, "  AWS_ACCESS_KEY_ID=%s\n  AWS_SECRET_ACCESS_KEY=%s\n", id, secret)
 	fmt.Fprintf(e.stdout, "entry for the server's tokens file (under tokens:; it holds the secret, so keep the file private):\n  - %s\n", entry)
 	return nil
+}
+
+// plainWord is what YAML reads as the same plain string, in a flow mapping too.
+var plainWord = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.@-]*$`)
+
+// yamlWord is s as a YAML scalar of a tokens file's entry: as it is when YAML reads it
+// back the same, else quoted ("x #1", "ana, the lead").
+func yamlWord(s string) string {
+	if plainWord.MatchString(s) && !slices.Contains([]string{"true", "false", "yes", "no", "on", "off", "null"}, strings.ToLower(s)) {
+		return s
+	}
+	return strconv.Quote(s)
 }
