@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -79,8 +80,8 @@ func readLines(path string, r io.Reader) ([]string, error) {
 		if len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
 		}
-		if line == "" {
-			continue
+		if strings.TrimSpace(line) == "" {
+			continue // a blank line, spaces or not, is no task
 		}
 		if len(line) > job.MaxInputBytes {
 			return nil, fmt.Errorf("--each-line %s: line %d is %d bytes; a task's input may be at most %d", path, n, len(line), job.MaxInputBytes)

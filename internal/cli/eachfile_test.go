@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,5 +89,14 @@ func TestWalkDirFile(t *testing.T) {
 	}
 	if _, err := walkDir(file); err == nil || err.Error() != "--dir "+file+" is not a folder; send a file with --file" {
 		t.Errorf("walkDir of a file: %v", err)
+	}
+}
+
+// TestReadLinesBlank: a line of spaces is no task, as an empty one is not.
+func TestReadLinesBlank(t *testing.T) {
+	t.Parallel()
+	lines, err := readLines("-", strings.NewReader("a\n   \n\t\nb\r\n\n"))
+	if err != nil || !slices.Equal(lines, []string{"a", "b"}) {
+		t.Errorf("readLines = %q, %v; want [a b]", lines, err)
 	}
 }
