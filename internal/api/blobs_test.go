@@ -114,6 +114,15 @@ func TestBlobUpload(t *testing.T) {
 	if files, _ := f.store.RunFiles(t.Context(), run.ID, store.FileInput); len(files) != 1 {
 		t.Errorf("stored files %v", files)
 	}
+	// An idempotency key names the request with its files: the same files answer the
+	// same run, others are another request.
+	withKey := func(files string) int {
+		code, _ := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"files": [`+files+`]}`, "Idempotency-Key", "files-1")
+		return code
+	}
+	if first, again, other := withKey(file("a.csv", sha, len(content))), withKey(file("a.csv", sha, len(content))), withKey(file("a.csv", shaOf(other), len(other))); first != 201 || again != 200 || other != http.StatusConflict {
+		t.Errorf("one key with files: %d, then the same %d, then other files %d; want 201, 200, 409", first, again, other)
+	}
 }
 
 // TestOutputRefused: an output file is kept only for an active run, under a safe path.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -127,10 +128,19 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	}
 	// A key names one request: used again with other parameters, it is a mistake that
 	// returning the first run would hide (Stripe answers the same).
-	if !created && (stored.Trigger != req.Trigger || !maps.Equal(stored.Env, req.Env) || !sameGroup(stored, run) ||
+	sameFiles := true
+	if !created && len(req.Files) > 0 {
+		files, err := a.opts.Store.RunFiles(r.Context(), stored.ID, store.FileInput)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		sameFiles = fileSet(files) == fileSet(req.Files)
+	}
+	if !created && (stored.Trigger != req.Trigger || !maps.Equal(stored.Env, req.Env) || !sameGroup(stored, run) || !sameFiles ||
 		stored.Queue != run.Queue || stored.Priority != run.Priority || !maps.Equal(stored.Params, run.Params)) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusConflict, code: "conflict", field: "Idempotency-Key",
-			msg: fmt.Sprintf("Idempotency-Key %q was used for run %s of job %s with another request (its env, trigger, queue, priority, params or array differ); send a new key for a new request", key, stored.ID, name)})
+			msg: fmt.Sprintf("Idempotency-Key %q was used for run %s of job %s with another request (its env, trigger, queue, priority, params, files or array differ); send a new key for a new request", key, stored.ID, name)})
 		return
 	}
 	status := http.StatusOK
@@ -140,6 +150,16 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		a.opts.Queued()
 	}
 	writeJSON(w, r, status, stored)
+}
+
+// fileSet is files as a comparable set: each path with its content, sorted.
+func fileSet(files []job.File) string {
+	set := make([]string, len(files))
+	for i, f := range files {
+		set[i] = f.Path + "\x00" + f.SHA256
+	}
+	slices.Sort(set)
+	return strings.Join(set, "\n")
 }
 
 // decodeSubmit reads the optional submit body strictly and checks it.
