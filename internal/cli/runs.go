@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,6 +128,12 @@ alone, for kubectl; -o json prints everything).`,
 			}
 			ctx := cmd.Context()
 			c := e.client()
+			for _, f := range inputs.files {
+				// -f is also the definition file of --local: say which this one is.
+				if ext := filepath.Ext(f); ext == ".yaml" || ext == ".yml" {
+					fmt.Fprintf(e.stderr, "note: %s is sent as an input file of the run; to run the job it defines on this machine: docket run -f %s --local\n", f, f)
+				}
+			}
 			shared, tasks, err := inputs.collect()
 			if err != nil {
 				return err
