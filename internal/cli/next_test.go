@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -88,5 +90,20 @@ func TestRunFlagsUsage(t *testing.T) {
 		if err == nil || err.Error() != want || ExitCode(err) != 2 {
 			t.Errorf("docket %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
 		}
+	}
+}
+
+// TestRunDefinitionAsInput: a YAML file given to a run of a named job is sent as an input
+// file, and the run says so, with how to run the job it defines instead.
+func TestRunDefinitionAsInput(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "train.yaml")
+	if err := os.WriteFile(file, []byte("name: train\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	Run(context.Background(), []string{"run", "train", "-f", file, "--dry-run", "--server", "http://127.0.0.1:1"}, strings.NewReader(""), &out, &errOut)
+	if want := "note: " + file + " goes to the run as an input file; to run the job it defines on this machine: docket run -f " + file + " --local\n"; !strings.HasPrefix(errOut.String(), want) {
+		t.Errorf("stderr:\n%s\nwant it to start with %q", errOut.String(), want)
 	}
 }

@@ -131,7 +131,7 @@ alone, for kubectl; -o json prints everything).`,
 			for _, f := range inputs.files {
 				// -f is also the definition file of --local: say which this one is.
 				if ext := filepath.Ext(f); ext == ".yaml" || ext == ".yml" {
-					fmt.Fprintf(e.stderr, "note: %s is sent as an input file of the run; to run the job it defines on this machine: docket run -f %s --local\n", f, f)
+					fmt.Fprintf(e.stderr, "note: %s goes to the run as an input file; to run the job it defines on this machine: docket run -f %s --local\n", f, f)
 				}
 			}
 			shared, tasks, err := inputs.collect()
