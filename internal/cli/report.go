@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,8 +177,11 @@ func parseMetrics(pairs []string) (map[string]float64, error) {
 			return nil, fmt.Errorf("--metric %q: write NAME=VALUE, e.g. records_read=1200", p)
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
+		switch {
+		case err != nil && !errors.Is(err, strconv.ErrRange):
 			return nil, fmt.Errorf("--metric %s: %q is not a number", name, value)
+		case err != nil || math.IsNaN(v) || math.IsInf(v, 0):
+			return nil, fmt.Errorf("--metric %s: %q is not a finite number", name, value)
 		}
 		out[name] = v
 	}

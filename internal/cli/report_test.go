@@ -17,6 +17,8 @@ func TestReportArgs(t *testing.T) {
 		"=5 --run r-1": `report takes flags, not "=5": --metric NAME=VALUE, --result, --checkpoint or --file`,
 		// Kept under its name alone, two files of one name would be one.
 		"--file a/r.txt --file b/r.txt": "--file a/r.txt and --file b/r.txt are both kept as r.txt; rename one of them",
+		"--metric loss=NaN":             `--metric loss: "NaN" is not a finite number`,
+		"--metric loss=1e999":           `--metric loss: "1e999" is not a finite number`,
 	} {
 		var out, errOut bytes.Buffer
 		cmd := append([]string{"report", "--server", "http://127.0.0.1:1", "--run", "r-1"}, strings.Fields(args)...)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -213,6 +214,9 @@ func checkServerFlags(cfg server.Config) error {
 		return fmt.Errorf("--rate-limit %g: more than 0 requests a second", cfg.RateLimit)
 	case cfg.Retention.Keep < 0:
 		return fmt.Errorf("--retain-per-job %d: must not be negative", cfg.Retention.Keep)
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return fmt.Errorf("--addr %q: give HOST:PORT, like 127.0.0.1:8080 or :8080", cfg.Addr)
 	}
 	if cfg.APIURL != "" {
 		if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -26,6 +26,7 @@ func TestServerFlags(t *testing.T) {
 		"--api-url notaurl":      `--api-url "notaurl": give the URL runs reach this server at, like http://docket.docket.svc:8080`,
 		"--retain-per-job -3":    "--retain-per-job -3: must not be negative",
 		"--max-input-file -1":    "--max-input-file -1: at least 1 byte",
+		"--addr bogus":           `--addr "bogus": give HOST:PORT, like 127.0.0.1:8080 or :8080`,
 	} {
 		var out, errOut bytes.Buffer
 		err := Run(context.Background(), append([]string{"server", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, strings.Fields(args)...), strings.NewReader(""), &out, &errOut)
