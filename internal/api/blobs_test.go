@@ -114,6 +114,13 @@ func TestBlobUpload(t *testing.T) {
 	if files, _ := f.store.RunFiles(t.Context(), run.ID, store.FileInput); len(files) != 1 {
 		t.Errorf("stored files %v", files)
 	}
+	// One file to each task: each task's file is held to the run's limit (20 bytes here)
+	// beside the files every task gets, not with the other tasks' files.
+	taskFile := func(path string) string { return file(path, shaOf(other), len(other)) } // 4 bytes each
+	if code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs?dry_run=true", "application/json",
+		`{"files": [`+file("a.csv", sha, len(content))+`], "task_files": [`+taskFile("t0")+`,`+taskFile("t1")+`]}`); code != 200 {
+		t.Errorf("two tasks' files each within the limit beside the shared one (15 + 4 bytes): %d %s; want 200", code, body)
+	}
 	// An idempotency key names the request with its files: the same files answer the
 	// same run, others are another request.
 	withKey := func(files string) int {

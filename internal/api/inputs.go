@@ -43,8 +43,11 @@ func CheckPath(p string) error {
 // checkFiles checks the files a submission names: safe paths, named once, blobs the
 // server has in full at the size given, together within the run's limit (413 naming the
 // file that goes past it). A dry run's files need not be uploaded yet: the client sends
-// them only for a run it submits.
-func (a *API) checkFiles(ctx context.Context, field string, files []job.File, seen map[string]bool, total *int64, dry bool) error {
+// them only for a run it submits. With each, every file goes to a task of its own: each
+// is held to the limit beside what total holds (the files all tasks get), not with the
+// others.
+func (a *API) checkFiles(ctx context.Context, field string, files []job.File, seen map[string]bool, total *int64, dry, each bool) error {
+	base := *total
 	for i, f := range files {
 		name := fmt.Sprintf("%s[%d]", field, i)
 		if err := CheckPath(f.Path); err != nil {
@@ -73,10 +76,14 @@ func (a *API) checkFiles(ctx context.Context, field string, files []job.File, se
 		case b.Size != f.Size:
 			return invalid(name+".size", fmt.Sprintf("%s is %d bytes, not %d", f.Path, b.Size, f.Size))
 		}
-		*total += f.Size
-		if limit := a.maxInputRun(); *total > limit {
+		sum := base + f.Size
+		if !each {
+			*total += f.Size
+			sum = *total
+		}
+		if limit := a.maxInputRun(); sum > limit {
 			return &statusError{status: http.StatusRequestEntityTooLarge, code: "too_large", field: name,
-				msg: fmt.Sprintf("%s: %s takes the run's input files to %d bytes; a run may have at most %d (--max-run-inputs)", name, f.Path, *total, limit)}
+				msg: fmt.Sprintf("%s: %s takes the run's input files to %d bytes; a run may have at most %d (--max-run-inputs)", name, f.Path, sum, limit)}
 		}
 	}
 	return nil

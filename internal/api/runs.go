@@ -75,11 +75,11 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seen, total := map[string]bool{}, int64(0)
-	if err := a.checkFiles(r.Context(), "files", req.Files, seen, &total, dry); err != nil {
+	if err := a.checkFiles(r.Context(), "files", req.Files, seen, &total, dry, false); err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
-	if err := a.checkFiles(r.Context(), "task_files", req.TaskFiles, map[string]bool{}, &total, dry); err != nil {
+	if err := a.checkFiles(r.Context(), "task_files", req.TaskFiles, map[string]bool{}, &total, dry, true); err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
 	}
