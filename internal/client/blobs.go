@@ -31,7 +31,15 @@ func (c *Client) BlobReceived(ctx context.Context, sha string) (received int64, 
 		n, _ := strconv.ParseInt(resp.Header.Get("Docket-Blob-Received"), 10, 64)
 		return n, resp.Header.Get("Docket-Blob-Complete") == "true", nil
 	}
-	return 0, false, &Error{Status: resp.StatusCode, Code: "http", Message: "HEAD blob " + sha + ": " + resp.Status}
+	// A HEAD answer has no body to say why: say what the status means here.
+	msg := "HEAD blob " + sha + ": " + resp.Status
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		msg = "the server wants a token to send files (DOCKET_TOKEN); " + msg
+	case http.StatusForbidden:
+		msg = "this token may not send files (sending takes an editor's or admin's token); " + msg
+	}
+	return 0, false, &Error{Status: resp.StatusCode, Code: "http", Message: msg}
 }
 
 // UploadFile sends the file at path as the blob f names, from what the server has of it
