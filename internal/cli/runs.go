@@ -143,7 +143,7 @@ alone, for kubectl; -o json prints everything).`,
 			}
 			if dry {
 				req.Files, req.TaskFiles = filesOf(shared), filesOf(tasks)
-				return previewRun(ctx, e, c, args[0], req)
+				return asFlags(previewRun(ctx, e, c, args[0], req))
 			}
 			if err := sendFiles(ctx, e, c, append(shared, tasks...)); err != nil {
 				return err
@@ -151,7 +151,7 @@ alone, for kubectl; -o json prints everything).`,
 			req.Files, req.TaskFiles = filesOf(shared), filesOf(tasks)
 			run, created, err := c.SubmitRun(ctx, args[0], req, idempotencyKey)
 			if err != nil {
-				return err
+				return asFlags(err)
 			}
 			if !wait {
 				if e.structured() {
@@ -610,4 +610,54 @@ func cancelCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// submitFlags are the flags of docket run that set a submission's fields, by field.
+var submitFlags = map[string]string{
+	"env": "--env", "params": "--param", "priority": "--priority", "queue": "--queue", "tasks": "--array",
+	"inputs": "--each-line", "files": "--file", "task_files": "--each-file", "parallelism": "--parallelism",
+	"max_failed": "--max-failed", "Idempotency-Key": "--idempotency-key",
+}
+
+// asFlags names, in an API error about a submission's field, the flag that set it: env.1A
+// is --env 1A, inputs[3] the fourth line of --each-line. Other errors are as they were.
+func asFlags(err error) error {
+	var ae *client.Error
+	if !errors.As(err, &ae) || ae.Field == "" {
+		return err
+	}
+	top, rest := ae.Field, ""
+	if i := strings.IndexAny(top, ".["); i >= 0 {
+		top, rest = top[:i], top[i:]
+	}
+	flag, ok := submitFlags[top]
+	if !ok {
+		return err
+	}
+	where := flag
+	switch {
+	case strings.HasPrefix(rest, "."):
+		where += " " + strings.TrimPrefix(rest, ".")
+	case strings.HasPrefix(rest, "["):
+		if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(rest, "]", 2)[0], "["), "]")); err == nil {
+			where += fmt.Sprintf(" (its %s)", ordinal(n+1))
+		}
+	}
+	msg := strings.TrimPrefix(ae.Message, ae.Field+": ")
+	return fmt.Errorf("%s: %s", where, msg)
+}
+
+// ordinal is 1st, 2nd, 3rd, 4th...
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
 }

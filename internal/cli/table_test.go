@@ -104,3 +104,25 @@ func TestJobText(t *testing.T) {
 		}
 	}
 }
+
+// TestAsFlags: an API error about a submission's field names the docket run flag that set
+// it; an error about another field, or none, is as it was.
+func TestAsFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ field, message, want string }{
+		{"env.1A", `env.1A: "1A" is not a valid variable name`, `--env 1A: "1A" is not a valid variable name`},
+		{"priority", "2000 is not a number from 0 to 1000", "--priority: 2000 is not a number from 0 to 1000"},
+		{"files[1].path", `"x" is named twice`, `--file (its 2nd): "x" is named twice`},
+		{"inputs[2]", "contains a NUL byte", "--each-line (its 3rd): contains a NUL byte"},
+		{"command[0]", "is empty", "is empty"},
+		{"", "job x not found", "job x not found"},
+	} {
+		got := asFlags(&client.Error{Status: 400, Code: "invalid", Field: tc.field, Message: tc.message})
+		if got.Error() != tc.want {
+			t.Errorf("asFlags(%s: %s) = %q; want %q", tc.field, tc.message, got, tc.want)
+		}
+	}
+	if got := ordinal(11) + " " + ordinal(22) + " " + ordinal(103); got != "11th 22nd 103rd" {
+		t.Errorf("ordinals: %s", got)
+	}
+}
