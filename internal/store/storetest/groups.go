@@ -319,26 +319,11 @@ func testGroupBatchesCross(t *testing.T, s store.Store) {
 	if len(tasks[0]) != 2*rounds || len(tasks[1]) != 2*rounds {
 		t.Fatalf("claimed %d and %d tasks; want %d of each", len(tasks[0]), len(tasks[1]), 2*rounds)
 	}
-	ending := func(r job.Run) job.Transition {
-		return job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: job.ReasonCompleted}
-	}
 	for round := range rounds {
 		a, b := 2*round, 2*round+1
-		batches := [][]job.Transition{
-			{ending(tasks[0][a]), ending(tasks[1][a])},
-			{ending(tasks[1][b]), ending(tasks[0][b])},
-		}
-		start := make(chan struct{})
-		errs := make([]error, len(batches))
-		var wg sync.WaitGroup
-		for i, batch := range batches {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = s.RunTransitions(context.Background(), batch)
-			})
-		}
-		close(start)
-		wg.Wait()
+		errs := atOnce(
+			transitions(s, succeeded(tasks[0][a]), succeeded(tasks[1][a])),
+			transitions(s, succeeded(tasks[1][b]), succeeded(tasks[0][b])))
 		for i, err := range errs {
 			if err != nil {
 				t.Fatalf("round %d, batch %d: %v", round, i, err)
@@ -362,9 +347,6 @@ func testGroupEndsCross(t *testing.T, s store.Store) {
 	sp := spec("ends-cross")
 	zero := 0
 	sp.MaxFailed = &zero
-	ending := func(r job.Run, to job.State) job.Transition {
-		return job.Transition{RunID: r.ID, From: job.StateDispatched, To: to, Time: t0, Reason: job.ReasonCompleted}
-	}
 	for round := range rounds {
 		for _, cancel := range []bool{true, false} {
 			array, _ := createGroup(t, s, &q, sp, 2)
@@ -372,25 +354,15 @@ func testGroupEndsCross(t *testing.T, s store.Store) {
 			if len(tasks) != 2 || tasks[0].Parent != array.ID {
 				t.Fatalf("round %d: claimed %d tasks of the array", round, len(tasks))
 			}
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			var first, second error
-			wg.Go(func() {
-				<-start
-				_, first = s.RunTransitions(context.Background(), []job.Transition{ending(tasks[0], job.StateSucceeded)})
-			})
-			wg.Go(func() {
-				<-start
-				if cancel {
-					_, second = s.RunCancelGroup(context.Background(), array.ID, "ana", t0)
-				} else {
-					_, second = s.RunTransitions(context.Background(), []job.Transition{ending(tasks[1], job.StateFailed)})
+			other := transitions(s, ended(tasks[1], job.StateFailed))
+			if cancel {
+				other = func() error {
+					_, err := s.RunCancelGroup(context.Background(), array.ID, "ana", t0)
+					return err
 				}
-			})
-			close(start)
-			wg.Wait()
-			if first != nil || second != nil {
-				t.Fatalf("round %d (cancel %v): the task's end: %v; the other write: %v", round, cancel, first, second)
+			}
+			if errs := atOnce(transitions(s, succeeded(tasks[0])), other); errs[0] != nil || errs[1] != nil {
+				t.Fatalf("round %d (cancel %v): the task's end: %v; the other write: %v", round, cancel, errs[0], errs[1])
 			}
 			// The task left active ends, and the array with it.
 			if cancel {
@@ -428,3 +400,36 @@ func testGroupCancelledStep(t *testing.T, s store.Store) {
 		t.Errorf("the array: %s %q; want failed, naming five cancelled tasks and 2 more", g.State, g.Message)
 	}
 }
+
+// atOnce runs writes released at one moment, as two servers may write, and returns their
+// errors in order.
+func atOnce(writes ...func() error) []error {
+	start := make(chan struct{})
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, write := range writes {
+		wg.Go(func() {
+			<-start
+			errs[i] = write()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// transitions is a write of one batch of state changes, for atOnce.
+func transitions(s store.Store, batch ...job.Transition) func() error {
+	return func() error {
+		_, err := s.RunTransitions(context.Background(), batch)
+		return err
+	}
+}
+
+// ended is the end of a claimed run in state to, as its executor reports it.
+func ended(r job.Run, to job.State) job.Transition {
+	return job.Transition{RunID: r.ID, From: job.StateDispatched, To: to, Time: t0, Reason: job.ReasonCompleted}
+}
+
+// succeeded is the success of a claimed run.
+func succeeded(r job.Run) job.Transition { return ended(r, job.StateSucceeded) }

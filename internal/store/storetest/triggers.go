@@ -226,6 +226,18 @@ func testTriggerCycle(t *testing.T, s store.Store) {
 	}
 }
 
+// putUpstreams puts jobs up-a and up-b, and for each a job named prefix+its name that runs
+// after it.
+func putUpstreams(t *testing.T, s store.Store, prefix string) {
+	t.Helper()
+	for _, up := range []string{"up-a", "up-b"} {
+		put(t, s, spec(up), t0)
+		down := spec(prefix + up)
+		down.After = []job.After{{Job: up}}
+		put(t, s, down, t0)
+	}
+}
+
 // testTriggerBatchesCross writes, at once, two batches of ends of two upstream jobs, each
 // of which fires a downstream job of its own, the batches ending them in opposite orders
 // (as two servers' recorders may). Each end locks the job it fires, so written end by end
@@ -234,12 +246,7 @@ func testTriggerCycle(t *testing.T, s store.Store) {
 func testTriggerBatchesCross(t *testing.T, s store.Store) {
 	const rounds = 12
 	var q seq
-	for _, up := range []string{"up-a", "up-b"} {
-		put(t, s, spec(up), t0)
-		down := spec("after-" + up)
-		down.After = []job.After{{Job: up}}
-		put(t, s, down, t0)
-	}
+	putUpstreams(t, s, "after-")
 	// Per round, runs of up-a, up-b, up-b, up-a: the first batch ends the first two in
 	// id order, the second the last two, so each batch's id order puts another job first.
 	var ups []job.Run
@@ -252,23 +259,9 @@ func testTriggerBatchesCross(t *testing.T, s store.Store) {
 	if len(claimed) != len(ups) {
 		t.Fatalf("claimed %d runs; want %d", len(claimed), len(ups))
 	}
-	ending := func(r job.Run) job.Transition {
-		return job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: job.ReasonCompleted}
-	}
 	for round := range rounds {
 		r := ups[4*round : 4*round+4]
-		batches := [][]job.Transition{{ending(r[0]), ending(r[1])}, {ending(r[2]), ending(r[3])}}
-		start := make(chan struct{})
-		errs := make([]error, len(batches))
-		var wg sync.WaitGroup
-		for i, batch := range batches {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = s.RunTransitions(context.Background(), batch)
-			})
-		}
-		close(start)
-		wg.Wait()
+		errs := atOnce(transitions(s, succeeded(r[0]), succeeded(r[1])), transitions(s, succeeded(r[2]), succeeded(r[3])))
 		for i, err := range errs {
 			if err != nil {
 				t.Fatalf("round %d, batch %d: %v", round, i, err)
@@ -289,20 +282,12 @@ func testTriggerBatchesCross(t *testing.T, s store.Store) {
 func testSlotsCrossFirings(t *testing.T, s store.Store) {
 	const rounds = 40
 	var q seq
-	for _, up := range []string{"up-a", "up-b"} {
-		put(t, s, spec(up), t0)
-		down := spec("dn-" + up)
-		down.After = []job.After{{Job: up}}
-		put(t, s, down, t0)
-	}
+	putUpstreams(t, s, "dn-")
 	// Jobs that fell due between the two widen the time the pass holds the first.
 	between := make([]string, 30)
 	for i := range between {
 		between[i] = fmt.Sprintf("due-%02d", i)
 		put(t, s, spec(between[i]), t0)
-	}
-	ending := func(r job.Run) job.Transition {
-		return job.Transition{RunID: r.ID, From: job.StateDispatched, To: job.StateSucceeded, Time: t0, Reason: job.ReasonCompleted}
 	}
 	for round := range rounds {
 		ua, ub := create(t, s, q.run("up-a", job.StateQueued)), create(t, s, q.run("up-b", job.StateQueued))
@@ -314,21 +299,12 @@ func testSlotsCrossFirings(t *testing.T, s store.Store) {
 			runs, events := slotRuns(name, through)
 			slots = append(slots, store.Slots{Job: name, From: from, Through: through, Next: &next, Runs: runs, Events: events})
 		}
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		var batchErr, slotsErr error
-		wg.Go(func() {
-			<-start
-			_, batchErr = s.RunTransitions(context.Background(), []job.Transition{ending(ua), ending(ub)})
+		errs := atOnce(transitions(s, succeeded(ua), succeeded(ub)), func() error {
+			_, err := s.SlotsRecord(context.Background(), store.Fence{}, slots)
+			return err
 		})
-		wg.Go(func() {
-			<-start
-			_, slotsErr = s.SlotsRecord(context.Background(), store.Fence{}, slots)
-		})
-		close(start)
-		wg.Wait()
-		if batchErr != nil || slotsErr != nil {
-			t.Fatalf("round %d: the batch of ends: %v; the pass's slots: %v", round, batchErr, slotsErr)
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("round %d: the batch of ends: %v; the pass's slots: %v", round, errs[0], errs[1])
 		}
 		claimKeys(t, s, 100) // the runs fired and scheduled, out of the way
 	}
