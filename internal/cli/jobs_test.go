@@ -106,13 +106,7 @@ func TestNounUsage(t *testing.T) {
 		"describe run":              "use: docket describe run ID, or docket describe job NAME",
 		"apply -f a.yaml -f b.yaml": "-f takes one file, given 2: apply them in turn, or as one (documents between --- lines)",
 	} {
-		var out, errOut bytes.Buffer
-		// No server listens there: a usage error comes before any request.
-		cmd := append(strings.Fields(args), "--server", "http://127.0.0.1:1")
-		err := Run(context.Background(), cmd, strings.NewReader(""), &out, &errOut)
-		if err == nil || err.Error() != want || ExitCode(err) != 2 {
-			t.Errorf("docket %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
-		}
+		wantUsage(t, append(strings.Fields(args), "--server", noServer), want)
 	}
 }
 

@@ -69,11 +69,7 @@ func TestFlagValueError(t *testing.T) {
 		"run x --array strconv.x":           `invalid argument "strconv.x" for "--array" flag: want a whole number`,
 		"logs x --follow=maybe":             `invalid argument "maybe" for "-f, --follow" flag: want true or false`,
 	} {
-		var out, errOut bytes.Buffer
-		err := Run(context.Background(), append(strings.Fields(args), "--server", "http://127.0.0.1:1"), strings.NewReader(""), &out, &errOut)
-		if err == nil || err.Error() != want || ExitCode(err) != 2 {
-			t.Errorf("docket %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
-		}
+		wantUsage(t, append(strings.Fields(args), "--server", noServer), want)
 	}
 }
 
@@ -85,11 +81,7 @@ func TestRunFlagsUsage(t *testing.T) {
 		"run x --logs":              "--logs streams the run's output while it runs: add --wait",
 		"run x --array 3 --results": "--results prints each task's result once the array has ended: add --wait",
 	} {
-		var out, errOut bytes.Buffer
-		err := Run(context.Background(), append(strings.Fields(args), "--server", "http://127.0.0.1:1"), strings.NewReader(""), &out, &errOut)
-		if err == nil || err.Error() != want || ExitCode(err) != 2 {
-			t.Errorf("docket %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
-		}
+		wantUsage(t, append(strings.Fields(args), "--server", noServer), want)
 	}
 }
 
@@ -102,8 +94,21 @@ func TestRunDefinitionAsInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	Run(context.Background(), []string{"run", "train", "-f", file, "--dry-run", "--server", "http://127.0.0.1:1"}, strings.NewReader(""), &out, &errOut)
+	Run(context.Background(), []string{"run", "train", "-f", file, "--dry-run", "--server", noServer}, strings.NewReader(""), &out, &errOut)
 	if want := "note: " + file + " goes to the run as an input file; to run the job it defines on this machine: docket run -f " + file + " --local\n"; !strings.HasPrefix(errOut.String(), want) {
 		t.Errorf("stderr:\n%s\nwant it to start with %q", errOut.String(), want)
+	}
+}
+
+// noServer is where no server listens: a usage error comes before any request.
+const noServer = "http://127.0.0.1:1"
+
+// wantUsage runs docket with args and wants the usage error want, exit 2.
+func wantUsage(t *testing.T, args []string, want string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	if err == nil || err.Error() != want || ExitCode(err) != 2 {
+		t.Errorf("docket %s: %v (exit %d); want %q, exit 2", strings.Join(args, " "), err, ExitCode(err), want)
 	}
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"strings"
 	"testing"
 )
@@ -20,11 +18,6 @@ func TestReportArgs(t *testing.T) {
 		"--metric loss=NaN":             `--metric loss: "NaN" is not a finite number`,
 		"--metric loss=1e999":           `--metric loss: "1e999" is not a finite number`,
 	} {
-		var out, errOut bytes.Buffer
-		cmd := append([]string{"report", "--server", "http://127.0.0.1:1", "--run", "r-1"}, strings.Fields(args)...)
-		err := Run(context.Background(), cmd, strings.NewReader(""), &out, &errOut)
-		if err == nil || err.Error() != want || ExitCode(err) != 2 {
-			t.Errorf("docket report %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
-		}
+		wantUsage(t, append([]string{"report", "--server", noServer, "--run", "r-1"}, strings.Fields(args)...), want)
 	}
 }

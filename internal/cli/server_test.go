@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"strings"
 	"testing"
 
@@ -28,10 +26,6 @@ func TestServerFlags(t *testing.T) {
 		"--max-input-file -1":    "--max-input-file -1: at least 1 byte",
 		"--addr bogus":           `--addr "bogus": give HOST:PORT, like 127.0.0.1:8080 or :8080`,
 	} {
-		var out, errOut bytes.Buffer
-		err := Run(context.Background(), append([]string{"server", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, strings.Fields(args)...), strings.NewReader(""), &out, &errOut)
-		if err == nil || err.Error() != want || ExitCode(err) != 2 {
-			t.Errorf("docket server %s: %v (exit %d); want %q, exit 2", args, err, ExitCode(err), want)
-		}
+		wantUsage(t, append([]string{"server", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, strings.Fields(args)...), want)
 	}
 }
