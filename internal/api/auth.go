@@ -9,6 +9,7 @@ import (
 
 	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 )
 
 type tokenKey struct{}
@@ -76,15 +77,7 @@ func (a *API) mayChangeJob(ctx context.Context, name string, revision int) error
 	if !teamScoped(ctx) {
 		return nil
 	}
-	var (
-		def job.Definition
-		err error
-	)
-	if revision > 0 {
-		def, err = a.opts.Store.DefinitionRevision(ctx, name, revision)
-	} else {
-		def, err = a.opts.Store.DefinitionGet(ctx, name)
-	}
+	def, err := store.DefinitionAt(ctx, a.opts.Store, name, revision)
 	switch {
 	case errors.Is(err, job.ErrNotFound):
 		return nil

@@ -162,15 +162,7 @@ func (h *Handler) mayChangeJob(ctx context.Context, name string, revision int) e
 	if len(tok.Teams) == 0 {
 		return nil
 	}
-	var (
-		def job.Definition
-		err error
-	)
-	if revision > 0 {
-		def, err = h.opts.Store.DefinitionRevision(ctx, name, revision)
-	} else {
-		def, err = h.opts.Store.DefinitionGet(ctx, name)
-	}
+	def, err := store.DefinitionAt(ctx, h.opts.Store, name, revision)
 	switch {
 	case errors.Is(err, job.ErrNotFound):
 		return nil

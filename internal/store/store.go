@@ -62,6 +62,15 @@ type Definitions interface {
 	DefinitionSuspend(ctx context.Context, name string, suspended bool, now time.Time) (job.Definition, error)
 }
 
+// DefinitionAt returns a job's definition at revision (a deleted job's too), or as it is
+// now when revision is 0: the team of a run's own revision decides who may act on it.
+func DefinitionAt(ctx context.Context, d Definitions, name string, revision int) (job.Definition, error) {
+	if revision > 0 {
+		return d.DefinitionRevision(ctx, name, revision)
+	}
+	return d.DefinitionGet(ctx, name)
+}
+
 // ResumePlan decides the new group run that resumes old, from old's children (every
 // attempt); an error stores nothing and is returned as it is.
 type ResumePlan func(old job.Run, children []job.Run) (parent job.Run, runs []job.Run, events []job.Event, err error)
