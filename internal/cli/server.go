@@ -71,16 +71,8 @@ priority_class).`,
 			if cfg.Executor != "process" && cfg.Executor != "container" && cfg.Executor != "kubernetes" {
 				return usageError{fmt.Errorf("--executor %q: use process, container or kubernetes", cfg.Executor)}
 			}
-			if cfg.InstanceTTL < 3*time.Millisecond {
-				return usageError{fmt.Errorf("--instance-ttl %s: at least 3ms", cfg.InstanceTTL)}
-			}
 			if err := checkServerFlags(cfg); err != nil {
 				return usageError{err}
-			}
-			if cfg.Pushgateway != "" {
-				if u, err := url.Parse(cfg.Pushgateway); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return usageError{fmt.Errorf("--pushgateway %q: give the gateway's URL, like http://pushgateway:9091", cfg.Pushgateway)}
-				}
 			}
 			hooks, err := webhooks(
 				webhookSource{flag: "--webhook", fileFlag: "--webhook-file", envName: "DOCKET_WEBHOOK", format: alert.JSON, urls: jsonHooks, files: jsonHookFiles},
@@ -99,9 +91,6 @@ priority_class).`,
 					return usageError{fmt.Errorf("--toleration: %w", err)}
 				}
 				cfg.Kube.Tolerations = append(cfg.Kube.Tolerations, tol)
-			}
-			if cfg.Parallelism < 1 {
-				return usageError{fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)}
 			}
 			cfg.Tokens = os.Getenv("DOCKET_TOKENS")
 			if cfg.Tokens != "" && cfg.TokensFile != "" {
@@ -198,6 +187,10 @@ func checkServerFlags(cfg server.Config) error {
 		}
 	}
 	switch {
+	case cfg.InstanceTTL < 3*time.Millisecond:
+		return fmt.Errorf("--instance-ttl %s: at least 3ms", cfg.InstanceTTL)
+	case cfg.Parallelism < 1:
+		return fmt.Errorf("--parallelism %d: at least 1", cfg.Parallelism)
 	case cfg.DefaultDeadline < time.Second:
 		return fmt.Errorf("--default-deadline %s: a deadline is at least 1s", cfg.DefaultDeadline)
 	case cfg.DefaultDeadline > cfg.MaxDeadline:
@@ -218,10 +211,17 @@ func checkServerFlags(cfg server.Config) error {
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return fmt.Errorf("--addr %q: give HOST:PORT, like 127.0.0.1:8080 or :8080", cfg.Addr)
 	}
-	if cfg.APIURL != "" {
-		if u, err := url.Parse(cfg.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--api-url %q: give the URL runs reach this server at, like http://docket.docket.svc:8080", cfg.APIURL)
-		}
+	switch {
+	case cfg.APIURL != "" && !httpURL(cfg.APIURL):
+		return fmt.Errorf("--api-url %q: give the URL runs reach this server at, like http://docket.docket.svc:8080", cfg.APIURL)
+	case cfg.Pushgateway != "" && !httpURL(cfg.Pushgateway):
+		return fmt.Errorf("--pushgateway %q: give the gateway's URL, like http://pushgateway:9091", cfg.Pushgateway)
 	}
 	return nil
+}
+
+// httpURL says whether s is an http or https URL with a host.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

@@ -25,6 +25,9 @@ func TestServerFlags(t *testing.T) {
 		"--retain-per-job -3":    "--retain-per-job -3: must not be negative",
 		"--max-input-file -1":    "--max-input-file -1: at least 1 byte",
 		"--addr bogus":           `--addr "bogus": give HOST:PORT, like 127.0.0.1:8080 or :8080`,
+		"--instance-ttl 1ms":     "--instance-ttl 1ms: at least 3ms",
+		"--parallelism 0":        "--parallelism 0: at least 1",
+		"--pushgateway gw:9091":  `--pushgateway "gw:9091": give the gateway's URL, like http://pushgateway:9091`,
 	} {
 		wantUsage(t, append([]string{"server", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, strings.Fields(args)...), want)
 	}
