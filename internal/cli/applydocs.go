@@ -11,27 +11,28 @@ import (
 )
 
 // applyDocs visits the documents of a file to apply, the queues first (the file's jobs may
-// name them), then the jobs, each after the jobs of the file it runs after, each by its
-// name; where says which document of file an error is about. Every document is decoded before any is visited, so a mistake the file itself
-// holds (a field misspelt in its last job, say) applies nothing. An error of a visit ends
-// the walk, prefixed with where.
-func applyDocs(file string, docs [][]byte, queue, jobDoc func(name string, doc []byte, where string) error) error {
+// name them), then the jobs, each after the jobs of the file it runs after. A document's
+// where says which of file's it is. Every document is decoded before any is visited, so a
+// mistake the file itself holds (a field misspelt in its last job, say) applies nothing.
+// An error of a visit ends the walk, prefixed with where.
+func applyDocs(file string, docs [][]byte, queue, jobDoc func(d named) error) error {
 	var queues, jobs []named
 	for i, doc := range docs {
 		where := file
 		if len(docs) > 1 {
 			where = fmt.Sprintf("%s (document %d)", file, i+1)
 		}
-		if kind := definition.KindOf(doc); kind != "" && kind != definition.KindQueue {
-			return fmt.Errorf("%s: kind: %.40q is no kind of document Docket takes; a queue's is kind: %s, and a job's has no kind", where, kind, definition.KindQueue)
-		}
-		if definition.KindOf(doc) == definition.KindQueue {
+		switch kind := definition.KindOf(doc); kind {
+		case "":
+		case definition.KindQueue:
 			q, err := definition.DecodeQueue(doc, "")
 			if err != nil {
 				return fmt.Errorf("%s: %s", where, describeError(err))
 			}
 			queues = append(queues, named{q.Name, where, doc, nil})
 			continue
+		default:
+			return fmt.Errorf("%s: kind: %.40q is no kind of document Docket takes; a queue's is kind: %s, and a job's has no kind", where, kind, definition.KindQueue)
 		}
 		spec, err := definition.Decode(doc)
 		if err != nil {
@@ -48,10 +49,10 @@ func applyDocs(file string, docs [][]byte, queue, jobDoc func(name string, doc [
 	}
 	for _, visit := range []struct {
 		docs []named
-		f    func(name string, doc []byte, where string) error
+		f    func(d named) error
 	}{{queues, queue}, {jobs, jobDoc}} {
 		for _, d := range visit.docs {
-			if err := visit.f(d.name, d.doc, d.where); err != nil {
+			if err := visit.f(d); err != nil {
 				return fmt.Errorf("%s: %s", d.where, describeError(err))
 			}
 		}
@@ -60,7 +61,7 @@ func applyDocs(file string, docs [][]byte, queue, jobDoc func(name string, doc [
 }
 
 // named is a document of a file being applied: its name, where it is in the file, and,
-// for a job, the jobs it runs after.
+// for a job, the jobs it runs after (its after:).
 type named struct {
 	name, where string
 	doc         []byte

@@ -17,9 +17,9 @@ func TestApplyDocs(t *testing.T) {
 		jobB   = "name: b\nimage: busybox\ncpu: 100m\nmemory: 16Mi\ncommand: [\"true\"]\nqueue: q\n"
 	)
 	var visited []string
-	visit := func(kind string) func(string, []byte, string) error {
-		return func(name string, _ []byte, _ string) error {
-			visited = append(visited, kind+" "+name)
+	visit := func(kind string) func(named) error {
+		return func(d named) error {
+			visited = append(visited, kind+" "+d.name)
 			return nil
 		}
 	}
@@ -60,11 +60,11 @@ func TestApplyDocsUpstreamFirst(t *testing.T) {
 		return []byte(doc)
 	}
 	var visited []string
-	visit := func(name string, _ []byte, _ string) error {
-		visited = append(visited, name)
+	visit := func(d named) error {
+		visited = append(visited, d.name)
 		return nil
 	}
-	none := func(string, []byte, string) error { return nil }
+	none := func(named) error { return nil }
 	// report runs after train, train after load (stored before, not in the file).
 	docs := [][]byte{job("report", "train"), job("audit"), job("train", "load")}
 	if err := applyDocs("f.yaml", docs, none, visit); err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"docket.dev/docket/internal/client"
-	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/job"
 )
 
@@ -122,22 +121,20 @@ func dryApply(ctx context.Context, e *env, file string, docs [][]byte) error {
 		jobs            []client.DryJob
 		queued, applied []string // the names set before, which the server counts as there
 	)
-	err := applyDocs(file, docs, func(name string, doc []byte, _ string) error {
-		got, err := c.DryApplyQueue(ctx, name, doc)
-		queues, queued = append(queues, got), append(queued, name)
+	err := applyDocs(file, docs, func(d named) error {
+		got, err := c.DryApplyQueue(ctx, d.name, d.doc)
+		queues, queued = append(queues, got), append(queued, d.name)
 		return err
-	}, func(name string, doc []byte, _ string) error {
+	}, func(d named) error {
 		// The jobs it runs after that the file sets before it (applyDocs put them first).
 		var upstream []string
-		if spec, err := definition.Decode(doc); err == nil {
-			for _, a := range spec.After {
-				if slices.Contains(applied, a.Job) {
-					upstream = append(upstream, a.Job)
-				}
+		for _, up := range d.after {
+			if slices.Contains(applied, up) {
+				upstream = append(upstream, up)
 			}
 		}
-		got, err := c.DryApplyJob(ctx, name, doc, queued, upstream)
-		jobs, applied = append(jobs, got), append(applied, name)
+		got, err := c.DryApplyJob(ctx, d.name, d.doc, queued, upstream)
+		jobs, applied = append(jobs, got), append(applied, d.name)
 		return err
 	})
 	if err != nil {

@@ -62,8 +62,8 @@ unchanged or changed with the fields that change, and its next 3 runs.`,
 				applied []client.Job
 				queues  []client.AppliedQueue
 			)
-			err = applyDocs(file, docs, func(name string, doc []byte, _ string) error {
-				got, err := e.client().ApplyQueue(cmd.Context(), name, doc)
+			err = applyDocs(file, docs, func(d named) error {
+				got, err := e.client().ApplyQueue(cmd.Context(), d.name, d.doc)
 				if err != nil {
 					return err
 				}
@@ -72,14 +72,14 @@ unchanged or changed with the fields that change, and its next 3 runs.`,
 					fmt.Fprintln(e.stdout, queueLine(got))
 				}
 				return nil
-			}, func(name string, doc []byte, where string) error {
-				j, err := e.client().ApplyJob(cmd.Context(), name, doc)
+			}, func(d named) error {
+				j, err := e.client().ApplyJob(cmd.Context(), d.name, d.doc)
 				if err != nil {
 					return err
 				}
 				applied = append(applied, j)
 				for _, w := range j.Warnings {
-					fmt.Fprintf(e.stderr, "warning: %s: %s\n", where, w)
+					fmt.Fprintf(e.stderr, "warning: %s: %s\n", d.where, w)
 				}
 				if !e.structured() {
 					fmt.Fprintln(e.stdout, applyLine(j))

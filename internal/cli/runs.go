@@ -141,14 +141,13 @@ alone, for kubectl; -o json prints everything).`,
 			if len(tasks) > 0 && (req.Tasks > 0 || len(req.Inputs) > 0) {
 				return usageError{errors.New("--each-file makes one task per file; give it without --array or --each-line")}
 			}
+			req.Files, req.TaskFiles = filesOf(shared), filesOf(tasks)
 			if dry {
-				req.Files, req.TaskFiles = filesOf(shared), filesOf(tasks)
 				return asFlags(previewRun(ctx, e, c, args[0], req))
 			}
 			if err := sendFiles(ctx, e, c, append(shared, tasks...)); err != nil {
 				return err
 			}
-			req.Files, req.TaskFiles = filesOf(shared), filesOf(tasks)
 			run, created, err := c.SubmitRun(ctx, args[0], req, idempotencyKey)
 			if err != nil {
 				return asFlags(err)
