@@ -127,8 +127,8 @@ func TestBlobUpload(t *testing.T) {
 		code, _ := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json", `{"files": [`+files+`]}`, "Idempotency-Key", "files-1")
 		return code
 	}
-	if first, again, other := withKey(file("a.csv", sha, len(content))), withKey(file("a.csv", sha, len(content))), withKey(file("a.csv", shaOf(other), len(other))); first != 201 || again != 200 || other != http.StatusConflict {
-		t.Errorf("one key with files: %d, then the same %d, then other files %d; want 201, 200, 409", first, again, other)
+	if first, again, other, none := withKey(file("a.csv", sha, len(content))), withKey(file("a.csv", sha, len(content))), withKey(file("a.csv", shaOf(other), len(other))), withKey(""); first != 201 || again != 200 || other != http.StatusConflict || none != http.StatusConflict {
+		t.Errorf("one key with files: %d, then the same %d, then other files %d, then none %d; want 201, 200, 409, 409", first, again, other, none)
 	}
 }
 

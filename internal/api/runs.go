@@ -129,7 +129,7 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 	// A key names one request: used again with other parameters, it is a mistake that
 	// returning the first run would hide (Stripe answers the same).
 	sameFiles := true
-	if !created && len(req.Files) > 0 {
+	if !created {
 		files, err := a.opts.Store.RunFiles(r.Context(), stored.ID, store.FileInput)
 		if err != nil {
 			writeError(w, r, a.opts.Logger, err)
