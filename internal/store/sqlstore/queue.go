@@ -254,10 +254,29 @@ func (a *admission) admit(ctx context.Context, r job.Run) (bool, error) {
 		}
 	}
 	if r.Parent != "" {
+		if slices.Contains(a.busyGroups, r.Parent) {
+			return false, nil
+		}
 		limit, ok := a.cap[r.Parent]
 		if !ok {
-			if err := a.c.row(ctx, `SELECT parallelism FROM runs WHERE id = ?`, r.Parent).Scan(&limit); err != nil {
+			var state job.State
+			if err := a.c.row(ctx, `SELECT parallelism, state FROM runs WHERE id = ?`, r.Parent).Scan(&limit, &state); err != nil {
 				return false, err
+			}
+			if state == job.StateQueued {
+				// The claim starts this group, so it takes the group's row, which it must
+				// not wait for: it holds the child's row already, and a cancel of the group
+				// takes the group's row before its children's. A group another write
+				// holds waits for the next claim.
+				var held bool
+				err := a.c.row(ctx, `SELECT true FROM runs WHERE id = ? AND state = 'queued'`+a.s.d.SkipLocked(), r.Parent).Scan(&held)
+				if err != nil && !isNoRows(err) {
+					return false, err
+				}
+				if !held {
+					a.busyGroups = append(a.busyGroups, r.Parent)
+					return false, nil
+				}
 			}
 			a.cap[r.Parent] = limit
 			if limit > 0 {

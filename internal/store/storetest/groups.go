@@ -375,6 +375,41 @@ func testGroupEndsCross(t *testing.T, s store.Store) {
 	}
 }
 
+// testGroupClaimCancelCross claims the first tasks of an array that is still queued
+// while the array is cancelled, at once: the claim takes tasks' rows and then starts
+// their group, the cancel takes the group's row and then its tasks'. Each claimed task is
+// asked to stop, each other one is cancelled, and the array ends once the claimed ones
+// have.
+func testGroupClaimCancelCross(t *testing.T, s store.Store) {
+	const rounds, tasks = 15, 6
+	var q seq
+	sp := spec("claim-cancel")
+	for round := range rounds {
+		array, _ := createGroup(t, s, &q, sp, tasks)
+		var claimed []job.Run
+		claim := func() (err error) {
+			claimed, err = s.RunClaim(context.Background(), "w", t0.Add(time.Minute), tasks)
+			return err
+		}
+		cancel := func() error {
+			_, err := s.RunCancelGroup(context.Background(), array.ID, "ana", t0)
+			return err
+		}
+		if errs := atOnce(claim, cancel); errs[0] != nil || errs[1] != nil {
+			t.Fatalf("round %d: the claim: %v; the cancel: %v", round, errs[0], errs[1])
+		}
+		for _, r := range claimed {
+			if got := mustGet(t, s, r.ID); got.CancelledBy != "ana" {
+				t.Errorf("round %d: claimed task %s not asked to stop: %+v", round, r.Key(), got)
+			}
+			end(t, s, r, job.StateCancelled, nil)
+		}
+		if g := mustGet(t, s, array.ID); !g.State.Terminal() || g.Group.Ended != tasks {
+			t.Errorf("round %d: array %s %+v after %d claimed tasks ended; want it ended with every task counted", round, g.State, g.Group, len(claimed))
+		}
+	}
+}
+
 // testGroupCancelledStep: a workflow that fails because a step was cancelled (none
 // failed) names that step and why in its message.
 func testGroupCancelledStep(t *testing.T, s store.Store) {

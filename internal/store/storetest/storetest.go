@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 		"GroupExclusiveLater":     testGroupExclusiveLater,
 		"GroupBatchesCross":       testGroupBatchesCross,
 		"GroupEndsCross":          testGroupEndsCross,
+		"GroupClaimCancelCross":   testGroupClaimCancelCross,
 		"GroupCancelledStep":      testGroupCancelledStep,
 		"TriggerBatchesCross":     testTriggerBatchesCross,
 		"SlotsCrossFirings":       testSlotsCrossFirings,
