@@ -77,9 +77,11 @@ func TestFlagValueError(t *testing.T) {
 func TestRunFlagsUsage(t *testing.T) {
 	t.Parallel()
 	for args, want := range map[string]string{
-		"run x --array 0":           "--array 0: use 1 to 10000 tasks",
-		"run x --logs":              "--logs streams the run's output while it runs: add --wait",
-		"run x --array 3 --results": "--results prints each task's result once the array has ended: add --wait",
+		"run x --array 0":                "--array 0: use 1 to 10000 tasks",
+		"run x --logs":                   "--logs streams the run's output while it runs: add --wait",
+		"run x --array 3 --results":      "--results prints each task's result once the array has ended: add --wait",
+		"run x --executor process":       "--executor is for --local runs; a server runs jobs as its own --executor says",
+		"run x --container-network none": "--container-network is for --local runs; a server runs jobs as its own --container-network says",
 	} {
 		wantUsage(t, append(strings.Fields(args), "--server", noServer), want)
 	}

@@ -126,6 +126,11 @@ alone, for kubectl; -o json prints everything).`,
 			if len(args) == 0 {
 				return usageError{errors.New("name the job to run: docket run NAME (or docket run -f FILE --local)")}
 			}
+			for _, name := range []string{"executor", "container-network"} {
+				if cmd.Flags().Changed(name) {
+					return usageError{fmt.Errorf("--%s is for --local runs; a server runs jobs as its own --%s says", name, name)}
+				}
+			}
 			ctx := cmd.Context()
 			c := e.client()
 			for _, f := range inputs.files {
