@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -124,5 +125,43 @@ func TestAsFlags(t *testing.T) {
 	}
 	if got := ordinal(11) + " " + ordinal(22) + " " + ordinal(103); got != "11th 22nd 103rd" {
 		t.Errorf("ordinals: %s", got)
+	}
+}
+
+// TestDescribeGroupColumns: describe's list of an array's tasks keeps its states in one
+// column past task 9, and a workflow's tree keeps them in one column at every depth.
+func TestDescribeGroupColumns(t *testing.T) {
+	t.Parallel()
+	child := func(id string, i int, step string, needs ...string) job.Run {
+		r := job.Run{ID: id, Parent: "g", State: job.StateSucceeded, Reason: job.ReasonCompleted, Message: "exited with code 0", Step: step, Needs: needs}
+		if step == "" {
+			r.TaskIndex = &i
+		}
+		return r
+	}
+	var tasks []job.Run
+	for i := range 12 {
+		tasks = append(tasks, child(fmt.Sprintf("t%02d", i), i, ""))
+	}
+	tasks[11].State = job.StateFailed
+	steps := []job.Run{child("s1", 0, "extract"), child("s2", 0, "train", "extract"), child("s3", 0, "report", "train")}
+	for _, g := range []struct {
+		kind     job.Kind
+		children []job.Run
+	}{{job.KindArray, tasks}, {job.KindWorkflow, steps}} {
+		var out strings.Builder
+		describeGroup(&out, job.Run{ID: "g", Kind: g.kind, Group: &job.Group{Size: len(g.children)}}, g.children)
+		col := -1
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n")[1:] {
+			i := strings.Index(line, " succeeded ")
+			if i < 0 {
+				i = strings.Index(line, " failed ")
+			}
+			if i < 0 || col >= 0 && i != col {
+				t.Errorf("%s: the state of %q is not in the column of the lines before:\n%s", g.kind, line, out.String())
+				break
+			}
+			col = i
+		}
 	}
 }

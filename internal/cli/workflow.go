@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -236,6 +237,10 @@ func describeGroup(w io.Writer, r job.Run, children []job.Run) {
 		attempts[ch.Key()]++
 	}
 	fmt.Fprintf(w, "\n%s (%s):\n", map[job.Kind]string{job.KindWorkflow: "Steps", job.KindArray: "Tasks"}[r.Kind], groupSummary(r, children))
+	// The children's states and reasons line up in columns, whatever the keys' widths.
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	w = tw
 	order := slices.Clone(children)
 	slices.SortStableFunc(order, func(a, b job.Run) int { return strings.Compare(a.ID, b.ID) })
 	var keys []string
@@ -253,7 +258,7 @@ func describeGroup(w io.Writer, r job.Run, children []job.Run) {
 		if ch.ReusedFrom != "" {
 			more += ", reuses " + ch.ReusedFrom
 		}
-		fmt.Fprintf(w, "%s%s  %s  %s: %s  (run %s%s)\n", prefix, k, ch.State, ch.Reason, ch.Message, ch.ID, more)
+		fmt.Fprintf(w, "%s%s\t%s\t%s: %s  (run %s%s)\n", prefix, k, ch.State, ch.Reason, ch.Message, ch.ID, more)
 	}
 	if r.Kind != job.KindWorkflow {
 		for _, k := range keys {
