@@ -101,3 +101,58 @@ func TestArrayEachLine(t *testing.T) {
 		t.Errorf("array run: %+v", r)
 	}
 }
+
+// TestResultsPlainRun: docket results of a run that is no array prints its one line and
+// downloads its output files; a workflow's points to its steps.
+func TestResultsPlainRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, dir+"/data")
+	script := `echo model > model.bin && "$BIN" report --result '{"auc": 0.91}' --file model.bin`
+	def := writeFile(t, dir, "train.yaml", fmt.Sprintf("name: train\nimage: busybox\ncommand: [\"sh\", \"-c\", %q]\ncpu: 100m\nmemory: 64Mi\nenv: {BIN: %q}\n", script, binary))
+	if _, errOut, code := s.cli("apply", "-f", def); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+	out, errOut, code := s.cli("run", "train", "-o", "json")
+	if code != 0 {
+		t.Fatalf("run: exit %d %s", code, errOut)
+	}
+	var run job.Run
+	if err := json.Unmarshal([]byte(out), &run); err != nil {
+		t.Fatalf("run -o json: %v\n%s", err, out)
+	}
+	download := filepath.Join(dir, "out")
+	out, errOut, code = s.cli("results", run.ID, "--follow", "--download", download)
+	if code != 0 {
+		t.Fatalf("results --follow --download: exit %d %s", code, errOut)
+	}
+	var line struct {
+		State  job.State
+		Result json.RawMessage
+		Files  []job.File
+		RunID  string `json:"run_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &line); err != nil {
+		t.Fatalf("results: %v\n%s", err, out)
+	}
+	if line.State != job.StateSucceeded || string(line.Result) != `{"auc":0.91}` || line.RunID != run.ID || len(line.Files) != 1 || line.Files[0].Path != "model.bin" {
+		t.Errorf("results of a plain run: %s", out)
+	}
+	if data, err := os.ReadFile(filepath.Join(download, "model.bin")); err != nil || string(data) != "model\n" {
+		t.Errorf("its output file: %q %v", data, err)
+	}
+	wf := writeFile(t, dir, "wf.yaml", "name: wf\nimage: busybox\ncpu: 100m\nmemory: 64Mi\nsteps:\n  - name: a\n    command: [\"true\"]\n")
+	if _, errOut, code := s.cli("apply", "-f", wf); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+	out, errOut, code = s.cli("run", "wf", "-o", "json")
+	if code != 0 {
+		t.Fatalf("run wf: exit %d %s", code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), &run); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := s.cli("results", run.ID); code == 0 || !strings.Contains(errOut, "is a workflow; each step reports its own") {
+		t.Errorf("results of a workflow: exit %d %s", code, errOut)
+	}
+}

@@ -166,7 +166,7 @@ func printResults(ctx context.Context, e *env, c *client.Client, runID string, f
 		page, err := c.Results(ctx, runID, after, 500)
 		var ae *client.Error
 		if errors.As(err, &ae) && ae.Code == "not_array" {
-			return fmt.Errorf("run %s is no array run; docket describe run %s shows the result it reported", runID, runID)
+			return printRunResult(ctx, e, c, runID, follow, download)
 		}
 		if err != nil {
 			return err
@@ -181,7 +181,7 @@ func printResults(ctx context.Context, e *env, c *client.Client, runID string, f
 				return err
 			}
 			if download != "" {
-				if err := downloadFiles(ctx, c, download, t); err != nil {
+				if err := downloadFiles(ctx, c, filepath.Join(download, strconv.Itoa(t.Index)), fmt.Sprintf("task %d", t.Index), t.Files); err != nil {
 					return err
 				}
 			}
@@ -199,6 +199,62 @@ func printResults(ctx context.Context, e *env, c *client.Client, runID string, f
 			return nil
 		case <-time.After(resultsEvery):
 		}
+	}
+}
+
+// runResult is the line docket results prints of a run that is no array.
+type runResult struct {
+	State    job.State       `json:"state"`
+	ExitCode *int            `json:"exit_code"`
+	Result   json.RawMessage `json:"result"`
+	Files    []job.File      `json:"files"`
+	RunID    string          `json:"run_id"`
+	Attempt  int             `json:"attempt"`
+	Message  string          `json:"message,omitempty"`
+}
+
+// printRunResult prints what a run that is no array reported as one line, as
+// printResults does a task's (with follow, once it has ended), and with download writes
+// its output files under that folder.
+func printRunResult(ctx context.Context, e *env, c *client.Client, runID string, follow bool, download string) error {
+	for {
+		r, err := c.Run(ctx, runID)
+		if err != nil {
+			return err
+		}
+		if r.Kind == job.KindWorkflow {
+			return fmt.Errorf("run %s is a workflow; each step reports its own: docket results STEP_RUN_ID (docket describe run %s lists them)", runID, runID)
+		}
+		if follow && !r.State.Terminal() {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(resultsEvery):
+				continue
+			}
+		}
+		rep, err := c.RunReport(ctx, runID)
+		if err != nil {
+			return err
+		}
+		_, files, err := c.RunFiles(ctx, runID)
+		if err != nil {
+			return err
+		}
+		if files == nil {
+			files = []job.File{}
+		}
+		line := runResult{State: r.State, ExitCode: r.ExitCode, Result: rep.Result, Files: files, RunID: r.ID, Attempt: r.Attempt}
+		if r.State != job.StateSucceeded {
+			line.Message = r.Message
+		}
+		if err := e.printLine(line); err != nil {
+			return err
+		}
+		if download == "" {
+			return nil
+		}
+		return downloadFiles(ctx, c, download, "run "+r.ID, files)
 	}
 }
 
@@ -223,13 +279,16 @@ func resultsCmd(e *env) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "results RUN_ID",
-		Short: "Print each task of an array run as a JSON line, in index order",
+		Short: "Print what a run reported; an array's tasks as JSON lines, in index order",
 		Long: `Print each task of an array run as one JSON line, in index order:
 {"index", "input", "state", "exit_code", "result", "files", "run_id", "attempt"}, where
 result is what the task reported (docket report --result) and the state is its newest
 attempt's. With --follow, wait for each task to end before printing it, until all have.
 With --download DIR, each task's output files (docket report --file) are written to
-DIR/INDEX/NAME.`,
+DIR/INDEX/NAME.
+
+A run that is no array prints one such line, without index and input; --follow waits
+for it to end, and --download DIR writes its output files to DIR/NAME.`,
 		Example: `  docket results 019ab2c4-...
   docket results 019ab2c4-... --follow > results.jsonl
   docket results 019ab2c4-... --download ./out
@@ -239,18 +298,18 @@ DIR/INDEX/NAME.`,
 			return printResults(cmd.Context(), e, e.client(), args[0], follow, download)
 		},
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "wait for each task to end, until the array has")
-	cmd.Flags().StringVar(&download, "download", "", "write each task's output files to DIR/INDEX/NAME")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "wait for each task to end, until the array has (a run that is no array: for its end)")
+	cmd.Flags().StringVar(&download, "download", "", "write each task's output files to DIR/INDEX/NAME (a run that is no array: DIR/NAME)")
 	return cmd
 }
 
-// downloadFiles writes a task's output files under dir/INDEX/.
-func downloadFiles(ctx context.Context, c *client.Client, dir string, t client.TaskResult) error {
-	for _, f := range t.Files {
+// downloadFiles writes the output files of a task or run (what, for errors) under dir.
+func downloadFiles(ctx context.Context, c *client.Client, dir, what string, files []job.File) error {
+	for _, f := range files {
 		if err := checkRunPath(f.Path); err != nil {
-			return fmt.Errorf("task %d: output file %w", t.Index, err)
+			return fmt.Errorf("%s: output file %w", what, err)
 		}
-		dst := filepath.Join(dir, strconv.Itoa(t.Index), filepath.FromSlash(f.Path))
+		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
@@ -263,7 +322,7 @@ func downloadFiles(ctx context.Context, c *client.Client, dir string, t client.T
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("download %s of task %d: %w", f.Path, t.Index, err)
+			return fmt.Errorf("download %s of %s: %w", f.Path, what, err)
 		}
 	}
 	return nil

@@ -221,23 +221,6 @@ func TestRunsParentNotFound(t *testing.T) {
 	}
 }
 
-// TestResultsNotArray: results of a run that is no array point to describe run, not to
-// the API.
-func TestResultsNotArray(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusConflict)
-		fmt.Fprint(w, `{"error": {"code": "not_array", "message": "run r1 is no array run; its result is at GET /api/v1/runs/r1/report"}}`)
-	}))
-	defer srv.Close()
-	var out, errOut bytes.Buffer
-	err := Run(context.Background(), []string{"results", "r1", "--server", srv.URL}, strings.NewReader(""), &out, &errOut)
-	if want := "run r1 is no array run; docket describe run r1 shows the result it reported"; err == nil || err.Error() != want {
-		t.Errorf("results of a plain run: %v; want %q", err, want)
-	}
-}
-
 // TestDescribeErrorKeepsContext: an API error wrapped with what the CLI was doing keeps
 // that text; the hint for a run not found goes with the bare error only.
 func TestDescribeErrorKeepsContext(t *testing.T) {
