@@ -134,7 +134,7 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 			}
 			rep, err := c.Report(cmd.Context(), runID, parsed, res, cp)
 			if err != nil {
-				return err
+				return namedFlags(err, reportFlags)
 			}
 			if e.structured() {
 				return e.print(rep)

@@ -623,9 +623,16 @@ var submitFlags = map[string]string{
 	"max_failed": "--max-failed", "Idempotency-Key": "--idempotency-key",
 }
 
+// reportFlags are the flags of docket report that set a report's fields, by field.
+var reportFlags = map[string]string{"metrics": "--metric", "result": "--result", "checkpoint": "--checkpoint"}
+
 // asFlags names, in an API error about a submission's field, the flag that set it: env.1A
 // is --env 1A, inputs[3] the fourth line of --each-line. Other errors are as they were.
-func asFlags(err error) error {
+func asFlags(err error) error { return namedFlags(err, submitFlags) }
+
+// namedFlags names, in an API error about a field of a request, the flag of flags (by
+// field) that set it.
+func namedFlags(err error, flags map[string]string) error {
 	var ae *client.Error
 	if !errors.As(err, &ae) || ae.Field == "" {
 		return err
@@ -634,7 +641,7 @@ func asFlags(err error) error {
 	if i := strings.IndexAny(top, ".["); i >= 0 {
 		top, rest = top[:i], top[i:]
 	}
-	flag, ok := submitFlags[top]
+	flag, ok := flags[top]
 	if !ok {
 		return err
 	}

@@ -107,7 +107,8 @@ func TestJobText(t *testing.T) {
 }
 
 // TestAsFlags: an API error about a submission's field names the docket run flag that set
-// it; an error about another field, or none, is as it was.
+// it (a report's, the docket report flag); an error about another field, or none, is as it
+// was.
 func TestAsFlags(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ field, message, want string }{
@@ -122,6 +123,11 @@ func TestAsFlags(t *testing.T) {
 		if got.Error() != tc.want {
 			t.Errorf("asFlags(%s: %s) = %q; want %q", tc.field, tc.message, got, tc.want)
 		}
+	}
+	// docket report's fields are its flags' too.
+	err := namedFlags(&client.Error{Status: 400, Code: "invalid", Field: "metrics.bad-name", Message: "metrics.bad-name: is not a metric name"}, reportFlags)
+	if want := "--metric bad-name: is not a metric name"; err.Error() != want {
+		t.Errorf("a report's error: %q; want %q", err, want)
 	}
 	if got := ordinal(11) + " " + ordinal(22) + " " + ordinal(103); got != "11th 22nd 103rd" {
 		t.Errorf("ordinals: %s", got)
