@@ -87,7 +87,7 @@ func sampleActive(s *server, query string, stop <-chan struct{}) <-chan int {
 // TestQueues runs jobs through queues on a real server: a queue of 2 never has more than
 // 2 runs active however many are queued; a high-priority run submitted last starts
 // before the low ones still queued; a run not moving says why; params reach the command
-// and the env; dry runs store nothing.
+// and the env; dry runs store nothing; a file with a document refused applies none.
 func TestQueues(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -96,6 +96,18 @@ func TestQueues(t *testing.T) {
 	if out, errOut, code := s.cli("apply", "-f", file); code != 0 || !strings.Contains(out, "queue two set") {
 		t.Fatalf("apply: exit %d %s %s", code, out, errOut)
 	}
+
+	t.Run("apply whole or none", func(t *testing.T) {
+		// The second document names a queue that does not exist: the first is not applied.
+		bad := writeFile(t, dir, "bad.yaml", "name: lonely\nimage: busybox\ncommand: [\"true\"]\ncpu: 100m\nmemory: 16Mi\n---\n"+
+			"name: strays\nimage: busybox\ncommand: [\"true\"]\ncpu: 100m\nmemory: 16Mi\nqueue: nope\n")
+		if _, errOut, code := s.cli("apply", "-f", bad); code != 1 || !strings.Contains(errOut, `(document 2): queue: queue "nope" does not exist`) || !strings.Contains(errOut, "(nothing in "+bad+" was applied)") {
+			t.Errorf("apply of a file with a refused document: exit %d %s", code, errOut)
+		}
+		if out, errOut, code := s.cli("jobs"); code != 0 || strings.Contains(out, "lonely") {
+			t.Errorf("jobs after the refused file: exit %d %s %s", code, out, errOut)
+		}
+	})
 
 	t.Run("max_running", func(t *testing.T) {
 		stop := make(chan struct{})

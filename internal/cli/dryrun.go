@@ -115,28 +115,7 @@ func quoteArgs(args []string) []string {
 // dryApply shows what applying docs would do, from the server's dry runs; the file's
 // queues count as existing for its jobs.
 func dryApply(ctx context.Context, e *env, file string, docs [][]byte) error {
-	c := e.client()
-	var (
-		queues          []client.DryQueue
-		jobs            []client.DryJob
-		queued, applied []string // the names set before, which the server counts as there
-	)
-	err := applyDocs(file, docs, func(d named) error {
-		got, err := c.DryApplyQueue(ctx, d.name, d.doc)
-		queues, queued = append(queues, got), append(queued, d.name)
-		return err
-	}, func(d named) error {
-		// The jobs it runs after that the file sets before it (applyDocs put them first).
-		var upstream []string
-		for _, up := range d.after {
-			if slices.Contains(applied, up) {
-				upstream = append(upstream, up)
-			}
-		}
-		got, err := c.DryApplyJob(ctx, d.name, d.doc, queued, upstream)
-		jobs, applied = append(jobs, got), append(applied, d.name)
-		return err
-	})
+	queues, jobs, err := dryCheck(ctx, e.client(), file, docs)
 	if err != nil {
 		return err
 	}
@@ -162,4 +141,31 @@ func dryApply(ctx context.Context, e *env, file string, docs [][]byte) error {
 	}
 	fmt.Fprintln(e.stderr, "dry run: nothing was stored")
 	return nil
+}
+
+// dryCheck has the server check each document of file as apply would, in apply's order,
+// storing nothing, and returns what each would change.
+func dryCheck(ctx context.Context, c *client.Client, file string, docs [][]byte) ([]client.DryQueue, []client.DryJob, error) {
+	var (
+		queues          []client.DryQueue
+		jobs            []client.DryJob
+		queued, applied []string // the names set before, which the server counts as there
+	)
+	err := applyDocs(file, docs, func(d named) error {
+		got, err := c.DryApplyQueue(ctx, d.name, d.doc)
+		queues, queued = append(queues, got), append(queued, d.name)
+		return err
+	}, func(d named) error {
+		// The jobs it runs after that the file sets before it (applyDocs put them first).
+		var upstream []string
+		for _, up := range d.after {
+			if slices.Contains(applied, up) {
+				upstream = append(upstream, up)
+			}
+		}
+		got, err := c.DryApplyJob(ctx, d.name, d.doc, queued, upstream)
+		jobs, applied = append(jobs, got), append(applied, d.name)
+		return err
+	})
+	return queues, jobs, err
 }

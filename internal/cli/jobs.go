@@ -29,7 +29,8 @@ func applyCmd(e *env) *cobra.Command {
 		Long: `Create or update the jobs defined in FILE (one job per YAML document; "-" reads
 stdin). An unchanged definition is left as it is; a changed one becomes a new revision.
 A document with kind: Queue sets a queue; the file's queues are set before its jobs, and
-a job after the jobs of the file it runs after (after:).
+a job after the jobs of the file it runs after (after:). The server checks every
+document first: when one is refused, none is applied.
 
 With --dry-run the server checks every document as apply would (images, capacity,
 templates, queues) and says what would change, storing nothing: per job created,
@@ -57,6 +58,14 @@ unchanged or changed with the fields that change, and its next 3 runs.`,
 			}
 			if dry {
 				return dryApply(cmd.Context(), e, file, docs)
+			}
+			// A file is applied whole or not at all when the server can tell beforehand:
+			// each document is checked first (its fields, images, queues, the token's
+			// team), so one refused leaves the others as they were.
+			if len(docs) > 1 {
+				if _, _, err := dryCheck(cmd.Context(), e.client(), file, docs); err != nil {
+					return fmt.Errorf("%w (nothing in %s was applied)", err, file)
+				}
 			}
 			var (
 				applied []client.Job
