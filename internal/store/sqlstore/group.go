@@ -109,7 +109,8 @@ func (s *Store) cascade(ctx context.Context, c conn, parent *job.Run, overflowed
 		reason, msg := job.ReasonCancelled, "cancelled: the group was cancelled by "+why
 		if overflowed {
 			why = fmt.Sprintf("the array (more than %d of its tasks failed)", *parent.Group.MaxFailed)
-			reason, msg = job.ReasonMaxFailed, "cancelled: "+why
+			// In the words the executor uses for the active ones it stops.
+			reason, msg = job.ReasonMaxFailed, "cancelled by "+why
 		}
 		for _, ch := range children {
 			if ch.Always {

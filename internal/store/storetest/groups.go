@@ -178,7 +178,7 @@ func testGroupArray(t *testing.T, s store.Store) {
 	sp := spec("arr")
 	one := 1
 	sp.Parallelism, sp.MaxFailed = 2, &one
-	parent, _ := createGroup(t, s, &q, sp, 6)
+	parent, tasks := createGroup(t, s, &q, sp, 6)
 	got := claimKeys(t, s, 10)
 	if diff := cmp.Diff([]string{"0", "1"}, keys(got)); diff != "" {
 		t.Fatalf("first claim within parallelism 2 (-want +got):\n%s", diff)
@@ -200,6 +200,10 @@ func testGroupArray(t *testing.T, s store.Store) {
 	stop, err := s.RunCancelRequested(context.Background(), "w")
 	if err != nil || len(stop) != 1 || stop[0].ID != got[1].ID || stop[0].CancelledBy == "" {
 		t.Fatalf("runs to stop %+v, err %v; want task 1 with a request", stop, err)
+	}
+	// A queued task cancelled says why in the words a stopped one will.
+	if r := mustGet(t, s, tasks[3].ID); r.Reason != job.ReasonMaxFailed || r.Message != "cancelled by "+stop[0].CancelledBy {
+		t.Errorf("task 3: %s %q; want MaxFailed, cancelled by %s", r.Reason, r.Message, stop[0].CancelledBy)
 	}
 	end(t, s, got[1], job.StateCancelled, nil)
 	if p := mustGet(t, s, parent.ID); p.State != job.StateFailed || p.Reason != "TasksFailed" {
