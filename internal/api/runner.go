@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -54,4 +55,28 @@ func (a *API) runnerMay(r *http.Request, tok auth.Token) error {
 		return nil
 	}
 	return forbid(fmt.Sprintf("it submits and reads runs of those jobs only, not %s %s", r.Method, r.URL.Path))
+}
+
+// runnerMaySend refuses, for a runner token, a run request that sets more than the run's
+// params and array (tasks, inputs, parallelism, max_failed): a webhook starts the job's
+// command as its authors made it, and its env (BASH_ENV runs a file of the sender's
+// choosing), input files, queue and priority are theirs to set (an editor's token may).
+func runnerMaySend(ctx context.Context, req submitRequest) error {
+	tok, _ := ctx.Value(tokenKey{}).(auth.Token)
+	if tok.Role != auth.Runner {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"env", len(req.Env) > 0}, {"files", len(req.Files) > 0}, {"task_files", len(req.TaskFiles) > 0},
+		{"queue", req.Queue != ""}, {"priority", req.Priority != 0},
+	} {
+		if f.set {
+			return &statusError{status: http.StatusForbidden, code: "forbidden", field: f.name,
+				msg: fmt.Sprintf("token %q is a runner: its runs may set params and an array's tasks, not %s", tok.Name, f.name)}
+		}
+	}
+	return nil
 }

@@ -43,6 +43,9 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := decodeSubmit(w, r)
+	if err == nil {
+		err = runnerMaySend(r.Context(), req)
+	}
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return
