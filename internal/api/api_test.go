@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -373,5 +374,45 @@ func TestImageCheck(t *testing.T) {
 	status, body = f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", withImage("127.0.0.1:1/ds/train:2"))
 	if status != 201 || !strings.Contains(string(body), "could not check that image 127.0.0.1:1/ds/train:2 exists") {
 		t.Errorf("an unreachable registry: %d %s", status, body)
+	}
+}
+
+// pageCounter counts the store's DefinitionPage calls and answers them with err.
+type pageCounter struct {
+	store.Store
+	calls atomic.Int32
+	err   error
+}
+
+func (p *pageCounter) DefinitionPage(ctx context.Context, f store.DefinitionFilter) ([]job.Definition, string, error) {
+	p.calls.Add(1)
+	if p.err != nil {
+		return nil, "", p.err
+	}
+	return p.Store.DefinitionPage(ctx, f)
+}
+
+// TestReadyzReadsLittle: readyz, which needs no token, reads one job's row at most once a
+// second however many probes come, and says when the store does not answer.
+func TestReadyzReadsLittle(t *testing.T) {
+	t.Parallel()
+	counter := &pageCounter{Store: setup(t).store}
+	f := setupWith(t, counter)
+	f.api.SetReady()
+	for range 50 {
+		if status, body := f.call(t, "GET", "/readyz", "", ""); status != 200 {
+			t.Fatalf("readyz: %d %s", status, body)
+		}
+	}
+	if n := counter.calls.Load(); n != 1 {
+		t.Errorf("50 probes within a second read the store %d times; want 1", n)
+	}
+	counter.err = errors.New("database is locked")
+	f.now = f.now.Add(storeCheckFor)
+	if status, body := f.call(t, "GET", "/readyz", "", ""); status != 503 || !strings.Contains(string(body), "store unavailable") {
+		t.Errorf("readyz with the store failing a second later: %d %s", status, body)
+	}
+	if n := counter.calls.Load(); n != 2 {
+		t.Errorf("the store was read %d times; want 2", n)
 	}
 }
