@@ -416,3 +416,17 @@ func TestReadyzReadsLittle(t *testing.T) {
 		t.Errorf("the store was read %d times; want 2", n)
 	}
 }
+
+// TestErrorsEchoLittle: an error quoting what the client sent quotes at most
+// job.MaxErrorText bytes of it, however much was sent.
+func TestErrorsEchoLittle(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	long := strings.Repeat("A", 60000)
+	for _, path := range []string{"/api/v1/runs?state=" + long, "/api/v1/runs/" + long + "/logs", "/api/v1/jobs?limit=" + long} {
+		status, body := f.call(t, "GET", path, "", "")
+		if status < 400 || status >= 500 || len(body) > job.MaxErrorText+512 {
+			t.Errorf("GET %s...: %d, %d bytes; want a 4xx of at most %d", path[:30], status, len(body), job.MaxErrorText+512)
+		}
+	}
+}

@@ -37,6 +37,9 @@ type errorDetail struct {
 
 // writeError maps err to a status and writes the error body. It is the one place where
 // errors become statuses; 5xx errors are logged, since the client only sees that one occurred.
+// maxFieldText caps the field an error names, which may hold a key the client sent.
+const maxFieldText = 256
+
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var body errorBody
 	status := http.StatusInternalServerError
@@ -62,6 +65,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status >= 500 {
 		log.Error("request", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	body.Error.Field, body.Error.Message = job.Truncate(body.Error.Field, maxFieldText), job.Truncate(body.Error.Message, job.MaxErrorText)
 	if awsRequest(r) {
 		// A request to the AWS Batch face refused before it got there (host, origin) is
 		// answered as AWS clients read errors.

@@ -162,7 +162,7 @@ func seriesQuery(r *http.Request) (store.SeriesFilter, []string, error) {
 		}
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			return f, nil, invalid(p.name, fmt.Sprintf("%q is not an RFC 3339 time such as 2026-11-23T09:00:00Z", truncate(s, 64)))
+			return f, nil, invalid(p.name, fmt.Sprintf("%q is not an RFC 3339 time such as 2026-11-23T09:00:00Z", job.Truncate(s, 64)))
 		}
 		*p.dst = t.UTC()
 	}
@@ -176,7 +176,7 @@ func seriesQuery(r *http.Request) (store.SeriesFilter, []string, error) {
 	var metrics []string
 	for _, m := range names {
 		if !metricName.MatchString(m) {
-			return f, nil, invalid("metric", fmt.Sprintf("%q is not a metric name: use letters, digits and '_', not starting with a digit, at most 100", truncate(m, 100)))
+			return f, nil, invalid("metric", fmt.Sprintf("%q is not a metric name: use letters, digits and '_', not starting with a digit, at most 100", job.Truncate(m, 100)))
 		}
 		if !slices.Contains(metrics, m) {
 			metrics = append(metrics, m)
@@ -185,10 +185,3 @@ func seriesQuery(r *http.Request) (store.SeriesFilter, []string, error) {
 	return f, metrics, nil
 }
 
-// truncate cuts what a user sent to at most n bytes before it is echoed in an error.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

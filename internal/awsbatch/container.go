@@ -85,23 +85,23 @@ func resources(field string, vcpus, memory *int, reqs []resourceRequirement) (cp
 		case "VCPU":
 			q, err := resource.ParseQuantity(r.Value)
 			if err != nil || q.Sign() <= 0 {
-				return "", "", nil, clientErr("%s.value: %q is not a positive number of vCPUs", f, truncate(r.Value, 40))
+				return "", "", nil, clientErr("%s.value: %q is not a positive number of vCPUs", f, job.Truncate(r.Value, 40))
 			}
 			cpu = r.Value
 		case "MEMORY":
 			n, err := strconv.Atoi(r.Value)
 			if err != nil || n <= 0 {
-				return "", "", nil, clientErr("%s.value: %q is not a positive number of MiB", f, truncate(r.Value, 40))
+				return "", "", nil, clientErr("%s.value: %q is not a positive number of MiB", f, job.Truncate(r.Value, 40))
 			}
 			mem = fmt.Sprintf("%dMi", n)
 		case "GPU":
 			n, err := strconv.Atoi(r.Value)
 			if err != nil || n < 0 || n > definition.MaxGPU {
-				return "", "", nil, clientErr("%s.value: %q is not a whole number of GPUs from 0 to %d", f, truncate(r.Value, 40), definition.MaxGPU)
+				return "", "", nil, clientErr("%s.value: %q is not a whole number of GPUs from 0 to %d", f, job.Truncate(r.Value, 40), definition.MaxGPU)
 			}
 			gpu = &n
 		default:
-			return "", "", nil, clientErr("%s.type: %q is not VCPU, MEMORY or GPU", f, truncate(r.Type, 40))
+			return "", "", nil, clientErr("%s.type: %q is not VCPU, MEMORY or GPU", f, job.Truncate(r.Type, 40))
 		}
 	}
 	return cpu, mem, gpu, nil
@@ -118,7 +118,7 @@ func envOf(field string, kv []keyValue) (map[string]string, error) {
 	env := make(map[string]string, len(kv))
 	for i, e := range kv {
 		if _, dup := env[e.Name]; dup {
-			return nil, clientErr("%s[%d].name: %q is given twice", field, i, truncate(e.Name, 100))
+			return nil, clientErr("%s[%d].name: %q is given twice", field, i, job.Truncate(e.Name, 100))
 		}
 		env[e.Name] = e.Value
 	}

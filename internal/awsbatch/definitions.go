@@ -79,7 +79,7 @@ func (h *Handler) registerJobDefinition(ctx context.Context, body []byte) (any, 
 	case req.JobDefinitionName == "":
 		return nil, clientErr("jobDefinitionName: is required")
 	case req.Type != "container":
-		return nil, clientErr("type: %q is not supported; Docket's AWS Batch face registers type container", truncate(req.Type, 40))
+		return nil, clientErr("type: %q is not supported; Docket's AWS Batch face registers type container", job.Truncate(req.Type, 40))
 	case req.ContainerProperties == nil:
 		return nil, clientErr("containerProperties: is required for a container job definition")
 	}
@@ -196,7 +196,7 @@ func parseDefinition(field, s string) (string, int, error) {
 	}
 	rev, err := strconv.Atoi(revText)
 	if err != nil || rev < 1 {
-		return "", 0, clientErr("%s: %q does not end in a revision number (name:revision)", field, truncate(s, 200))
+		return "", 0, clientErr("%s: %q does not end in a revision number (name:revision)", field, job.Truncate(s, 200))
 	}
 	return name, rev, nil
 }
@@ -261,7 +261,7 @@ func (h *Handler) describeJobDefinitions(ctx context.Context, body []byte) (any,
 	switch req.Status {
 	case "", "ACTIVE", "INACTIVE":
 	default:
-		return nil, clientErr("status: %q is not ACTIVE or INACTIVE", truncate(req.Status, 40))
+		return nil, clientErr("status: %q is not ACTIVE or INACTIVE", job.Truncate(req.Status, 40))
 	}
 	out := []map[string]any{}
 	if len(req.JobDefinitions) > 0 {
@@ -378,7 +378,7 @@ func decodeDefinitionToken(t string) (string, int, error) {
 	name, revText, found := strings.Cut(raw, ":")
 	rev, err := strconv.Atoi(revText)
 	if !ok || !found || err != nil || rev < 1 || name == "" {
-		return "", 0, clientErr("nextToken: %q is not a token this server gave", truncate(t, 100))
+		return "", 0, clientErr("nextToken: %q is not a token this server gave", job.Truncate(t, 100))
 	}
 	return name, rev, nil
 }
@@ -401,7 +401,7 @@ func (h *Handler) deregisterJobDefinition(ctx context.Context, body []byte) (any
 	}
 	cur, err := h.opts.Store.DefinitionGet(ctx, name)
 	if errors.Is(err, job.ErrNotFound) {
-		return nil, clientErr("jobDefinition: %q is not an active job definition", truncate(req.JobDefinition, 200))
+		return nil, clientErr("jobDefinition: %q is not an active job definition", job.Truncate(req.JobDefinition, 200))
 	}
 	if err != nil {
 		return nil, err

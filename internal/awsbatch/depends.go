@@ -47,7 +47,7 @@ func (h *Handler) dependencies(ctx context.Context, in []dependency, tasks int, 
 		switch dep.Type {
 		case "", "N_TO_N", "SEQUENTIAL":
 		default:
-			return d, clientErr("%s.type: %q is not N_TO_N or SEQUENTIAL", field, truncate(dep.Type, 40))
+			return d, clientErr("%s.type: %q is not N_TO_N or SEQUENTIAL", field, job.Truncate(dep.Type, 40))
 		}
 		if dep.Type != "" && tasks == 0 {
 			return d, clientErr("%s.type: %s dependencies are for array jobs (arrayProperties)", field, dep.Type)
@@ -63,7 +63,7 @@ func (h *Handler) dependencies(ctx context.Context, in []dependency, tasks int, 
 		}
 		j, err := h.lookup(ctx, dep.JobID)
 		if errors.Is(err, job.ErrNotFound) {
-			return d, clientErr("%s.jobId: %q is not a job this server knows", field, truncate(dep.JobID, 200))
+			return d, clientErr("%s.jobId: %q is not a job this server knows", field, job.Truncate(dep.JobID, 200))
 		}
 		if err != nil {
 			return d, err
@@ -76,7 +76,7 @@ func (h *Handler) dependencies(ctx context.Context, in []dependency, tasks int, 
 		if dep.Type == "N_TO_N" {
 			f := j.first()
 			if f.Kind != job.KindArray || f.Group == nil || f.Group.Size != tasks {
-				return d, clientErr("%s: an N_TO_N dependency needs an array job of the same size (%d); %s is not one", field, tasks, truncate(dep.JobID, 200))
+				return d, clientErr("%s: an N_TO_N dependency needs an array job of the same size (%d); %s is not one", field, tasks, job.Truncate(dep.JobID, 200))
 			}
 			d.nToN = append(d.nToN, id)
 			continue

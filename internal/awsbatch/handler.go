@@ -138,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok || !known:
 		h.fail(w, r, false, &apiError{status: http.StatusNotFound, typ: "ClientException",
-			msg: fmt.Sprintf("no AWS Batch operation at %s %s; this server answers the operations listed in its docs/API.md", r.Method, truncate(r.URL.Path, 100))})
+			msg: fmt.Sprintf("no AWS Batch operation at %s %s; this server answers the operations listed in its docs/API.md", r.Method, job.Truncate(r.URL.Path, 100))})
 		return
 	case r.Method != http.MethodPost:
 		w.Header().Set("Allow", http.MethodPost)
@@ -253,7 +253,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, logs bool, err er
 		h.opts.Logger.Error("aws request", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	w.Header().Set("X-Amzn-ErrorType", e.typ)
-	body := map[string]string{"message": e.msg}
+	body := map[string]string{"message": job.Truncate(e.msg, job.MaxErrorText)}
 	ct := "application/json"
 	if logs {
 		body["__type"] = e.typ

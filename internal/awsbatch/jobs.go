@@ -334,7 +334,7 @@ func (h *Handler) stop(ctx context.Context, body []byte, started bool) (any, err
 	}
 	j, err := h.lookup(ctx, req.JobID)
 	if errors.Is(err, job.ErrNotFound) {
-		return nil, clientErr("jobId: %q is not a job this server knows", truncate(req.JobID, 200))
+		return nil, clientErr("jobId: %q is not a job this server knows", job.Truncate(req.JobID, 200))
 	}
 	if err != nil {
 		return nil, err
@@ -355,7 +355,7 @@ func (h *Handler) stop(ctx context.Context, body []byte, started bool) (any, err
 	if name := token(ctx).Name; name != "" {
 		who = name
 	}
-	by := fmt.Sprintf("%s (%s)", who, truncate(req.Reason, 200))
+	by := fmt.Sprintf("%s (%s)", who, job.Truncate(req.Reason, 200))
 	if _, err := h.opts.Canceller.Cancel(ctx, last.ID, by); err != nil && !errors.Is(err, job.ErrConflict) {
 		return nil, err
 	}

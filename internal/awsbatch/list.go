@@ -61,7 +61,7 @@ func (h *Handler) listJobs(ctx context.Context, body []byte) (any, error) {
 	case req.ArrayJobID != "":
 		parent, err := h.opts.Store.RunGet(ctx, req.ArrayJobID)
 		if errors.Is(err, job.ErrNotFound) || (err == nil && parent.Kind != job.KindArray) {
-			return nil, clientErr("arrayJobId: %q is not an array job", truncate(req.ArrayJobID, 200))
+			return nil, clientErr("arrayJobId: %q is not an array job", job.Truncate(req.ArrayJobID, 200))
 		}
 		if err != nil {
 			return nil, err
@@ -94,7 +94,7 @@ func (h *Handler) listJobs(ctx context.Context, body []byte) (any, error) {
 		}
 		states := statesOf(want)
 		if states == nil && want != "SUBMITTED" {
-			return nil, clientErr("jobStatus: %q is not %s", truncate(want, 40), awsStatuses)
+			return nil, clientErr("jobStatus: %q is not %s", job.Truncate(want, 40), awsStatuses)
 		}
 		if states == nil {
 			return map[string]any{"jobSummaryList": []any{}}, nil // Docket stores runs queued at once
@@ -105,7 +105,7 @@ func (h *Handler) listJobs(ctx context.Context, body []byte) (any, error) {
 	if req.NextToken != "" {
 		id, ok := decodeCursor(req.NextToken)
 		if !ok || id == "" {
-			return nil, clientErr("nextToken: %q is not a token this server gave", truncate(req.NextToken, 100))
+			return nil, clientErr("nextToken: %q is not a token this server gave", job.Truncate(req.NextToken, 100))
 		}
 		f.Cursor = id
 	}
@@ -171,7 +171,7 @@ func filterOf(field string, f listFilter) (match, error) {
 	case "JOB_NAME":
 		prefix, glob := strings.CutSuffix(v, "*")
 		if strings.Contains(prefix, "*") {
-			return nil, clientErr("%s.values: %q may hold * only at its end", field, truncate(v, 200))
+			return nil, clientErr("%s.values: %q may hold * only at its end", field, job.Truncate(v, 200))
 		}
 		return func(j awsJob) bool {
 			n := jobName(j.first())
@@ -188,7 +188,7 @@ func filterOf(field string, f listFilter) (match, error) {
 	case "BEFORE_CREATED_AT", "AFTER_CREATED_AT":
 		at, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, clientErr("%s.values: %q is not a time in milliseconds since 1970", field, truncate(v, 40))
+			return nil, clientErr("%s.values: %q is not a time in milliseconds since 1970", field, job.Truncate(v, 40))
 		}
 		before := f.Name == "BEFORE_CREATED_AT"
 		return func(j awsJob) bool {
@@ -196,7 +196,7 @@ func filterOf(field string, f listFilter) (match, error) {
 			return before && c < at || !before && c > at
 		}, nil
 	}
-	return nil, clientErr("%s.name: %q is not JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT or AFTER_CREATED_AT", field, truncate(f.Name, 40))
+	return nil, clientErr("%s.name: %q is not JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT or AFTER_CREATED_AT", field, job.Truncate(f.Name, 40))
 }
 
 // summaryOf is a job as ListJobs answers it.

@@ -46,7 +46,7 @@ func (h *Handler) serveLogs(w http.ResponseWriter, r *http.Request) {
 		fn = h.filterLogEvents
 	default:
 		h.fail(w, r, true, &apiError{status: http.StatusBadRequest, typ: "UnknownOperationException",
-			msg: fmt.Sprintf("%s is not one of the Logs operations this server answers (GetLogEvents, FilterLogEvents)", truncate(op, 60))})
+			msg: fmt.Sprintf("%s is not one of the Logs operations this server answers (GetLogEvents, FilterLogEvents)", job.Truncate(op, 60))})
 		return
 	}
 	body, tok, err := h.admit(w, r, auth.Viewer)
@@ -73,12 +73,12 @@ func invalidParam(format string, args ...any) error {
 // streamRun finds the run of a stream named DEFINITION/default/RUN.
 func (h *Handler) streamRun(ctx context.Context, group, stream string) (job.Run, error) {
 	if group != logGroup {
-		return job.Run{}, notFound("The specified log group does not exist: %q; job logs are in %s", truncate(group, 200), logGroup)
+		return job.Run{}, notFound("The specified log group does not exist: %q; job logs are in %s", job.Truncate(group, 200), logGroup)
 	}
 	i := strings.LastIndex(stream, "/")
 	run, err := h.opts.Store.RunGet(ctx, stream[i+1:])
 	if errors.Is(err, job.ErrNotFound) || (err == nil && logStream(run) != stream) {
-		return job.Run{}, notFound("The specified log stream does not exist: %q", truncate(stream, 200))
+		return job.Run{}, notFound("The specified log stream does not exist: %q", job.Truncate(stream, 200))
 	}
 	return run, err
 }
@@ -163,7 +163,7 @@ func (h *Handler) getLogEvents(ctx context.Context, body []byte) (any, error) {
 		dir, n, ok := strings.Cut(req.NextToken, "/")
 		v, err := strconv.ParseInt(n, 10, 64)
 		if !ok || err != nil || v < 0 || (dir != "f" && dir != "b") {
-			return nil, invalidParam("nextToken: %q is not a token this server gave", truncate(req.NextToken, 100))
+			return nil, invalidParam("nextToken: %q is not a token this server gave", job.Truncate(req.NextToken, 100))
 		}
 		offset, backward = v, dir == "b"
 	case req.StartFromHead == nil || !*req.StartFromHead:
@@ -227,7 +227,7 @@ func (h *Handler) filterLogEvents(ctx context.Context, body []byte) (any, error)
 		return nil, err
 	}
 	if req.LogGroupName != logGroup {
-		return nil, notFound("The specified log group does not exist: %q; job logs are in %s", truncate(req.LogGroupName, 200), logGroup)
+		return nil, notFound("The specified log group does not exist: %q; job logs are in %s", job.Truncate(req.LogGroupName, 200), logGroup)
 	}
 	if len(req.LogStreamNames) == 0 || len(req.LogStreamNames) > 100 {
 		return nil, invalidParam("logStreamNames: name 1 to 100 streams (aws logs tail %s --log-stream-names STREAM)", logGroup)
@@ -252,7 +252,7 @@ func (h *Handler) filterLogEvents(ctx context.Context, body []byte) (any, error)
 		si, err1 := strconv.Atoi(s)
 		oi, err2 := strconv.ParseInt(o, 10, 64)
 		if !ok || !found || err1 != nil || err2 != nil || si < 0 || si >= len(req.LogStreamNames) || oi < 0 {
-			return nil, invalidParam("nextToken: %q is not a token this server gave", truncate(req.NextToken, 100))
+			return nil, invalidParam("nextToken: %q is not a token this server gave", job.Truncate(req.NextToken, 100))
 		}
 		stream, offset = si, oi
 	}

@@ -34,7 +34,7 @@ var paramArg = regexp.MustCompile(`^\{\{\s*\.Params\.([A-Za-z_][A-Za-z0-9_]*)\s*
 // checkParameter refuses a parameter name that cannot be a Docket param.
 func checkParameter(field, name string) error {
 	if !definition.ValidParamName(name) {
-		return clientErr("%s: %q cannot be a Docket param: use letters, digits and '_', not starting with a digit (at most 63)", field, truncate(name, 100))
+		return clientErr("%s: %q cannot be a Docket param: use letters, digits and '_', not starting with a digit (at most 63)", field, job.Truncate(name, 100))
 	}
 	return nil
 }
@@ -153,7 +153,7 @@ func submittedParams(def job.Definition, command []string, given map[string]stri
 				names = strings.Join(slices.Sorted(maps.Keys(def.Params)), ", ")
 			}
 			return nil, nil, clientErr("parameters.%s: job definition %s:%d has no parameter %s, and the command does not name it (its parameters: %s)",
-				truncate(k, 100), def.Name, def.Revision, truncate(k, 100), names)
+				job.Truncate(k, 100), def.Name, def.Revision, job.Truncate(k, 100), names)
 		}
 	}
 	params, err := definition.ResolveParams("parameters", def.Params, declared)

@@ -46,7 +46,7 @@ func (h *Handler) queueName(ctx context.Context, field, s string) (string, error
 	case name == defaultQueue:
 		return job.DefaultQueue, nil
 	case !definition.ValidQueueName(name):
-		return "", clientErr("%s: job queue %q does not exist (Docket's queue names are lowercase letters, digits and '-'; aws batch describe-job-queues lists them)", field, truncate(name, 200))
+		return "", clientErr("%s: job queue %q does not exist (Docket's queue names are lowercase letters, digits and '-'; aws batch describe-job-queues lists them)", field, job.Truncate(name, 200))
 	}
 	if _, err := h.opts.Store.QueueGet(ctx, name); errors.Is(err, job.ErrNotFound) {
 		return "", clientErr("%s: job queue %q does not exist; aws batch describe-job-queues lists this server's queues", field, name)
@@ -116,7 +116,7 @@ func (h *Handler) describeJobQueues(ctx context.Context, body []byte) (any, erro
 	if paging {
 		name, ok := decodeCursor(req.NextToken)
 		if !ok || name == "" {
-			return nil, clientErr("nextToken: %q is not a token this server gave", truncate(req.NextToken, 100))
+			return nil, clientErr("nextToken: %q is not a token this server gave", job.Truncate(req.NextToken, 100))
 		}
 		if name != defaultQueue {
 			after = name
@@ -186,7 +186,7 @@ func (req changeQueueRequest) check() error {
 	switch req.State {
 	case "", "ENABLED", "DISABLED":
 	default:
-		return clientErr("state: %q is not ENABLED or DISABLED", truncate(req.State, 40))
+		return clientErr("state: %q is not ENABLED or DISABLED", job.Truncate(req.State, 40))
 	}
 	if p := req.Priority; p != nil && (*p < 0 || *p > job.MaxPriority) {
 		return clientErr("priority: %d is not from 0 to %d", *p, job.MaxPriority)
@@ -224,7 +224,7 @@ func (h *Handler) createJobQueue(ctx context.Context, body []byte) (any, error) 
 	case name == defaultQueue:
 		return nil, clientErr("jobQueueName: job queue default already exists: it is Docket's default queue")
 	case !definition.ValidQueueName(name):
-		return nil, clientErr("jobQueueName: %q is not a Docket queue name: use lowercase letters, digits and '-', starting and ending with a letter or digit (at most %d)", truncate(name, 200), definition.MaxNameLength)
+		return nil, clientErr("jobQueueName: %q is not a Docket queue name: use lowercase letters, digits and '-', starting and ending with a letter or digit (at most %d)", job.Truncate(name, 200), definition.MaxNameLength)
 	case req.Priority == nil:
 		return nil, clientErr("priority: is required (0 to %d, higher first)", job.MaxPriority)
 	}

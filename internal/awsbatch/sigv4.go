@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"docket.dev/docket/internal/job"
 )
 
 // sigWindow is how far a request's X-Amz-Date may be from the server's clock.
@@ -67,7 +69,7 @@ func parseAuthorization(h string) (signature, error) {
 	}
 	scope := strings.Split(cred, "/")
 	if len(scope) != 5 || scope[4] != "aws4_request" || scope[0] == "" {
-		return s, refuse("IncompleteSignatureException", "the credential %q is not ACCESS_KEY_ID/DATE/REGION/SERVICE/aws4_request", truncate(cred, 200))
+		return s, refuse("IncompleteSignatureException", "the credential %q is not ACCESS_KEY_ID/DATE/REGION/SERVICE/aws4_request", job.Truncate(cred, 200))
 	}
 	s.keyID, s.date, s.region, s.service = scope[0], scope[1], scope[2], scope[3]
 	s.signed = strings.Split(headers, ";")
@@ -91,22 +93,22 @@ func verify(r *http.Request, body []byte, now time.Time, lookup func(keyID strin
 		return "", err
 	}
 	if !services[s.service] {
-		return "", refuse("InvalidSignatureException", "the credential's service is %q; this server signs batch and logs", truncate(s.service, 40))
+		return "", refuse("InvalidSignatureException", "the credential's service is %q; this server signs batch and logs", job.Truncate(s.service, 40))
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	t, err := time.Parse("20060102T150405Z", amzDate)
 	if err != nil {
-		return "", refuse("IncompleteSignatureException", "X-Amz-Date %q is not a time like 20261130T150526Z", truncate(amzDate, 40))
+		return "", refuse("IncompleteSignatureException", "X-Amz-Date %q is not a time like 20261130T150526Z", job.Truncate(amzDate, 40))
 	}
 	if !strings.HasPrefix(amzDate, s.date) || len(s.date) != 8 {
-		return "", refuse("InvalidSignatureException", "the credential's date %q is not the day of X-Amz-Date %s", truncate(s.date, 40), amzDate)
+		return "", refuse("InvalidSignatureException", "the credential's date %q is not the day of X-Amz-Date %s", job.Truncate(s.date, 40), amzDate)
 	}
 	if d := now.Sub(t); d > sigWindow || d < -sigWindow {
 		return "", refuse("InvalidSignatureException", "Signature expired: X-Amz-Date %s is more than 15 minutes from the server's time %s", amzDate, now.UTC().Format("20060102T150405Z"))
 	}
 	secret, ok := lookup(s.keyID)
 	if !ok {
-		return "", refuse("UnrecognizedClientException", "The security token included in the request is invalid: access key %q is not one this server knows", truncate(s.keyID, 128))
+		return "", refuse("UnrecognizedClientException", "The security token included in the request is invalid: access key %q is not one this server knows", job.Truncate(s.keyID, 128))
 	}
 	want := sign(secret, s, stringToSign(r, body, s, amzDate))
 	if !hmac.Equal(want, s.sig) {
@@ -156,12 +158,4 @@ func mac(key []byte, data string) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(data))
 	return h.Sum(nil)
-}
-
-// truncate shortens what a client sent before it is quoted back.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -71,7 +71,7 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	if !jobNamePattern.MatchString(req.JobName) {
-		return nil, clientErr("jobName: %q must be 1 to 128 letters, digits, '-' and '_', starting with a letter or digit", truncate(req.JobName, 200))
+		return nil, clientErr("jobName: %q must be 1 to 128 letters, digits, '-' and '_', starting with a letter or digit", job.Truncate(req.JobName, 200))
 	}
 	queue, err := h.queueName(ctx, "jobQueue", req.JobQueue)
 	if err != nil {
@@ -83,7 +83,7 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 	}
 	def, status, err := h.revision(ctx, name, rev)
 	if errors.Is(err, job.ErrNotFound) || status == "INACTIVE" {
-		return nil, clientErr("jobDefinition: %s is not an active job definition (aws batch describe-job-definitions lists them)", truncate(req.JobDefinition, 200))
+		return nil, clientErr("jobDefinition: %s is not an active job definition (aws batch describe-job-definitions lists them)", job.Truncate(req.JobDefinition, 200))
 	}
 	if err != nil {
 		return nil, err
@@ -165,7 +165,7 @@ func (h *Handler) submitJob(ctx context.Context, body []byte) (any, error) {
 		same := maps.Clone(stored.Env)
 		same["AWS_BATCH_JOB_ID"] = run.ID
 		if !reflect.DeepEqual(stored.Overrides, over) || !maps.Equal(same, env) || stored.Queue != queue || stored.Priority != run.Priority || !maps.Equal(stored.Params, params) {
-			return nil, clientErr("Idempotency-Key %q was used for job %s with another request; send a new key for a new request", truncate(key, 100), stored.ID)
+			return nil, clientErr("Idempotency-Key %q was used for job %s with another request; send a new key for a new request", job.Truncate(key, 100), stored.ID)
 		}
 	} else {
 		h.opts.Logger.Info("run submitted", "job", def.Name, "run_id", stored.ID, "face", "aws")

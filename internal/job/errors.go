@@ -3,6 +3,7 @@ package job
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Sentinel errors that every layer uses, so the HTTP layer can map them to a status in one
@@ -33,4 +34,20 @@ func (e *FieldError) Error() string {
 // Invalid returns a *FieldError for field with a formatted message.
 func Invalid(field, format string, args ...any) error {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// MaxErrorText caps an error's message as an API answers it: what a client sent and an
+// error quotes back is bounded, however large it was.
+const MaxErrorText = 4096
+
+// Truncate shortens s, which a client may have sent, to at most n bytes (cut at a
+// character's start) and an ellipsis, before it is quoted back.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -29,3 +29,15 @@ func TestReportMergeLimit(t *testing.T) {
 		t.Errorf("a name reported before: %v, %v", again.Metrics["r0_0"], err)
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{{"short", 10, "short"}, {"abcdef", 3, "abc…"}, {"aéb", 2, "a…"}, {"éé", 3, "é…"}} {
+		if got := Truncate(tc.s, tc.n); got != tc.want {
+			t.Errorf("Truncate(%q, %d) = %q; want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
