@@ -184,4 +184,3 @@ func seriesQuery(r *http.Request) (store.SeriesFilter, []string, error) {
 	}
 	return f, metrics, nil
 }
-
