@@ -75,6 +75,10 @@ func TestTokens(t *testing.T) {
 	if !strings.Contains(s.Log(), "tokens file reloaded") {
 		t.Errorf("the server did not log the reload:\n%s", s.Log())
 	}
+	// Tokens on the process executor, whose commands run as the server's user, are warned of.
+	if !strings.Contains(s.Log(), "the process executor runs each job's command as the server's own user") {
+		t.Errorf("the server did not warn that the process executor isolates no job:\n%s", s.Log())
+	}
 }
 
 // TestOtherSites checks that a server without tokens cannot be driven by a web page of

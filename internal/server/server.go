@@ -78,6 +78,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	s.api.SetReady()
 	cfg.Logger.Info("docket server started", "addr", s.ln.Addr().String(), "data_dir", cfg.DataDir, "executor", cfg.Executor, "instance", s.instance)
+	if cfg.Executor == "process" && (cfg.TokensFile != "" || cfg.Tokens != "") {
+		// Tokens tell people apart; the process executor's commands can read what would
+		// let them act as anyone.
+		cfg.Logger.Warn("the process executor runs each job's command as the server's own user: a job can read the data directory " +
+			"(the key that signs runs' tokens) and the tokens file, and so act as any token; for a server that several people share, " +
+			"use --executor container or kubernetes")
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(s.ln.Addr().String())
 	}
