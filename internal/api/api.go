@@ -116,6 +116,7 @@ type API struct {
 	crossOrigin *http.CrossOriginProtection
 	openAPICache
 	storeCheck storeCheck
+	follows    followLimit
 	// logWriteTimeout is how long a log's reader may take to take one chunk.
 	logWriteTimeout time.Duration
 }

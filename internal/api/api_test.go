@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -427,6 +428,67 @@ func TestErrorsEchoLittle(t *testing.T) {
 		status, body := f.call(t, "GET", path, "", "")
 		if status < 400 || status >= 500 || len(body) > job.MaxErrorText+512 {
 			t.Errorf("GET %s...: %d, %d bytes; want a 4xx of at most %d", path[:30], status, len(body), job.MaxErrorText+512)
+		}
+	}
+}
+
+// TestFollowsCapped: a token follows at most maxFollows logs at once; the next is a 429
+// until one of them stops.
+func TestFollowsCapped(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if status, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); status != 201 {
+		t.Fatalf("apply: %d %s", status, body)
+	}
+	_, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "", "")
+	var run struct{ ID string }
+	if err := json.Unmarshal(body, &run); err != nil || run.ID == "" {
+		t.Fatalf("submit: %s", body)
+	}
+	follow := func(ctx context.Context) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/api/v1/runs/"+run.ID+"/logs?follow=true", nil)
+		if err != nil {
+			return nil, err
+		}
+		return http.DefaultClient.Do(req)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var held []*http.Response
+	for range maxFollows {
+		resp, err := follow(ctx) // the run stays queued: each follow is held
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("follow %d: %v %v", len(held), resp, err)
+		}
+		held = append(held, resp)
+	}
+	resp, err := follow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	over, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(over), fmt.Sprintf("follows %d logs already", maxFollows)) {
+		t.Errorf("one follow more: %d %s; want 429", resp.StatusCode, over)
+	}
+	stop()
+	for _, r := range held {
+		r.Body.Close()
+	}
+	// The stopped follows are let go once the server sees their connections close.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ctx, cancel := context.WithCancel(context.Background())
+		resp, err := follow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a follow after the others stopped: %d", resp.StatusCode)
 		}
 	}
 }

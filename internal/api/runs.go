@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/group"
 	"docket.dev/docket/internal/job"
@@ -348,6 +350,14 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) {
 		offset = n
 	}
 	follow := r.URL.Query().Get("follow") == "true"
+	if follow {
+		release, err := a.follows.take(ctx)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		defer release()
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	flusher, _ := w.(http.Flusher)
@@ -391,6 +401,42 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(logPoll):
 		}
 	}
+}
+
+// maxFollows caps the logs one token follows at once: each is a connection held, and a
+// read of the store every logPoll, for as long as its run goes on.
+const maxFollows = 32
+
+// followLimit counts the logs each token follows.
+type followLimit struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts one more follow for the request's token, or refuses it at maxFollows.
+func (f *followLimit) take(ctx context.Context) (release func(), err error) {
+	tok, _ := ctx.Value(tokenKey{}).(auth.Token)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[tok.Name] >= maxFollows {
+		who := "this server's open API"
+		if tok.Name != "" {
+			who = fmt.Sprintf("token %q", tok.Name)
+		}
+		return nil, &statusError{status: http.StatusTooManyRequests, code: "rate_limited",
+			msg: fmt.Sprintf("%s follows %d logs already; stop one, or read without follow", who, maxFollows)}
+	}
+	if f.n == nil {
+		f.n = map[string]int{}
+	}
+	f.n[tok.Name]++
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.n[tok.Name]--; f.n[tok.Name] == 0 {
+			delete(f.n, tok.Name)
+		}
+	}, nil
 }
 
 // runErr names the run in a not-found error.
