@@ -116,10 +116,11 @@ func (h *Handler) registerJobDefinition(ctx context.Context, body []byte) (any, 
 		}
 	}
 	if t := req.Timeout; t != nil && t.AttemptDurationSeconds != nil {
-		if *t.AttemptDurationSeconds < 60 {
-			return nil, clientErr("timeout.attemptDurationSeconds: %d is less than 60 (AWS Batch's minimum)", *t.AttemptDurationSeconds)
+		d, err := attemptDuration(*t.AttemptDurationSeconds, h.opts.Limits.MaxDeadline)
+		if err != nil {
+			return nil, err
 		}
-		spec.Deadline = job.Duration(time.Duration(*t.AttemptDurationSeconds) * time.Second)
+		spec.Deadline = job.Duration(d)
 	}
 	if spec.Command, spec.Params, err = registeredParams(c.Command, req.Parameters); err != nil {
 		return nil, err

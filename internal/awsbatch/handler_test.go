@@ -94,6 +94,7 @@ func TestErrorsAreAWSJSON(t *testing.T) {
 		{"multinode", post("/v1/registerjobdefinition", `{"jobDefinitionName":"x","type":"multinode"}`), 400, "ClientException", "multinode"},
 		{"GPU", post("/v1/registerjobdefinition", `{"jobDefinitionName":"x","type":"container","containerProperties":{"image":"a","vcpus":1,"memory":8,"resourceRequirements":[{"type":"GPU","value":"1"}]}}`), 400, "ClientException", "cannot give GPUs"},
 		{"bad name", post("/v1/registerjobdefinition", `{"jobDefinitionName":"Not_A_Label","type":"container","containerProperties":{"image":"a","vcpus":1,"memory":8}}`), 400, "ClientException", "name"},
+		{"timeout past what a duration holds", post("/v1/registerjobdefinition", `{"jobDefinitionName":"x","type":"container","containerProperties":{"image":"a","vcpus":1,"memory":8},"timeout":{"attemptDurationSeconds":9300000000}}`), 400, "ClientException", "attemptDurationSeconds: 9300000000 is not from 60 to 86400"},
 		{"bad token", post("/v1/listjobs", `{"jobQueue":"default","nextToken":"nope"}`), 400, "ClientException", "nextToken"},
 		{"unknown logs operation", func() *http.Request {
 			r := post("/", "{}")
@@ -300,5 +301,22 @@ func TestDependsOnBound(t *testing.T) {
 	}
 	if runs, _, err := h.opts.Store.RunList(context.Background(), store.RunFilter{Job: "x", Limit: 100}); err != nil || len(runs) != 11 {
 		t.Errorf("%d runs of x, %v; want the 11 dependencies alone", len(runs), err)
+	}
+}
+
+// TestAttemptDuration: a timeout is from 60 s to the server's maximum, or with none to what
+// a time.Duration holds; a number past that is refused, not wrapped around.
+func TestAttemptDuration(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		secs int
+		max  time.Duration
+		want time.Duration
+	}{{60, time.Hour, time.Minute}, {3600, time.Hour, time.Hour}, {3601, time.Hour, 0}, {59, 0, 0},
+		{9223372036, 0, 9223372036 * time.Second}, {9223372037, 0, 0}, {9300000000, 0, 0}} {
+		got, err := attemptDuration(tc.secs, tc.max)
+		if got != tc.want || (err == nil) != (tc.want > 0) {
+			t.Errorf("attemptDuration(%d, %s) = %s, %v; want %s", tc.secs, tc.max, got, err, tc.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
@@ -241,9 +242,9 @@ func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrid
 	}
 	over.RetryOn = append([]job.RetryRule{{Reason: string(job.ReasonDeadlineExceeded), Action: job.RetryActionExit}}, rules...)
 	if t := req.Timeout; t != nil && t.AttemptDurationSeconds != nil {
-		d := time.Duration(*t.AttemptDurationSeconds) * time.Second
-		if *t.AttemptDurationSeconds < 60 || (h.opts.Limits.MaxDeadline > 0 && d > h.opts.Limits.MaxDeadline) {
-			return nil, nil, nil, clientErr("timeout.attemptDurationSeconds: %d is not from 60 to %d", *t.AttemptDurationSeconds, int(h.opts.Limits.MaxDeadline.Seconds()))
+		d, err := attemptDuration(*t.AttemptDurationSeconds, h.opts.Limits.MaxDeadline)
+		if err != nil {
+			return nil, nil, nil, err
 		}
 		over.Deadline = job.Duration(d)
 	}
@@ -251,4 +252,17 @@ func (h *Handler) overrides(req submitRequest, def job.Definition) (*job.Overrid
 		return nil, nil, nil, err
 	}
 	return over, env, params, nil
+}
+
+// attemptDuration reads timeout.attemptDurationSeconds: from 60 (AWS Batch's minimum) to
+// max, the server's --max-deadline (with none, what a time.Duration holds). The seconds
+// are compared before they are multiplied, so a huge number is refused, not wrapped.
+func attemptDuration(secs int, max time.Duration) (time.Duration, error) {
+	if max <= 0 {
+		max = math.MaxInt64
+	}
+	if secs < 60 || int64(secs) > int64(max/time.Second) {
+		return 0, clientErr("timeout.attemptDurationSeconds: %d is not from 60 to %d", secs, int64(max/time.Second))
+	}
+	return time.Duration(secs) * time.Second, nil
 }
