@@ -110,7 +110,7 @@ func TestArrayRetryFailed(t *testing.T) {
 	}
 
 	// What --failed refuses: a run with nothing failed, a run that is no array.
-	if _, errOut, code := s.cli("retry", third[0].RunID, "--failed"); code == 0 || !strings.Contains(errOut, "no array run") {
+	if _, errOut, code := s.cli("retry", third[0].RunID, "--failed"); code == 0 || !strings.Contains(errOut, "is no array; --failed runs an array's failed tasks again") {
 		t.Errorf("retry --failed of a task: exit %d %s", code, errOut)
 	}
 	parent := s.run(third[0].RunID).Parent

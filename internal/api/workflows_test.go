@@ -63,7 +63,7 @@ func TestRetryRequests(t *testing.T) {
 		status     int
 		msg        string
 	}{
-		{"/api/v1/runs/" + wf.ID + "/retry", "", 409, "resume it once it has ended"},
+		{"/api/v1/runs/" + wf.ID + "/retry", "", 409, `"message":"run ` + wf.ID + ` is queued; resume it once it has ended`},
 		{"/api/v1/runs/" + wf.ID + "/retry", `{"form": "train"}`, 400, "form"},
 		{"/api/v1/runs/" + wf.ID + "/retry", `{"from": "Train!"}`, 400, `"field":"from"`},
 		{"/api/v1/runs/" + wf.ID + "/retry", `{"from": "` + strings.Repeat("a", 64) + `"}`, 400, `"field":"from"`},

@@ -125,8 +125,12 @@ func failedTasks(ctx context.Context, c *client.Client, id string) ([]int, error
 	if err != nil {
 		return nil, err
 	}
-	if run.Kind != job.KindArray {
-		return nil, fmt.Errorf("run %s is no array run (kind %s); --failed runs an array's failed tasks again: leave it out to resume the run", id, run.Kind)
+	switch run.Kind {
+	case job.KindArray:
+	case job.KindWorkflow:
+		return nil, fmt.Errorf("run %s is a workflow; --failed runs an array's failed tasks again: leave it out to resume the workflow from its failed steps", id)
+	default:
+		return nil, fmt.Errorf("run %s is no array; --failed runs an array's failed tasks again, and a run of job %s starts with docket run %s", id, run.Job, run.Job)
 	}
 	var out []int
 	for after := -1; ; {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -90,8 +91,11 @@ func (s *Store) RunResume(ctx context.Context, id string, plan store.ResumePlan)
 		out = s.asStored(parent)
 		return s.insertEvents(ctx, c, events)
 	})
-	if err != nil {
-		return job.Run{}, fmt.Errorf("resume run %s: %w", id, s.translate(err))
+	switch err = s.translate(err); {
+	case errors.Is(err, job.ErrConflict), errors.Is(err, job.ErrNotFound):
+		return job.Run{}, err // their sentences name the run already
+	case err != nil:
+		return job.Run{}, fmt.Errorf("resume run %s: %w", id, err)
 	}
 	return out, nil
 }
