@@ -21,7 +21,7 @@ import (
 // that checkpoint, more metrics and a result with curl.
 const reporterScript = `set -e
 cp=$("$BIN" report --get-checkpoint)
-echo "resuming from: ${cp:-nothing}"
+echo "resuming from: $cp"
 "$BIN" report --metric records_read=1200 --metric models_updated=3
 if [ "$DOCKET_ATTEMPT" = 1 ]; then
   "$BIN" report --checkpoint '{"offset": 600}'
@@ -65,7 +65,7 @@ func TestJobReports(t *testing.T) {
 		}
 
 		// The retry resumed from the first attempt's checkpoint.
-		if log, _, _ := as("logs", first.ID); !strings.Contains(log, "resuming from: nothing") {
+		if log, _, _ := as("logs", first.ID); !strings.Contains(log, "resuming from: null\n") {
 			t.Errorf("first attempt's log: %q", log)
 		}
 		if log, _, _ := as("logs", retry.ID); !strings.Contains(log, `resuming from: {"offset":600}`) {

@@ -88,7 +88,12 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 				case err != nil:
 					return err
 				case !found:
+					// null, so that jq -r '.offset // 0' reads the default on a first attempt.
 					fmt.Fprintf(e.stderr, "no checkpoint saved by run %s or the attempts before it\n", runID)
+					if e.structured() {
+						return e.print(map[string]any{"run_id": nil, "checkpoint": nil})
+					}
+					fmt.Fprintln(e.stdout, "null")
 					return nil
 				case e.structured():
 					return e.print(map[string]any{"run_id": from, "checkpoint": doc})
@@ -163,7 +168,7 @@ run only) and DOCKET_RUN_ID, and report reads them. The same with curl:
 	f.StringVar(&result, "result", "", "the run's result: a JSON document, or @FILE")
 	f.StringVar(&checkpoint, "checkpoint", "", "a checkpoint to resume from: a JSON document, or @FILE")
 	f.StringArrayVar(&files, "file", nil, "keep a file with the run as an output file (docket results --download fetches it); repeatable")
-	f.BoolVar(&getCheckpoint, "get-checkpoint", false, "print the newest checkpoint of this run or the attempts before it")
+	f.BoolVar(&getCheckpoint, "get-checkpoint", false, "print the newest checkpoint of this run or the attempts before it (null when none)")
 	f.StringVar(&getResult, "get-result", "", "print the result STEP of this run's workflow reported (a step it needs)")
 	return cmd
 }
