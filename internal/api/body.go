@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 )
@@ -154,6 +155,10 @@ func bodyError(err error, shape bodyShape) error {
 		want := shape.want[strings.Split(typeErr.Field, ".")[0]]
 		if want == "" {
 			want = "a " + typeErr.Type.String()
+		}
+		if k := typeErr.Type.Kind(); strings.HasPrefix(want, "a mapping") && k != reflect.Map && k != reflect.Interface {
+			// The decoder names the mapping, not the key whose value is wrong.
+			return invalid(typeErr.Field, fmt.Sprintf("must be %s; one of its values is a JSON %s", want, typeErr.Value))
 		}
 		return invalid(typeErr.Field, fmt.Sprintf("must be %s, not a JSON %s", want, typeErr.Value))
 	case errors.As(err, &typeErr):

@@ -153,3 +153,19 @@ func TestInvalidUTF8(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyTypeErrors: a value of the wrong JSON type is named with what the field wants; in
+// a mapping, the message says one of its values is wrong, not the mapping itself.
+func TestBodyTypeErrors(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]string{
+		`{"metrics": {"x": "NaN"}}`:   "metrics: must be a mapping of names to numbers; one of its values is a JSON string",
+		`{"metrics": [1]}`:            "metrics: must be a mapping of names to numbers, not a JSON array",
+		`{"result": 1, "metrics": 2}`: "metrics: must be a mapping of names to numbers, not a JSON number",
+	} {
+		var req reportRequest
+		if err := decodeBody([]byte(body), &req, reportShape); err == nil || err.Error() != want {
+			t.Errorf("%s: %v; want %q", body, err, want)
+		}
+	}
+}

@@ -58,11 +58,12 @@ the scheduler would fire them (daylight-saving changes included). Needs no serve
 				}
 				times = append(times, t.In(loc).Format(time.RFC3339))
 			}
+			if len(times) == 0 {
+				// apply refuses such a schedule, so this is an error here too.
+				return fmt.Errorf("%q never fires (from %s); docket apply refuses such a schedule", expr, start.In(loc).Format(time.RFC3339))
+			}
 			if e.structured() {
 				return e.print(map[string]any{"schedule": expr, "timezone": zone, "next_runs": times})
-			}
-			if len(times) == 0 {
-				fmt.Fprintln(e.stdout, "this schedule never fires")
 			}
 			for _, t := range times {
 				fmt.Fprintln(e.stdout, t)

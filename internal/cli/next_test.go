@@ -24,6 +24,7 @@ func TestNext(t *testing.T) {
 		{args: nil, problem: "which schedule?"},
 		{args: []string{"30 2 * *"}, problem: "schedule "},
 		{args: []string{"--schedule", "30 2 * *"}, problem: "--schedule "},
+		{args: []string{"0 0 31 2 *"}, problem: `"0 0 31 2 *" never fires (from 2026-03-07T07:00:00-05:00); docket apply refuses such a schedule`},
 	} {
 		var out, errOut bytes.Buffer
 		args := append([]string{"next"}, tc.args...)

@@ -248,7 +248,7 @@ func scalarString(raw json.RawMessage, numbers bool) (string, error) {
 	}
 	switch {
 	case bytes.Equal(raw, []byte("true")), bytes.Equal(raw, []byte("false")):
-		return "", fmt.Errorf("must be a string, not the boolean %s; quote it (YAML reads yes, no, on and off as booleans)", raw)
+		return "", fmt.Errorf("must be a string, not the boolean %s; quote it (YAML reads y, n, yes, no, on and off as booleans)", raw)
 	case len(raw) > 0 && (raw[0] == '{' || raw[0] == '['):
 		return "", fmt.Errorf("must be a string, not a %s", map[byte]string{'{': "mapping", '[': "list"}[raw[0]])
 	}

@@ -204,7 +204,7 @@ func TestReleaseWaiter(t *testing.T) {
 	}{
 		{"both succeeded", map[string]job.Run{"a": run("a", job.StateSucceeded), "b": run("b2", job.StateSucceeded)}, job.StateQueued, "succeeded (a, b)"},
 		{"one running", map[string]job.Run{"a": run("a", job.StateSucceeded), "b": run("b", job.StateRunning)}, "", ""},
-		{"one failed, one running", map[string]job.Run{"a": run("a", job.StateRunning), "b": run("b", job.StateFailed)}, job.StateSkipped, "depends on run b failed"},
+		{"one failed, one running", map[string]job.Run{"a": run("a", job.StateRunning), "b": run("b", job.StateFailed)}, job.StateSkipped, "not run: a run it depends on did not succeed: run b failed"},
 		{"one cancelled", map[string]job.Run{"a": run("a", job.StateCancelled), "b": run("b", job.StateSucceeded)}, job.StateSkipped, "run a was cancelled"},
 		{"one gone", map[string]job.Run{"a": run("a", job.StateSucceeded)}, job.StateSkipped, "run b is gone"},
 	} {

@@ -20,7 +20,7 @@ func ReleaseWaiter(w job.Run, newest map[string]job.Run) (Change, bool) {
 	switch {
 	case blocker != "":
 		return Change{RunID: w.ID, From: job.StateWaiting, To: job.StateSkipped, Reason: job.ReasonUpstreamFailed,
-			Message: "not run: it depends on " + blocker}, true
+			Message: "not run: a run it depends on did not succeed: " + blocker}, true
 	case ended:
 		msg := "queued: the runs it depends on succeeded (" + strings.Join(w.WaitsFor, ", ") + ")"
 		if len(w.WaitsFor) > 3 {
