@@ -168,6 +168,14 @@ func (a *API) checkTriggers(ctx context.Context, spec job.Spec, assumed []string
 		if err != nil {
 			return err
 		}
+		if i := slices.IndexFunc(spec.After, func(x job.After) bool { return x.Job == name }); i >= 0 && teamScoped(ctx) {
+			// A job that runs after another keeps that one from being deleted: a team's
+			// token may not do that to another team's job.
+			if err := mayChange(ctx, name, d.Labels); err != nil {
+				return &statusError{status: http.StatusForbidden, code: "forbidden", field: fmt.Sprintf("after[%d].job", i),
+					msg: fmt.Sprintf("after[%d].job: a token of teams may make a job run after its teams' jobs only (a job run after cannot be deleted); %s", i, err)}
+			}
+		}
 		upstream[name] = d.Spec
 		next = append(next, afterJobs(d.Spec)...)
 	}
