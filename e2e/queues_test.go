@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -294,6 +295,14 @@ queue: two`, 1))
 		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--file", in, "--dry-run")
 		if code != 0 || !strings.Contains(out, "Files:      1 file, 15 bytes: in.csv\n") || !strings.Contains(errOut, "no file was sent") {
 			t.Errorf("run --file --dry-run: exit %d\n%s%s", code, out, errOut)
+		}
+		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--file", in, "--dry-run", "-o", "json")
+		var preview struct {
+			DryRun bool `json:"dry_run"`
+			Files  []job.File
+		}
+		if err := json.Unmarshal([]byte(out), &preview); code != 0 || err != nil || !preview.DryRun || len(preview.Files) != 1 || preview.Files[0].Path != "in.csv" || preview.Files[0].Size != 15 {
+			t.Errorf("run --file --dry-run -o json: exit %d %v\n%s%s", code, err, out, errOut)
 		}
 		sum := sha256.Sum256([]byte("id,score\n1,0.5\n"))
 		if status := s.api("GET", "/api/v1/blobs/"+hex.EncodeToString(sum[:]), "", nil); status != http.StatusNotFound {

@@ -28,7 +28,12 @@ func previewRun(ctx context.Context, e *env, c *client.Client, name string, req 
 		_, err = e.stdout.Write(out)
 		return err
 	case e.structured():
-		return e.print(p)
+		// The files it would send, which the server's preview does not hold.
+		return e.print(struct {
+			client.RunPreview
+			Files     []job.File `json:"files,omitempty"`
+			TaskFiles []job.File `json:"task_files,omitempty"`
+		}{p, req.Files, req.TaskFiles})
 	}
 	tw := e.table()
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
