@@ -108,6 +108,18 @@ func TestQueues(t *testing.T) {
 		if out, errOut, code := s.cli("jobs"); code != 0 || strings.Contains(out, "lonely") {
 			t.Errorf("jobs after the refused file: exit %d %s %s", code, out, errOut)
 		}
+		// A file that turns its own jobs' after: around is checked against its own
+		// versions of them, not the stored ones (which would form a cycle with it).
+		job := func(name, after string) string {
+			return "name: " + name + "\nimage: busybox\ncommand: [\"true\"]\ncpu: 100m\nmemory: 16Mi\n" + after + "---\n"
+		}
+		one := writeFile(t, dir, "one.yaml", job("up", "")+job("down", "after: [{job: up}]\n"))
+		turned := writeFile(t, dir, "turned.yaml", job("down", "")+job("up", "after: [{job: down}]\n"))
+		for _, file := range []string{one, turned} {
+			if out, errOut, code := s.cli("apply", "-f", file); code != 0 {
+				t.Errorf("apply %s: exit %d %s %s", filepath.Base(file), code, out, errOut)
+			}
+		}
 	})
 
 	t.Run("max_running", func(t *testing.T) {

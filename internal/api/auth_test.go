@@ -105,8 +105,11 @@ func TestAuthTeams(t *testing.T) {
 	finJob := strings.Replace(goodJob, "nightly", "ledger", 1) + "labels: {team: fin}\n"
 	unlabelled := strings.Replace(goodJob, "nightly", "orphan", 1)
 
-	// ops (no teams) sets up one job per team and one without.
-	for path, body := range map[string]string{"nightly": dsJob, "ledger": finJob, "orphan": unlabelled} {
+	// ops (no teams) sets up one job per team and one without, and one of ds's that runs
+	// after fin's.
+	bridge := strings.Replace(dsJob, "nightly", "bridge", 1) + "after: [{job: ledger}]\n"
+	for _, path := range []string{"nightly", "ledger", "orphan", "bridge"} {
+		body := map[string]string{"nightly": dsJob, "ledger": finJob, "orphan": unlabelled, "bridge": bridge}[path]
 		if status, resp := f.call(t, "PUT", "/api/v1/jobs/"+path, "application/yaml", body, as("ops")...); status != 201 {
 			t.Fatalf("ops applies %s: %d %s", path, status, resp)
 		}
@@ -147,6 +150,8 @@ func TestAuthTeams(t *testing.T) {
 		{"cannot run its job after another team's", "ana", "PUT", "/api/v1/jobs/follower", strings.Replace(dsJob, "nightly", "follower", 1) + "after: [{job: nightly}, {job: ledger}]\n", 403,
 			`after[1].job: a token of teams may make a job run after its teams' jobs only (a job run after cannot be deleted); token \"ana\" may change only jobs labelled team: ds; job \"ledger\" belongs to team \"fin\"`},
 		{"runs its job after its team's", "ana", "PUT", "/api/v1/jobs/follower", strings.Replace(dsJob, "nightly", "follower", 1) + "after: [{job: nightly}]\n", 201, ""},
+		{"changes its job that an admin of no team made run after another team's", "ana", "PUT", "/api/v1/jobs/bridge",
+			strings.Replace(strings.Replace(dsJob, "nightly", "bridge", 1), "retries: 2", "retries: 3", 1) + "after: [{job: ledger}]\n", 201, ""},
 		{"cannot delete another team's job", "ana", "DELETE", "/api/v1/jobs/ledger", "", 403, "belongs to team"},
 		{"a missing job is still 404", "ana", "POST", "/api/v1/jobs/missing/suspend", "", 404, "not found"},
 		{"the other team suspends its job", "fin-bot", "POST", "/api/v1/jobs/ledger/suspend", "", 200, ""},

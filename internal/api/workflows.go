@@ -146,6 +146,16 @@ func (a *API) checkTriggers(ctx context.Context, spec job.Spec, assumed []string
 	if len(spec.After) == 0 {
 		return nil
 	}
+	// The jobs it runs after already, which a token of teams keeps whosever they are.
+	var kept []string
+	if teamScoped(ctx) {
+		switch stored, err := a.opts.Store.DefinitionGet(ctx, spec.Name); {
+		case err == nil:
+			kept = afterJobs(stored.Spec)
+		case !errors.Is(err, job.ErrNotFound):
+			return err
+		}
+	}
 	upstream := map[string]job.Spec{}
 	next := afterJobs(spec)
 	for len(next) > 0 {
@@ -154,11 +164,13 @@ func (a *API) checkTriggers(ctx context.Context, spec job.Spec, assumed []string
 		if _, seen := upstream[name]; seen || name == spec.Name {
 			continue
 		}
-		d, err := a.opts.Store.DefinitionGet(ctx, name)
-		if errors.Is(err, job.ErrNotFound) && slices.Contains(assumed, name) {
-			upstream[name] = job.Spec{Name: name} // a dry run's: applied before it, from the same file
+		if slices.Contains(assumed, name) {
+			// A dry run's: applied before it from the same file, whose version decides (the
+			// CLI refuses a cycle among the file's own jobs), not the one stored now.
+			upstream[name] = job.Spec{Name: name}
 			continue
 		}
+		d, err := a.opts.Store.DefinitionGet(ctx, name)
 		if errors.Is(err, job.ErrNotFound) {
 			if slices.ContainsFunc(spec.After, func(x job.After) bool { return x.Job == name }) {
 				return a.checkTriggersAll(ctx, spec)
@@ -168,7 +180,7 @@ func (a *API) checkTriggers(ctx context.Context, spec job.Spec, assumed []string
 		if err != nil {
 			return err
 		}
-		if i := slices.IndexFunc(spec.After, func(x job.After) bool { return x.Job == name }); i >= 0 && teamScoped(ctx) {
+		if i := slices.IndexFunc(spec.After, func(x job.After) bool { return x.Job == name }); i >= 0 && teamScoped(ctx) && !slices.Contains(kept, name) {
 			// A job that runs after another keeps that one from being deleted: a team's
 			// token may not do that to another team's job.
 			if err := mayChange(ctx, name, d.Labels); err != nil {

@@ -29,7 +29,7 @@ func applyDocs(file string, docs [][]byte, queue, jobDoc func(d named) error) er
 			if err != nil {
 				return fmt.Errorf("%s: %s", where, describeError(err))
 			}
-			queues = append(queues, named{q.Name, where, doc, nil})
+			queues = append(queues, named{name: q.Name, where: where, doc: doc})
 			continue
 		default:
 			return fmt.Errorf("%s: kind: %.40q is no kind of document Docket takes; a queue's is kind: %s, and a job's has no kind", where, kind, definition.KindQueue)
@@ -41,7 +41,7 @@ func applyDocs(file string, docs [][]byte, queue, jobDoc func(d named) error) er
 		if spec.Name == "" {
 			return fmt.Errorf("%s: name: is required", where)
 		}
-		jobs = append(jobs, named{spec.Name, where, doc, afterNames(spec)})
+		jobs = append(jobs, named{spec.Name, where, doc, afterNames(spec), queueNames(spec)})
 	}
 	jobs, err := upstreamFirst(jobs)
 	if err != nil {
@@ -61,11 +61,31 @@ func applyDocs(file string, docs [][]byte, queue, jobDoc func(d named) error) er
 }
 
 // named is a document of a file being applied: its name, where it is in the file, and,
-// for a job, the jobs it runs after (its after:).
+// for a job, the jobs it runs after (its after:) and the queues it names.
 type named struct {
 	name, where string
 	doc         []byte
 	after       []string
+	// queues holds the queues a job names (its own, its steps').
+	queues []string
+}
+
+func queueNames(spec job.Spec) []string {
+	var names []string
+	for _, q := range append([]string{spec.Queue}, stepQueues(spec)...) {
+		if q != "" && !slices.Contains(names, q) {
+			names = append(names, q)
+		}
+	}
+	return names
+}
+
+func stepQueues(spec job.Spec) []string {
+	names := make([]string, len(spec.Steps))
+	for i, st := range spec.Steps {
+		names[i] = st.Queue
+	}
+	return names
 }
 
 func afterNames(spec job.Spec) []string {

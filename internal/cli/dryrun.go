@@ -168,7 +168,14 @@ func dryCheck(ctx context.Context, c *client.Client, file string, docs [][]byte)
 				upstream = append(upstream, up)
 			}
 		}
-		got, err := c.DryApplyJob(ctx, d.name, d.doc, queued, upstream)
+		// The queues it names that the file sets before it.
+		var named []string
+		for _, q := range d.queues {
+			if slices.Contains(queued, q) {
+				named = append(named, q)
+			}
+		}
+		got, err := c.DryApplyJob(ctx, d.name, d.doc, named, upstream)
 		jobs, applied = append(jobs, got), append(applied, d.name)
 		return err
 	})
