@@ -102,14 +102,16 @@ func TestArrayEachLine(t *testing.T) {
 	}
 }
 
-// TestResultsPlainRun: docket results of a run that is no array prints its one line and
-// downloads its output files; a workflow's points to its steps.
+// TestResultsPlainRun: docket results of a run that is no array prints its newest
+// attempt's line (following its retry) and downloads its output files; a workflow's
+// points to its steps.
 func TestResultsPlainRun(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s := startServer(t, dir+"/data")
-	script := `echo model > model.bin && "$BIN" report --result '{"auc": 0.91}' --file model.bin`
-	def := writeFile(t, dir, "train.yaml", fmt.Sprintf("name: train\nimage: busybox\ncommand: [\"sh\", \"-c\", %q]\ncpu: 100m\nmemory: 64Mi\nenv: {BIN: %q}\n", script, binary))
+	s := startServer(t, dir+"/data", "--retry-backoff", "100ms")
+	// The first attempt fails; its retry's line is the run's.
+	script := `[ "$DOCKET_ATTEMPT" = 1 ] && exit 3; echo model > model.bin && "$BIN" report --result '{"auc": 0.91}' --file model.bin`
+	def := writeFile(t, dir, "train.yaml", fmt.Sprintf("name: train\nimage: busybox\ncommand: [\"sh\", \"-c\", %q]\ncpu: 100m\nmemory: 64Mi\nretries: 1\nenv: {BIN: %q}\n", script, binary))
 	if _, errOut, code := s.cli("apply", "-f", def); code != 0 {
 		t.Fatalf("apply: %s", errOut)
 	}
@@ -127,15 +129,17 @@ func TestResultsPlainRun(t *testing.T) {
 		t.Fatalf("results --follow --download: exit %d %s", code, errOut)
 	}
 	var line struct {
-		State  job.State
-		Result json.RawMessage
-		Files  []job.File
-		RunID  string `json:"run_id"`
+		State   job.State
+		Result  json.RawMessage
+		Files   []job.File
+		RunID   string `json:"run_id"`
+		Attempt int
 	}
 	if err := json.Unmarshal([]byte(out), &line); err != nil {
 		t.Fatalf("results: %v\n%s", err, out)
 	}
-	if line.State != job.StateSucceeded || string(line.Result) != `{"auc":0.91}` || line.RunID != run.ID || len(line.Files) != 1 || line.Files[0].Path != "model.bin" {
+	if line.State != job.StateSucceeded || string(line.Result) != `{"auc":0.91}` || line.Attempt != 2 || line.RunID == run.ID ||
+		len(line.Files) != 1 || line.Files[0].Path != "model.bin" {
 		t.Errorf("results of a plain run: %s", out)
 	}
 	if data, err := os.ReadFile(filepath.Join(download, "model.bin")); err != nil || string(data) != "model\n" {

@@ -214,8 +214,8 @@ type runResult struct {
 }
 
 // printRunResult prints what a run that is no array reported as one line, as
-// printResults does a task's (with follow, once it has ended), and with download writes
-// its output files under that folder.
+// printResults does a task's: its newest attempt's (with follow, once that has ended), and
+// with download writes its output files under that folder.
 func printRunResult(ctx context.Context, e *env, c *client.Client, runID string, follow bool, download string) error {
 	for {
 		r, err := c.Run(ctx, runID)
@@ -230,6 +230,17 @@ func printRunResult(ctx context.Context, e *env, c *client.Client, runID string,
 			case <-ctx.Done():
 				return nil
 			case <-time.After(resultsEvery):
+				continue
+			}
+		}
+		if r.State == job.StateFailed {
+			// Its newest attempt answers, as an array's tasks' do (made with the failure).
+			next, err := retryOf(ctx, c, r)
+			if err != nil {
+				return err
+			}
+			if next != nil {
+				runID = next.ID
 				continue
 			}
 		}
@@ -287,8 +298,9 @@ attempt's. With --follow, wait for each task to end before printing it, until al
 With --download DIR, each task's output files (docket report --file) are written to
 DIR/INDEX/NAME.
 
-A run that is no array prints one such line, without index and input; --follow waits
-for it to end, and --download DIR writes its output files to DIR/NAME.`,
+A run that is no array prints one such line, without index and input, of its newest
+attempt; --follow waits for that to end, and --download DIR writes its output files to
+DIR/NAME.`,
 		Example: `  docket results 019ab2c4-...
   docket results 019ab2c4-... --follow > results.jsonl
   docket results 019ab2c4-... --download ./out
