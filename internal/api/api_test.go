@@ -423,12 +423,18 @@ func TestReadyzReadsLittle(t *testing.T) {
 func TestErrorsEchoLittle(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	long := strings.Repeat("A", 60000)
-	for _, path := range []string{"/api/v1/runs?state=" + long, "/api/v1/runs/" + long + "/logs", "/api/v1/jobs?limit=" + long} {
-		status, body := f.call(t, "GET", path, "", "")
-		if status < 400 || status >= 500 || len(body) > job.MaxErrorText+512 {
-			t.Errorf("GET %s...: %d, %d bytes; want a 4xx of at most %d", path[:30], status, len(body), job.MaxErrorText+512)
+	// Each < is 6 bytes once JSON escapes it.
+	for _, long := range []string{strings.Repeat("A", 60000), strings.Repeat("%3C", 6000)} {
+		for _, path := range []string{"/api/v1/runs?state=" + long, "/api/v1/runs/" + long + "/logs", "/api/v1/jobs?limit=" + long} {
+			status, body := f.call(t, "GET", path, "", "")
+			if status < 400 || status >= 500 || len(body) > 6*job.MaxErrorText+512 {
+				t.Errorf("GET %s...: %d, %d bytes; want a 4xx of at most %d", path[:30], status, len(body), 6*job.MaxErrorText+512)
+			}
 		}
+	}
+	// What the error says of the value, after it, is kept.
+	if _, body := f.call(t, "GET", "/api/v1/jobs?limit="+strings.Repeat("A", 60000), "", ""); !strings.Contains(string(body), `is not a number from 1 to 1000"`) {
+		t.Errorf("a long value's error lost its end: %.200s...%s", body, body[max(0, len(body)-200):])
 	}
 }
 

@@ -65,7 +65,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status >= 500 {
 		log.Error("request", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	body.Error.Field, body.Error.Message = job.Truncate(body.Error.Field, maxFieldText), job.Truncate(body.Error.Message, job.MaxErrorText)
+	body.Error.Field, body.Error.Message = job.Truncate(body.Error.Field, maxFieldText), job.Elide(body.Error.Message, job.MaxErrorText)
 	if awsRequest(r) {
 		// A request to the AWS Batch face refused before it got there (host, origin) is
 		// answered as AWS clients read errors.

@@ -253,7 +253,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, logs bool, err er
 		h.opts.Logger.Error("aws request", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	w.Header().Set("X-Amzn-ErrorType", e.typ)
-	body := map[string]string{"message": job.Truncate(e.msg, job.MaxErrorText)}
+	body := map[string]string{"message": job.Elide(e.msg, job.MaxErrorText)}
 	ct := "application/json"
 	if logs {
 		body["__type"] = e.typ

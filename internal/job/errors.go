@@ -38,7 +38,7 @@ func Invalid(field, format string, args ...any) error {
 
 // MaxErrorText caps an error's message as an API answers it: what a client sent and an
 // error quotes back is bounded, however large it was.
-const MaxErrorText = 4096
+const MaxErrorText = 2048
 
 // Truncate shortens s, which a client may have sent, to at most n bytes (cut at a
 // character's start) and an ellipsis, before it is quoted back.
@@ -50,4 +50,20 @@ func Truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// Elide shortens s to at most n bytes and an ellipsis by cutting its middle, so that an
+// error keeps both what it names (at its start) and what it says of it (at its end).
+func Elide(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	head, tail := n/2, len(s)-(n-n/2)
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + "…" + s[tail:]
 }

@@ -41,3 +41,15 @@ func TestTruncate(t *testing.T) {
 		}
 	}
 }
+
+func TestElide(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{{"short", 10, "short"}, {"abcdefgh", 4, "ab…gh"}, {"abcdefghi", 5, "ab…ghi"}, {"aéé", 3, "a…é"}} {
+		if got := Elide(tc.s, tc.n); got != tc.want || len(got) > tc.n+len("…") {
+			t.Errorf("Elide(%q, %d) = %q; want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
