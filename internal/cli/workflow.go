@@ -280,7 +280,7 @@ func describeGroup(w io.Writer, r job.Run, children []job.Run) {
 				continue
 			}
 			if shown[next] {
-				fmt.Fprintf(w, "%s  - %s (shown above)\n", indent, next)
+				fmt.Fprintf(w, "%s  - %s\t(shown above)\n", indent, next) // a cell, so the columns go on past it
 				continue
 			}
 			// A step shows under the last of its needs, once all of them are shown.
