@@ -353,6 +353,7 @@ func (a *API) runLogs(w http.ResponseWriter, r *http.Request) {
 	if follow {
 		release, err := a.follows.take(ctx)
 		if err != nil {
+			w.Header().Set("Retry-After", "10") // as every rate_limited answer says when
 			writeError(w, r, a.opts.Logger, err)
 			return
 		}
