@@ -101,6 +101,21 @@ func TestRunLocal(t *testing.T) {
 		})
 	}
 
+	t.Run("queues", func(t *testing.T) {
+		t.Parallel()
+		// A queue the job names runs it: the file's own, or one made without limits.
+		job := "name: queued\nimage: busybox\ncommand: [\"echo\", \"through the queue\"]\ncpu: 100m\nmemory: 16Mi\nqueue: gpu\n"
+		for file, note := range map[string]bool{
+			writeFile(t, dir, "queued.yaml", job):                                                     true,
+			writeFile(t, dir, "with-queue.yaml", job+"---\nkind: Queue\nname: gpu\nmax_running: 1\n"): false,
+		} {
+			stdout, stderr, code := docket(t, env, "run", "-f", file, "--local", "--executor", "process")
+			if code != 0 || stdout != "through the queue\n" || strings.Contains(stderr, "queue gpu: not in") != note {
+				t.Errorf("run -f %s --local: exit %d\n%s%s", filepath.Base(file), code, stdout, stderr)
+			}
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		t.Parallel()
 		bad := writeFile(t, dir, "bad.yaml", "name: bad\nimage: busybox\nmemory: 64Mi\ncommand: [\"true\"]\n")

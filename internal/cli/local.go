@@ -27,10 +27,11 @@ type localRun struct {
 }
 
 func (l localRun) run(ctx context.Context, e *env) error {
-	doc, name, err := l.pick(e)
+	doc, spec, queues, err := l.pick(e)
 	if err != nil {
 		return err
 	}
+	name := spec.Name
 	dir, err := os.MkdirTemp("", "docket-local-")
 	if err != nil {
 		return err
@@ -67,6 +68,17 @@ func (l localRun) run(ctx context.Context, e *env) error {
 
 	c := client.New("http://" + addr)
 	c.User = whoami()
+	// The queues it names: the file's, or one without limits made for this run.
+	for _, q := range queueNames(spec) {
+		body, ok := queues[q]
+		if !ok {
+			body = []byte("{}")
+			fmt.Fprintf(e.stderr, "queue %s: not in %s, so made for this run with no limits\n", q, l.file)
+		}
+		if _, err := c.ApplyQueue(ctx, q, body); err != nil {
+			return fmt.Errorf("%s: queue %s: %s", l.file, q, describeError(err))
+		}
+	}
 	if _, err := c.ApplyJob(ctx, name, doc); err != nil {
 		return fmt.Errorf("%s: %s", l.file, describeError(err))
 	}
@@ -113,37 +125,53 @@ func (l localRun) run(ctx context.Context, e *env) error {
 	return e.ended(final, e.stderr)
 }
 
-// pick returns the document of the job to run and its name: the only job in the file, or
-// the one named.
-func (l localRun) pick(e *env) ([]byte, string, error) {
+// pick returns the document of the job to run and the job: the only job in the file, or
+// the one named; and the file's queues' documents, by name.
+func (l localRun) pick(e *env) ([]byte, job.Spec, map[string][]byte, error) {
 	data, err := readFile(e, l.file)
 	if err != nil {
-		return nil, "", err
+		return nil, job.Spec{}, nil, err
 	}
+	var (
+		names  []string
+		jobs   [][]byte
+		specs  []job.Spec
+		queues = map[string][]byte{}
+	)
 	docs := definition.SplitDocuments(data)
-	var names []string
 	for i, doc := range docs {
+		where := l.file
+		if len(docs) > 1 {
+			where = fmt.Sprintf("%s (document %d)", l.file, i+1)
+		}
+		if definition.KindOf(doc) == definition.KindQueue {
+			q, err := definition.DecodeQueue(doc, "")
+			if err != nil {
+				return nil, job.Spec{}, nil, fmt.Errorf("%s: %s", where, describeError(err))
+			}
+			queues[q.Name] = doc
+			continue
+		}
 		spec, err := definition.Decode(doc)
 		if err != nil {
-			if len(docs) > 1 {
-				return nil, "", fmt.Errorf("%s (document %d): %w", l.file, i+1, err)
-			}
-			return nil, "", fmt.Errorf("%s: %w", l.file, err)
+			return nil, job.Spec{}, nil, fmt.Errorf("%s: %w", where, err)
 		}
-		if l.name == "" && len(docs) == 1 || spec.Name == l.name {
-			if spec.Name == "" {
-				return nil, "", fmt.Errorf("%s: name: is required", l.file)
-			}
-			return doc, spec.Name, nil
+		if spec.Name == "" {
+			return nil, job.Spec{}, nil, fmt.Errorf("%s: name: is required", where)
 		}
-		names = append(names, spec.Name)
+		names, jobs, specs = append(names, spec.Name), append(jobs, doc), append(specs, spec)
+	}
+	for i, spec := range specs {
+		if l.name == "" && len(specs) == 1 || spec.Name == l.name {
+			return jobs[i], spec, queues, nil
+		}
 	}
 	switch {
-	case len(docs) == 0:
-		return nil, "", fmt.Errorf("%s holds no job definition", l.file)
+	case len(specs) == 0:
+		return nil, job.Spec{}, nil, fmt.Errorf("%s holds no job definition", l.file)
 	case l.name == "":
-		return nil, "", usageError{fmt.Errorf("%s defines %d jobs (%s); name the one to run: docket run %s -f %s --local", l.file, len(docs), strings.Join(names, ", "), names[0], l.file)}
+		return nil, job.Spec{}, nil, usageError{fmt.Errorf("%s defines %d jobs (%s); name the one to run: docket run %s -f %s --local", l.file, len(specs), strings.Join(names, ", "), names[0], l.file)}
 	default:
-		return nil, "", usageError{fmt.Errorf("%s defines no job %q; it has %s", l.file, l.name, strings.Join(names, ", "))}
+		return nil, job.Spec{}, nil, usageError{fmt.Errorf("%s defines no job %q; it has %s", l.file, l.name, strings.Join(names, ", "))}
 	}
 }
