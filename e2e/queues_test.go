@@ -305,7 +305,8 @@ queue: two`, 1))
 		}
 		in := writeFile(t, dir, "in.csv", "id,score\n1,0.5\n")
 		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--file", in, "--dry-run")
-		if code != 0 || !strings.Contains(out, "Files:      1 file, 15 bytes: in.csv\n") || !strings.Contains(errOut, "no file was sent") {
+		if code != 0 || !strings.Contains(out, "Files:      1 file, 15 bytes: in.csv\n") || !strings.Contains(out, "Env:        DOCKET_INPUTS=(the run's working directory)\n") ||
+			!strings.Contains(errOut, "no file was sent") {
 			t.Errorf("run --file --dry-run: exit %d\n%s%s", code, out, errOut)
 		}
 		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--file", in, "--dry-run", "-o", "json")
@@ -434,6 +435,13 @@ params: {lr: "0.01"}
 	manifest, errOut, code = srv.cli("run", "train", "--array", "50", "--parallelism", "5", "--dry-run", "-o", "yaml")
 	if code != 0 || !strings.Contains(manifest, "completionMode: Indexed") || !strings.Contains(manifest, "completions: 50") {
 		t.Fatalf("run --array --dry-run -o yaml: exit %d\n%s%s", code, manifest, errOut)
+	}
+	serverDryRun(manifest)
+	// A run with input files: the init container that fetches them, and $DOCKET_INPUTS.
+	in := writeFile(t, t.TempDir(), "in.csv", "id\n1\n")
+	manifest, errOut, code = srv.cli("run", "train", "--file", in, "--dry-run", "-o", "yaml")
+	if code != 0 || !strings.Contains(manifest, "initContainers:") || !strings.Contains(manifest, "value: /docket/inputs") {
+		t.Fatalf("run --file --dry-run -o yaml: exit %d\n%s%s", code, manifest, errOut)
 	}
 	serverDryRun(manifest)
 	if runs := srv.allRuns(""); len(runs) != 0 {

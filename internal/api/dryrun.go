@@ -29,8 +29,9 @@ type Preview struct {
 // Previewer resolves a run that is not stored into what it would run (the server's
 // dispatcher and executor).
 type Previewer interface {
-	// group is the run's workflow or array run, for one of its children; else nil.
-	Preview(ctx context.Context, def job.Definition, run job.Run, group *job.Run) (Preview, error)
+	// group is the run's workflow or array run, for one of its children; else nil. inputs
+	// are the files placed for the run.
+	Preview(ctx context.Context, def job.Definition, run job.Run, group *job.Run, inputs []job.File) (Preview, error)
 }
 
 // dryRun reads the ?dry_run= flag.
@@ -59,7 +60,7 @@ type runPreview struct {
 // previewRun answers a dry-run submission: the run as it would be stored (queue,
 // priority, params, and a group's size) and what it, or the first of its children,
 // would run; nothing is stored.
-func (a *API) previewRun(w http.ResponseWriter, r *http.Request, def job.Definition, run job.Run, children []job.Run) {
+func (a *API) previewRun(w http.ResponseWriter, r *http.Request, def job.Definition, run job.Run, children []job.Run, inputs []job.File) {
 	out := runPreview{DryRun: true, Run: run}
 	shown, group := run, (*job.Run)(nil)
 	if len(children) > 0 {
@@ -74,7 +75,7 @@ func (a *API) previewRun(w http.ResponseWriter, r *http.Request, def job.Definit
 		out.Task = &shown
 	}
 	if a.opts.Previewer != nil {
-		p, err := a.opts.Previewer.Preview(r.Context(), def, shown, group)
+		p, err := a.opts.Previewer.Preview(r.Context(), def, shown, group, inputs)
 		if err != nil {
 			writeError(w, r, a.opts.Logger, err)
 			return

@@ -116,7 +116,12 @@ func (a *API) submitRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if dry {
-		a.previewRun(w, r, def, run, children)
+		// The files the run, or its first task, would find placed.
+		inputs := slices.Clone(req.Files)
+		if len(req.TaskFiles) > 0 {
+			inputs = append(inputs, req.TaskFiles[0])
+		}
+		a.previewRun(w, r, def, run, children, inputs)
 		return
 	}
 	events = append([]job.Event{run.FirstEvent()}, events...)

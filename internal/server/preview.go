@@ -9,6 +9,8 @@ import (
 
 	"docket.dev/docket/internal/api"
 	"docket.dev/docket/internal/dispatch"
+	"docket.dev/docket/internal/execute/container"
+	"docket.dev/docket/internal/execute/kube"
 	"docket.dev/docket/internal/job"
 )
 
@@ -24,7 +26,12 @@ type previewer struct {
 	exec            executor
 	defaultDeadline time.Duration
 	runEnv          func(runID string) map[string]string
+	// inputsDir is where the executor places a run's input files ($DOCKET_INPUTS).
+	inputsDir string
 }
+
+// inputsDirs are the executors' folders of input files, as a preview shows them.
+var inputsDirs = map[string]string{"process": "(the run's working directory)", "container": container.InputsDir, "kubernetes": kube.InputsDir}
 
 var _ api.Previewer = previewer{}
 
@@ -40,18 +47,22 @@ func (p previewer) shownEnv(runID string) map[string]string {
 	return env
 }
 
-func (p previewer) Preview(_ context.Context, def job.Definition, run job.Run, group *job.Run) (api.Preview, error) {
+func (p previewer) Preview(_ context.Context, def job.Definition, run job.Run, group *job.Run, inputs []job.File) (api.Preview, error) {
 	x, err := dispatch.Resolve(def, run, nil, p.defaultDeadline)
 	if err != nil {
 		return api.Preview{}, err
 	}
+	x.Inputs = inputs
 	if run.TaskIndex != nil && group != nil {
 		dispatch.SetArray(&x, *group, p.shownEnv(group.ID))
 	}
 	maps.Copy(x.Env, p.shownEnv(run.ID))
-	out := api.Preview{Image: x.Image, Command: x.Command, Env: x.Env, CPU: x.CPU, Memory: x.Memory, Deadline: job.Duration(x.Deadline)}
+	out := api.Preview{Image: x.Image, Command: x.Command, Env: maps.Clone(x.Env), CPU: x.CPU, Memory: x.Memory, Deadline: job.Duration(x.Deadline)}
+	if len(inputs) > 0 {
+		out.Env["DOCKET_INPUTS"] = p.inputsDir // set by the executor as the run starts
+	}
 	if m, ok := p.exec.(manifester); ok {
-		j, err := m.Manifest(x)
+		j, err := m.Manifest(x) // with the init container that fetches the inputs
 		if err != nil {
 			return api.Preview{}, err
 		}

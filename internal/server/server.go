@@ -200,7 +200,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		RunTokens:      runTokens,
 		Images:         images(cfg),
 		Hosts:          publicHosts(cfg),
-		Previewer:      previewer{exec: s.exec, defaultDeadline: cfg.DefaultDeadline, runEnv: runEnv},
+		Previewer:      previewer{exec: s.exec, defaultDeadline: cfg.DefaultDeadline, runEnv: runEnv, inputsDir: inputsDirs[cfg.Executor]},
 		Tasks:          s.disp,
 		AWS: awsbatch.New(awsbatch.Options{
 			Store: st, Canceller: s.disp, Logger: log, Limits: limits, Admission: admission(s.exec),
