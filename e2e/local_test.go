@@ -114,6 +114,11 @@ func TestRunLocal(t *testing.T) {
 				t.Errorf("run -f %s --local: exit %d\n%s%s", filepath.Base(file), code, stdout, stderr)
 			}
 		}
+		// And the queue --queue names.
+		stdout, stderr, code := docket(t, env, "run", "-f", writeFile(t, dir, "queued.yaml", job), "--local", "--executor", "process", "--queue", "cpu")
+		if code != 0 || stdout != "through the queue\n" || !strings.Contains(stderr, "queue cpu: not in") {
+			t.Errorf("run --local --queue cpu: exit %d\n%s%s", code, stdout, stderr)
+		}
 	})
 
 	t.Run("errors", func(t *testing.T) {

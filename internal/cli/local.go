@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"docket.dev/docket/internal/client"
@@ -68,8 +69,12 @@ func (l localRun) run(ctx context.Context, e *env) error {
 
 	c := client.New("http://" + addr)
 	c.User = whoami()
-	// The queues it names: the file's, or one without limits made for this run.
-	for _, q := range queueNames(spec) {
+	// The queues it names (and --queue): the file's, or one without limits made for this run.
+	names := queueNames(spec)
+	if q := l.req.Queue; q != "" && !slices.Contains(names, q) {
+		names = append(names, q)
+	}
+	for _, q := range names {
 		body, ok := queues[q]
 		if !ok {
 			body = []byte("{}")
