@@ -43,6 +43,11 @@ func applyDocs(file string, docs [][]byte, queue, jobDoc func(d named) error) er
 		}
 		jobs = append(jobs, named{spec.Name, where, doc, afterNames(spec), queueNames(spec)})
 	}
+	for _, docs := range [][]named{queues, jobs} {
+		if err := definedOnce(docs); err != nil {
+			return err
+		}
+	}
 	jobs, err := upstreamFirst(jobs)
 	if err != nil {
 		return err
@@ -88,6 +93,19 @@ func stepQueues(spec job.Spec) []string {
 	return names
 }
 
+// definedOnce refuses a name two documents of the file define: the second would replace
+// the first, which is most often a copy left unrenamed.
+func definedOnce(docs []named) error {
+	first := map[string]string{}
+	for _, d := range docs {
+		if where, ok := first[d.name]; ok {
+			return fmt.Errorf("%s: name: %s is defined in %s already; rename one, or keep one of them", d.where, d.name, where)
+		}
+		first[d.name] = d.where
+	}
+	return nil
+}
+
 func afterNames(spec job.Spec) []string {
 	names := make([]string, len(spec.After))
 	for i, a := range spec.After {
@@ -101,8 +119,7 @@ func afterNames(spec job.Spec) []string {
 // otherwise. Jobs of the file that run after one another in a circle are refused here,
 // naming them, before anything is applied.
 func upstreamFirst(jobs []named) ([]named, error) {
-	// left counts each name's documents not yet placed (a name may come twice: both are
-	// applied, in file order).
+	// left counts each name's documents not yet placed.
 	left := map[string]int{}
 	for _, j := range jobs {
 		left[j.name]++

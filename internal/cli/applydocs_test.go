@@ -74,19 +74,17 @@ func TestApplyDocsUpstreamFirst(t *testing.T) {
 		t.Errorf("visited %q; want %q", visited, want)
 	}
 
-	// A job defined twice is applied twice, in file order, after what it runs after.
+	// A job defined twice is refused, naming both documents, and nothing is applied.
 	visited = nil
 	docs = [][]byte{job("report", "train"), job("train"), job("report", "train")}
-	if err := applyDocs("f.yaml", docs, none, visit); err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"train", "report", "report"}; !slices.Equal(visited, want) {
-		t.Errorf("visited %q; want %q", visited, want)
+	err := applyDocs("f.yaml", docs, none, visit)
+	if want := "f.yaml (document 3): name: report is defined in f.yaml (document 1) already; rename one, or keep one of them"; err == nil || err.Error() != want || len(visited) > 0 {
+		t.Errorf("a job defined twice: %v, visited %q; want %q", err, visited, want)
 	}
 
 	visited = nil
 	docs = [][]byte{job("audit"), job("ca", "cb"), job("cb", "ca")}
-	err := applyDocs("f.yaml", docs, none, visit)
+	err = applyDocs("f.yaml", docs, none, visit)
 	if err == nil || err.Error() != "f.yaml (document 2): after: jobs ca, cb of the file each run after another of them, in a cycle of triggers" {
 		t.Errorf("a file whose jobs run after each other: %v", err)
 	}

@@ -29,8 +29,8 @@ func applyCmd(e *env) *cobra.Command {
 		Long: `Create or update the jobs defined in FILE (one job per YAML document; "-" reads
 stdin). An unchanged definition is left as it is; a changed one becomes a new revision.
 A document with kind: Queue sets a queue; the file's queues are set before its jobs, and
-a job after the jobs of the file it runs after (after:). The server checks every
-document first: when one is refused, none is applied.
+a job after the jobs of the file it runs after (after:). A name is defined once in a
+file. The server checks every document first: when one is refused, none is applied.
 
 With --dry-run the server checks every document as apply would (images, capacity,
 templates, queues) and says what would change, storing nothing: per job created,
