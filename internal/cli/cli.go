@@ -164,13 +164,21 @@ func describeError(err error) string {
 	}
 	var id string
 	if _, serr := fmt.Sscanf(ae.Message, "run %q not found", &id); serr == nil && err == error(ae) && ae.Status == http.StatusNotFound && !runIDShape.MatchString(id) {
+		if runIDStart.MatchString(id) {
+			// A run id cut short, as a narrow table or a copy leaves it.
+			return fmt.Sprintf("%s; a run id is 36 characters, like 019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b: copy the whole of it (docket runs lists them)", ae.Message)
+		}
 		return fmt.Sprintf("%s; a run id looks like 019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b: docket runs --job %s lists the runs of a job of that name", ae.Message, id)
 	}
 	return err.Error()
 }
 
-// runIDShape is the shape of a run id (a UUID).
-var runIDShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+// runIDShape is the shape of a run id (a UUID), and runIDStart of the start of one that
+// a job's name is not (eight hex digits and a dash, at least).
+var (
+	runIDShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	runIDStart = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f-]*$`)
+)
 
 // plainFlagError says what a flag's value should have been where pflag quotes strconv:
 // `invalid argument "abc" for "--array" flag: strconv.ParseInt: parsing "abc": invalid

@@ -124,6 +124,7 @@ func TestRunNotFoundHint(t *testing.T) {
 	for id, want := range map[string]string{
 		"score":                                `run "score" not found; a run id looks like 019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b: docket runs --job score lists the runs of a job of that name`,
 		"01a23279-09fe-73a0-b767-6d943ddf5fa9": `run "01a23279-09fe-73a0-b767-6d943ddf5fa9" not found`,
+		"01a23279-09fe":                        `run "01a23279-09fe" not found; a run id is 36 characters, like 019ab2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b: copy the whole of it (docket runs lists them)`,
 	} {
 		var out, errOut bytes.Buffer
 		if err := Run(context.Background(), []string{"describe", "run", id, "--server", srv.URL}, strings.NewReader(""), &out, &errOut); err == nil || errOut.String() != "docket: "+want+"\n" {
