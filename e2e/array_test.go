@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -53,8 +54,8 @@ func TestArrayEachLine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if !strings.Contains(errOut, "20/20 succeeded, 0 running") {
-		t.Errorf("progress lacks the last line:\n%s", errOut)
+	if !strings.Contains(errOut, "20/20 succeeded, 0 running") || !regexp.MustCompile(`run \S+ succeeded after \S+\n$`).MatchString(errOut) {
+		t.Errorf("progress lacks the last line, or the run's summary after it:\n%s", errOut)
 	}
 	check := func(what, out string) {
 		t.Helper()

@@ -195,6 +195,9 @@ alone, for kubectl; -o json prints everything).`,
 				if err := printResults(ctx, e, c, run.ID, false, ""); err != nil {
 					return err
 				}
+				// stdout holds the results; how the array ended, and why, goes beside the
+				// progress.
+				fmt.Fprintln(e.stderr, summary(final))
 				return runExit(final)
 			}
 			return e.ended(final, e.stdout)
