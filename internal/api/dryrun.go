@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"docket.dev/docket/internal/job"
 )
@@ -109,7 +110,8 @@ func specDiff(old, new job.Spec) ([]string, error) {
 	var diff []string
 	for _, k := range keys {
 		if string(a[k]) != string(b[k]) {
-			diff = append(diff, fmt.Sprintf("%s: %s -> %s", k, short(a[k]), short(b[k])))
+			was, now := around(a[k], b[k])
+			diff = append(diff, fmt.Sprintf("%s: %s -> %s", k, was, now))
 		}
 	}
 	return diff, nil
@@ -126,12 +128,32 @@ func fields(s job.Spec) (map[string]json.RawMessage, error) {
 }
 
 // short is a JSON value as a diff shows it: (none) when absent, cut when long.
-func short(v json.RawMessage) string {
+// around shows two values of a field at most maxDiffValue bytes each: from a little
+// before where they first differ, so that a long value shows what changed in it.
+func around(a, b json.RawMessage) (string, string) {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	start := 0
+	if len(a) > maxDiffValue || len(b) > maxDiffValue {
+		start = max(0, i-maxDiffValue/4)
+	}
+	return window(a, start), window(b, start)
+}
+
+// window is v from start, at most maxDiffValue bytes of it, each cut marked "…".
+func window(v json.RawMessage, start int) string {
 	if v == nil {
 		return "(none)"
 	}
-	if len(v) > maxDiffValue {
-		return string(v[:maxDiffValue]) + "..."
+	s := string(v)
+	for start > 0 && start < len(s) && !utf8.RuneStart(s[start]) {
+		start--
 	}
-	return string(v)
+	out := job.Truncate(s[min(start, len(s)):], maxDiffValue)
+	if start > 0 {
+		out = "…" + out
+	}
+	return out
 }
