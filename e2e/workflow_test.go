@@ -132,6 +132,21 @@ func TestWorkflowProcess(t *testing.T) {
 	if status := srv.api("GET", "/api/v1/runs/"+again["train"].ID+"/steps/extract/result", "", &res); status != 200 || !strings.Contains(string(res.Result), date) {
 		t.Errorf("extract's result read from train's run: %d %s", status, res.Result)
 	}
+	// A step reads the results of the steps it needs only.
+	for _, tc := range []struct {
+		from, step string
+		status     int
+		msg        string
+	}{
+		{"train", "publish", 400, "step publish runs after step train"},
+		{"evaluate-a", "evaluate-b", 400, "step evaluate-a does not need step evaluate-b"},
+		{"train", "extrct", 404, `has no step \"extrct\"; its steps are extract, train, evaluate-a, evaluate-b, publish, notify`},
+	} {
+		var body json.RawMessage
+		if status := srv.api("GET", "/api/v1/runs/"+again[tc.from].ID+"/steps/"+tc.step+"/result", "", &body); status != tc.status || !strings.Contains(string(body), tc.msg) {
+			t.Errorf("%s's result read from %s's run: %d %s; want %d with %q", tc.step, tc.from, status, body, tc.status, tc.msg)
+		}
+	}
 	// Once the job has changed, a retry still runs the old run's revision, and says so.
 	changed := writeFile(t, dir, "pipeline2.yaml", strings.Replace(fmt.Sprintf(workflowFile, dir), "deadline: 1m", "deadline: 2m", 1))
 	if _, stderr, code := srv.cli("apply", "-f", changed); code != 0 {

@@ -19,6 +19,7 @@ import (
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/group"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 )
 
 // getStepResult returns the result a step of the asking run's workflow reported: what
@@ -43,6 +44,34 @@ func (a *API) getStepResult(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_a_step",
 			msg: fmt.Sprintf("run %s is no step of a workflow, so it has no steps' results to read", id)})
 		return
+	}
+	if run.Step != "" {
+		// A step reads what the steps it needs reported, as its templates may: what any
+		// other step reported depends on when the read comes.
+		def, err := store.DefinitionAt(r.Context(), a.opts.Store, run.Job, run.Revision)
+		if err != nil {
+			writeError(w, r, a.opts.Logger, err)
+			return
+		}
+		var names []string
+		for _, st := range def.Steps {
+			names = append(names, st.Name)
+		}
+		switch {
+		case !slices.Contains(names, step):
+			if len(names) > 20 {
+				names = append(names[:20], fmt.Sprintf("and %d more", len(names)-20))
+			}
+			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_a_step",
+				msg: fmt.Sprintf("workflow run %s has no step %q; its steps are %s", parent, step, strings.Join(names, ", "))})
+			return
+		case step == run.Step || definition.NeedsStep(def.Steps, step, run.Step):
+			writeError(w, r, a.opts.Logger, invalid("step", fmt.Sprintf("step %s runs after step %s, or is it, so its result comes after this one's", step, run.Step)))
+			return
+		case !definition.NeedsStep(def.Steps, run.Step, step):
+			writeError(w, r, a.opts.Logger, invalid("step", fmt.Sprintf("step %s does not need step %s, directly or through others, so its result may not be there yet; add it to needs", run.Step, step)))
+			return
+		}
 	}
 	results, err := a.opts.Store.ReportStepResults(r.Context(), parent)
 	if err != nil {

@@ -193,7 +193,7 @@ func checkStep(s job.Spec, i int, up []string, l Limits) error {
 	checks := []func(job.Spec, Limits) error{
 		checkNUL, checkImage,
 		func(spec job.Spec, _ Limits) error {
-			return checkStepCommand(spec, st.Name, up, func(name string) bool { return needsStep(s.Steps, name, st.Name) })
+			return checkStepCommand(spec, st.Name, up, func(name string) bool { return NeedsStep(s.Steps, name, st.Name) })
 		},
 		checkResources, checkDeadline, checkRetries, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
 	}
@@ -317,8 +317,8 @@ func findCycle(steps []job.Step, index map[string]int) []string {
 	return nil
 }
 
-// needsStep says whether step name needs step up, directly or through others.
-func needsStep(steps []job.Step, name, up string) bool {
+// NeedsStep says whether step name needs step up, directly or through others.
+func NeedsStep(steps []job.Step, name, up string) bool {
 	index := make(map[string]int, len(steps))
 	for j, st := range steps {
 		index[st.Name] = j
