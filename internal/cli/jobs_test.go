@@ -201,8 +201,8 @@ func TestDescribeJobShapes(t *testing.T) {
 	}
 }
 
-// TestRunsParentNotFound: the runs under a run that is not there are an error, not an
-// empty list.
+// TestRunsParentNotFound: the runs under a run, or of a job, that is not there are an
+// error, not an empty list.
 func TestRunsParentNotFound(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -219,6 +219,12 @@ func TestRunsParentNotFound(t *testing.T) {
 	err := Run(context.Background(), []string{"runs", "--parent", "01a23279-09fe-73a0-b767-6d943ddf5fa9", "--server", srv.URL}, strings.NewReader(""), &out, &errOut)
 	if err == nil || out.String() != "" || !strings.Contains(errOut.String(), "not found") {
 		t.Errorf("runs --parent of no run: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	// Of a job that is not there, the same (the fake server knows no job).
+	out.Reset()
+	err = Run(context.Background(), []string{"runs", "--job", "sleepr", "--server", srv.URL}, strings.NewReader(""), &out, &errOut)
+	if want := `no job "sleepr" has runs, and there is no such job (docket jobs lists them)`; err == nil || err.Error() != want || out.String() != "" {
+		t.Errorf("runs --job of no job: %v\n%s; want %q", err, out.String(), want)
 	}
 }
 

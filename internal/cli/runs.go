@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -371,10 +372,17 @@ running"); --all lists each step's run as well, and --parent ID the steps of one
 				return e.print(out)
 			}
 			if len(runs) == 0 {
+				// Nothing under a run, or of a job, that is not there is a mistake, not an
+				// empty list. (A deleted job's runs are still listed.)
 				if f.Parent != "" {
-					// Nothing under a run that is not there is a mistake, not an empty list.
 					if _, err := c.Run(ctx, f.Parent); err != nil {
 						return err
+					}
+				}
+				if f.Job != "" && f.Cursor == "" {
+					var ae *client.Error
+					if _, err := c.Job(ctx, f.Job); errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+						return fmt.Errorf("no job %q has runs, and there is no such job (docket jobs lists them)", f.Job)
 					}
 				}
 				fmt.Fprintln(e.stdout, "no runs")
