@@ -116,6 +116,14 @@ func TestResultsPlainRun(t *testing.T) {
 	if _, errOut, code := s.cli("apply", "-f", def); code != 0 {
 		t.Fatalf("apply: %s", errOut)
 	}
+	// run --wait --download writes what its newest attempt kept.
+	waited := filepath.Join(dir, "waited")
+	if _, errOut, code := s.cli("run", "train", "--wait", "--download", waited); code != 0 || !strings.Contains(errOut, "wrote 1 output file, 6 bytes, under "+waited) {
+		t.Errorf("run --wait --download: exit %d %s", code, errOut)
+	}
+	if data, err := os.ReadFile(filepath.Join(waited, "model.bin")); err != nil || string(data) != "model\n" {
+		t.Errorf("the file run --wait --download wrote: %q %v", data, err)
+	}
 	out, errOut, code := s.cli("run", "train", "-o", "json")
 	if code != 0 {
 		t.Fatalf("run: exit %d %s", code, errOut)

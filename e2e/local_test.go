@@ -121,6 +121,23 @@ func TestRunLocal(t *testing.T) {
 		}
 	})
 
+	t.Run("outputs", func(t *testing.T) {
+		t.Parallel()
+		// What a run keeps goes with the throwaway store, unless --download writes it out.
+		file := writeFile(t, dir, "keeps.yaml", "name: keeps\nimage: busybox\ncommand: [\"sh\", \"-c\", \"echo a,b > out.csv && docket report --file out.csv\"]\ncpu: 100m\nmemory: 16Mi\n")
+		if _, stderr, code := docket(t, env, "run", "-f", file, "--local", "--executor", "process"); code != 0 || !strings.Contains(stderr, "the run kept 1 output file (docket report --file): --download DIR writes them out") {
+			t.Errorf("run --local of a job that keeps a file: exit %d\n%s", code, stderr)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		lines := writeFile(t, dir, "keeps-lines.txt", "x\ny\n")
+		_, stderr, code := docket(t, env, "run", "-f", file, "--local", "--executor", "process", "--each-line", lines, "--download", out)
+		for _, task := range []string{"0", "1"} {
+			if data, err := os.ReadFile(filepath.Join(out, task, "out.csv")); code != 0 || err != nil || string(data) != "a,b\n" {
+				t.Errorf("run --local --each-line --download: task %s's file %q %v; exit %d\n%s", task, data, err, code, stderr)
+			}
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		t.Parallel()
 		bad := writeFile(t, dir, "bad.yaml", "name: bad\nimage: busybox\nmemory: 64Mi\ncommand: [\"true\"]\n")

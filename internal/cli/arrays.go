@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/group"
 	"docket.dev/docket/internal/job"
 )
 
@@ -337,5 +339,85 @@ func downloadFiles(ctx context.Context, c *client.Client, dir, what string, file
 			return fmt.Errorf("download %s of %s: %w", f.Path, what, err)
 		}
 	}
+	return nil
+}
+
+// output is one output file of a run or of one of its children, and the folder (under
+// the one asked for) it is written to: an array's task's index, a workflow's step's name.
+type output struct {
+	sub  string
+	file job.File
+	run  string
+}
+
+// outputsOf lists the output files (docket report --file) of an ended run: its own, each
+// task's of an array (its newest attempt's), each step's of a workflow.
+func outputsOf(ctx context.Context, c *client.Client, r job.Run) ([]output, error) {
+	var out []output
+	switch {
+	case r.Kind == job.KindArray:
+		for after := -1; ; {
+			page, err := c.Results(ctx, r.ID, after, 1000)
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range page.Results {
+				for _, f := range t.Files {
+					out = append(out, output{strconv.Itoa(t.Index), f, t.RunID})
+				}
+				after = t.Index
+			}
+			if page.NextAfter == nil {
+				return out, nil
+			}
+		}
+	case r.Kind == job.KindWorkflow:
+		steps, _, err := c.Runs(ctx, client.RunFilter{Parent: r.ID, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range group.Latest(steps) {
+			_, files, err := c.RunFiles(ctx, st.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range files {
+				out = append(out, output{st.Step, f, st.ID})
+			}
+		}
+		slices.SortFunc(out, func(a, b output) int { return strings.Compare(a.sub, b.sub) })
+		return out, nil
+	}
+	_, files, err := c.RunFiles(ctx, r.ID)
+	for _, f := range files {
+		out = append(out, output{"", f, r.ID})
+	}
+	return out, err
+}
+
+// saveOutputs writes an ended run's output files under dir (docket run --download), or,
+// with dir empty, says how many there are and that --download keeps them (a --local
+// run's go with its throwaway store).
+func saveOutputs(ctx context.Context, e *env, c *client.Client, r job.Run, dir string) error {
+	outs, err := outputsOf(ctx, c, r)
+	if err != nil || len(outs) == 0 {
+		return err
+	}
+	if dir == "" {
+		fmt.Fprintf(e.stderr, "the run kept %s (docket report --file): --download DIR writes them out, else they are gone with this throwaway server\n", countOf(len(outs), "output file"))
+		return nil
+	}
+	var total int64
+	for _, o := range outs {
+		what := "run " + o.run
+		if o.sub != "" {
+			what = o.sub + " (run " + o.run + ")"
+		}
+		if err := downloadFiles(ctx, c, filepath.Join(dir, o.sub), what, []job.File{o.file}); err != nil {
+			return err
+		}
+		total += o.file.Size
+	}
+	fmt.Fprintf(e.stderr, "wrote %s, %s, under %s\n", countOf(len(outs), "output file"), bytesText(total), dir)
 	return nil
 }

@@ -98,11 +98,15 @@ func filesText(files []job.File, note string) string {
 	if len(files) > shown {
 		paths = append(paths, fmt.Sprintf("and %d more", len(files)-shown))
 	}
-	noun := "files"
-	if len(files) == 1 {
-		noun = "file"
+	return fmt.Sprintf("%s, %s%s: %s", countOf(len(files), "file"), bytesText(total), note, strings.Join(paths, ", "))
+}
+
+// countOf is n and noun, plural unless n is 1: "1 file", "3 files".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
 	}
-	return fmt.Sprintf("%d %s, %s%s: %s", len(files), noun, bytesText(total), note, strings.Join(paths, ", "))
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // quoteArgs quotes the arguments a shell would split.

@@ -245,11 +245,7 @@ func sendFiles(ctx context.Context, e *env, c *client.Client, files []localFile)
 		missing = append(missing, f)
 	}
 	sort.Slice(missing, func(i, j int) bool { return missing[i].file.Path < missing[j].file.Path })
-	noun := "files"
-	if len(files) == 1 {
-		noun = "file"
-	}
-	fmt.Fprintf(e.stderr, "sending %d %s, %s (%s of it already on the server)\n", len(files), noun, bytesText(total), bytesText(known))
+	fmt.Fprintf(e.stderr, "sending %s, %s (%s of it already on the server)\n", countOf(len(files), "file"), bytesText(total), bytesText(known))
 	for _, f := range missing {
 		if _, err := c.UploadFile(ctx, f.local, f.file); err != nil {
 			return err

@@ -22,7 +22,10 @@ import (
 // run on stdout), and returns the job's exit code.
 type localRun struct {
 	file, name, executor, network string
-	req                           client.RunRequest
+	// download is where the run's output files are written once it ends ("": the run
+	// says how many it kept, which go with the throwaway store).
+	download string
+	req      client.RunRequest
 	// inputs are sent to the throwaway server, as to a real one.
 	inputs inputFlags
 }
@@ -125,6 +128,9 @@ func (l localRun) run(ctx context.Context, e *env) error {
 			// The deferred shutdown stops the run; it is recorded as interrupted.
 			return &ExitError{Code: 130, Err: fmt.Errorf("interrupted; run %s was stopped", run.ID)}
 		}
+		return err
+	}
+	if err := saveOutputs(ctx, progress, c, final, l.download); err != nil {
 		return err
 	}
 	return e.ended(final, e.stderr)

@@ -83,6 +83,7 @@ func TestRunFlagsUsage(t *testing.T) {
 		"run x --array 3 --results":      "--results prints each task's result once the array has ended: add --wait",
 		"run x --executor process":       "--executor is for --local runs; a server runs jobs as its own --executor says",
 		"run x --container-network none": "--container-network is for --local runs; a server runs jobs as its own --container-network says",
+		"run x --download out":           "--download writes the run's output files once it has ended: add --wait (or later: docket results RUN_ID --download DIR)",
 	} {
 		wantUsage(t, append(strings.Fields(args), "--server", noServer), want)
 	}

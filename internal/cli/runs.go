@@ -32,6 +32,7 @@ func runCmd(e *env) *cobra.Command {
 		dry            bool
 		local          localRun
 		isLocal        bool
+		download       string
 		array          arrayFlags
 		inputs         inputFlags
 	)
@@ -66,6 +67,7 @@ alone, for kubectl; -o json prints everything).`,
   docket run train --param lr=0.1 --dry-run
   docket run train --dry-run -o yaml | kubectl apply --dry-run=server -f -
   docket run -f train.yaml --local
+  docket run -f train.yaml --local --download ./out
   docket run nightly-train -f jobs.yaml --local --executor process --env MODE=quick`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -96,6 +98,8 @@ alone, for kubectl; -o json prints everything).`,
 				return usageError{errors.New("--logs streams the run's output while it runs: add --wait")}
 			case array.results && !wait && !isLocal:
 				return usageError{errors.New("--results prints each task's result once the array has ended: add --wait")}
+			case download != "" && !wait && !isLocal:
+				return usageError{errors.New("--download writes the run's output files once it has ended: add --wait (or later: docket results RUN_ID --download DIR)")}
 			}
 			// -f/--file is the definition file with --local, else a file sent with the run.
 			if isLocal {
@@ -121,7 +125,7 @@ alone, for kubectl; -o json prints everything).`,
 				if len(args) == 1 {
 					local.name = args[0]
 				}
-				local.req, local.inputs = req, inputs
+				local.req, local.inputs, local.download = req, inputs, download
 				return local.run(cmd.Context(), e)
 			}
 			if len(args) == 0 {
@@ -192,6 +196,11 @@ alone, for kubectl; -o json prints everything).`,
 			if err != nil {
 				return err
 			}
+			if download != "" {
+				if err := saveOutputs(ctx, e, c, final, download); err != nil {
+					return err
+				}
+			}
 			if array.results && run.Kind == job.KindArray {
 				if err := printResults(ctx, e, c, run.ID, false, ""); err != nil {
 					return err
@@ -213,6 +222,7 @@ alone, for kubectl; -o json prints everything).`,
 	f.BoolVar(&dry, "dry-run", false, "show what the run would be (command, env, queue, the files it would send; on Kubernetes the Job; -o yaml prints the Job alone) without running it or sending files")
 	f.BoolVar(&wait, "wait", false, "wait for the run to finish, showing its progress")
 	f.BoolVar(&showLogs, "logs", false, "with --wait, stream the run's output to stdout (a workflow's: each step's, at the end)")
+	f.StringVar(&download, "download", "", "with --wait or --local, write the run's output files (docket report --file) under DIR once it ends: an array's task's in DIR/INDEX, a workflow's step's in DIR/STEP")
 	f.BoolVar(&isLocal, "local", false, "run the job from -f FILE on this machine, without a server")
 	f.StringVar(&local.executor, "executor", "container", "with --local: container (Docker or Podman: DOCKER_HOST, else their usual sockets) or process")
 	array.add(f)
