@@ -121,6 +121,11 @@ func TestWorkflowProcess(t *testing.T) {
 	if diff := cmp.Diff(stepStatesOf(steps), stepStatesOf(stepsOf(t, srv, first.ID))); diff != "" {
 		t.Errorf("the resumed run changed (-before +after):\n%s", diff)
 	}
+	// A run whose every step succeeded has nothing to run again but what --from names.
+	if _, stderr, code := srv.cli("retry", resumed.ID); code == 0 || !strings.HasPrefix(stderr, "docket: every step of run "+resumed.ID+" succeeded") ||
+		!strings.Contains(stderr, "--from STEP") {
+		t.Errorf("retry of a workflow run that succeeded: exit %d %s", code, stderr)
+	}
 	if out, _, code := srv.cli("logs", resumed.ID, "--step", "train"); code != 0 || !strings.Contains(out, "got={") {
 		t.Errorf("logs --step train: exit %d\n%s", code, out)
 	}

@@ -144,8 +144,8 @@ func (a *API) retryRun(w http.ResponseWriter, r *http.Request) {
 			return job.Run{}, nil, nil, &statusError{status: http.StatusConflict, code: "conflict",
 				msg: fmt.Sprintf("every task of array run %s succeeded, so there is nothing to run again; start a new run of job %s instead", id, old.Job)}
 		default:
-			return job.Run{}, nil, nil, &statusError{status: http.StatusConflict, code: "conflict", field: "from",
-				msg: fmt.Sprintf("every %s of run %s succeeded, so there is nothing to run again; name a step to run again from", strings.TrimSuffix(nounOf(old.Kind), "s"), id)}
+			return job.Run{}, nil, nil, &statusError{status: http.StatusConflict, code: "conflict",
+				msg: fmt.Sprintf("every step of run %s succeeded, so there is nothing to run again; give from, a step to run again with all that follows it (docket retry %s --from STEP)", id, id)}
 		}
 		return parent, runs, events, nil
 	})
