@@ -157,9 +157,13 @@ func TestWorkflowProcess(t *testing.T) {
 	if _, stderr, code := srv.cli("apply", "-f", changed); code != 0 {
 		t.Fatalf("apply revision 2: %s", stderr)
 	}
-	_, stderr, code = srv.cli("retry", first.ID, "--from", "publish")
+	stdout, stderr, code = srv.cli("retry", first.ID, "--from", "publish", "--wait", "--logs")
 	if want := fmt.Sprintf("runs revision 1 of job pipeline, as run %s did; the job is at revision 2 now (docket run pipeline runs that)", first.ID); code != 0 || !strings.Contains(stderr, want) {
 		t.Errorf("retry after the job changed: exit %d\n%s\nwant %q", code, stderr, want)
+	}
+	// retry --wait --logs prints the steps' output at the end, as run does.
+	if !strings.Contains(stdout, "==> step publish (succeeded) <==\n") {
+		t.Errorf("retry --wait --logs: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	// --wait --logs of a workflow prints each step's output at the end.
 	stdout, stderr, code = srv.cli("run", "pipeline", "--wait", "--logs")

@@ -21,8 +21,8 @@ import (
 
 func retryCmd(e *env) *cobra.Command {
 	var (
-		from                  string
-		wait, failed, results bool
+		from                        string
+		wait, failed, results, logs bool
 	)
 	cmd := &cobra.Command{
 		Use:   "retry RUN_ID",
@@ -42,7 +42,7 @@ their results and output files. --failed says so: it refuses a run that is no ar
 lists the indexes that run again.`,
 		Example: `  docket retry 019ab2c4-...
   docket retry 019ab2c4-... --from train
-  docket retry 019ab2c4-... --wait
+  docket retry 019ab2c4-... --wait --logs
   docket retry 019ab2c4-... --failed --wait --results > results.jsonl`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -52,6 +52,8 @@ lists the indexes that run again.`,
 				return usageError{errors.New("--failed runs an array's failed tasks again, --from a workflow's step and what follows: give one of them")}
 			case results && !wait:
 				return usageError{errors.New("--results prints each task's result once the run has ended: add --wait")}
+			case logs && !wait:
+				return usageError{errors.New("--logs prints each step's output once the run has ended: add --wait")}
 			}
 			c := e.client()
 			if results && !failed {
@@ -93,10 +95,16 @@ lists the indexes that run again.`,
 			}
 			fmt.Fprintf(e.stderr, "run %s of %s resumes run %s\n", run.ID, run.Job, args[0])
 			var final job.Run
-			if run.Kind == job.KindArray {
-				final, err = waitArray(ctx, e, c, run)
-			} else {
-				final, err = waitGroup(ctx, e, c, run)
+			switch {
+			case run.Kind == job.KindArray:
+				if final, err = waitArray(ctx, e, c, run); err == nil && logs {
+					fmt.Fprintf(e.stderr, "--logs: an array's output is its tasks': docket logs %s --task N\n", run.ID)
+				}
+			default:
+				// As docket run --wait --logs: each step's output at the end.
+				if final, err = waitGroup(ctx, e, c, run); err == nil && logs {
+					err = stepLogs(ctx, e, c, run.ID)
+				}
 			}
 			if err != nil {
 				return err
@@ -105,6 +113,7 @@ lists the indexes that run again.`,
 				if err := printResults(ctx, e, c, run.ID, false, ""); err != nil {
 					return err
 				}
+				fmt.Fprintln(e.stderr, summary(final))
 				return runExit(final)
 			}
 			return e.ended(final, e.stdout)
@@ -115,6 +124,7 @@ lists the indexes that run again.`,
 	f.BoolVar(&failed, "failed", false, "run again only an array's tasks that did not succeed, with the same indexes (refused for a run that is no array)")
 	f.BoolVar(&wait, "wait", false, "wait for the new run to finish, showing each step's progress (an array's in one line)")
 	f.BoolVar(&results, "results", false, "with --wait on an array: print each task's result as a JSON line, in index order")
+	f.BoolVar(&logs, "logs", false, "with --wait on a workflow: print each step's output at the end, as docket logs does")
 	return cmd
 }
 
