@@ -208,7 +208,11 @@ func jsonArg(flag, value string) (json.RawMessage, error) {
 			return nil, fmt.Errorf("%s: %w", flag, err)
 		}
 	}
-	if !json.Valid(data) {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '{' || t[0] == '[' || t[0] == '"') {
+			return nil, fmt.Errorf("%s: not a JSON document: %v", flag, err)
+		}
 		return nil, fmt.Errorf("%s: not a JSON document (a string must be quoted: '\"done\"')", flag)
 	}
 	return json.RawMessage(data), nil

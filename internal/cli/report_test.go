@@ -17,6 +17,8 @@ func TestReportArgs(t *testing.T) {
 		"--file a/r.txt --file b/r.txt": "--file a/r.txt and --file b/r.txt are both kept as r.txt; rename one of them",
 		"--metric loss=NaN":             `--metric loss: "NaN" is not a finite number`,
 		"--metric loss=1e999":           `--metric loss: "1e999" is not a finite number`,
+		`--result {"x":1`:               "--result: not a JSON document: unexpected end of JSON input",
+		"--result done":                 `--result: not a JSON document (a string must be quoted: '"done"')`,
 	} {
 		wantUsage(t, append([]string{"report", "--server", noServer, "--run", "r-1"}, strings.Fields(args)...), want)
 	}
