@@ -94,7 +94,7 @@ func TestQueues(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, filepath.Join(dir, "data"), "--executor", "process", "--parallelism", "8", "--retry-backoff", "1m")
 	file := writeFile(t, dir, "queues.yaml", queuesFile)
-	if out, errOut, code := s.cli("apply", "-f", file); code != 0 || !strings.Contains(out, "queue two set") {
+	if out, errOut, code := s.cli("apply", "-f", file); code != 0 || !strings.Contains(out, "queue two created") {
 		t.Fatalf("apply: exit %d %s %s", code, out, errOut)
 	}
 

@@ -141,7 +141,10 @@ describe run ID says they wait for "queue NAME is disabled".`,
 
 func queueLine(q client.AppliedQueue) string {
 	verb := "unchanged"
-	if q.Changed {
+	switch {
+	case q.Changed && q.Queue.CreatedAt.Equal(q.Queue.UpdatedAt):
+		verb = "created" // a name misspelt makes a new queue: say so
+	case q.Changed:
 		verb = "set"
 	}
 	return fmt.Sprintf("queue %s %s (%s, max running %s, max starts/s %s, priority %d)", q.Queue.Name, verb, q.Queue.State(),
