@@ -154,6 +154,9 @@ func TestResultsPlainRun(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(download, "model.bin")); err != nil || string(data) != "model\n" {
 		t.Errorf("its output file: %q %v", data, err)
 	}
+	if out, _, code := s.cli("describe", "run", line.RunID); code != 0 || !strings.Contains(out, "Outputs:    1 file, 6 bytes (docket results "+line.RunID+" --download DIR): model.bin\n") {
+		t.Errorf("describe run of a run that kept a file: exit %d\n%s", code, out)
+	}
 	wf := writeFile(t, dir, "wf.yaml", "name: wf\nimage: busybox\ncpu: 100m\nmemory: 64Mi\nsteps:\n  - name: a\n    command: [\"true\"]\n")
 	if _, errOut, code := s.cli("apply", "-f", wf); code != 0 {
 		t.Fatalf("apply: %s", errOut)

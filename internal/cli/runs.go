@@ -482,10 +482,17 @@ func describeRun(e *env, ctx context.Context, id string) error {
 			return err
 		}
 	}
+	inputs, outputs, err := c.RunFiles(ctx, id)
+	if err != nil {
+		return err
+	}
 	if e.structured() {
 		out := map[string]any{"run": r, "events": events, "report": rep}
 		if r.Group != nil {
 			out["children"] = children
+		}
+		if len(inputs)+len(outputs) > 0 {
+			out["inputs"], out["outputs"] = inputs, outputs
 		}
 		return e.print(out)
 	}
@@ -534,6 +541,12 @@ func describeRun(e *env, ctx context.Context, id string) error {
 	}
 	if r.WaitingFor != "" {
 		row("Waiting for", r.WaitingFor)
+	}
+	if len(inputs) > 0 {
+		row("Inputs", filesText(inputs, ""))
+	}
+	if len(outputs) > 0 {
+		row("Outputs", filesText(outputs, fmt.Sprintf(" (docket results %s --download DIR)", r.ID)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
