@@ -15,8 +15,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/execute/process"
 )
 
@@ -125,7 +127,7 @@ then use the other commands to talk to it.`,
 		}
 		return nil
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{plainFlagError(err)} })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{nearFlag(cmd, plainFlagError(err))} })
 	root.AddCommand(
 		serverCmd(e), applyCmd(e), getCmd(e), jobsCmd(e), runCmd(e), runsCmd(e), describeCmd(e), logsCmd(e),
 		cancelCmd(e), deleteCmd(e), suspendCmd(e, true), suspendCmd(e, false), nextCmd(e), tokenCmd(e), reportCmd(e), resultsCmd(e), inputsCmd(e), versionCmd(e), retryCmd(e),
@@ -183,6 +185,20 @@ var (
 // plainFlagError says what a flag's value should have been where pflag quotes strconv:
 // `invalid argument "abc" for "--array" flag: strconv.ParseInt: parsing "abc": invalid
 // syntax` becomes `invalid argument "abc" for "--array" flag: want a whole number`.
+// nearFlag adds to an unknown flag's error the flag of cmd meant, when one is near.
+func nearFlag(cmd *cobra.Command, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return err
+	}
+	var names []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	if near := definition.Nearest(name, names); near != "" {
+		return fmt.Errorf("%w; did you mean --%s?", err, near)
+	}
+	return err
+}
+
 func plainFlagError(err error) error {
 	msg := err.Error()
 	i := strings.LastIndex(msg, ": strconv.Parse")

@@ -84,6 +84,9 @@ func TestRunFlagsUsage(t *testing.T) {
 		"run x --executor process":       "--executor is for --local runs; a server runs jobs as its own --executor says",
 		"run x --container-network none": "--container-network is for --local runs; a server runs jobs as its own --container-network says",
 		"run x --download out":           "--download writes the run's output files once it has ended: add --wait (or later: docket results RUN_ID --download DIR)",
+		"run x --params a=1":             "unknown flag: --params; did you mean --param?",
+		"runs --stat failed":             "unknown flag: --stat; did you mean --state?",
+		"run x --zzzzzz":                 "unknown flag: --zzzzzz",
 	} {
 		wantUsage(t, append(strings.Fields(args), "--server", noServer), want)
 	}

@@ -91,7 +91,7 @@ func CheckTriggers(s job.Spec, defs map[string]job.Spec) error {
 			continue
 		}
 		field := fmt.Sprintf("after[%d].job", i)
-		if best := nearest(a.Job, names); best != "" {
+		if best := Nearest(a.Job, names); best != "" {
 			return job.Invalid(field, "no job %q; did you mean %q?", a.Job, best)
 		}
 		return job.Invalid(field, "no job %q; apply it first", a.Job)

@@ -36,7 +36,7 @@ func DecodeQueue(data []byte, name string) (job.Queue, error) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
 		if !slices.Contains(queueFields, k) {
-			if best := nearest(k, queueFields); best != "" {
+			if best := Nearest(k, queueFields); best != "" {
 				return q, job.Invalid(k, "is not a field of a queue; did you mean %q?", best)
 			}
 			return q, job.Invalid(k, "is not a field of a queue; the fields are %s", strings.Join(queueFields, ", "))

@@ -48,7 +48,7 @@ func decodeSteps(field string, raw json.RawMessage, out *[]job.Step) error {
 		}
 		for _, k := range slices.Sorted(maps.Keys(fields)) {
 			if _, ok := targets[k]; !ok {
-				if best := nearest(k, stepFields); best != "" {
+				if best := Nearest(k, stepFields); best != "" {
 					return job.Invalid(at+"."+k, "is not a field of a step; did you mean %q?", best)
 				}
 				return job.Invalid(at+"."+k, "is not a field of a step; the fields are %s", strings.Join(stepFields, ", "))
@@ -97,9 +97,9 @@ func decodeMappings(field string, raw json.RawMessage, max int, say mappingsText
 	return out, nil
 }
 
-// nearest returns the name among names closest to k, if one is close enough to be what
+// Nearest returns the name among names closest to k, if one is close enough to be what
 // was meant; "" otherwise.
-func nearest(k string, names []string) string {
+func Nearest(k string, names []string) string {
 	// At most 2 edits, and at most half the name: "cb" is not a slip for "fx".
 	best, bestDist := "", min(3, len(k)/2+1)
 	for _, n := range names {
@@ -161,7 +161,7 @@ func checkSteps(s job.Spec, l Limits) error {
 			case need == st.Name:
 				return job.Invalid(field, "step %q cannot need itself", need)
 			case !ok:
-				if best := nearest(need, names); best != "" {
+				if best := Nearest(need, names); best != "" {
 					return job.Invalid(field, "no step %q; did you mean %q?", need, best)
 				}
 				return job.Invalid(field, "no step %q; the steps are %s", need, strings.Join(names, ", "))
