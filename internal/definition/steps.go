@@ -193,7 +193,11 @@ func checkStep(s job.Spec, i int, up []string, l Limits) error {
 	checks := []func(job.Spec, Limits) error{
 		checkNUL, checkImage,
 		func(spec job.Spec, _ Limits) error {
-			return checkStepCommand(spec, st.Name, up, func(name string) bool { return NeedsStep(s.Steps, name, st.Name) })
+			var names []string
+			for _, o := range s.Steps {
+				names = append(names, o.Name)
+			}
+			return checkStepCommand(spec, st.Name, up, names, func(name string) bool { return NeedsStep(s.Steps, name, st.Name) })
 		},
 		checkResources, checkDeadline, checkRetries, checkEnv, checkExecSize, checkMetadata, checkKubernetes,
 	}
@@ -218,7 +222,7 @@ func checkStep(s job.Spec, i int, up []string, l Limits) error {
 // checkStepCommand checks a step's command against what it may name: the run's values,
 // and the results of the steps upstream of it, saying what to do about any other step;
 // downstream says whether a step runs after this one.
-func checkStepCommand(s job.Spec, step string, up []string, downstream func(string) bool) error {
+func checkStepCommand(s job.Spec, step string, up, steps []string, downstream func(string) bool) error {
 	for i, arg := range s.Command {
 		if !strings.Contains(arg, "{{") {
 			continue
@@ -235,6 +239,12 @@ func checkStepCommand(s job.Spec, step string, up []string, downstream func(stri
 			switch {
 			case p[1] == step:
 				return job.Invalid(field, "{{ %s }}: a step cannot read its own result; it reports it", p)
+			case !slices.Contains(steps, p[1]):
+				hint := fmt.Sprintf("its steps are %s", strings.Join(steps, ", "))
+				if near := Nearest(p[1], steps); near != "" {
+					hint = fmt.Sprintf("did you mean %q?", near)
+				}
+				return job.Invalid(field, "{{ %s }}: the workflow has no step %q; %s", p, p[1], hint)
 			case downstream(p[1]):
 				return job.Invalid(field, "{{ %s }}: step %s runs after step %s (it needs it), so it has no result yet when %[3]s starts; a step reads the results of the steps it needs", p, p[1], step)
 			case len(up) == 0:
