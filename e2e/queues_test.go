@@ -291,7 +291,7 @@ queue: two`, 1))
 		out, errOut, code := s.cli("apply", "-f", changed, "--dry-run")
 		if code != 0 || !strings.Contains(out, "job sleeper: changed (revision 2)") || !strings.Contains(out, `command: ["sleep","1"] -> ["sleep","2"]`) ||
 			!strings.Contains(out, "job echo: unchanged") || !strings.Contains(out, "queue one: unchanged") ||
-			!strings.Contains(out, "queue two: changed (enabled, max running 2, max starts/s -, priority 0)") { // set to priority 5 above
+			!strings.Contains(out, "queue two: changed (enabled, max running 2, max starts/s -, priority 0)\n  priority: 5 -> 0\n") { // set to priority 5 above
 			t.Errorf("apply --dry-run: exit %d\n%s%s", code, out, errOut)
 		}
 		out, errOut, code = s.cli("run", "echo", "--param", "date=2026-11-23", "--dry-run")

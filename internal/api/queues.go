@@ -21,8 +21,10 @@ type queueApplied struct {
 	Queue   job.Queue `json:"queue"`
 	Changed bool      `json:"changed"`
 	DryRun  bool      `json:"dry_run,omitempty"`
-	// Change is created, changed or unchanged, on a dry run.
-	Change string `json:"change,omitempty"`
+	// Change is created, changed or unchanged, on a dry run; Diff the fields a change
+	// changes, as "field: old -> new".
+	Change string   `json:"change,omitempty"`
+	Diff   []string `json:"diff,omitempty"`
 }
 
 // queueList is the answer of GET /queues: the named queues by name, and the default
@@ -131,7 +133,19 @@ func (a *API) dryRunQueue(w http.ResponseWriter, r *http.Request, q job.Queue) e
 	case !errors.Is(err, job.ErrNotFound):
 		return err
 	}
-	writeJSON(w, r, http.StatusOK, queueApplied{Queue: q, Changed: change != "unchanged", DryRun: true, Change: change})
+	out := queueApplied{Queue: q, Changed: change != "unchanged", DryRun: true, Change: change}
+	if change == "changed" {
+		for _, f := range []struct {
+			name     string
+			was, now any
+		}{{"max_running", cur.MaxRunning, q.MaxRunning}, {"max_starts_per_second", cur.MaxStartsPerSecond, q.MaxStartsPerSecond},
+			{"priority", cur.Priority, q.Priority}, {"disabled", cur.Disabled, q.Disabled}} {
+			if f.was != f.now {
+				out.Diff = append(out.Diff, fmt.Sprintf("%s: %v -> %v", f.name, f.was, f.now))
+			}
+		}
+	}
+	writeJSON(w, r, http.StatusOK, out)
 	return nil
 }
 

@@ -134,6 +134,9 @@ func dryApply(ctx context.Context, e *env, file string, docs [][]byte) error {
 	for _, q := range queues {
 		fmt.Fprintf(e.stdout, "queue %s: %s (%s, max running %s, max starts/s %s, priority %d)\n", q.Queue.Name, q.Change, q.Queue.State(),
 			limitText(float64(q.Queue.MaxRunning)), limitText(q.Queue.MaxStartsPerSecond), q.Queue.Priority)
+		for _, d := range q.Diff {
+			fmt.Fprintln(e.stdout, "  "+d)
+		}
 	}
 	for _, j := range jobs {
 		line := fmt.Sprintf("job %s: %s", j.Name, j.Change)

@@ -24,6 +24,7 @@ type DryJob struct {
 type DryQueue struct {
 	Queue  job.Queue `json:"queue"`
 	Change string    `json:"change"`
+	Diff   []string  `json:"diff,omitempty"`
 	DryRun bool      `json:"dry_run"`
 }
 
