@@ -129,6 +129,10 @@ func TestWorkflowProcess(t *testing.T) {
 	if out, _, code := srv.cli("logs", resumed.ID, "--step", "train"); code != 0 || !strings.Contains(out, "got={") {
 		t.Errorf("logs --step train: exit %d\n%s", code, out)
 	}
+	// -f: each line after its step's name, until the workflow has ended.
+	if out, _, code := srv.cli("logs", resumed.ID, "-f"); code != 0 || !regexp.MustCompile(`(?m)^train +\| got=\{`).MatchString(out) {
+		t.Errorf("logs -f of a workflow run: exit %d\n%s", code, out)
+	}
 	// Without --step, every step that ran, each under a line naming it.
 	if out, _, code := srv.cli("logs", resumed.ID); code != 0 || !strings.Contains(out, "==> step train (succeeded) <==\n") || !strings.Contains(out, "got={") {
 		t.Errorf("logs of a workflow run: exit %d\n%s", code, out)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -345,6 +346,64 @@ func childOf(ctx context.Context, c *client.Client, r job.Run, kind job.Kind, ke
 
 // stepLogs prints the output of each step of a workflow run that ran, in the order the
 // steps were made, each under a line naming it.
+// followSteps prints a workflow's steps' output as it comes, each line after its step's
+// name ("train | ..."; a retried step's attempts one after the other), until the workflow has ended and every step's output is read. Only
+// the steps still running, or not read to their end, are read again at each poll.
+func followSteps(ctx context.Context, e *env, c *client.Client, id string) error {
+	type stepLog struct {
+		offset  int64
+		partial []byte
+		done    bool
+	}
+	logs := map[string]*stepLog{}
+	for {
+		// The workflow first: once it has ended, the steps and logs read after it are whole.
+		wf, err := c.Run(ctx, id)
+		if err != nil {
+			return err
+		}
+		children, err := c.Children(ctx, id)
+		if err != nil {
+			return err
+		}
+		width := 0
+		for _, ch := range children {
+			width = max(width, len(ch.Step))
+		}
+		for _, ch := range children {
+			l := logs[ch.ID]
+			if l == nil {
+				l = &stepLog{}
+				logs[ch.ID] = l
+			}
+			if l.done || ch.StartedAt == nil || ch.ReusedFrom != "" {
+				continue
+			}
+			var b bytes.Buffer
+			if l.offset, err = c.Logs(ctx, ch.ID, l.offset, false, &b); err != nil {
+				return err
+			}
+			data := append(l.partial, b.Bytes()...)
+			cut := bytes.LastIndexByte(data, '\n') + 1
+			if ch.State.Terminal() {
+				cut, l.done = len(data), true // its log was whole when this read began
+			}
+			for line := range strings.Lines(string(data[:cut])) {
+				fmt.Fprintf(e.stdout, "%-*s | %s", width, ch.Step, strings.TrimSuffix(line, "\n")+"\n")
+			}
+			l.partial = append([]byte(nil), data[cut:]...)
+		}
+		if wf.State.Terminal() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
 func stepLogs(ctx context.Context, e *env, c *client.Client, id string) error {
 	children, err := c.Children(ctx, id)
 	if err != nil {
