@@ -171,4 +171,16 @@ func TestResultsPlainRun(t *testing.T) {
 	if _, errOut, code := s.cli("results", run.ID); code == 0 || !strings.Contains(errOut, "is a workflow; each step reports its own") {
 		t.Errorf("results of a workflow: exit %d %s", code, errOut)
 	}
+	// --download of an array with tasks still to end says so.
+	slow := writeFile(t, dir, "slow.yaml", "name: slow\nimage: busybox\ncommand: [\"sleep\", \"60\"]\ncpu: 100m\nmemory: 16Mi\n")
+	if _, errOut, code := s.cli("apply", "-f", slow); code != 0 {
+		t.Fatalf("apply: %s", errOut)
+	}
+	if out, errOut, code = s.cli("run", "slow", "--array", "2", "-o", "json"); code != 0 || json.Unmarshal([]byte(out), &run) != nil {
+		t.Fatalf("run slow --array 2: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := s.cli("results", run.ID, "--download", filepath.Join(dir, "slow")); code != 0 || !strings.Contains(errOut, "2 tasks of the array still to end") {
+		t.Errorf("results --download of an array still running: exit %d %s", code, errOut)
+	}
+	s.cli("cancel", run.ID)
 }

@@ -163,7 +163,7 @@ const resultsEvery = time.Second
 // index order; with follow it waits for each task to end before writing it, until all
 // have.
 func printResults(ctx context.Context, e *env, c *client.Client, runID string, follow bool, download string) error {
-	after := -1
+	after, going := -1, 0
 	for {
 		page, err := c.Results(ctx, runID, after, 500)
 		var ae *client.Error
@@ -182,6 +182,9 @@ func printResults(ctx context.Context, e *env, c *client.Client, runID string, f
 			if err := e.printLine(t); err != nil {
 				return err
 			}
+			if !t.State.Terminal() {
+				going++
+			}
 			if download != "" {
 				if err := downloadFiles(ctx, c, filepath.Join(download, strconv.Itoa(t.Index)), fmt.Sprintf("task %d", t.Index), t.Files); err != nil {
 					return err
@@ -194,6 +197,9 @@ func printResults(ctx context.Context, e *env, c *client.Client, runID string, f
 		case page.NextAfter != nil:
 			continue
 		case !follow || after >= page.Progress.Size-1:
+			if going > 0 && download != "" {
+				fmt.Fprintf(e.stderr, "%s of the array still to end, whose files come once they do: --follow waits for each\n", countOf(going, "task"))
+			}
 			return nil
 		}
 		select {
