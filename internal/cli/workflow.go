@@ -399,7 +399,7 @@ func followSteps(ctx context.Context, e *env, c *client.Client, id string) error
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(pollEvery):
+		case <-time.After(time.Second): // each poll lists every step
 		}
 	}
 }
