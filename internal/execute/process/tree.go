@@ -133,14 +133,24 @@ func descendantsByScan(root int) ([]int, error) {
 // when its parent dies. It gives up after a few seconds of processes that keep coming.
 func killTree(root int, withRoot bool) error {
 	wait := time.Millisecond
+	killed := false
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		pids, err := descendants(root)
 		if err != nil {
 			return fmt.Errorf("list the processes under %d: %w", root, err)
 		}
-		if len(pids) == 0 {
+		if len(pids) == 0 && !killed {
 			break
 		}
+		if len(pids) == 0 {
+			// A process killed hands its children to root as it exits; a listing made
+			// meanwhile can miss one in neither list. One more listing, a moment later,
+			// finds it.
+			killed = false
+			time.Sleep(wait)
+			continue
+		}
+		killed = true
 		if time.Now().After(deadline) {
 			return fmt.Errorf("processes under %d kept coming: %d left", root, len(pids))
 		}
