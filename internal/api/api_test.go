@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -496,5 +498,37 @@ func TestFollowsCapped(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("a follow after the others stopped: %d", resp.StatusCode)
 		}
+	}
+}
+
+// racingBlobs completes a blob, as another upload of the same bytes would, right after
+// the first BlobBegin of a request has found it empty.
+type racingBlobs struct {
+	store.Store
+	once sync.Once
+	data []byte
+}
+
+func (s *racingBlobs) BlobBegin(ctx context.Context, sha string, size int64, now time.Time) (store.Blob, error) {
+	b, err := s.Store.BlobBegin(ctx, sha, size, now)
+	s.once.Do(func() {
+		if _, err := s.Store.BlobAppend(ctx, sha, 0, s.data); err == nil {
+			s.Store.BlobSeal(ctx, sha)
+		}
+	})
+	return b, err
+}
+
+// TestBlobUploadedTwiceAtOnce: an upload whose blob another upload of the same bytes
+// completed meanwhile succeeds (two runs keeping one output file at once); before, its
+// append was refused as a conflict.
+func TestBlobUploadedTwiceAtOnce(t *testing.T) {
+	t.Parallel()
+	data := []byte("a,b\n")
+	sum := sha256.Sum256(data)
+	f := setupWith(t, &racingBlobs{Store: setup(t).store, data: data})
+	status, body := f.call(t, "PUT", fmt.Sprintf("/api/v1/blobs/%x?size=%d", sum, len(data)), "application/octet-stream", string(data))
+	if status != 200 || !strings.Contains(string(body), `"complete":true`) {
+		t.Errorf("an upload another completed meanwhile: %d %s; want 200, complete", status, body)
 	}
 }

@@ -123,6 +123,16 @@ func (a *API) receiveBlob(w http.ResponseWriter, r *http.Request, sha string, si
 		if n > 0 {
 			h.Write(buf[:n])
 			if b.Received, err = a.opts.Store.BlobAppend(ctx, sha, b.Received, buf[:n]); err != nil {
+				// Another upload of the same file moved it on: two runs keeping one output
+				// at once, say. A whole blob of it is this one; else the sender resumes
+				// from what the server has (Docket-Blob-Received).
+				if cur, serr := a.opts.Store.BlobStat(ctx, sha); errors.Is(err, job.ErrConflict) && serr == nil {
+					if cur.Complete && cur.Size == size {
+						_, _ = io.Copy(io.Discard, io.LimitReader(body, blobChunk))
+						return cur, true
+					}
+					setBlobHeaders(w, cur)
+				}
 				writeError(w, r, a.opts.Logger, err)
 				return b, false
 			}
