@@ -80,7 +80,9 @@ func (c *Client) UploadFile(ctx context.Context, path string, f job.File) (int64
 // report --file), sending from where the server's copy of its content ends.
 func (c *Client) UploadOutput(ctx context.Context, runID, path string, f job.File) error {
 	var from int64
-	for range 2 {
+	// Another run keeping the same file at once moves the server's copy on too: each
+	// conflict resumes from where it stands, until one of the two completes it.
+	for range 10 {
 		q := url.Values{"path": {f.Path}, "sha256": {f.SHA256}, "size": {strconv.FormatInt(f.Size, 10)}, "offset": {strconv.FormatInt(from, 10)}}
 		status, received, err := c.putFrom(ctx, "/api/v1/runs/"+url.PathEscape(runID)+"/outputs?"+q.Encode(), path, from, f.Size)
 		if status != http.StatusConflict || received < 0 {
