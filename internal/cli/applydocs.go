@@ -41,7 +41,7 @@ func applyDocs(file string, docs [][]byte, queue, jobDoc func(d named) error) er
 		if spec.Name == "" {
 			return fmt.Errorf("%s: name: is required", where)
 		}
-		jobs = append(jobs, named{spec.Name, where, doc, afterNames(spec), queueNames(spec)})
+		jobs = append(jobs, named{spec.Name, where, doc, afterNames(spec), spec.Queues()})
 	}
 	for _, docs := range [][]named{queues, jobs} {
 		if err := definedOnce(docs); err != nil {
@@ -75,24 +75,6 @@ type named struct {
 	queues []string
 }
 
-func queueNames(spec job.Spec) []string {
-	var names []string
-	for _, q := range append([]string{spec.Queue}, stepQueues(spec)...) {
-		if q != "" && !slices.Contains(names, q) {
-			names = append(names, q)
-		}
-	}
-	return names
-}
-
-func stepQueues(spec job.Spec) []string {
-	names := make([]string, len(spec.Steps))
-	for i, st := range spec.Steps {
-		names[i] = st.Queue
-	}
-	return names
-}
-
 // definedOnce refuses a name two documents of the file define: the second would replace
 // the first, which is most often a copy left unrenamed.
 func definedOnce(docs []named) error {
@@ -119,28 +101,28 @@ func afterNames(spec job.Spec) []string {
 // otherwise. Jobs of the file that run after one another in a circle are refused here,
 // naming them, before anything is applied.
 func upstreamFirst(jobs []named) ([]named, error) {
-	// left counts each name's documents not yet placed.
-	left := map[string]int{}
+	// left holds the names not yet placed (definedOnce made them one a document).
+	left := map[string]bool{}
 	for _, j := range jobs {
-		left[j.name]++
+		left[j.name] = true
 	}
 	placed := make([]bool, len(jobs))
 	out := make([]named, 0, len(jobs))
 	for len(out) < len(jobs) {
 		progress := false
 		for i, j := range jobs {
-			if placed[i] || slices.ContainsFunc(j.after, func(up string) bool { return up != j.name && left[up] > 0 }) {
+			if placed[i] || slices.ContainsFunc(j.after, func(up string) bool { return up != j.name && left[up] }) {
 				continue
 			}
 			placed[i], progress = true, true
-			left[j.name]--
+			delete(left, j.name)
 			out = append(out, j)
 		}
 		if !progress {
 			var circle []string
 			first := ""
 			for i, j := range jobs {
-				if !placed[i] && !slices.Contains(circle, j.name) {
+				if !placed[i] {
 					circle = append(circle, j.name)
 					first = cmp.Or(first, j.where)
 				}

@@ -73,7 +73,7 @@ func (l localRun) run(ctx context.Context, e *env) error {
 	c := client.New("http://" + addr)
 	c.User = whoami()
 	// The queues it names (and --queue): the file's, or one without limits made for this run.
-	names := queueNames(spec)
+	names := spec.Queues()
 	if q := l.req.Queue; q != "" && !slices.Contains(names, q) {
 		names = append(names, q)
 	}
