@@ -59,11 +59,8 @@ func (a *API) getStepResult(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case !slices.Contains(names, step):
-			if len(names) > 20 {
-				names = append(names[:20], fmt.Sprintf("and %d more", len(names)-20))
-			}
 			writeError(w, r, a.opts.Logger, &statusError{status: http.StatusNotFound, code: "not_a_step",
-				msg: fmt.Sprintf("workflow run %s has no step %q; its steps are %s", parent, step, strings.Join(names, ", "))})
+				msg: fmt.Sprintf("workflow run %s has no step %q; its steps are %s", parent, step, stepNames(names))})
 			return
 		case step == run.Step || definition.NeedsStep(def.Steps, step, run.Step):
 			writeError(w, r, a.opts.Logger, invalid("step", fmt.Sprintf("step %s runs after step %s, or is it, so its result comes after this one's", step, run.Step)))
@@ -129,11 +126,7 @@ func (a *API) retryRun(w http.ResponseWriter, r *http.Request) {
 			}
 			steps := group.Latest(children)
 			if _, ok := steps[req.From]; !ok {
-				names := slices.Sorted(maps.Keys(steps))
-				if len(names) > 20 {
-					names = append(names[:20], fmt.Sprintf("and %d more", len(steps)-20))
-				}
-				return job.Run{}, nil, nil, invalid("from", fmt.Sprintf("run %s has no step %q; its steps are %s", id, req.From, strings.Join(names, ", ")))
+				return job.Run{}, nil, nil, invalid("from", fmt.Sprintf("run %s has no step %q; its steps are %s", id, req.From, stepNames(slices.Sorted(maps.Keys(steps)))))
 			}
 			again = group.Downstream(children, req.From)
 		}
@@ -156,6 +149,14 @@ func (a *API) retryRun(w http.ResponseWriter, r *http.Request) {
 	a.opts.Logger.Info("run resumed", "run_id", run.ID, "resumed_from", id, "job", run.Job)
 	a.opts.Queued()
 	writeJSON(w, r, http.StatusCreated, run)
+}
+
+// stepNames lists a workflow's steps in an error: the first 20, and how many more.
+func stepNames(names []string) string {
+	if len(names) > 20 {
+		names = append(names[:20:20], fmt.Sprintf("and %d more", len(names)-20))
+	}
+	return strings.Join(names, ", ")
 }
 
 // nounOf names a group's children: steps or tasks.
