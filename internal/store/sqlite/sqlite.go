@@ -25,23 +25,34 @@ var migrations embed.FS
 
 // Open opens (creating if needed) the database at path and applies its migrations.
 func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := openDB(path)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	db.SetConnMaxIdleTime(0)
 	s, err := sqlstore.Open(ctx, db, dialect{})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openDB opens the database at path on one connection, whose transactions take the write
+// lock when they begin.
+func openDB(path string) (*sql.DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	c, err := sqlite.NewConnector("file:" + path + "?" + q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(connector{c})
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
 }
 
 // dialect is SQLite's way of doing what sqlstore leaves to the database.
