@@ -18,7 +18,8 @@ import (
 
 // workflowFile is the reference pipeline with sh -c steps. Each step appends its name
 // to a ledger; extract reports a result that train's command reads through a template
-// and through docket report --get-result; train fails on its first run (no marker yet).
+// and through docket report --get-result (and, as its $0, a key extract's result does not
+// have); train fails on its first run (no marker yet).
 // %[1]s is the test's directory.
 const workflowFile = `name: pipeline
 image: busybox
@@ -30,7 +31,7 @@ steps:
     command: ["sh", "-c", "echo extract >> %[1]s/ledger; docket report --result '{\"path\": \"/data/{{ .ScheduledDate }}\"}'"]
   - name: train
     needs: [extract]
-    command: ["sh", "-c", "echo train >> %[1]s/ledger; echo data={{ .Steps.extract.Result.path }}; echo got=$(docket report --get-result extract); if [ ! -f %[1]s/marker ]; then touch %[1]s/marker; echo no marker; exit 3; fi"]
+    command: ["sh", "-c", "echo train >> %[1]s/ledger; echo data={{ .Steps.extract.Result.path }}; echo got=$(docket report --get-result extract); if [ ! -f %[1]s/marker ]; then touch %[1]s/marker; echo no marker; exit 3; fi", "{{ .Steps.extract.Result.pth }}"]
   - {name: evaluate-a, needs: [train], command: ["sh", "-c", "echo evaluate-a >> %[1]s/ledger"]}
   - {name: evaluate-b, needs: [train], command: ["sh", "-c", "echo evaluate-b >> %[1]s/ledger"]}
   - {name: publish, needs: [evaluate-a, evaluate-b], command: ["sh", "-c", "echo publish >> %[1]s/ledger"]}
@@ -70,6 +71,16 @@ func TestWorkflowProcess(t *testing.T) {
 	}
 	if got := ledger(t, dir); got != "extract train notify" {
 		t.Errorf("ran %q; want extract train notify", got)
+	}
+	// The misspelt key rendered as "", and train's events say so.
+	missing := ""
+	for _, ev := range srv.events(steps["train"].ID) {
+		if ev.Reason == job.ReasonResultMissing {
+			missing = ev.Message
+		}
+	}
+	if want := `{{ .Steps.extract.Result.pth }} rendered as "": step extract's result has no key "pth" (its keys: path)`; missing != want {
+		t.Errorf("train's ResultMissing notice: %q; want %q", missing, want)
 	}
 	tree, _, _ := srv.cli("describe", "run", first.ID)
 	// A step under what it needs, and the states in one column.

@@ -401,6 +401,82 @@ func RenderCommand(command []string, data TemplateData) ([]string, error) {
 	return out, nil
 }
 
+// ResultGaps says, for each substitution of a step's result in command that renders as ""
+// because that result has nothing at its path (a key misspelt, a step that reported no
+// result), what is missing, so a run's events can tell what its command got. At most
+// maxGaps are listed; a result's keys are named up to maxGapKeys, each cut at 64 bytes.
+func ResultGaps(command []string, steps map[string]json.RawMessage) []string {
+	var out []string
+	for _, arg := range command {
+		if !strings.Contains(arg, "{{") {
+			continue
+		}
+		t, err := ParseTemplate(arg)
+		if err != nil {
+			continue
+		}
+		for _, p := range t.Paths() {
+			if len(p) < 3 || p[0] != "Steps" || p[2] != "Result" {
+				continue
+			}
+			gap := resultGap(p[1], steps[p[1]], p[3:])
+			if gap == "" {
+				continue
+			}
+			gap = fmt.Sprintf("{{ %s }} rendered as \"\": %s", job.Truncate(p.String(), 256), gap)
+			if !slices.Contains(out, gap) {
+				if out = append(out, gap); len(out) == maxGaps {
+					return out
+				}
+			}
+		}
+	}
+	return out
+}
+
+const (
+	maxGaps    = 5
+	maxGapKeys = 20
+)
+
+// resultGap says what step's result lacks at path, or "" when it has a value there (null
+// included: a value the step reported as empty).
+func resultGap(step string, result json.RawMessage, path Path) string {
+	if len(result) == 0 {
+		return fmt.Sprintf("step %s reported no result", step)
+	}
+	var v any
+	if json.Unmarshal(result, &v) != nil {
+		return ""
+	}
+	for i, k := range path {
+		where := ""
+		if i > 0 {
+			where = fmt.Sprintf(" under %q", job.Truncate(strings.Join(path[:i], "."), 256))
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Sprintf("step %s's result%s is not an object", step, where)
+		}
+		if v, ok = m[k]; !ok {
+			keys := slices.Sorted(maps.Keys(m))
+			more := ""
+			if len(keys) > maxGapKeys {
+				more, keys = fmt.Sprintf(" and %d more", len(keys)-maxGapKeys), keys[:maxGapKeys]
+			}
+			for j, key := range keys {
+				keys[j] = job.Truncate(key, 64)
+			}
+			has := "it has no keys"
+			if len(keys) > 0 {
+				has = "its keys: " + strings.Join(keys, ", ") + more
+			}
+			return fmt.Sprintf("step %s's result has no key %q%s (%s)", step, job.Truncate(k, 64), where, has)
+		}
+	}
+	return ""
+}
+
 // resultAt renders the value at path in a reported result: a string as it is, a number
 // or a boolean as JSON writes it, a mapping or a list as compact JSON; "" for null, or
 // where the result has nothing at path.

@@ -1,6 +1,8 @@
 package definition
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"text/template"
@@ -127,4 +129,45 @@ func FuzzTemplate(f *testing.F) {
 			t.Fatalf("%q renders %q; text/template renders %q", arg, got, want.String())
 		}
 	})
+}
+
+// TestResultGaps checks what a run's events say of a step result's substitution that
+// renders as "": a misspelt key (with the keys there are), a key under one, a result that
+// is not an object there, a step that reported none; a value that is there, null
+// included, says nothing, and the list is bounded.
+func TestResultGaps(t *testing.T) {
+	t.Parallel()
+	steps := map[string]json.RawMessage{
+		"extract": json.RawMessage(`{"path": "s3://b/k", "rows": 12, "meta": {"by": "ana"}, "gone": null}`),
+		"list":    json.RawMessage(`[1, 2]`),
+	}
+	got := ResultGaps([]string{
+		"load", "{{ .Steps.extract.Result.pth }}", "--rows={{ .Steps.extract.Result.rows }}",
+		"{{ .Steps.extract.Result.meta.who }}", "{{ .Steps.extract.Result.path.x }}", "{{ .Steps.extract.Result.gone }}",
+		"{{ .Steps.list.Result.first }}", "{{ .Steps.train.Result }}", "{{ .Steps.extract.Result.pth }} again",
+	}, steps)
+	want := []string{
+		`{{ .Steps.extract.Result.pth }} rendered as "": step extract's result has no key "pth" (its keys: gone, meta, path, rows)`,
+		`{{ .Steps.extract.Result.meta.who }} rendered as "": step extract's result has no key "who" under "meta" (its keys: by)`,
+		`{{ .Steps.extract.Result.path.x }} rendered as "": step extract's result under "path" is not an object`,
+		`{{ .Steps.list.Result.first }} rendered as "": step list's result is not an object`,
+		`{{ .Steps.train.Result }} rendered as "": step train reported no result`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ResultGaps (-want +got):\n%s", diff)
+	}
+
+	many := map[string]any{}
+	for i := range 30 {
+		many[fmt.Sprintf("k%02d", i)] = i
+	}
+	result, _ := json.Marshal(many)
+	var command []string
+	for i := range 10 {
+		command = append(command, fmt.Sprintf("{{ .Steps.big.Result.missing%d }}", i))
+	}
+	gaps := ResultGaps(command, map[string]json.RawMessage{"big": result})
+	if len(gaps) != maxGaps || !strings.HasSuffix(gaps[0], "k19 and 10 more)") {
+		t.Errorf("gaps of a result with 30 keys, 10 missing: %d, first %q; want %d, its keys cut after 20", len(gaps), gaps[0], maxGaps)
+	}
 }

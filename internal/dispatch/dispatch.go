@@ -62,6 +62,7 @@ type Store interface {
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
 	ReportStepResults(ctx context.Context, parent string) (map[string]json.RawMessage, error)
 	RunFiles(ctx context.Context, runID, kind string) ([]job.File, error)
+	EventAppend(ctx context.Context, ev job.Event) error
 }
 
 // Options configures a Dispatcher.
@@ -211,6 +212,12 @@ func (d *Dispatcher) start(ctx context.Context, r job.Run) bool {
 		d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()})
 		return true
 	}
+	for _, n := range x.Notes {
+		ev := job.Event{RunID: r.ID, Time: d.now().UTC(), State: r.State, Reason: n.Reason, Message: n.Message}
+		if err := d.opts.Store.EventAppend(ctx, ev); err != nil {
+			log.Warn("record a notice of the run", "reason", n.Reason, "err", err)
+		}
+	}
 	if err := d.opts.Executor.Start(ctx, x); err != nil {
 		// The executor did not take the run (it is shutting down, or could not record
 		// the start): nothing ran, so the run goes back to the queue.
@@ -338,6 +345,12 @@ func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, 
 	if err != nil {
 		return job.Execution{}, fmt.Errorf("render command: %w", err)
 	}
+	var notes []job.Note
+	if r.Step != "" {
+		for _, gap := range definition.ResultGaps(spec.Command, results) {
+			notes = append(notes, job.Note{Reason: job.ReasonResultMissing, Message: gap})
+		}
+	}
 	env := map[string]string{}
 	for k, v := range spec.Env {
 		env[k] = v
@@ -393,5 +406,6 @@ func Resolve(def job.Definition, r job.Run, results map[string]json.RawMessage, 
 		Annotations: spec.Annotations,
 		Kubernetes:  spec.Kubernetes,
 		Retries:     spec.Retries,
+		Notes:       notes,
 	}, nil
 }

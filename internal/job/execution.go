@@ -29,6 +29,9 @@ type Execution struct {
 	// Array, for a task of an array run, is that array: the Kubernetes executor runs all
 	// of an array's tasks as one Indexed Job.
 	Array *TaskArray
+	// Notes are notices about what the run was resolved into (a substitution of a step's
+	// result that rendered as ""), which the dispatcher records as it starts the run.
+	Notes []Note
 }
 
 // TaskArray is what a task's execution knows of its array run.

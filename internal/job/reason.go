@@ -87,6 +87,9 @@ const (
 	ReasonImageNotUsed         Reason = "ImageNotUsed"
 	ReasonResourcesNotEnforced Reason = "ResourcesNotEnforced"
 	ReasonLogsExpired          Reason = "LogsExpired"
+	// ReasonResultMissing: a substitution of a step's result in the command rendered as ""
+	// because the result has nothing there (a misspelt key, say).
+	ReasonResultMissing Reason = "ResultMissing"
 )
 
 // Permanent reports whether a failure for this reason is one a retry cannot mend: the
