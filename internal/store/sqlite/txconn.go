@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql/driver"
+	"fmt"
 )
 
 // modernc's driver prepares BEGIN, COMMIT and ROLLBACK afresh for every transaction, and
@@ -25,12 +26,18 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	t := &txConn{innerConn: inner}
 	for _, s := range []struct {
-		to  *driver.Stmt
+		to  *execStmt
 		sql string
 	}{{&t.begin, "BEGIN IMMEDIATE"}, {&t.commit, "COMMIT"}, {&t.rollback, "ROLLBACK"}} {
-		if *s.to, err = inner.PrepareContext(ctx, s.sql); err != nil {
+		st, err := inner.PrepareContext(ctx, s.sql)
+		if err != nil {
 			t.Close()
 			return nil, err
+		}
+		if *s.to, ok = st.(execStmt); !ok {
+			st.Close()
+			t.Close()
+			return nil, fmt.Errorf("sqlite: the driver's statements take no context")
 		}
 	}
 	return t, nil
@@ -54,7 +61,13 @@ type innerConn interface {
 // driver.
 type txConn struct {
 	innerConn
-	begin, commit, rollback driver.Stmt
+	begin, commit, rollback execStmt
+}
+
+// execStmt is a prepared statement that runs with a context.
+type execStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
 }
 
 func (c *txConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -68,7 +81,7 @@ func (c *txConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx,
 }
 
 func (c *txConn) Close() error {
-	for _, s := range []driver.Stmt{c.begin, c.commit, c.rollback} {
+	for _, s := range []execStmt{c.begin, c.commit, c.rollback} {
 		if s != nil {
 			s.Close()
 		}
@@ -76,8 +89,8 @@ func (c *txConn) Close() error {
 	return c.innerConn.Close()
 }
 
-func (c *txConn) run(ctx context.Context, s driver.Stmt) error {
-	_, err := s.(driver.StmtExecContext).ExecContext(ctx, nil)
+func (c *txConn) run(ctx context.Context, s execStmt) error {
+	_, err := s.ExecContext(ctx, nil)
 	return err
 }
 
