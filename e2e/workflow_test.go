@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,23 @@ func TestWorkflowProcess(t *testing.T) {
 	// Without --step, every step that ran, each under a line naming it.
 	if out, _, code := srv.cli("logs", resumed.ID); code != 0 || !strings.Contains(out, "==> step train (succeeded) <==\n") || !strings.Contains(out, "got={") {
 		t.Errorf("logs of a workflow run: exit %d\n%s", code, out)
+	}
+	// -o json: one object per step that ran (extract was carried over, so it did not).
+	out, _, code := srv.cli("logs", resumed.ID, "-o", "json")
+	var logs struct {
+		RunID string `json:"run_id"`
+		Steps []struct {
+			Step, RunID, State, Log string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &logs); err != nil || code != 0 || logs.RunID != resumed.ID || len(logs.Steps) != 5 ||
+		logs.Steps[0].Step == "extract" || !slices.ContainsFunc(logs.Steps, func(s struct{ Step, RunID, State, Log string }) bool {
+		return s.Step == "train" && s.State == "succeeded" && strings.Contains(s.Log, "got={")
+	}) {
+		t.Errorf("logs -o json of a workflow run: exit %d, %+v (%v)\n%s", code, logs, err, out)
+	}
+	if _, stderr, code := srv.cli("logs", resumed.ID, "-o", "json", "-f"); code != 2 || !strings.Contains(stderr, "without -f, -o json gives each step's output") {
+		t.Errorf("logs -o json -f of a workflow run: exit %d\n%s", code, stderr)
 	}
 	var res struct{ Result json.RawMessage }
 	if status := srv.api("GET", "/api/v1/runs/"+again["train"].ID+"/steps/extract/result", "", &res); status != 200 || !strings.Contains(string(res.Result), date) {

@@ -575,7 +575,8 @@ func logsCmd(e *env) *cobra.Command {
 		Long: `Print a run's output (stdout and stderr).
 
 A workflow run's output is its steps': without --step, each step that ran is printed under a
-line naming it; with -f, each line as it comes after its step's name ("train | ..."). An
+line naming it (with -o json, one object per step); with -f, each line as it comes after its
+step's name ("train | ..."). An
 array run's output is its tasks': name one with --task (docket results RUN_ID gives every
 task's result).`,
 		Example: "  docket logs 019ab2c4-...\n  docket logs 019ab2c4-... -f\n  docket logs WORKFLOW_RUN_ID --step train\n  docket logs ARRAY_RUN_ID --task 7",
@@ -600,8 +601,8 @@ task's result).`,
 			case r.Kind == job.KindArray && r.Group != nil:
 				return usageError{fmt.Errorf("run %s is an array run of %d tasks, whose output is its tasks': name one with --task (0 to %d), or see docket results %s",
 					r.ID, r.Group.Size, r.Group.Size-1, r.ID)}
-			case r.Kind == job.KindWorkflow && e.structured():
-				return usageError{fmt.Errorf("run %s is a workflow run, whose output is its steps': name one with --step", r.ID)}
+			case r.Kind == job.KindWorkflow && e.structured() && follow:
+				return usageError{fmt.Errorf("run %s is a workflow run: -f prints its steps' lines as they come, as text; without -f, -o %s gives each step's output", r.ID, e.output)}
 			case r.Kind == job.KindWorkflow && follow:
 				return followSteps(ctx, e, c, r.ID)
 			case r.Kind == job.KindWorkflow:

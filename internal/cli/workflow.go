@@ -409,6 +409,27 @@ func stepLogs(ctx context.Context, e *env, c *client.Client, id string) error {
 	if err != nil {
 		return err
 	}
+	if e.structured() {
+		type stepLog struct {
+			Step    string    `json:"step"`
+			RunID   string    `json:"run_id"`
+			Attempt int       `json:"attempt"`
+			State   job.State `json:"state"`
+			Log     string    `json:"log"`
+		}
+		steps := []stepLog{}
+		for _, ch := range children {
+			if ch.StartedAt == nil || ch.ReusedFrom != "" {
+				continue
+			}
+			var b strings.Builder
+			if _, err := c.Logs(ctx, ch.ID, 0, false, &b); err != nil {
+				return err
+			}
+			steps = append(steps, stepLog{Step: ch.Step, RunID: ch.ID, Attempt: ch.Attempt, State: ch.State, Log: b.String()})
+		}
+		return e.print(map[string]any{"run_id": id, "steps": steps})
+	}
 	for _, ch := range children {
 		if ch.StartedAt == nil || ch.ReusedFrom != "" {
 			continue
