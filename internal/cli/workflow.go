@@ -344,11 +344,10 @@ func childOf(ctx context.Context, c *client.Client, r job.Run, kind job.Kind, ke
 	return ch, nil
 }
 
-// stepLogs prints the output of each step of a workflow run that ran, in the order the
-// steps were made, each under a line naming it.
 // followSteps prints a workflow's steps' output as it comes, each line after its step's
-// name ("train | ..."; a retried step's attempts one after the other), until the workflow has ended and every step's output is read. Only
-// the steps still running, or not read to their end, are read again at each poll.
+// name ("train | ..."; a retried step's attempts one after the other), until the workflow
+// has ended and every step's output is read. Only the steps still running, or not read to
+// their end, are read again at each poll.
 func followSteps(ctx context.Context, e *env, c *client.Client, id string) error {
 	type stepLog struct {
 		offset  int64
@@ -404,6 +403,11 @@ func followSteps(ctx context.Context, e *env, c *client.Client, id string) error
 	}
 }
 
+// maxStructuredLogs bounds the steps' output that docket logs WF -o json holds to encode.
+const maxStructuredLogs = 64 << 20
+
+// stepLogs prints the output of each step of a workflow run that ran, in the order the
+// steps were made, each under a line naming it; with -o json or yaml, one object per step.
 func stepLogs(ctx context.Context, e *env, c *client.Client, id string) error {
 	children, err := c.Children(ctx, id)
 	if err != nil {
@@ -417,7 +421,7 @@ func stepLogs(ctx context.Context, e *env, c *client.Client, id string) error {
 			State   job.State `json:"state"`
 			Log     string    `json:"log"`
 		}
-		steps := []stepLog{}
+		steps, size := []stepLog{}, 0
 		for _, ch := range children {
 			if ch.StartedAt == nil || ch.ReusedFrom != "" {
 				continue
@@ -425,6 +429,11 @@ func stepLogs(ctx context.Context, e *env, c *client.Client, id string) error {
 			var b strings.Builder
 			if _, err := c.Logs(ctx, ch.ID, 0, false, &b); err != nil {
 				return err
+			}
+			// The answer is held whole to be encoded: past a bound, text (which streams)
+			// or one step at a time.
+			if size += b.Len(); size > maxStructuredLogs {
+				return fmt.Errorf("the steps' output passes %d MiB, too much for -o %s: print it as text, or one step at a time with --step", maxStructuredLogs>>20, e.output)
 			}
 			steps = append(steps, stepLog{Step: ch.Step, RunID: ch.ID, Attempt: ch.Attempt, State: ch.State, Log: b.String()})
 		}
