@@ -576,9 +576,8 @@ func logsCmd(e *env) *cobra.Command {
 
 A workflow run's output is its steps': without --step, each step that ran is printed under a
 line naming it (with -o json, one object per step); with -f, each line as it comes after its
-step's name ("train | ..."). An
-array run's output is its tasks': name one with --task (docket results RUN_ID gives every
-task's result).`,
+step's name ("train | ..."). An array run's output is its tasks': name one with --task
+(docket results RUN_ID gives every task's result).`,
 		Example: "  docket logs 019ab2c4-...\n  docket logs 019ab2c4-... -f\n  docket logs WORKFLOW_RUN_ID --step train\n  docket logs ARRAY_RUN_ID --task 7",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
