@@ -4,17 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"docket.dev/docket/internal/client"
+	"docket.dev/docket/internal/execute/executetest"
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store/postgres/pgtest"
 )
@@ -125,7 +122,7 @@ func processThroughput(b *testing.B, databaseURL string, jobs, queues int) {
 	// This process is the server and the client submitting and polling; the keepers are
 	// its children, and the commands theirs.
 	reportCPU(b, "server", cpuTime(syscall.RUSAGE_SELF)-cpu0)
-	keepers, commands := keepersCPU()
+	keepers, commands := executetest.ChildrenCPU()
 	reportCPU(b, "keepers", keepers)
 	reportCPU(b, "commands", commands)
 	b.StopTimer()
@@ -202,38 +199,4 @@ func cpuTime(who int) time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// keepersCPU is the CPU time of this process's children, the process executor's keepers
-// (their starts included), and of the commands they ran and reaped, from /proc (in clock
-// ticks of 10 ms, Linux's USER_HZ).
-func keepersCPU() (keepers, commands time.Duration) {
-	lists, _ := filepath.Glob("/proc/self/task/*/children")
-	seen := map[string]bool{}
-	for _, list := range lists {
-		pids, _ := os.ReadFile(list)
-		for _, pid := range strings.Fields(string(pids)) {
-			if seen[pid] {
-				continue
-			}
-			seen[pid] = true
-			data, err := os.ReadFile("/proc/" + pid + "/stat")
-			if err != nil {
-				continue
-			}
-			s := string(data)
-			// Fields after the command's name: utime, stime, cutime and cstime are 14-17 of proc(5).
-			f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-			if len(f) < 15 {
-				continue
-			}
-			tick := func(i int) time.Duration {
-				n, _ := strconv.ParseInt(f[i], 10, 64)
-				return time.Duration(n) * 10 * time.Millisecond
-			}
-			keepers += tick(11) + tick(12)
-			commands += tick(13) + tick(14)
-		}
-	}
-	return keepers, commands
 }

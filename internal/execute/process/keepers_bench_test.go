@@ -3,11 +3,7 @@ package process
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +38,7 @@ func BenchmarkKeepers(b *testing.B) {
 		rec.Finish(b, time.Minute)
 	}
 	b.ResetTimer()
-	cpu0 := childrenCPU(b)
+	cpu0, _ := executetest.ChildrenCPU()
 	free := make(chan struct{}, room)
 	for range room {
 		free <- struct{}{}
@@ -63,33 +59,6 @@ func BenchmarkKeepers(b *testing.B) {
 		run(fmt.Sprintf("r%d", i))
 	}
 	<-done
-	b.ReportMetric(float64((childrenCPU(b)-cpu0).Microseconds())/float64(b.N), "keepers-cpu-us/run")
-}
-
-// childrenCPU is the CPU the process's children (the keepers) spent themselves, from
-// /proc.
-func childrenCPU(b *testing.B) time.Duration {
-	lists, _ := filepath.Glob("/proc/self/task/*/children")
-	seen := map[string]bool{}
-	var total time.Duration
-	for _, list := range lists {
-		pids, _ := os.ReadFile(list)
-		for _, pid := range strings.Fields(string(pids)) {
-			if seen[pid] {
-				continue
-			}
-			seen[pid] = true
-			data, err := os.ReadFile("/proc/" + pid + "/stat")
-			if err != nil {
-				continue
-			}
-			s := string(data)
-			f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-			for _, i := range []int{11, 12} { // utime, stime
-				n, _ := strconv.ParseInt(f[i], 10, 64)
-				total += time.Duration(n) * 10 * time.Millisecond
-			}
-		}
-	}
-	return total
+	cpu, _ := executetest.ChildrenCPU()
+	b.ReportMetric(float64((cpu-cpu0).Microseconds())/float64(b.N), "keepers-cpu-us/run")
 }
