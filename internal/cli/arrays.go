@@ -378,7 +378,7 @@ func outputsOf(ctx context.Context, c *client.Client, r job.Run) ([]output, erro
 			}
 		}
 	case r.Kind == job.KindWorkflow:
-		steps, _, err := c.Runs(ctx, client.RunFilter{Parent: r.ID, Limit: 1000})
+		steps, err := c.Children(ctx, r.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -375,7 +375,7 @@ func followSteps(ctx context.Context, e *env, c *client.Client, id string) error
 				l = &stepLog{}
 				logs[ch.ID] = l
 			}
-			if l.done || ch.StartedAt == nil || ch.ReusedFrom != "" {
+			if l.done || !ranHere(ch) {
 				continue
 			}
 			var b bytes.Buffer
@@ -403,6 +403,10 @@ func followSteps(ctx context.Context, e *env, c *client.Client, id string) error
 	}
 }
 
+// ranHere reports whether a workflow's step run ran, and so has output: it started, and
+// was not carried over from the run it resumes.
+func ranHere(ch job.Run) bool { return ch.StartedAt != nil && ch.ReusedFrom == "" }
+
 // maxStructuredLogs bounds the steps' output that docket logs WF -o json holds to encode.
 const maxStructuredLogs = 64 << 20
 
@@ -423,7 +427,7 @@ func stepLogs(ctx context.Context, e *env, c *client.Client, id string) error {
 		}
 		steps, size := []stepLog{}, 0
 		for _, ch := range children {
-			if ch.StartedAt == nil || ch.ReusedFrom != "" {
+			if !ranHere(ch) {
 				continue
 			}
 			var b strings.Builder
@@ -440,7 +444,7 @@ func stepLogs(ctx context.Context, e *env, c *client.Client, id string) error {
 		return e.print(map[string]any{"run_id": id, "steps": steps})
 	}
 	for _, ch := range children {
-		if ch.StartedAt == nil || ch.ReusedFrom != "" {
+		if !ranHere(ch) {
 			continue
 		}
 		what := childName(ch)
