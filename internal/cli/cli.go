@@ -182,9 +182,6 @@ var (
 	runIDStart = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f-]*$`)
 )
 
-// plainFlagError says what a flag's value should have been where pflag quotes strconv:
-// `invalid argument "abc" for "--array" flag: strconv.ParseInt: parsing "abc": invalid
-// syntax` becomes `invalid argument "abc" for "--array" flag: want a whole number`.
 // nearFlag adds to an unknown flag's error the flag of cmd meant, when one is near.
 func nearFlag(cmd *cobra.Command, err error) error {
 	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
@@ -199,6 +196,9 @@ func nearFlag(cmd *cobra.Command, err error) error {
 	return err
 }
 
+// plainFlagError says what a flag's value should have been where pflag quotes strconv:
+// `invalid argument "abc" for "--array" flag: strconv.ParseInt: parsing "abc": invalid
+// syntax` becomes `invalid argument "abc" for "--array" flag: want a whole number`.
 func plainFlagError(err error) error {
 	msg := err.Error()
 	i := strings.LastIndex(msg, ": strconv.Parse")

@@ -144,7 +144,6 @@ func (l localRun) pick(e *env) ([]byte, job.Spec, map[string][]byte, error) {
 		return nil, job.Spec{}, nil, err
 	}
 	var (
-		names  []string
 		jobs   [][]byte
 		specs  []job.Spec
 		queues = map[string][]byte{}
@@ -170,12 +169,16 @@ func (l localRun) pick(e *env) ([]byte, job.Spec, map[string][]byte, error) {
 		if spec.Name == "" {
 			return nil, job.Spec{}, nil, fmt.Errorf("%s: name: is required", where)
 		}
-		names, jobs, specs = append(names, spec.Name), append(jobs, doc), append(specs, spec)
+		jobs, specs = append(jobs, doc), append(specs, spec)
 	}
 	for i, spec := range specs {
 		if l.name == "" && len(specs) == 1 || spec.Name == l.name {
 			return jobs[i], spec, queues, nil
 		}
+	}
+	names := make([]string, len(specs))
+	for i, spec := range specs {
+		names[i] = spec.Name
 	}
 	switch {
 	case len(specs) == 0:
