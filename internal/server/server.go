@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -192,7 +193,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 		Logger:         log,
 		Limits:         limits,
 		Queued:         wake.Ring,
-		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		MetricsHandler: metricsHandler(reg),
 		UI:             ui.Handler(),
 		Tokens:         tokens,
 		RateLimit:      cfg.RateLimit,
@@ -453,4 +454,14 @@ func reachable(addr net.Addr) string {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
 	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
+}
+
+// maxScrapes is how many /metrics requests are answered at once; more get 503. Each
+// encodes every series (some MB on a server with many jobs), and /metrics needs no token.
+const maxScrapes = 4
+
+// metricsHandler serves reg's metrics on /metrics, gathered at a pace the store can bear
+// however many clients scrape (metrics.PacedGatherer), and encoded for a few at a time.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(&metrics.PacedGatherer{Gatherer: reg}, promhttp.HandlerOpts{MaxRequestsInFlight: maxScrapes})
 }
