@@ -176,12 +176,13 @@ type runSummary struct {
 	Reason    job.Reason `json:"reason,omitempty"`
 }
 
-// listJobs lists the jobs by name: all of them, or a page (?limit=N&cursor=C) of those
-// whose name holds ?name=; with ?recent=N each job has its newest N runs, so a page of
-// jobs with their histories is one request.
+// listJobs lists a page of the jobs by name (?limit=N, store.MaxLimit unless asked,
+// after ?cursor=C), of those whose name holds ?name=; with ?recent=N each job has its
+// newest N runs, so a page of jobs with their histories is one request. No answer holds
+// more than a page: one of every job on a server with tens of thousands is many MB.
 func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.DefinitionFilter{Name: q.Get("name"), Cursor: q.Get("cursor")}
+	f := store.DefinitionFilter{Name: q.Get("name"), Cursor: q.Get("cursor"), Limit: store.MaxLimit}
 	var recent int
 	for _, p := range []struct {
 		name     string

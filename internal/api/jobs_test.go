@@ -3,13 +3,16 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"docket.dev/docket/internal/client"
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/store"
 )
 
 // TestListJobsPages lists jobs a page at a time, filtered by name, each with its newest
@@ -93,5 +96,37 @@ func TestListJobsPages(t *testing.T) {
 	}
 	if diff := cmp.Diff([][]string{{"etl-clean", "etl-export"}, {"etl-load"}}, got); diff != "" {
 		t.Errorf("pages of two etl jobs (-want +got):\n%s", diff)
+	}
+}
+
+// TestListJobsBounded checks that a listing without ?limit= answers a page of
+// store.MaxLimit jobs with the cursor of the next, not every job, and that the client
+// pages through them all.
+func TestListJobsBounded(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	jobs := store.MaxLimit + 2
+	for i := range jobs {
+		spec := job.Spec{Name: fmt.Sprintf("job-%04d", i), Image: "busybox", Command: []string{"true"}, CPU: "100m", Memory: "16Mi",
+			Concurrency: job.ConcurrencyAllow, Deadline: job.Duration(time.Hour)}
+		if _, _, err := f.store.DefinitionPut(ctx, spec, f.now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, body := f.call(t, "GET", "/api/v1/jobs", "", "")
+	var page jobList
+	if status != 200 || json.Unmarshal(body, &page) != nil {
+		t.Fatalf("GET /api/v1/jobs: %d %.200s", status, body)
+	}
+	if len(page.Jobs) != store.MaxLimit || page.NextCursor != fmt.Sprintf("job-%04d", store.MaxLimit-1) {
+		t.Errorf("GET /api/v1/jobs of %d jobs: %d jobs, next_cursor %q; want %d and job-%04d", jobs, len(page.Jobs), page.NextCursor, store.MaxLimit, store.MaxLimit-1)
+	}
+	all, err := client.New(f.srv.URL).Jobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != jobs || all[0].Name != "job-0000" || all[jobs-1].Name != fmt.Sprintf("job-%04d", jobs-1) {
+		t.Errorf("the client listed %d jobs; want all %d, in order", len(all), jobs)
 	}
 }

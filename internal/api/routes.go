@@ -119,7 +119,7 @@ func (a *API) endpoints() []endpoint {
 			params:  []param{dryRunParam("what would change (created, unchanged or the changed fields) and the next runs")},
 			body:    typeOf[job.Spec](), bodyYAML: true, statuses: statuses(200, 201), returns: jobView}},
 		{"GET", "/api/v1/jobs", byRole, auth.Viewer, a.listJobs, opDoc{
-			summary: "List the jobs by name, all or a page, with their newest runs",
+			summary: "List the jobs by name, a page at a time (1,000 unless ?limit= says fewer; next_cursor when there are more), with their newest runs",
 			params: append([]param{query("name", "string", "keep the jobs whose name holds this"),
 				query("recent", "integer", "add each job's newest N runs (0 to 50)")}, page...),
 			returns: typeOf[jobList]()}},

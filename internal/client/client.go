@@ -129,13 +129,24 @@ func (c *Client) ApplyJob(ctx context.Context, name string, def []byte) (Job, er
 	return j, err
 }
 
-// Jobs lists the jobs.
+// Jobs lists every job, by name, a page of 1,000 at a time.
 func (c *Client) Jobs(ctx context.Context) ([]Job, error) {
-	var out struct {
-		Jobs []Job `json:"jobs"`
+	var jobs []Job
+	q := url.Values{"limit": {"1000"}}
+	for {
+		var page struct {
+			Jobs []Job  `json:"jobs"`
+			Next string `json:"next_cursor"`
+		}
+		if _, err := c.do(ctx, http.MethodGet, "/api/v1/jobs?"+q.Encode(), nil, nil, &page); err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, page.Jobs...)
+		if page.Next == "" {
+			return jobs, nil
+		}
+		q.Set("cursor", page.Next)
 	}
-	_, err := c.do(ctx, http.MethodGet, "/api/v1/jobs", nil, nil, &out)
-	return out.Jobs, err
 }
 
 // Job returns one job.
