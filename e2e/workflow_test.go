@@ -74,14 +74,14 @@ func TestWorkflowProcess(t *testing.T) {
 		t.Errorf("ran %q; want extract train notify", got)
 	}
 	// The misspelt key rendered as "", and train's events say so.
-	missing := ""
+	var missing []string
 	for _, ev := range srv.events(steps["train"].ID) {
 		if ev.Reason == job.ReasonResultMissing {
-			missing = ev.Message
+			missing = append(missing, ev.Message)
 		}
 	}
-	if want := `{{ .Steps.extract.Result.pth }} rendered as "": step extract's result has no key "pth" (its keys: path)`; missing != want {
-		t.Errorf("train's ResultMissing notice: %q; want %q", missing, want)
+	if want := `{{ .Steps.extract.Result.pth }} rendered as "": step extract's result has no key "pth" (its keys: path)`; len(missing) != 1 || missing[0] != want {
+		t.Errorf("train's ResultMissing notices: %q; want one, %q", missing, want)
 	}
 	tree, _, _ := srv.cli("describe", "run", first.ID)
 	// A step under what it needs, and the states in one column.

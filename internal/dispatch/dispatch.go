@@ -62,7 +62,6 @@ type Store interface {
 	DefinitionRevision(ctx context.Context, name string, revision int) (job.Definition, error)
 	ReportStepResults(ctx context.Context, parent string) (map[string]json.RawMessage, error)
 	RunFiles(ctx context.Context, runID, kind string) ([]job.File, error)
-	EventAppend(ctx context.Context, ev job.Event) error
 }
 
 // Options configures a Dispatcher.
@@ -211,12 +210,6 @@ func (d *Dispatcher) start(ctx context.Context, r job.Run) bool {
 		d.opts.Failed(job.ReasonStartFailed)
 		d.report(ctx, job.Update{RunID: r.ID, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()})
 		return true
-	}
-	for _, n := range x.Notes {
-		ev := job.Event{RunID: r.ID, Time: d.now().UTC(), State: r.State, Reason: n.Reason, Message: n.Message}
-		if err := d.opts.Store.EventAppend(ctx, ev); err != nil {
-			log.Warn("record a notice of the run", "reason", n.Reason, "err", err)
-		}
 	}
 	if err := d.opts.Executor.Start(ctx, x); err != nil {
 		// The executor did not take the run (it is shutting down, or could not record

@@ -30,7 +30,9 @@ type Execution struct {
 	// of an array's tasks as one Indexed Job.
 	Array *TaskArray
 	// Notes are notices about what the run was resolved into (a substitution of a step's
-	// result that rendered as ""), which the dispatcher records as it starts the run.
+	// result that rendered as ""): the executor records them with the run's pending state,
+	// so a run that goes back to the queue unstarted has none, and one started again after
+	// that has them once.
 	Notes []Note
 }
 

@@ -134,7 +134,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	}
 	// Pending is recorded before the container exists: after a crash, a pending run is
 	// known to have maybe started and is never started again under the same attempt.
-	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting, Message: "starting a container from image " + x.Image}); err != nil {
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting, Message: "starting a container from image " + x.Image, Notes: x.Notes}); err != nil {
 		e.runs.Release(id)
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}

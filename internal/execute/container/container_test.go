@@ -262,6 +262,7 @@ func TestMissingImage(t *testing.T) {
 	e, rec, exe := setup(t)
 	x := exe(time.Minute, "testjob", "env")
 	x.Image = "localhost:1/docket/no-such-image:1"
+	x.Notes = []job.Note{{Reason: job.ReasonResultMissing, Message: "a step's result had no such key"}}
 	start := time.Now()
 	if err := e.Start(context.Background(), x); err != nil {
 		t.Fatal(err)
@@ -274,7 +275,8 @@ func TestMissingImage(t *testing.T) {
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("a pull failure took %v to fail the run", d)
 	}
-	if r := rec.Reasons(x.Run.ID); !cmp.Equal(r, []string{"Starting", "Pulling", "ImagePullFailed"}) {
+	// The run's note is recorded with its pending state.
+	if r := rec.Reasons(x.Run.ID); !cmp.Equal(r, []string{"Starting", "ResultMissing", "Pulling", "ImagePullFailed"}) {
 		t.Errorf("reasons %v", r)
 	}
 	executetest.WaitIdle(t, e)

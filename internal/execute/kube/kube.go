@@ -365,7 +365,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 	if indexed(x, e.opts.Pod.HelperImage) {
 		msg = fmt.Sprintf("task %d runs as index %d of the array's Indexed Job %s in namespace %s", *x.Run.TaskIndex, *x.Run.TaskIndex, Name(x.Array.RunID), ns)
 	}
-	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting, Message: msg}); err != nil {
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting, Message: msg, Notes: x.Notes}); err != nil {
 		e.runs.Release(id)
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}

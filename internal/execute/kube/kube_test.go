@@ -73,6 +73,8 @@ func (f *fixture) start(deadline time.Duration, cpu string, annotations map[stri
 		Env:         map[string]string{"DOCKET_RUN_ID": id, "MODE": "test"},
 		Labels:      map[string]string{"team": "ds"},
 		Annotations: annotations,
+		// What the dispatcher found in resolving the run, recorded with its pending state.
+		Notes: []job.Note{{Reason: job.ReasonResultMissing, Message: "a step's result had no such key"}},
 	}
 	if err := f.e.Start(context.Background(), x); err != nil {
 		f.t.Fatal(err)
@@ -148,6 +150,9 @@ func TestOutcomes(t *testing.T) {
 				t.Errorf("states %v, want %v; updates %v", states, want, f.rec.Reasons(x.Run.ID))
 			}
 			reasons := strings.Join(f.rec.Reasons(x.Run.ID), " ")
+			if !strings.HasPrefix(reasons, "Starting ResultMissing ") || strings.Count(reasons, "ResultMissing") != 1 {
+				t.Errorf("the run's note is not recorded once, with its pending state: %s", reasons)
+			}
 			if !strings.Contains(reasons, "Scheduled") {
 				t.Errorf("no Scheduled notice: %s", reasons)
 			}

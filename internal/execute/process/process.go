@@ -167,10 +167,10 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 
 	// Pending is recorded before the process exists: after a crash, a pending run is
 	// known to have maybe started and is never started again under the same attempt.
-	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting, Message: "starting a local process", Notes: []job.Note{
+	if err := e.rec.Report(ctx, job.Update{RunID: id, State: job.StatePending, Reason: job.ReasonStarting, Message: "starting a local process", Notes: append([]job.Note{
 		{Reason: job.ReasonImageNotUsed, Message: fmt.Sprintf("the process executor runs the command on this host; image %s is recorded, not pulled", x.Image)},
 		{Reason: job.ReasonResourcesNotEnforced, Message: fmt.Sprintf("the process executor does not enforce cpu %s or memory %s", x.CPU, x.Memory)},
-	}}); err != nil {
+	}, x.Notes...)}); err != nil {
 		release()
 		return fmt.Errorf("mark run %s pending: %w", id, err)
 	}

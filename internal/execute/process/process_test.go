@@ -73,7 +73,9 @@ func TestOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e, rec := setup(t)
-			if err := e.Start(context.Background(), execution("r1", time.Minute, tt.command...)); err != nil {
+			x := execution("r1", time.Minute, tt.command...)
+			x.Notes = []job.Note{{Reason: job.ReasonResultMissing, Message: "a step's result had no such key"}}
+			if err := e.Start(context.Background(), x); err != nil {
 				t.Fatal(err)
 			}
 			u := rec.Finish(t, 20*time.Second)
@@ -83,8 +85,9 @@ func TestOutcomes(t *testing.T) {
 			if got := rec.Log("r1"); got != tt.log {
 				t.Errorf("log = %q, want %q", got, tt.log)
 			}
-			if r := rec.Reasons("r1"); r[0] != "Starting" || r[1] != "ImageNotUsed" || r[2] != "ResourcesNotEnforced" {
-				t.Errorf("first updates %v; want Starting, ImageNotUsed, ResourcesNotEnforced", r)
+			// The run's own note goes with its pending state, after the executor's.
+			if r := rec.Reasons("r1"); len(r) < 4 || !slices.Equal(r[:4], []string{"Starting", "ImageNotUsed", "ResourcesNotEnforced", "ResultMissing"}) {
+				t.Errorf("first updates %v; want Starting, ImageNotUsed, ResourcesNotEnforced, ResultMissing", r)
 			}
 			executetest.WaitIdle(t, e)
 		})
