@@ -1,39 +1,40 @@
 package metrics
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
 )
 
-// slowGatherer counts its gathers; each takes `takes` on the test's clock, and, when
-// gate is set, waits for it to close first.
-type slowGatherer struct {
+// fakeMetrics is a metrics handler whose answers take `takes` on the test's clock (and, when
+// gate is set, wait for it to close first); each says which answer it is.
+type fakeMetrics struct {
 	clock *testClock
 	takes time.Duration
 	gate  chan struct{}
 	calls atomic.Int32
-	err   error
 }
 
-func (g *slowGatherer) Gather() ([]*dto.MetricFamily, error) {
-	n := g.calls.Add(1)
-	if g.gate != nil {
-		<-g.gate
+func (f *fakeMetrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := f.calls.Add(1)
+	if f.gate != nil {
+		<-f.gate
 	}
-	g.clock.advance(g.takes)
-	name := "gather"
-	v := float64(n)
-	return []*dto.MetricFamily{{Name: &name, Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}}}}, g.err
+	f.clock.advance(f.takes)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintf(w, "answer %d for %s\n", n, r.Header.Get("Accept"))
 }
 
 type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time
+	slept  []time.Duration
+	asleep atomic.Int32
 }
 
 func (c *testClock) now() time.Time {
@@ -48,75 +49,119 @@ func (c *testClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// gathered is the number a slowGatherer's families carry: which of its gathers they are.
-func gathered(t *testing.T, p *PacedGatherer) float64 {
-	t.Helper()
-	fs, err := p.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fs[0].Metric[0].GetGauge().GetValue()
+func (c *testClock) sleep(_ context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.slept = append(c.slept, d)
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+	return nil
 }
 
-// TestPacedGathererReuses checks that a gather is served again for nine times as long as
-// it took, and not longer.
-func TestPacedGathererReuses(t *testing.T) {
+func pacedFake(takes time.Duration) (*Paced, *fakeMetrics, *testClock) {
 	clock := &testClock{t: time.Unix(1_800_000_000, 0)}
-	g := &slowGatherer{clock: clock, takes: 200 * time.Millisecond}
-	p := &PacedGatherer{Gatherer: g, Now: clock.now}
+	f := &fakeMetrics{clock: clock, takes: takes}
+	p := NewPaced(f)
+	p.now, p.sleep = clock.now, clock.sleep
+	return p, f, clock
+}
 
-	if n := gathered(t, p); n != 1 {
-		t.Fatalf("first scrape got gather %g", n)
+func scrape(t *testing.T, h http.Handler, accept string) (int, string) {
+	t.Helper()
+	r := httptest.NewRequest("GET", "/metrics", nil)
+	if accept != "" {
+		r.Header.Set("Accept", accept)
 	}
-	clock.advance(1799 * time.Millisecond) // under 9 x 200 ms after the gather ended
-	if n := gathered(t, p); n != 1 || g.calls.Load() != 1 {
-		t.Errorf("a scrape 1.799 s after a gather of 200 ms got gather %g (%d gathers); want the first again", n, g.calls.Load())
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code, w.Body.String()
+}
+
+// TestPacedReuses checks that an answer serves the same request for nine times as long as
+// it took to make, with its headers, and a quick answer only briefly.
+func TestPacedReuses(t *testing.T) {
+	p, f, clock := pacedFake(200 * time.Millisecond)
+	if _, body := scrape(t, p, ""); body != "answer 1 for \n" {
+		t.Fatalf("first scrape: %q", body)
+	}
+	clock.advance(1799 * time.Millisecond) // under 9 x 200 ms after the answer was made
+	r := httptest.NewRequest("GET", "/metrics", nil)
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, r)
+	if w.Body.String() != "answer 1 for \n" || w.Header().Get("Content-Type") != "text/plain; version=0.0.4" || f.calls.Load() != 1 {
+		t.Errorf("1.799 s after an answer of 200 ms: %q (%q), %d answers made; want the first again, with its type", w.Body.String(), w.Header().Get("Content-Type"), f.calls.Load())
 	}
 	clock.advance(time.Millisecond)
-	if n := gathered(t, p); n != 2 {
-		t.Errorf("a scrape 1.8 s after a gather of 200 ms got gather %g; want a new one", n)
+	if _, body := scrape(t, p, ""); body != "answer 2 for \n" {
+		t.Errorf("1.8 s after an answer of 200 ms: %q; want a new one", body)
 	}
 
-	// A quick gather is reused only briefly: a small server's scrapes stay fresh.
-	g.takes = time.Millisecond
+	// A quick answer is reused only briefly: a small server's scrapes stay fresh.
+	f.takes = time.Millisecond
 	clock.advance(2 * time.Second)
-	gathered(t, p)
+	scrape(t, p, "")
 	clock.advance(10 * time.Millisecond)
-	if n := gathered(t, p); n != 4 {
-		t.Errorf("10 ms after a gather of 1 ms: gather %g; want a new one (4)", n)
+	if _, body := scrape(t, p, ""); body != "answer 4 for \n" {
+		t.Errorf("10 ms after an answer of 1 ms: %q; want a new one (4)", body)
+	}
+	if len(clock.slept) != 0 {
+		t.Errorf("scrapes waited %v; none had to", clock.slept)
 	}
 }
 
-// TestPacedGathererShares checks that scrapes arriving while a gather runs wait for it
-// and are answered with it, so concurrent scrapers cost one gather, and that a failed
-// gather is paced like a good one.
-func TestPacedGathererShares(t *testing.T) {
-	clock := &testClock{t: time.Unix(1_800_000_000, 0)}
-	g := &slowGatherer{clock: clock, takes: 300 * time.Millisecond, gate: make(chan struct{}), err: errors.New("store unreachable")}
-	p := &PacedGatherer{Gatherer: g, Now: clock.now}
+// TestPacedVariants checks that a request of another kind (Accept) is not answered with
+// another kind's answer: it waits until a tenth of the time has gone to answers, then gets
+// its own. Kinds past the fourth are made for each request, paced the same.
+func TestPacedVariants(t *testing.T) {
+	p, f, clock := pacedFake(100 * time.Millisecond)
+	scrape(t, p, "text/plain")
+	clock.advance(300 * time.Millisecond)
+	if _, body := scrape(t, p, "text/plain"); body != "answer 1 for text/plain\n" {
+		t.Errorf("the same kind, still fresh: %q", body)
+	}
+	if _, body := scrape(t, p, "application/openmetrics-text"); body != "answer 2 for application/openmetrics-text\n" {
+		t.Errorf("another kind: %q", body)
+	}
+	if len(clock.slept) != 1 || clock.slept[0] != 600*time.Millisecond {
+		t.Errorf("the second kind waited %v; want 600ms (9 x 100 ms after the first, less the 300 ms gone)", clock.slept)
+	}
+	for i := range 6 {
+		scrape(t, p, fmt.Sprintf("kind/%d", i))
+	}
+	made := f.calls.Load()
+	scrape(t, p, "kind/5") // the seventh kind: not kept
+	if f.calls.Load() != made+1 {
+		t.Errorf("a kind past the fourth was answered from a kept answer")
+	}
+}
 
-	const scrapers = 20
+// TestPacedBusy checks that scrapes past four at once get 503 and that those waiting share
+// one answer.
+func TestPacedBusy(t *testing.T) {
+	p, f, _ := pacedFake(time.Millisecond)
+	f.gate = make(chan struct{})
 	var wg sync.WaitGroup
-	errs := make(chan error, scrapers)
-	for range scrapers {
+	bodies := make(chan string, maxScrapes)
+	for range maxScrapes {
 		wg.Go(func() {
-			_, err := p.Gather()
-			errs <- err
+			_, body := scrape(t, p, "")
+			bodies <- body
 		})
 	}
-	for g.calls.Load() == 0 {
+	for len(p.slots) < maxScrapes {
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(20 * time.Millisecond) // the others reach the gather's lock
-	close(g.gate)
+	if code, _ := scrape(t, p, ""); code != http.StatusServiceUnavailable {
+		t.Errorf("a fifth scrape at once: %d; want 503", code)
+	}
+	close(f.gate)
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err == nil || err.Error() != "store unreachable" {
-			t.Errorf("a scrape got %v; want the gather's error", err)
+	close(bodies)
+	for body := range bodies {
+		if body != "answer 1 for \n" {
+			t.Errorf("a scrape that waited got %q; want the one answer made", body)
 		}
 	}
-	if n := g.calls.Load(); n != 1 {
-		t.Errorf("%d scrapes at once made %d gathers; want 1", scrapers, n)
+	if n := f.calls.Load(); n != 1 {
+		t.Errorf("%d scrapes at once made %d answers; want 1", maxScrapes, n)
 	}
 }

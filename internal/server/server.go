@@ -456,12 +456,8 @@ func reachable(addr net.Addr) string {
 	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }
 
-// maxScrapes is how many /metrics requests are answered at once; more get 503. Each
-// encodes every series (some MB on a server with many jobs), and /metrics needs no token.
-const maxScrapes = 4
-
-// metricsHandler serves reg's metrics on /metrics, gathered at a pace the store can bear
-// however many clients scrape (metrics.PacedGatherer), and encoded for a few at a time.
+// metricsHandler serves reg's metrics on /metrics, paced: it needs no token, and an answer
+// on a server with many jobs takes tens of milliseconds to make (metrics.Paced).
 func metricsHandler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(&metrics.PacedGatherer{Gatherer: reg}, promhttp.HandlerOpts{MaxRequestsInFlight: maxScrapes})
+	return metrics.NewPaced(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }
