@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -83,4 +84,66 @@ func TestRunCreateReturnsStored(t *testing.T) {
 	if diff := cmp.Diff(read, created); diff != "" {
 		t.Errorf("created run differs from the stored one (-read +created):\n%s", diff)
 	}
+}
+
+// TestJobNameJoinsUseIndexes checks that joins of a job's name between tables find their
+// rows through the index on that name: every such column compares bytewise (migrations 7
+// and 15). Under different collations PostgreSQL can use neither index for the join, so
+// reading one definition scanned every revision and each job's last finish walked every
+// run. The plans are read with sequential scans made as costly as the planner allows, so
+// tables this small are read through an index where one serves.
+func TestJobNameJoinsUseIndexes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := pgtest.Open(t)
+	conn, err := s.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct{ what, sql, scan, cond string }{
+		{"a definition with its revision", `SELECT r.spec FROM definitions d JOIN revisions r ON r.name = d.name AND r.revision = d.revision WHERE d.name = 'nightly'`,
+			" on revisions r", "name = 'nightly'"},
+		{"each job's newest success", `SELECT (SELECT r.id FROM runs r WHERE r.job = d.name AND r.parent_id IS NULL AND r.state = 'succeeded' ORDER BY r.id DESC LIMIT 1) FROM definitions d`,
+			" on runs r", "job = d.name"},
+	} {
+		rows, err := conn.QueryContext(ctx, `EXPLAIN `+q.sql)
+		if err != nil {
+			t.Fatalf("%s: %v", q.what, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		rows.Close()
+		if !indexCond(plan, q.scan, q.cond) {
+			t.Errorf("%s: the scan%s has no index condition on %q:\n%s", q.what, q.scan, q.cond, strings.Join(plan, "\n"))
+		}
+	}
+}
+
+// indexCond says whether the plan's node scanning scan (" on runs r") finds its rows by an
+// index condition holding cond.
+func indexCond(plan []string, scan, cond string) bool {
+	for i, line := range plan {
+		if !strings.Contains(line, scan) {
+			continue
+		}
+		for _, detail := range plan[i+1:] {
+			if strings.Contains(detail, "->") {
+				break
+			}
+			if strings.Contains(detail, "Index Cond:") && strings.Contains(detail, cond) {
+				return true
+			}
+		}
+	}
+	return false
 }
