@@ -10,11 +10,10 @@ import (
 )
 
 // Pacing of /metrics, which needs no token. A scrape gathers every series (a store read of
-// each job's last finish) and encodes them: some tens of milliseconds of CPU on a server
-// with 10,000 jobs, where a request of another route costs well under one. Paced, whatever
-// clients send and however often, answers are made one at a time and take at most a
-// tenth of the time, and a scrape of a small server (a millisecond's answer) is still
-// fresh.
+// each job's last finish) and encodes them: 7 - 40 ms on a server with 10,000 jobs (1.7 MB),
+// where a request of another route costs well under one. Paced, whatever clients send and
+// however often, answers are made one at a time and take at most a tenth of the time, and
+// a scrape of a small server (a millisecond's answer) is still fresh.
 const (
 	// reuse is how many times as long as an answer took to make it serves the same
 	// request again, and how long after it the next is made: made at most a tenth of the
@@ -27,7 +26,7 @@ const (
 	maxScrapes = 4
 )
 
-// Paced serves h (a metrics handler) paced. The zero clock is the real one.
+// Paced serves h (a metrics handler) paced. Make one with NewPaced.
 type Paced struct {
 	h     http.Handler
 	now   func() time.Time

@@ -457,7 +457,7 @@ func reachable(addr net.Addr) string {
 }
 
 // metricsHandler serves reg's metrics on /metrics, paced: it needs no token, and an answer
-// on a server with many jobs takes tens of milliseconds to make (metrics.Paced).
+// on a server with many jobs takes milliseconds to tens of them to make (metrics.Paced).
 func metricsHandler(reg *prometheus.Registry) http.Handler {
 	return metrics.NewPaced(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }
