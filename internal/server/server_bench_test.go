@@ -137,7 +137,8 @@ func processThroughput(b *testing.B, databaseURL string, jobs, queues int) {
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "runs/s")
 	// How many of the slots (--parallelism) held a running command, on average: the rest
-	// of their time went to claiming, starting and recording.
+	// of their time went to claiming, recording, and starting the commands (the keepers'
+	// fork and exec).
 	b.ReportMetric(running.Seconds()/elapsed.Seconds(), "running-slots")
 }
 

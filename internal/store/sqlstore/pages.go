@@ -37,18 +37,21 @@ func (s *Store) DefinitionPage(ctx context.Context, f store.DefinitionFilter) ([
 }
 
 // RunRecent returns the newest n runs of each job: per job, one walk of the runs (job, id)
-// index, a hundred jobs in one statement.
+// index, a hundred jobs in one statement. n is written into the statement, not bound:
+// PostgreSQL planned the statement with a bound LIMIT at each execution (27 - 73 ms for a
+// hundred jobs here); with the number written in, it keeps one plan after five (1 - 2 ms).
 func (s *Store) RunRecent(ctx context.Context, jobs []string, n int) (map[string][]job.Run, error) {
 	out := map[string][]job.Run{}
 	if n <= 0 {
 		return out, nil
 	}
+	limit := strconv.Itoa(n)
 	for chunk := range slices.Chunk(jobs, 100) {
 		parts := make([]string, len(chunk))
-		args := make([]any, 0, 2*len(chunk))
+		args := make([]any, 0, len(chunk))
 		for i, name := range chunk {
-			parts[i] = `SELECT * FROM (SELECT ` + runColumns + ` FROM runs WHERE job = ? AND parent_id IS NULL ORDER BY id DESC LIMIT ?) AS j` + strconv.Itoa(i)
-			args = append(args, name, n)
+			parts[i] = `SELECT * FROM (SELECT ` + runColumns + ` FROM runs WHERE job = ? AND parent_id IS NULL ORDER BY id DESC LIMIT ` + limit + `) AS j` + strconv.Itoa(i)
+			args = append(args, name)
 		}
 		runs, err := all(ctx, s.conn(), scanRun, strings.Join(parts, " UNION ALL "), args...)
 		if err != nil {
