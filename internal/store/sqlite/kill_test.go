@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"docket.dev/docket/internal/store/migrate"
 )
 
 // migrateChild, when set in the environment, makes the test binary a process that opens
@@ -40,23 +38,7 @@ func TestMigrationKilled(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "docket.db")
-	db, err := openDB(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := migrate.Load(dialect{}.Migrations(), ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before []migrate.Migration
-	for _, m := range ms {
-		if m.Version < 15 {
-			before = append(before, m)
-		}
-	}
-	if _, err := migrate.Apply(ctx, db, before); err != nil {
-		t.Fatal(err)
-	}
+	db := openBefore(t, path, 15)
 	const events = 300_000
 	if _, err := db.ExecContext(ctx, `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
 		INSERT INTO events (run_id, time, state, reason, message)
@@ -106,7 +88,7 @@ func TestMigrationKilled(t *testing.T) {
 	}
 	<-exited
 
-	db, err = openDB(path)
+	db, err := openDB(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -56,13 +57,10 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// TestEventsMigration checks migration 15, which rebuilds events without AUTOINCREMENT,
-// on a database with events: they keep their ids and order, the run's index is back, and
-// a new event's id is above them all.
-func TestEventsMigration(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "docket.db")
+// openBefore opens a new database at path with the migrations numbered below version
+// applied, as a binary before that migration left it.
+func openBefore(t *testing.T, path string, version int) *sql.DB {
+	t.Helper()
 	db, err := openDB(path)
 	if err != nil {
 		t.Fatal(err)
@@ -73,13 +71,24 @@ func TestEventsMigration(t *testing.T) {
 	}
 	var before []migrate.Migration
 	for _, m := range ms {
-		if m.Version < 15 {
+		if m.Version < version {
 			before = append(before, m)
 		}
 	}
-	if _, err := migrate.Apply(ctx, db, before); err != nil {
+	if _, err := migrate.Apply(context.Background(), db, before); err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// TestEventsMigration checks migration 15, which rebuilds events without AUTOINCREMENT,
+// on a database with events: they keep their ids and order, the run's index is back, and
+// a new event's id is above them all.
+func TestEventsMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "docket.db")
+	db := openBefore(t, path, 15)
 	for _, msg := range []string{"first", "second", "third"} {
 		if _, err := db.ExecContext(ctx, `INSERT INTO events (run_id, time, state, reason, message) VALUES ('r', 't', 'queued', 'Submitted', ?)`, msg); err != nil {
 			t.Fatal(err)
