@@ -10,8 +10,13 @@ import (
 
 const eventColumns = `run_id, time, state, reason, message`
 
-// insertEvents inserts events in as few statements as the parameter limits allow.
+// insertEvents inserts events in as few statements as the parameter limits allow; in a
+// transaction, it keeps them to insert when the transaction's work is done (conn.events).
 func (s *Store) insertEvents(ctx context.Context, c conn, events []job.Event) error {
+	if c.events != nil {
+		*c.events = append(*c.events, events...)
+		return nil
+	}
 	const perStatement = 5000 // 5 parameters each
 	for chunk := range slices.Chunk(events, perStatement) {
 		var q strings.Builder

@@ -113,6 +113,10 @@ type conn struct {
 	stmts *stmtCache
 	// ends, when set, keeps the ends of runs to fire at the transaction's end.
 	ends *[]endAt
+	// events, set in a transaction, keeps the events its statements record, to be inserted
+	// together before it commits: one statement, however many changes the transaction
+	// makes. No statement in a transaction reads events.
+	events *[]job.Event
 }
 
 // stmt returns the prepared statement for query, in the conn's transaction when it has
@@ -198,7 +202,13 @@ func (s *Store) tx(ctx context.Context, fn func(c conn) error) error {
 		return s.translate(err)
 	}
 	defer tx.Rollback()
-	err = fn(conn{q: tx, tx: tx, d: s.d, stmts: &s.stmts})
+	var events []job.Event
+	c := conn{q: tx, tx: tx, d: s.d, stmts: &s.stmts, events: &events}
+	err = fn(c)
+	if err == nil {
+		c.events = nil
+		err = s.insertEvents(ctx, c, events)
+	}
 	if err == nil {
 		err = tx.Commit()
 	} else {
