@@ -192,6 +192,7 @@ func (s *Store) RunClaim(ctx context.Context, claimer string, now time.Time, lim
 	if err != nil {
 		return nil, fmt.Errorf("claim runs: %w", err)
 	}
+	s.groups.keep(claimed)
 	return claimed, nil
 }
 
@@ -341,13 +342,19 @@ func (s *Store) RunTransition(ctx context.Context, t job.Transition) (job.Run, e
 	}
 	var out job.Run
 	err := s.tx(ctx, func(c conn) error {
-		if err := s.lockGroups(ctx, c, []job.Transition{t}, nil); err != nil {
+		_, parents, err := s.batchOrder(ctx, c, []job.Transition{t})
+		if err != nil {
 			return err
 		}
-		var err error
+		if err := s.lockGroups(ctx, c, []job.Transition{t}, parents); err != nil {
+			return err
+		}
 		out, err = s.transition(ctx, c, t)
 		return err
 	})
+	if err == nil {
+		s.groups.forget(t)
+	}
 	return out, err
 }
 
@@ -383,6 +390,7 @@ func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.
 	if err != nil {
 		return nil, err
 	}
+	s.groups.forget(ts...)
 	return out, nil
 }
 
@@ -392,33 +400,36 @@ func (s *Store) RunTransitions(ctx context.Context, ts []job.Transition) ([]job.
 // batches written at once (two servers' recorders) that took those locks in different
 // orders could each wait for the other until the database ended one as a deadlock; in one
 // order, the later waits for the earlier. The jobs the batch's ends fire are locked after
-// every change, in name order (fireEnds). It returns the runs' groups by run id ("" for
-// none) when it read them.
+// every change, in name order (fireEnds). Where rows are locked, it returns the runs'
+// groups by run id ("" for none), for lockGroups; none for a lone start, which locks no
+// group.
 func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]int, map[string]string, error) {
 	order := make([]int, len(ts))
 	for i := range order {
 		order[i] = i
 	}
-	if len(ts) < 2 || s.d.LockRows() == "" {
+	if s.d.LockRows() == "" || len(ts) == 1 && !ts[0].To.Terminal() {
 		return order, nil, nil
 	}
 	ids := make([]string, len(ts))
 	for i, t := range ts {
 		ids[i] = t.RunID
 	}
-	list, args := in(ids)
-	type runGroup struct{ id, parent string }
-	rows, err := all(ctx, c, func(sc scanner) (runGroup, error) {
-		var r runGroup
-		err := sc.Scan(&r.id, &r.parent)
-		return r, err
-	}, `SELECT id, COALESCE(parent_id, '') FROM runs WHERE id IN `+list, args...)
-	if err != nil {
-		return nil, nil, err
-	}
-	parents := make(map[string]string, len(rows))
-	for _, r := range rows {
-		parents[r.id] = r.parent
+	parents, unknown := s.groups.lookup(ids)
+	if len(unknown) > 0 {
+		list, args := in(unknown)
+		type runGroup struct{ id, parent string }
+		rows, err := all(ctx, c, func(sc scanner) (runGroup, error) {
+			var r runGroup
+			err := sc.Scan(&r.id, &r.parent)
+			return r, err
+		}, `SELECT id, COALESCE(parent_id, '') FROM runs WHERE id IN `+list, args...)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range rows {
+			parents[r.id] = r.parent
+		}
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
 		return cmp.Or(strings.Compare(parents[ts[a].RunID], parents[ts[b].RunID]), strings.Compare(ts[a].RunID, ts[b].RunID))
@@ -427,35 +438,28 @@ func (s *Store) batchOrder(ctx context.Context, c conn, ts []job.Transition) ([]
 }
 
 // lockGroups locks, where rows are, the group rows of the runs that end in ts, in id
-// order, before any change is written. An end locks its group's row to count it, and the
-// group's rules may then change its other children (an array that failed too often
-// cancels the rest); a cancel of the group takes its row, then its children's. Taken
-// first, the group's row is never waited for by a writer that holds one of its
-// children's rows while another holds the group's and waits for that child. parents,
-// when batchOrder read them, spares reading the groups again.
+// order, before any change is written; parents are the runs' groups (batchOrder). An end
+// locks its group's row to count it, and the group's rules may then change its other
+// children (an array that failed too often cancels the rest); a cancel of the group takes
+// its row, then its children's. Taken first, the group's row is never waited for by a
+// writer that holds one of its children's rows while another holds the group's and waits
+// for that child.
 func (s *Store) lockGroups(ctx context.Context, c conn, ts []job.Transition, parents map[string]string) error {
 	if s.d.LockRows() == "" {
 		return nil
 	}
-	var ending, groups []string
+	var groups []string
 	for _, t := range ts {
-		switch {
-		case !t.To.Terminal(): // a start locks no group that is running already (startGroups)
-		case parents == nil:
-			ending = append(ending, t.RunID)
-		case parents[t.RunID] != "" && !slices.Contains(groups, parents[t.RunID]):
-			groups = append(groups, parents[t.RunID])
+		// A start locks no group that is running already (startGroups).
+		if p := parents[t.RunID]; t.To.Terminal() && p != "" && !slices.Contains(groups, p) {
+			groups = append(groups, p)
 		}
 	}
-	q, ids := `SELECT id FROM runs WHERE id IN (SELECT parent_id FROM runs WHERE id IN %s) ORDER BY id`, ending
-	if parents != nil {
-		q, ids = `SELECT id FROM runs WHERE id IN %s ORDER BY id`, groups
-	}
-	if len(ids) == 0 {
+	if len(groups) == 0 {
 		return nil
 	}
-	list, args := in(ids)
-	_, err := all(ctx, c, scanString, fmt.Sprintf(q, list)+s.d.LockRows(), args...)
+	list, args := in(groups)
+	_, err := all(ctx, c, scanString, `SELECT id FROM runs WHERE id IN `+list+` ORDER BY id`+s.d.LockRows(), args...)
 	return err
 }
 

@@ -62,9 +62,10 @@ type Dialect interface {
 
 // Store keeps Docket's state in a SQL database.
 type Store struct {
-	db    *sql.DB
-	d     Dialect
-	stmts stmtCache
+	db     *sql.DB
+	d      Dialect
+	stmts  stmtCache
+	groups *knownGroups // where rows are locked; nil where one writer holds the database
 }
 
 var _ store.Store = (*Store)(nil)
@@ -79,7 +80,11 @@ func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, d: d, stmts: stmtCache{m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}}, nil
+	st := &Store{db: db, d: d, stmts: stmtCache{m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}}
+	if d.LockRows() != "" {
+		st.groups = &knownGroups{m: map[string]string{}}
+	}
+	return st, nil
 }
 
 // Close closes the database and the statements prepared on it.
