@@ -241,7 +241,7 @@ func (s *Store) endGroup(ctx context.Context, c conn, parent job.Run, now time.T
 	if err := s.releaseWaiters(ctx, c, ended, now); err != nil {
 		return err
 	}
-	return s.fire(ctx, c, ended, now)
+	return s.fire(ctx, c, ended, now, true)
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -505,14 +505,18 @@ func (s *Store) transition(ctx context.Context, c conn, t job.Transition) (out j
 		claimedBy = "" // back in the queue: nobody holds it
 	}
 	list, states := in(from)
-	out, err = scanRun(c.row(ctx, `UPDATE runs SET state = ?, reason = ?, message = ?,
+	// The write also says whether any trigger runs after the run's job: most jobs have
+	// none, and their ends then read no triggers (fire).
+	var upstream bool
+	out, err = scanRun(withMore{c.row(ctx, `UPDATE runs SET state = ?, reason = ?, message = ?,
 		exit_code = COALESCE(?, exit_code),
 		started_at = COALESCE(started_at, ?),
 		finished_at = COALESCE(?, finished_at),
 		claimed_by = CASE WHEN ? THEN ? ELSE claimed_by END
-		WHERE id = ? AND state IN `+list+` RETURNING `+runColumns,
+		WHERE id = ? AND state IN `+list+` RETURNING `+runColumns+`,
+		EXISTS (SELECT 1 FROM triggers WHERE upstream = runs.job)`,
 		append([]any{t.To, t.Reason, t.Message, exit, started, finished,
-			t.To == job.StateQueued || claimedBy != "", claimedBy, t.RunID}, states...)...))
+			t.To == job.StateQueued || claimedBy != "", claimedBy, t.RunID}, states...)...), []any{&upstream}})
 	if errors.Is(err, sql.ErrNoRows) {
 		if first.From == "" {
 			return out, s.missed(ctx, c, t.RunID, fmt.Sprintf("run %s cannot move to %s", t.RunID, first.To))
@@ -552,7 +556,7 @@ func (s *Store) transition(ctx context.Context, c conn, t job.Transition) (out j
 		if t.Then != nil {
 			return out, nil // not over: its retry is queued
 		}
-		return out, s.fire(ctx, c, out, t.Time)
+		return out, s.fire(ctx, c, out, t.Time, upstream)
 	}
 	return out, s.settle(ctx, c, out, t.Then != nil, t.Time)
 }

@@ -87,25 +87,29 @@ func (s *Store) triggerCycle(ctx context.Context, c conn, spec job.Spec) error {
 // and starts each of those jobs once every job it runs after has such an end. The end is
 // recorded once per job under the key (job, upstream run), so it fires nothing twice.
 // In a transaction that defers its firings (a batch of changes), the end is kept, to
-// fire with the batch's others at its end.
-func (s *Store) fire(ctx context.Context, c conn, ended job.Run, now time.Time) error {
+// fire with the batch's others at its end. upstream is false when the write of the end
+// found no trigger that runs after the run's job: nothing is read then.
+func (s *Store) fire(ctx context.Context, c conn, ended job.Run, now time.Time, upstream bool) error {
+	e := endAt{run: ended, at: now, upstream: upstream}
 	if c.ends != nil {
-		*c.ends = append(*c.ends, endAt{ended, now})
+		*c.ends = append(*c.ends, e)
 		return nil
 	}
-	_, err := s.fireCount(ctx, c, ended, now)
+	_, err := s.fireEnds(ctx, c, []endAt{e})
 	return err
 }
 
 // fireCount is fire at once, returning how many runs it started.
 func (s *Store) fireCount(ctx context.Context, c conn, ended job.Run, now time.Time) (int, error) {
-	return s.fireEnds(ctx, c, []endAt{{ended, now}})
+	return s.fireEnds(ctx, c, []endAt{{run: ended, at: now, upstream: true}})
 }
 
 // endAt is a run's end, kept to fire when its transaction's other changes are made.
 type endAt struct {
 	run job.Run
 	at  time.Time
+	// upstream is false when the run's job is known to be no trigger's upstream.
+	upstream bool
 }
 
 // fireEnds fires what each end fires, as fire does, and returns how many runs they
@@ -119,7 +123,7 @@ func (s *Store) fireEnds(ctx context.Context, c conn, ends []endAt) (int, error)
 	}
 	var firings []firing
 	for _, e := range ends {
-		if e.run.Parent != "" || !e.run.State.Terminal() {
+		if e.run.Parent != "" || !e.run.State.Terminal() || !e.upstream {
 			continue
 		}
 		jobs, err := all(ctx, c, func(sc scanner) (firing, error) {
