@@ -69,6 +69,9 @@ func (dialect) Precision() time.Duration { return time.Microsecond }
 func (dialect) LockRows() string         { return " FOR UPDATE" }
 func (dialect) SkipLocked() string       { return " FOR UPDATE SKIP LOCKED" }
 func (dialect) QueuedRuns() string       { return "runs" }
+
+// EachJob unnests a text array, its names compared bytewise as runs.job is (migration 15).
+func (dialect) EachJob() string { return `(SELECT unnest(?::text[]) COLLATE "C" AS name) AS j` }
 func (dialect) Migrations() fs.FS {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {

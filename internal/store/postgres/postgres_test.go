@@ -109,6 +109,9 @@ func TestJobNameJoinsUseIndexes(t *testing.T) {
 			" on revisions r", "name = 'nightly'"},
 		{"each job's newest success", `SELECT (SELECT r.id FROM runs r WHERE r.job = d.name AND r.parent_id IS NULL AND r.state = 'succeeded' ORDER BY r.id DESC LIMIT 1) FROM definitions d`,
 			" on runs r", "job = d.name"},
+		{"the newest runs of each job of a page (RunRecent)", `SELECT r.* FROM (SELECT unnest('{nightly,hourly}'::text[]) COLLATE "C" AS name) AS j
+			CROSS JOIN LATERAL (SELECT id FROM runs WHERE job = j.name AND parent_id IS NULL ORDER BY id DESC LIMIT 3) AS r`,
+			" on runs", "(job = "},
 	} {
 		rows, err := conn.QueryContext(ctx, `EXPLAIN `+q.sql)
 		if err != nil {

@@ -64,6 +64,7 @@ func (dialect) Precision() time.Duration                                        
 func (dialect) LockRows() string                                                { return "" }
 func (dialect) SkipLocked() string                                              { return "" }
 func (dialect) QueuedRuns() string                                              { return "runs INDEXED BY runs_claim" }
+func (dialect) EachJob() string                                                 { return "" }
 func (dialect) LockJob(context.Context, sqlstore.Querier, string) (bool, error) { return true, nil }
 
 func (dialect) LockQueue(context.Context, sqlstore.Querier, string) error { return nil }

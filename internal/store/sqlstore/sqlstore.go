@@ -43,6 +43,11 @@ type Dialect interface {
 	// runs in claim order (runs_claim) where the planner would not choose it by itself
 	// (SQLite without ANALYZE's statistics reads every queued run and sorts them).
 	QueuedRuns() string
+	// EachJob is a FROM item that yields, as rows of one column j.name, the job names
+	// bound to its one parameter (a []string), comparable with runs.job through its
+	// indexes: what a LATERAL subquery per job reads from. "" where the database has no
+	// such form (SQLite); a statement then reads each job in a part of its own.
+	EachJob() string
 	// LockJob takes, without waiting, a lock on claiming runs of one job that lasts until
 	// the transaction q is in ends, and reports whether it got it. A database with one
 	// writer always gets it.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -101,6 +102,8 @@ func testRunRecent(t *testing.T, s store.Store) {
 		{[]string{"recent-a"}, 1, map[string][]string{"recent-a": {a[4]}}},
 		{[]string{"recent-b", "recent-a"}, 10, map[string][]string{"recent-a": {a[4], a[3], a[2], a[1], a[0]}, "recent-b": {b[1], b[0]}}},
 		{nil, 3, map[string][]string{}},
+		// More jobs than one statement reads where each job is a part of its own.
+		{append(manyNames("recent-absent-", 150), "recent-b"), 1, map[string][]string{"recent-b": {b[1]}}},
 	} {
 		recent, err := s.RunRecent(ctx, tt.jobs, tt.n)
 		if err != nil {
@@ -117,4 +120,13 @@ func testRunRecent(t *testing.T, s store.Store) {
 	if got := recent["recent-b"][0]; got.State != job.StateFailed || got.Attempt != 1 || got.CreatedAt.IsZero() {
 		t.Errorf("a recent run read back as %+v", got)
 	}
+}
+
+// manyNames returns n job names that start with prefix.
+func manyNames(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%03d", prefix, i)
+	}
+	return names
 }
