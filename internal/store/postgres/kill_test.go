@@ -1,0 +1,146 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"docket.dev/docket/internal/store/migrate"
+	"docket.dev/docket/internal/store/postgres"
+	"docket.dev/docket/internal/store/postgres/pgtest"
+)
+
+// migrateChild, when set in the environment, makes the test binary a process that opens
+// the database its URL names (applying its migrations) and exits: what a server does
+// first.
+const migrateChild = "DOCKET_TEST_MIGRATE_CHILD"
+
+func TestMain(m *testing.M) {
+	if url := os.Getenv(migrateChild); url != "" {
+		s, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		s.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestMigrationKilled kills a process with SIGKILL while PostgreSQL runs its migration 15
+// (which rewrites the indexes on runs.job) over 200,000 runs, then reads the database:
+// the runs are all there, at schema version 14 with the job names' collation as before,
+// and the next start applies the migration in full. A migration is one transaction, which
+// its server rolls back when its client is gone before the commit.
+func TestMigrationKilled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, err := migrate.Load(os.DirFS("migrations"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []migrate.Migration
+	for _, m := range ms {
+		if m.Version < 15 {
+			before = append(before, m)
+		}
+	}
+	if _, err := migrate.Apply(ctx, db, before); err != nil {
+		t.Fatal(err)
+	}
+	const runs = 200_000
+	if _, err := db.ExecContext(ctx, `INSERT INTO runs (id, job, revision, state, trigger, attempt, not_before, created_at)
+		SELECT 'run-' || lpad(x::text, 7, '0'), 'job-' || (x % 5000), 1, 'succeeded', 'manual', 1, now(), now()
+		FROM generate_series(1, $1) AS x`, runs); err != nil {
+		t.Fatal(err)
+	}
+	type state struct {
+		count, jobs, version int
+		collation            string
+	}
+	read := func() state {
+		t.Helper()
+		var s state
+		if err := db.QueryRowContext(ctx, `SELECT count(*), count(DISTINCT job), (SELECT max(version) FROM schema_migrations),
+			(SELECT COALESCE(collation_name, '') FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'runs' AND column_name = 'job')
+			FROM runs`).Scan(&s.count, &s.jobs, &s.version, &s.collation); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	want := read()
+	if want.count != runs || want.version != 14 || want.collation == "C" {
+		t.Fatalf("the database made: %+v", want)
+	}
+
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), migrateChild+"="+url)
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	// Killed once PostgreSQL is running the migration's statements for it.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%ALTER TABLE runs ALTER COLUMN job TYPE TEXT COLLATE "C"%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the migrating process ended (%v) before PostgreSQL was seen running migration 15", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("PostgreSQL was not seen running migration 15 in 2 minutes")
+		}
+	}
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	// The killed client's backend ends its statement, finds its client gone, and rolls
+	// back; its locks on the tables are held until then.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE pid <> pg_backend_pid() AND query LIKE '%ALTER TABLE runs ALTER COLUMN job%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the killed client's backend did not end in 2 minutes")
+		}
+	}
+	if got := read(); got != want {
+		t.Errorf("after a kill during migration 15: %+v; want %+v, as before it", got, want)
+	}
+
+	s, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	want.version, want.collation = 15, "C"
+	if got := read(); got != want {
+		t.Errorf("after the migration ran again in full: %+v; want %+v", got, want)
+	}
+}
