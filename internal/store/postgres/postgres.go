@@ -72,6 +72,8 @@ func (dialect) QueuedRuns() string       { return "runs" }
 
 // EachJob unnests a text array, its names compared bytewise as runs.job is (migration 15).
 func (dialect) EachJob() string { return `(SELECT unnest(?::text[]) COLLATE "C" AS name) AS j` }
+
+func (dialect) InsertWith() bool { return true }
 func (dialect) Migrations() fs.FS {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {

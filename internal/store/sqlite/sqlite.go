@@ -65,6 +65,7 @@ func (dialect) LockRows() string                                                
 func (dialect) SkipLocked() string                                              { return "" }
 func (dialect) QueuedRuns() string                                              { return "runs INDEXED BY runs_claim" }
 func (dialect) EachJob() string                                                 { return "" }
+func (dialect) InsertWith() bool                                                { return false }
 func (dialect) LockJob(context.Context, sqlstore.Querier, string) (bool, error) { return true, nil }
 
 func (dialect) LockQueue(context.Context, sqlstore.Querier, string) error { return nil }

@@ -229,6 +229,13 @@ func (s *Store) RunCreateGroup(ctx context.Context, run job.Run, children []job.
 		stored  job.Run
 		created bool
 	)
+	if len(children) == 0 && len(run.WaitsFor) == 0 && run.Queue == job.DefaultQueue && len(events) == 1 && events[0].RunID == run.ID && s.d.InsertWith() {
+		stored, created, err := s.createAlone(ctx, run, events[0])
+		if err != nil {
+			return job.Run{}, false, fmt.Errorf("create run of %s: %w", run.Job, err)
+		}
+		return stored, created, nil
+	}
 	err := s.tx(ctx, func(c conn) error {
 		inserted, err := s.insertRun(ctx, c, run, onIdempotencyKey)
 		if err != nil {
@@ -259,6 +266,32 @@ func (s *Store) RunCreateGroup(ctx context.Context, run job.Run, children []job.
 		return job.Run{}, false, fmt.Errorf("create run of %s: %w", run.Job, err)
 	}
 	return stored, created, nil
+}
+
+// createAlone is RunCreate of a run that needs nothing read or written beside it (no
+// children, nothing it waits for, the default queue, one event), where a statement's WITH
+// may insert (Dialect.InsertWith): the run, unless its idempotency key was used, and its
+// event go in one statement, atomic on its own. A transaction around two statements would
+// be two more round trips to the database for every submission.
+func (s *Store) createAlone(ctx context.Context, run job.Run, ev job.Event) (job.Run, bool, error) {
+	args, err := s.runArgs(run)
+	if err != nil {
+		return job.Run{}, false, err
+	}
+	args = append(args, job.ClaimOrder(0, run.Priority), s.ts(ev.Time), ev.State, ev.Reason, ev.Message)
+	c := s.conn()
+	inserted, err := all(ctx, c, scanString, `WITH r AS (INSERT INTO runs (`+runColumns+`, claim_order) VALUES `+rowParams(runParams+1)+`
+		`+onIdempotencyKey+` RETURNING id)
+		INSERT INTO events (`+eventColumns+`) SELECT id, ?, ?, ?, ? FROM r RETURNING run_id`, args...)
+	if err != nil {
+		return job.Run{}, false, s.translate(err)
+	}
+	if len(inserted) == 1 {
+		return s.asStored(run), true, nil
+	}
+	// The key was used: answer with the run it made.
+	stored, err := scanRun(c.row(ctx, `SELECT `+runColumns+` FROM runs WHERE job = ? AND idempotency_key = ?`, run.Job, run.IdempotencyKey))
+	return stored, false, s.translate(err)
 }
 
 // RunGet returns one run.

@@ -48,6 +48,9 @@ type Dialect interface {
 	// indexes: what a LATERAL subquery per job reads from. "" where the database has no
 	// such form (SQLite); a statement then reads each job in a part of its own.
 	EachJob() string
+	// InsertWith reports whether a statement's WITH may insert rows (PostgreSQL): a run
+	// and its first event then go in one statement, with no transaction around them.
+	InsertWith() bool
 	// LockJob takes, without waiting, a lock on claiming runs of one job that lasts until
 	// the transaction q is in ends, and reports whether it got it. A database with one
 	// writer always gets it.

@@ -125,6 +125,12 @@ func testRunCreateIdempotency(t *testing.T, s store.Store) {
 	if diff := cmp.Diff(first, got); diff != "" {
 		t.Errorf("returned run (-want +got):\n%s", diff)
 	}
+	// The repeat recorded nothing: the first run keeps its one event, the second has none.
+	for id, want := range map[string]int{first.ID: 1, second.ID: 0} {
+		if evs, err := s.EventList(ctx, id); err != nil || len(evs) != want {
+			t.Errorf("events of %s after the repeat: %d (%v); want %d", id, len(evs), err, want)
+		}
+	}
 	other := q.run("other-job", job.StateQueued)
 	other.IdempotencyKey = first.IdempotencyKey
 	if _, created, err := s.RunCreate(ctx, other, firstEvent(other)); err != nil || !created {
