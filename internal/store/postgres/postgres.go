@@ -74,6 +74,7 @@ func (dialect) QueuedRuns() string       { return "runs" }
 func (dialect) EachJob() string { return `(SELECT unnest(?::text[]) COLLATE "C" AS name) AS j` }
 
 func (dialect) InsertWith() bool { return true }
+
 func (dialect) Migrations() fs.FS {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {

@@ -229,7 +229,8 @@ func (s *Store) RunCreateGroup(ctx context.Context, run job.Run, children []job.
 		stored  job.Run
 		created bool
 	)
-	if len(children) == 0 && len(run.WaitsFor) == 0 && run.Queue == job.DefaultQueue && len(events) == 1 && events[0].RunID == run.ID && s.d.InsertWith() {
+	alone := len(children) == 0 && len(run.WaitsFor) == 0 && run.Queue == job.DefaultQueue && len(events) == 1 && events[0].RunID == run.ID
+	if alone && s.d.InsertWith() {
 		stored, created, err := s.createAlone(ctx, run, events[0])
 		if err != nil {
 			return job.Run{}, false, fmt.Errorf("create run of %s: %w", run.Job, err)
@@ -278,6 +279,7 @@ func (s *Store) createAlone(ctx context.Context, run job.Run, ev job.Event) (job
 	if err != nil {
 		return job.Run{}, false, err
 	}
+	// The default queue's priority is 0 (queuePriorities reads none for it).
 	args = append(args, job.ClaimOrder(0, run.Priority), s.ts(ev.Time), ev.State, ev.Reason, ev.Message)
 	c := s.conn()
 	inserted, err := all(ctx, c, scanString, `WITH r AS (INSERT INTO runs (`+runColumns+`, claim_order) VALUES `+rowParams(runParams+1)+`
