@@ -3,33 +3,18 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"io"
 	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
-	"docket.dev/docket/internal/store/migrate"
+	"docket.dev/docket/internal/store/migrate/migratetest"
 	"docket.dev/docket/internal/store/postgres"
 	"docket.dev/docket/internal/store/postgres/pgtest"
 )
 
-// migrateChild, when set in the environment, makes the test binary a process that opens
-// the database its URL names (applying its migrations) and exits: what a server does
-// first.
-const migrateChild = "DOCKET_TEST_MIGRATE_CHILD"
-
 func TestMain(m *testing.M) {
-	if url := os.Getenv(migrateChild); url != "" {
-		s, err := postgres.Open(context.Background(), url)
-		if err != nil {
-			os.Stderr.WriteString(err.Error() + "\n")
-			os.Exit(1)
-		}
-		s.Close()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	migratetest.Main(m, func(ctx context.Context, url string) (io.Closer, error) { return postgres.Open(ctx, url) })
 }
 
 // TestMigrationKilled kills a process with SIGKILL while PostgreSQL runs its migration 15
@@ -46,19 +31,7 @@ func TestMigrationKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ms, err := migrate.Load(os.DirFS("migrations"), ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before []migrate.Migration
-	for _, m := range ms {
-		if m.Version < 15 {
-			before = append(before, m)
-		}
-	}
-	if _, err := migrate.Apply(ctx, db, before); err != nil {
-		t.Fatal(err)
-	}
+	migratetest.ApplyBefore(t, db, os.DirFS("migrations"), 15)
 	const runs = 200_000
 	if _, err := db.ExecContext(ctx, `INSERT INTO runs (id, job, revision, state, trigger, attempt, not_before, created_at)
 		SELECT 'run-' || lpad(x::text, 7, '0'), 'job-' || (x % 5000), 1, 'succeeded', 'manual', 1, now(), now()
@@ -84,37 +57,14 @@ func TestMigrationKilled(t *testing.T) {
 		t.Fatalf("the database made: %+v", want)
 	}
 
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), migrateChild+"="+url)
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- child.Wait() }()
-	// Killed once PostgreSQL is running the migration's statements for it.
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
+	migratetest.KillDuring(t, url, "PostgreSQL was seen running migration 15", func() bool {
 		var n int
 		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%ALTER TABLE runs ALTER COLUMN job TYPE TEXT COLLATE "C"%'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("the migrating process ended (%v) before PostgreSQL was seen running migration 15", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("PostgreSQL was not seen running migration 15 in 2 minutes")
-		}
-	}
-	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
+		return n > 0
+	})
 	// The killed client's backend ends its statement, finds its client gone, and rolls
 	// back; its locks on the tables are held until then.
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {

@@ -3,29 +3,17 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
+
+	"docket.dev/docket/internal/store/migrate/migratetest"
 )
 
-// migrateChild, when set in the environment, makes the test binary a process that opens
-// the database it names (applying its migrations) and exits: what a server does first.
-const migrateChild = "DOCKET_TEST_MIGRATE_CHILD"
-
 func TestMain(m *testing.M) {
-	if path := os.Getenv(migrateChild); path != "" {
-		s, err := Open(context.Background(), path)
-		if err != nil {
-			os.Stderr.WriteString(err.Error() + "\n")
-			os.Exit(1)
-		}
-		s.Close()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	migratetest.Main(m, func(ctx context.Context, path string) (io.Closer, error) { return Open(ctx, path) })
 }
 
 // TestMigrationKilled kills a process with SIGKILL in the middle of migration 15 (which
@@ -61,32 +49,11 @@ func TestMigrationKilled(t *testing.T) {
 	}
 	db.Close()
 
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), migrateChild+"="+path)
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- child.Wait() }()
 	const spilled = 4 << 20 // the new table is larger than this many times over
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Millisecond) {
-		if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > spilled {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("the migrating process ended (%v) before its WAL grew past %d bytes", err, spilled)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the migration wrote nothing to the WAL in 2 minutes")
-		}
-	}
-	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
+	migratetest.KillDuring(t, path, fmt.Sprintf("its WAL grew past %d bytes", spilled), func() bool {
+		fi, err := os.Stat(path + "-wal")
+		return err == nil && fi.Size() > spilled
+	})
 
 	db, err := openDB(path)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
-	"docket.dev/docket/internal/store/migrate"
+	"docket.dev/docket/internal/store/migrate/migratetest"
 	"docket.dev/docket/internal/store/storetest"
 )
 
@@ -65,19 +65,7 @@ func openBefore(t *testing.T, path string, version int) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrate.Load(dialect{}.Migrations(), ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before []migrate.Migration
-	for _, m := range ms {
-		if m.Version < version {
-			before = append(before, m)
-		}
-	}
-	if _, err := migrate.Apply(context.Background(), db, before); err != nil {
-		t.Fatal(err)
-	}
+	migratetest.ApplyBefore(t, db, dialect{}.Migrations(), version)
 	return db
 }
 

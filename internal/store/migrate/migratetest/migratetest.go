@@ -1,0 +1,88 @@
+// Package migratetest helps the stores' tests of their migrations: a database as a binary
+// before a migration left it, and a process killed with SIGKILL in the middle of one.
+package migratetest
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"docket.dev/docket/internal/store/migrate"
+)
+
+// ApplyBefore applies to db the migrations of fsys numbered below version: the schema a
+// binary before that migration left.
+func ApplyBefore(t testing.TB, db *sql.DB, fsys fs.FS, version int) {
+	t.Helper()
+	ms, err := migrate.Load(fsys, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []migrate.Migration
+	for _, m := range ms {
+		if m.Version < version {
+			before = append(before, m)
+		}
+	}
+	if _, err := migrate.Apply(context.Background(), db, before); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// childEnv, set in the environment, makes a test binary whose TestMain is Main the process
+// KillDuring kills: it opens the store its value names (applying its migrations), as a
+// server does first, and exits.
+const childEnv = "DOCKET_TEST_MIGRATE_CHILD"
+
+// Main is a test package's TestMain: it runs the tests, or, in the child KillDuring
+// starts, opens the store target names with open and exits.
+func Main(m *testing.M, open func(ctx context.Context, target string) (io.Closer, error)) {
+	if target := os.Getenv(childEnv); target != "" {
+		s, err := open(context.Background(), target)
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		s.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// KillDuring starts this test binary (whose TestMain is Main) as a process that opens the
+// store target names, waits until started reports its migration under way (what says
+// what started looks for), kills it with SIGKILL and returns once it is gone. The test
+// fails if the process ends first, or started is not true within 2 minutes.
+func KillDuring(t *testing.T, target, what string, started func() bool) {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childEnv+"="+target)
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
+	for deadline := time.Now().Add(2 * time.Minute); !started(); time.Sleep(time.Millisecond) {
+		select {
+		case err := <-exited:
+			t.Fatalf("the migrating process ended (%v) before %s", err, what)
+		default:
+		}
+		if time.Now().After(deadline) {
+			child.Process.Kill()
+			<-exited
+			t.Fatalf("in 2 minutes of the migrating process, never %s", what)
+		}
+	}
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+}
