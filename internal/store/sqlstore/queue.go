@@ -505,16 +505,19 @@ func (s *Store) transition(ctx context.Context, c conn, t job.Transition) (out j
 		claimedBy = "" // back in the queue: nobody holds it
 	}
 	list, states := in(from)
-	// The write also says whether any trigger runs after the run's job: most jobs have
-	// none, and their ends then read no triggers (fire).
+	// An end's write also says whether any trigger runs after the run's job: most jobs
+	// have none, and their ends then read no triggers (fire). A start fires nothing.
 	var upstream bool
+	followed := "FALSE"
+	if t.To.Terminal() {
+		followed = "EXISTS (SELECT 1 FROM triggers WHERE upstream = runs.job)"
+	}
 	out, err = scanRun(withMore{c.row(ctx, `UPDATE runs SET state = ?, reason = ?, message = ?,
 		exit_code = COALESCE(?, exit_code),
 		started_at = COALESCE(started_at, ?),
 		finished_at = COALESCE(?, finished_at),
 		claimed_by = CASE WHEN ? THEN ? ELSE claimed_by END
-		WHERE id = ? AND state IN `+list+` RETURNING `+runColumns+`,
-		EXISTS (SELECT 1 FROM triggers WHERE upstream = runs.job)`,
+		WHERE id = ? AND state IN `+list+` RETURNING `+runColumns+`, `+followed,
 		append([]any{t.To, t.Reason, t.Message, exit, started, finished,
 			t.To == job.StateQueued || claimedBy != "", claimedBy, t.RunID}, states...)...), []any{&upstream}})
 	if errors.Is(err, sql.ErrNoRows) {
