@@ -244,7 +244,7 @@ func (s *Store) RunCreateGroup(ctx context.Context, run job.Run, children []job.
 		}
 		if !inserted {
 			// The key was used: answer with the run it made.
-			stored, err = scanRun(c.row(ctx, `SELECT `+runColumns+` FROM runs WHERE job = ? AND idempotency_key = ?`, run.Job, run.IdempotencyKey))
+			stored, err = keyedRun(ctx, c, run)
 			return err
 		}
 		if _, err := s.insertRuns(ctx, c, children, ""); err != nil {
@@ -292,8 +292,13 @@ func (s *Store) createAlone(ctx context.Context, run job.Run, ev job.Event) (job
 		return s.asStored(run), true, nil
 	}
 	// The key was used: answer with the run it made.
-	stored, err := scanRun(c.row(ctx, `SELECT `+runColumns+` FROM runs WHERE job = ? AND idempotency_key = ?`, run.Job, run.IdempotencyKey))
+	stored, err := keyedRun(ctx, c, run)
 	return stored, false, s.translate(err)
+}
+
+// keyedRun reads the run that run's job made under run's idempotency key.
+func keyedRun(ctx context.Context, c conn, run job.Run) (job.Run, error) {
+	return scanRun(c.row(ctx, `SELECT `+runColumns+` FROM runs WHERE job = ? AND idempotency_key = ?`, run.Job, run.IdempotencyKey))
 }
 
 // RunGet returns one run.
