@@ -509,11 +509,11 @@ type racingBlobs struct {
 	data []byte
 }
 
-func (s *racingBlobs) BlobBegin(ctx context.Context, sha string, size int64, now time.Time) (store.Blob, error) {
-	b, err := s.Store.BlobBegin(ctx, sha, size, now)
+func (s *racingBlobs) BlobBegin(ctx context.Context, up store.Upload, size int64, now time.Time) (store.Blob, error) {
+	b, err := s.Store.BlobBegin(ctx, up, size, now)
 	s.once.Do(func() {
-		if _, err := s.Store.BlobAppend(ctx, sha, 0, s.data); err == nil {
-			s.Store.BlobSeal(ctx, sha)
+		if _, err := s.Store.BlobAppend(ctx, up, 0, s.data, now); err == nil {
+			s.Store.BlobSeal(ctx, up.SHA256)
 		}
 	})
 	return b, err

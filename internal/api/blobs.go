@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"time"
 
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
@@ -23,6 +24,10 @@ const blobChunk = 1 << 20
 // DefaultMaxInputs caps a file and all the input files of one run, unless the server is
 // told otherwise.
 const DefaultMaxInputs = 256 << 20
+
+// blobBusyRetry is when a sender of a blob another client is sending is told to ask again
+// (Retry-After).
+const blobBusyRetry = 2 * time.Second
 
 // sha256Name is a blob's name: its SHA-256 in lowercase hex.
 var sha256Name = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -95,8 +100,17 @@ func (a *API) receiveBlob(w http.ResponseWriter, r *http.Request, sha string, si
 			msg: fmt.Sprintf("blob %s is %d bytes; a file may be at most %d bytes on this server (--max-input-file)", sha, size, limit)})
 		return b, false
 	}
+	// An upload in progress is its sender's (the token's name) until it has been still
+	// for store.BlobIdle: no one else resets it, appends to it or drops it.
+	up := store.Upload{SHA256: sha, Owner: actor(ctx)}
 	var err error
-	b, err = a.opts.Store.BlobBegin(ctx, sha, size, a.now().UTC())
+	b, err = a.opts.Store.BlobBegin(ctx, up, size, a.now().UTC())
+	if errors.Is(err, store.ErrBlobBusy) {
+		setBlobHeaders(w, b)
+		w.Header().Set("Retry-After", strconv.Itoa(int(blobBusyRetry.Seconds())))
+		err = &statusError{status: http.StatusConflict, code: "busy", field: "sha256",
+			msg: fmt.Sprintf("another client is sending blob %s (%d of %d bytes so far); ask again once it is complete, or after %v with none arriving", sha, b.Received, b.Size, store.BlobIdle)}
+	}
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
 		return b, false
@@ -122,7 +136,7 @@ func (a *API) receiveBlob(w http.ResponseWriter, r *http.Request, sha string, si
 		n, rerr := io.ReadFull(body, buf[:min(int64(len(buf)), size-b.Received)])
 		if n > 0 {
 			h.Write(buf[:n])
-			if b.Received, err = a.opts.Store.BlobAppend(ctx, sha, b.Received, buf[:n]); err != nil {
+			if b.Received, err = a.opts.Store.BlobAppend(ctx, up, b.Received, buf[:n], a.now().UTC()); err != nil {
 				// Another upload of the same file moved it on: two runs keeping one output
 				// at once, say. A whole blob of it is this one; else the sender resumes
 				// from what the server has (Docket-Blob-Received).
@@ -147,7 +161,7 @@ func (a *API) receiveBlob(w http.ResponseWriter, r *http.Request, sha string, si
 	}
 	if b.Received == size {
 		if got := hex.EncodeToString(h.Sum(nil)); got != sha {
-			if err := a.opts.Store.BlobDiscard(ctx, sha); err != nil {
+			if err := a.opts.Store.BlobDiscard(ctx, up); err != nil {
 				writeError(w, r, a.opts.Logger, err)
 				return b, false
 			}

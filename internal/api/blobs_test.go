@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"docket.dev/docket/internal/store"
 )
@@ -156,5 +158,69 @@ func TestOutputRefused(t *testing.T) {
 	}
 	if _, err := f.store.BlobStat(t.Context(), sha); err == nil {
 		t.Errorf("a refused output file was stored")
+	}
+}
+
+// TestBlobSenders: a blob being sent is its sender's token's. Another token's upload of
+// the same name is a 409 that says so, with Retry-After and what has arrived; its bytes
+// do not reset, extend or drop the first sender's, who completes the blob; then it is
+// everyone's. Once the first sender has sent nothing for store.BlobIdle, another begins
+// it again.
+func TestBlobSenders(t *testing.T) {
+	t.Parallel()
+	f, secrets := setupAuth(t)
+	content := "id,score\n1,0.5\n"
+	sha := shaOf(content)
+	put := func(role string, size, offset int, body string) (int, http.Header, string) {
+		t.Helper()
+		req, err := http.NewRequest("PUT", fmt.Sprintf("%s/api/v1/blobs/%s?size=%d&offset=%d", f.srv.URL, sha, size, offset), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+secrets[role])
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	if code, _, body := put("editor", len(content), 0, content[:5]); code != 200 {
+		t.Fatalf("first part: %d %s", code, body)
+	}
+	for _, tc := range []struct {
+		what         string
+		size, offset int
+		body         string
+	}{
+		{"another size", len(content) + 1, 0, ""},
+		{"the same size from 0", len(content), 0, strings.Repeat("x", len(content))},
+		{"the rest, wrong", len(content), 5, strings.Repeat("x", len(content)-5)},
+	} {
+		code, h, body := put("admin", tc.size, tc.offset, tc.body)
+		if code != http.StatusConflict || !strings.Contains(body, `"code":"busy"`) || !strings.Contains(body, "another client is sending") ||
+			h.Get("Retry-After") == "" || h.Get("Docket-Blob-Received") != "5" {
+			t.Errorf("another token sends %s: %d %v %s; want 409 busy, Retry-After, 5 received", tc.what, code, h, body)
+		}
+		if strings.Contains(body, "editor-user") {
+			t.Errorf("the answer names the other sender: %s", body)
+		}
+	}
+	if code, _, body := put("editor", len(content), 5, content[5:]); code != 200 || !strings.Contains(body, `"complete":true`) {
+		t.Fatalf("the first sender resumes: %d %s; want it complete", code, body)
+	}
+	if code, _, body := put("admin", len(content), 0, content); code != 200 || !strings.Contains(body, `"complete":true`) {
+		t.Errorf("another token, once complete: %d %s; want 200, complete", code, body)
+	}
+
+	stale := shaOf("a,b\n")
+	if code, body := f.call(t, "PUT", "/api/v1/blobs/"+stale+"?size=4", "application/octet-stream", "a,", "Authorization", "Bearer "+secrets["editor"]); code != 200 {
+		t.Fatalf("first part of another blob: %d %s", code, body)
+	}
+	f.now = f.now.Add(store.BlobIdle + time.Second)
+	if code, body := f.call(t, "PUT", "/api/v1/blobs/"+stale+"?size=4", "application/octet-stream", "a,b\n", "Authorization", "Bearer "+secrets["admin"]); code != 200 || !strings.Contains(string(body), `"complete":true`) {
+		t.Errorf("another token after the first was still for %v: %d %s; want it begun again and complete", store.BlobIdle, code, body)
 	}
 }

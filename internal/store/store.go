@@ -10,6 +10,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"docket.dev/docket/internal/job"
@@ -283,18 +284,20 @@ type TaskResult struct {
 type Blobs interface {
 	// BlobStat returns how a blob stands; job.ErrNotFound when it is unknown.
 	BlobStat(ctx context.Context, sha256 string) (Blob, error)
-	// BlobBegin records that a blob of size is coming, unless it is known, and returns it
-	// as it stands. A complete blob of another size is job.ErrConflict; one not complete
-	// is begun again at size, what it received dropped.
-	BlobBegin(ctx context.Context, sha256 string, size int64, now time.Time) (Blob, error)
+	// BlobBegin records that up's owner is sending a blob of size, unless it is known, and
+	// returns it as it stands. A complete blob of another size is job.ErrConflict. One not
+	// complete is its owner's: the owner resumes it, or begins it again at another size
+	// (what it received dropped); anyone else gets ErrBlobBusy (with the blob as it
+	// stands), until nothing has arrived for BlobIdle and it is begun again as theirs.
+	BlobBegin(ctx context.Context, up Upload, size int64, now time.Time) (Blob, error)
 	// BlobAppend stores data as the blob's bytes from offset, which must be what it has
-	// received (job.ErrConflict otherwise, storing nothing), and returns what it has
-	// received now.
-	BlobAppend(ctx context.Context, sha256 string, offset int64, data []byte) (int64, error)
-	// BlobSeal marks a blob whose bytes were checked complete; BlobDiscard drops what it
-	// received, so its upload starts again.
+	// received from up's owner (job.ErrConflict otherwise, storing nothing), and returns
+	// what it has received now.
+	BlobAppend(ctx context.Context, up Upload, offset int64, data []byte, now time.Time) (int64, error)
+	// BlobSeal marks a blob whose bytes were checked complete; BlobDiscard drops what up's
+	// owner sent of a blob not complete, so its upload starts again.
 	BlobSeal(ctx context.Context, sha256 string) error
-	BlobDiscard(ctx context.Context, sha256 string) error
+	BlobDiscard(ctx context.Context, up Upload) error
 	// BlobRead returns the stored chunk of a blob that starts at offset (the first at 0,
 	// the next at offset plus its length); empty past the end.
 	BlobRead(ctx context.Context, sha256 string, offset int64) ([]byte, error)
@@ -319,6 +322,20 @@ type Blob struct {
 	Received int64  `json:"received"`
 	Complete bool   `json:"complete"`
 }
+
+// Upload names a blob being sent and who sends it: the name of the request's token ("" on
+// a server without tokens, where every sender is one).
+type Upload struct {
+	SHA256 string
+	Owner  string
+}
+
+// BlobIdle is how long a blob being sent stays its sender's with no byte arriving; then
+// another sender may begin it again as theirs.
+const BlobIdle = 10 * time.Minute
+
+// ErrBlobBusy is a blob another sender is sending (a job.ErrConflict).
+var ErrBlobBusy = fmt.Errorf("%w: another client is sending this blob", job.ErrConflict)
 
 // The kinds of a run's files.
 const (

@@ -20,47 +20,55 @@ func (s *Store) BlobStat(ctx context.Context, sha string) (store.Blob, error) {
 
 // BlobBegin inserts a blob's row unless there is one. A blob not complete of another size
 // is begun again at this one: until its bytes match its name, its size is only what a
-// client said, and one that said wrong (or sent nothing) must not hold the name.
-func (s *Store) BlobBegin(ctx context.Context, sha string, size int64, now time.Time) (store.Blob, error) {
-	var b store.Blob
+// client said, and one that said wrong (or sent nothing) must not hold the name. Only its
+// owner may do that, or anyone once it has been still for store.BlobIdle: no one can reset
+// or hold up another's upload in progress.
+func (s *Store) BlobBegin(ctx context.Context, up store.Upload, size int64, now time.Time) (store.Blob, error) {
+	b := store.Blob{SHA256: up.SHA256}
 	err := s.tx(ctx, func(c conn) error {
-		if _, err := c.exec(ctx, `INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES (?, ?, 0, ?, ?)
-			ON CONFLICT (sha256) DO NOTHING`, sha, size, false, s.ts(now)); err != nil {
+		if _, err := c.exec(ctx, `INSERT INTO blobs (sha256, size, received, complete, created_at, owner, touched_at) VALUES (?, ?, 0, ?, ?, ?, ?)
+			ON CONFLICT (sha256) DO NOTHING`, up.SHA256, size, false, s.ts(now), up.Owner, s.ts(now)); err != nil {
 			return err
 		}
-		b = store.Blob{SHA256: sha}
 		// Locked where rows are: a seal cannot come between this read and the new start.
-		if err := c.row(ctx, `SELECT size, received, complete FROM blobs WHERE sha256 = ?`+s.d.LockRows(), sha).Scan(&b.Size, &b.Received, &b.Complete); err != nil {
+		var mine, still bool
+		if err := c.row(ctx, `SELECT size, received, complete, owner = ?, touched_at < ? FROM blobs WHERE sha256 = ?`+s.d.LockRows(),
+			up.Owner, s.ts(now.Add(-store.BlobIdle)), up.SHA256).Scan(&b.Size, &b.Received, &b.Complete, &mine, &still); err != nil {
 			return err
 		}
 		switch {
-		case b.Size == size:
+		case b.Complete && b.Size == size, !b.Complete && mine && b.Size == size:
 			return nil
 		case b.Complete:
-			return fmt.Errorf("%w: blob %s is %d bytes, not %d", job.ErrConflict, sha, b.Size, size)
+			return fmt.Errorf("%w: blob %s is %d bytes, not %d", job.ErrConflict, up.SHA256, b.Size, size)
+		case !mine && !still:
+			return store.ErrBlobBusy
 		}
-		if _, err := c.exec(ctx, `UPDATE blobs SET size = ?, received = 0 WHERE sha256 = ? AND NOT complete`, size, sha); err != nil {
+		if _, err := c.exec(ctx, `UPDATE blobs SET size = ?, received = 0, owner = ?, touched_at = ? WHERE sha256 = ? AND NOT complete`,
+			size, up.Owner, s.ts(now), up.SHA256); err != nil {
 			return err
 		}
 		b.Size, b.Received = size, 0
-		_, err := c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, sha)
+		_, err := c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, up.SHA256)
 		return err
 	})
 	return b, err
 }
 
-// BlobAppend stores a chunk at the end of what the blob received, guarded on that end.
-func (s *Store) BlobAppend(ctx context.Context, sha string, offset int64, data []byte) (int64, error) {
+// BlobAppend stores a chunk at the end of what the blob received from its owner, guarded
+// on that end.
+func (s *Store) BlobAppend(ctx context.Context, up store.Upload, offset int64, data []byte, now time.Time) (int64, error) {
 	err := s.tx(ctx, func(c conn) error {
-		n, err := c.execN(ctx, `UPDATE blobs SET received = received + ? WHERE sha256 = ? AND received = ? AND NOT complete AND received + ? <= size`,
-			int64(len(data)), sha, offset, int64(len(data)))
+		n, err := c.execN(ctx, `UPDATE blobs SET received = received + ?, touched_at = ?
+			WHERE sha256 = ? AND owner = ? AND received = ? AND NOT complete AND received + ? <= size`,
+			int64(len(data)), s.ts(now), up.SHA256, up.Owner, offset, int64(len(data)))
 		if err != nil {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("%w: blob %s has not received exactly %d bytes, or would grow past its size", job.ErrConflict, sha, offset)
+			return fmt.Errorf("%w: blob %s has not received exactly %d bytes from this client, or would grow past its size", job.ErrConflict, up.SHA256, offset)
 		}
-		_, err = c.exec(ctx, `INSERT INTO blob_chunks (sha256, start, data) VALUES (?, ?, ?)`, sha, offset, data)
+		_, err = c.exec(ctx, `INSERT INTO blob_chunks (sha256, start, data) VALUES (?, ?, ?)`, up.SHA256, offset, data)
 		return err
 	})
 	return offset + int64(len(data)), err
@@ -75,14 +83,14 @@ func (s *Store) BlobSeal(ctx context.Context, sha string) error {
 	return s.translate(err)
 }
 
-// BlobDiscard drops what a blob that is not complete received.
-func (s *Store) BlobDiscard(ctx context.Context, sha string) error {
+// BlobDiscard drops what a blob that is not complete received from its owner.
+func (s *Store) BlobDiscard(ctx context.Context, up store.Upload) error {
 	return s.tx(ctx, func(c conn) error {
-		n, err := c.execN(ctx, `UPDATE blobs SET received = 0 WHERE sha256 = ? AND NOT complete`, sha)
+		n, err := c.execN(ctx, `UPDATE blobs SET received = 0 WHERE sha256 = ? AND owner = ? AND NOT complete`, up.SHA256, up.Owner)
 		if err != nil || n == 0 {
 			return err
 		}
-		_, err = c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, sha)
+		_, err = c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, up.SHA256)
 		return err
 	})
 }

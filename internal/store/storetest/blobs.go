@@ -20,43 +20,44 @@ import (
 func testBlobs(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	const sha, other = "aa11", "bb22"
+	up, upOther := store.Upload{SHA256: sha, Owner: "ana"}, store.Upload{SHA256: other, Owner: "ana"}
 	if _, err := s.BlobStat(ctx, sha); !errors.Is(err, job.ErrNotFound) {
 		t.Fatalf("stat of an unknown blob: %v; want not found", err)
 	}
-	b, err := s.BlobBegin(ctx, sha, 10, t0)
+	b, err := s.BlobBegin(ctx, up, 10, t0)
 	if err != nil || b.Received != 0 || b.Complete {
 		t.Fatalf("begin: %+v %v", b, err)
 	}
 	// Until it is complete, a blob's size is only what a client said: another size begins
 	// it again (what it received dropped), so a wrong size cannot hold the name.
-	if _, err := s.BlobAppend(ctx, sha, 0, []byte("hel")); err != nil {
+	if _, err := s.BlobAppend(ctx, up, 0, []byte("hel"), t0); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := s.BlobBegin(ctx, sha, 11, t0); err != nil || b.Size != 11 || b.Received != 0 {
+	if b, err := s.BlobBegin(ctx, up, 11, t0); err != nil || b.Size != 11 || b.Received != 0 {
 		t.Errorf("begin with another size: %+v %v; want it begun again at 11", b, err)
 	}
-	if b, err := s.BlobBegin(ctx, sha, 10, t0); err != nil || b.Size != 10 || b.Received != 0 {
+	if b, err := s.BlobBegin(ctx, up, 10, t0); err != nil || b.Size != 10 || b.Received != 0 {
 		t.Fatalf("begin at 10 again: %+v %v", b, err)
 	}
 	if chunk, err := s.BlobRead(ctx, sha, 0); err != nil || len(chunk) != 0 {
 		t.Errorf("the chunk received before: %q %v; want it dropped", chunk, err)
 	}
-	if n, err := s.BlobAppend(ctx, sha, 0, []byte("hello")); err != nil || n != 5 {
+	if n, err := s.BlobAppend(ctx, up, 0, []byte("hello"), t0); err != nil || n != 5 {
 		t.Fatalf("append: %d %v", n, err)
 	}
-	if _, err := s.BlobAppend(ctx, sha, 0, []byte("hello")); !errors.Is(err, job.ErrConflict) {
+	if _, err := s.BlobAppend(ctx, up, 0, []byte("hello"), t0); !errors.Is(err, job.ErrConflict) {
 		t.Errorf("append at 0 again: %v; want a conflict", err)
 	}
-	if _, err := s.BlobAppend(ctx, sha, 5, []byte("world!")); !errors.Is(err, job.ErrConflict) {
+	if _, err := s.BlobAppend(ctx, up, 5, []byte("world!"), t0); !errors.Is(err, job.ErrConflict) {
 		t.Errorf("append past the size: %v; want a conflict", err)
 	}
 	if err := s.BlobSeal(ctx, sha); !errors.Is(err, job.ErrConflict) {
 		t.Errorf("seal of half a blob: %v; want a conflict", err)
 	}
-	if b, _ := s.BlobBegin(ctx, sha, 10, t0); b.Received != 5 {
+	if b, _ := s.BlobBegin(ctx, up, 10, t0); b.Received != 5 {
 		t.Errorf("begin again after 5 bytes: %+v; want them kept, to resume", b)
 	}
-	if _, err := s.BlobAppend(ctx, sha, 5, []byte("world")); err != nil {
+	if _, err := s.BlobAppend(ctx, up, 5, []byte("world"), t0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.BlobSeal(ctx, sha); err != nil {
@@ -79,17 +80,17 @@ func testBlobs(t *testing.T, s store.Store) {
 	if b, _ := s.BlobStat(ctx, sha); !b.Complete || b.Received != 10 {
 		t.Errorf("stat after seal: %+v", b)
 	}
-	if _, err := s.BlobBegin(ctx, sha, 11, t0); !errors.Is(err, job.ErrConflict) {
+	if _, err := s.BlobBegin(ctx, up, 11, t0); !errors.Is(err, job.ErrConflict) {
 		t.Errorf("begin a complete blob with another size: %v; want a conflict", err)
 	}
 
-	if _, err := s.BlobBegin(ctx, other, 3, t0); err != nil {
+	if _, err := s.BlobBegin(ctx, upOther, 3, t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.BlobAppend(ctx, other, 0, []byte("abc")); err != nil {
+	if _, err := s.BlobAppend(ctx, upOther, 0, []byte("abc"), t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.BlobDiscard(ctx, other); err != nil {
+	if err := s.BlobDiscard(ctx, upOther); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := s.BlobStat(ctx, other); b.Received != 0 {
@@ -128,5 +129,63 @@ func testBlobs(t *testing.T, s store.Store) {
 	}
 	if _, err := s.BlobStat(ctx, sha); err != nil {
 		t.Errorf("named blob: %v; want it kept", err)
+	}
+}
+
+// testBlobOwners: a blob being sent is its sender's. Another sender may not begin it again
+// (at its size or another), append to it or drop what it received while bytes keep
+// arriving; once none has for store.BlobIdle, the next sender begins it again as theirs.
+// Complete, a blob is everyone's.
+func testBlobOwners(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const sha = "cc33"
+	ana, bo := store.Upload{SHA256: sha, Owner: "ana"}, store.Upload{SHA256: sha, Owner: "bo"}
+	if _, err := s.BlobBegin(ctx, ana, 6, t0); err != nil {
+		t.Fatal(err)
+	}
+	last := t0.Add(time.Minute)
+	if _, err := s.BlobAppend(ctx, ana, 0, []byte("abc"), last); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{6, 7} {
+		if b, err := s.BlobBegin(ctx, bo, size, last.Add(store.BlobIdle-time.Second)); !errors.Is(err, store.ErrBlobBusy) || b.Received != 3 || b.Size != 6 {
+			t.Errorf("another sender begins it at %d: %+v %v; want busy, as it stands (3 of 6)", size, b, err)
+		}
+	}
+	if _, err := s.BlobAppend(ctx, bo, 3, []byte("xyz"), last); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("another sender appends: %v; want a conflict", err)
+	}
+	if err := s.BlobDiscard(ctx, bo); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.BlobBegin(ctx, ana, 6, last); err != nil || b.Received != 3 {
+		t.Errorf("its sender resumes after the others tried: %+v %v; want its 3 bytes", b, err)
+	}
+
+	// Still for BlobIdle since its last bytes (not since it began): the next sender's.
+	b, err := s.BlobBegin(ctx, bo, 6, last.Add(store.BlobIdle+time.Second))
+	if err != nil || b.Received != 0 || b.Size != 6 {
+		t.Fatalf("another sender after it was still: %+v %v; want it begun again, empty", b, err)
+	}
+	if chunk, _ := s.BlobRead(ctx, sha, 0); len(chunk) != 0 {
+		t.Errorf("the first sender's bytes: %q; want them dropped", chunk)
+	}
+	if _, err := s.BlobAppend(ctx, ana, 3, []byte("def"), last); !errors.Is(err, job.ErrConflict) {
+		t.Errorf("the first sender appends after losing it: %v; want a conflict", err)
+	}
+	if _, err := s.BlobAppend(ctx, bo, 0, []byte("abcdef"), last); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BlobSeal(ctx, sha); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.BlobBegin(ctx, ana, 6, last); err != nil || !b.Complete {
+		t.Errorf("a complete blob, to another sender: %+v %v; want it complete", b, err)
+	}
+	if err := s.BlobDiscard(ctx, ana); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := s.BlobStat(ctx, sha); !b.Complete || b.Received != 6 {
+		t.Errorf("after another's discard: %+v; want it complete", b)
 	}
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Open) {
 		"TriggerCycle":            testTriggerCycle,
 		"TaskResults":             testTaskResults,
 		"Blobs":                   testBlobs,
+		"BlobOwners":              testBlobOwners,
 		"GroupExclusiveLater":     testGroupExclusiveLater,
 		"GroupBatchesCross":       testGroupBatchesCross,
 		"GroupEndsCross":          testGroupEndsCross,

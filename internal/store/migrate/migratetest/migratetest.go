@@ -35,6 +35,17 @@ func ApplyBefore(t testing.TB, db *sql.DB, fsys fs.FS, version int) {
 	}
 }
 
+// Latest returns the number of the last migration of fsys: the version a store opened by
+// this binary is at.
+func Latest(t testing.TB, fsys fs.FS) int {
+	t.Helper()
+	ms, err := migrate.Load(fsys, ".")
+	if err != nil || len(ms) == 0 {
+		t.Fatalf("migrations: %d, %v", len(ms), err)
+	}
+	return ms[len(ms)-1].Version
+}
+
 // childEnv, set in the environment, makes a test binary whose TestMain is Main the process
 // KillDuring kills: it opens the store its value names (applying its migrations), as a
 // server does first, and exits.
