@@ -66,6 +66,7 @@ func (e *env) client() *client.Client {
 	c := client.New(e.server)
 	c.User = whoami()
 	c.Token = e.token
+	c.Waiting = func(msg string) { fmt.Fprintln(e.stderr, msg) }
 	return c
 }
 

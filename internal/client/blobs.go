@@ -2,12 +2,14 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
+	"time"
 
 	"docket.dev/docket/internal/job"
 )
@@ -43,8 +45,19 @@ func (c *Client) BlobReceived(ctx context.Context, sha string) (received int64, 
 }
 
 // UploadFile sends the file at path as the blob f names, from what the server has of it
-// already (nothing is sent when it has all of it). It returns the bytes sent.
+// already (nothing is sent when it has all of it). It returns the bytes sent. While
+// another client is sending the same content it waits, and sends nothing once that is
+// complete.
 func (c *Client) UploadFile(ctx context.Context, path string, f job.File) (int64, error) {
+	for waited := time.Duration(0); ; waited += busyWait {
+		sent, err := c.uploadFile(ctx, path, f)
+		if waited >= maxBusyWait || !c.waitBusy(ctx, err, path, waited) {
+			return sent, err
+		}
+	}
+}
+
+func (c *Client) uploadFile(ctx context.Context, path string, f job.File) (int64, error) {
 	from, complete, err := c.BlobReceived(ctx, f.SHA256)
 	if err != nil || complete {
 		return 0, err
@@ -77,20 +90,55 @@ func (c *Client) UploadFile(ctx context.Context, path string, f job.File) (int64
 }
 
 // UploadOutput keeps the file at path with a running run as its output file f (docket
-// report --file), sending from where the server's copy of its content ends.
+// report --file), sending from where the server's copy of what this run sent ends.
 func (c *Client) UploadOutput(ctx context.Context, runID, path string, f job.File) error {
 	var from int64
-	// Another run keeping the same file at once moves the server's copy on too: each
-	// conflict resumes from where it stands, until one of the two completes it.
-	for range 10 {
+	for resumed, waited := 0, time.Duration(0); ; {
 		q := url.Values{"path": {f.Path}, "sha256": {f.SHA256}, "size": {strconv.FormatInt(f.Size, 10)}, "offset": {strconv.FormatInt(from, 10)}}
 		status, received, err := c.putFrom(ctx, "/api/v1/runs/"+url.PathEscape(runID)+"/outputs?"+q.Encode(), path, from, f.Size)
-		if status != http.StatusConflict || received < 0 {
+		switch {
+		case waited < maxBusyWait && c.waitBusy(ctx, err, path, waited):
+			// Another run is sending the same content: once it is complete, this run's
+			// file is kept without sending it; if that run stops, this one sends it all.
+			waited += busyWait
+			from = 0
+		case status == http.StatusConflict && received >= 0 && resumed < 3:
+			resumed++
+			from = received // the server has part of what this run sent before: resume there
+		default:
 			return err
 		}
-		from = received // the server has part of it: resume there
 	}
-	return fmt.Errorf("upload %s: the server's copy kept moving", path)
+}
+
+// busyWait is how long a sender waits before asking again about a blob another client is
+// sending; maxBusyWait how long it waits in all before it gives up, saying so. The server
+// lets another sender begin the blob again once its sender has sent nothing for ten
+// minutes.
+const (
+	busyWait    = 2 * time.Second
+	maxBusyWait = 15 * time.Minute
+)
+
+// waitBusy waits busyWait when err says another client is sending the blob of the file
+// at path (409 busy), and reports whether it did, so that the caller asks again. The
+// first wait of a file (none waited before) is told to c.Waiting.
+func (c *Client) waitBusy(ctx context.Context, err error, path string, waited time.Duration) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "busy" {
+		return false
+	}
+	if waited == 0 && c.Waiting != nil {
+		c.Waiting(fmt.Sprintf("waiting: another client is sending the same content as %s; this one needs no sending once that is complete (at most %v)", path, maxBusyWait))
+	}
+	t := time.NewTimer(busyWait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // putFrom PUTs the file's bytes from offset; on a 409 it returns what the server says it

@@ -27,6 +27,9 @@ type Client struct {
 	User string
 	// Token is the API token sent as a bearer token, if set.
 	Token string
+	// Waiting, if set, is told when the client starts to wait for something the server
+	// has it wait for (another client sending the same file), in a line for a person.
+	Waiting func(msg string)
 }
 
 // New returns a client for the server at base (http://host:port).
