@@ -77,6 +77,9 @@ type Options struct {
 	// MaxInputFile and MaxInputRun cap an input file and all the input files of a run;
 	// 0: DefaultMaxInputs.
 	MaxInputFile, MaxInputRun int64
+	// MaxHeld caps the bytes of uploaded files no run names yet that one token may hold,
+	// uploads in progress included; 0: DefaultMaxHeld.
+	MaxHeld int64
 	// Images, when set, refuses definitions whose image the registry says does not
 	// exist (executors that pull images).
 	Images Images

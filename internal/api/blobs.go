@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"docket.dev/docket/internal/job"
+	"docket.dev/docket/internal/retention"
 	"docket.dev/docket/internal/store"
 )
 
@@ -24,6 +26,11 @@ const blobChunk = 1 << 20
 // DefaultMaxInputs caps a file and all the input files of one run, unless the server is
 // told otherwise.
 const DefaultMaxInputs = 256 << 20
+
+// DefaultMaxHeld caps what one token may hold of files no run names yet (uploads in
+// progress, files sent for runs not yet submitted), unless the server is told otherwise:
+// room for an array's inputs, not for a disk filled by one token in a day.
+const DefaultMaxHeld = 16 << 30
 
 // blobBusyRetry is when a sender of a blob another client is sending is told to ask again
 // (Retry-After).
@@ -102,14 +109,19 @@ func (a *API) receiveBlob(w http.ResponseWriter, r *http.Request, sha string, si
 	}
 	// An upload in progress is its sender's (the token's name) until it has been still
 	// for store.BlobIdle: no one else resets it, appends to it or drops it.
-	up := store.Upload{SHA256: sha, Owner: actor(ctx)}
+	up := store.Upload{SHA256: sha, Owner: actor(ctx), MaxHeld: a.maxHeld()}
 	var err error
 	b, err = a.opts.Store.BlobBegin(ctx, up, size, a.now().UTC())
-	if errors.Is(err, store.ErrBlobBusy) {
+	switch {
+	case errors.Is(err, store.ErrBlobBusy):
 		setBlobHeaders(w, b)
 		w.Header().Set("Retry-After", strconv.Itoa(int(blobBusyRetry.Seconds())))
 		err = &statusError{status: http.StatusConflict, code: "busy", field: "sha256",
 			msg: fmt.Sprintf("another client is sending blob %s (%d of %d bytes so far); ask again once it is complete, or after %v with none arriving", sha, b.Received, b.Size, store.BlobIdle)}
+	case errors.Is(err, store.ErrBlobHeld):
+		err = &statusError{status: http.StatusRequestEntityTooLarge, code: "quota", field: "size",
+			msg: fmt.Sprintf("this token holds %s (--max-held-uploads); submit the runs that name the files sent, or wait: a file no run names is deleted %v after it was sent",
+				strings.TrimPrefix(err.Error(), store.ErrBlobHeld.Error()+": "), retention.BlobGrace)}
 	}
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
@@ -264,6 +276,13 @@ func (a *API) maxInputFile() int64 {
 		return a.opts.MaxInputFile
 	}
 	return DefaultMaxInputs
+}
+
+func (a *API) maxHeld() int64 {
+	if a.opts.MaxHeld > 0 {
+		return a.opts.MaxHeld
+	}
+	return DefaultMaxHeld
 }
 
 func (a *API) maxInputRun() int64 {

@@ -224,3 +224,33 @@ func TestBlobSenders(t *testing.T) {
 		t.Errorf("another token after the first was still for %v: %d %s; want it begun again and complete", store.BlobIdle, code, body)
 	}
 }
+
+// TestBlobHeld: a token holds at most --max-held-uploads bytes of files no run names; past
+// it an upload is a 413 naming size, saying how much is held, until a run names some.
+func TestBlobHeld(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.api.opts.MaxHeld = 20
+	content, more := "id,score\n1,0.5\n", "0123456789"
+	put := func(body string) (int, string) {
+		code, b := f.call(t, "PUT", fmt.Sprintf("/api/v1/blobs/%s?size=%d", shaOf(body), len(body)), "application/octet-stream", body)
+		return code, string(b)
+	}
+	if code, body := put(content); code != 200 {
+		t.Fatalf("first file: %d %s", code, body)
+	}
+	if code, body := put(more); code != http.StatusRequestEntityTooLarge || !strings.Contains(body, `"code":"quota"`) || !strings.Contains(body, `"field":"size"`) ||
+		!strings.Contains(body, "15 bytes of files no run names yet, 25 with this one; at most 20") {
+		t.Errorf("past the limit: %d %s; want 413 quota on size, saying what is held", code, body)
+	}
+	if code, body := f.call(t, "PUT", "/api/v1/jobs/nightly", "application/yaml", goodJob); code != 201 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	if code, body := f.call(t, "POST", "/api/v1/jobs/nightly/runs", "application/json",
+		fmt.Sprintf(`{"files": [{"path": "a.csv", "sha256": %q, "size": %d}]}`, shaOf(content), len(content))); code != 201 {
+		t.Fatalf("submit: %d %s", code, body)
+	}
+	if code, body := put(more); code != 200 {
+		t.Errorf("once a run names the first file: %d %s; want 200", code, body)
+	}
+}

@@ -143,6 +143,7 @@ priority_class).`,
 	f.Int64Var(&cfg.LogLimit, "log-limit", cfg.LogLimit, "bytes kept of one run's log")
 	f.Int64Var(&cfg.MaxInputFile, "max-input-file", cfg.MaxInputFile, "bytes an uploaded input file may have")
 	f.Int64Var(&cfg.MaxRunInputs, "max-run-inputs", cfg.MaxRunInputs, "bytes all the input files of one run may have")
+	f.Int64Var(&cfg.MaxHeldUploads, "max-held-uploads", cfg.MaxHeldUploads, "bytes of uploaded files no run names yet (uploads in progress included) one token may hold; raise it for arrays whose files add up to more")
 	f.Var(days{&cfg.Retention.Runs}, "retain-runs", "how long finished runs are kept, with their events and logs (e.g. 90d, 36h; 0 keeps them forever)")
 	f.Var(days{&cfg.Retention.Logs}, "retain-logs", "how long finished runs' logs are kept (0: as long as the run)")
 	f.IntVar(&cfg.Retention.Keep, "retain-per-job", cfg.Retention.Keep, "newest finished runs of each job kept however old")
@@ -203,6 +204,8 @@ func checkServerFlags(cfg server.Config) error {
 		return fmt.Errorf("--max-input-file %d: at least 1 byte", cfg.MaxInputFile)
 	case cfg.MaxRunInputs < 1:
 		return fmt.Errorf("--max-run-inputs %d: at least 1 byte", cfg.MaxRunInputs)
+	case cfg.MaxHeldUploads < cfg.MaxInputFile:
+		return fmt.Errorf("--max-held-uploads %d is less than --max-input-file %d, so the largest file could not be sent", cfg.MaxHeldUploads, cfg.MaxInputFile)
 	case !(cfg.RateLimit > 0):
 		return fmt.Errorf("--rate-limit %g: more than 0 requests a second", cfg.RateLimit)
 	case cfg.Retention.Keep < 0:

@@ -24,6 +24,7 @@ func TestServerFlags(t *testing.T) {
 		"--api-url notaurl":      `--api-url "notaurl": give the URL runs reach this server at, like http://docket.docket.svc:8080`,
 		"--retain-per-job -3":    "--retain-per-job -3: must not be negative",
 		"--max-input-file -1":    "--max-input-file -1: at least 1 byte",
+		"--max-held-uploads 100": "--max-held-uploads 100 is less than --max-input-file 268435456, so the largest file could not be sent",
 		"--addr bogus":           `--addr "bogus": give HOST:PORT, like 127.0.0.1:8080 or :8080`,
 		"--instance-ttl 1ms":     "--instance-ttl 1ms: at least 3ms",
 		"--parallelism 0":        "--parallelism 0: at least 1",

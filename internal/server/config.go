@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"docket.dev/docket/internal/alert"
+	"docket.dev/docket/internal/api"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/retention"
 )
@@ -77,6 +78,9 @@ type Config struct {
 	// MaxInputFile and MaxRunInputs cap an uploaded input file and all the input files of
 	// one run.
 	MaxInputFile, MaxRunInputs int64
+	// MaxHeldUploads caps the bytes of uploaded files no run names yet that one token may
+	// hold, uploads in progress included.
+	MaxHeldUploads int64
 	// Retention is how long finished runs and their logs are kept; RetentionInterval is
 	// how often it is applied.
 	Retention         retention.Policy
@@ -143,6 +147,7 @@ func DefaultConfig() Config {
 		LogLimit:         10 << 20,
 		MaxInputFile:     256 << 20,
 		MaxRunInputs:     256 << 20,
+		MaxHeldUploads:   api.DefaultMaxHeld,
 		Retention: retention.Policy{
 			Runs: 90 * 24 * time.Hour,
 			Logs: 30 * 24 * time.Hour,

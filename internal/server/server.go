@@ -188,6 +188,7 @@ func build(ctx context.Context, cfg Config) (_ *server, err error) {
 	s.api = api.New(api.Options{
 		MaxInputFile:   cfg.MaxInputFile,
 		MaxInputRun:    cfg.MaxRunInputs,
+		MaxHeld:        cfg.MaxHeldUploads,
 		Store:          st,
 		Canceller:      s.disp,
 		Logger:         log,

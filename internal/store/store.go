@@ -10,6 +10,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -288,7 +289,9 @@ type Blobs interface {
 	// returns it as it stands. A complete blob of another size is job.ErrConflict. One not
 	// complete is its owner's: the owner resumes it, or begins it again at another size
 	// (what it received dropped); anyone else gets ErrBlobBusy (with the blob as it
-	// stands), until nothing has arrived for BlobIdle and it is begun again as theirs.
+	// stands), until nothing has arrived for BlobIdle and it is begun again as theirs. A
+	// blob begun (or begun again) that would make its owner hold more than up.MaxHeld
+	// bytes of blobs no run names is ErrBlobHeld, and nothing changes.
 	BlobBegin(ctx context.Context, up Upload, size int64, now time.Time) (Blob, error)
 	// BlobAppend stores data as the blob's bytes from offset, which must be what it has
 	// received from up's owner (job.ErrConflict otherwise, storing nothing), and returns
@@ -328,6 +331,9 @@ type Blob struct {
 type Upload struct {
 	SHA256 string
 	Owner  string
+	// MaxHeld caps the bytes of blobs no run's file names that Owner may hold, this one
+	// and those in progress included (0: no cap).
+	MaxHeld int64
 }
 
 // BlobIdle is how long a blob being sent stays its sender's with no byte arriving; then
@@ -336,6 +342,10 @@ const BlobIdle = 10 * time.Minute
 
 // ErrBlobBusy is a blob another sender is sending (a job.ErrConflict).
 var ErrBlobBusy = fmt.Errorf("%w: another client is sending this blob", job.ErrConflict)
+
+// ErrBlobHeld is a blob its sender may not begin: they hold too much that no run names
+// (Upload.MaxHeld). The error's text after it says how much.
+var ErrBlobHeld = errors.New("sender holds too many bytes no run names")
 
 // The kinds of a run's files.
 const (

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -22,13 +23,19 @@ func (s *Store) BlobStat(ctx context.Context, sha string) (store.Blob, error) {
 // is begun again at this one: until its bytes match its name, its size is only what a
 // client said, and one that said wrong (or sent nothing) must not hold the name. Only its
 // owner may do that, or anyone once it has been still for store.BlobIdle: no one can reset
-// or hold up another's upload in progress.
+// or hold up another's upload in progress. A blob begun or begun again counts against its
+// owner's up.MaxHeld.
 func (s *Store) BlobBegin(ctx context.Context, up store.Upload, size int64, now time.Time) (store.Blob, error) {
 	b := store.Blob{SHA256: up.SHA256}
 	err := s.tx(ctx, func(c conn) error {
-		if _, err := c.exec(ctx, `INSERT INTO blobs (sha256, size, received, complete, created_at, owner, touched_at) VALUES (?, ?, 0, ?, ?, ?, ?)
-			ON CONFLICT (sha256) DO NOTHING`, up.SHA256, size, false, s.ts(now), up.Owner, s.ts(now)); err != nil {
+		made, err := c.execN(ctx, `INSERT INTO blobs (sha256, size, received, complete, created_at, owner, touched_at) VALUES (?, ?, 0, ?, ?, ?, ?)
+			ON CONFLICT (sha256) DO NOTHING`, up.SHA256, size, false, s.ts(now), up.Owner, s.ts(now))
+		if err != nil {
 			return err
+		}
+		if made == 1 {
+			b.Size = size
+			return s.mayHold(ctx, c, up, size)
 		}
 		// Locked where rows are: a seal cannot come between this read and the new start.
 		var mine, still bool
@@ -44,15 +51,36 @@ func (s *Store) BlobBegin(ctx context.Context, up store.Upload, size int64, now 
 		case !mine && !still:
 			return store.ErrBlobBusy
 		}
+		if err := s.mayHold(ctx, c, up, size); err != nil {
+			return err
+		}
 		if _, err := c.exec(ctx, `UPDATE blobs SET size = ?, received = 0, owner = ?, touched_at = ? WHERE sha256 = ? AND NOT complete`,
 			size, up.Owner, s.ts(now), up.SHA256); err != nil {
 			return err
 		}
 		b.Size, b.Received = size, 0
-		_, err := c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, up.SHA256)
+		_, err = c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, up.SHA256)
 		return err
 	})
 	return b, err
+}
+
+// mayHold refuses the blob up at size (store.ErrBlobHeld) when with it, up's owner would
+// hold more than up.MaxHeld bytes of blobs no run's file has named. It reads only those
+// (the index blobs_held), not every blob the owner ever sent.
+func (s *Store) mayHold(ctx context.Context, c conn, up store.Upload, size int64) error {
+	if up.MaxHeld <= 0 {
+		return nil
+	}
+	var held int64
+	if err := c.row(ctx, `SELECT COALESCE(SUM(size), 0) FROM blobs WHERE owner = ? AND NOT named AND sha256 <> ?`,
+		up.Owner, up.SHA256).Scan(&held); err != nil {
+		return err
+	}
+	if held+size > up.MaxHeld {
+		return fmt.Errorf("%w: %d bytes of files no run names yet, %d with this one; at most %d", store.ErrBlobHeld, held, held+size, up.MaxHeld)
+	}
+	return nil
 }
 
 // BlobAppend stores a chunk at the end of what the blob received from its owner, guarded
@@ -131,12 +159,15 @@ func (s *Store) BlobPrune(ctx context.Context, before time.Time, limit int) (int
 	return deleted, nil
 }
 
-// RunFilesPut upserts runs' files.
+// RunFilesPut upserts runs' files, and marks the blobs they name as named: no longer held
+// by their senders.
 func (s *Store) RunFilesPut(ctx context.Context, kind string, files map[string][]job.File, now time.Time) error {
 	var rows [][]any
+	blobs := map[string]bool{}
 	for runID, fs := range files {
 		at := map[string]int{} // a path named twice for a run: the last one wins
 		for _, f := range fs {
+			blobs[f.SHA256] = true
 			row := []any{runID, kind, f.Path, f.SHA256, f.Size, int64(f.Mode), s.ts(now)}
 			if i, dup := at[f.Path]; dup {
 				rows[i] = row
@@ -147,7 +178,16 @@ func (s *Store) RunFilesPut(ctx context.Context, kind string, files map[string][
 		}
 	}
 	return s.tx(ctx, func(c conn) error {
-		return writeFiles(ctx, c, rows, `ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mode = excluded.mode`)
+		if err := writeFiles(ctx, c, rows, `ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mode = excluded.mode`); err != nil {
+			return err
+		}
+		for part := range slices.Chunk(slices.Sorted(maps.Keys(blobs)), 32766-1) { // SQLite's limit on parameters
+			list, args := in(part)
+			if _, err := c.exec(ctx, `UPDATE blobs SET named = ? WHERE NOT named AND sha256 IN `+list, append([]any{true}, args...)...); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

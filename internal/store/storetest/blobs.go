@@ -189,3 +189,36 @@ func testBlobOwners(t *testing.T, s store.Store) {
 		t.Errorf("after another's discard: %+v; want it complete", b)
 	}
 }
+
+// testBlobHeld: a sender may hold at most Upload.MaxHeld bytes of blobs no run names,
+// those in progress included. A blob past it is refused and nothing is stored; what a run
+// names, and what another sender holds, does not count; a blob begun again at another
+// size counts at that size, once.
+func testBlobHeld(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ana := func(sha string) store.Upload { return store.Upload{SHA256: sha, Owner: "ana", MaxHeld: 10} }
+	if _, err := s.BlobBegin(ctx, ana("dd01"), 6, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BlobBegin(ctx, ana("dd02"), 5, t0); !errors.Is(err, store.ErrBlobHeld) {
+		t.Errorf("6 + 5 bytes of 10: %v; want held", err)
+	}
+	if _, err := s.BlobStat(ctx, "dd02"); !errors.Is(err, job.ErrNotFound) {
+		t.Errorf("the blob refused: %v; want nothing stored", err)
+	}
+	if _, err := s.BlobBegin(ctx, store.Upload{SHA256: "dd02", Owner: "bo", MaxHeld: 10}, 5, t0); err != nil {
+		t.Errorf("another sender's 5 bytes: %v; want them, ana's do not count", err)
+	}
+	if b, err := s.BlobBegin(ctx, ana("dd01"), 10, t0); err != nil || b.Size != 10 {
+		t.Errorf("begun again at 10 bytes: %+v %v; want it, counted once", b, err)
+	}
+	if b, err := s.BlobBegin(ctx, ana("dd01"), 11, t0); !errors.Is(err, store.ErrBlobHeld) || b.Size != 10 {
+		t.Errorf("begun again at 11 bytes: %+v %v; want held, still 10", b, err)
+	}
+	if err := s.RunFilesPut(ctx, store.FileInput, map[string][]job.File{"run-1": {{Path: "a", SHA256: "dd01", Size: 10}}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BlobBegin(ctx, ana("dd03"), 10, t0); err != nil {
+		t.Errorf("10 bytes once a run names the first blob: %v; want them", err)
+	}
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		"TaskResults":             testTaskResults,
 		"Blobs":                   testBlobs,
 		"BlobOwners":              testBlobOwners,
+		"BlobHeld":                testBlobHeld,
 		"GroupExclusiveLater":     testGroupExclusiveLater,
 		"GroupBatchesCross":       testGroupBatchesCross,
 		"GroupEndsCross":          testGroupEndsCross,
