@@ -149,9 +149,11 @@ func (a *API) receiveBlob(w http.ResponseWriter, r *http.Request, sha string, si
 		if n > 0 {
 			h.Write(buf[:n])
 			if b.Received, err = a.opts.Store.BlobAppend(ctx, up, b.Received, buf[:n], a.now().UTC()); err != nil {
-				// Another upload of the same file moved it on: two runs keeping one output
-				// at once, say. A whole blob of it is this one; else the sender resumes
-				// from what the server has (Docket-Blob-Received).
+				// Another upload of the same file by the same sender moved it on (two runs
+				// keeping one output at once on a server without tokens, say), or another
+				// sender began it again after it was still. A whole blob of it is this
+				// one; else the sender asks again from what the server has
+				// (Docket-Blob-Received).
 				if cur, serr := a.opts.Store.BlobStat(ctx, sha); errors.Is(err, job.ErrConflict) && serr == nil {
 					if cur.Complete && cur.Size == size {
 						_, _ = io.Copy(io.Discard, io.LimitReader(body, blobChunk))
