@@ -35,14 +35,16 @@ func (s *Store) BlobBegin(ctx context.Context, up store.Upload, size int64, now 
 		}
 		if made == 1 {
 			b.Size = size
-			return s.mayHold(ctx, c, up, size)
+			return hold(ctx, c, up.Owner, size, up.MaxHeld)
 		}
 		// Locked where rows are: a seal cannot come between this read and the new start.
-		var mine, still bool
-		if err := c.row(ctx, `SELECT size, received, complete, owner = ?, touched_at < ? FROM blobs WHERE sha256 = ?`+s.d.LockRows(),
-			up.Owner, s.ts(now.Add(-store.BlobIdle)), up.SHA256).Scan(&b.Size, &b.Received, &b.Complete, &mine, &still); err != nil {
+		var owner string
+		var still bool
+		if err := c.row(ctx, `SELECT size, received, complete, owner, touched_at < ? FROM blobs WHERE sha256 = ?`+s.d.LockRows(),
+			s.ts(now.Add(-store.BlobIdle)), up.SHA256).Scan(&b.Size, &b.Received, &b.Complete, &owner, &still); err != nil {
 			return err
 		}
+		mine := owner == up.Owner
 		switch {
 		case b.Complete && b.Size == size, !b.Complete && mine && b.Size == size:
 			return nil
@@ -51,8 +53,19 @@ func (s *Store) BlobBegin(ctx context.Context, up store.Upload, size int64, now 
 		case !mine && !still:
 			return store.ErrBlobBusy
 		}
-		if err := s.mayHold(ctx, c, up, size); err != nil {
-			return err
+		// Begun again, at its new size, by its owner or the next: held by them at that
+		// size. Two owners' rows are taken in name order, as RunFilesPut takes them.
+		changes := []struct {
+			owner      string
+			delta, max int64
+		}{{owner, -b.Size, 0}, {up.Owner, size, up.MaxHeld}}
+		if owner > up.Owner {
+			changes[0], changes[1] = changes[1], changes[0]
+		}
+		for _, ch := range changes {
+			if err := hold(ctx, c, ch.owner, ch.delta, ch.max); err != nil {
+				return err
+			}
 		}
 		if _, err := c.exec(ctx, `UPDATE blobs SET size = ?, received = 0, owner = ?, touched_at = ? WHERE sha256 = ? AND NOT complete`,
 			size, up.Owner, s.ts(now), up.SHA256); err != nil {
@@ -65,20 +78,27 @@ func (s *Store) BlobBegin(ctx context.Context, up store.Upload, size int64, now 
 	return b, err
 }
 
-// mayHold refuses the blob up at size (store.ErrBlobHeld) when with it, up's owner would
-// hold more than up.MaxHeld bytes of blobs no run's file has named. It reads only those
-// (the index blobs_held), not every blob the owner ever sent.
-func (s *Store) mayHold(ctx context.Context, c conn, up store.Upload, size int64) error {
-	if up.MaxHeld <= 0 {
+// hold adds delta bytes to what owner holds of blobs no run's file has named (their sizes
+// as begun), kept per owner in blob_senders so that a begin reads one row however many
+// uploads are piled up. A growth past max (0: none) is store.ErrBlobHeld; the caller's
+// transaction then undoes it. An owner who holds nothing has no row.
+func hold(ctx context.Context, c conn, owner string, delta, max int64) error {
+	if delta == 0 {
 		return nil
 	}
-	var held int64
-	if err := c.row(ctx, `SELECT COALESCE(SUM(size), 0) FROM blobs WHERE owner = ? AND NOT named AND sha256 <> ?`,
-		up.Owner, up.SHA256).Scan(&held); err != nil {
+	if _, err := c.exec(ctx, `INSERT INTO blob_senders (owner, held) VALUES (?, 0) ON CONFLICT (owner) DO NOTHING`, owner); err != nil {
 		return err
 	}
-	if held+size > up.MaxHeld {
-		return fmt.Errorf("%w: %d bytes of files no run names yet, %d with this one; at most %d", store.ErrBlobHeld, held, held+size, up.MaxHeld)
+	var held int64
+	if err := c.row(ctx, `UPDATE blob_senders SET held = held + ? WHERE owner = ? RETURNING held`, delta, owner).Scan(&held); err != nil {
+		return err
+	}
+	switch {
+	case delta > 0 && max > 0 && held > max:
+		return fmt.Errorf("%w: %d bytes of files no run names yet, %d with this one; at most %d", store.ErrBlobHeld, held-delta, held, max)
+	case held <= 0:
+		_, err := c.exec(ctx, `DELETE FROM blob_senders WHERE owner = ?`, owner)
+		return err
 	}
 	return nil
 }
@@ -144,11 +164,23 @@ func (s *Store) BlobPrune(ctx context.Context, before time.Time, limit int) (int
 	for _, sha := range shas {
 		err := s.tx(ctx, func(c conn) error {
 			// A run may have named the blob since it was read.
-			n, err := c.execN(ctx, `DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM run_files f WHERE f.sha256 = ?)`, sha, sha)
-			if err != nil || n == 0 {
+			var owner string
+			var size int64
+			var named bool
+			err := c.row(ctx, `DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM run_files f WHERE f.sha256 = ?)
+				RETURNING owner, size, named`, sha, sha).Scan(&owner, &size, &named)
+			if isNoRows(err) {
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 			deleted++
+			if !named {
+				if err := hold(ctx, c, owner, -size, 0); err != nil {
+					return err
+				}
+			}
 			_, err = c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, sha)
 			return err
 		})
@@ -160,7 +192,7 @@ func (s *Store) BlobPrune(ctx context.Context, before time.Time, limit int) (int
 }
 
 // RunFilesPut upserts runs' files, and marks the blobs they name as named: no longer held
-// by their senders.
+// by their senders (in owner order, the order every transaction takes their rows in).
 func (s *Store) RunFilesPut(ctx context.Context, kind string, files map[string][]job.File, now time.Time) error {
 	var rows [][]any
 	blobs := map[string]bool{}
@@ -181,14 +213,37 @@ func (s *Store) RunFilesPut(ctx context.Context, kind string, files map[string][
 		if err := writeFiles(ctx, c, rows, `ON CONFLICT (run_id, kind, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, mode = excluded.mode`); err != nil {
 			return err
 		}
+		freed := map[string]int64{}
 		for part := range slices.Chunk(slices.Sorted(maps.Keys(blobs)), 32766-1) { // SQLite's limit on parameters
 			list, args := in(part)
-			if _, err := c.exec(ctx, `UPDATE blobs SET named = ? WHERE NOT named AND sha256 IN `+list, append([]any{true}, args...)...); err != nil {
+			named, err := all(ctx, c, scanOwned, `UPDATE blobs SET named = ? WHERE NOT named AND sha256 IN `+list+` RETURNING owner, size`,
+				append([]any{true}, args...)...)
+			if err != nil {
+				return err
+			}
+			for _, b := range named {
+				freed[b.owner] += b.size
+			}
+		}
+		for _, owner := range slices.Sorted(maps.Keys(freed)) {
+			if err := hold(ctx, c, owner, -freed[owner], 0); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// owned is a blob's owner and size.
+type owned struct {
+	owner string
+	size  int64
+}
+
+func scanOwned(row scanner) (owned, error) {
+	var o owned
+	err := row.Scan(&o.owner, &o.size)
+	return o, err
 }
 
 // writeFiles inserts rows of run_files (run_id, kind, path, sha256, size, mode,

@@ -193,7 +193,8 @@ func testBlobOwners(t *testing.T, s store.Store) {
 // testBlobHeld: a sender may hold at most Upload.MaxHeld bytes of blobs no run names,
 // those in progress included. A blob past it is refused and nothing is stored; what a run
 // names, and what another sender holds, does not count; a blob begun again at another
-// size counts at that size, once.
+// size counts at that size, once; a blob pruned is no longer held; one another sender
+// begins again after it was still is held by them, not by the first.
 func testBlobHeld(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	ana := func(sha string) store.Upload { return store.Upload{SHA256: sha, Owner: "ana", MaxHeld: 10} }
@@ -220,5 +221,23 @@ func testBlobHeld(t *testing.T, s store.Store) {
 	}
 	if _, err := s.BlobBegin(ctx, ana("dd03"), 10, t0); err != nil {
 		t.Errorf("10 bytes once a run names the first blob: %v; want them", err)
+	}
+	if n, err := s.BlobPrune(ctx, t0.Add(time.Hour), 10); err != nil || n != 2 {
+		t.Fatalf("prune: %d %v; want the two blobs no run names", n, err)
+	}
+	if _, err := s.BlobBegin(ctx, ana("dd04"), 4, t0.Add(time.Hour)); err != nil {
+		t.Errorf("4 bytes once ana's 10 were pruned: %v; want them", err)
+	}
+
+	later := t0.Add(time.Hour + store.BlobIdle + time.Second)
+	bo := func(sha string) store.Upload { return store.Upload{SHA256: sha, Owner: "bo", MaxHeld: 10} }
+	if _, err := s.BlobBegin(ctx, bo("dd04"), 6, later); err != nil {
+		t.Fatalf("bo begins ana's upload once it was still: %v", err)
+	}
+	if _, err := s.BlobBegin(ctx, ana("dd05"), 10, later); err != nil {
+		t.Errorf("10 bytes once bo began ana's 4 again: %v; want them, ana holds nothing", err)
+	}
+	if _, err := s.BlobBegin(ctx, bo("dd06"), 5, later); !errors.Is(err, store.ErrBlobHeld) {
+		t.Errorf("5 bytes beside the 6 bo took over: %v; want held", err)
 	}
 }
