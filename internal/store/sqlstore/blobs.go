@@ -28,33 +28,49 @@ func (s *Store) BlobStat(ctx context.Context, sha string) (store.Blob, error) {
 func (s *Store) BlobBegin(ctx context.Context, up store.Upload, size int64, now time.Time) (store.Blob, error) {
 	b := store.Blob{SHA256: up.SHA256}
 	err := s.tx(ctx, func(c conn) error {
-		made, err := c.execN(ctx, `INSERT INTO blobs (sha256, size, received, complete, created_at, owner, touched_at) VALUES (?, ?, 0, ?, ?, ?, ?)
-			ON CONFLICT (sha256) DO NOTHING`, up.SHA256, size, false, s.ts(now), up.Owner, s.ts(now))
-		if err != nil {
-			return err
+		// A prune may delete the row the insert found before it is read: insert again.
+		for range 3 {
+			made, err := c.execN(ctx, `INSERT INTO blobs (sha256, size, received, complete, created_at, owner, touched_at) VALUES (?, ?, 0, ?, ?, ?, ?)
+				ON CONFLICT (sha256) DO NOTHING`, up.SHA256, size, false, s.ts(now), up.Owner, s.ts(now))
+			if err != nil {
+				return err
+			}
+			if made == 1 {
+				b.Size = size
+				return hold(ctx, c, up.Owner, size, up.MaxHeld)
+			}
+			err = s.beginStored(ctx, c, up, size, now, &b)
+			if !isNoRows(err) {
+				return err
+			}
 		}
-		if made == 1 {
-			b.Size = size
-			return hold(ctx, c, up.Owner, size, up.MaxHeld)
-		}
-		// Locked where rows are: a seal cannot come between this read and the new start.
-		var owner string
-		var still bool
-		if err := c.row(ctx, `SELECT size, received, complete, owner, touched_at < ? FROM blobs WHERE sha256 = ?`+s.d.LockRows(),
-			s.ts(now.Add(-store.BlobIdle)), up.SHA256).Scan(&b.Size, &b.Received, &b.Complete, &owner, &still); err != nil {
-			return err
-		}
-		mine := owner == up.Owner
-		switch {
-		case b.Complete && b.Size == size, !b.Complete && mine && b.Size == size:
-			return nil
-		case b.Complete:
-			return fmt.Errorf("%w: blob %s is %d bytes, not %d", job.ErrConflict, up.SHA256, b.Size, size)
-		case !mine && !still:
-			return store.ErrBlobBusy
-		}
-		// Begun again, at its new size, by its owner or the next: held by them at that
-		// size. Two owners' rows are taken in name order, as RunFilesPut takes them.
+		return fmt.Errorf("%w: blob %s was deleted three times as it was begun", job.ErrConflict, up.SHA256)
+	})
+	return b, err
+}
+
+// beginStored is BlobBegin of a blob that has a row, b filled in from it.
+func (s *Store) beginStored(ctx context.Context, c conn, up store.Upload, size int64, now time.Time, b *store.Blob) error {
+	// Locked where rows are: a seal cannot come between this read and the new start.
+	var owner string
+	var still, named bool
+	if err := c.row(ctx, `SELECT size, received, complete, owner, touched_at < ?, named FROM blobs WHERE sha256 = ?`+s.d.LockRows(),
+		s.ts(now.Add(-store.BlobIdle)), up.SHA256).Scan(&b.Size, &b.Received, &b.Complete, &owner, &still, &named); err != nil {
+		return err
+	}
+	mine := owner == up.Owner
+	switch {
+	case b.Complete && b.Size == size, !b.Complete && mine && b.Size == size:
+		return nil
+	case b.Complete:
+		return fmt.Errorf("%w: blob %s is %d bytes, not %d", job.ErrConflict, up.SHA256, b.Size, size)
+	case !mine && !still:
+		return store.ErrBlobBusy
+	}
+	// Begun again, at its new size, by its owner or the next: held by them at that size
+	// (unless a run names it already). Two owners' rows are taken in name order, as
+	// RunFilesPut takes them.
+	if !named {
 		changes := []struct {
 			owner      string
 			delta, max int64
@@ -67,15 +83,14 @@ func (s *Store) BlobBegin(ctx context.Context, up store.Upload, size int64, now 
 				return err
 			}
 		}
-		if _, err := c.exec(ctx, `UPDATE blobs SET size = ?, received = 0, owner = ?, touched_at = ? WHERE sha256 = ? AND NOT complete`,
-			size, up.Owner, s.ts(now), up.SHA256); err != nil {
-			return err
-		}
-		b.Size, b.Received = size, 0
-		_, err = c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, up.SHA256)
+	}
+	if _, err := c.exec(ctx, `UPDATE blobs SET size = ?, received = 0, owner = ?, touched_at = ? WHERE sha256 = ? AND NOT complete`,
+		size, up.Owner, s.ts(now), up.SHA256); err != nil {
 		return err
-	})
-	return b, err
+	}
+	b.Size, b.Received = size, 0
+	_, err := c.exec(ctx, `DELETE FROM blob_chunks WHERE sha256 = ?`, up.SHA256)
+	return err
 }
 
 // hold adds delta bytes to what owner holds of blobs no run's file has named (their sizes
@@ -86,11 +101,10 @@ func hold(ctx context.Context, c conn, owner string, delta, max int64) error {
 	if delta == 0 {
 		return nil
 	}
-	if _, err := c.exec(ctx, `INSERT INTO blob_senders (owner, held) VALUES (?, 0) ON CONFLICT (owner) DO NOTHING`, owner); err != nil {
-		return err
-	}
+	// One statement: a row another transaction deletes meanwhile is made again.
 	var held int64
-	if err := c.row(ctx, `UPDATE blob_senders SET held = held + ? WHERE owner = ? RETURNING held`, delta, owner).Scan(&held); err != nil {
+	if err := c.row(ctx, `INSERT INTO blob_senders (owner, held) VALUES (?, ?)
+		ON CONFLICT (owner) DO UPDATE SET held = blob_senders.held + excluded.held RETURNING held`, owner, delta).Scan(&held); err != nil {
 		return err
 	}
 	switch {

@@ -3,7 +3,12 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,5 +244,82 @@ func testBlobHeld(t *testing.T, s store.Store) {
 	}
 	if _, err := s.BlobBegin(ctx, bo("dd06"), 5, later); !errors.Is(err, store.ErrBlobHeld) {
 		t.Errorf("5 bytes beside the 6 bo took over: %v; want held", err)
+	}
+}
+
+// testBlobSenders begins, names and prunes blobs of three senders from eight goroutines at
+// once, each begin of another's upload a takeover: none of it deadlocks, and what each
+// sender holds (the table blob_senders, read through the store's database) is then the
+// sum of its blobs no run names.
+func testBlobSenders(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	s, ok := st.(interface {
+		store.Store
+		DB() *sql.DB
+	})
+	if !ok {
+		t.Skip("the store has no SQL database to read what senders hold from")
+	}
+	var (
+		wg   sync.WaitGroup
+		step atomic.Int64
+	)
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(g), 1))
+			sha := func() string { return fmt.Sprintf("%064x", rnd.IntN(12)) }
+			for range 60 {
+				n := step.Add(1)
+				now := t0.Add(time.Duration(n) * 2 * store.BlobIdle)
+				var (
+					err  error
+					what string
+				)
+				switch op := rnd.IntN(8); {
+				case op < 5:
+					up := store.Upload{SHA256: sha(), Owner: string(rune('a' + rnd.IntN(3))), MaxHeld: 12}
+					what = "begin " + up.Owner
+					_, err = s.BlobBegin(ctx, up, int64(1+rnd.IntN(5)), now)
+				case op < 7:
+					what = "name"
+					files := []job.File{{Path: "a", SHA256: sha(), Size: 1}, {Path: "b", SHA256: sha(), Size: 1}}
+					err = s.RunFilesPut(ctx, store.FileInput, map[string][]job.File{fmt.Sprintf("run-%d", n): files}, now)
+				default:
+					what = "prune"
+					_, err = s.BlobPrune(ctx, now, 5)
+				}
+				if err != nil && !errors.Is(err, store.ErrBlobHeld) && !errors.Is(err, job.ErrConflict) {
+					errs <- fmt.Errorf("%s: %w", what, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	read := func(q string) map[string]int64 {
+		rows, err := s.DB().QueryContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		m := map[string]int64{}
+		for rows.Next() {
+			var owner string
+			var held int64
+			if err := rows.Scan(&owner, &held); err != nil {
+				t.Fatal(err)
+			}
+			m[owner] = held
+		}
+		return m
+	}
+	kept := read(`SELECT owner, held FROM blob_senders`)
+	if diff := cmp.Diff(read(`SELECT owner, SUM(size) FROM blobs WHERE NOT named GROUP BY owner`), kept); diff != "" {
+		t.Errorf("held by each sender (-summed +kept):\n%s", diff)
 	}
 }

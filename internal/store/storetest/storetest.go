@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		"Blobs":                   testBlobs,
 		"BlobOwners":              testBlobOwners,
 		"BlobHeld":                testBlobHeld,
+		"BlobSenders":             testBlobSenders,
 		"GroupExclusiveLater":     testGroupExclusiveLater,
 		"GroupBatchesCross":       testGroupBatchesCross,
 		"GroupEndsCross":          testGroupEndsCross,
