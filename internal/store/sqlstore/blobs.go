@@ -72,14 +72,14 @@ func (s *Store) beginStored(ctx context.Context, c conn, up store.Upload, size i
 	// RunFilesPut takes them.
 	if !named {
 		changes := []struct {
-			owner      string
-			delta, max int64
+			owner        string
+			delta, limit int64
 		}{{owner, -b.Size, 0}, {up.Owner, size, up.MaxHeld}}
 		if owner > up.Owner {
 			changes[0], changes[1] = changes[1], changes[0]
 		}
 		for _, ch := range changes {
-			if err := hold(ctx, c, ch.owner, ch.delta, ch.max); err != nil {
+			if err := hold(ctx, c, ch.owner, ch.delta, ch.limit); err != nil {
 				return err
 			}
 		}
@@ -95,9 +95,9 @@ func (s *Store) beginStored(ctx context.Context, c conn, up store.Upload, size i
 
 // hold adds delta bytes to what owner holds of blobs no run's file has named (their sizes
 // as begun), kept per owner in blob_senders so that a begin reads one row however many
-// uploads are piled up. A growth past max (0: none) is store.ErrBlobHeld; the caller's
+// uploads are piled up. A growth past limit (0: none) is store.ErrBlobHeld; the caller's
 // transaction then undoes it. An owner who holds nothing has no row.
-func hold(ctx context.Context, c conn, owner string, delta, max int64) error {
+func hold(ctx context.Context, c conn, owner string, delta, limit int64) error {
 	if delta == 0 {
 		return nil
 	}
@@ -108,8 +108,8 @@ func hold(ctx context.Context, c conn, owner string, delta, max int64) error {
 		return err
 	}
 	switch {
-	case delta > 0 && max > 0 && held > max:
-		return fmt.Errorf("%w: %d bytes of files no run names yet, %d with this one; at most %d", store.ErrBlobHeld, held-delta, held, max)
+	case delta > 0 && limit > 0 && held > limit:
+		return fmt.Errorf("%w: %d bytes of files no run names yet, %d with this one; at most %d", store.ErrBlobHeld, held-delta, held, limit)
 	case held <= 0:
 		_, err := c.exec(ctx, `DELETE FROM blob_senders WHERE owner = ?`, owner)
 		return err
