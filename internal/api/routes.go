@@ -206,7 +206,7 @@ func (a *API) endpoints() []endpoint {
 		{"GET", "/api/v1/blobs/{sha256}", byRole, auth.Viewer, a.getBlob, opDoc{
 			summary: "A complete blob's content", binary: true}},
 		{"PUT", "/api/v1/blobs/{sha256}", byRole, auth.Editor, a.putBlob, opDoc{
-			summary: "Upload a blob's bytes from offset, checked against its SHA-256 once all arrived; a blob the server has is not received again",
+			summary: "Upload a blob's bytes from offset, checked against its SHA-256 once all arrived; a blob the server has is not received again; one not complete is its sender's token's (409 busy to others), and a token holds at most --max-held-uploads of blobs no run names (413 quota)",
 			params: []param{query("size", "integer", "the whole blob's size in bytes"),
 				query("offset", "integer", "where the body starts in the blob (0 unless resuming; HEAD says how much arrived)")},
 			rawBody: true, returns: typeOf[store.Blob]()}},
