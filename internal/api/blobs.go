@@ -119,9 +119,13 @@ func (a *API) receiveBlob(w http.ResponseWriter, r *http.Request, sha string, si
 		err = &statusError{status: http.StatusConflict, code: "busy", field: "sha256",
 			msg: fmt.Sprintf("another client is sending blob %s (%d of %d bytes so far); ask again once it is complete, or after %v with none arriving", sha, b.Received, b.Size, store.BlobIdle)}
 	case errors.Is(err, store.ErrBlobHeld):
+		who := "the server's one sender (it has no tokens)"
+		if up.Owner != "" {
+			who = fmt.Sprintf("token %q", up.Owner)
+		}
 		err = &statusError{status: http.StatusRequestEntityTooLarge, code: "quota", field: "size",
-			msg: fmt.Sprintf("this token holds %s (--max-held-uploads); submit the runs that name the files sent, or wait: a file no run names is deleted %v after it was sent",
-				strings.TrimPrefix(err.Error(), store.ErrBlobHeld.Error()+": "), retention.BlobGrace)}
+			msg: fmt.Sprintf("%s holds %s (--max-held-uploads); submit the runs that name the files sent, or wait: a file no run names is deleted %s after it was sent",
+				who, strings.TrimPrefix(err.Error(), store.ErrBlobHeld.Error()+": "), strings.TrimSuffix(retention.BlobGrace.String(), "0m0s"))}
 	}
 	if err != nil {
 		writeError(w, r, a.opts.Logger, err)
