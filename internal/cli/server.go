@@ -8,11 +8,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"docket.dev/docket/internal/alert"
+	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/definition"
 	"docket.dev/docket/internal/server"
 )
@@ -23,7 +26,7 @@ func serverCmd(e *env) *cobra.Command {
 		logLevel, logFormat           string
 		jsonHooks, slackHooks         []string
 		jsonHookFiles, slackHookFiles []string
-		tolerations                   []string
+		tolerations, teamNamespaces   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -92,6 +95,9 @@ priority_class).`,
 				}
 				cfg.Kube.Tolerations = append(cfg.Kube.Tolerations, tol)
 			}
+			if cfg.Kube.TeamNamespaces, err = parseTeamNamespaces(teamNamespaces, cfg); err != nil {
+				return usageError{err}
+			}
 			cfg.Tokens = os.Getenv("DOCKET_TOKENS")
 			if cfg.Tokens != "" && cfg.TokensFile != "" {
 				return usageError{errors.New("both --tokens-file and DOCKET_TOKENS are set; give the tokens one way")}
@@ -116,6 +122,7 @@ priority_class).`,
 	f.StringVar(&cfg.Kube.Kubeconfig, "kubeconfig", "", "kubernetes executor: kubeconfig file (default: the pod's service account in a cluster, else KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&cfg.Kube.Namespace, "namespace", cfg.Kube.Namespace, "kubernetes executor: namespace of the runs' Jobs")
 	f.StringSliceVar(&cfg.Kube.Namespaces, "other-namespaces", nil, "kubernetes executor: namespaces a definition may choose instead (kubernetes.namespace), e.g. ml,etl")
+	f.StringArrayVar(&teamNamespaces, "team-namespace", nil, "kubernetes executor: TEAM=NAMESPACE[,NAMESPACE]: jobs labelled team: TEAM run only there, and no other job does (its service accounts are the team's); repeatable")
 	f.Float32Var(&cfg.Kube.QPS, "kube-qps", cfg.Kube.QPS, "kubernetes executor: API requests per second")
 	f.IntVar(&cfg.Kube.Burst, "kube-burst", cfg.Kube.Burst, "kubernetes executor: API request burst")
 	f.DurationVar(&cfg.Kube.PullGrace, "pull-grace", cfg.Kube.PullGrace, "kubernetes executor: how long a pod may fail to pull its image before the run fails")
@@ -162,6 +169,40 @@ priority_class).`,
 // checkServerFlags refuses values a server cannot run with, naming the flag, before it
 // starts: a zero interval (its ticker would panic), a negative wait, a default deadline
 // no job may have, limits of zero or below.
+// parseTeamNamespaces reads --team-namespace TEAM=NS[,NS...] values: each namespace one
+// the server runs Jobs in (--namespace, --other-namespaces), and no namespace two teams'.
+func parseTeamNamespaces(raw []string, cfg server.Config) (map[string][]string, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	if cfg.Executor != "kubernetes" {
+		return nil, fmt.Errorf("--team-namespace is for --executor kubernetes, not %s", cfg.Executor)
+	}
+	teams, owner := map[string][]string{}, map[string]string{}
+	for _, v := range raw {
+		team, list, ok := strings.Cut(v, "=")
+		if !ok || list == "" {
+			return nil, fmt.Errorf("--team-namespace %q: give TEAM=NAMESPACE[,NAMESPACE], like ds=ml", v)
+		}
+		if err := auth.CheckTeam(team); err != nil {
+			return nil, fmt.Errorf("--team-namespace %q: team %w", v, err)
+		}
+		for _, ns := range strings.Split(list, ",") {
+			if ns != cfg.Kube.Namespace && !slices.Contains(cfg.Kube.Namespaces, ns) {
+				return nil, fmt.Errorf("--team-namespace %q: %q is not --namespace (%s) or one of --other-namespaces", v, ns, cfg.Kube.Namespace)
+			}
+			if other, taken := owner[ns]; taken && other != team {
+				return nil, fmt.Errorf("--team-namespace %q: namespace %s is team %s's already", v, ns, other)
+			}
+			owner[ns] = team
+			if !slices.Contains(teams[team], ns) {
+				teams[team] = append(teams[team], ns)
+			}
+		}
+	}
+	return teams, nil
+}
+
 func checkServerFlags(cfg server.Config) error {
 	for _, d := range []struct {
 		flag   string

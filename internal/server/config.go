@@ -110,6 +110,9 @@ type KubeConfig struct {
 	// are the others a definition may name.
 	Namespace  string
 	Namespaces []string
+	// TeamNamespaces are the namespaces of teams that have their own: see
+	// kube.Options.TeamNamespaces.
+	TeamNamespaces map[string][]string
 	// QPS and Burst are the client's request rate (client-go's 5/10 is too low for batch).
 	QPS   float32
 	Burst int

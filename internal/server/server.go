@@ -309,7 +309,8 @@ func openExecutor(ctx context.Context, cfg Config, rec execute.Reporter, logs ex
 		}
 		k := cfg.Kube
 		exec, err := kube.New(ctx, kube.Options{
-			Client: client, Namespace: k.Namespace, Namespaces: k.Namespaces, Reporter: rec, Logs: logs, Logger: cfg.Logger,
+			Client: client, Namespace: k.Namespace, Namespaces: k.Namespaces, TeamNamespaces: k.TeamNamespaces,
+			Reporter: rec, Logs: logs, Logger: cfg.Logger,
 			Pod: kube.PodDefaults{
 				NodeSelector: k.NodeSelector, Tolerations: k.Tolerations,
 				ServiceAccountName: k.ServiceAccountName, PriorityClassName: k.PriorityClassName,

@@ -17,8 +17,9 @@ import (
 // Admit says whether the executor can run a job with this spec, as a field error (the API
 // answers 400) when it cannot: its namespace is not one the server runs Jobs in, its
 // requests fit no node, or the service account or priority class it names does not exist.
+// A namespace the job's team may not use (Options.TeamNamespaces) is refused too.
 func (e *Executor) Admit(ctx context.Context, spec job.Spec) error {
-	sp, err := e.space(spec.Kubernetes)
+	sp, err := e.spaceFor(spec.Kubernetes, spec.Labels)
 	if err != nil {
 		return err
 	}

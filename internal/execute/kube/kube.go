@@ -28,6 +28,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"docket.dev/docket/internal/auth"
 	"docket.dev/docket/internal/execute"
 	"docket.dev/docket/internal/job"
 )
@@ -52,9 +53,13 @@ type Options struct {
 	Namespace string
 	// Namespaces are the others a definition may name (kubernetes.namespace).
 	Namespaces []string
-	Reporter   execute.Reporter
-	Logs       execute.LogOpener
-	Logger     *slog.Logger
+	// TeamNamespaces gives teams namespaces of their own: the jobs labelled with a team
+	// listed here run only in its namespaces, and no other job runs in them (so a team's
+	// service accounts there are its own). Teams not listed share the rest.
+	TeamNamespaces map[string][]string
+	Reporter       execute.Reporter
+	Logs           execute.LogOpener
+	Logger         *slog.Logger
 	// Pod holds what every run's pod gets; a definition's kubernetes block adds to it.
 	Pod PodDefaults
 	// PullGrace is how long a pod may wait for its image (ErrImagePull, ImagePullBackOff)
@@ -273,6 +278,32 @@ func (e *Executor) space(k *job.Kubernetes) (*space, error) {
 	return nil, job.Invalid("kubernetes.namespace", "%q is not a namespace this server runs Jobs in; it runs them in %s", ns, strings.Join(slices.Sorted(maps.Keys(e.spaces)), ", "))
 }
 
+// spaceFor is space for a job with these labels, refusing a namespace its team may not
+// use (Options.TeamNamespaces).
+func (e *Executor) spaceFor(k *job.Kubernetes, labels map[string]string) (*space, error) {
+	sp, err := e.space(k)
+	if err != nil {
+		return nil, err
+	}
+	team := labels[auth.TeamLabel]
+	if own, ok := e.opts.TeamNamespaces[team]; ok && team != "" {
+		if !slices.Contains(own, sp.name) {
+			return nil, job.Invalid("kubernetes.namespace", "jobs of team %q run only in %s (the server's --team-namespace); not in %s", team, strings.Join(own, ", "), sp.name)
+		}
+		return sp, nil
+	}
+	for _, other := range slices.Sorted(maps.Keys(e.opts.TeamNamespaces)) {
+		if slices.Contains(e.opts.TeamNamespaces[other], sp.name) {
+			whose := "this job has no " + auth.TeamLabel + " label"
+			if team != "" {
+				whose = fmt.Sprintf("this job's is %q", team)
+			}
+			return nil, job.Invalid("kubernetes.namespace", "namespace %s is team %q's (the server's --team-namespace): only its jobs run there; %s", sp.name, other, whose)
+		}
+	}
+	return sp, nil
+}
+
 // wake tells the run an object belongs to that it changed.
 func (e *Executor) wake(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -374,7 +405,7 @@ func (e *Executor) Start(ctx context.Context, x job.Execution) error {
 			// Nothing would fetch them: a run must not start without its files.
 			return nil, execute.InputsUnavailable(id, x.Inputs[0], fmt.Errorf("the server has no --helper-image to fetch input files into the pod with"))
 		}
-		sp, err := e.space(x.Kubernetes)
+		sp, err := e.spaceFor(x.Kubernetes, x.Labels)
 		if err != nil {
 			return nil, job.Update{RunID: id, State: job.StateFailed, Reason: job.ReasonStartFailed, Message: err.Error()}
 		}

@@ -412,6 +412,53 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
+// TestTeamNamespaces: with a namespace of team ds's own, ds's jobs are admitted only
+// there, and no other job is (another team's, one without a team); a run that reaches the
+// executor in a namespace its team may not use fails to start, with no Job made.
+func TestTeamNamespaces(t *testing.T) {
+	t.Parallel()
+	client := kubetest.Client(t)
+	ds := kubetest.Namespace(t, client)
+	f := setup(t, Options{Namespaces: []string{ds}, TeamNamespaces: map[string][]string{"ds": {ds}}})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		team, ns, reason string
+	}{
+		{"ds", ds, ""},
+		{"ds", "", "jobs of team \"ds\" run only in " + ds + " (the server's --team-namespace); not in " + f.ns},
+		{"etl", "", ""},
+		{"etl", ds, "namespace " + ds + " is team \"ds\"'s (the server's --team-namespace): only its jobs run there; this job's is \"etl\""},
+		{"", ds, "namespace " + ds + " is team \"ds\"'s (the server's --team-namespace): only its jobs run there; this job has no team label"},
+	} {
+		spec := job.Spec{CPU: "100m", Memory: "64Mi", Kubernetes: &job.Kubernetes{Namespace: tt.ns}}
+		if tt.team != "" {
+			spec.Labels = map[string]string{"team": tt.team}
+		}
+		err := f.e.Admit(ctx, spec)
+		var fe *job.FieldError
+		switch {
+		case tt.reason == "" && err != nil:
+			t.Errorf("team %q in %q: %v; want it admitted", tt.team, tt.ns, err)
+		case tt.reason != "" && (!errors.As(err, &fe) || fe.Field != "kubernetes.namespace" || fe.Message != tt.reason):
+			t.Errorf("team %q in %q: %v; want kubernetes.namespace: %s", tt.team, tt.ns, err, tt.reason)
+		}
+	}
+
+	x := job.Execution{
+		Run: job.Run{ID: job.NewRunID(time.Now()), Job: "etl-load", Attempt: 1}, Image: "registry.example.com/etl/load:1",
+		CPU: "100m", Memory: "64Mi", Deadline: time.Minute, Labels: map[string]string{"team": "etl"}, Kubernetes: &job.Kubernetes{Namespace: ds},
+	}
+	if err := f.e.Start(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	if u := f.rec.Finish(t, 30*time.Second); u.State != job.StateFailed || u.Reason != job.ReasonStartFailed || !strings.Contains(u.Message, "is team \"ds\"'s") {
+		t.Errorf("a run of team etl in ds's namespace ended %+v; want StartFailed naming ds's namespace", u)
+	}
+	if jobs, err := client.BatchV1().Jobs(ds).List(ctx, metav1.ListOptions{}); err != nil || len(jobs.Items) != 0 {
+		t.Errorf("Jobs in ds's namespace: %v %v; want none", jobs, err)
+	}
+}
+
 // TestPlacement runs a job whose definition places it: in another namespace the server
 // runs Jobs in, on a node pool behind a taint, as its own service account, at its own
 // priority. The pod gets the server's placement and the definition's together.

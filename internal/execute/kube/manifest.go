@@ -9,7 +9,7 @@ import (
 // Manifest returns the batch/v1 Job the executor would create for x (for a task of an
 // array, the array's Indexed Job), without creating it: what a dry run shows, and what `kubectl apply --dry-run=server` takes.
 func (e *Executor) Manifest(x job.Execution) (*batchv1.Job, error) {
-	sp, err := e.space(x.Kubernetes)
+	sp, err := e.spaceFor(x.Kubernetes, x.Labels)
 	if err != nil {
 		return nil, err
 	}
