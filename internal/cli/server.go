@@ -166,9 +166,6 @@ priority_class).`,
 	return cmd
 }
 
-// checkServerFlags refuses values a server cannot run with, naming the flag, before it
-// starts: a zero interval (its ticker would panic), a negative wait, a default deadline
-// no job may have, limits of zero or below.
 // parseTeamNamespaces reads --team-namespace TEAM=NS[,NS...] values: each namespace one
 // the server runs Jobs in (--namespace, --other-namespaces), and no namespace two teams'.
 func parseTeamNamespaces(raw []string, cfg server.Config) (map[string][]string, error) {
@@ -203,6 +200,9 @@ func parseTeamNamespaces(raw []string, cfg server.Config) (map[string][]string, 
 	return teams, nil
 }
 
+// checkServerFlags refuses values a server cannot run with, naming the flag, before it
+// starts: a zero interval (its ticker would panic), a negative wait, a default deadline
+// no job may have, limits of zero or below.
 func checkServerFlags(cfg server.Config) error {
 	for _, d := range []struct {
 		flag   string
