@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"docket.dev/docket/internal/store"
 	"docket.dev/docket/internal/store/migrate/migratetest"
 	"docket.dev/docket/internal/store/postgres"
 	"docket.dev/docket/internal/store/postgres/pgtest"
@@ -93,4 +94,24 @@ func TestMigrationKilled(t *testing.T) {
 	if got := read(); got != want {
 		t.Errorf("after the migration ran again in full: %+v; want %+v", got, want)
 	}
+}
+
+// TestBlobOwnerMigration checks migration 16 on stored blobs (migratetest.BlobOwners).
+func TestBlobOwnerMigration(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	migratetest.ApplyBefore(t, db, os.DirFS("migrations"), 16)
+	migratetest.BlobOwners(t, db, func(tm time.Time) any { return tm }, func() store.Store {
+		s, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -131,54 +130,18 @@ func TestEventsMigration(t *testing.T) {
 	}
 }
 
-// TestBlobOwnerMigration checks migration 16 on stored blobs: a blob some run's file names
-// is not held by its sender, one no run names is; an upload left in progress counts as
-// still since it began: another sender may begin it again once that is BlobIdle ago.
+// TestBlobOwnerMigration checks migration 16 on stored blobs (migratetest.BlobOwners).
 func TestBlobOwnerMigration(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "docket.db")
 	db := openBefore(t, path, 16)
-	now := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
-	for _, b := range []struct {
-		sha      string
-		size     int64
-		complete bool
-		began    time.Time
-	}{
-		{"named", 100, true, now.Add(-time.Hour)},
-		{"held", 5, true, now.Add(-time.Hour)},
-		{"left", 3, false, now.Add(-time.Hour)},
-		{"sending", 3, false, now.Add(-time.Minute)},
-	} {
-		if _, err := db.ExecContext(ctx, `INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES (?, ?, 0, ?, ?)`,
-			b.sha, b.size, b.complete, sqlstore.FormatTime(b.began)); err != nil {
+	migratetest.BlobOwners(t, db, func(tm time.Time) any { return sqlstore.FormatTime(tm) }, func() store.Store {
+		db.Close()
+		s, err := Open(context.Background(), path)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := db.ExecContext(ctx, `INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at) VALUES ('r', 'input', 'a', 'named', 100, 420, ?)`,
-		sqlstore.FormatTime(now)); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if b, err := s.BlobBegin(ctx, store.Upload{SHA256: "left", Owner: "bo"}, 3, now); err != nil || b.Received != 0 {
-		t.Errorf("another sender begins an upload left an hour ago: %+v %v; want it begun again", b, err)
-	}
-	if _, err := s.BlobBegin(ctx, store.Upload{SHA256: "sending", Owner: "bo"}, 3, now); !errors.Is(err, store.ErrBlobBusy) {
-		t.Errorf("another sender begins an upload begun a minute ago: %v; want busy", err)
-	}
-	// What the server's one sender ("" without tokens) holds: "held" (5 bytes) and
-	// "sending" (3), not "named".
-	if _, err := s.BlobBegin(ctx, store.Upload{SHA256: "new1", MaxHeld: 10}, 3, now); !errors.Is(err, store.ErrBlobHeld) {
-		t.Errorf("3 more bytes beside the 8 held, of 10: %v; want held", err)
-	}
-	if _, err := s.BlobBegin(ctx, store.Upload{SHA256: "new2", MaxHeld: 10}, 2, now); err != nil {
-		t.Errorf("2 more bytes beside the 8 held, of 10: %v; want them", err)
-	}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

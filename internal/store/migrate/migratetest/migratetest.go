@@ -5,6 +5,7 @@ package migratetest
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"docket.dev/docket/internal/store"
 	"docket.dev/docket/internal/store/migrate"
 )
 
@@ -96,4 +98,51 @@ func KillDuring(t *testing.T, target, what string, started func() bool) {
 		t.Fatal(err)
 	}
 	<-exited
+}
+
+// BlobOwners checks migration 16 on blobs stored before it: db is at the schema before it
+// (ApplyBefore 16), ts writes a time as its store keeps times, and open opens the store on
+// the same database, which applies the migration. A blob some run's file names is then
+// not held by its sender and one no run names is; an upload left in progress counts as
+// still since it began, so another sender may begin it again once that is BlobIdle ago.
+func BlobOwners(t *testing.T, db *sql.DB, ts func(time.Time) any, open func() store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	for _, b := range []struct {
+		sha      string
+		size     int64
+		complete bool
+		began    time.Time
+	}{
+		{"named", 100, true, now.Add(-time.Hour)},
+		{"held", 5, true, now.Add(-time.Hour)},
+		{"left", 3, false, now.Add(-time.Hour)},
+		{"sending", 3, false, now.Add(-time.Minute)},
+	} {
+		if _, err := db.ExecContext(ctx, `INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES ($1, $2, 0, $3, $4)`,
+			b.sha, b.size, b.complete, ts(b.began)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO run_files (run_id, kind, path, sha256, size, mode, created_at) VALUES ('r', 'input', 'a', 'named', 100, 420, $1)`,
+		ts(now)); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open()
+	if b, err := s.BlobBegin(ctx, store.Upload{SHA256: "left", Owner: "bo"}, 3, now); err != nil || b.Received != 0 {
+		t.Errorf("another sender begins an upload left an hour ago: %+v %v; want it begun again", b, err)
+	}
+	if _, err := s.BlobBegin(ctx, store.Upload{SHA256: "sending", Owner: "bo"}, 3, now); !errors.Is(err, store.ErrBlobBusy) {
+		t.Errorf("another sender begins an upload begun a minute ago: %v; want busy", err)
+	}
+	// What the server's one sender ("" without tokens) holds: "held" (5 bytes) and
+	// "sending" (3), not "named".
+	if _, err := s.BlobBegin(ctx, store.Upload{SHA256: "new1", MaxHeld: 10}, 3, now); !errors.Is(err, store.ErrBlobHeld) {
+		t.Errorf("3 more bytes beside the 8 held, of 10: %v; want held", err)
+	}
+	if _, err := s.BlobBegin(ctx, store.Upload{SHA256: "new2", MaxHeld: 10}, 2, now); err != nil {
+		t.Errorf("2 more bytes beside the 8 held, of 10: %v; want them", err)
+	}
 }
