@@ -3,13 +3,10 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"docket.dev/docket/internal/store"
-	"docket.dev/docket/internal/store/postgres/pgtest"
-	"docket.dev/docket/internal/store/sqlite"
 )
 
 // BenchmarkBlobBegin measures beginning uploads of one sender that no run names yet, as
@@ -17,17 +14,7 @@ import (
 // holds, so ns/op at -benchtime 10000x against 1000x shows how that grows with the
 // uploads piled up.
 func BenchmarkBlobBegin(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) {
-		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "docket.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		benchmarkBlobBegin(b, st)
-	})
-	b.Run("postgres", func(b *testing.B) {
-		benchmarkBlobBegin(b, pgtest.Open(b))
-	})
+	onStores(b, "", benchmarkBlobBegin)
 }
 
 func benchmarkBlobBegin(b *testing.B, st store.Store) {

@@ -3,14 +3,11 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
-	"docket.dev/docket/internal/store/postgres/pgtest"
-	"docket.dev/docket/internal/store/sqlite"
 	"docket.dev/docket/internal/store/sqlstore"
 )
 
@@ -20,16 +17,8 @@ import (
 // between claims, outside the timing.
 func BenchmarkClaim(b *testing.B) {
 	for _, queued := range []int{100, 100_000} {
-		b.Run(fmt.Sprintf("sqlite/queued=%d", queued), func(b *testing.B) {
-			st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "docket.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
+		onStores(b, fmt.Sprintf("/queued=%d", queued), func(b *testing.B, st store.Store) {
 			benchmarkClaim(b, st, queued, 0, 8)
-		})
-		b.Run(fmt.Sprintf("postgres/queued=%d", queued), func(b *testing.B) {
-			benchmarkClaim(b, pgtest.Open(b), queued, 0, 8)
 		})
 	}
 }
@@ -41,17 +30,8 @@ func BenchmarkClaim(b *testing.B) {
 func BenchmarkClaimQueues(b *testing.B) {
 	for _, take := range []int{8, 64} {
 		for _, queues := range []int{0, 50} {
-			name := fmt.Sprintf("queued=100000/take=%d/queues=%d", take, queues)
-			b.Run("sqlite/"+name, func(b *testing.B) {
-				st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "docket.db"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer st.Close()
+			onStores(b, fmt.Sprintf("/queued=100000/take=%d/queues=%d", take, queues), func(b *testing.B, st store.Store) {
 				benchmarkClaim(b, st, 100_000, queues, take)
-			})
-			b.Run("postgres/"+name, func(b *testing.B) {
-				benchmarkClaim(b, pgtest.Open(b), 100_000, queues, take)
 			})
 		}
 	}

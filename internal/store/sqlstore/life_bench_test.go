@@ -19,16 +19,22 @@ import (
 // spends on a run, without the executor's processes or the scheduler's noise that
 // BenchmarkProcessThroughput has.
 func BenchmarkRunLife(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) {
+	onStores(b, "", benchmarkRunLife)
+}
+
+// onStores runs bench as the sub-benchmarks sqlite+name (a new database file) and
+// postgres+name (a schema of its own on DOCKET_TEST_POSTGRES's server).
+func onStores(b *testing.B, name string, bench func(b *testing.B, st store.Store)) {
+	b.Run("sqlite"+name, func(b *testing.B) {
 		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "docket.db"))
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer st.Close()
-		benchmarkRunLife(b, st)
+		bench(b, st)
 	})
-	b.Run("postgres", func(b *testing.B) {
-		benchmarkRunLife(b, pgtest.Open(b))
+	b.Run("postgres"+name, func(b *testing.B) {
+		bench(b, pgtest.Open(b))
 	})
 }
 

@@ -3,15 +3,12 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"docket.dev/docket/internal/group"
 	"docket.dev/docket/internal/job"
 	"docket.dev/docket/internal/store"
-	"docket.dev/docket/internal/store/postgres/pgtest"
-	"docket.dev/docket/internal/store/sqlite"
 )
 
 // BenchmarkResumeArray measures docket retry --failed of an ended array of 10,000 tasks,
@@ -19,17 +16,7 @@ import (
 // array run and its 10,000 tasks with their events and copies each task's input file,
 // on both stores. Each iteration resumes an array made outside the timing.
 func BenchmarkResumeArray(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) {
-		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "docket.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		benchmarkResumeArray(b, st)
-	})
-	b.Run("postgres", func(b *testing.B) {
-		benchmarkResumeArray(b, pgtest.Open(b))
-	})
+	onStores(b, "", benchmarkResumeArray)
 }
 
 func benchmarkResumeArray(b *testing.B, st store.Store) {
