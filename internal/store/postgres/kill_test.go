@@ -26,13 +26,7 @@ func TestMain(m *testing.M) {
 func TestMigrationKilled(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	migratetest.ApplyBefore(t, db, os.DirFS("migrations"), 15)
+	url, db := openBefore(t, 15)
 	const runs = 200_000
 	if _, err := db.ExecContext(ctx, `INSERT INTO runs (id, job, revision, state, trigger, attempt, not_before, created_at)
 		SELECT 'run-' || lpad(x::text, 7, '0'), 'job-' || (x % 5000), 1, 'succeeded', 'manual', 1, now(), now()
@@ -99,13 +93,7 @@ func TestMigrationKilled(t *testing.T) {
 // TestBlobOwnerMigration checks migration 16 on stored blobs (migratetest.BlobOwners).
 func TestBlobOwnerMigration(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	migratetest.ApplyBefore(t, db, os.DirFS("migrations"), 16)
+	url, db := openBefore(t, 16)
 	migratetest.BlobOwners(t, db, func(tm time.Time) any { return tm }, func() store.Store {
 		s, err := postgres.Open(context.Background(), url)
 		if err != nil {
@@ -114,4 +102,18 @@ func TestBlobOwnerMigration(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// openBefore makes a database of the test's own at the schema a binary before migration
+// version left, and returns its URL and a connection to it (closed when the test ends).
+func openBefore(t *testing.T, version int) (string, *sql.DB) {
+	t.Helper()
+	url := pgtest.URL(t)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	migratetest.ApplyBefore(t, db, os.DirFS("migrations"), version)
+	return url, db
 }
